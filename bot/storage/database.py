@@ -1,0 +1,171 @@
+"""The SQLite connection, its pragmas, transactions and numbered migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+BUSY_TIMEOUT_MS = 5000
+
+
+class DatabaseTooNewError(RuntimeError):
+    """The database was written by a newer version of the bot than this one."""
+
+
+class MigrationError(RuntimeError):
+    """A migration failed; the database was left as it was before it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(directory: Path | None = None) -> list[Migration]:
+    """Read `NNNN_name.sql` files, in version order, checking the numbers run 1, 2, 3, ..."""
+    if directory is None:
+        files = [
+            (entry.name, entry.read_text(encoding="utf-8"))
+            for entry in resources.files("bot.storage").joinpath("migrations").iterdir()
+            if entry.name.endswith(".sql")
+        ]
+    else:
+        files = [(p.name, p.read_text(encoding="utf-8")) for p in directory.glob("*.sql")]
+    migrations = []
+    for name, sql in files:
+        match = MIGRATION_NAME.match(name)
+        if match is None:
+            raise MigrationError(f"migration file {name!r} is not named NNNN_name.sql")
+        migrations.append(Migration(int(match.group(1)), name, sql))
+    migrations.sort(key=lambda m: m.version)
+    for expected, migration in enumerate(migrations, start=1):
+        if migration.version != expected:
+            raise MigrationError(f"migration {migration.name} should be numbered {expected:04d}")
+    return migrations
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a SQL script into statements (trigger bodies stay whole).
+
+    `executescript` would commit before running, which breaks atomic migrations, so each
+    statement is executed on its own inside one explicit transaction.
+    """
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    if current.strip() and not _only_comments(current):
+        raise MigrationError(f"incomplete SQL statement at end of script: {current.strip()[:80]}")
+    return statements
+
+
+def _only_comments(text: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in text.splitlines())
+
+
+class Database:
+    """One aiosqlite connection in autocommit mode, with explicit, serialised transactions.
+
+    Every write goes through `transaction()`; a lock keeps two coroutines from interleaving
+    statements inside one transaction on the shared connection.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+        self.connection = connection
+        self.path = path
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Database:
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        connection.row_factory = aiosqlite.Row
+        await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await connection.execute("PRAGMA journal_mode = WAL")
+        await connection.execute("PRAGMA synchronous = NORMAL")
+        await connection.execute("PRAGMA foreign_keys = ON")
+        return cls(connection, path)
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` when the block raises."""
+        async with self._write_lock:
+            await self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.connection
+            except BaseException:
+                await self.connection.execute("ROLLBACK")
+                raise
+            else:
+                await self.connection.execute("COMMIT")
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self.connection.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self.connection.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with self.transaction() as conn:
+            await conn.executemany(sql, rows)
+
+    async def user_version(self) -> int:
+        return int(await self.fetchval("PRAGMA user_version"))
+
+    async def migrate(self, migrations: list[Migration] | None = None) -> list[int]:
+        """Apply pending migrations in order, each atomically. Returns the versions applied."""
+        if migrations is None:
+            migrations = load_migrations()
+        latest = migrations[-1].version if migrations else 0
+        current = await self.user_version()
+        if current > latest:
+            raise DatabaseTooNewError(
+                f"the database {self.path} is at schema version {current}, but this version of "
+                f"shortscience-bot only knows up to {latest}: upgrade the bot, or point "
+                "DATABASE_PATH at another file"
+            )
+        applied = []
+        for migration in migrations:
+            if migration.version <= current:
+                continue
+            try:
+                async with self.transaction() as conn:
+                    for statement in split_statements(migration.sql):
+                        await conn.execute(statement)
+                    # PRAGMA takes no parameters; the version is an int we parsed ourselves.
+                    await conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+            except sqlite3.Error as exc:
+                raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
+            log.info("Applied migration %s", migration.name)
+            applied.append(migration.version)
+        return applied
