@@ -1,8 +1,19 @@
-"""Errors whose message is meant for the person who ran a command."""
+"""Errors and the one place that turns them into what a Discord user sees.
+
+A `UserFacingError` becomes its own message, ephemerally. Anything unexpected becomes an
+ephemeral "something went wrong (error code X)" while the traceback is logged with the same
+code, so no traceback ever reaches Discord.
+"""
 
 from __future__ import annotations
 
+import logging
+import secrets
+
+import discord
 from discord import app_commands
+
+log = logging.getLogger(__name__)
 
 
 class UserFacingError(app_commands.AppCommandError):
@@ -11,3 +22,56 @@ class UserFacingError(app_commands.AppCommandError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def new_error_code() -> str:
+    """A short code the user can quote and an operator can find in the logs."""
+    return secrets.token_hex(4).upper()
+
+
+def describe_error(error: BaseException) -> tuple[str, bool]:
+    """Return the message for the user and whether the error was expected.
+
+    Unexpected errors get a fresh error code that is logged together with the traceback.
+    """
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, app_commands.TransformerError):
+        if isinstance(error.__cause__, UserFacingError):
+            return error.__cause__.message, True
+        return "One of the options you gave isn't valid here.", True
+    if isinstance(error, UserFacingError):
+        return error.message, True
+    if isinstance(error, app_commands.MissingPermissions):
+        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        return f"You need the {needed} permission to do that.", True
+    if isinstance(error, app_commands.BotMissingPermissions):
+        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        return f"I need the {needed} permission here to do that.", True
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "That command only works in a server.", True
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} s.", True
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use that command here.", True
+    code = new_error_code()
+    log.error("Unexpected error (error code %s)", code, exc_info=error)
+    return f"Something went wrong (error code {code}). It has been logged.", False
+
+
+async def send_ephemeral(interaction: discord.Interaction, message: str) -> None:
+    """Reply ephemerally whether or not the interaction was already answered."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+    except discord.HTTPException:
+        # The token may have expired or the channel vanished; the log is all we have left.
+        log.warning("Could not tell the user about an error: %s", message, exc_info=True)
+
+
+async def report_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """The central handler for commands, views and modals."""
+    message, _expected = describe_error(error)
+    await send_ephemeral(interaction, message)

@@ -1,0 +1,93 @@
+"""The Bot class: resources passed in from `main()`, cogs loaded in `setup_hook`."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.errors import report_interaction_error
+from bot.storage import Database
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.meta",)
+
+
+class ShortScienceTree(app_commands.CommandTree["ShortScienceBot"]):
+    """The command tree, with the one central app-command error handler."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await report_interaction_error(interaction, error)
+
+
+def bot_intents() -> discord.Intents:
+    """Only what slash commands and announcements need: no privileged intents."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    return intents
+
+
+class ShortScienceBot(commands.Bot):
+    """The bot. Its database and HTTP session are created by the caller and passed in."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        http_session: aiohttp.ClientSession,
+        extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
+        background_tasks: bool = True,
+        sync_on_start: bool = True,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=bot_intents(),
+            help_command=None,
+            tree_cls=ShortScienceTree,
+            # User text is echoed back in many places: nothing the bot sends pings anyone
+            # unless a message opts in explicitly (a subscription's own role, for instance).
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=settings.guild_ready_timeout,
+            chunk_guilds_at_startup=False,
+            max_messages=None,
+        )
+        self.settings = settings
+        self.db = db
+        self.http_session = http_session
+        self.initial_extensions = extensions
+        # Background loops (feed polling, reminders) stay off for one-shot CLI commands.
+        self.background_tasks = background_tasks
+        self.sync_on_start = sync_on_start
+
+    async def setup_hook(self) -> None:
+        applied = await self.db.migrate()
+        if applied:
+            log.info("Database migrated to version %d", applied[-1])
+        for extension in self.initial_extensions:
+            await self.load_extension(extension)
+        if self.sync_on_start and self.settings.dev_guild_id is not None:
+            await self.sync_commands(self.settings.dev_guild_id)
+
+    async def sync_commands(self, guild_id: int | None) -> list[app_commands.AppCommand]:
+        """Sync to one guild (copying the global commands there) or, with None, globally."""
+        if guild_id is None:
+            synced = await self.tree.sync()
+            log.info("Synced %d global commands", len(synced))
+            return synced
+        guild = discord.Object(id=guild_id)
+        self.tree.copy_global_to(guild=guild)
+        synced = await self.tree.sync(guild=guild)
+        log.info("Synced %d commands to guild %d", len(synced), guild_id)
+        return synced
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info("Ready as %s (%d) in %d guilds", self.user, self.user.id, len(self.guilds))

@@ -1,0 +1,55 @@
+"""Base classes for views and modals: one error path, and views that check who may click."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import discord
+
+from bot.errors import report_interaction_error
+
+
+class BaseView(discord.ui.View):
+    """A view whose errors go through the central handler instead of a silent log line."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        await report_interaction_error(interaction, error)
+
+
+class OwnedView(BaseView):
+    """A view only its owner may use; anyone else gets an ephemeral note.
+
+    `message` is set by whoever sends the view, so the controls can be removed on timeout.
+    """
+
+    def __init__(self, owner_id: int, *, timeout: float | None = 300.0) -> None:
+        super().__init__(timeout=timeout)
+        self.owner_id = owner_id
+        self.message: discord.Message | discord.InteractionMessage | None = None
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message(
+            "These controls belong to the person who ran the command; run it yourself to "
+            "get your own.",
+            ephemeral=True,
+        )
+        return False
+
+    async def on_timeout(self) -> None:
+        if self.message is None:
+            return
+        # The message may be gone or the token expired: then there is nothing left to tidy.
+        with contextlib.suppress(discord.HTTPException):
+            await self.message.edit(view=None)
+
+
+class BaseModal(discord.ui.Modal):
+    """A modal whose errors go through the central handler."""
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await report_interaction_error(interaction, error)

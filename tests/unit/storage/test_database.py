@@ -1,0 +1,147 @@
+"""Migrations: fresh, upgrade, newer-than-code refused, failure rolls back; pragmas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.storage import Database, DatabaseTooNewError, Migration, MigrationError, load_migrations
+from bot.storage.database import split_statements
+
+
+@pytest.fixture
+async def db(tmp_path: Path):
+    database = await Database.open(tmp_path / "test.sqlite3")
+    yield database
+    await database.close()
+
+
+async def table_names(db: Database) -> set[str]:
+    rows = await db.fetchall("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+    return {row[0] for row in rows}
+
+
+def test_shipped_migrations_are_numbered_in_order() -> None:
+    migrations = load_migrations()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+
+
+async def test_pragmas(db: Database) -> None:
+    assert (await db.fetchval("PRAGMA journal_mode")).lower() == "wal"
+    assert await db.fetchval("PRAGMA foreign_keys") == 1
+    assert await db.fetchval("PRAGMA busy_timeout") > 0
+
+
+async def test_fresh_database_gets_every_migration(db: Database) -> None:
+    latest = load_migrations()[-1].version
+    applied = await db.migrate()
+    assert applied == list(range(1, latest + 1))
+    assert await db.user_version() == latest
+    assert {"papers", "summaries", "summary_fts", "summary_documents"} <= await table_names(db)
+    assert await db.migrate() == []  # a second start applies nothing
+
+
+async def test_upgrade_applies_only_what_is_missing(db: Database) -> None:
+    first = [Migration(1, "0001_a.sql", "CREATE TABLE a (x INTEGER);")]
+    both = [*first, Migration(2, "0002_b.sql", "CREATE TABLE b (y INTEGER);")]
+    assert await db.migrate(first) == [1]
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO a VALUES (1)")
+    assert await db.migrate(both) == [2]
+    assert await db.fetchval("SELECT x FROM a") == 1  # data kept across the upgrade
+    assert {"a", "b"} <= await table_names(db)
+
+
+async def test_newer_database_is_refused(db: Database) -> None:
+    await db.migrate([Migration(1, "0001_a.sql", "CREATE TABLE a (x INTEGER);")])
+    async with db.transaction() as conn:
+        await conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(DatabaseTooNewError, match="version 99"):
+        await db.migrate()
+
+
+async def test_failing_migration_leaves_nothing_behind(db: Database) -> None:
+    good = Migration(1, "0001_a.sql", "CREATE TABLE a (x INTEGER);")
+    bad = Migration(
+        2,
+        "0002_bad.sql",
+        "CREATE TABLE half_done (y INTEGER);\nINSERT INTO a VALUES (7);\nSELECT * FROM nowhere;",
+    )
+    await db.migrate([good])
+    with pytest.raises(MigrationError, match=r"0002_bad\.sql"):
+        await db.migrate([good, bad])
+    assert await db.user_version() == 1
+    assert "half_done" not in await table_names(db)
+    assert await db.fetchval("SELECT count(*) FROM a") == 0
+
+
+async def test_trigger_bodies_stay_whole() -> None:
+    script = """
+    CREATE TABLE t (x INTEGER); -- a comment; with a semicolon
+    CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN
+        UPDATE t SET x = x + 1 WHERE rowid = new.rowid;
+        SELECT 1;
+    END;
+    """
+    statements = split_statements(script)
+    assert len(statements) == 2
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+
+
+def test_badly_named_migration_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "0001_ok.sql").write_text("SELECT 1;", encoding="utf-8")
+    (tmp_path / "2-oops.sql").write_text("SELECT 1;", encoding="utf-8")
+    with pytest.raises(MigrationError, match=r"2-oops\.sql"):
+        load_migrations(tmp_path)
+
+
+def test_gap_in_numbers_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "0001_ok.sql").write_text("SELECT 1;", encoding="utf-8")
+    (tmp_path / "0003_gap.sql").write_text("SELECT 1;", encoding="utf-8")
+    with pytest.raises(MigrationError, match="0002"):
+        load_migrations(tmp_path)
+
+
+async def test_transaction_rolls_back_on_error(db: Database) -> None:
+    await db.migrate([Migration(1, "0001_a.sql", "CREATE TABLE a (x INTEGER);")])
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO a VALUES (1)")
+            raise RuntimeError("boom")
+    assert await db.fetchval("SELECT count(*) FROM a") == 0
+
+
+async def test_fts_follows_summary_and_paper_changes(db: Database) -> None:
+    await db.migrate()
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO papers (canonical_key, title, authors) "
+            "VALUES ('arxiv:1502.03167', 'Batch Normalization', 'Sergey Ioffe')"
+        )
+        await conn.execute(
+            "INSERT INTO summaries (paper_id, origin, tldr, body) "
+            "VALUES (1, 'feed', 'covariate shift', 'normalise each layer')"
+        )
+
+    async def matches(query: str) -> list[int]:
+        rows = await db.fetchall(
+            "SELECT rowid FROM summary_fts WHERE summary_fts MATCH ?", (query,)
+        )
+        return [row[0] for row in rows]
+
+    assert await matches("batch") == [1]
+    assert await matches("ioffe") == [1]
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE papers SET title = 'Layer Normalization' WHERE id = 1")
+        await conn.execute("UPDATE summaries SET body = 'whitening' WHERE id = 1")
+    assert await matches("batch") == []
+    assert await matches("layer") == [1]
+    assert await matches("whitening") == [1]
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM summaries WHERE id = 1")
+    assert await matches("layer OR whitening") == []
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO summary_fts (summary_fts, rank) VALUES ('integrity-check', 1)"
+        )

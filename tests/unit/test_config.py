@@ -1,0 +1,91 @@
+"""Settings: environment, .env file, defaults, and validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from bot.config import DEFAULT_API_BASE, Settings
+
+SETTING_NAMES = (
+    "DISCORD_TOKEN",
+    "DATABASE_PATH",
+    "DISCORD_API_BASE",
+    "DISCORD_GATEWAY_URL",
+    "DEV_GUILD_ID",
+    "LOG_LEVEL",
+    "GUILD_READY_TIMEOUT",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env from the checkout
+
+
+def test_defaults() -> None:
+    settings = Settings()
+    assert settings.discord_token is None
+    assert settings.database_path == Path("data/shortscience.sqlite3")
+    assert settings.discord_api_base == DEFAULT_API_BASE
+    assert settings.discord_gateway_url is None
+    assert settings.dev_guild_id is None
+    assert settings.log_level == "INFO"
+
+
+def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "abc.def")
+    monkeypatch.setenv("DATABASE_PATH", "/tmp/x.sqlite3")
+    monkeypatch.setenv("DISCORD_API_BASE", "http://127.0.0.1:8080/api/v10/")
+    monkeypatch.setenv("DISCORD_GATEWAY_URL", "ws://127.0.0.1:8080/gateway")
+    monkeypatch.setenv("DEV_GUILD_ID", "123456789012345678")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    settings = Settings()
+    assert settings.discord_token is not None
+    assert settings.discord_token.get_secret_value() == "abc.def"
+    assert "abc.def" not in repr(settings)  # the token never shows in logs or reprs
+    assert settings.database_path == Path("/tmp/x.sqlite3")
+    assert settings.discord_api_base == "http://127.0.0.1:8080/api/v10"
+    assert settings.discord_gateway_url == "ws://127.0.0.1:8080/gateway"
+    assert settings.dev_guild_id == 123456789012345678
+    assert settings.log_level == "DEBUG"
+
+
+def test_dotenv_file(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=from-file\nDEV_GUILD_ID=\n", encoding="utf-8")
+    settings = Settings()
+    assert settings.discord_token is not None
+    assert settings.discord_token.get_secret_value() == "from-file"
+    assert settings.dev_guild_id is None
+
+
+def test_environment_beats_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=from-file\n", encoding="utf-8")
+    monkeypatch.setenv("DISCORD_TOKEN", "from-env")
+    settings = Settings()
+    assert settings.discord_token is not None
+    assert settings.discord_token.get_secret_value() == "from-env"
+
+
+def test_blank_token_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "   ")
+    assert Settings().discord_token is None
+
+
+@pytest.mark.parametrize(("name", "value"), [("LOG_LEVEL", "loud"), ("DEV_GUILD_ID", "abc")])
+def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_env_example_documents_every_setting() -> None:
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text(encoding="utf-8")
+    documented = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}
+    documented = {name for name in documented if not name.startswith("#")}
+    expected = {name.upper() for name in Settings.model_fields}
+    assert expected <= documented, f"undocumented settings: {expected - documented}"
