@@ -30,6 +30,20 @@ class Settings(BaseSettings):
     # Seconds discord.py waits for GUILD_CREATEs before on_ready; tests make it small.
     guild_ready_timeout: float = Field(default=2.0, ge=0)
 
+    # Feeds and announcements.
+    feed_poll_seconds: float = Field(default=600.0, gt=0)
+    feed_concurrency: int = Field(default=16, ge=1)
+    feed_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    feed_max_failures: int = Field(default=10, ge=1)
+    feeds_per_guild: int = Field(default=25, ge=1)
+
+    # Community summaries.
+    arxiv_api_url: str = "http://export.arxiv.org/api/query"
+    # arXiv's terms ask for at most one request every 3 seconds.
+    arxiv_min_interval: float = Field(default=3.0, ge=0)
+    submissions_per_window: int = Field(default=5, ge=1)
+    submission_window_seconds: float = Field(default=600.0, gt=0)
+
     @field_validator("discord_token", mode="before")
     @classmethod
     def _blank_token_is_none(cls, value: object) -> object:

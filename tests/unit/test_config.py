@@ -17,6 +17,8 @@ SETTING_NAMES = (
     "DEV_GUILD_ID",
     "LOG_LEVEL",
     "GUILD_READY_TIMEOUT",
+    "FEED_POLL_SECONDS",
+    "ARXIV_API_URL",
 )
 
 
