@@ -1,0 +1,291 @@
+"""Looking papers up on the arXiv API: spaced, cached, single-flight, with timeouts.
+
+arXiv's terms ask for at most one request every three seconds from a client, so every
+`ArxivClient` in the process shares one `RequestSpacer` by default. Results (and "not
+found") are cached, and concurrent look-ups of the same id share one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import feedparser
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 10.0
+FOUND_TTL = 24 * 3600.0
+NOT_FOUND_TTL = 600.0
+CACHE_SIZE = 2048
+MAX_IDS_PER_REQUEST = 50
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+ABS_ID = re.compile(r"arxiv\.org/abs/(?P<id>.+?)(?:v(?P<version>\d+))?$")
+
+
+class ArxivLookupError(Exception):
+    """arXiv could not answer: an error entry, an HTTP error, a timeout, an unreadable body."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArxivPaper:
+    """What the arXiv API tells about one paper."""
+
+    arxiv_id: str  # without version
+    version: int | None
+    title: str
+    authors: tuple[str, ...]
+    abstract: str
+    published: datetime | None
+    categories: tuple[str, ...] = ()  # primary category first
+    doi: str | None = None
+    journal_ref: str | None = None
+    abs_url: str = ""
+    pdf_url: str | None = None
+
+    @property
+    def year(self) -> int | None:
+        return self.published.year if self.published else None
+
+    @property
+    def authors_display(self) -> str:
+        return ", ".join(self.authors)
+
+
+@dataclass(frozen=True, slots=True)
+class ArxivResult:
+    """Papers found, keyed by arXiv id without version; ids absent from it were not found."""
+
+    papers: dict[str, ArxivPaper] = field(default_factory=dict)
+
+
+class RequestSpacer:
+    """Starts of successive requests at least `interval` seconds apart, for every caller.
+
+    Each caller reserves the next free slot under a short lock and sleeps outside it, so
+    waiting callers queue in order without holding the lock while they sleep.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._next_free: float = float("-inf")
+
+    async def wait_turn(self, interval: float) -> None:
+        # No await between reading and writing `_next_free`: atomic on one event loop.
+        now = self._clock()
+        slot = max(now, self._next_free)
+        self._next_free = slot + interval
+        if slot > now:
+            await self._sleep(slot - now)
+
+    def reset(self) -> None:
+        self._next_free = float("-inf")
+
+
+# The one spacer of this process (arXiv counts requests per client, not per bot object).
+PROCESS_SPACER = RequestSpacer()
+
+
+def _text(value: Any) -> str:
+    return " ".join(str(value or "").split())
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_arxiv_response(body: bytes) -> ArxivResult:
+    """Parse an arXiv API Atom response. Blocking: call it in a worker thread.
+
+    Raises `ArxivLookupError` for arXiv's error entry (`<id>.../api/errors#...</id>`) and for
+    a body that is not an Atom feed at all.
+    """
+    parsed = feedparser.parse(body)
+    if not parsed.get("version") and not parsed.entries:
+        reason = parsed.get("bozo_exception")
+        raise ArxivLookupError(f"arXiv answered something that is not a feed ({reason})")
+    papers: dict[str, ArxivPaper] = {}
+    for entry in parsed.entries:
+        entry_id = str(entry.get("id", ""))
+        if "/api/errors" in entry_id or _text(entry.get("title")).lower() == "error":
+            raise ArxivLookupError(f"arXiv error: {_text(entry.get('summary')) or entry_id}")
+        match = ABS_ID.search(entry_id)
+        if match is None:
+            continue
+        arxiv_id = match.group("id")
+        version = int(match.group("version")) if match.group("version") else None
+        categories: list[str] = []
+        primary = entry.get("arxiv_primary_category") or {}
+        if primary.get("term"):
+            categories.append(str(primary["term"]))
+        for tag in entry.get("tags", []) or []:
+            term = str(tag.get("term") or "")
+            if term and term not in categories:
+                categories.append(term)
+        pdf_url = None
+        for link in entry.get("links", []) or []:
+            if link.get("title") == "pdf" or link.get("type") == "application/pdf":
+                pdf_url = str(link.get("href"))
+        papers[arxiv_id] = ArxivPaper(
+            arxiv_id=arxiv_id,
+            version=version,
+            title=_text(entry.get("title")),
+            authors=tuple(
+                _text(author.get("name"))
+                for author in entry.get("authors", []) or []
+                if _text(author.get("name"))
+            ),
+            abstract=_text(entry.get("summary")),
+            published=_parse_date(entry.get("published")),
+            categories=tuple(categories),
+            doi=_text(entry.get("arxiv_doi")).lower() or None,
+            journal_ref=_text(entry.get("arxiv_journal_ref")) or None,
+            abs_url=f"https://arxiv.org/abs/{arxiv_id}",
+            pdf_url=pdf_url or f"https://arxiv.org/pdf/{arxiv_id}",
+        )
+    return ArxivResult(papers=papers)
+
+
+_NOT_FOUND = object()
+
+
+class ArxivClient:
+    """Look-ups by arXiv id (without version) against `api_url`."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        api_url: str,
+        min_interval: float,
+        timeout: float = DEFAULT_TIMEOUT,
+        spacer: RequestSpacer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.session = session
+        self.api_url = api_url
+        self.min_interval = min_interval
+        self.timeout = timeout
+        self.spacer = spacer or PROCESS_SPACER
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[float, object]] = OrderedDict()
+        self._in_flight: dict[str, asyncio.Future[ArxivPaper | None]] = {}
+        self.requests_made = 0
+
+    def _cached(self, arxiv_id: str) -> tuple[bool, ArxivPaper | None]:
+        hit = self._cache.get(arxiv_id)
+        if hit is None:
+            return False, None
+        expires_at, value = hit
+        if expires_at < self._clock():
+            del self._cache[arxiv_id]
+            return False, None
+        self._cache.move_to_end(arxiv_id)
+        return True, None if value is _NOT_FOUND else value  # type: ignore[return-value]
+
+    def _remember(self, arxiv_id: str, paper: ArxivPaper | None) -> None:
+        ttl = FOUND_TTL if paper is not None else NOT_FOUND_TTL
+        self._cache[arxiv_id] = (self._clock() + ttl, paper if paper is not None else _NOT_FOUND)
+        self._cache.move_to_end(arxiv_id)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    async def lookup(self, arxiv_id: str) -> ArxivPaper | None:
+        """The paper, or None when arXiv does not know the id; `ArxivLookupError` on failure."""
+        found = await self.lookup_many([arxiv_id])
+        return found.get(arxiv_id)
+
+    async def lookup_many(self, arxiv_ids: Iterable[str]) -> dict[str, ArxivPaper]:
+        """Look several ids up (one request per 50 not cached or in flight)."""
+        wanted = list(dict.fromkeys(arxiv_ids))
+        results: dict[str, ArxivPaper] = {}
+        waiting: dict[str, asyncio.Future[ArxivPaper | None]] = {}
+        to_fetch: list[str] = []
+        for arxiv_id in wanted:
+            is_cached, paper = self._cached(arxiv_id)
+            if is_cached:
+                if paper is not None:
+                    results[arxiv_id] = paper
+            elif arxiv_id in self._in_flight:
+                waiting[arxiv_id] = self._in_flight[arxiv_id]
+            else:
+                to_fetch.append(arxiv_id)
+        loop = asyncio.get_running_loop()
+        own: dict[str, asyncio.Future[ArxivPaper | None]] = {
+            arxiv_id: loop.create_future() for arxiv_id in to_fetch
+        }
+        self._in_flight.update(own)
+        try:
+            for start in range(0, len(to_fetch), MAX_IDS_PER_REQUEST):
+                batch = to_fetch[start : start + MAX_IDS_PER_REQUEST]
+                try:
+                    fetched = await self._fetch(batch)
+                except BaseException as exc:
+                    for arxiv_id in to_fetch[start:]:
+                        future = own[arxiv_id]
+                        if not future.done():
+                            future.set_exception(
+                                exc
+                                if isinstance(exc, ArxivLookupError)
+                                else ArxivLookupError("the arXiv look-up was interrupted")
+                            )
+                    raise
+                for arxiv_id in batch:
+                    paper = fetched.papers.get(arxiv_id)
+                    self._remember(arxiv_id, paper)
+                    own[arxiv_id].set_result(paper)
+                    if paper is not None:
+                        results[arxiv_id] = paper
+        finally:
+            for arxiv_id, future in own.items():
+                self._in_flight.pop(arxiv_id, None)
+                # Nobody else may be waiting: keep "exception never retrieved" out of the log.
+                if future.done() and not future.cancelled():
+                    future.exception()
+        for arxiv_id, future in waiting.items():
+            paper = await asyncio.shield(future)
+            if paper is not None:
+                results[arxiv_id] = paper
+        return results
+
+    async def _fetch(self, arxiv_ids: list[str]) -> ArxivResult:
+        await self.spacer.wait_turn(self.min_interval)
+        self.requests_made += 1
+        params = {"id_list": ",".join(arxiv_ids), "max_results": str(len(arxiv_ids))}
+        timeout = aiohttp.ClientTimeout(total=self.timeout, connect=min(self.timeout, 5.0))
+        try:
+            async with self.session.get(self.api_url, params=params, timeout=timeout) as response:
+                if response.status != 200:
+                    raise ArxivLookupError(f"arXiv answered HTTP {response.status}")
+                body = await response.content.read(MAX_BODY_BYTES + 1)
+        except TimeoutError as exc:
+            raise ArxivLookupError(f"arXiv did not answer within {self.timeout:g} s") from exc
+        except aiohttp.ClientError as exc:
+            reason = exc.__class__.__name__
+            raise ArxivLookupError(f"arXiv could not be reached ({reason})") from exc
+        if len(body) > MAX_BODY_BYTES:
+            raise ArxivLookupError("arXiv's answer was unexpectedly large")
+        result = await asyncio.to_thread(parse_arxiv_response, body)
+        log.debug("arXiv look-up of %s found %d", arxiv_ids, len(result.papers))
+        return result

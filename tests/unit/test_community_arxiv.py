@@ -1,0 +1,167 @@
+"""The arXiv client against the local fixture server: parsing, spacing, cache, faults."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from bot.community.arxiv import (
+    ArxivClient,
+    ArxivLookupError,
+    RequestSpacer,
+    parse_arxiv_response,
+)
+from tests.fixtures.arxiv.server import FIXTURES, ArxivFixtureServer
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ArxivFixtureServer]:
+    fixture_server = ArxivFixtureServer()
+    await fixture_server.start()
+    yield fixture_server
+    await fixture_server.close()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session
+
+
+def make_client(
+    session: aiohttp.ClientSession, server: ArxivFixtureServer, **kwargs: float
+) -> ArxivClient:
+    return ArxivClient(
+        session,
+        api_url=server.url,
+        min_interval=kwargs.get("min_interval", 0.0),
+        timeout=kwargs.get("timeout", 5.0),
+        spacer=RequestSpacer(),
+    )
+
+
+def test_parse_fixture() -> None:
+    result = parse_arxiv_response((FIXTURES / "1502.03167.xml").read_bytes())
+    paper = result.papers["1502.03167"]
+    assert paper.version == 3
+    assert paper.title == (
+        "Batch Normalization: Accelerating Deep Network Training by Reducing Internal "
+        "Covariate Shift"
+    )
+    assert paper.authors == ("Sergey Ioffe", "Christian Szegedy")
+    assert paper.year == 2015
+    assert paper.categories == ("cs.LG",)
+    assert paper.abstract.startswith("Training Deep Neural Networks")
+    assert paper.pdf_url == "http://arxiv.org/pdf/1502.03167v3"
+
+
+def test_parse_error_entry_and_garbage() -> None:
+    with pytest.raises(ArxivLookupError, match="incorrect id format"):
+        parse_arxiv_response((FIXTURES / "error.xml").read_bytes())
+    with pytest.raises(ArxivLookupError):
+        parse_arxiv_response(b"<html><body>Service unavailable</body></html>")
+    assert parse_arxiv_response((FIXTURES / "empty.xml").read_bytes()).papers == {}
+
+
+async def test_lookup_found_not_found_and_cached(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    client = make_client(session, server)
+    paper = await client.lookup("1706.03762")
+    assert paper is not None and paper.categories == ("cs.CL", "cs.LG")
+    assert await client.lookup("2401.00001") is None
+    # Both answers, "not found" included, come from the cache the second time.
+    assert await client.lookup("1706.03762") == paper
+    assert await client.lookup("2401.00001") is None
+    assert len(server.requests) == 2
+
+
+async def test_batch_lookup_is_one_request(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    client = make_client(session, server)
+    found = await client.lookup_many(["1502.03167", "1706.03762", "2401.00001"])
+    assert set(found) == {"1502.03167", "1706.03762"}
+    assert len(server.requests) == 1
+
+
+async def test_concurrent_lookups_of_one_id_share_a_request(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    client = make_client(session, server, min_interval=0.05)
+    papers = await asyncio.gather(*(client.lookup("1502.03167") for _ in range(20)))
+    assert all(p is not None and p.arxiv_id == "1502.03167" for p in papers)
+    assert server.requested_ids == ["1502.03167"]
+
+
+async def test_requests_are_spaced_across_clients(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    """Two clients sharing the process spacer queue behind each other (clock frozen)."""
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    spacer = RequestSpacer(clock=lambda: 50.0, sleep=fake_sleep)
+    clients = [
+        ArxivClient(session, api_url=server.url, min_interval=3.0, spacer=spacer) for _ in range(2)
+    ]
+    await asyncio.gather(
+        clients[0].lookup("1502.03167"),
+        clients[1].lookup("1706.03762"),
+        clients[0].lookup("2401.00001"),
+    )
+    assert len(server.requests) == 3
+    assert sorted(slept) == [3.0, 6.0]
+
+
+async def test_spacer_reserves_slots_in_order() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    spacer = RequestSpacer(clock=lambda: now[0], sleep=fake_sleep)
+    for _ in range(3):
+        await spacer.wait_turn(3.0)
+    assert slept == [3.0, 6.0]
+    now[0] = 100.0
+    await spacer.wait_turn(3.0)
+    assert slept == [3.0, 6.0]
+
+
+async def test_error_entry_outage_and_timeout_raise(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    client = make_client(session, server, timeout=0.3)
+    server.error_ids.add("2101.99999")
+    with pytest.raises(ArxivLookupError, match="incorrect id format"):
+        await client.lookup("2101.99999")
+    server.hang_ids.add("2102.00001")
+    with pytest.raises(ArxivLookupError, match="did not answer"):
+        await client.lookup("2102.00001")
+    server.outage_status = 503
+    with pytest.raises(ArxivLookupError, match="HTTP 503"):
+        await client.lookup("1502.03167")
+    # Failures are not cached: once arXiv is back the same id resolves.
+    server.outage_status = None
+    assert await client.lookup("1502.03167") is not None
+    server.error_ids.clear()
+    assert await client.lookup("2101.99999") is None
+
+
+async def test_waiters_share_a_failure(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    client = make_client(session, server)
+    server.outage_status = 500
+    results = await asyncio.gather(
+        *(client.lookup("1706.03762") for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, ArxivLookupError) for r in results)
+    assert len(server.requests) == 1
