@@ -1,0 +1,538 @@
+"""Feeds, the channels subscribed to them, the entries seen, and community announce channels.
+
+Writes that belong to a larger unit of work (a poll that also ingests summaries and fills
+the outbox) take the caller's transaction connection as `conn`; without one they open their
+own transaction. Times are Unix seconds as floats.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.storage.database import Database
+
+
+@asynccontextmanager
+async def writing(
+    db: Database, conn: aiosqlite.Connection | None
+) -> AsyncIterator[aiosqlite.Connection]:
+    """Use the caller's transaction when given one, else run in a transaction of our own."""
+    if conn is not None:
+        yield conn
+        return
+    async with db.transaction() as own:
+        yield own
+
+
+class AlreadySubscribedError(Exception):
+    """The channel is already subscribed to that feed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    id: int
+    url: str
+    title: str
+    site_url: str | None
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    initialized: bool
+    interval_seconds: float | None
+    next_poll_at: float
+    last_polled_at: float | None
+    last_success_at: float | None
+    last_error: str | None
+    last_error_at: float | None
+    consecutive_failures: int
+    paused_reason: str | None
+    created_at: float
+
+    @property
+    def display_name(self) -> str:
+        return self.title or self.url
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> Feed:
+        return cls(
+            id=row["id"],
+            url=row["url"],
+            title=row["title"],
+            site_url=row["site_url"],
+            etag=row["etag"],
+            last_modified=row["last_modified"],
+            body_hash=row["body_hash"],
+            initialized=bool(row["initialized"]),
+            interval_seconds=row["interval_seconds"],
+            next_poll_at=row["next_poll_at"],
+            last_polled_at=row["last_polled_at"],
+            last_success_at=row["last_success_at"],
+            last_error=row["last_error"],
+            last_error_at=row["last_error_at"],
+            consecutive_failures=row["consecutive_failures"],
+            paused_reason=row["paused_reason"],
+            created_at=row["created_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    feed_id: int
+    guild_id: int
+    channel_id: int
+    include_terms: str
+    exclude_terms: str
+    mention_role_id: int | None
+    paused: bool
+    disabled_reason: str | None
+    created_by: int | None
+    created_at: float
+
+    @property
+    def delivers(self) -> bool:
+        """Whether new entries are announced to this subscription's channel."""
+        return not self.paused and self.disabled_reason is None
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> Subscription:
+        return cls(
+            id=row["id"],
+            feed_id=row["feed_id"],
+            guild_id=row["guild_id"],
+            channel_id=row["channel_id"],
+            include_terms=row["include_terms"],
+            exclude_terms=row["exclude_terms"],
+            mention_role_id=row["mention_role_id"],
+            paused=bool(row["paused"]),
+            disabled_reason=row["disabled_reason"],
+            created_by=row["created_by"],
+            created_at=row["created_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionWithFeed:
+    """A subscription together with the state of its feed, for `/feed list` and friends."""
+
+    subscription: Subscription
+    feed: Feed
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityAnnounceChannel:
+    guild_id: int
+    channel_id: int
+    disabled_reason: str | None
+
+
+_SUBSCRIPTION_COLUMNS = (
+    "s.id, s.feed_id, s.guild_id, s.channel_id, s.include_terms, s.exclude_terms, "
+    "s.mention_role_id, s.paused, s.disabled_reason, s.created_by, s.created_at"
+)
+
+
+class FeedRepository:
+    """Feeds and the identities of the entries already seen in each."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, feed_id: int) -> Feed | None:
+        row = await self.db.fetchone("SELECT * FROM feeds WHERE id = ?", (feed_id,))
+        return None if row is None else Feed.from_row(row)
+
+    async def get_by_url(self, url: str) -> Feed | None:
+        row = await self.db.fetchone("SELECT * FROM feeds WHERE url = ?", (url,))
+        return None if row is None else Feed.from_row(row)
+
+    async def create(
+        self,
+        url: str,
+        *,
+        title: str,
+        site_url: str | None,
+        now: float,
+        next_poll_at: float,
+        conn: aiosqlite.Connection | None = None,
+    ) -> int:
+        """Insert a feed, or return the id of the one already stored under `url`."""
+        async with writing(self.db, conn) as c:
+            await c.execute(
+                "INSERT INTO feeds (url, title, site_url, next_poll_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
+                (url, title, site_url, next_poll_at, now),
+            )
+            async with c.execute("SELECT id FROM feeds WHERE url = ?", (url,)) as cursor:
+                row = await cursor.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def due(
+        self, now: float, *, exclude: Iterable[int] = (), limit: int = 1000
+    ) -> list[Feed]:
+        """Feeds whose next poll is due: not paused by the bot, with at least one subscriber.
+
+        `exclude` names feeds already being polled, so a slow one is never started twice.
+        """
+        rows = await self.db.fetchall(
+            "SELECT * FROM feeds AS f "
+            "WHERE f.paused_reason IS NULL AND f.next_poll_at <= ? "
+            "AND f.id NOT IN (SELECT value FROM json_each(?)) "
+            "AND EXISTS (SELECT 1 FROM feed_subscriptions AS s WHERE s.feed_id = f.id) "
+            "ORDER BY f.next_poll_at, f.id LIMIT ?",
+            (now, json.dumps(list(exclude)), limit),
+        )
+        return [Feed.from_row(row) for row in rows]
+
+    async def next_due_at(self) -> float | None:
+        """When the earliest unpaused, subscribed feed is due, or None if there is none."""
+        value = await self.db.fetchval(
+            "SELECT min(f.next_poll_at) FROM feeds AS f WHERE f.paused_reason IS NULL "
+            "AND EXISTS (SELECT 1 FROM feed_subscriptions AS s WHERE s.feed_id = f.id)"
+        )
+        return None if value is None else float(value)
+
+    async def record_unchanged(
+        self,
+        feed_id: int,
+        *,
+        now: float,
+        next_poll_at: float,
+        interval_seconds: float | None,
+        conn: aiosqlite.Connection | None = None,
+    ) -> None:
+        """A poll succeeded without new content (304, or the same body as last time)."""
+        async with writing(self.db, conn) as c:
+            await c.execute(
+                "UPDATE feeds SET last_polled_at = ?, last_success_at = ?, "
+                "consecutive_failures = 0, next_poll_at = ?, "
+                "interval_seconds = COALESCE(?, interval_seconds) WHERE id = ?",
+                (now, now, next_poll_at, interval_seconds, feed_id),
+            )
+
+    async def record_success(
+        self,
+        feed_id: int,
+        *,
+        now: float,
+        next_poll_at: float,
+        interval_seconds: float | None,
+        etag: str | None,
+        last_modified: str | None,
+        body_hash: str,
+        title: str,
+        site_url: str | None,
+        conn: aiosqlite.Connection | None = None,
+    ) -> None:
+        """A poll parsed a new body: remember its validators and that the feed is initialised."""
+        async with writing(self.db, conn) as c:
+            await c.execute(
+                "UPDATE feeds SET last_polled_at = ?, last_success_at = ?, "
+                "consecutive_failures = 0, next_poll_at = ?, interval_seconds = ?, etag = ?, "
+                "last_modified = ?, body_hash = ?, title = CASE WHEN ? = '' THEN title ELSE ? END, "
+                "site_url = COALESCE(?, site_url), initialized = 1 WHERE id = ?",
+                (
+                    now,
+                    now,
+                    next_poll_at,
+                    interval_seconds,
+                    etag,
+                    last_modified,
+                    body_hash,
+                    title,
+                    title,
+                    site_url,
+                    feed_id,
+                ),
+            )
+
+    async def record_failure(
+        self,
+        feed_id: int,
+        error: str,
+        *,
+        now: float,
+        next_poll_at: float,
+        conn: aiosqlite.Connection | None = None,
+    ) -> int:
+        """Count a failed poll and schedule the retry. Returns the failures in a row so far."""
+        async with writing(self.db, conn) as c:
+            await c.execute(
+                "UPDATE feeds SET last_polled_at = ?, last_error = ?, last_error_at = ?, "
+                "consecutive_failures = consecutive_failures + 1, next_poll_at = ? WHERE id = ?",
+                (now, error, now, next_poll_at, feed_id),
+            )
+            async with c.execute(
+                "SELECT consecutive_failures FROM feeds WHERE id = ?", (feed_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+        return 0 if row is None else int(row[0])
+
+    async def pause(
+        self, feed_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
+    ) -> None:
+        """Stop polling a feed until someone resumes it (410 Gone, too many failures)."""
+        async with writing(self.db, conn) as c:
+            await c.execute("UPDATE feeds SET paused_reason = ? WHERE id = ?", (reason, feed_id))
+
+    async def resume(self, feed_id: int, *, now: float) -> None:
+        """Poll a feed the bot had paused again, at once, with a clean failure count."""
+        async with self.db.transaction() as c:
+            await c.execute(
+                "UPDATE feeds SET paused_reason = NULL, consecutive_failures = 0, "
+                "next_poll_at = ? WHERE id = ?",
+                (now, feed_id),
+            )
+
+    async def move_url(
+        self, feed_id: int, new_url: str, *, conn: aiosqlite.Connection | None = None
+    ) -> bool:
+        """Follow a permanent redirect. False when another feed row already has `new_url`."""
+        try:
+            async with writing(self.db, conn) as c:
+                await c.execute("UPDATE feeds SET url = ? WHERE id = ?", (new_url, feed_id))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    async def delete_if_unsubscribed(
+        self, feed_id: int, *, conn: aiosqlite.Connection | None = None
+    ) -> bool:
+        """Forget a feed (and its seen entries) once no channel subscribes to it."""
+        async with writing(self.db, conn) as c:
+            cursor = await c.execute(
+                "DELETE FROM feeds WHERE id = ? AND NOT EXISTS "
+                "(SELECT 1 FROM feed_subscriptions WHERE feed_id = ?)",
+                (feed_id, feed_id),
+            )
+            return cursor.rowcount > 0
+
+    async def seen_identities(
+        self,
+        feed_id: int,
+        identities: Sequence[str],
+        *,
+        conn: aiosqlite.Connection | None = None,
+    ) -> set[str]:
+        """Which of `identities` were recorded for the feed already."""
+        sql = (
+            "SELECT identity FROM feed_entries WHERE feed_id = ? "
+            "AND identity IN (SELECT value FROM json_each(?))"
+        )
+        params = (feed_id, json.dumps(list(identities)))
+        if conn is None:
+            rows = await self.db.fetchall(sql, params)
+        else:
+            async with conn.execute(sql, params) as cursor:
+                rows = list(await cursor.fetchall())
+        return {row[0] for row in rows}
+
+    async def mark_seen(
+        self,
+        feed_id: int,
+        seen: Iterable[tuple[str, int | None]],
+        *,
+        now: float,
+        conn: aiosqlite.Connection | None = None,
+    ) -> None:
+        """Record (identity, summary id) pairs as seen; already-seen ones keep their first time."""
+        async with writing(self.db, conn) as c:
+            await c.executemany(
+                "INSERT INTO feed_entries (feed_id, identity, summary_id, first_seen_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (feed_id, identity) DO UPDATE SET "
+                "summary_id = COALESCE(excluded.summary_id, feed_entries.summary_id)",
+                [(feed_id, identity, summary_id, now) for identity, summary_id in seen],
+            )
+
+    async def seen_count(self, feed_id: int) -> int:
+        return int(
+            await self.db.fetchval(
+                "SELECT count(*) FROM feed_entries WHERE feed_id = ?", (feed_id,)
+            )
+        )
+
+
+class SubscriptionRepository:
+    """Which channel of which guild gets a feed's entries, with its filters and role."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(
+        self,
+        *,
+        feed_id: int,
+        guild_id: int,
+        channel_id: int,
+        include_terms: str,
+        exclude_terms: str,
+        mention_role_id: int | None,
+        created_by: int | None,
+        now: float,
+        conn: aiosqlite.Connection | None = None,
+    ) -> int:
+        """Subscribe a channel. Raises AlreadySubscribedError for a second one to that feed."""
+        try:
+            async with writing(self.db, conn) as c:
+                cursor = await c.execute(
+                    "INSERT INTO feed_subscriptions (feed_id, guild_id, channel_id, "
+                    "include_terms, exclude_terms, mention_role_id, created_by, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        feed_id,
+                        guild_id,
+                        channel_id,
+                        include_terms,
+                        exclude_terms,
+                        mention_role_id,
+                        created_by,
+                        now,
+                    ),
+                )
+                assert cursor.lastrowid is not None
+                return cursor.lastrowid
+        except sqlite3.IntegrityError as exc:
+            raise AlreadySubscribedError(str(exc)) from exc
+
+    async def count_for_guild(self, guild_id: int) -> int:
+        return int(
+            await self.db.fetchval(
+                "SELECT count(*) FROM feed_subscriptions WHERE guild_id = ?", (guild_id,)
+            )
+        )
+
+    async def get(self, subscription_id: int) -> Subscription | None:
+        row = await self.db.fetchone(
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM feed_subscriptions AS s WHERE s.id = ?",
+            (subscription_id,),
+        )
+        return None if row is None else Subscription.from_row(row)
+
+    async def for_feed(
+        self, feed_id: int, *, conn: aiosqlite.Connection | None = None
+    ) -> list[Subscription]:
+        """Every subscription to a feed, oldest first (the caller decides who gets what)."""
+        sql = (
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM feed_subscriptions AS s "
+            "WHERE s.feed_id = ? ORDER BY s.id"
+        )
+        if conn is None:
+            rows = await self.db.fetchall(sql, (feed_id,))
+        else:
+            async with conn.execute(sql, (feed_id,)) as cursor:
+                rows = list(await cursor.fetchall())
+        return [Subscription.from_row(row) for row in rows]
+
+    async def for_guild(self, guild_id: int) -> list[SubscriptionWithFeed]:
+        """A guild's subscriptions with their feeds, by channel then age."""
+        rows = await self.db.fetchall(
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM feed_subscriptions AS s "
+            "WHERE s.guild_id = ? ORDER BY s.channel_id, s.id",
+            (guild_id,),
+        )
+        subscriptions = [Subscription.from_row(row) for row in rows]
+        feed_rows = await self.db.fetchall(
+            "SELECT * FROM feeds WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted({s.feed_id for s in subscriptions})),),
+        )
+        feeds = {row["id"]: Feed.from_row(row) for row in feed_rows}
+        return [SubscriptionWithFeed(s, feeds[s.feed_id]) for s in subscriptions]
+
+    async def in_guild(self, guild_id: int, subscription_id: int) -> SubscriptionWithFeed | None:
+        """One subscription of a guild with its feed; None if it is not that guild's."""
+        subscription = await self.get(subscription_id)
+        if subscription is None or subscription.guild_id != guild_id:
+            return None
+        feed = await FeedRepository(self.db).get(subscription.feed_id)
+        return None if feed is None else SubscriptionWithFeed(subscription, feed)
+
+    async def set_paused(self, subscription_id: int, paused: bool) -> None:
+        async with self.db.transaction() as c:
+            await c.execute(
+                "UPDATE feed_subscriptions SET paused = ? WHERE id = ?",
+                (int(paused), subscription_id),
+            )
+
+    async def clear_disabled(self, subscription_id: int) -> None:
+        async with self.db.transaction() as c:
+            await c.execute(
+                "UPDATE feed_subscriptions SET disabled_reason = NULL WHERE id = ?",
+                (subscription_id,),
+            )
+
+    async def disable_channel(
+        self, channel_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
+    ) -> int:
+        """Disable every subscription of a channel Discord says is gone or forbidden."""
+        async with writing(self.db, conn) as c:
+            cursor = await c.execute(
+                "UPDATE feed_subscriptions SET disabled_reason = ? WHERE channel_id = ?",
+                (reason, channel_id),
+            )
+            return cursor.rowcount
+
+    async def remove(self, subscription_id: int) -> None:
+        """Unsubscribe; the feed itself is forgotten once nobody subscribes to it."""
+        async with self.db.transaction() as c:
+            async with c.execute(
+                "SELECT feed_id FROM feed_subscriptions WHERE id = ?", (subscription_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return
+            await c.execute("DELETE FROM feed_subscriptions WHERE id = ?", (subscription_id,))
+            await FeedRepository(self.db).delete_if_unsubscribed(int(row[0]), conn=c)
+
+
+class CommunityAnnounceRepository:
+    """Where each guild's new community summaries are announced."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(
+        self, guild_id: int, *, conn: aiosqlite.Connection | None = None
+    ) -> CommunityAnnounceChannel | None:
+        sql = (
+            "SELECT guild_id, channel_id, disabled_reason FROM community_announce_channels "
+            "WHERE guild_id = ?"
+        )
+        if conn is None:
+            row = await self.db.fetchone(sql, (guild_id,))
+        else:
+            async with conn.execute(sql, (guild_id,)) as cursor:
+                row = await cursor.fetchone()
+        return None if row is None else CommunityAnnounceChannel(row[0], row[1], row[2])
+
+    async def set(self, guild_id: int, channel_id: int, *, set_by: int | None, now: float) -> None:
+        async with self.db.transaction() as c:
+            await c.execute(
+                "INSERT INTO community_announce_channels (guild_id, channel_id, set_by, set_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+                "channel_id = excluded.channel_id, disabled_reason = NULL, "
+                "set_by = excluded.set_by, set_at = excluded.set_at",
+                (guild_id, channel_id, set_by, now),
+            )
+
+    async def clear(self, guild_id: int) -> None:
+        async with self.db.transaction() as c:
+            await c.execute(
+                "DELETE FROM community_announce_channels WHERE guild_id = ?", (guild_id,)
+            )
+
+    async def disable_channel(
+        self, channel_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
+    ) -> None:
+        """Stop announcing to a channel Discord says is gone or forbidden."""
+        async with writing(self.db, conn) as c:
+            await c.execute(
+                "UPDATE community_announce_channels SET disabled_reason = ? WHERE channel_id = ?",
+                (reason, channel_id),
+            )

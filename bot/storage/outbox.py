@@ -1,0 +1,233 @@
+"""The announcement outbox: messages to post, written in the transaction that decided them.
+
+A row is `pending` until Discord accepted the message (then `sent`, with its message id) or
+until it can never be delivered (`dropped`, with the reason). Each row carries its own nonce,
+sent with `enforce_nonce`, so sending a row again after a crash returns the message Discord
+already created instead of posting a second one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, fields
+from typing import Literal
+
+import aiosqlite
+
+from bot.storage.database import Database
+from bot.storage.feeds import writing
+
+OutboxKind = Literal["summary", "overflow", "notice"]
+
+# Discord accepts nonces of at most 25 characters.
+NONCE_LENGTH = 22
+
+
+def new_nonce() -> str:
+    """A fresh nonce for one outbox row: unique across rows and across restarts."""
+    return "ss" + secrets.token_hex((NONCE_LENGTH - 2) // 2)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    id: int
+    nonce: str
+    kind: OutboxKind
+    guild_id: int
+    channel_id: int
+    subscription_id: int | None
+    feed_id: int | None
+    summary_id: int | None
+    mention_role_id: int | None
+    text: str | None
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    message_id: int | None
+    created_at: float
+    sent_at: float | None
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> OutboxMessage:
+        return cls(**{field.name: row[field.name] for field in fields(cls)})
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncedSummary:
+    """What an announcement shows of a summary and its paper."""
+
+    summary_id: int
+    origin: str
+    guild_id: int | None
+    author_name: str
+    summary_title: str
+    tldr: str
+    body: str
+    url: str | None
+    score: int
+    created_at: float
+    paper_title: str | None
+    paper_authors: str | None
+    venue: str | None
+    year: int | None
+    paper_url: str | None
+
+    @property
+    def title(self) -> str:
+        return self.paper_title or self.summary_title or "Untitled"
+
+
+class OutboxRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def enqueue(
+        self,
+        *,
+        kind: OutboxKind,
+        guild_id: int,
+        channel_id: int,
+        now: float,
+        subscription_id: int | None = None,
+        feed_id: int | None = None,
+        summary_id: int | None = None,
+        mention_role_id: int | None = None,
+        text: str | None = None,
+        conn: aiosqlite.Connection | None = None,
+    ) -> int:
+        """Add one message to send; pass `conn` to make it part of the caller's transaction."""
+        async with writing(self.db, conn) as c:
+            cursor = await c.execute(
+                "INSERT INTO announcement_outbox (nonce, kind, guild_id, channel_id, "
+                "subscription_id, feed_id, summary_id, mention_role_id, text, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    new_nonce(),
+                    kind,
+                    guild_id,
+                    channel_id,
+                    subscription_id,
+                    feed_id,
+                    summary_id,
+                    mention_role_id,
+                    text,
+                    now,
+                ),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    async def get(self, message_id: int) -> OutboxMessage | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM announcement_outbox WHERE id = ?", (message_id,)
+        )
+        return None if row is None else OutboxMessage.from_row(row)
+
+    async def sendable(self, now: float, *, limit: int = 500) -> list[OutboxMessage]:
+        """Pending rows that may be sent now, oldest first.
+
+        A row waiting for a retry holds back the later rows of its channel, so each channel
+        gets its messages in order. The read runs inside a transaction: the connection is
+        shared, and outside one it would see rows a poll has written but not yet committed
+        (which a crash could still take back after they were sent).
+        """
+        async with (
+            self.db.transaction() as c,
+            c.execute(
+                "SELECT * FROM announcement_outbox AS o "
+                "WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND NOT EXISTS ("
+                "  SELECT 1 FROM announcement_outbox AS e WHERE e.channel_id = o.channel_id "
+                "  AND e.state = 'pending' AND e.id < o.id AND e.next_attempt_at > ?) "
+                "ORDER BY o.id LIMIT ?",
+                (now, now, limit),
+            ) as cursor,
+        ):
+            rows = await cursor.fetchall()
+        return [OutboxMessage.from_row(row) for row in rows]
+
+    async def next_attempt_at(self, *, after: float) -> float | None:
+        """The earliest retry time after `after` among pending rows, or None."""
+        value = await self.db.fetchval(
+            "SELECT min(next_attempt_at) FROM announcement_outbox "
+            "WHERE state = 'pending' AND next_attempt_at > ?",
+            (after,),
+        )
+        return None if value is None else float(value)
+
+    async def mark_sent(self, row_id: int, *, message_id: int, now: float) -> None:
+        async with self.db.transaction() as c:
+            await c.execute(
+                "UPDATE announcement_outbox SET state = 'sent', message_id = ?, sent_at = ?, "
+                "attempts = attempts + 1, last_error = NULL WHERE id = ?",
+                (message_id, now, row_id),
+            )
+
+    async def schedule_retry(self, row_id: int, error: str, *, next_attempt_at: float) -> None:
+        async with self.db.transaction() as c:
+            await c.execute(
+                "UPDATE announcement_outbox SET attempts = attempts + 1, last_error = ?, "
+                "next_attempt_at = ? WHERE id = ? AND state = 'pending'",
+                (error, next_attempt_at, row_id),
+            )
+
+    async def drop(self, row_id: int, reason: str) -> None:
+        """Give up on one row that can never be delivered."""
+        async with self.db.transaction() as c:
+            await c.execute(
+                "UPDATE announcement_outbox SET state = 'dropped', attempts = attempts + 1, "
+                "last_error = ? WHERE id = ? AND state = 'pending'",
+                (reason, row_id),
+            )
+
+    async def drop_pending_for_channel(
+        self, channel_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
+    ) -> int:
+        """Give up on everything still pending for a channel that is gone. Returns how many."""
+        async with writing(self.db, conn) as c:
+            cursor = await c.execute(
+                "UPDATE announcement_outbox SET state = 'dropped', last_error = ? "
+                "WHERE channel_id = ? AND state = 'pending'",
+                (reason, channel_id),
+            )
+            return cursor.rowcount
+
+    async def for_channel(self, channel_id: int) -> list[OutboxMessage]:
+        """Every row for one channel, oldest first (for tests and diagnostics)."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM announcement_outbox WHERE channel_id = ? ORDER BY id", (channel_id,)
+        )
+        return [OutboxMessage.from_row(row) for row in rows]
+
+    async def count(self, state: str) -> int:
+        return int(
+            await self.db.fetchval(
+                "SELECT count(*) FROM announcement_outbox WHERE state = ?", (state,)
+            )
+        )
+
+    async def prune_sent(self, *, older_than: float) -> int:
+        """Forget delivered rows once their nonces can no longer matter."""
+        async with self.db.transaction() as c:
+            cursor = await c.execute(
+                "DELETE FROM announcement_outbox WHERE state != 'pending' AND created_at < ?",
+                (older_than,),
+            )
+            return cursor.rowcount
+
+    async def announced_summary(
+        self, summary_id: int, *, conn: aiosqlite.Connection | None = None
+    ) -> AnnouncedSummary | None:
+        """A summary with its paper, as an announcement shows it."""
+        sql = (
+            "SELECT s.id, s.origin, s.guild_id, s.author_name, s.title, s.tldr, s.body, s.url, "
+            "s.score, s.created_at, p.title, p.authors, p.venue, p.year, p.url "
+            "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id "
+            "WHERE s.id = ? AND s.deleted_at IS NULL"
+        )
+        if conn is None:
+            row = await self.db.fetchone(sql, (summary_id,))
+        else:
+            async with conn.execute(sql, (summary_id,)) as cursor:
+                row = await cursor.fetchone()
+        return None if row is None else AnnouncedSummary(*tuple(row))
