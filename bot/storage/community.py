@@ -1,0 +1,548 @@
+"""Community summaries: saving (one per paper, author and guild), soft deletion, votes,
+arXiv look-up state of papers, member listings, the leaderboard and export rows.
+
+Reads of summaries for display in general (`/summary view`, `/top`, search) belong to the
+summaries repository; this module holds what only community summaries need. Writes that are
+part of a larger unit of work take the caller's transaction as `conn`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from bot.community.votes import NONE, VoteChange, VoteValue, press
+from bot.storage.database import Database
+from bot.storage.feeds import writing
+
+# Called inside the transaction that created a summary (announcements, for instance).
+CreatedHook = Callable[[aiosqlite.Connection, int, int], Awaitable[None]]
+
+_SELECT_COMMUNITY = (
+    "SELECT s.id, s.paper_id, s.guild_id, s.author_discord_id, s.author_name, s.title, s.tldr, "
+    "s.body, s.score, s.created_at, s.edited_at, s.deleted_at, st.deleted_by, st.edited_by, "
+    "p.canonical_key, p.title, p.authors, p.year, p.venue, p.url, p.pdf_url, p.arxiv_id, "
+    "p.doi, p.bibtex_key, p.abstract, l.status, l.categories "
+    "FROM summaries AS s "
+    "LEFT JOIN community_summary_state AS st ON st.summary_id = s.id "
+    "LEFT JOIN papers AS p ON p.id = s.paper_id "
+    "LEFT JOIN arxiv_lookups AS l ON l.paper_id = s.paper_id "
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CommunitySummary:
+    """A community summary with its paper, as the community commands need it."""
+
+    id: int
+    paper_id: int
+    guild_id: int
+    author_id: int
+    author_name: str
+    title: str
+    tldr: str
+    body: str
+    score: int
+    created_at: float
+    edited_at: float
+    deleted_at: float | None
+    deleted_by: int | None
+    edited_by: int | None
+    paper_key: str
+    paper_title: str
+    paper_authors: str
+    paper_year: int | None
+    paper_venue: str | None
+    paper_url: str | None
+    paper_pdf_url: str | None
+    arxiv_id: str | None
+    doi: str | None
+    bibtex_key: str | None
+    abstract: str | None
+    lookup_status: str | None  # 'pending' while arXiv has not been reached yet
+    categories: str
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> CommunitySummary:
+        values = list(row)
+        # Times as floats; NULL text columns of the paper (a LEFT JOIN) as empty strings.
+        values[9], values[10] = float(values[9]), float(values[10])
+        values[11] = None if values[11] is None else float(values[11])
+        for index in (14, 15, 16, 26):
+            values[index] = values[index] or ""
+        return cls(*values)
+
+    @property
+    def display_title(self) -> str:
+        return self.paper_title or self.title or self.paper_key or f"Paper {self.paper_id}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def unresolved(self) -> bool:
+        return self.lookup_status == "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    summary_id: int
+    created: bool  # False: an existing summary was edited
+    revived: bool  # the edited summary had been deleted by its author
+
+
+class RemovedByModeratorError(Exception):
+    """The member's summary of this paper was deleted by a moderator; only one may restore it."""
+
+    def __init__(self, summary_id: int) -> None:
+        super().__init__(summary_id)
+        self.summary_id = summary_id
+
+
+@dataclass(frozen=True, slots=True)
+class VoteOutcome:
+    change: VoteChange
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardRow:
+    member_id: int
+    name: str
+    summaries: int
+    votes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingLookup:
+    paper_id: int
+    arxiv_id: str
+    attempts: int
+
+
+class CommunityRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def get(
+        self, summary_id: int, *, conn: aiosqlite.Connection | None = None
+    ) -> CommunitySummary | None:
+        """A community summary by id, deleted or not (callers check guild and visibility)."""
+        sql = _SELECT_COMMUNITY + "WHERE s.id = ? AND s.origin = 'community'"
+        row = await self._fetchone(sql, (summary_id,), conn)
+        return None if row is None else CommunitySummary.from_row(row)
+
+    async def find_by_author(
+        self, *, paper_id: int, guild_id: int, author_id: int
+    ) -> CommunitySummary | None:
+        sql = (
+            _SELECT_COMMUNITY + "WHERE s.origin = 'community' "
+            "AND s.paper_id = ? AND s.guild_id = ? AND s.author_discord_id = ?"
+        )
+        row = await self.db.fetchone(sql, (paper_id, guild_id, author_id))
+        return None if row is None else CommunitySummary.from_row(row)
+
+    async def list_for_author(
+        self, *, guild_id: int, author_id: int, limit: int = 100
+    ) -> list[CommunitySummary]:
+        """A member's summaries in one guild, newest edit first, deleted ones included."""
+        rows = await self.db.fetchall(
+            _SELECT_COMMUNITY + "WHERE s.origin = 'community' "
+            "AND s.guild_id = ? AND s.author_discord_id = ? ORDER BY s.edited_at DESC, s.id DESC "
+            "LIMIT ?",
+            (guild_id, author_id, limit),
+        )
+        return [CommunitySummary.from_row(row) for row in rows]
+
+    async def count_for_author(self, *, guild_id: int, author_id: int) -> int:
+        return int(
+            await self.db.fetchval(
+                "SELECT count(*) FROM summaries WHERE origin = 'community' AND guild_id = ? "
+                "AND author_discord_id = ?",
+                (guild_id, author_id),
+            )
+        )
+
+    async def for_export(self, guild_id: int) -> list[CommunitySummary]:
+        """Every visible community summary of a guild, by paper then author."""
+        rows = await self.db.fetchall(
+            _SELECT_COMMUNITY + "WHERE s.origin = 'community' "
+            "AND s.guild_id = ? AND s.deleted_at IS NULL "
+            "ORDER BY lower(COALESCE(NULLIF(p.title, ''), s.title)), s.paper_id, "
+            "s.created_at, s.id",
+            (guild_id,),
+        )
+        return [CommunitySummary.from_row(row) for row in rows]
+
+    async def count_visible(self, guild_id: int) -> int:
+        return int(
+            await self.db.fetchval(
+                "SELECT count(*) FROM summaries WHERE origin = 'community' AND guild_id = ? "
+                "AND deleted_at IS NULL",
+                (guild_id,),
+            )
+        )
+
+    async def leaderboard(
+        self, guild_id: int, *, since: float | None, limit: int = 10
+    ) -> list[LeaderboardRow]:
+        """Members by votes received, then summaries written, within the period."""
+        start = since if since is not None else float("-inf")
+        rows = await self.db.fetchall(
+            "SELECT member, sum(written) AS written, sum(received) AS received FROM ("
+            "  SELECT author_discord_id AS member, 1 AS written, 0 AS received FROM summaries "
+            "  WHERE origin = 'community' AND guild_id = ? AND deleted_at IS NULL "
+            "  AND created_at >= ? "
+            "  UNION ALL "
+            "  SELECT s.author_discord_id, 0, v.value FROM summary_votes AS v "
+            "  JOIN summaries AS s ON s.id = v.summary_id "
+            "  WHERE s.origin = 'community' AND s.guild_id = ? AND s.deleted_at IS NULL "
+            "  AND v.voted_at >= ?"
+            ") GROUP BY member ORDER BY received DESC, written DESC, member LIMIT ?",
+            (guild_id, start, guild_id, start, limit),
+        )
+        result = []
+        for member, written, received in rows:
+            name = await self.db.fetchval(
+                "SELECT author_name FROM summaries WHERE origin = 'community' AND guild_id = ? "
+                "AND author_discord_id = ? ORDER BY edited_at DESC LIMIT 1",
+                (guild_id, member),
+            )
+            result.append(LeaderboardRow(int(member), str(name or member), written, received))
+        return result
+
+    # --- writing ---------------------------------------------------------------------------
+
+    async def save(
+        self,
+        *,
+        paper_id: int,
+        guild_id: int,
+        author_id: int,
+        author_name: str,
+        title: str,
+        tldr: str,
+        body: str,
+        now: float,
+        on_created: CreatedHook | None = None,
+    ) -> SaveResult:
+        """Create the author's summary of the paper in this guild, or edit the existing one.
+
+        A summary the author deleted comes back with the new text; one a moderator deleted
+        raises `RemovedByModeratorError`. `on_created` runs in the same transaction, so an
+        announcement is queued exactly when the summary is created.
+        """
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT s.id, s.deleted_at, st.deleted_by FROM summaries AS s "
+                "LEFT JOIN community_summary_state AS st ON st.summary_id = s.id "
+                "WHERE s.origin = 'community' AND s.paper_id = ? AND s.guild_id = ? "
+                "AND s.author_discord_id = ?",
+                (paper_id, guild_id, author_id),
+            ) as cursor:
+                existing = await cursor.fetchone()
+            if existing is None:
+                cursor = await conn.execute(
+                    "INSERT INTO summaries (paper_id, origin, guild_id, author_name, "
+                    "author_discord_id, title, tldr, body, created_at, edited_at) "
+                    "VALUES (?, 'community', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        paper_id,
+                        guild_id,
+                        author_name,
+                        author_id,
+                        title,
+                        tldr,
+                        body,
+                        int(now),
+                        int(now),
+                    ),
+                )
+                assert cursor.lastrowid is not None
+                summary_id = int(cursor.lastrowid)
+                await conn.execute(
+                    "INSERT INTO community_summary_state (summary_id) VALUES (?)", (summary_id,)
+                )
+                created, revived = True, False
+            else:
+                summary_id = int(existing[0])
+                deleted_by = existing[2]
+                revived = existing[1] is not None
+                if revived and deleted_by is not None and deleted_by != author_id:
+                    raise RemovedByModeratorError(summary_id)
+                await conn.execute(
+                    "UPDATE summaries SET author_name = ?, title = ?, tldr = ?, body = ?, "
+                    "edited_at = ?, deleted_at = NULL WHERE id = ?",
+                    (author_name, title, tldr, body, int(now), summary_id),
+                )
+                await conn.execute(
+                    "INSERT INTO community_summary_state (summary_id) VALUES (?) "
+                    "ON CONFLICT (summary_id) DO UPDATE SET deleted_by = NULL, edited_by = NULL",
+                    (summary_id,),
+                )
+                created = False
+            await _link_to_open_session(conn, guild_id, paper_id, summary_id, now)
+            if created and on_created is not None:
+                await on_created(conn, summary_id, guild_id)
+        return SaveResult(summary_id=summary_id, created=created, revived=revived)
+
+    async def update_text(
+        self, summary_id: int, *, tldr: str, body: str, editor_id: int, now: float
+    ) -> bool:
+        """Replace the text of a visible summary (`/summary edit`). False when it is gone."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE summaries SET tldr = ?, body = ?, edited_at = ? "
+                "WHERE id = ? AND origin = 'community' AND deleted_at IS NULL",
+                (tldr, body, int(now), summary_id),
+            )
+            if cursor.rowcount == 0:
+                return False
+            await conn.execute(
+                "INSERT INTO community_summary_state (summary_id, edited_by) VALUES (?, ?) "
+                "ON CONFLICT (summary_id) DO UPDATE SET edited_by = excluded.edited_by",
+                (summary_id, editor_id),
+            )
+            async with conn.execute(
+                "SELECT guild_id, paper_id FROM summaries WHERE id = ?", (summary_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            assert row is not None
+            await _link_to_open_session(conn, int(row[0]), int(row[1]), summary_id, now)
+        return True
+
+    async def soft_delete(self, summary_id: int, *, deleted_by: int, now: float) -> bool:
+        """Hide a summary (reversibly). False when it was already deleted or does not exist."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE summaries SET deleted_at = ? "
+                "WHERE id = ? AND origin = 'community' AND deleted_at IS NULL",
+                (int(now), summary_id),
+            )
+            if cursor.rowcount == 0:
+                return False
+            await conn.execute(
+                "INSERT INTO community_summary_state (summary_id, deleted_by) VALUES (?, ?) "
+                "ON CONFLICT (summary_id) DO UPDATE SET deleted_by = excluded.deleted_by",
+                (summary_id, deleted_by),
+            )
+        return True
+
+    async def restore(self, summary_id: int) -> bool:
+        """Bring a soft-deleted summary back. False when it was not deleted."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE summaries SET deleted_at = NULL "
+                "WHERE id = ? AND origin = 'community' AND deleted_at IS NOT NULL",
+                (summary_id,),
+            )
+            if cursor.rowcount == 0:
+                return False
+            await conn.execute(
+                "UPDATE community_summary_state SET deleted_by = NULL WHERE summary_id = ?",
+                (summary_id,),
+            )
+        return True
+
+    # --- votes -----------------------------------------------------------------------------
+
+    async def vote_of(self, summary_id: int, voter_id: int) -> VoteValue:
+        value = await self.db.fetchval(
+            "SELECT value FROM summary_votes WHERE summary_id = ? AND voter_id = ?",
+            (summary_id, voter_id),
+        )
+        return NONE if value is None else int(value)  # type: ignore[return-value]
+
+    async def press_vote(
+        self, summary_id: int, voter_id: int, pressed: VoteValue, *, now: float
+    ) -> VoteOutcome:
+        """Apply one button press atomically; the score trigger keeps summaries.score."""
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT value FROM summary_votes WHERE summary_id = ? AND voter_id = ?",
+                (summary_id, voter_id),
+            ) as cursor:
+                row = await cursor.fetchone()
+            current: VoteValue = NONE if row is None else int(row[0])  # type: ignore[assignment]
+            change = press(current, pressed)
+            if change.new == NONE:
+                await conn.execute(
+                    "DELETE FROM summary_votes WHERE summary_id = ? AND voter_id = ?",
+                    (summary_id, voter_id),
+                )
+            else:
+                await conn.execute(
+                    "INSERT INTO summary_votes (summary_id, voter_id, value, voted_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (summary_id, voter_id) DO UPDATE SET "
+                    "value = excluded.value, voted_at = excluded.voted_at",
+                    (summary_id, voter_id, change.new, now),
+                )
+            async with conn.execute("SELECT score FROM summaries WHERE id = ?", (summary_id,)) as c:
+                score_row = await c.fetchone()
+        assert score_row is not None
+        return VoteOutcome(change=change, score=int(score_row[0]))
+
+    async def vote_counts(self, summary_id: int) -> tuple[int, int]:
+        """(up votes, down votes) of a summary."""
+        row = await self.db.fetchone(
+            "SELECT count(*) FILTER (WHERE value > 0), count(*) FILTER (WHERE value < 0) "
+            "FROM summary_votes WHERE summary_id = ?",
+            (summary_id,),
+        )
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    # --- papers known only by a title -------------------------------------------------------
+
+    async def find_or_create_titled_paper(self, title: str, *, now: float) -> int:
+        """The paper with exactly this title (ignoring case), created when there is none.
+
+        Papers without any identifier get the canonical key 'title:<lower-cased title>'.
+        """
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT id FROM papers WHERE title = ? COLLATE NOCASE ORDER BY id LIMIT 1",
+                (title,),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None:
+                return int(row[0])
+            key = "title:" + title.lower()
+            await conn.execute(
+                "INSERT INTO papers (canonical_key, title, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (canonical_key) DO NOTHING",
+                (key, title, int(now), int(now)),
+            )
+            async with conn.execute(
+                "SELECT id FROM papers WHERE canonical_key = ?", (key,)
+            ) as cursor:
+                row = await cursor.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    # --- arXiv look-ups --------------------------------------------------------------------
+
+    async def lookup_status(self, paper_id: int) -> str | None:
+        value = await self.db.fetchval(
+            "SELECT status FROM arxiv_lookups WHERE paper_id = ?", (paper_id,)
+        )
+        return None if value is None else str(value)
+
+    async def mark_lookup_pending(
+        self,
+        paper_id: int,
+        arxiv_id: str,
+        *,
+        error: str,
+        next_attempt_at: float,
+        conn: aiosqlite.Connection | None = None,
+    ) -> None:
+        """Remember that this paper still needs its metadata from arXiv."""
+        async with writing(self.db, conn) as c:
+            await c.execute(
+                "INSERT INTO arxiv_lookups (paper_id, arxiv_id, status, attempts, "
+                "next_attempt_at, last_error) VALUES (?, ?, 'pending', 1, ?, ?) "
+                "ON CONFLICT (paper_id) DO UPDATE SET status = 'pending', "
+                "last_error = excluded.last_error, next_attempt_at = excluded.next_attempt_at "
+                "WHERE arxiv_lookups.status != 'resolved'",
+                (paper_id, arxiv_id, next_attempt_at, error),
+            )
+
+    async def due_lookups(self, now: float, *, limit: int = 50) -> list[PendingLookup]:
+        rows = await self.db.fetchall(
+            "SELECT paper_id, arxiv_id, attempts FROM arxiv_lookups "
+            "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (now, limit),
+        )
+        return [PendingLookup(int(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    async def next_lookup_at(self) -> float | None:
+        value = await self.db.fetchval(
+            "SELECT min(next_attempt_at) FROM arxiv_lookups WHERE status = 'pending'"
+        )
+        return None if value is None else float(value)
+
+    async def record_lookup_failure(
+        self, paper_id: int, *, error: str, next_attempt_at: float | None
+    ) -> None:
+        """Another failed attempt; `next_attempt_at` None gives up (status 'failed')."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE arxiv_lookups SET attempts = attempts + 1, last_error = ?, "
+                "status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'pending' END, "
+                "next_attempt_at = COALESCE(?, next_attempt_at) "
+                "WHERE paper_id = ? AND status = 'pending'",
+                (error, next_attempt_at, next_attempt_at, paper_id),
+            )
+
+    async def apply_arxiv_metadata(
+        self,
+        paper_id: int,
+        *,
+        arxiv_id: str,
+        title: str,
+        authors: str,
+        abstract: str,
+        year: int | None,
+        url: str,
+        pdf_url: str | None,
+        doi: str | None,
+        venue: str | None,
+        categories: Sequence[str],
+        now: float,
+        conn: aiosqlite.Connection | None = None,
+    ) -> None:
+        """Fill a paper's empty fields from arXiv and mark its look-up resolved.
+
+        Fields someone already set are kept (a feed or an earlier import may know better);
+        a DOI another paper already holds is left out rather than failing the update.
+        """
+        async with writing(self.db, conn) as c:
+            await c.execute(
+                "UPDATE papers SET title = CASE WHEN title = '' THEN ? ELSE title END, "
+                "authors = CASE WHEN authors = '' THEN ? ELSE authors END, "
+                "abstract = COALESCE(NULLIF(abstract, ''), ?), year = COALESCE(year, ?), "
+                "url = COALESCE(url, ?), pdf_url = COALESCE(pdf_url, ?), "
+                "venue = COALESCE(venue, ?), updated_at = ? WHERE id = ?",
+                (title, authors, abstract, year, url, pdf_url, venue, int(now), paper_id),
+            )
+            if doi:
+                await c.execute(
+                    "UPDATE papers SET doi = ? WHERE id = ? AND doi IS NULL "
+                    "AND NOT EXISTS (SELECT 1 FROM papers WHERE doi = ?)",
+                    (doi, paper_id, doi),
+                )
+            await c.execute(
+                "INSERT INTO arxiv_lookups (paper_id, arxiv_id, status, attempts, "
+                "next_attempt_at, categories, resolved_at) VALUES (?, ?, 'resolved', 1, ?, ?, ?) "
+                "ON CONFLICT (paper_id) DO UPDATE SET status = 'resolved', last_error = NULL, "
+                "attempts = arxiv_lookups.attempts + 1, categories = excluded.categories, "
+                "resolved_at = excluded.resolved_at",
+                (paper_id, arxiv_id, now, " ".join(categories), now),
+            )
+
+    async def _fetchone(
+        self, sql: str, params: Sequence[Any], conn: aiosqlite.Connection | None
+    ) -> aiosqlite.Row | None:
+        if conn is None:
+            return await self.db.fetchone(sql, params)
+        async with conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+
+async def _link_to_open_session(
+    conn: aiosqlite.Connection, guild_id: int, paper_id: int, summary_id: int, now: float
+) -> None:
+    """Count the summary towards the paper's open reading session in this guild, if any."""
+    await conn.execute(
+        "INSERT OR IGNORE INTO reading_submissions (session_id, summary_id, submitted_at) "
+        "SELECT id, ?, ? FROM reading_sessions "
+        "WHERE guild_id = ? AND paper_id = ? AND closed_at IS NULL",
+        (summary_id, now, guild_id, paper_id),
+    )

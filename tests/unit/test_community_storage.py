@@ -1,0 +1,305 @@
+"""Community storage: one summary per (paper, author, guild), soft deletion, votes and the
+score trigger, reading-session links, the leaderboard, arXiv look-up state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+import bot.storage
+from bot.community.votes import DOWN, UP
+from bot.papers import PaperId
+from bot.storage import Database, Migration, MigrationError, load_migrations
+from bot.storage.community import CommunityRepository, RemovedByModeratorError
+from bot.storage.papers import PaperRepository
+from bot.storage.reading import ReadingRepository, SessionAlreadyOpenError
+
+GUILD = 1000
+OTHER_GUILD = 2000
+NOW = 1_700_000_000.0
+
+
+def shipped_migrations() -> list[Migration]:
+    """The shipped migrations; while another branch's numbers are still missing, whatever is
+    there, in order (the loader insists on a contiguous chain)."""
+    try:
+        return load_migrations()
+    except MigrationError:
+        folder = Path(bot.storage.__file__).parent / "migrations"
+        files = sorted(folder.glob("*.sql"))
+        return [
+            Migration(number, path.name, path.read_text(encoding="utf-8"))
+            for number, path in enumerate(files, start=1)
+        ]
+
+
+async def open_community_db(path: Path) -> Database:
+    database = await Database.open(path)
+    await database.migrate(shipped_migrations())
+    return database
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await open_community_db(tmp_path / "community.sqlite3")
+    yield database
+    await database.close()
+
+
+async def make_paper(db: Database, arxiv_id: str = "1502.03167", title: str = "Batch Norm") -> int:
+    paper = await PaperRepository(db).find_or_create(
+        [PaperId(kind="arxiv", value=arxiv_id)], title=title, authors="Ioffe, Szegedy"
+    )
+    return paper.id
+
+
+async def save(
+    repo: CommunityRepository,
+    paper_id: int,
+    author_id: int,
+    *,
+    guild_id: int = GUILD,
+    tldr: str = "short",
+    body: str = "long",
+    now: float = NOW,
+    on_created=None,
+):
+    return await repo.save(
+        paper_id=paper_id,
+        guild_id=guild_id,
+        author_id=author_id,
+        author_name=f"member{author_id}",
+        title="Batch Norm",
+        tldr=tldr,
+        body=body,
+        now=now,
+        on_created=on_created,
+    )
+
+
+async def test_resubmission_edits_the_same_summary(db: Database) -> None:
+    repo = CommunityRepository(db)
+    paper = await make_paper(db)
+    first = await save(repo, paper, 1, tldr="v1")
+    second = await save(repo, paper, 1, tldr="v2", now=NOW + 60)
+    assert first.created and not second.created
+    assert first.summary_id == second.summary_id
+    stored = await repo.get(first.summary_id)
+    assert stored is not None and stored.tldr == "v2" and stored.edited_at == NOW + 60
+    assert stored.created_at == NOW
+    # Another author, or the same author in another guild, gets a summary of their own.
+    assert (await save(repo, paper, 2)).created
+    assert (await save(repo, paper, 1, guild_id=OTHER_GUILD)).created
+    assert await db.fetchval("SELECT count(*) FROM summaries") == 3
+
+
+async def test_created_hook_runs_once_in_the_transaction(db: Database) -> None:
+    repo = CommunityRepository(db)
+    paper = await make_paper(db)
+    calls: list[tuple[int, int]] = []
+
+    async def hook(conn: aiosqlite.Connection, summary_id: int, guild_id: int) -> None:
+        calls.append((summary_id, guild_id))
+
+    result = await save(repo, paper, 1, on_created=hook)
+    await save(repo, paper, 1, on_created=hook, tldr="edited")
+    assert calls == [(result.summary_id, GUILD)]
+
+    async def failing(conn: aiosqlite.Connection, summary_id: int, guild_id: int) -> None:
+        raise RuntimeError("announcement could not be queued")
+
+    with pytest.raises(RuntimeError):
+        await save(repo, paper, 2, on_created=failing)
+    # The summary and what the hook would have written go together, or neither does.
+    assert await repo.find_by_author(paper_id=paper, guild_id=GUILD, author_id=2) is None
+
+
+async def test_soft_delete_restore_and_revive(db: Database) -> None:
+    repo = CommunityRepository(db)
+    paper = await make_paper(db)
+    summary_id = (await save(repo, paper, 1)).summary_id
+    assert await repo.soft_delete(summary_id, deleted_by=1, now=NOW + 1)
+    assert not await repo.soft_delete(summary_id, deleted_by=1, now=NOW + 2)
+    deleted = await repo.get(summary_id)
+    assert deleted is not None and deleted.is_deleted and deleted.deleted_by == 1
+    # The author deleted it: writing again brings it back with the new text.
+    revived = await save(repo, paper, 1, tldr="back")
+    assert revived.revived and revived.summary_id == summary_id
+    # A moderator deleted it: only a moderator brings it back.
+    assert await repo.soft_delete(summary_id, deleted_by=99, now=NOW + 3)
+    with pytest.raises(RemovedByModeratorError):
+        await save(repo, paper, 1, tldr="sneaky")
+    assert await repo.restore(summary_id)
+    assert not await repo.restore(summary_id)
+    restored = await repo.get(summary_id)
+    assert restored is not None and not restored.is_deleted and restored.tldr == "back"
+
+
+async def test_update_text_refuses_deleted(db: Database) -> None:
+    repo = CommunityRepository(db)
+    summary_id = (await save(repo, await make_paper(db), 1)).summary_id
+    assert await repo.update_text(summary_id, tldr="t", body="b", editor_id=99, now=NOW + 5)
+    stored = await repo.get(summary_id)
+    assert stored is not None and (stored.tldr, stored.body, stored.edited_by) == ("t", "b", 99)
+    await repo.soft_delete(summary_id, deleted_by=1, now=NOW + 6)
+    assert not await repo.update_text(summary_id, tldr="x", body="y", editor_id=1, now=NOW + 7)
+
+
+async def test_votes_keep_the_score(db: Database) -> None:
+    repo = CommunityRepository(db)
+    summary_id = (await save(repo, await make_paper(db), 1)).summary_id
+    assert (await repo.press_vote(summary_id, 2, UP, now=NOW)).score == 1
+    assert (await repo.press_vote(summary_id, 3, UP, now=NOW)).score == 2
+    outcome = await repo.press_vote(summary_id, 3, DOWN, now=NOW)
+    assert (outcome.change.delta, outcome.score) == (-2, 0)
+    withdrawn = await repo.press_vote(summary_id, 2, UP, now=NOW)
+    assert withdrawn.change.withdrawn and withdrawn.score == -1
+    assert await repo.vote_of(summary_id, 2) == 0
+    assert await repo.vote_of(summary_id, 3) == DOWN
+    assert await repo.vote_counts(summary_id) == (0, 1)
+    recount = await db.fetchval(
+        "SELECT COALESCE(sum(value), 0) FROM summary_votes WHERE summary_id = ?", (summary_id,)
+    )
+    assert await db.fetchval("SELECT score FROM summaries WHERE id = ?", (summary_id,)) == recount
+
+
+async def test_leaderboard_counts_summaries_and_votes_in_the_period(db: Database) -> None:
+    repo = CommunityRepository(db)
+    paper_a = await make_paper(db)
+    paper_b = await make_paper(db, "1706.03762", "Attention")
+    old = (await save(repo, paper_a, 1, now=NOW - 40 * 86400)).summary_id
+    new = (await save(repo, paper_b, 1, now=NOW)).summary_id
+    other = (await save(repo, paper_a, 2, now=NOW)).summary_id
+    await repo.press_vote(old, 5, UP, now=NOW - 40 * 86400)
+    await repo.press_vote(new, 5, UP, now=NOW)
+    await repo.press_vote(new, 6, UP, now=NOW)
+    await repo.press_vote(other, 5, DOWN, now=NOW)
+    await save(repo, paper_a, 3, guild_id=OTHER_GUILD)  # never counted here
+    everything = await repo.leaderboard(GUILD, since=None)
+    assert [(r.member_id, r.summaries, r.votes) for r in everything] == [(1, 2, 3), (2, 1, -1)]
+    month = await repo.leaderboard(GUILD, since=NOW - 30 * 86400)
+    assert [(r.member_id, r.summaries, r.votes) for r in month] == [(1, 1, 2), (2, 1, -1)]
+    assert month[0].name == "member1"
+
+
+async def test_list_for_author_and_export_rows(db: Database) -> None:
+    repo = CommunityRepository(db)
+    paper = await make_paper(db)
+    kept = (await save(repo, paper, 1)).summary_id
+    gone = (await save(repo, await make_paper(db, "1706.03762", "Attention"), 1)).summary_id
+    await repo.soft_delete(gone, deleted_by=1, now=NOW + 1)
+    mine = await repo.list_for_author(guild_id=GUILD, author_id=1)
+    assert {s.id for s in mine} == {kept, gone}
+    assert [s.id for s in await repo.for_export(GUILD)] == [kept]
+    assert await repo.for_export(OTHER_GUILD) == []
+
+
+async def test_titled_papers_are_found_by_title(db: Database) -> None:
+    repo = CommunityRepository(db)
+    first = await repo.find_or_create_titled_paper("A Paper Without Ids", now=NOW)
+    assert await repo.find_or_create_titled_paper("a paper without ids", now=NOW) == first
+    existing = await make_paper(db, "1706.03762", "Attention Is All You Need")
+    assert await repo.find_or_create_titled_paper("attention is all you need", now=NOW) == existing
+
+
+async def test_lookup_state(db: Database) -> None:
+    repo = CommunityRepository(db)
+    paper = await PaperRepository(db).find_or_create([PaperId(kind="arxiv", value="2101.00001")])
+    await repo.mark_lookup_pending(paper.id, "2101.00001", error="timeout", next_attempt_at=NOW)
+    assert await repo.lookup_status(paper.id) == "pending"
+    assert [d.paper_id for d in await repo.due_lookups(NOW)] == [paper.id]
+    assert await repo.due_lookups(NOW - 1) == []
+    await repo.record_lookup_failure(paper.id, error="again", next_attempt_at=NOW + 100)
+    assert (await repo.due_lookups(NOW + 100))[0].attempts == 2
+    await repo.apply_arxiv_metadata(
+        paper.id,
+        arxiv_id="2101.00001",
+        title="Found",
+        authors="A. Author",
+        abstract="Text",
+        year=2021,
+        url="https://arxiv.org/abs/2101.00001",
+        pdf_url=None,
+        doi=None,
+        venue=None,
+        categories=["cs.LG", "stat.ML"],
+        now=NOW,
+    )
+    assert await repo.lookup_status(paper.id) == "resolved"
+    stored = await PaperRepository(db).get(paper.id)
+    assert stored is not None and (stored.title, stored.year) == ("Found", 2021)
+    # A resolved paper does not go back to pending.
+    await repo.mark_lookup_pending(paper.id, "2101.00001", error="x", next_attempt_at=NOW)
+    assert await repo.lookup_status(paper.id) == "resolved"
+
+
+async def test_reading_sessions_link_submissions(db: Database) -> None:
+    repo = CommunityRepository(db)
+    reading = ReadingRepository(db)
+    paper = await make_paper(db)
+    before = (await save(repo, paper, 1)).summary_id  # written before the session: not counted
+    session = await reading.create(
+        guild_id=GUILD,
+        paper_id=paper,
+        channel_id=10,
+        thread_id=11,
+        started_by=1,
+        started_at=NOW,
+        due_at=NOW + 3 * 86400,
+    )
+    with pytest.raises(SessionAlreadyOpenError):
+        await reading.create(
+            guild_id=GUILD,
+            paper_id=paper,
+            channel_id=10,
+            thread_id=12,
+            started_by=1,
+            started_at=NOW,
+            due_at=None,
+        )
+    during = (await save(repo, paper, 2, now=NOW + 10)).summary_id
+    await save(repo, paper, 3, guild_id=OTHER_GUILD, now=NOW + 10)
+    await repo.press_vote(during, 1, UP, now=NOW + 20)
+    submissions = await reading.submissions(session.id)
+    assert [(s.summary_id, s.score) for s in submissions] == [(during, 1)]
+    # Rewriting an older summary during the session counts it.
+    await save(repo, paper, 1, tldr="rewritten", now=NOW + 30)
+    assert {s.summary_id for s in await reading.submissions(session.id)} == {before, during}
+    assert (await reading.by_thread(11)) == session
+    assert [s.id for s in await reading.open_in_guild(GUILD)] == [session.id]
+
+
+async def test_reminders_are_due_once_a_day_before(db: Database) -> None:
+    reading = ReadingRepository(db)
+    paper = await make_paper(db)
+    due = NOW + 3 * 86400
+    session = await reading.create(
+        guild_id=GUILD,
+        paper_id=paper,
+        channel_id=10,
+        thread_id=11,
+        started_by=1,
+        started_at=NOW,
+        due_at=due,
+    )
+    assert await reading.next_reminder_at() == due - 86400
+    assert await reading.due_reminders(due - 86400 - 1) == []
+    assert [s.id for s in await reading.due_reminders(due - 86400)] == [session.id]
+    await reading.mark_reminded(session.id, message_id=5, now=due - 86400)
+    assert await reading.due_reminders(due - 100) == []
+    # A session due within a day of its start gets no reminder.
+    short = await reading.create(
+        guild_id=GUILD,
+        paper_id=await make_paper(db, "1706.03762", "Attention"),
+        channel_id=10,
+        thread_id=12,
+        started_by=1,
+        started_at=NOW,
+        due_at=NOW + 3600,
+    )
+    assert await reading.due_reminders(NOW + 60) == []
+    assert await reading.close(short.id, closed_by=1, now=NOW + 100)
+    assert not await reading.close(short.id, closed_by=1, now=NOW + 101)
