@@ -34,6 +34,14 @@ class AlreadySubscribedError(Exception):
     """The channel is already subscribed to that feed."""
 
 
+class GuildFeedLimitError(Exception):
+    """The guild already has as many subscriptions as it may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} feeds per server")
+        self.limit = limit
+
+
 @dataclass(frozen=True, slots=True)
 class Feed:
     id: int
@@ -291,6 +299,18 @@ class FeedRepository:
                 (now, feed_id),
             )
 
+    async def reschedule(self, feed_id: int, next_poll_at: float) -> None:
+        """Set when a feed is polled next (`/feed resume`, tests that poll at once)."""
+        async with self.db.transaction() as c:
+            await c.execute(
+                "UPDATE feeds SET next_poll_at = ? WHERE id = ?", (next_poll_at, feed_id)
+            )
+
+    async def make_all_due(self, now: float) -> None:
+        """Make every feed the bot has not paused due at `now` (an operator's "poll now")."""
+        async with self.db.transaction() as c:
+            await c.execute("UPDATE feeds SET next_poll_at = ? WHERE paused_reason IS NULL", (now,))
+
     async def move_url(
         self, feed_id: int, new_url: str, *, conn: aiosqlite.Connection | None = None
     ) -> bool:
@@ -376,11 +396,24 @@ class SubscriptionRepository:
         mention_role_id: int | None,
         created_by: int | None,
         now: float,
+        guild_limit: int | None = None,
         conn: aiosqlite.Connection | None = None,
     ) -> int:
-        """Subscribe a channel. Raises AlreadySubscribedError for a second one to that feed."""
+        """Subscribe a channel.
+
+        Raises AlreadySubscribedError for a second subscription of the channel to that feed,
+        and GuildFeedLimitError when the guild already has `guild_limit` (checked in the same
+        transaction, so two concurrent adds cannot both squeeze in).
+        """
         try:
             async with writing(self.db, conn) as c:
+                if guild_limit is not None:
+                    async with c.execute(
+                        "SELECT count(*) FROM feed_subscriptions WHERE guild_id = ?", (guild_id,)
+                    ) as cursor:
+                        row = await cursor.fetchone()
+                    if row is not None and row[0] >= guild_limit:
+                        raise GuildFeedLimitError(guild_limit)
                 cursor = await c.execute(
                     "INSERT INTO feed_subscriptions (feed_id, guild_id, channel_id, "
                     "include_terms, exclude_terms, mention_role_id, created_by, created_at) "

@@ -1,0 +1,157 @@
+"""What announcements look like: the summary embed, overflow and notice messages.
+
+Everything a feed supplies is untrusted text. Nothing here can ping anyone except a
+subscription's own role: every message carries explicit `allowed_mentions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import discord
+
+from bot.rendering.markdown import render_summary
+from bot.storage.outbox import AnnouncedSummary
+
+EMBED_COLOUR = 0x2B6CB0
+TEST_COLOUR = 0xD69E2E
+# How much of a summary an announcement shows; `/summary` shows the rest.
+EXCERPT_CHARS = 700
+ANNOUNCEMENTS_PER_POLL = 5
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """The arguments of one `channel.send`."""
+
+    content: str | None
+    embed: discord.Embed | None
+    allowed_mentions: discord.AllowedMentions
+
+
+def role_mentions(role_id: int | None) -> discord.AllowedMentions:
+    """Allow exactly the subscription's role to be pinged, never @everyone or anyone else."""
+    if role_id is None:
+        return discord.AllowedMentions.none()
+    return discord.AllowedMentions(
+        everyone=False, users=False, roles=[discord.Object(id=role_id)], replied_user=False
+    )
+
+
+def truncate(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary with an ellipsis when cut."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+def excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> str:
+    """The first lines of a summary rendered for Discord (math as Unicode), whole lines when
+    they fit, ending with an ellipsis when something was left out."""
+    text = render_summary(markdown).text.strip()
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    size = 0
+    for line in text.splitlines():
+        if size + len(line) + 1 > limit:
+            if not kept:
+                return truncate(line, limit)
+            break
+        kept.append(line)
+        size += len(line) + 1
+    # Do not leave a dangling heading or an unterminated code fence behind.
+    while kept and (not kept[-1].strip() or kept[-1].lstrip().startswith("#")):
+        kept.pop()
+    if sum(line.count("```") for line in kept) % 2:
+        kept.append("```")
+    return "\n".join(kept).rstrip() + "\n…"
+
+
+def byline(summary: AnnouncedSummary) -> str:
+    """Authors and venue/year, as far as they are known."""
+    parts = []
+    if summary.paper_authors:
+        parts.append(truncate(summary.paper_authors, 300))
+    venue = " ".join(str(p) for p in (summary.venue, summary.year) if p)
+    if venue:
+        parts.append(venue)
+    return " · ".join(parts)
+
+
+def summary_embed(
+    summary: AnnouncedSummary, *, source_name: str, test: bool = False
+) -> discord.Embed:
+    """The announcement card: paper title linking to the summary, who wrote it, its score,
+    the TL;DR (or the first lines), and where it came from."""
+    embed = discord.Embed(
+        title=truncate(("[Test] " if test else "") + summary.title, 256),
+        url=summary.url or summary.paper_url or None,
+        colour=TEST_COLOUR if test else EMBED_COLOUR,
+        timestamp=datetime.fromtimestamp(summary.created_at, tz=UTC),
+    )
+    embed.set_author(name=truncate(f"Summary by {summary.author_name or 'Anonymous'}", 256))
+    lines = []
+    if line := byline(summary):
+        lines.append(f"*{discord.utils.escape_markdown(line)}*")
+    text = excerpt(summary.tldr) if summary.tldr.strip() else excerpt(summary.body)
+    if text:
+        if lines:
+            lines.append("")
+        lines.append(("**TL;DR** " if summary.tldr.strip() else "") + text)
+    lines.append("")
+    lines.append(f"Read it all with `/summary id:{summary.summary_id}`")
+    embed.description = truncate("\n".join(lines), 4096)
+    embed.add_field(name="Score", value=f"▲ {summary.score}", inline=True)
+    embed.set_footer(text=truncate(source_name, 200) + (" · test announcement" if test else ""))
+    return embed
+
+
+def summary_message(
+    summary: AnnouncedSummary,
+    *,
+    source_name: str,
+    mention_role_id: int | None,
+    test: bool = False,
+) -> OutgoingMessage:
+    """A summary announcement; a test one is marked as such and pings nobody."""
+    if test:
+        return OutgoingMessage(
+            content="Test announcement: this is the newest entry of the feed, sent on request.",
+            embed=summary_embed(summary, source_name=source_name, test=True),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+    return OutgoingMessage(
+        content=None if mention_role_id is None else f"<@&{mention_role_id}>",
+        embed=summary_embed(summary, source_name=source_name),
+        allowed_mentions=role_mentions(mention_role_id),
+    )
+
+
+def text_message(text: str) -> OutgoingMessage:
+    """An overflow line or a notice: plain text that pings nobody."""
+    return OutgoingMessage(
+        content=truncate(text, 2000), embed=None, allowed_mentions=discord.AllowedMentions.none()
+    )
+
+
+def overflow_text(count: int, feed_name: str) -> str:
+    noun = "summary" if count == 1 else "summaries"
+    return (
+        f"…and {count} more new {noun} from **{discord.utils.escape_markdown(feed_name)}**: "
+        "see them with `/latest`."
+    )
+
+
+def paused_notice_text(feed_name: str, feed_url: str, reason: str) -> str:
+    return (
+        f"⚠️ I paused the feed **{discord.utils.escape_markdown(feed_name)}** (<{feed_url}>): "
+        f"{reason}. Nothing from it will be announced until someone with Manage Server runs "
+        "`/feed resume`."
+    )

@@ -1,0 +1,403 @@
+"""The feed poller: fetch due feeds, find new entries, and fill the outbox in one transaction.
+
+Each due feed is polled in its own task, at most `concurrency` at once, so a slow or broken
+feed never holds up the others. A poll that finds new entries ingests them (papers and
+summaries, searchable at once), records them as seen and writes one outbox row per
+subscribed channel that wants them, all in one transaction: a crash either loses the whole
+poll (it is simply redone) or keeps all of it (the sender delivers it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp
+import aiosqlite
+
+from bot.announce.filters import KeywordFilter
+from bot.announce.messages import ANNOUNCEMENTS_PER_POLL, overflow_text, paused_notice_text
+from bot.announce.schedule import (
+    BACKOFF_BASE_SECONDS,
+    BACKOFF_CAP_SECONDS,
+    backoff_delay,
+    first_poll_delay,
+    jittered,
+    poll_interval,
+)
+from bot.feeds import FeedEntry, FetchResult, ParsedFeed, fetch_feed, parse_feed_async
+from bot.ingest import ingest_entries
+from bot.storage.database import Database
+from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
+from bot.storage.outbox import OutboxRepository
+
+log = logging.getLogger(__name__)
+
+# arXiv announces each paper as new, cross-listed or replaced; a new version is not news.
+ANNOUNCED_ARXIV_TYPES = frozenset({"new", "cross"})
+
+PollStatus = Literal["new", "unchanged", "not_modified", "initialized", "failed", "paused"]
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """What one poll of one feed did."""
+
+    feed_id: int
+    status: PollStatus
+    new_entries: int = 0
+    announcements: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    """How a feed is fetched: the issue's defaults, smaller in tests."""
+
+    max_bytes: int = 5 * 1024 * 1024
+    connect_timeout: float = 10.0
+    total_timeout: float = 30.0
+    max_redirects: int = 5
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def is_announceable(entry: FeedEntry) -> bool:
+    """Everything except arXiv's replacement announcements (a new version of an old paper)."""
+    return entry.announce_type is None or entry.announce_type in ANNOUNCED_ARXIV_TYPES
+
+
+def chronological(entries: Sequence[FeedEntry]) -> list[FeedEntry]:
+    """Oldest first: by date when every entry has one, else (and among equal dates) the
+    reverse of document order, since feeds list the newest first."""
+    newest_last = list(reversed(entries))
+    if not all(entry.date is not None for entry in newest_last):
+        return newest_last
+    return sorted(newest_last, key=lambda entry: entry.date)  # type: ignore[arg-type, return-value]
+
+
+def entry_texts(entry: FeedEntry) -> tuple[str | None, ...]:
+    """What keyword filters look at: title, author and text."""
+    return (
+        entry.title,
+        entry.paper_title,
+        entry.author,
+        entry.paper_authors,
+        entry.content,
+        entry.abstract,
+    )
+
+
+class FeedPoller:
+    """Polls feeds and turns new entries into outbox rows. Owned by the feeds cog."""
+
+    def __init__(
+        self,
+        db: Database,
+        session: aiohttp.ClientSession,
+        *,
+        poll_seconds: float,
+        concurrency: int,
+        max_failures: int,
+        limits: FetchLimits | None = None,
+        backoff_base: float = BACKOFF_BASE_SECONDS,
+        on_enqueued: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.session = session
+        self.poll_seconds = poll_seconds
+        self.max_failures = max_failures
+        self.limits = limits or FetchLimits()
+        self.backoff_base = backoff_base
+        self.on_enqueued = on_enqueued
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.feeds = FeedRepository(db)
+        self.subscriptions = SubscriptionRepository(db)
+        self.outbox = OutboxRepository(db)
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._in_flight: dict[int, asyncio.Task[PollOutcome]] = {}
+
+    # --- scheduling -------------------------------------------------------------------
+
+    async def start_due(self) -> list[asyncio.Task[PollOutcome]]:
+        """Start a poll task for every due feed not already being polled; do not wait."""
+        due = await self.feeds.due(self.clock(), exclude=list(self._in_flight))
+        started = []
+        for feed in due:
+            task = asyncio.create_task(self.poll(feed), name=f"poll-feed-{feed.id}")
+            self._in_flight[feed.id] = task
+            task.add_done_callback(lambda _t, feed_id=feed.id: self._in_flight.pop(feed_id, None))
+            started.append(task)
+        return started
+
+    async def poll_due(self) -> list[PollOutcome]:
+        """Poll every due feed and wait for all of them (tests, `poll now`)."""
+        tasks = await self.start_due()
+        return list(await asyncio.gather(*tasks))
+
+    async def wait_idle(self) -> None:
+        """Wait for the polls in flight to finish."""
+        while self._in_flight:
+            await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel the polls in flight; their transactions roll back and are redone later."""
+        tasks = list(self._in_flight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- one feed ---------------------------------------------------------------------
+
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult:
+        """Fetch a feed with the poller's limits; never raises for network or HTTP trouble."""
+        return await fetch_feed(
+            self.session,
+            url,
+            etag=etag,
+            last_modified=last_modified,
+            max_bytes=self.limits.max_bytes,
+            connect_timeout=self.limits.connect_timeout,
+            total_timeout=self.limits.total_timeout,
+            max_redirects=self.limits.max_redirects,
+        )
+
+    async def poll(self, feed: Feed) -> PollOutcome:
+        """Poll one feed. Never raises (except cancellation): failures are recorded."""
+        try:
+            async with self._semaphore:
+                result = await self.fetch(
+                    feed.url, etag=feed.etag, last_modified=feed.last_modified
+                )
+                return await self.apply(feed, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A bug must cost one feed one poll, never the poller.
+            log.exception("Polling feed %d (%s) failed unexpectedly", feed.id, feed.url)
+            return await self._failed(feed, f"internal error ({type(exc).__name__})")
+
+    async def apply(
+        self, feed: Feed, result: FetchResult, parsed: ParsedFeed | None = None
+    ) -> PollOutcome:
+        """Act on a fetch of `feed`: follow moves, record failures, find and announce news.
+
+        `parsed` may be given when the caller parsed the body already (`/feed add`).
+        """
+        moved_to = result.permanent_redirect_url
+        if moved_to and moved_to != feed.url and await self.feeds.move_url(feed.id, moved_to):
+            log.info("Feed %d moved to %s", feed.id, moved_to)
+        if result.gone:
+            return await self._pause(feed, "the server says the feed is gone for good (HTTP 410)")
+        if not result.ok and not result.not_modified:
+            message = result.error_message or f"HTTP {result.status}"
+            return await self._failed(feed, message, retry_after=result.retry_after)
+        now = self.clock()
+        if result.not_modified:
+            await self.feeds.record_unchanged(
+                feed.id,
+                now=now,
+                next_poll_at=now + jittered(self._interval(feed, result, None), self.rng),
+                interval_seconds=None,
+            )
+            return PollOutcome(feed.id, "not_modified")
+        digest = result.sha256 or body_hash(result.body)
+        if feed.initialized and digest == feed.body_hash:
+            await self.feeds.record_unchanged(
+                feed.id,
+                now=now,
+                next_poll_at=now + jittered(self._interval(feed, result, None), self.rng),
+                interval_seconds=None,
+            )
+            return PollOutcome(feed.id, "unchanged")
+        if parsed is None:
+            parsed = await parse_feed_async(
+                result.body, url=result.final_url, headers=result.headers
+            )
+        if not parsed.is_feed:
+            return await self._failed(
+                feed, parsed.error or "the response is not an RSS or Atom feed"
+            )
+        return await self._record_entries(feed, result, parsed, digest)
+
+    def _interval(self, feed: Feed, result: FetchResult, parsed: ParsedFeed | None) -> float:
+        ttl = parsed.ttl if parsed is not None else None
+        interval = poll_interval(self.poll_seconds, ttl_minutes=ttl, max_age_seconds=result.max_age)
+        if parsed is None and feed.interval_seconds:
+            # A 304 carries no <ttl>: keep the one the last full body gave.
+            interval = max(interval, feed.interval_seconds)
+        return interval
+
+    async def _record_entries(
+        self, feed: Feed, result: FetchResult, parsed: ParsedFeed, digest: str
+    ) -> PollOutcome:
+        now = self.clock()
+        interval = self._interval(feed, result, parsed)
+        if feed.initialized:
+            next_poll_at = now + jittered(interval, self.rng)
+        else:
+            next_poll_at = now + first_poll_delay(interval, self.rng)
+        entries = _unique_by_identity(parsed.entries)
+        announcements = 0
+        new: list[FeedEntry] = []
+        async with self.db.transaction() as conn:
+            seen = await self.feeds.seen_identities(
+                feed.id, [entry.identity for entry in entries], conn=conn
+            )
+            new = [entry for entry in entries if entry.identity not in seen]
+            # Every entry is ingested, not just the new ones: an edited summary is updated
+            # in place (and never announced again, since its identity was seen).
+            ingested = await ingest_entries(
+                self.db, entries, origin_feed_title=parsed.title, conn=conn
+            )
+            summary_ids = {item.entry.identity: item.summary_id for item in ingested.results}
+            await self.feeds.mark_seen(
+                feed.id,
+                [(entry.identity, summary_ids.get(entry.identity)) for entry in entries],
+                now=now,
+                conn=conn,
+            )
+            if feed.initialized and new:
+                announcements = await self._enqueue_announcements(
+                    feed, parsed, new, summary_ids, now=now, conn=conn
+                )
+            await self.feeds.record_success(
+                feed.id,
+                now=now,
+                next_poll_at=next_poll_at,
+                interval_seconds=interval if interval > self.poll_seconds else None,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                body_hash=digest,
+                title=parsed.title,
+                site_url=parsed.link,
+                conn=conn,
+            )
+        if announcements:
+            self.on_enqueued()
+        if not feed.initialized:
+            log.info("Feed %d initialised: %d entries recorded as seen", feed.id, len(entries))
+            return PollOutcome(feed.id, "initialized", new_entries=len(new))
+        return PollOutcome(feed.id, "new", new_entries=len(new), announcements=announcements)
+
+    async def _enqueue_announcements(
+        self,
+        feed: Feed,
+        parsed: ParsedFeed,
+        new: list[FeedEntry],
+        summary_ids: dict[str, int],
+        *,
+        now: float,
+        conn: aiosqlite.Connection,
+    ) -> int:
+        """One outbox row per (new entry, subscribed channel that wants it), at most
+        ANNOUNCEMENTS_PER_POLL per channel plus one "and N more" row."""
+        candidates = chronological(
+            [e for e in new if is_announceable(e) and e.identity in summary_ids]
+        )
+        feed_name = parsed.title or feed.display_name
+        enqueued = 0
+        for subscription in await self.subscriptions.for_feed(feed.id, conn=conn):
+            if not subscription.delivers:
+                continue
+            keywords = KeywordFilter.parse(subscription.include_terms, subscription.exclude_terms)
+            wanted = [entry for entry in candidates if keywords.matches(*entry_texts(entry))]
+            shown = wanted[-ANNOUNCEMENTS_PER_POLL:]
+            for entry in shown:
+                await self.outbox.enqueue(
+                    kind="summary",
+                    guild_id=subscription.guild_id,
+                    channel_id=subscription.channel_id,
+                    subscription_id=subscription.id,
+                    feed_id=feed.id,
+                    summary_id=summary_ids[entry.identity],
+                    mention_role_id=subscription.mention_role_id,
+                    now=now,
+                    conn=conn,
+                )
+            hidden = len(wanted) - len(shown)
+            if hidden:
+                await self.outbox.enqueue(
+                    kind="overflow",
+                    guild_id=subscription.guild_id,
+                    channel_id=subscription.channel_id,
+                    subscription_id=subscription.id,
+                    feed_id=feed.id,
+                    text=overflow_text(hidden, feed_name),
+                    now=now,
+                    conn=conn,
+                )
+            enqueued += len(shown) + (1 if hidden else 0)
+        return enqueued
+
+    async def _failed(
+        self, feed: Feed, error: str, *, retry_after: float | None = None
+    ) -> PollOutcome:
+        failures = feed.consecutive_failures + 1
+        if failures >= self.max_failures:
+            return await self._pause(
+                feed, f"{failures} polls in a row failed, the last with: {error}", error=error
+            )
+        now = self.clock()
+        delay = backoff_delay(failures, base_seconds=self.backoff_base, rng=self.rng)
+        if retry_after is not None:
+            # The server said when to come back (429/503); a day at most, as for backoff.
+            delay = max(delay, min(retry_after, BACKOFF_CAP_SECONDS))
+        await self.feeds.record_failure(feed.id, error, now=now, next_poll_at=now + delay)
+        log.info("Feed %d (%s) failed (%d in a row): %s", feed.id, feed.url, failures, error)
+        return PollOutcome(feed.id, "failed", error=error)
+
+    async def _pause(self, feed: Feed, reason: str, *, error: str | None = None) -> PollOutcome:
+        """Stop polling a feed and tell each subscribed channel once, in one transaction."""
+        now = self.clock()
+        notice = paused_notice_text(feed.display_name, feed.url, reason)
+        async with self.db.transaction() as conn:
+            await self.feeds.record_failure(
+                feed.id, error or reason, now=now, next_poll_at=now, conn=conn
+            )
+            await self.feeds.pause(feed.id, reason, conn=conn)
+            notified: set[int] = set()
+            for subscription in await self.subscriptions.for_feed(feed.id, conn=conn):
+                if subscription.disabled_reason is not None:
+                    continue
+                if subscription.channel_id in notified:
+                    continue
+                notified.add(subscription.channel_id)
+                await self.outbox.enqueue(
+                    kind="notice",
+                    guild_id=subscription.guild_id,
+                    channel_id=subscription.channel_id,
+                    subscription_id=subscription.id,
+                    feed_id=feed.id,
+                    text=notice,
+                    now=now,
+                    conn=conn,
+                )
+        log.warning("Paused feed %d (%s): %s", feed.id, feed.url, reason)
+        if notified:
+            self.on_enqueued()
+        return PollOutcome(feed.id, "paused", error=error or reason)
+
+
+def _unique_by_identity(entries: Sequence[FeedEntry]) -> list[FeedEntry]:
+    """The first entry of each identity (a feed that repeats an item lists it twice)."""
+    seen: set[str] = set()
+    unique = []
+    for entry in entries:
+        if entry.identity not in seen:
+            seen.add(entry.identity)
+            unique.append(entry)
+    return unique

@@ -1,0 +1,141 @@
+"""Announcement messages: what the embed shows, that it fits Discord's limits, and mentions."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.announce.messages import (
+    excerpt,
+    overflow_text,
+    paused_notice_text,
+    summary_message,
+    text_message,
+    truncate,
+)
+from bot.storage.outbox import AnnouncedSummary
+
+
+def summary(**changes: object) -> AnnouncedSummary:
+    values: dict[str, object] = {
+        "summary_id": 42,
+        "origin": "feed",
+        "guild_id": None,
+        "author_name": "udibr",
+        "summary_title": "",
+        "tldr": "",
+        "body": "**Batch norm** normalises: $\\hat{x} = \\frac{x - \\mu}{\\sigma}$.",
+        "url": "https://www.shortscience.org/paper?bibtexKey=journals/corr/IoffeS15#udibr",
+        "score": 12,
+        "created_at": 1_489_483_267.0,
+        "paper_title": "Batch Normalization",
+        "paper_authors": "Sergey Ioffe, Christian Szegedy",
+        "venue": "ICML",
+        "year": 2015,
+        "paper_url": "https://arxiv.org/abs/1502.03167",
+    }
+    values.update(changes)
+    return AnnouncedSummary(**values)  # type: ignore[arg-type]
+
+
+def embed_size(embed: dict) -> int:
+    fields = sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
+    return (
+        len(embed.get("title", ""))
+        + len(embed.get("description", ""))
+        + len(embed.get("author", {}).get("name", ""))
+        + len(embed.get("footer", {}).get("text", ""))
+        + fields
+    )
+
+
+def test_the_card_shows_paper_authors_venue_author_score_text_and_feed() -> None:
+    message = summary_message(summary(), source_name="ShortScience.org", mention_role_id=None)
+    assert message.embed is not None
+    embed = message.embed.to_dict()
+    assert embed["title"] == "Batch Normalization"
+    assert embed["url"].endswith("#udibr")
+    assert embed["author"]["name"] == "Summary by udibr"
+    assert "Sergey Ioffe, Christian Szegedy · ICML 2015" in embed["description"]
+    assert "x̂" in embed["description"] and "\\frac" not in embed["description"]  # as /summary
+    assert "/summary id:42" in embed["description"]
+    assert embed["fields"] == [{"name": "Score", "value": "▲ 12", "inline": True}]
+    assert embed["footer"]["text"] == "ShortScience.org"
+    assert message.content is None
+
+
+def test_a_tldr_is_preferred_to_the_body() -> None:
+    message = summary_message(
+        summary(tldr="Normalise activations per batch."), source_name="f", mention_role_id=None
+    )
+    assert message.embed is not None
+    description = message.embed.description or ""
+    assert "**TL;DR** Normalise activations per batch." in description
+    assert "Batch norm" not in description
+
+
+def test_missing_paper_details_fall_back_to_the_summary() -> None:
+    message = summary_message(
+        summary(paper_title=None, paper_authors=None, venue=None, year=None, summary_title="T"),
+        source_name="f",
+        mention_role_id=None,
+    )
+    assert message.embed is not None and message.embed.title == "T"
+
+
+def test_long_text_is_cut_at_a_line_with_an_ellipsis() -> None:
+    body = "\n".join(f"Line {n} " + "word " * 20 for n in range(100))
+    text = excerpt(body)
+    assert len(text) <= 705 and text.endswith("…") and "Line 0" in text
+
+
+def test_a_test_announcement_is_marked_and_pings_nobody() -> None:
+    message = summary_message(summary(), source_name="f", mention_role_id=5, test=True)
+    assert message.embed is not None
+    assert (message.embed.title or "").startswith("[Test]")
+    assert "Test announcement" in (message.content or "")
+    assert message.allowed_mentions.to_dict() == {"parse": []}
+
+
+def test_text_messages_ping_nobody() -> None:
+    message = text_message("@everyone <@&1> " + "x" * 3000)
+    assert message.allowed_mentions.to_dict() == {"parse": []}
+    assert message.content is not None and len(message.content) <= 2000
+
+
+def test_overflow_and_notice_texts() -> None:
+    assert overflow_text(1, "F") == "…and 1 more new summary from **F**: see them with `/latest`."
+    assert "3 more new summaries" in overflow_text(3, "F")
+    notice = paused_notice_text("My *feed*", "http://x", "it is gone")
+    assert "My \\*feed\\*" in notice and "`/feed resume`" in notice and "it is gone" in notice
+
+
+def test_truncate() -> None:
+    assert truncate("short", 10) == "short"
+    assert truncate("many words in a row here", 12) == "many words…"
+    assert len(truncate("x" * 50, 10)) == 10
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.text(max_size=400),
+    st.text(max_size=800),
+    st.text(max_size=6000),
+    st.text(max_size=300),
+    st.text(max_size=300),
+)
+def test_any_summary_fits_discord_limits(
+    title: str, authors: str, body: str, author: str, feed_name: str
+) -> None:
+    message = summary_message(
+        summary(paper_title=title, paper_authors=authors, body=body, author_name=author),
+        source_name=feed_name,
+        mention_role_id=7,
+    )
+    assert message.embed is not None
+    embed = message.embed.to_dict()
+    assert len(embed.get("title", "")) <= 256
+    assert len(embed.get("description", "")) <= 4096
+    assert len(embed["author"]["name"]) <= 256
+    assert len(embed["footer"]["text"]) <= 2048
+    assert embed_size(embed) <= 6000

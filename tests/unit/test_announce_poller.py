@@ -1,0 +1,391 @@
+"""The poller against a small local HTTP server: which entries are new, what is enqueued,
+conditional GET, failures, backoff and pausing, and the one-transaction outbox."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.announce.poller import FeedPoller, FetchLimits
+from bot.storage import Database
+from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
+from bot.storage.outbox import OutboxRepository
+from tests.unit.test_storage_feeds import migrations_with_feeds
+
+GUILD = 1
+ARXIV_RSS = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "feeds" / "arxiv_rss.xml"
+).read_bytes()
+
+
+@dataclass
+class Item:
+    key: str
+    user: str = "alice"
+    title: str = ""
+    body: str = "A summary."
+    date: str = "Tue, 14 Mar 2017 09:21:07 +0000"
+    votes: int = 1
+
+    def xml(self) -> str:
+        link = f"https://www.shortscience.org/paper?bibtexKey={self.key}#{self.user}"
+        return (
+            f"<item><title>{escape(self.title or self.key)}</title><link>{link}</link>"
+            f"<guid>{link}</guid><author>{escape(self.user)}</author>"
+            f"<pubDate>{self.date}</pubDate><description>{escape(self.body)}</description>"
+            f"<shortscience:bibtexkey>{escape(self.key)}</shortscience:bibtexkey>"
+            f"<shortscience:votes>{self.votes}</shortscience:votes></item>"
+        )
+
+
+def shortscience_rss(items: list[Item], *, ttl: int | None = None) -> bytes:
+    ttl_xml = f"<ttl>{ttl}</ttl>" if ttl else ""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<rss version="2.0" xmlns:shortscience="http://www.shortscience.org"><channel>'
+        "<title>ShortScience.org</title><link>https://www.shortscience.org</link>"
+        f"<description>Latest</description>{ttl_xml}"
+        + "".join(item.xml() for item in items)
+        + "</channel></rss>"
+    ).encode()
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    requests: int = 0
+
+
+class FeedServer:
+    """Serves `routes[path]`; honours If-None-Match when the route has an ETag."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.base = ""
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    async def handle(self, request: web.Request) -> web.Response:
+        route = self.routes.get(request.path)
+        if route is None:
+            return web.Response(status=404)
+        route.requests += 1
+        headers = dict(route.headers)
+        if route.etag:
+            headers["ETag"] = route.etag
+            if request.headers.get("If-None-Match") == route.etag:
+                return web.Response(status=304, headers=headers)
+        return web.Response(status=route.status, body=route.body, headers=headers)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FeedServer]:
+    feed_server = FeedServer()
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", feed_server.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    feed_server.base = f"http://127.0.0.1:{port}"
+    yield feed_server
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "poller.sqlite3")
+    await database.migrate(migrations_with_feeds())
+    yield database
+    await database.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def poller(db: Database, clock: Clock) -> AsyncIterator[FeedPoller]:
+    async with aiohttp.ClientSession() as session:
+        yield FeedPoller(
+            db, session, poll_seconds=60, concurrency=4, max_failures=3,
+            limits=FetchLimits(total_timeout=5), clock=clock, rng=random.Random(0),
+        )  # fmt: skip
+
+
+async def add_feed(
+    db: Database, url: str, channels: list[int], *, include: str = "", role: int | None = None
+) -> tuple[int, list[int]]:
+    feed_id = await FeedRepository(db).create(url, title="", site_url=None, now=0, next_poll_at=0)
+    subs = [
+        await SubscriptionRepository(db).add(
+            feed_id=feed_id,
+            guild_id=GUILD,
+            channel_id=channel,
+            include_terms=include,
+            exclude_terms="",
+            mention_role_id=role,
+            created_by=None,
+            now=0,
+        )
+        for channel in channels
+    ]
+    return feed_id, subs
+
+
+async def poll(poller: FeedPoller, feed_id: int) -> tuple[str, int]:
+    feed = await FeedRepository(poller.db).get(feed_id)
+    assert isinstance(feed, Feed)
+    outcome = await poller.poll(feed)
+    return outcome.status, outcome.announcements
+
+
+async def queued(db: Database, channel_id: int) -> list[tuple[str, str]]:
+    """(kind, title or text) of the outbox rows of a channel."""
+    result = []
+    outbox = OutboxRepository(db)
+    for row in await outbox.for_channel(channel_id):
+        if row.summary_id is not None:
+            summary = await outbox.announced_summary(row.summary_id)
+            assert summary is not None
+            result.append((row.kind, summary.title))
+        else:
+            result.append((row.kind, row.text or ""))
+    return result
+
+
+async def test_first_poll_announces_nothing_then_a_new_item_once_per_channel(
+    db: Database, poller: FeedPoller, server: FeedServer
+) -> None:
+    items = [Item("a/1", title="Old one"), Item("a/2", title="Old two")]
+    server.routes["/ss"] = Route(shortscience_rss(items))
+    feed_id, _ = await add_feed(db, server.url("/ss"), [10, 20])
+    assert await poll(poller, feed_id) == ("initialized", 0)
+    assert await OutboxRepository(db).count("pending") == 0
+    assert await FeedRepository(db).seen_count(feed_id) == 2
+
+    items.insert(0, Item("b/1", title="Fresh paper", date="Wed, 15 Mar 2017 09:00:00 +0000"))
+    server.routes["/ss"].body = shortscience_rss(items)
+    assert await poll(poller, feed_id) == ("new", 2)
+    assert await queued(db, 10) == [("summary", "Fresh paper")]
+    assert await queued(db, 20) == [("summary", "Fresh paper")]
+    # Searchable at once: every entry is a stored summary.
+    titles = {row[0] for row in await db.fetchall("SELECT title FROM summaries")}
+    assert titles == {"Old one", "Old two", "Fresh paper"}
+
+    assert await poll(poller, feed_id) == ("unchanged", 0)  # same body: nothing parsed
+    assert len(await queued(db, 10)) == 1
+
+
+async def test_an_edited_item_is_updated_not_announced_again(
+    db: Database, poller: FeedPoller, server: FeedServer
+) -> None:
+    items = [Item("a/1", title="Paper", body="First text")]
+    server.routes["/ss"] = Route(shortscience_rss(items))
+    feed_id, _ = await add_feed(db, server.url("/ss"), [10])
+    await poll(poller, feed_id)
+    # ShortScience moves pubDate on every edit; the guid stays.
+    items[0] = Item(
+        "a/1", title="Paper", body="Edited text", date="Fri, 01 Jan 2021 00:00:00 +0000"
+    )
+    server.routes["/ss"].body = shortscience_rss(items)
+    assert await poll(poller, feed_id) == ("new", 0)
+    assert await queued(db, 10) == []
+    rows = await db.fetchall("SELECT body FROM summaries")
+    assert [row[0] for row in rows] == ["Edited text"]
+
+
+async def test_conditional_get_uses_the_etag(
+    db: Database, poller: FeedPoller, server: FeedServer
+) -> None:
+    server.routes["/ss"] = Route(shortscience_rss([Item("a/1")]), etag='"v1"')
+    feed_id, _ = await add_feed(db, server.url("/ss"), [10])
+    await poll(poller, feed_id)
+    assert await poll(poller, feed_id) == ("not_modified", 0)
+    assert server.routes["/ss"].requests == 2
+    feed = await FeedRepository(db).get(feed_id)
+    assert feed is not None and feed.etag == '"v1"' and feed.consecutive_failures == 0
+
+
+async def test_filters_roles_and_paused_subscriptions(
+    db: Database, poller: FeedPoller, server: FeedServer
+) -> None:
+    items = [Item("a/1")]
+    server.routes["/ss"] = Route(shortscience_rss(items))
+    feed_id, (_everything, vision, paused) = await add_feed(db, server.url("/ss"), [10, 20, 30])
+    subs = SubscriptionRepository(db)
+    await subs.remove(vision)
+    await subs.add(
+        feed_id=feed_id, guild_id=GUILD, channel_id=20, include_terms='vision "image net"',
+        exclude_terms="survey", mention_role_id=555, created_by=None, now=0,
+    )  # fmt: skip
+    await subs.set_paused(paused, True)
+    await poll(poller, feed_id)
+    items[:0] = [
+        Item("b/1", title="A vision survey"),
+        Item("b/2", title="Language models"),
+        Item("b/3", title="Deep nets", body="Trained on Image  Net."),
+    ]
+    server.routes["/ss"].body = shortscience_rss(items)
+    assert await poll(poller, feed_id) == ("new", 4)
+    assert [t for _, t in await queued(db, 10)] == [
+        "Deep nets",
+        "Language models",
+        "A vision survey",
+    ]
+    assert await queued(db, 20) == [("summary", "Deep nets")]
+    assert [row.mention_role_id for row in await OutboxRepository(db).for_channel(20)] == [555]
+    assert await queued(db, 30) == []
+    # Entries seen while paused stay seen: resuming does not replay them.
+    await subs.set_paused(paused, False)
+    assert await poll(poller, feed_id) == ("unchanged", 0)
+
+
+async def test_at_most_five_per_channel_then_one_overflow_line(
+    db: Database, poller: FeedPoller, server: FeedServer
+) -> None:
+    server.routes["/ss"] = Route(shortscience_rss([Item("old/1")]))
+    feed_id, _ = await add_feed(db, server.url("/ss"), [10])
+    await poll(poller, feed_id)
+    fresh = [
+        Item(f"new/{n}", title=f"Paper {n}", date=f"Wed, 15 Mar 2017 09:{n:02d}:00 +0000")
+        for n in range(8)
+    ]
+    server.routes["/ss"].body = shortscience_rss([*reversed(fresh), Item("old/1")])
+    assert await poll(poller, feed_id) == ("new", 6)
+    rows = await queued(db, 10)
+    assert [title for _, title in rows[:5]] == [f"Paper {n}" for n in range(3, 8)]
+    assert rows[5][0] == "overflow" and "3 more" in rows[5][1] and "/latest" in rows[5][1]
+
+
+async def test_arxiv_replacements_are_not_announced(
+    db: Database, poller: FeedPoller, server: FeedServer
+) -> None:
+    body = ARXIV_RSS
+    server.routes["/arxiv"] = Route(b'<?xml version="1.0"?><rss version="2.0"><channel>'
+                                    b"<title>arXiv</title></channel></rss>")  # fmt: skip
+    feed_id, _ = await add_feed(db, server.url("/arxiv"), [10])
+    await poll(poller, feed_id)
+    server.routes["/arxiv"].body = body
+    status, announced = await poll(poller, feed_id)
+    titles = [t for _, t in await queued(db, 10)]
+    parsed_types = body.decode().count("<arxiv:announce_type>replace")
+    assert status == "new" and announced == len(titles)
+    assert parsed_types >= 1  # the fixture has replacements, and they are not announced
+    assert body.decode().count("<item>") - parsed_types >= len(titles) > 0
+
+
+async def test_failures_back_off_then_pause_with_one_notice_per_channel(
+    db: Database, poller: FeedPoller, server: FeedServer, clock: Clock
+) -> None:
+    server.routes["/bad"] = Route(b"oops", status=500)
+    feed_id, _ = await add_feed(db, server.url("/bad"), [10, 20])
+    feeds = FeedRepository(db)
+    delays = []
+    for attempt in (1, 2):
+        assert (await poll(poller, feed_id))[0] == "failed"
+        feed = await feeds.get(feed_id)
+        assert feed is not None and feed.consecutive_failures == attempt
+        assert "500" in (feed.last_error or "")
+        delays.append(feed.next_poll_at - clock.now)
+    assert 150 <= delays[0] <= 300 and 300 <= delays[1] <= 600  # 5 min, doubling, jittered
+    assert await OutboxRepository(db).count("pending") == 0
+    assert (await poll(poller, feed_id))[0] == "paused"
+    feed = await feeds.get(feed_id)
+    assert feed is not None and "3 polls in a row failed" in (feed.paused_reason or "")
+    for channel in (10, 20):
+        notices = await queued(db, channel)
+        assert len(notices) == 1 and notices[0][0] == "notice"
+        assert "/feed resume" in notices[0][1] and "500" in notices[0][1]
+    assert await feeds.due(clock.now + 10**9) == []
+
+
+async def test_gone_pauses_at_once(db: Database, poller: FeedPoller, server: FeedServer) -> None:
+    server.routes["/gone"] = Route(b"", status=410)
+    feed_id, _ = await add_feed(db, server.url("/gone"), [10])
+    assert (await poll(poller, feed_id))[0] == "paused"
+    notice = await queued(db, 10)
+    assert "410" in notice[0][1]
+
+
+async def test_a_permanent_redirect_updates_the_url(
+    db: Database, poller: FeedPoller, server: FeedServer
+) -> None:
+    server.routes["/new"] = Route(shortscience_rss([Item("a/1")]))
+    server.routes["/old"] = Route(status=301, headers={"Location": "/new"})
+    feed_id, _ = await add_feed(db, server.url("/old"), [10])
+    assert (await poll(poller, feed_id))[0] == "initialized"
+    feed = await FeedRepository(db).get(feed_id)
+    assert feed is not None and feed.url == server.url("/new")
+
+
+async def test_not_a_feed_is_a_failure(
+    db: Database, poller: FeedPoller, server: FeedServer
+) -> None:
+    server.routes["/html"] = Route(
+        b"<html><body>hi</body></html>", headers={"Content-Type": "text/html"}
+    )
+    feed_id, _ = await add_feed(db, server.url("/html"), [10])
+    assert (await poll(poller, feed_id))[0] == "failed"
+
+
+async def test_a_crash_inside_the_poll_transaction_leaves_nothing_half_done(
+    db: Database, poller: FeedPoller, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [Item("a/1")]
+    server.routes["/ss"] = Route(shortscience_rss(items))
+    feed_id, _ = await add_feed(db, server.url("/ss"), [10, 20])
+    await poll(poller, feed_id)
+    items.insert(0, Item("b/1", title="New"))
+    server.routes["/ss"].body = shortscience_rss(items)
+
+    real_enqueue = poller.outbox.enqueue
+    calls = 0
+
+    async def enqueue_then_die(**kwargs: object) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("killed mid fan-out")
+        return await real_enqueue(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(poller.outbox, "enqueue", enqueue_then_die)
+    assert (await poll(poller, feed_id))[0] == "failed"
+    assert await OutboxRepository(db).count("pending") == 0  # the first row rolled back too
+    assert await FeedRepository(db).seen_count(feed_id) == 1  # the entry is still new
+    monkeypatch.setattr(poller.outbox, "enqueue", real_enqueue)
+    assert await poll(poller, feed_id) == ("new", 2)
+    assert await queued(db, 10) == [("summary", "New")] == await queued(db, 20)
+
+
+async def test_poll_due_runs_feeds_independently(
+    db: Database, poller: FeedPoller, server: FeedServer
+) -> None:
+    server.routes["/good"] = Route(shortscience_rss([Item("a/1")]))
+    server.routes["/bad"] = Route(b"<rss", status=200)
+    good, _ = await add_feed(db, server.url("/good"), [10])
+    bad, _ = await add_feed(db, server.url("/bad"), [20])
+    outcomes = {outcome.feed_id: outcome.status for outcome in await poller.poll_due()}
+    assert outcomes == {good: "initialized", bad: "failed"}
+    assert await poller.poll_due() == []  # both rescheduled into the future
