@@ -1,0 +1,74 @@
+"""Small text helpers for user-provided content shown in Discord."""
+
+from __future__ import annotations
+
+import re
+
+ZERO_WIDTH_SPACE = "\u200b"
+ELLIPSIS = "…"
+
+# C0/C1 control characters except tab and newline, plus bidirectional overrides and isolates,
+# which can visually reorder the rest of a message.
+_CONTROL_CHARACTERS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]",
+)
+# `@everyone`, `@here`, and `<@123>`, `<@!123>`, `<@&123>`, `<#123>` mention syntax.
+_MASS_MENTION = re.compile(r"@(?=everyone|here)", re.IGNORECASE)
+_ENTITY_MENTION = re.compile(r"<([@#])(?!\u200b)")
+# Characters that Discord Markdown gives a meaning to inside a line.
+_MARKDOWN_SPECIALS = re.compile(r"([\\*_~`|])")
+# Characters that mean something at the start of a line (headings, quotes, lists).
+_LINE_START_SPECIALS = re.compile(r"(?m)^(\s*)([#>]|[-+](?=\s)|\d+\.(?=\s))")
+
+
+def clean_user_text(text: str) -> str:
+    """Normalise newlines and drop control characters (tab and newline are kept)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL_CHARACTERS.sub("", text)
+
+
+def neutralize_mentions(text: str) -> str:
+    """Make `@everyone`, `@here`, `<@id>`, `<@&id>`, `<#id>` inert with a zero-width space.
+
+    The bot also sends `allowed_mentions=none`; this is the second line of defence.
+    """
+    text = _MASS_MENTION.sub("@" + ZERO_WIDTH_SPACE, text)
+    return _ENTITY_MENTION.sub(lambda match: "<" + match.group(1) + ZERO_WIDTH_SPACE, text)
+
+
+def escape_markdown(text: str, *, line_start: bool = True) -> str:
+    """Escape characters Discord would read as formatting, for text that must show as-is.
+
+    `line_start=False` for text placed mid-line, where `#`, `>` and list markers are inert.
+    """
+    escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    if not line_start:
+        return escaped
+    return _LINE_START_SPECIALS.sub(_escape_line_start, escaped)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, marker = match.group(1), match.group(2)
+    if marker[0].isdigit():
+        return indent + marker[:-1] + "\\."  # `1.` -> `1\.`: only punctuation escapes
+    return indent + "\\" + marker
+
+
+def shorten(text: str, limit: int, *, placeholder: str = ELLIPSIS) -> str:
+    """`text` cut to at most `limit` characters, ending in `placeholder` when cut.
+
+    Cuts at a word boundary when one is reasonably close, for titles and names (never for
+    body text, which is paginated instead).
+    """
+    if limit <= 0:
+        return ""
+    if len(text) <= limit:
+        return text
+    if limit <= len(placeholder):
+        return placeholder[:limit]
+    room = limit - len(placeholder)
+    cut = text[:room]
+    space = cut.rfind(" ")
+    if space >= room * 2 // 3:
+        cut = cut[:space]
+    return cut.rstrip() + placeholder
