@@ -69,6 +69,11 @@ _BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 # The structural start of a line: indentation, quote markers and list markers.
 _LINE_STRUCTURE = re.compile(r"^(?:[ \t]*(?:>|[-*+]|\d{1,9}[.)])(?=[ \t]|$))*[ \t]*")
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # HTML formatting tags and their Discord Markdown equivalent.
 _TAG_MARKUP: dict[str, str] = {
     "b": "**",
@@ -84,73 +89,37 @@ _TAG_MARKUP: dict[str, str] = {
     "tt": "`",
     "kbd": "`",
 }
-# Layout tags: dropped, with a line break where the element implies one.
-_TAG_BREAKS: dict[str, str] = {
-    "br": "\n",
-    "p": "\n",
-    "div": "\n",
-    "tr": "\n",
-    "table": "\n",
-    "ul": "\n",
-    "ol": "\n",
-    "blockquote": "\n",
-    "pre": "\n",
-    "figure": "\n",
-    "center": "\n",
+# Layout tags: dropped, with a break where the element implies one: (opening, closing).
+_BLOCK = ("\n", "\n")
+_TAG_BREAKS: dict[str, tuple[str, str]] = {
+    "br": _BLOCK,
+    "p": _BLOCK,
+    "div": _BLOCK,
+    "table": _BLOCK,
+    "ul": _BLOCK,
+    "ol": _BLOCK,
+    "blockquote": _BLOCK,
+    "pre": _BLOCK,
+    "figure": _BLOCK,
+    "center": _BLOCK,
+    "h1": _BLOCK,
+    "h2": _BLOCK,
+    "h3": _BLOCK,
+    "h4": _BLOCK,
+    "h5": _BLOCK,
+    "h6": _BLOCK,
+    "tr": ("", "\n"),
+    "td": ("", "  "),
+    "th": ("", "  "),
+    "summary": ("", "\n"),
+    "li": ("\n- ", ""),
 }
-_TAGS_DROPPED = frozenset(
-    {
-        "span",
-        "font",
-        "small",
-        "big",
-        "section",
-        "article",
-        "header",
-        "footer",
-        "main",
-        "nav",
-        "figcaption",
-        "thead",
-        "tbody",
-        "tfoot",
-        "td",
-        "th",
-        "caption",
-        "colgroup",
-        "col",
-        "li",
-        "dl",
-        "dt",
-        "dd",
-        "details",
-        "summary",
-        "mark",
-        "abbr",
-        "cite",
-        "q",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "video",
-        "audio",
-        "source",
-        "iframe",
-        "picture",
-        "hr",
-        "a",
-        "sup",
-        "sub",
-        "img",
-        "var",
-        "samp",
-        "time",
-        "nobr",
-        "wbr",
-    }
+_TAGS_DROPPED = _words(
+    """
+    span font small big section article header footer main nav figcaption thead tbody tfoot
+    caption colgroup col dl dt dd details mark abbr cite q video audio source iframe picture
+    hr a sup sub img var samp time nobr wbr
+    """
 )
 
 
@@ -328,10 +297,7 @@ class _InlineRenderer:
             label = reference_label if reference_label else label_text
             reference = self.context.references.get(_normalize_label(label))
             if reference is None:
-                if is_image:
-                    return None
-                # Not a link: render the bracketed text, keep brackets.
-                return None
+                return None  # not a link: the brackets stay text
             destination = reference.get("href", "")
         url = self.context.resolve(destination)
         inner = _InlineRenderer(self.context, plain=self.plain).render(label_text).strip()
@@ -388,7 +354,11 @@ class _InlineRenderer:
         if name in _TAG_MARKUP:
             return ("" if self.plain else _TAG_MARKUP[name]), match.end()
         if name in _TAG_BREAKS:
-            return (" " if self.plain else _TAG_BREAKS[name]), match.end()
+            is_closing = match.group(1) == "/"
+            replacement = _TAG_BREAKS[name][1 if is_closing else 0]
+            if self.plain and replacement:
+                replacement = " "
+            return replacement, match.end()
         if name in _TAGS_DROPPED:
             return "", match.end()
         return None  # `<T>` in prose: not HTML we know, keep it
