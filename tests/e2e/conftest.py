@@ -1,0 +1,107 @@
+"""Fixtures for end-to-end tests: the Discord emulator and the real bot running against it.
+
+- `emulator`: a started `DiscordEmulator` with one guild ("Reading Group": #general,
+  #papers, a Moderator role, members alice and mod). At teardown it fails the test if the
+  bot sent anything Discord would reject (spec or limit violations).
+- `bot_settings`: `bot.config.Settings` pointing at the emulator, with a fresh database.
+- `start_bot`: `await start_bot(settings=None, *, before_start=None, **open_bot_options)`
+  starts the real bot in-process and returns it once READY and synced; stopped at teardown.
+- `running_bot`: the bot, already started with `bot_settings`.
+- `spawn_bot`: `await spawn_bot(database_path=None, **settings)` runs `python -m bot run`
+  as a subprocess and returns a started `BotProcess` (`.kill()`, `.interrupt()`,
+  `.output`); every process is killed at teardown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.emulator import DiscordEmulator, Permission
+from tests.emulator.botharness import (
+    BeforeStart,
+    BotProcess,
+    BotRunner,
+    make_settings,
+    settings_env,
+)
+
+if TYPE_CHECKING:
+    from bot.bot import ShortScienceBot
+    from bot.config import Settings
+
+StartBot = Callable[..., Awaitable["ShortScienceBot"]]
+SpawnBot = Callable[..., Awaitable[BotProcess]]
+
+MODERATOR_PERMISSIONS = (
+    Permission.MANAGE_GUILD | Permission.MANAGE_MESSAGES | Permission.MANAGE_THREADS
+)
+
+
+def build_default_world(emulator: DiscordEmulator) -> None:
+    guild = emulator.add_guild("Reading Group")
+    guild.add_text_channel("general")
+    guild.add_text_channel("papers")
+    moderator = guild.add_role("Moderator", permissions=MODERATOR_PERMISSIONS)
+    guild.add_member("alice", global_name="Alice")
+    guild.add_member("mod", global_name="Mod", roles=[moderator])
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[DiscordEmulator]:
+    emu = DiscordEmulator()
+    build_default_world(emu)
+    async with emu:
+        yield emu
+    emu.assert_no_violations()
+
+
+@pytest.fixture
+def bot_settings(emulator: DiscordEmulator, tmp_path: Path) -> Settings:
+    return make_settings(emulator, tmp_path / "bot.sqlite3")
+
+
+@pytest.fixture
+async def start_bot(emulator: DiscordEmulator, bot_settings: Settings) -> AsyncIterator[StartBot]:
+    runner = BotRunner(emulator)
+
+    async def start(
+        settings: Settings | None = None,
+        *,
+        before_start: BeforeStart | None = None,
+        **open_bot_options: Any,
+    ) -> ShortScienceBot:
+        return await runner.start(
+            settings or bot_settings, before_start=before_start, **open_bot_options
+        )
+
+    try:
+        yield start
+    finally:
+        await runner.stop_all()
+
+
+@pytest.fixture
+async def running_bot(start_bot: StartBot) -> ShortScienceBot:
+    return await start_bot()
+
+
+@pytest.fixture
+async def spawn_bot(emulator: DiscordEmulator, tmp_path: Path) -> AsyncIterator[SpawnBot]:
+    processes: list[BotProcess] = []
+
+    async def spawn(database_path: Path | None = None, **settings: Any) -> BotProcess:
+        env = settings_env(emulator, database_path or tmp_path / "bot.sqlite3", **settings)
+        process = BotProcess(emulator, env, tmp_path / "proc", name=f"bot-{len(processes) + 1}")
+        processes.append(process)
+        return await process.start()
+
+    try:
+        yield spawn
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                await process.kill()
