@@ -758,6 +758,24 @@ async def test_files_are_stored_and_served(emulator: DiscordEmulator, bare_bot: 
     assert edited.attachments == [] and emulator.messages(papers)[0].attachments == []
 
 
+async def test_files_in_interaction_replies_and_direct_messages(
+    emulator: DiscordEmulator, bare_bot: StartBare
+) -> None:
+    def setup(bot: commands.Bot, guild: discord.Object) -> None:
+        @bot.tree.command(name="export", description="Export", guild=guild)
+        async def export(interaction: discord.Interaction) -> None:
+            data = discord.File(io.BytesIO(b"a,b\n"), filename="export.csv")
+            await interaction.response.send_message("here", file=data, ephemeral=True)
+            await interaction.user.send("a copy for you")
+
+    await bare_bot(setup)
+    alice = emulator.guild.member("alice")
+    reply = await (await emulator.slash("/export", member=alice)).wait_reply()
+    assert reply.ephemeral and reply.attachments[0].data == b"a,b\n"
+    dm = emulator.dm_channel(alice.user)
+    assert (await emulator.wait_for_message(dm)).content == "a copy for you"
+
+
 async def test_pins_on_both_routes_and_threads(
     emulator: DiscordEmulator, bare_bot: StartBare, http: aiohttp.ClientSession
 ) -> None:
