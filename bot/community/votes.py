@@ -43,3 +43,8 @@ def total(votes: list[int]) -> int:
         if vote not in (UP, DOWN):
             raise ValueError(f"a stored vote is -1 or +1, not {vote}")
     return sum(votes)
+
+
+def format_score(score: int) -> str:
+    """'+3', '0', '-2': a score as the community commands print it."""
+    return f"+{score}" if score > 0 else str(score)

@@ -9,10 +9,9 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-import bot.storage
 from bot.community.votes import DOWN, UP
 from bot.papers import PaperId
-from bot.storage import Database, Migration, MigrationError, load_migrations
+from bot.storage import Database
 from bot.storage.community import CommunityRepository, RemovedByModeratorError
 from bot.storage.papers import PaperRepository
 from bot.storage.reading import ReadingRepository, SessionAlreadyOpenError
@@ -22,23 +21,9 @@ OTHER_GUILD = 2000
 NOW = 1_700_000_000.0
 
 
-def shipped_migrations() -> list[Migration]:
-    """The shipped migrations; while another branch's numbers are still missing, whatever is
-    there, in order (the loader insists on a contiguous chain)."""
-    try:
-        return load_migrations()
-    except MigrationError:
-        folder = Path(bot.storage.__file__).parent / "migrations"
-        files = sorted(folder.glob("*.sql"))
-        return [
-            Migration(number, path.name, path.read_text(encoding="utf-8"))
-            for number, path in enumerate(files, start=1)
-        ]
-
-
 async def open_community_db(path: Path) -> Database:
     database = await Database.open(path)
-    await database.migrate(shipped_migrations())
+    await database.migrate()
     return database
 
 

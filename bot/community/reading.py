@@ -1,0 +1,201 @@
+"""Reading sessions, the Discord-free parts: due dates, the card, the reminder, the digest."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time
+
+import discord
+
+from bot.community.votes import format_score
+from bot.errors import UserFacingError
+from bot.rendering.pages import EmbedPage, paginate_for_embed
+from bot.rendering.text import escape_markdown, neutralize_mentions, shorten
+from bot.storage.papers import Paper
+from bot.storage.reading import ReadingSession, Submission
+
+MAX_DUE_AHEAD = 366 * 86400.0
+MIN_DUE_AHEAD = 60.0
+ABSTRACT_CHARS = 1500
+SESSION_COLOUR = 0x805AD5
+
+_RELATIVE = re.compile(
+    r"^(?:in\s+)?(\d{1,4})\s*(m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)$", re.I
+)
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+DUE_HELP = (
+    "Give the due date as 2025-05-01 (end of that day, UTC), 2025-05-01 18:00 (UTC), or "
+    "relative: 3d, 12h, 1w."
+)
+
+
+def parse_due(text: str, now: float) -> float:
+    """A due date as Unix seconds, from what a member typed. Raises `UserFacingError`."""
+    text = " ".join(text.strip().split())
+    match = _RELATIVE.match(text)
+    if match:
+        amount = int(match.group(1))
+        unit = match.group(2)[0].lower()
+        due = now + amount * _UNIT_SECONDS[unit]
+    else:
+        try:
+            if _DATE_ONLY.match(text):
+                day = datetime.fromisoformat(text).date()
+                moment = datetime.combine(day, time(23, 59), tzinfo=UTC)
+            else:
+                moment = datetime.fromisoformat(text.replace(" UTC", "").replace("Z", "+00:00"))
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+        except ValueError:
+            raise UserFacingError(f"I can't read that due date. {DUE_HELP}") from None
+        due = moment.timestamp()
+    if due < now + MIN_DUE_AHEAD:
+        raise UserFacingError("The due date has to be in the future.")
+    if due > now + MAX_DUE_AHEAD:
+        raise UserFacingError("The due date can be at most a year from now.")
+    return due
+
+
+def discord_time(timestamp: float, style: str = "f") -> str:
+    """Discord's own timestamp markup: every reader sees it in their time zone."""
+    return f"<t:{int(timestamp)}:{style}>"
+
+
+def paper_reference(paper: Paper) -> str:
+    """What to type in `/summarize paper:` for this paper."""
+    ids = paper.ids
+    return ids[0].display if ids else paper.title
+
+
+def session_card(
+    paper: Paper, *, due_at: float | None, started_by: int, pending: bool = False
+) -> discord.Embed:
+    """The card pinned at the top of a session's thread."""
+    title = neutralize_mentions(paper.title) or paper.canonical_key
+    embed = discord.Embed(
+        title=shorten(title, 256),
+        url=paper.url if paper.url and paper.url.startswith(("http://", "https://")) else None,
+        colour=SESSION_COLOUR,
+    )
+    lines = []
+    byline = " · ".join(
+        part
+        for part in (escape_markdown(neutralize_mentions(paper.authors)), str(paper.year or ""))
+        if part
+    )
+    if byline:
+        lines.append(f"*{shorten(byline, 500)}*")
+    if pending:
+        lines.append("*Paper details are still being fetched from arXiv.*")
+    if paper.abstract:
+        lines.append("")
+        lines.append(escape_markdown(neutralize_mentions(shorten(paper.abstract, ABSTRACT_CHARS))))
+    lines.append("")
+    reference = paper_reference(paper)
+    lines.append(
+        f"Write your summary with `/summarize paper:{shorten(reference, 200)}`; "
+        "`/reading status` shows who has."
+    )
+    embed.description = "\n".join(lines)
+    embed.add_field(
+        name="Due",
+        value=f"{discord_time(due_at, 'F')} ({discord_time(due_at, 'R')})"
+        if due_at
+        else "No due date",
+        inline=True,
+    )
+    embed.add_field(name="Started by", value=f"<@{started_by}>", inline=True)
+    links = []
+    if paper.url and paper.url.startswith(("http://", "https://")):
+        links.append(f"[Paper]({paper.url})")
+    if paper.pdf_url and paper.pdf_url.startswith(("http://", "https://")):
+        links.append(f"[PDF]({paper.pdf_url})")
+    if links:
+        embed.add_field(name="Links", value=" · ".join(links), inline=True)
+    embed.set_footer(text="Reading session")
+    return embed
+
+
+def _names(submissions: list[Submission]) -> str:
+    return ", ".join(
+        escape_markdown(neutralize_mentions(shorten(s.author_name, 60))) for s in submissions
+    )
+
+
+def reminder_text(session: ReadingSession, paper: Paper, submissions: list[Submission]) -> str:
+    assert session.due_at is not None
+    title = escape_markdown(neutralize_mentions(shorten(paper.title or paper.canonical_key, 200)))
+    written = (
+        f"{len(submissions)} written so far, by {_names(submissions)}."
+        if submissions
+        else "None written yet."
+    )
+    text = (
+        f"⏰ Reminder: summaries of **{title}** are due {discord_time(session.due_at, 'R')} "
+        f"({discord_time(session.due_at, 'f')}). {written} Write yours with "
+        f"`/summarize paper:{shorten(paper_reference(paper), 200)}`."
+    )
+    return shorten(text, 2000)
+
+
+def status_lines(session: ReadingSession, submissions: list[Submission]) -> list[str]:
+    lines = [
+        "Due: "
+        + (
+            f"{discord_time(session.due_at, 'F')} ({discord_time(session.due_at, 'R')})"
+            if session.due_at
+            else "no due date"
+        ),
+        f"Thread: <#{session.thread_id}> · started {discord_time(session.started_at, 'R')}",
+        "",
+    ]
+    if submissions:
+        lines.append(f"**{len(submissions)} submitted:**")
+        lines += [
+            f"• {escape_markdown(neutralize_mentions(shorten(s.author_name, 60)))} "
+            f"(summary #{s.summary_id}, score {format_score(s.score)})"
+            for s in submissions
+        ]
+    else:
+        lines.append("Nobody has submitted a summary yet.")
+    return lines
+
+
+def digest_pages(paper: Paper, submissions: list[Submission]) -> list[EmbedPage]:
+    """Every summary written in the session, best score first, with its TL;DR."""
+    if submissions:
+        blocks = []
+        for rank, submission in enumerate(submissions, start=1):
+            name = escape_markdown(neutralize_mentions(shorten(submission.author_name, 80)))
+            tldr = escape_markdown(neutralize_mentions(submission.tldr)).replace("\n", " ")
+            blocks.append(
+                f"**{rank}. {name}** · score {format_score(submission.score)} · "
+                f"`/summary view id:{submission.summary_id}`\n> {tldr}"
+            )
+        text = "\n\n".join(blocks)
+    else:
+        text = "No summaries were written during this session."
+    count = len(submissions)
+    return paginate_for_embed(
+        text,
+        title=f"Digest: {neutralize_mentions(paper.title or paper.canonical_key)}",
+        footer_template=f"{count} summar{'y' if count == 1 else 'ies'} · reading session closed"
+        " · page {page} of {pages}",
+    )
+
+
+def digest_embeds(paper: Paper, submissions: list[Submission]) -> list[discord.Embed]:
+    embeds = []
+    for page in digest_pages(paper, submissions):
+        embed = discord.Embed(
+            title=page.title, description=page.description or None, colour=SESSION_COLOUR
+        )
+        embed.set_footer(text=page.footer)
+        embeds.append(embed)
+    return embeds
+
+
+def thread_name(paper: Paper) -> str:
+    return shorten("📖 " + " ".join((paper.title or paper.canonical_key).split()), 100)

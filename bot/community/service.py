@@ -1,0 +1,291 @@
+"""Writing community summaries: checking drafts, publishing, editing, deleting, restoring.
+
+Everything here is Discord-free so it can be tested directly; the cog turns `UserFacingError`
+into ephemeral messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
+
+import aiosqlite
+
+from bot.community.ratelimit import SlidingWindowLimiter, describe_wait
+from bot.community.resolve import PaperResolver, ResolvedPaper
+from bot.errors import UserFacingError
+from bot.rendering.text import clean_user_text
+from bot.storage.community import (
+    CommunityRepository,
+    CommunitySummary,
+    RemovedByModeratorError,
+    SaveResult,
+)
+from bot.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+TLDR_LIMIT = 300
+BODY_LIMIT = 4000  # what a modal's text input holds
+FILE_BODY_LIMIT_BYTES = 100 * 1024
+FILE_EXTENSIONS = (".md", ".markdown", ".txt")
+AUTHOR_NAME_LIMIT = 100
+
+# Queues the announcement of a new summary inside the transaction that created it.
+AnnounceHook = Callable[[Database, int, int, aiosqlite.Connection], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What a member wrote, before it is stored."""
+
+    paper: str
+    tldr: str
+    body: str
+    file_name: str | None = None  # the body came from this attached file
+
+    @property
+    def body_from_file(self) -> bool:
+        return self.file_name is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedDraft:
+    """A checked draft with its paper, and the author's existing summary of it, if any."""
+
+    draft: Draft
+    resolved: ResolvedPaper
+    existing: CommunitySummary | None
+
+    @property
+    def is_resubmission(self) -> bool:
+        return self.existing is not None
+
+
+def check_length(name: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise UserFacingError(
+            f"The {name} takes at most {limit:,} characters; yours has {len(text):,}. Nothing "
+            "was cut or saved: shorten it and submit again."
+        )
+
+
+def clean_tldr(text: str) -> str:
+    tldr = clean_user_text(text).strip()
+    if not tldr:
+        raise UserFacingError("Write a TL;DR: one paragraph saying what the paper does.")
+    check_length("TL;DR", tldr, TLDR_LIMIT)
+    if "\n\n" in tldr.replace("\r", ""):
+        raise UserFacingError("The TL;DR is one paragraph: remove the blank lines.")
+    return tldr
+
+
+def clean_body(text: str, *, limit: int = BODY_LIMIT) -> str:
+    body = clean_user_text(text).strip("\n")
+    if not body.strip():
+        raise UserFacingError("Write the summary itself (or attach it as a .md or .txt file).")
+    check_length("summary", body, limit)
+    return body
+
+
+def read_summary_file(file_name: str, size: int, data: bytes | None = None) -> str | None:
+    """Check an attached summary file; with `data`, decode and clean it.
+
+    Call it once before downloading (`data` None, only name and size are checked) and once
+    after. Raises `UserFacingError` naming the rule that was broken.
+    """
+    suffix = PurePosixPath(file_name.lower()).suffix
+    if suffix not in FILE_EXTENSIONS:
+        raise UserFacingError(
+            "Attach the summary as a Markdown (.md) or text (.txt) file; "
+            f"{file_name[:80]!r} is neither."
+        )
+    limit_kb = FILE_BODY_LIMIT_BYTES // 1024
+    if size > FILE_BODY_LIMIT_BYTES:
+        raise UserFacingError(
+            f"A summary file may be at most {limit_kb} KB; {file_name[:80]!r} is "
+            f"{size / 1024:,.0f} KB. Nothing was cut: split it or shorten it."
+        )
+    if data is None:
+        return None
+    if len(data) > FILE_BODY_LIMIT_BYTES:
+        raise UserFacingError(f"A summary file may be at most {limit_kb} KB.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserFacingError(
+            f"{file_name[:80]!r} is not UTF-8 text (a byte at position {exc.start} can't be "
+            "read). Save it as UTF-8 and attach it again."
+        ) from exc
+    text = text.removeprefix("\ufeff")
+    return clean_body(text, limit=FILE_BODY_LIMIT_BYTES)
+
+
+def summary_title(resolved: ResolvedPaper) -> str:
+    """What the summary row stores as its title (shown while the paper has none)."""
+    return resolved.display_title
+
+
+class CommunityService:
+    def __init__(
+        self,
+        db: Database,
+        resolver: PaperResolver,
+        *,
+        limiter: SlidingWindowLimiter,
+        announce: AnnounceHook | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.resolver = resolver
+        self.repo = CommunityRepository(db)
+        self.limiter = limiter
+        self.announce = announce
+        self.clock = clock
+
+    # --- rate limit ------------------------------------------------------------------------
+
+    def _limit_message(self, wait: float) -> str:
+        window = describe_wait(self.limiter.window)
+        return (
+            f"You can publish {self.limiter.limit} summaries per {window}, and you've reached "
+            f"that. Try again in {describe_wait(wait)}."
+        )
+
+    def check_rate(self, member_id: int) -> None:
+        """Refuse before a member starts writing when they could not publish anyway."""
+        wait = self.limiter.check(member_id)
+        if wait > 0:
+            raise UserFacingError(self._limit_message(wait))
+
+    def acquire_rate(self, member_id: int) -> None:
+        wait = self.limiter.acquire(member_id)
+        if wait > 0:
+            raise UserFacingError(
+                self._limit_message(wait) + " Your preview stays here: press Publish then."
+            )
+
+    # --- drafts ----------------------------------------------------------------------------
+
+    def check_draft(self, draft: Draft) -> Draft:
+        """The draft with its text cleaned, or `UserFacingError` naming the broken limit."""
+        tldr = clean_tldr(draft.tldr)
+        body = draft.body if draft.body_from_file else clean_body(draft.body)
+        return replace(draft, tldr=tldr, body=body)
+
+    async def prepare(self, draft: Draft, *, guild_id: int, author_id: int) -> PreparedDraft:
+        """Check the text, find the paper (maybe on arXiv) and the author's earlier summary."""
+        draft = self.check_draft(draft)
+        resolved = await self.resolver.resolve(draft.paper)
+        existing = await self.repo.find_by_author(
+            paper_id=resolved.paper.id, guild_id=guild_id, author_id=author_id
+        )
+        if existing is not None and existing.is_deleted and existing.deleted_by != author_id:
+            raise _removed_by_moderator(existing.id)
+        return PreparedDraft(draft=draft, resolved=resolved, existing=existing)
+
+    async def publish(
+        self, prepared: PreparedDraft, *, guild_id: int, author_id: int, author_name: str
+    ) -> SaveResult:
+        """Store the summary (or edit the author's existing one); announce it when new."""
+
+        async def on_created(conn: aiosqlite.Connection, summary_id: int, guild: int) -> None:
+            if self.announce is not None:
+                await self.announce(self.db, summary_id, guild, conn)
+
+        try:
+            result = await self.repo.save(
+                paper_id=prepared.resolved.paper.id,
+                guild_id=guild_id,
+                author_id=author_id,
+                author_name=clean_user_text(author_name)[:AUTHOR_NAME_LIMIT] or "Anonymous",
+                title=summary_title(prepared.resolved),
+                tldr=prepared.draft.tldr,
+                body=prepared.draft.body,
+                now=self.clock(),
+                on_created=on_created,
+            )
+        except RemovedByModeratorError as exc:
+            raise _removed_by_moderator(exc.summary_id) from exc
+        log.info(
+            "Community summary %d %s (guild %d, author %d)",
+            result.summary_id,
+            "created" if result.created else "edited",
+            guild_id,
+            author_id,
+        )
+        return result
+
+    # --- changing a stored summary ---------------------------------------------------------
+
+    async def get_in_guild(self, summary_id: int, guild_id: int) -> CommunitySummary:
+        """A community summary of this guild (deleted ones too), or 'not found'.
+
+        Other guilds' summaries are reported exactly like missing ones.
+        """
+        summary = await self.repo.get(summary_id)
+        if summary is None or summary.guild_id != guild_id:
+            raise UserFacingError(f"There is no community summary #{summary_id} in this server.")
+        return summary
+
+    @staticmethod
+    def require_can_change(
+        summary: CommunitySummary, member_id: int, *, is_moderator: bool
+    ) -> None:
+        if member_id != summary.author_id and not is_moderator:
+            raise UserFacingError(
+                "Only the summary's author, or members with the Manage Messages permission, "
+                "can change it."
+            )
+
+    async def edit(
+        self,
+        summary: CommunitySummary,
+        *,
+        tldr: str,
+        body: str | None,
+        editor_id: int,
+        is_moderator: bool,
+    ) -> None:
+        """Replace the text (`body` None keeps the current one)."""
+        self.require_can_change(summary, editor_id, is_moderator=is_moderator)
+        tldr = clean_tldr(tldr)
+        new_body = summary.body if body is None else clean_body(body)
+        if not await self.repo.update_text(
+            summary.id, tldr=tldr, body=new_body, editor_id=editor_id, now=self.clock()
+        ):
+            raise UserFacingError(
+                f"Summary #{summary.id} was deleted meanwhile; nothing was changed."
+            )
+
+    async def delete(
+        self, summary: CommunitySummary, *, member_id: int, is_moderator: bool
+    ) -> None:
+        self.require_can_change(summary, member_id, is_moderator=is_moderator)
+        if not await self.repo.soft_delete(summary.id, deleted_by=member_id, now=self.clock()):
+            raise UserFacingError(f"Summary #{summary.id} is already deleted.")
+
+    async def restore(
+        self, summary: CommunitySummary, *, member_id: int, is_moderator: bool
+    ) -> None:
+        """Moderators restore any summary; an author only one they deleted themselves."""
+        if not summary.is_deleted:
+            raise UserFacingError(f"Summary #{summary.id} is not deleted.")
+        own_deletion = member_id == summary.author_id and summary.deleted_by == member_id
+        if not (is_moderator or own_deletion):
+            raise UserFacingError(
+                "Only members with the Manage Messages permission can restore a summary "
+                "that a moderator deleted."
+            )
+        if not await self.repo.restore(summary.id):
+            raise UserFacingError(f"Summary #{summary.id} is not deleted.")
+
+
+def _removed_by_moderator(summary_id: int) -> UserFacingError:
+    return UserFacingError(
+        f"A moderator removed your summary of this paper (#{summary_id}). Ask one to restore "
+        f"it with `/summary restore id:{summary_id}`; then you can edit it."
+    )

@@ -1,0 +1,282 @@
+"""Reading sessions: /reading start | status | close, and the reminder a day before the due date."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import discord
+from discord import app_commands
+from discord.ext import commands, tasks
+
+from bot.bot import ShortScienceBot
+from bot.community.reading import (
+    digest_embeds,
+    parse_due,
+    reminder_text,
+    session_card,
+    status_lines,
+    thread_name,
+)
+from bot.community.resolve import PaperResolver
+from bot.errors import UserFacingError
+from bot.rendering.pages import paginate_for_embed
+from bot.rendering.text import neutralize_mentions, shorten
+from bot.storage.papers import Paper, PaperRepository
+from bot.storage.reading import ReadingRepository, ReadingSession, SessionAlreadyOpenError
+from cogs.community.summaries import NO_MENTIONS, paper_choices, require_guild
+
+log = logging.getLogger(__name__)
+
+COG_NAME = "Reading"
+REMINDER_POLL_SECONDS = 60.0
+THREAD_ARCHIVE_MINUTES = 10080  # a week
+
+
+class ReadingCog(commands.Cog, name=COG_NAME):
+    reading = app_commands.Group(
+        name="reading", description="Reading sessions: a thread per paper with a due date",
+        guild_only=True,
+    )  # fmt: skip
+
+    def __init__(self, bot: ShortScienceBot, resolver: PaperResolver) -> None:
+        self.bot = bot
+        self.resolver = resolver
+        self.repo = ReadingRepository(bot.db)
+        self.papers = PaperRepository(bot.db)
+        # Tests move time forward here to reach the reminder without waiting a day.
+        self.clock: Callable[[], float] = time.time
+
+    async def cog_load(self) -> None:
+        if self.bot.background_tasks:
+            self.reminder_loop.start()
+
+    async def cog_unload(self) -> None:
+        self.reminder_loop.cancel()
+
+    # --- commands -----------------------------------------------------------------------------
+
+    @reading.command(name="start", description="Open a thread to read a paper together")
+    @app_commands.describe(
+        paper="arXiv id or link, DOI, ShortScience link or bibtex key, or the paper's title",
+        due="When summaries are due: 2025-05-01, 2025-05-01 18:00 (UTC), or 3d, 12h, 1w",
+        channel="Where to open the thread (default: this channel)",
+    )
+    async def start(
+        self,
+        interaction: discord.Interaction,
+        paper: str,
+        due: str | None = None,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        guild_id = require_guild(interaction)
+        now = self.clock()
+        due_at = parse_due(due, now) if due else None
+        target = channel or interaction.channel
+        if isinstance(target, discord.Thread):
+            target = target.parent
+        if not isinstance(target, discord.TextChannel):
+            raise UserFacingError("Reading sessions open a thread in a text channel: pick one.")
+        await interaction.response.defer(thinking=True)
+        resolved = await self.resolver.resolve(paper)
+        existing = await self.repo.open_for_paper(guild_id, resolved.paper.id)
+        if existing is not None:
+            raise UserFacingError(
+                f"This paper already has an open reading session: <#{existing.thread_id}>."
+            )
+        thread = await target.create_thread(
+            name=thread_name(resolved.paper),
+            type=discord.ChannelType.public_thread,
+            auto_archive_duration=THREAD_ARCHIVE_MINUTES,
+            reason=f"Reading session started by {interaction.user}",
+        )
+        try:
+            session = await self.repo.create(
+                guild_id=guild_id,
+                paper_id=resolved.paper.id,
+                channel_id=target.id,
+                thread_id=thread.id,
+                started_by=interaction.user.id,
+                started_at=now,
+                due_at=due_at,
+            )
+        except SessionAlreadyOpenError as exc:
+            # Someone else started one at the same moment: theirs stands.
+            with contextlib.suppress(discord.HTTPException):
+                await thread.delete()
+            raise UserFacingError(
+                "This paper already has an open reading session."
+                + (f" See <#{exc.session_id}>." if exc.session_id is None else "")
+            ) from exc
+        card = await thread.send(
+            embed=session_card(
+                resolved.paper,
+                due_at=due_at,
+                started_by=interaction.user.id,
+                pending=resolved.pending,
+            ),
+            allowed_mentions=NO_MENTIONS,
+        )
+        await self.repo.set_card_message(session.id, card.id)
+        try:
+            await card.pin(reason="Reading session card")
+        except discord.HTTPException:
+            log.warning("Could not pin the card of reading session %d", session.id, exc_info=True)
+        when = f" Summaries are due <t:{int(due_at)}:R>." if due_at else ""
+        title = neutralize_mentions(shorten(resolved.display_title, 200))
+        await interaction.edit_original_response(
+            content=f"📖 Reading session on **{discord.utils.escape_markdown(title)}** "
+            f"started in {thread.mention}.{when}",
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @reading.command(
+        name="status", description="Who has submitted in this session (or all open ones)"
+    )
+    async def status(self, interaction: discord.Interaction) -> None:
+        guild_id = require_guild(interaction)
+        session = await self.repo.by_thread(interaction.channel_id or 0)
+        if session is not None and session.guild_id == guild_id:
+            paper = await self._paper(session)
+            submissions = await self.repo.submissions(session.id)
+            lines = status_lines(session, submissions)
+            if session.closed_at is not None:
+                lines.insert(0, f"This session was closed <t:{int(session.closed_at)}:R>.")
+            embed = discord.Embed(
+                title=shorten(neutralize_mentions(paper.title or paper.canonical_key), 256),
+                description="\n".join(lines)[:4096],
+                colour=0x805AD5,
+            )
+            await interaction.response.send_message(
+                embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
+        sessions = await self.repo.open_in_guild(guild_id)
+        if not sessions:
+            await interaction.response.send_message(
+                "No reading session is open here. Start one with `/reading start`.",
+                ephemeral=True,
+            )
+            return
+        lines = []
+        for open_session in sessions:
+            paper = await self._paper(open_session)
+            count = len(await self.repo.submissions(open_session.id))
+            due = f"due <t:{int(open_session.due_at)}:R>" if open_session.due_at else "no due date"
+            title = discord.utils.escape_markdown(
+                neutralize_mentions(shorten(paper.title or paper.canonical_key, 120))
+            )
+            lines.append(f"<#{open_session.thread_id}> **{title}** · {due} · {count} submitted")
+        page = paginate_for_embed(
+            "\n".join(lines), title=f"Open reading sessions ({len(sessions)})"
+        )[0]
+        embed = discord.Embed(title=page.title, description=page.description, colour=0x805AD5)
+        if page.pages > 1:
+            embed.set_footer(text=f"Showing the first of {page.pages} pages")
+        await interaction.response.send_message(
+            embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @reading.command(name="close", description="Post the digest of this session and archive it")
+    async def close(self, interaction: discord.Interaction) -> None:
+        guild_id = require_guild(interaction)
+        session = await self.repo.by_thread(interaction.channel_id or 0)
+        if session is None or session.guild_id != guild_id:
+            raise UserFacingError("Run `/reading close` in the reading session's thread.")
+        if session.closed_at is not None:
+            raise UserFacingError("This reading session is already closed.")
+        permissions = interaction.permissions
+        if interaction.user.id != session.started_by and not (
+            permissions.manage_threads or permissions.manage_messages
+        ):
+            raise UserFacingError(
+                "Only whoever started the session, or members with Manage Threads, can close it."
+            )
+        await interaction.response.defer(thinking=True)
+        if not await self.repo.close(session.id, closed_by=interaction.user.id, now=self.clock()):
+            raise UserFacingError("This reading session is already closed.")
+        paper = await self._paper(session)
+        submissions = await self.repo.submissions(session.id)
+        embeds = digest_embeds(paper, submissions)
+        first = await interaction.edit_original_response(
+            content="📚 The reading session is closed. Here is what everyone wrote:",
+            embed=embeds[0],
+            allowed_mentions=NO_MENTIONS,
+        )
+        await self.repo.set_digest_message(session.id, first.id)
+        for embed in embeds[1:]:
+            await interaction.followup.send(embed=embed, allowed_mentions=NO_MENTIONS)
+        thread = interaction.channel
+        if isinstance(thread, discord.Thread):
+            try:
+                await thread.edit(archived=True, reason="Reading session closed")
+            except discord.HTTPException:
+                log.warning("Could not archive the thread of session %d", session.id, exc_info=True)
+
+    @start.autocomplete("paper")
+    async def _paper_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        with contextlib.suppress(Exception):
+            return await paper_choices(self.bot.db, current)
+        return []
+
+    # --- reminders ----------------------------------------------------------------------------
+
+    @tasks.loop(seconds=REMINDER_POLL_SECONDS)
+    async def reminder_loop(self) -> None:
+        try:
+            await self.send_due_reminders()
+        except Exception:  # one bad pass must not stop the loop
+            log.exception("Sending reading-session reminders failed")
+
+    @reminder_loop.before_loop
+    async def _wait_until_ready(self) -> None:
+        await self.bot.wait_until_ready()
+
+    async def send_due_reminders(self) -> int:
+        """Post the one reminder of every session due within a day. Returns how many.
+
+        The message carries a nonce derived from the session (Discord returns the earlier
+        message for a repeated nonce), and the session is marked only after Discord accepted
+        it: a crash in between sends the same reminder, not a second one.
+        """
+        now = self.clock()
+        sent = 0
+        for session in await self.repo.due_reminders(now):
+            thread = await self._thread(session)
+            if thread is None:
+                log.warning("Thread of reading session %d is gone; no reminder", session.id)
+                await self.repo.mark_reminded(session.id, message_id=None, now=now)
+                continue
+            paper = await self._paper(session)
+            submissions = await self.repo.submissions(session.id)
+            try:
+                message = await thread.send(
+                    reminder_text(session, paper, submissions),
+                    nonce=f"ssrem{session.id}"[:25],
+                    allowed_mentions=NO_MENTIONS,
+                )
+            except (discord.NotFound, discord.Forbidden):
+                log.warning("Cannot post in the thread of session %d; no reminder", session.id)
+                await self.repo.mark_reminded(session.id, message_id=None, now=now)
+                continue
+            await self.repo.mark_reminded(session.id, message_id=message.id, now=now)
+            sent += 1
+        return sent
+
+    async def _thread(self, session: ReadingSession) -> discord.Thread | None:
+        channel = self.bot.get_channel(session.thread_id)
+        if channel is None:
+            try:
+                channel = await self.bot.fetch_channel(session.thread_id)
+            except (discord.NotFound, discord.Forbidden):
+                return None
+        return channel if isinstance(channel, discord.Thread) else None
+
+    async def _paper(self, session: ReadingSession) -> Paper:
+        paper = await self.papers.get(session.paper_id)
+        assert paper is not None  # sessions reference papers by foreign key
+        return paper

@@ -1,0 +1,293 @@
+"""Modals, views and persistent buttons for community summaries."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.community.resolve import MAX_PAPER_INPUT
+from bot.community.service import BODY_LIMIT, TLDR_LIMIT, Draft
+from bot.errors import report_interaction_error
+from bot.ui import BaseModal, OwnedView
+
+if TYPE_CHECKING:
+    from cogs.community.summaries import CommunityCog
+
+# Interaction tokens last 15 minutes: a preview cannot be acted on after that anyway.
+PREVIEW_TIMEOUT = 14 * 60.0
+
+DraftHandler = Callable[[discord.Interaction, Draft], Awaitable[None]]
+
+
+def _community_cog(interaction: discord.Interaction) -> CommunityCog:
+    from cogs.community.summaries import COG_NAME
+
+    cog = interaction.client.get_cog(COG_NAME)  # type: ignore[attr-defined]
+    if cog is None:
+        raise RuntimeError("the community cog is not loaded")
+    return cog  # type: ignore[no-any-return]
+
+
+class SummaryModal(BaseModal):
+    """Paper, TL;DR and summary; without the summary field when it comes from a file."""
+
+    def __init__(
+        self,
+        *,
+        title: str,
+        draft: Draft,
+        on_done: DraftHandler,
+        ask_paper: bool = True,
+        ask_body: bool = True,
+    ) -> None:
+        super().__init__(title=title, timeout=PREVIEW_TIMEOUT)
+        self.draft = draft
+        self.on_done = on_done
+        self.paper: discord.ui.TextInput[SummaryModal] | None = None
+        self.body: discord.ui.TextInput[SummaryModal] | None = None
+        if ask_paper:
+            self.paper = discord.ui.TextInput(
+                label="Paper",
+                placeholder="arXiv id or link, DOI, ShortScience link or bibtex key, or title",
+                default=draft.paper[:MAX_PAPER_INPUT] or None,
+                max_length=MAX_PAPER_INPUT,
+                custom_id="paper",
+            )
+            self.add_item(self.paper)
+        self.tldr: discord.ui.TextInput[SummaryModal] = discord.ui.TextInput(
+            label="TL;DR (one paragraph)",
+            style=discord.TextStyle.short,
+            placeholder="What the paper does and why it matters, in a few sentences",
+            default=draft.tldr[:TLDR_LIMIT] or None,
+            max_length=TLDR_LIMIT,
+            custom_id="tldr",
+        )
+        self.add_item(self.tldr)
+        if ask_body:
+            self.body = discord.ui.TextInput(
+                label="Summary (Markdown, $LaTeX$ welcome)",
+                style=discord.TextStyle.paragraph,
+                placeholder="Longer than 4,000 characters? Use /summarize with a .md file.",
+                default=draft.body[:BODY_LIMIT] or None,
+                max_length=BODY_LIMIT,
+                custom_id="body",
+            )
+            self.add_item(self.body)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        draft = Draft(
+            paper=self.paper.value if self.paper is not None else self.draft.paper,
+            tldr=self.tldr.value,
+            body=self.body.value if self.body is not None else self.draft.body,
+            file_name=self.draft.file_name,
+        )
+        await self.on_done(interaction, draft)
+
+
+class PagedView(OwnedView):
+    """Prev/Next over embeds, for the owner only. Subclasses add their own buttons."""
+
+    def __init__(
+        self, owner_id: int, embeds: list[discord.Embed], *, timeout: float = PREVIEW_TIMEOUT
+    ) -> None:
+        super().__init__(owner_id, timeout=timeout)
+        self.embeds = embeds
+        self.page = 0
+        if len(embeds) > 1:
+            self.previous_button = discord.ui.Button[PagedView](
+                label="◀ Prev", style=discord.ButtonStyle.secondary, row=0, disabled=True
+            )
+            self.next_button = discord.ui.Button[PagedView](
+                label="Next ▶", style=discord.ButtonStyle.secondary, row=0
+            )
+            self.previous_button.callback = self._previous  # type: ignore[method-assign]
+            self.next_button.callback = self._next  # type: ignore[method-assign]
+            self.add_item(self.previous_button)
+            self.add_item(self.next_button)
+
+    @property
+    def current(self) -> discord.Embed:
+        return self.embeds[self.page]
+
+    def _sync_buttons(self) -> None:
+        if len(self.embeds) > 1:
+            self.previous_button.disabled = self.page == 0
+            self.next_button.disabled = self.page >= len(self.embeds) - 1
+
+    async def _turn(self, interaction: discord.Interaction, step: int) -> None:
+        self.page = max(0, min(len(self.embeds) - 1, self.page + step))
+        self._sync_buttons()
+        await interaction.response.edit_message(embed=self.current, view=self)
+
+    async def _previous(self, interaction: discord.Interaction) -> None:
+        await self._turn(interaction, -1)
+
+    async def _next(self, interaction: discord.Interaction) -> None:
+        await self._turn(interaction, 1)
+
+
+class PreviewView(PagedView):
+    """The ephemeral preview: Publish / Edit / Cancel, usable by the author only."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        embeds: list[discord.Embed],
+        *,
+        publish_label: str,
+        on_publish: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
+        on_edit: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
+        context: Any,
+    ) -> None:
+        super().__init__(owner_id, embeds)
+        self.context = context  # what the publish and edit handlers need (a draft, an id)
+        self.busy = False
+        self.done = False
+        self._on_publish = on_publish
+        self._on_edit = on_edit
+        publish = discord.ui.Button[PreviewView](
+            label=publish_label, style=discord.ButtonStyle.success, row=1
+        )
+        edit = discord.ui.Button[PreviewView](
+            label="Edit", style=discord.ButtonStyle.primary, row=1
+        )
+        cancel = discord.ui.Button[PreviewView](
+            label="Cancel", style=discord.ButtonStyle.secondary, row=1
+        )
+        publish.callback = self._publish  # type: ignore[method-assign]
+        edit.callback = self._edit  # type: ignore[method-assign]
+        cancel.callback = self._cancel  # type: ignore[method-assign]
+        for button in (publish, edit, cancel):
+            self.add_item(button)
+
+    async def _publish(self, interaction: discord.Interaction) -> None:
+        if self.busy or self.done:
+            await interaction.response.send_message(
+                "This preview is already being published.", ephemeral=True
+            )
+            return
+        self.busy = True
+        try:
+            await self._on_publish(interaction, self)
+        finally:
+            self.busy = False
+
+    async def _edit(self, interaction: discord.Interaction) -> None:
+        await self._on_edit(interaction, self)
+
+    async def _cancel(self, interaction: discord.Interaction) -> None:
+        self.done = True
+        self.stop()
+        await interaction.response.edit_message(
+            content="Cancelled: nothing was saved.", embed=None, view=None
+        )
+
+    async def finish(self, content: str) -> None:
+        """Replace the preview's controls by a final word (published, replaced...)."""
+        self.done = True
+        self.stop()
+        if self.message is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await self.message.edit(content=content, view=None)
+
+    async def on_timeout(self) -> None:
+        if self.message is None or self.done:
+            return
+        with contextlib.suppress(discord.HTTPException):
+            await self.message.edit(
+                content="This preview expired and nothing was published. Copy your text from "
+                "it if you want to submit again.",
+                view=None,
+            )
+
+
+class RetryView(OwnedView):
+    """After a problem with a submission: reopen the form with what the member wrote."""
+
+    def __init__(self, owner_id: int, reopen: Callable[[discord.Interaction], Awaitable[None]]):
+        super().__init__(owner_id, timeout=PREVIEW_TIMEOUT)
+        self._reopen = reopen
+        button = discord.ui.Button[RetryView](
+            label="Edit and try again", style=discord.ButtonStyle.primary
+        )
+        button.callback = self._clicked  # type: ignore[method-assign]
+        self.add_item(button)
+
+    async def _clicked(self, interaction: discord.Interaction) -> None:
+        await self._reopen(interaction)
+
+
+# --- persistent buttons on posted summaries -------------------------------------------------
+
+VOTE_TEMPLATE = r"ss:vote:(?P<summary_id>[0-9]{1,19}):(?P<direction>up|down)"
+READ_TEMPLATE = r"ss:read:(?P<summary_id>[0-9]{1,19})"
+
+
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_TEMPLATE):
+    """👍 / 👎 on a posted community summary; works after restarts (state in custom_id)."""
+
+    def __init__(self, summary_id: int, direction: str, count: int = 0) -> None:
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.secondary,
+                emoji="👍" if direction == "up" else "👎",
+                label=str(count),
+                custom_id=f"ss:vote:{summary_id}:{direction}",
+            )
+        )
+        self.summary_id = summary_id
+        self.direction = direction
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> VoteButton:
+        return cls(int(match["summary_id"]), match["direction"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await _community_cog(interaction).handle_vote(
+                interaction, self.summary_id, 1 if self.direction == "up" else -1
+            )
+        except Exception as exc:  # the dynamic view's own handler would only log it
+            await report_interaction_error(interaction, exc)
+
+
+class ReadAllButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=READ_TEMPLATE):
+    """Opens the whole summary, paged, for whoever clicks (ephemerally)."""
+
+    def __init__(self, summary_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.primary,
+                label="Read it all",
+                custom_id=f"ss:read:{summary_id}",
+            )
+        )
+        self.summary_id = summary_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ReadAllButton:
+        return cls(int(match["summary_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await _community_cog(interaction).handle_read_all(interaction, self.summary_id)
+        except Exception as exc:
+            await report_interaction_error(interaction, exc)
+
+
+def card_view(summary_id: int, *, up: int, down: int, pages: int) -> discord.ui.View:
+    """The buttons under a posted community summary."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(VoteButton(summary_id, "up", up))
+    view.add_item(VoteButton(summary_id, "down", down))
+    if pages > 1:
+        view.add_item(ReadAllButton(summary_id))
+    return view

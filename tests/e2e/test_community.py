@@ -1,0 +1,606 @@
+"""Community summaries end to end: the real bot against the emulator and a local arXiv.
+
+/summarize → modal → preview → publish; a file upload; the message context menu; a
+resubmission; edit/delete/restore permissions; votes (withdraw, self-vote, after a restart);
+export files that parse back; the rate limit; arXiv error entries and timeouts; a reading
+session from start to reminder (time moved, not waited for) to digest; 200 members
+submitting at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.bot import ShortScienceBot
+from bot.community.export import parse_json_export, parse_markdown_export
+from bot.config import Settings
+from bot.storage.community import CommunityRepository
+from bot.storage.feeds import CommunityAnnounceRepository
+from bot.storage.outbox import OutboxRepository
+from cogs.community.summaries import CommunityCog
+from tests.e2e.conftest import StartBot
+from tests.emulator import (
+    Channel,
+    DiscordEmulator,
+    InteractionHandle,
+    Member,
+    Message,
+    Permission,
+)
+from tests.emulator.botharness import make_settings
+from tests.fixtures.arxiv.server import ArxivFixtureServer
+
+EXTENSIONS = ("cogs.meta", "cogs.community")
+BATCH_NORM = "Batch Normalization: Accelerating Deep Network Training by Reducing Internal"
+
+
+@pytest.fixture
+async def arxiv() -> AsyncIterator[ArxivFixtureServer]:
+    server = ArxivFixtureServer()
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def settings(emulator: DiscordEmulator, tmp_path: Path, arxiv: ArxivFixtureServer) -> Settings:
+    return make_settings(
+        emulator, tmp_path / "community.sqlite3", arxiv_api_url=arxiv.url, arxiv_min_interval=0
+    )
+
+
+@pytest.fixture
+async def bot(start_bot: StartBot, settings: Settings) -> ShortScienceBot:
+    return await start_bot(settings, extensions=EXTENSIONS, background_tasks=False)
+
+
+def cog(bot: ShortScienceBot) -> CommunityCog:
+    # Not isinstance: unloading an extension drops its modules, so each bot start imports
+    # the cog class afresh.
+    found = bot.get_cog("Community")
+    assert found is not None and type(found).__name__ == "CommunityCog"
+    return found  # type: ignore[return-value]
+
+
+def modal_inputs(handle: InteractionHandle) -> dict[str, dict[str, Any]]:
+    assert handle.modal is not None
+    inputs = {}
+    for row in handle.modal["components"]:
+        for component in row.get("components") or [row.get("component") or row]:
+            if component.get("type") == 4:
+                inputs[component["custom_id"]] = component
+    return inputs
+
+
+async def open_form(
+    emulator: DiscordEmulator,
+    member: Member,
+    paper: str | None = None,
+    *,
+    channel: Channel | None = None,
+    **options: Any,
+) -> InteractionHandle:
+    if paper is not None:
+        options["paper"] = paper
+    handle = await emulator.slash("/summarize", options=options, member=member, channel=channel)
+    await handle.wait_callback()
+    return handle
+
+
+async def preview(
+    emulator: DiscordEmulator,
+    member: Member,
+    paper: str,
+    tldr: str = "Normalise layer inputs per mini-batch.",
+    body: str = "Batch norm uses $\\mu_B$ and $\\sigma_B^2$ of each **mini-batch**.",
+    channel: Channel | None = None,
+) -> tuple[InteractionHandle, Message]:
+    opened = await open_form(emulator, member, paper, channel=channel)
+    assert opened.modal is not None, opened.describe()
+    values = {"paper": paper, "tldr": tldr}
+    if "body" in modal_inputs(opened):
+        values["body"] = body
+    submitted = await emulator.submit_modal(opened, values)
+    return submitted, await submitted.wait_reply()
+
+
+async def publish(
+    emulator: DiscordEmulator, preview_message: Message, member: Member, label: str = "Publish"
+) -> tuple[InteractionHandle, Message]:
+    clicked = await emulator.click(preview_message, label=label, member=member)
+    card = await clicked.wait_followup()
+    return clicked, card
+
+
+async def write(
+    emulator: DiscordEmulator, member: Member, paper: str = "1502.03167", **kwargs: Any
+) -> Message:
+    _, shown = await preview(emulator, member, paper, **kwargs)
+    _, card = await publish(emulator, shown, member)
+    return card
+
+
+def summary_id_of(card: Message) -> int:
+    button = next(b for b in card.buttons if b["custom_id"].startswith("ss:vote:"))
+    return int(button["custom_id"].split(":")[2])
+
+
+async def test_summarize_previews_then_publishes_and_announces_once(
+    emulator: DiscordEmulator, bot: ShortScienceBot, arxiv: ArxivFixtureServer
+) -> None:
+    alice = emulator.guild.member("alice")
+    papers = emulator.guild.channel("papers")
+    await CommunityAnnounceRepository(bot.db).set(
+        emulator.guild.id, papers.id, set_by=alice.id, now=0
+    )
+    opened = await open_form(emulator, alice, "https://arxiv.org/abs/1502.03167v3")
+    inputs = modal_inputs(opened)
+    assert set(inputs) == {"paper", "tldr", "body"}
+    assert inputs["paper"]["value"] == "https://arxiv.org/abs/1502.03167v3"
+    assert inputs["tldr"]["max_length"] == 300 and inputs["body"]["max_length"] == 4000
+
+    submitted = await emulator.submit_modal(
+        opened,
+        {
+            "paper": "https://arxiv.org/abs/1502.03167v3",
+            "tldr": "Normalise each layer's inputs. @everyone",
+            "body": "We compute $\\hat{x} = (x - \\mu_B) / \\sqrt{\\sigma_B^2 + \\epsilon}$.",
+        },
+    )
+    shown = await submitted.wait_reply()
+    assert shown.ephemeral
+    embed = shown.embed
+    assert embed is not None and embed["title"].startswith(BATCH_NORM)
+    assert "Preview" in embed["footer"]["text"]
+    assert "√" in embed["description"] and "\\sqrt" not in embed["description"]
+    assert "@\u200beveryone" in embed["description"]
+    assert [b["label"] for b in shown.buttons] == ["Publish", "Edit", "Cancel"]
+    assert len(arxiv.requests) == 1
+
+    clicked, card = await publish(emulator, shown, alice)
+    assert not card.ephemeral
+    # Nothing the bot posts of user text can ping: allowed mentions are none.
+    [posted] = [r for r in emulator.requests_matching("POST /webhooks/{app}/{token}") if r.json]
+    assert posted.json["allowed_mentions"] == {"parse": []}
+    assert card.embed is not None and card.embed["title"].startswith(BATCH_NORM)
+    assert card.embed["footer"]["text"].startswith("Summary #")
+    assert [b.get("emoji", {}).get("name") for b in card.buttons][:2] == ["👍", "👎"]
+    published = clicked.message
+    assert published is not None and published.content.startswith("Published: summary #")
+    assert published.buttons == []
+
+    summary_id = summary_id_of(card)
+    stored = await CommunityRepository(bot.db).get(summary_id)
+    assert stored is not None and stored.author_id == alice.id
+    assert stored.tldr == "Normalise each layer's inputs. @everyone"
+    outbox = await OutboxRepository(bot.db).for_channel(papers.id)
+    assert [(row.kind, row.summary_id) for row in outbox] == [("summary", summary_id)]
+
+
+async def test_cancel_saves_nothing(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
+    alice = emulator.guild.member("alice")
+    _, shown = await preview(emulator, alice, "1706.03762")
+    clicked = await emulator.click(shown, label="Cancel", member=alice)
+    reply = await clicked.wait_reply()
+    assert "nothing was saved" in reply.content
+    assert await bot.db.fetchval("SELECT count(*) FROM summaries") == 0
+
+
+async def test_edit_button_reopens_the_form_with_the_text(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    alice = emulator.guild.member("alice")
+    _, shown = await preview(emulator, alice, "1706.03762", tldr="first try")
+    edit = await emulator.click(shown, label="Edit", member=alice)
+    await edit.wait_modal()
+    assert modal_inputs(edit)["tldr"]["value"] == "first try"
+    resubmitted = await emulator.submit_modal(
+        edit, {"paper": "1706.03762", "tldr": "second try", "body": "Attention only."}
+    )
+    second = await resubmitted.wait_reply()
+    assert "second try" in second.embed["description"]  # type: ignore[index]
+    assert "Replaced" in shown.content and shown.buttons == []
+    _, card = await publish(emulator, second, alice)
+    stored = await CommunityRepository(bot.db).get(summary_id_of(card))
+    assert stored is not None and stored.tldr == "second try"
+
+
+async def test_a_long_summary_comes_as_a_file(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    alice = emulator.guild.member("alice")
+    paragraphs = [f"Paragraph {i}: " + "the layer statistics drift. " * 30 for i in range(12)]
+    body = "\n\n".join(paragraphs)
+    assert len(body) > 4000
+    upload = emulator.upload_attachment("batchnorm.md", body.encode())
+    opened = await open_form(emulator, alice, "1502.03167", file=upload)
+    assert set(modal_inputs(opened)) == {"paper", "tldr"}
+    submitted = await emulator.submit_modal(opened, {"paper": "1502.03167", "tldr": "Long one."})
+    shown = await submitted.wait_reply()
+    labels = [b["label"] for b in shown.buttons]
+    assert labels[:2] == ["◀ Prev", "Next ▶"], labels
+    assert "page 1 of" in shown.embed["footer"]["text"]  # type: ignore[index]
+    nxt = await emulator.click(shown, label="Next ▶", member=alice)
+    assert "page 2 of" in (await nxt.wait_reply()).embed["footer"]["text"]  # type: ignore[index]
+    _, card = await publish(emulator, shown, alice)
+    stored = await CommunityRepository(bot.db).get(summary_id_of(card))
+    assert stored is not None and stored.body == body
+    assert "Read it all" in [b.get("label") for b in card.buttons]
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "expected"),
+    [
+        ("notes.md", "caf\xe9".encode("latin-1"), "not UTF-8"),
+        ("notes.pdf", b"%PDF-1.4", ".md"),
+        ("huge.md", b"x" * (100 * 1024 + 1), "100 KB"),
+    ],
+)
+async def test_bad_files_are_refused_with_the_reason(
+    emulator: DiscordEmulator, bot: ShortScienceBot, filename: str, data: bytes, expected: str
+) -> None:
+    alice = emulator.guild.member("alice")
+    upload = emulator.upload_attachment(filename, data)
+    opened = await open_form(emulator, alice, "1502.03167", file=upload)
+    if opened.modal is None:
+        reply = await opened.wait_reply()
+    else:
+        submitted = await emulator.submit_modal(opened, {"paper": "1502.03167", "tldr": "t"})
+        reply = await submitted.wait_reply()
+    assert reply.ephemeral and expected in reply.content, reply.content
+    assert await bot.db.fetchval("SELECT count(*) FROM summaries") == 0
+
+
+async def test_context_menu_prefills_the_paper_from_a_message(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    alice = emulator.guild.member("alice")
+    general = emulator.guild.channel("general")
+    message = await emulator.post_user_message(
+        general, alice, "Reading this tonight: https://arxiv.org/abs/1706.03762v5 <@&123>"
+    )
+    menu = await emulator.message_command("Summarize this paper", message, member=alice)
+    await menu.wait_modal()
+    assert modal_inputs(menu)["paper"]["value"] == "arXiv:1706.03762v5"
+    submitted = await emulator.submit_modal(
+        menu, {"paper": "arXiv:1706.03762v5", "tldr": "Attention.", "body": "Only attention."}
+    )
+    shown = await submitted.wait_reply()
+    assert shown.embed["title"] == "Attention Is All You Need"  # type: ignore[index]
+
+    plain = await emulator.post_user_message(general, alice, "no paper here, just chat")
+    refused = await emulator.message_command("Summarize this paper", plain, member=alice)
+    reply = await refused.wait_reply()
+    assert reply.ephemeral and "found no arXiv" in reply.content
+
+
+async def test_resubmitting_edits_the_summary_after_a_confirm(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    alice = emulator.guild.member("alice")
+    first = summary_id_of(await write(emulator, alice, tldr="v1"))
+    _, shown = await preview(emulator, alice, "arXiv:1502.03167", tldr="v2")
+    assert f"#{first}" in shown.content and "replaces" in shown.content
+    clicked, card = await publish(emulator, shown, alice, label="Replace my summary")
+    assert summary_id_of(card) == first
+    assert clicked.message is not None and clicked.message.content.startswith("Updated")
+    assert await bot.db.fetchval("SELECT count(*) FROM summaries") == 1
+    stored = await CommunityRepository(bot.db).get(first)
+    assert stored is not None and stored.tldr == "v2"
+
+
+async def test_edit_delete_restore_permissions(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    guild = emulator.guild
+    alice, mod = guild.member("alice"), guild.member("mod")
+    bob = guild.add_member("bob")
+    summary_id = summary_id_of(await write(emulator, alice))
+    repo = CommunityRepository(bot.db)
+
+    for command in ("edit", "delete"):
+        refused = await emulator.slash(f"/summary {command} id:{summary_id}", member=bob)
+        reply = await refused.wait_reply()
+        assert reply.ephemeral and "Only the summary's author" in reply.content
+
+    # A moderator edits it: form, preview, save.
+    opened = await emulator.slash(f"/summary edit id:{summary_id}", member=mod)
+    await opened.wait_modal()
+    assert set(modal_inputs(opened)) == {"tldr", "body"}
+    submitted = await emulator.submit_modal(
+        opened, {"tldr": "Moderated TL;DR", "body": "Fixed a typo."}
+    )
+    shown = await submitted.wait_reply()
+    saved = await emulator.click(shown, label="Save changes", member=mod)
+    await saved.wait_followup()
+    stored = await repo.get(summary_id)
+    assert stored is not None and stored.tldr == "Moderated TL;DR" and stored.edited_by == mod.id
+
+    # The author deletes it; someone else cannot restore it; a moderator can.
+    deleted = await emulator.slash(f"/summary delete id:{summary_id}", member=alice)
+    assert "Deleted summary" in (await deleted.wait_reply()).content
+    assert (await repo.get(summary_id)).is_deleted  # type: ignore[union-attr]
+    refused = await emulator.slash(f"/summary restore id:{summary_id}", member=bob)
+    assert "Manage Messages" in (await refused.wait_reply()).content
+    restored = await emulator.slash(f"/summary restore id:{summary_id}", member=mod)
+    assert "Restored" in (await restored.wait_reply()).content
+    assert not (await repo.get(summary_id)).is_deleted  # type: ignore[union-attr]
+
+    # A moderator deletes it: the author cannot revive it by resubmitting.
+    await (await emulator.slash(f"/summary delete id:{summary_id}", member=mod)).wait_reply()
+    _, blocked = await preview(emulator, alice, "1502.03167")
+    assert "moderator removed your summary" in blocked.content
+
+
+async def test_other_guilds_never_see_a_summary(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    alice = emulator.guild.member("alice")
+    summary_id = summary_id_of(await write(emulator, alice))
+    other = emulator.add_guild("Other Lab")
+    lobby = other.add_text_channel("lobby")
+    mallory = other.add_member("mallory")
+    await bot.sync_commands(other.id)
+    for command in ("edit", "delete", "restore"):
+        handle = await emulator.slash(
+            f"/summary {command} id:{summary_id}",
+            member=mallory,
+            channel=lobby,
+            permissions=Permission.ALL,
+        )
+        assert (
+            f"no community summary #{summary_id} in this server"
+            in (await handle.wait_reply()).content
+        )
+
+
+async def test_votes_withdraw_refuse_self_votes_and_survive_a_restart(
+    emulator: DiscordEmulator, start_bot: StartBot, settings: Settings
+) -> None:
+    first_bot = await start_bot(settings, extensions=EXTENSIONS, background_tasks=False)
+    guild = emulator.guild
+    alice, mod = guild.member("alice"), guild.member("mod")
+    bob = guild.add_member("bob")
+    card = await write(emulator, alice)
+    summary_id = summary_id_of(card)
+    up = f"ss:vote:{summary_id}:up"
+    down = f"ss:vote:{summary_id}:down"
+
+    def labels(message: Message) -> tuple[str, str]:
+        return (
+            message.find_component(custom_id=up)["label"],
+            message.find_component(custom_id=down)["label"],
+        )
+
+    vote = await emulator.click(card, custom_id=up, member=bob)
+    await vote.wait_followup()
+    assert labels(card) == ("1", "0") and "▲ 1" in card.embed["author"]["name"]  # type: ignore[index]
+    assert "You voted 👍" in vote.followups[0].content
+
+    withdraw = await emulator.click(card, custom_id=up, member=bob)
+    await withdraw.wait_followup()
+    assert labels(card) == ("0", "0") and "▲ 0" in card.embed["author"]["name"]  # type: ignore[index]
+    assert "withdrawn" in withdraw.followups[0].content
+
+    await (await emulator.click(card, custom_id=down, member=mod)).wait_followup()
+    assert labels(card) == ("0", "1")
+
+    own = await emulator.click(card, custom_id=up, member=alice)
+    reply = await own.wait_reply()
+    assert reply.ephemeral and "your own summary" in reply.content
+    assert labels(card) == ("0", "1")
+
+    await first_bot.close()
+    second_bot = await start_bot(settings, extensions=EXTENSIONS, background_tasks=False)
+    after = await emulator.click(card, custom_id=up, member=bob)
+    await after.wait_followup()
+    assert labels(card) == ("1", "1") and "▲ 0" in card.embed["author"]["name"]  # type: ignore[index]
+    switch = await emulator.click(card, custom_id=down, member=bob)
+    await switch.wait_followup()
+    assert labels(card) == ("0", "2")
+    assert (
+        await second_bot.db.fetchval("SELECT score FROM summaries WHERE id = ?", (summary_id,))
+        == -2
+    )
+
+
+async def test_export_files_parse_back(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
+    alice, mod = emulator.guild.member("alice"), emulator.guild.member("mod")
+    await write(emulator, alice, tldr="alice's take", body="Body with `code` and $x^2$.")
+    await write(emulator, mod, "1706.03762", tldr="mod's take", body="## Heading\n\nText.")
+    for fmt, parse in (("json", parse_json_export), ("markdown", parse_markdown_export)):
+        handle = await emulator.slash(f"/export format:{fmt}", member=alice)
+        reply = await handle.wait_reply()
+        assert reply.ephemeral and "2 community summaries" in reply.content
+        [attachment] = reply.attachments
+        assert attachment.filename.endswith(".json" if fmt == "json" else ".md")
+        guild_id, summaries = parse(attachment.data)
+        assert guild_id == emulator.guild.id
+        assert sorted(s.tldr for s in summaries) == ["alice's take", "mod's take"]
+        bodies = {s.author_name: s.body for s in summaries}
+        assert "## Heading\n\nText." in bodies.values()
+
+
+async def test_the_rate_limit_refuses_with_a_clear_message(
+    emulator: DiscordEmulator, start_bot: StartBot, tmp_path: Path, arxiv: ArxivFixtureServer
+) -> None:
+    limited = make_settings(
+        emulator,
+        tmp_path / "limited.sqlite3",
+        arxiv_api_url=arxiv.url,
+        arxiv_min_interval=0,
+        submissions_per_window=1,
+        submission_window_seconds=600,
+    )
+    await start_bot(limited, extensions=EXTENSIONS, background_tasks=False)
+    alice = emulator.guild.member("alice")
+    await write(emulator, alice)
+    refused = await emulator.slash("/summarize", member=alice)
+    reply = await refused.wait_reply()
+    assert reply.ephemeral
+    assert "You can publish 1 summaries per 10 minutes" in reply.content
+    assert "Try again in 10 minutes" in reply.content
+
+
+@pytest.mark.parametrize("fault", ["error entry", "timeout"])
+async def test_arxiv_failures_keep_the_summary_and_a_retry_fills_the_paper(
+    emulator: DiscordEmulator, bot: ShortScienceBot, arxiv: ArxivFixtureServer, fault: str
+) -> None:
+    alice = emulator.guild.member("alice")
+    community = cog(bot)
+    if fault == "error entry":
+        arxiv.error_ids.add("1706.03762")
+    else:
+        community.arxiv.timeout = 0.3
+        arxiv.hang_ids.add("1706.03762")
+    _, shown = await preview(emulator, alice, "1706.03762", tldr="kept through the outage")
+    assert "arXiv could not be reached" in shown.content
+    assert shown.embed["title"] == "arXiv:1706.03762"  # type: ignore[index]
+    _, card = await publish(emulator, shown, alice)
+    summary_id = summary_id_of(card)
+    repo = CommunityRepository(bot.db)
+    stored = await repo.get(summary_id)
+    assert stored is not None and stored.unresolved and stored.tldr == "kept through the outage"
+
+    arxiv.error_ids.clear()
+    arxiv.hang_ids.clear()
+    now = community.clock()
+    community.clock = lambda: now + 3600
+    assert await community.resolver.retry_pending_lookups() == 1
+    resolved = await repo.get(summary_id)
+    assert resolved is not None and not resolved.unresolved
+    assert resolved.paper_title == "Attention Is All You Need"
+    # The paper's new title is searchable with the summary (the FTS triggers follow).
+    hits = await bot.db.fetchval(
+        "SELECT count(*) FROM summary_fts WHERE summary_fts MATCH 'attention'"
+    )
+    assert hits == 1
+
+
+# --- reading sessions -----------------------------------------------------------------------
+
+
+def reading_cog(bot: ShortScienceBot) -> Any:
+    found = bot.get_cog("Reading")
+    assert found is not None
+    return found
+
+
+async def test_a_reading_session_from_start_to_reminder_to_digest(
+    emulator: DiscordEmulator, start_bot: StartBot, settings: Settings
+) -> None:
+    first_bot = await start_bot(settings, extensions=EXTENSIONS, background_tasks=False)
+    guild = emulator.guild
+    alice, mod = guild.member("alice"), guild.member("mod")
+    bob = guild.add_member("bob")
+    papers = guild.channel("papers")
+
+    started = await emulator.slash(
+        "/reading start paper:1502.03167 due:3d", options={"channel": papers}, member=alice
+    )
+    reply = await started.wait_reply()
+    assert "Reading session on **Batch Normalization" in reply.content
+    [thread] = guild.threads
+    assert thread.parent_id == papers.id and thread.name.startswith("📖 Batch Normalization")
+    [card] = emulator.pins(thread)
+    assert card.embed is not None and card.embed["title"].startswith("Batch Normalization")
+    assert "Due" in [field["name"] for field in card.embed["fields"]]
+    assert "/summarize paper:arXiv:1502.03167" in card.embed["description"]
+
+    # A second session on the same paper is refused while this one is open.
+    again = await emulator.slash("/reading start paper:arXiv:1502.03167", member=mod)
+    assert "already has an open reading session" in (await again.wait_reply()).content
+
+    # Bob writes his summary in the thread; alice votes for it.
+    card_message = await write(emulator, bob, tldr="Bob's TL;DR", channel=thread)
+    assert card_message.channel is thread
+    vote = await emulator.click(
+        card_message, custom_id=f"ss:vote:{summary_id_of(card_message)}:up", member=alice
+    )
+    await vote.wait_followup()
+
+    status = await emulator.slash("/reading status", member=alice, channel=thread)
+    shown = await status.wait_reply()
+    assert "1 submitted" in shown.text and "bob" in shown.text
+
+    # A day before the due date the thread gets one reminder, once, restart or not.
+    cog = reading_cog(first_bot)
+    start = cog.clock()
+    assert await cog.send_due_reminders() == 0
+    cog.clock = lambda: start + 2 * 86400 + 60
+    assert await cog.send_due_reminders() == 1
+    assert await cog.send_due_reminders() == 0
+    reminders = [m for m in emulator.messages(thread) if m.content.startswith("⏰")]
+    assert len(reminders) == 1 and "1 written so far, by bob" in reminders[0].content
+    await first_bot.close()
+    second_bot = await start_bot(settings, extensions=EXTENSIONS, background_tasks=False)
+    second_cog = reading_cog(second_bot)
+    second_cog.clock = lambda: start + 2 * 86400 + 120
+    assert await second_cog.send_due_reminders() == 0
+    assert len([m for m in emulator.messages(thread) if m.content.startswith("⏰")]) == 1
+
+    # Someone else cannot close it; the starter can: digest with scores, thread archived.
+    refused = await emulator.slash("/reading close", member=bob, channel=thread)
+    assert "Only whoever started" in (await refused.wait_reply()).content
+    closing = await emulator.slash("/reading close", member=alice, channel=thread)
+    digest = await closing.wait_reply()
+    assert digest.embed is not None and digest.embed["title"].startswith("Digest: Batch")
+    assert "bob" in digest.embed["description"] and "score +1" in digest.embed["description"]
+    assert "Bob's TL;DR" in digest.embed["description"]
+    await emulator.wait_for(lambda: thread.archived, description="the thread to be archived")
+    status = await emulator.slash("/reading status", member=alice)
+    assert "No reading session is open" in (await status.wait_reply()).content
+
+
+async def test_due_dates_are_checked(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
+    alice = emulator.guild.member("alice")
+    for due, words in [
+        ("yesterday-ish", "can't read"),
+        ("2001-01-01", "future"),
+        ("500w", "a year"),
+    ]:
+        handle = await emulator.slash(f"/reading start paper:1502.03167 due:{due}", member=alice)
+        assert words in (await handle.wait_reply()).content
+    assert emulator.guild.threads == []
+
+
+async def test_two_hundred_members_submit_at_once(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    """Nothing lost, nothing doubled: 200 summaries, 200 announcements, one paper."""
+    guild = emulator.guild
+    papers = guild.channel("papers")
+    await CommunityAnnounceRepository(bot.db).set(guild.id, papers.id, set_by=None, now=0)
+    members = [guild.add_member(f"reader{i}") for i in range(200)]
+
+    async def one(index: int) -> int:
+        member = members[index]
+        opened = await emulator.slash("/summarize", options={"paper": "1706.03762"}, member=member)
+        await opened.wait_modal(timeout=30)
+        submitted = await emulator.submit_modal(
+            opened,
+            {"paper": "1706.03762", "tldr": f"TL;DR number {index}", "body": f"Body {index}"},
+        )
+        shown = await submitted.wait_reply(timeout=30)
+        clicked = await emulator.click(shown, label="Publish", member=member)
+        return summary_id_of(await clicked.wait_followup(timeout=30))
+
+    ids = await asyncio.gather(*(one(i) for i in range(200)))
+    assert len(set(ids)) == 200
+    assert await bot.db.fetchval("SELECT count(*) FROM summaries") == 200
+    assert await bot.db.fetchval("SELECT count(*) FROM papers") == 1
+    rows = await bot.db.fetchall("SELECT author_discord_id, tldr FROM summaries")
+    assert {(r[0], r[1]) for r in rows} == {
+        (member.id, f"TL;DR number {i}") for i, member in enumerate(members)
+    }
+    outbox = await OutboxRepository(bot.db).for_channel(papers.id)
+    assert sorted(row.summary_id for row in outbox) == sorted(ids)
+    repo = CommunityRepository(bot.db)
+    for summary_id in ids:
+        assert await repo.get(summary_id) is not None
+    assert not [h for h in emulator.interactions.values() if h.late_callback]
