@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import discord
 
-from bot.rendering.markdown import render_summary
+from bot.rendering import escape_markdown, render_inline_text, render_summary, shorten
 from bot.storage.outbox import AnnouncedSummary
 
 EMBED_COLOUR = 0x2B6CB0
@@ -39,18 +39,6 @@ def role_mentions(role_id: int | None) -> discord.AllowedMentions:
     )
 
 
-def truncate(text: str, limit: int) -> str:
-    """At most `limit` characters, cut at a word boundary with an ellipsis when cut."""
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.-") + "…"
-
-
 def excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> str:
     """The first lines of a summary rendered for Discord (math as Unicode), whole lines when
     they fit, ending with an ellipsis when something was left out."""
@@ -62,7 +50,7 @@ def excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> str:
     for line in text.splitlines():
         if size + len(line) + 1 > limit:
             if not kept:
-                return truncate(line, limit)
+                return shorten(line, limit)
             break
         kept.append(line)
         size += len(line) + 1
@@ -78,10 +66,10 @@ def byline(summary: AnnouncedSummary) -> str:
     """Authors and venue/year, as far as they are known."""
     parts = []
     if summary.paper_authors:
-        parts.append(truncate(summary.paper_authors, 300))
+        parts.append(shorten(render_inline_text(summary.paper_authors), 300))
     venue = " ".join(str(p) for p in (summary.venue, summary.year) if p)
     if venue:
-        parts.append(venue)
+        parts.append(render_inline_text(venue))
     return " · ".join(parts)
 
 
@@ -90,16 +78,18 @@ def summary_embed(
 ) -> discord.Embed:
     """The announcement card: paper title linking to the summary, who wrote it, its score,
     the TL;DR (or the first lines), and where it came from."""
+    title = render_inline_text(summary.title, markdown=False) or "Untitled"
     embed = discord.Embed(
-        title=truncate(("[Test] " if test else "") + summary.title, 256),
+        title=shorten(("[Test] " if test else "") + title, 256),
         url=summary.url or summary.paper_url or None,
         colour=TEST_COLOUR if test else EMBED_COLOUR,
         timestamp=datetime.fromtimestamp(summary.created_at, tz=UTC),
     )
-    embed.set_author(name=truncate(f"Summary by {summary.author_name or 'Anonymous'}", 256))
+    author = render_inline_text(summary.author_name, markdown=False) or "Anonymous"
+    embed.set_author(name=shorten(f"Summary by {author}", 256))
     lines = []
     if line := byline(summary):
-        lines.append(f"*{discord.utils.escape_markdown(line)}*")
+        lines.append(f"*{line}*")
     text = excerpt(summary.tldr) if summary.tldr.strip() else excerpt(summary.body)
     if text:
         if lines:
@@ -107,9 +97,10 @@ def summary_embed(
         lines.append(("**TL;DR** " if summary.tldr.strip() else "") + text)
     lines.append("")
     lines.append(f"Read it all with `/summary id:{summary.summary_id}`")
-    embed.description = truncate("\n".join(lines), 4096)
+    embed.description = shorten("\n".join(lines), 4096)
     embed.add_field(name="Score", value=f"▲ {summary.score}", inline=True)
-    embed.set_footer(text=truncate(source_name, 200) + (" · test announcement" if test else ""))
+    source = shorten(render_inline_text(source_name, markdown=False), 200)
+    embed.set_footer(text=source + (" · test announcement" if test else ""))
     return embed
 
 
@@ -137,21 +128,21 @@ def summary_message(
 def text_message(text: str) -> OutgoingMessage:
     """An overflow line or a notice: plain text that pings nobody."""
     return OutgoingMessage(
-        content=truncate(text, 2000), embed=None, allowed_mentions=discord.AllowedMentions.none()
+        content=shorten(text, 2000), embed=None, allowed_mentions=discord.AllowedMentions.none()
     )
 
 
 def overflow_text(count: int, feed_name: str) -> str:
     noun = "summary" if count == 1 else "summaries"
     return (
-        f"…and {count} more new {noun} from **{discord.utils.escape_markdown(feed_name)}**: "
+        f"…and {count} more new {noun} from **{escape_markdown(feed_name, line_start=False)}**: "
         "see them with `/latest`."
     )
 
 
 def paused_notice_text(feed_name: str, feed_url: str, reason: str) -> str:
     return (
-        f"⚠️ I paused the feed **{discord.utils.escape_markdown(feed_name)}** (<{feed_url}>): "
+        f"⚠️ I paused the feed **{escape_markdown(feed_name, line_start=False)}** (<{feed_url}>): "
         f"{reason}. Nothing from it will be announced until someone with Manage Server runs "
         "`/feed resume`."
     )

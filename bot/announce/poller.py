@@ -135,6 +135,8 @@ class FeedPoller:
         due = await self.feeds.due(self.clock(), exclude=list(self._in_flight))
         started = []
         for feed in due:
+            if feed.id in self._in_flight:
+                continue  # started by a concurrent caller while we were querying
             task = asyncio.create_task(self.poll(feed), name=f"poll-feed-{feed.id}")
             self._in_flight[feed.id] = task
             task.add_done_callback(lambda _t, feed_id=feed.id: self._in_flight.pop(feed_id, None))

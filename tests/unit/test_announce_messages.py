@@ -11,7 +11,6 @@ from bot.announce.messages import (
     paused_notice_text,
     summary_message,
     text_message,
-    truncate,
 )
 from bot.storage.outbox import AnnouncedSummary
 
@@ -108,12 +107,6 @@ def test_overflow_and_notice_texts() -> None:
     assert "3 more new summaries" in overflow_text(3, "F")
     notice = paused_notice_text("My *feed*", "http://x", "it is gone")
     assert "My \\*feed\\*" in notice and "`/feed resume`" in notice and "it is gone" in notice
-
-
-def test_truncate() -> None:
-    assert truncate("short", 10) == "short"
-    assert truncate("many words in a row here", 12) == "many words…"
-    assert len(truncate("x" * 50, 10)) == 10
 
 
 @settings(max_examples=50, deadline=None)

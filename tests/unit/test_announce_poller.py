@@ -17,7 +17,6 @@ from bot.announce.poller import FeedPoller, FetchLimits
 from bot.storage import Database
 from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import OutboxRepository
-from tests.unit.test_storage_feeds import migrations_with_feeds
 
 GUILD = 1
 ARXIV_RSS = (
@@ -107,7 +106,7 @@ async def server() -> AsyncIterator[FeedServer]:
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     database = await Database.open(tmp_path / "poller.sqlite3")
-    await database.migrate(migrations_with_feeds())
+    await database.migrate()
     yield database
     await database.close()
 

@@ -17,7 +17,6 @@ from bot.storage import Database
 from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import OutboxRepository
 from bot.storage.summaries import SummaryRepository
-from tests.unit.test_storage_feeds import migrations_with_feeds
 
 GUILD = 1
 
@@ -71,7 +70,7 @@ class Clock:
 @pytest.fixture
 async def db(tmp_path: Path):
     database = await Database.open(tmp_path / "sender.sqlite3")
-    await database.migrate(migrations_with_feeds())
+    await database.migrate()
     yield database
     await database.close()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import Database, Migration, MigrationError, load_migrations
+from bot.storage import Database
 from bot.storage.feeds import (
     AlreadySubscribedError,
     CommunityAnnounceRepository,
@@ -15,25 +15,11 @@ from bot.storage.feeds import (
 )
 from bot.storage.outbox import NONCE_LENGTH, OutboxRepository
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "storage" / "migrations"
-
-
-def migrations_with_feeds() -> list[Migration]:
-    """The shipped chain; while numbers before 0004 are still missing, 0001 and 0004 alone."""
-    try:
-        return load_migrations()
-    except MigrationError:
-        files = [MIGRATIONS / "0001_initial.sql", MIGRATIONS / "0004_feeds.sql"]
-        return [
-            Migration(number, path.name, path.read_text(encoding="utf-8"))
-            for number, path in enumerate(files, start=1)
-        ]
-
 
 @pytest.fixture
 async def db(tmp_path: Path):
     database = await Database.open(tmp_path / "feeds.sqlite3")
-    await database.migrate(migrations_with_feeds())
+    await database.migrate()
     yield database
     await database.close()
 

@@ -1,0 +1,603 @@
+"""`/feed ...` and `/announce channel`: subscribe channels to feeds, and the loops behind them.
+
+The poller (a `tasks.loop`) starts due feed polls; the sender (another loop) drains the
+outbox. Both start in `cog_load` when the bot runs background tasks, and stop in
+`cog_unload`. Every command here needs Manage Server: hidden from others by default
+permissions, and checked again when run (a server may override the defaults).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands, tasks
+
+from bot.announce.community import ANNOUNCEMENT_ENQUEUED
+from bot.announce.filters import KeywordFilter, describe_terms
+from bot.announce.messages import summary_message
+from bot.announce.poller import FeedPoller, FetchLimits, PollOutcome
+from bot.announce.schedule import first_poll_delay
+from bot.announce.sender import OutboxSender
+from bot.bot import ShortScienceBot
+from bot.errors import UserFacingError
+from bot.feeds import DiscoveredFeed, FeedEntry, FetchResult, ParsedFeed, parse_feed_async
+from bot.ingest import ingest_entries
+from bot.rendering import escape_markdown, shorten
+from bot.storage.feeds import (
+    AlreadySubscribedError,
+    CommunityAnnounceRepository,
+    Feed,
+    GuildFeedLimitError,
+    Subscription,
+    SubscriptionRepository,
+    SubscriptionWithFeed,
+)
+from bot.storage.outbox import OutboxRepository
+from bot.ui import OwnedView
+
+log = logging.getLogger(__name__)
+
+MANAGE_SERVER = discord.Permissions(manage_guild=True)
+# The sender also looks at the outbox this often, for rows other code enqueued silently.
+SENDER_IDLE_SECONDS = 5.0
+MAX_POLL_TICK_SECONDS = 10.0
+MAX_URL_LENGTH = 2000
+MAX_FILTER_LENGTH = 500
+LIST_PAGE_CHARS = 3900
+
+
+def poll_tick_seconds(poll_seconds: float) -> float:
+    """How often the poller looks for due feeds: often enough for a feed's own schedule."""
+    return min(max(poll_seconds / 4, 0.25), MAX_POLL_TICK_SECONDS)
+
+
+def normalise_feed_url(text: str) -> str:
+    """An http(s) URL from what was typed (`arxiv.org/rss/cs.LG` gets `https://`)."""
+    text = text.strip().strip("<>")
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        url = yarl.URL(text)
+    except ValueError as exc:
+        raise UserFacingError(f"`{shorten(text, 200)}` is not a web address.") from exc
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise UserFacingError("A feed address starts with http:// or https:// and names a host.")
+    return str(url)
+
+
+def newest_entry(entries: list[FeedEntry]) -> FeedEntry:
+    """The newest entry: by date when the feed gives dates, else the first one listed."""
+    dated = [entry for entry in entries if entry.date is not None]
+    if dated:
+        return max(dated, key=lambda entry: entry.date)  # type: ignore[arg-type, return-value]
+    return entries[0]
+
+
+def relative_time(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "never"
+    return discord.utils.format_dt(datetime.fromtimestamp(timestamp, tz=UTC), "R")
+
+
+def subscription_status(subscription: Subscription, feed: Feed) -> str:
+    if subscription.disabled_reason:
+        return f"⛔ disabled: {subscription.disabled_reason}"
+    if feed.paused_reason:
+        return f"⏸️ paused by the bot: {feed.paused_reason}"
+    if subscription.paused:
+        return "⏸️ paused"
+    if feed.consecutive_failures:
+        return f"⚠️ failing ({feed.consecutive_failures} polls in a row)"
+    if not feed.initialized:
+        return "⏳ waiting for its first poll"
+    return "✅ active"
+
+
+def describe_subscription(item: SubscriptionWithFeed) -> str:
+    """One `/feed list` entry."""
+    subscription, feed = item.subscription, item.feed
+    name = escape_markdown(shorten(feed.display_name, 80))
+    lines = [
+        f"**#{subscription.id}** [{name}]({feed.url}) → <#{subscription.channel_id}>",
+        subscription_status(subscription, feed),
+    ]
+    timing = f"last success {relative_time(feed.last_success_at)}"
+    if feed.paused_reason is None and subscription.delivers:
+        timing += f" · next poll {relative_time(feed.next_poll_at)}"
+    lines.append(timing)
+    if feed.last_error and (feed.consecutive_failures or feed.paused_reason):
+        error = escape_markdown(shorten(feed.last_error, 150))
+        lines.append(f"last error {relative_time(feed.last_error_at)}: {error}")
+    keywords = KeywordFilter.parse(subscription.include_terms, subscription.exclude_terms)
+    extras = []
+    if keywords.include:
+        extras.append(f"include `{describe_terms(keywords.include)}`")
+    if keywords.exclude:
+        extras.append(f"exclude `{describe_terms(keywords.exclude)}`")
+    if subscription.mention_role_id:
+        extras.append(f"mentions <@&{subscription.mention_role_id}>")
+    if extras:
+        lines.append(" · ".join(extras))
+    return "\n".join(lines)
+
+
+def pack_blocks(blocks: list[str], limit: int = LIST_PAGE_CHARS) -> list[str]:
+    """Join blocks with blank lines into pages of at most `limit` characters."""
+    pages: list[str] = []
+    current = ""
+    for block in blocks:
+        block = shorten(block, limit)
+        candidate = f"{current}\n\n{block}" if current else block
+        if len(candidate) > limit and current:
+            pages.append(current)
+            candidate = block
+        current = candidate
+    if current:
+        pages.append(current)
+    return pages
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRequest:
+    """What `/feed add` asked for, kept while the invoker picks among discovered feeds."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    include: str
+    exclude: str
+    mention_role_id: int | None
+
+
+class DiscoveredFeedSelect(discord.ui.Select["DiscoveredFeedsView"]):
+    def __init__(self, feeds: list[DiscoveredFeed]) -> None:
+        options = [
+            discord.SelectOption(
+                label=shorten(feed.title or feed.url, 100),
+                value=str(index),
+                description=shorten(feed.url, 100),
+            )
+            for index, feed in enumerate(feeds)
+        ]
+        super().__init__(placeholder="Choose a feed to subscribe to", options=options)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        assert self.view is not None
+        await self.view.choose(interaction, int(self.values[0]))
+
+
+class DiscoveredFeedsView(OwnedView):
+    """The feeds an HTML page advertises, offered to the person who ran `/feed add`."""
+
+    def __init__(
+        self, cog: FeedsCog, request: SubscriptionRequest, feeds: list[DiscoveredFeed]
+    ) -> None:
+        super().__init__(request.user_id, timeout=300)
+        self.cog = cog
+        self.request = request
+        self.feeds = feeds[:25]
+        self.add_item(DiscoveredFeedSelect(self.feeds))
+
+    async def choose(self, interaction: discord.Interaction, index: int) -> None:
+        url = self.feeds[index].url
+        self.stop()
+        await interaction.response.edit_message(content=f"Checking <{url}>…", view=None)
+        try:
+            result, parsed = await self.cog.fetch_and_parse(url)
+            if not parsed.is_feed:
+                raise UserFacingError(f"<{url}> is not a feed either: {parsed.error}.")
+            text = await self.cog.subscribe(self.request, url, result, parsed)
+        except UserFacingError as exc:
+            await interaction.edit_original_response(content=exc.message)
+            return
+        await interaction.edit_original_response(content=text)
+
+
+class FeedsCog(commands.Cog):
+    """Feed subscriptions, the poller and the announcement sender."""
+
+    feed = app_commands.Group(
+        name="feed",
+        description="Announce new summaries from RSS or Atom feeds in this server",
+        guild_only=True,
+        default_permissions=MANAGE_SERVER,
+    )
+    announce = app_commands.Group(
+        name="announce",
+        description="Where this server's announcements go",
+        guild_only=True,
+        default_permissions=MANAGE_SERVER,
+    )
+
+    def __init__(self, bot: ShortScienceBot) -> None:
+        self.bot = bot
+        settings = bot.settings
+        self.subscriptions = SubscriptionRepository(bot.db)
+        self.community_channels = CommunityAnnounceRepository(bot.db)
+        self.outbox = OutboxRepository(bot.db)
+        self.sender = OutboxSender(
+            bot.db,
+            lambda channel_id, guild_id: bot.get_partial_messageable(channel_id, guild_id=guild_id),
+        )
+        self.poller = FeedPoller(
+            bot.db,
+            bot.http_session,
+            poll_seconds=settings.feed_poll_seconds,
+            concurrency=settings.feed_concurrency,
+            max_failures=settings.feed_max_failures,
+            limits=FetchLimits(max_bytes=settings.feed_max_bytes),
+            on_enqueued=self.sender.notify,
+        )
+        self.feeds = self.poller.feeds
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def cog_load(self) -> None:
+        if not self.bot.background_tasks:
+            return
+        self.poll_loop.change_interval(
+            seconds=poll_tick_seconds(self.bot.settings.feed_poll_seconds)
+        )
+        self.poll_loop.start()
+        self.send_loop.start()
+
+    async def cog_unload(self) -> None:
+        self.poll_loop.cancel()
+        self.send_loop.cancel()
+        await self.poller.close()
+
+    @tasks.loop(seconds=MAX_POLL_TICK_SECONDS)
+    async def poll_loop(self) -> None:
+        try:
+            await self.poller.start_due()
+        except Exception:
+            # The loop must outlive any one bad cycle (a locked database, a bug).
+            log.exception("Could not start due feed polls")
+
+    @tasks.loop(seconds=0)
+    async def send_loop(self) -> None:
+        try:
+            await self.sender.run_once(SENDER_IDLE_SECONDS)
+        except Exception:
+            log.exception("The announcement sender failed; retrying")
+            await self.sender.wait_for_work(SENDER_IDLE_SECONDS)
+
+    @poll_loop.before_loop
+    @send_loop.before_loop
+    async def _wait_until_ready(self) -> None:
+        await self.bot.wait_until_ready()
+
+    @commands.Cog.listener(f"on_{ANNOUNCEMENT_ENQUEUED}")
+    async def on_announcement_enqueued(self) -> None:
+        self.sender.notify()
+
+    async def poll_now(self, *, all_feeds: bool = False) -> list[PollOutcome]:
+        """Poll due feeds (every feed with `all_feeds`) now and wait until no poll is left
+        running: for tests and operators. The sender is woken for whatever was enqueued."""
+        await self.poller.wait_idle()
+        if all_feeds:
+            await self.feeds.make_all_due(time.time())
+        outcomes = await self.poller.poll_due()
+        await self.poller.wait_idle()
+        self.sender.notify()
+        return outcomes
+
+    # --- checks -----------------------------------------------------------------------
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        if not interaction.permissions.manage_guild:
+            raise UserFacingError("You need the Manage Server permission to manage feeds.")
+        return True
+
+    async def _subscription(
+        self, interaction: discord.Interaction, number: int
+    ) -> SubscriptionWithFeed:
+        assert interaction.guild_id is not None
+        item = await self.subscriptions.in_guild(interaction.guild_id, number)
+        if item is None:
+            raise UserFacingError(f"This server has no feed #{number}; `/feed list` shows them.")
+        return item
+
+    # --- /feed add --------------------------------------------------------------------
+
+    async def fetch_and_parse(self, url: str) -> tuple[FetchResult, ParsedFeed]:
+        """Fetch a URL once, as a poll would, and parse it; refuse what cannot be used."""
+        result = await self.poller.fetch(url)
+        if result.gone:
+            raise UserFacingError(f"<{url}> is gone: the server answered 410 Gone.")
+        if not result.ok:
+            raise UserFacingError(f"I couldn't fetch <{url}>: {result.error_message}.")
+        parsed = await parse_feed_async(result.body, url=result.final_url, headers=result.headers)
+        return result, parsed
+
+    async def subscribe(
+        self, request: SubscriptionRequest, url: str, result: FetchResult, parsed: ParsedFeed
+    ) -> str:
+        """Store the subscription (and the feed, recording its entries as seen when it is new
+        to the bot). Returns the confirmation to show."""
+        now = time.time()
+        url = result.permanent_redirect_url or url
+        feed = await self.feeds.get_by_url(url)
+        created = feed is None
+        feed_id = (
+            await self.feeds.create(
+                url,
+                title=parsed.title,
+                site_url=parsed.link,
+                now=now,
+                next_poll_at=now + first_poll_delay(self.bot.settings.feed_poll_seconds),
+            )
+            if feed is None
+            else feed.id
+        )
+        try:
+            await self.subscriptions.add(
+                feed_id=feed_id,
+                guild_id=request.guild_id,
+                channel_id=request.channel_id,
+                include_terms=request.include,
+                exclude_terms=request.exclude,
+                mention_role_id=request.mention_role_id,
+                created_by=request.user_id,
+                now=now,
+                guild_limit=self.bot.settings.feeds_per_guild,
+            )
+        except (AlreadySubscribedError, GuildFeedLimitError) as exc:
+            if created:
+                await self.feeds.delete_if_unsubscribed(feed_id)
+            if isinstance(exc, GuildFeedLimitError):
+                raise self._limit_error() from exc
+            raise UserFacingError(f"<#{request.channel_id}> already gets that feed.") from exc
+        feed = await self.feeds.get(feed_id)
+        assert feed is not None
+        if feed.paused_reason is not None:
+            # It answered just now: whatever paused it is over.
+            await self.feeds.resume(feed.id, now=now)
+            feed = await self.feeds.get(feed_id)
+            assert feed is not None
+        if not feed.initialized:
+            await self.poller.apply(feed, result, parsed)
+        seen = await self.feeds.seen_count(feed.id)
+        name = escape_markdown(parsed.title or feed.display_name)
+        lines = [
+            f"Subscribed <#{request.channel_id}> to **{name}** (<{feed.url}>).",
+            f"Its {seen} current entries count as seen; new ones will be announced there "
+            f"(checked every {self._interval_words()}).",
+        ]
+        keywords = KeywordFilter.parse(request.include, request.exclude)
+        if keywords.include:
+            lines.append(f"Only entries mentioning any of: `{describe_terms(keywords.include)}`.")
+        if keywords.exclude:
+            lines.append(
+                f"Skipping entries mentioning any of: `{describe_terms(keywords.exclude)}`."
+            )
+        if request.mention_role_id:
+            lines.append(f"Each announcement mentions <@&{request.mention_role_id}>.")
+        lines.append("`/feed test` posts its newest entry now to check the look.")
+        return "\n".join(lines)
+
+    def _interval_words(self) -> str:
+        seconds = self.bot.settings.feed_poll_seconds
+        return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
+
+    def _limit_error(self) -> UserFacingError:
+        limit = self.bot.settings.feeds_per_guild
+        return UserFacingError(
+            f"This server already has {limit} feeds, the most it may have. "
+            "Remove one with `/feed remove` first."
+        )
+
+    @feed.command(
+        name="add", description="Announce new entries of an RSS or Atom feed in a channel"
+    )
+    @app_commands.describe(
+        url="The feed's address (or a page that links to feeds)",
+        channel="Where to announce (default: this channel)",
+        include='Only announce entries with any of these words or "phrases"',
+        exclude='Never announce entries with any of these words or "phrases"',
+        mention_role="A role to mention with each announcement",
+    )
+    async def feed_add(
+        self,
+        interaction: discord.Interaction,
+        url: app_commands.Range[str, 1, MAX_URL_LENGTH],
+        channel: discord.TextChannel | None = None,
+        include: app_commands.Range[str, 0, MAX_FILTER_LENGTH] | None = None,
+        exclude: app_commands.Range[str, 0, MAX_FILTER_LENGTH] | None = None,
+        mention_role: discord.Role | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        address = normalise_feed_url(url)
+        if mention_role is not None and mention_role.is_default():
+            raise UserFacingError("Pick a role to mention; I never mention @everyone.")
+        if (
+            await self.subscriptions.count_for_guild(interaction.guild_id)
+            >= self.bot.settings.feeds_per_guild
+        ):
+            raise self._limit_error()
+        request = SubscriptionRequest(
+            guild_id=interaction.guild_id,
+            channel_id=channel.id if channel is not None else interaction.channel_id or 0,
+            user_id=interaction.user.id,
+            include=include or "",
+            exclude=exclude or "",
+            mention_role_id=None if mention_role is None else mention_role.id,
+        )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result, parsed = await self.fetch_and_parse(address)
+        if parsed.is_feed:
+            text = await self.subscribe(request, address, result, parsed)
+            await interaction.followup.send(text, ephemeral=True)
+            return
+        if parsed.discovered_feeds:
+            view = DiscoveredFeedsView(self, request, parsed.discovered_feeds)
+            view.message = await interaction.followup.send(
+                f"<{address}> is a web page, not a feed, but it links to "
+                f"{len(view.feeds)} feed{'s' if len(view.feeds) != 1 else ''}. Pick one:",
+                view=view,
+                ephemeral=True,
+                wait=True,
+            )
+            return
+        reason = parsed.error or "it is not an RSS or Atom feed"
+        raise UserFacingError(f"I can't subscribe to <{address}>: {reason}.")
+
+    # --- /feed list, remove, pause, resume, test ---------------------------------------
+
+    @feed.command(name="list", description="This server's feeds, their channels and health")
+    async def feed_list(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        items = await self.subscriptions.for_guild(interaction.guild_id)
+        if not items:
+            await interaction.response.send_message(
+                "This server has no feeds yet. Add one with `/feed add url:...`.", ephemeral=True
+            )
+            return
+        pages = pack_blocks([describe_subscription(item) for item in items])
+        limit = self.bot.settings.feeds_per_guild
+        embeds = [
+            discord.Embed(
+                title=f"Feeds ({len(items)} of {limit})" if number == 0 else None,
+                description=page,
+                colour=0x2B6CB0,
+            )
+            for number, page in enumerate(pages)
+        ]
+        await interaction.response.send_message(embed=embeds[0], ephemeral=True)
+        for embed in embeds[1:]:
+            await interaction.followup.send(embed=embed, ephemeral=True)
+
+    @feed.command(name="remove", description="Stop announcing a feed in its channel")
+    @app_commands.describe(feed="The feed (its number in /feed list)")
+    async def feed_remove(self, interaction: discord.Interaction, feed: int) -> None:
+        item = await self._subscription(interaction, feed)
+        await self.subscriptions.remove(item.subscription.id)
+        await interaction.response.send_message(
+            f"Removed feed #{feed} (**{escape_markdown(item.feed.display_name)}**) "
+            f"from <#{item.subscription.channel_id}>.",
+            ephemeral=True,
+        )
+
+    @feed.command(name="pause", description="Stop announcing a feed until it is resumed")
+    @app_commands.describe(feed="The feed (its number in /feed list)")
+    async def feed_pause(self, interaction: discord.Interaction, feed: int) -> None:
+        item = await self._subscription(interaction, feed)
+        await self.subscriptions.set_paused(item.subscription.id, True)
+        await interaction.response.send_message(
+            f"Paused feed #{feed} in <#{item.subscription.channel_id}>. Entries published "
+            "meanwhile will not be announced; `/feed resume` starts again.",
+            ephemeral=True,
+        )
+
+    @feed.command(name="resume", description="Announce a paused or failing feed again")
+    @app_commands.describe(feed="The feed (its number in /feed list)")
+    async def feed_resume(self, interaction: discord.Interaction, feed: int) -> None:
+        item = await self._subscription(interaction, feed)
+        await self.subscriptions.set_paused(item.subscription.id, False)
+        await self.subscriptions.clear_disabled(item.subscription.id)
+        notes = []
+        if item.feed.paused_reason is not None:
+            await self.feeds.resume(item.feed.id, now=time.time())
+            notes.append("I'll poll it again right away.")
+            await self.poller.start_due()
+        if item.subscription.disabled_reason is not None:
+            notes.append("Make sure I can post there, or announcements will stop again.")
+        await interaction.response.send_message(
+            " ".join([f"Resumed feed #{feed} in <#{item.subscription.channel_id}>.", *notes]),
+            ephemeral=True,
+        )
+
+    @feed.command(name="test", description="Post a feed's newest entry now, marked as a test")
+    @app_commands.describe(feed="The feed (its number in /feed list)")
+    async def feed_test(self, interaction: discord.Interaction, feed: int) -> None:
+        item = await self._subscription(interaction, feed)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        _result, parsed = await self.fetch_and_parse(item.feed.url)
+        if not parsed.is_feed:
+            raise UserFacingError(f"The feed can't be read right now: {parsed.error}.")
+        if not parsed.entries:
+            raise UserFacingError("The feed has no entries to show yet.")
+        entry = newest_entry(parsed.entries)
+        ingested = await ingest_entries(self.bot.db, [entry], origin_feed_title=parsed.title)
+        summary = await self.outbox.announced_summary(ingested.results[0].summary_id)
+        assert summary is not None
+        message = summary_message(
+            summary,
+            source_name=parsed.title or item.feed.display_name,
+            mention_role_id=None,
+            test=True,
+        )
+        channel_id = item.subscription.channel_id
+        channel = self.bot.get_partial_messageable(channel_id, guild_id=interaction.guild_id)
+        try:
+            sent = await channel.send(
+                content=message.content,
+                embed=message.embed,
+                allowed_mentions=message.allowed_mentions,
+            )
+        except (discord.Forbidden, discord.NotFound) as exc:
+            raise UserFacingError(
+                f"I can't post in <#{channel_id}> ({exc.status}): check that the channel "
+                "exists and that I may send messages and embed links there."
+            ) from exc
+        await interaction.followup.send(
+            f"Posted a test announcement: {sent.jump_url}", ephemeral=True
+        )
+
+    @feed_remove.autocomplete("feed")
+    @feed_pause.autocomplete("feed")
+    @feed_resume.autocomplete("feed")
+    @feed_test.autocomplete("feed")
+    async def feed_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        if interaction.guild_id is None or not interaction.permissions.manage_guild:
+            return []
+        needle = current.casefold().lstrip("#")
+        choices = []
+        guild = interaction.guild
+        for item in await self.subscriptions.for_guild(interaction.guild_id):
+            channel = guild.get_channel(item.subscription.channel_id) if guild else None
+            where = f"#{channel.name}" if channel is not None else "a channel"
+            name = f"#{item.subscription.id} {item.feed.display_name} → {where}"
+            if needle in name.casefold():
+                choices.append(
+                    app_commands.Choice(name=shorten(name, 100), value=item.subscription.id)
+                )
+        return choices[:25]
+
+    # --- /announce channel ------------------------------------------------------------
+
+    @announce.command(
+        name="channel", description="Where new community summaries of this server are announced"
+    )
+    @app_commands.describe(channel="The channel; leave empty to stop announcing them")
+    async def announce_channel(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        if channel is None:
+            await self.community_channels.clear(interaction.guild_id)
+            await interaction.response.send_message(
+                "New community summaries will not be announced any more.", ephemeral=True
+            )
+            return
+        await self.community_channels.set(
+            interaction.guild_id, channel.id, set_by=interaction.user.id, now=time.time()
+        )
+        await interaction.response.send_message(
+            f"New community summaries of this server will be announced in {channel.mention}.",
+            ephemeral=True,
+        )
+
+
+async def setup(bot: ShortScienceBot) -> None:
+    await bot.add_cog(FeedsCog(bot))
