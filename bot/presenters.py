@@ -1,0 +1,454 @@
+"""Papers, summaries and result lists as Discord embeds: pure functions, no I/O.
+
+Shared by the search cog (`/search`, `/paper`, `/summary view`, `/latest`, `/top`,
+`/random`), the community preview and the announcer, so a paper or a summary looks the same
+wherever it appears. Every embed built here stays within Discord's documented limits:
+titles, author names and list lines are shortened, while a summary's body is paginated
+(`summary_pages`), never cut.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal
+
+import discord
+
+from bot.papers import PaperId
+from bot.rendering.markdown import render_summary
+from bot.rendering.pages import (
+    DESCRIPTION_LIMIT,
+    EMBED_TOTAL_LIMIT,
+    FIELD_VALUE_LIMIT,
+    TITLE_LIMIT,
+    EmbedField,
+    paginate_for_embed,
+)
+from bot.rendering.text import clean_user_text, escape_markdown, neutralize_mentions, shorten
+from bot.storage.papers import Paper
+from bot.storage.summaries import Summary
+
+BRAND_COLOUR: Final = 0x2B6CB0
+COMMUNITY_COLOUR: Final = 0x2F855A
+SHORTSCIENCE_BASE_URL: Final = "https://www.shortscience.org/"
+URL_LIMIT: Final = 2048
+# Select menus: at most 25 options; labels, descriptions and values at most 100 characters.
+SELECT_OPTION_LIMIT: Final = 25
+SELECT_TEXT_LIMIT: Final = 100
+# The paper card shows this much abstract until "More" is pressed.
+SHORT_ABSTRACT_CHARS: Final = 600
+EXCERPT_CHARS: Final = 180
+UNTITLED: Final = "Untitled paper"
+
+LinkKind = Literal["arxiv", "pdf", "doi", "shortscience", "paper", "summary"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Small pieces
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A labelled web link, for Markdown (`[label](url)`) or a link button."""
+
+    kind: LinkKind
+    label: str
+    url: str
+
+    @property
+    def markdown(self) -> str:
+        return f"[{self.label}]({self.url})"
+
+
+def is_web_url(url: str | None) -> bool:
+    """Whether Discord accepts `url` as a link or embed URL (http(s), no spaces, not too long)."""
+    if not url or len(url) > URL_LIMIT:
+        return False
+    if any(character.isspace() for character in url):
+        return False
+    return url.startswith(("https://", "http://"))
+
+
+def _markdown_safe_url(url: str) -> bool:
+    # A ")" or "<" would end a masked link early and show the rest as text.
+    return is_web_url(url) and not any(character in url for character in "()<>")
+
+
+def score_text(score: int) -> str:
+    return f"▲ {score}" if score >= 0 else f"▼ {-score}"
+
+
+def inline_text(text: str, limit: int) -> str:
+    """User text for one line of an embed: cleaned, on one line, shortened, shown literally
+    (Markdown escaped, mentions made inert)."""
+    flat = " ".join(clean_user_text(text).split())
+    return neutralize_mentions(escape_markdown(shorten(flat, limit), line_start=False))
+
+
+def plain_text(text: str, limit: int) -> str:
+    """Cleaned, one-line, shortened user text with no Markdown at all (for select menus,
+    button labels and other places that show text verbatim)."""
+    return shorten(" ".join(clean_user_text(text).split()), limit)
+
+
+def paper_title(paper: Paper | None, fallback: str = "") -> str:
+    if paper is not None and paper.title.strip():
+        return paper.title
+    return fallback.strip() or UNTITLED
+
+
+def summary_title(summary: Summary) -> str:
+    return paper_title(summary.paper, summary.title)
+
+
+# ---------------------------------------------------------------------------------------------
+# Links
+
+
+def paper_links(paper: Paper | None) -> list[Link]:
+    """arXiv abstract and PDF, DOI, ShortScience page, then the paper's own landing page when
+    it is none of those. Only well-formed web URLs."""
+    if paper is None:
+        return []
+    links: list[Link] = []
+    arxiv = PaperId("arxiv", paper.arxiv_id) if paper.arxiv_id else None
+    if arxiv is not None and arxiv.abs_url:
+        links.append(Link("arxiv", "arXiv", arxiv.abs_url))
+    pdf = paper.pdf_url or (arxiv.pdf_url if arxiv is not None else None)
+    if pdf:
+        links.append(Link("pdf", "PDF", pdf))
+    if paper.doi:
+        doi_url = PaperId("doi", paper.doi).doi_url
+        if doi_url:
+            links.append(Link("doi", "DOI", doi_url))
+    if paper.bibtex_key:
+        shortscience = PaperId("bibtex", paper.bibtex_key).shortscience_url
+        if shortscience:
+            links.append(Link("shortscience", "ShortScience", shortscience))
+    if paper.url and paper.url not in {link.url for link in links}:
+        links.append(Link("paper", "Paper", paper.url))
+    return [link for link in links if is_web_url(link.url)]
+
+
+def summary_links(summary: Summary) -> list[Link]:
+    """The summary's own page (when it has one) and its paper's links."""
+    links = []
+    if summary.url and is_web_url(summary.url):
+        links.append(Link("summary", "Summary page", summary.url))
+    known = {link.url for link in links}
+    links += [link for link in paper_links(summary.paper) if link.url not in known]
+    return links
+
+
+def format_links(links: Sequence[Link]) -> str:
+    """`[arXiv](…) · [PDF](…) · …` for the links that are safe inside Markdown."""
+    return " · ".join(link.markdown for link in links if _markdown_safe_url(link.url))
+
+
+def primary_url(summary: Summary) -> str | None:
+    """Where a summary's title links to: its own page, else its paper's best page."""
+    for link in summary_links(summary):
+        return link.url
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries: full text, pages, download
+
+
+def summary_markdown(summary: Summary) -> str:
+    """The summary as its author wrote it (TL;DR first when it has one), for download."""
+    body = summary.body.strip("\n")
+    if summary.tldr.strip():
+        return f"**TL;DR:** {summary.tldr.strip()}\n\n{body}\n"
+    return body + "\n"
+
+
+def summary_filename(summary: Summary) -> str:
+    return f"summary-{summary.id}.md"
+
+
+def summary_byline(summary: Summary) -> str:
+    """`Author · ▲ 12` (`· this server` for community summaries), for embed authors."""
+    parts = [" ".join(clean_user_text(summary.author_name).split()) or "Anonymous"]
+    parts.append(score_text(summary.score))
+    if summary.origin == "community":
+        parts.append("written in this server")
+    return " · ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryPages:
+    """A summary ready to page through: one embed per page, and the images it referenced."""
+
+    embeds: list[discord.Embed]
+    image_urls: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.embeds)
+
+
+def summary_pages(summary: Summary, *, base_url: str = SHORTSCIENCE_BASE_URL) -> SummaryPages:
+    """The whole summary, rendered for Discord, one embed per page ("page n of m").
+
+    The first image becomes the first page's embed image; every image stays as a link in
+    the text. Each embed fits Discord's limits; together the pages hold the whole text.
+    """
+    source = summary.body
+    if summary.tldr.strip():
+        source = f"**TL;DR:** {summary.tldr.strip()}\n\n{source}"
+    rendered = render_summary(source, base_url=base_url)
+    text = rendered.text or "*This summary is empty.*"
+    planned = paginate_for_embed(
+        text,
+        title=summary_title(summary),
+        footer_template=f"Summary #{summary.id} · page {{page}} of {{pages}}",
+        author=summary_byline(summary),
+    )
+    url = primary_url(summary)
+    colour = COMMUNITY_COLOUR if summary.origin == "community" else BRAND_COLOUR
+    image = rendered.first_image_url if is_web_url(rendered.first_image_url) else None
+    embeds = []
+    for page in planned:
+        embed = discord.Embed(
+            title=page.title,
+            url=url,
+            description=page.description,
+            colour=colour,
+            timestamp=summary.edited_at,
+        )
+        if page.author:
+            embed.set_author(name=page.author)
+        embed.set_footer(text=page.footer)
+        if image is not None and page.page == 1:
+            embed.set_image(url=image)
+        embeds.append(embed)
+    return SummaryPages(embeds=embeds, image_urls=rendered.image_urls)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lists of summaries (search results, latest, top)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedSummary:
+    """One line of a result list. `excerpt` is Discord Markdown, already made safe."""
+
+    summary_id: int
+    title: str
+    author: str
+    score: int
+    url: str | None
+    excerpt: str
+    origin: str = "feed"
+    when: datetime | None = None
+
+
+_LINK_MARKUP: Final = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_HEADING_LINE: Final = re.compile(r"(?m)^ {0,3}#{1,6}(?:[ \t].*)?$")
+_MARKUP_CHARACTERS: Final = re.compile(r"[*_~`|>#\\]")
+_BOLD_RUN: Final = re.compile(r"\*\*(.+?)\*\*")
+
+
+def plain_excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> str:
+    """A one-line, Markdown-free excerpt of a summary: math turned to Unicode, links to their
+    text, formatting characters dropped, mentions inert."""
+    # Headings (often the paper's title again) say little in a one-line excerpt.
+    source = _HEADING_LINE.sub("", markdown[: limit * 8])
+    rendered = render_summary(source if source.strip() else markdown[: limit * 8]).text
+    text = _LINK_MARKUP.sub(r"\1", rendered)
+    text = _MARKUP_CHARACTERS.sub("", text)
+    return neutralize_mentions(shorten(" ".join(text.split()), limit))
+
+
+def highlighted_excerpt(excerpt: str, limit: int = EXCERPT_CHARS) -> str:
+    """A search excerpt on one line: `**matched**` runs stay bold, everything else is shown
+    literally (escaped), so stray Markdown in a summary cannot garble the list."""
+    flat = " ".join(clean_user_text(excerpt).split())
+    segments: list[tuple[str, bool]] = []
+    position = 0
+    for match in _BOLD_RUN.finditer(flat):
+        if match.start() > position:
+            segments.append((flat[position : match.start()], False))
+        segments.append((match.group(1), True))
+        position = match.end()
+    if position < len(flat):
+        segments.append((flat[position:], False))
+    pieces: list[str] = []
+    remaining = limit
+    for text, bold in segments:
+        if remaining <= 0:
+            break
+        if len(text) > remaining:
+            text = text[: max(remaining - 1, 0)].rstrip() + "…"
+            remaining = 0
+        else:
+            remaining -= len(text)
+        core = text.strip()
+        if bold and core:
+            # Discord only bolds `**x**` without inner edge spaces; keep those spaces outside.
+            lead = text[: len(text) - len(text.lstrip())]
+            trail = text[len(text.rstrip()) :]
+            pieces.append(f"{lead}**{escape_markdown(core, line_start=False)}**{trail}")
+        else:
+            pieces.append(escape_markdown(text, line_start=False))
+    return neutralize_mentions("".join(pieces))
+
+
+def listed_from_summary(summary: Summary) -> ListedSummary:
+    """A list line for a stored summary; its excerpt is the TL;DR or the body's opening."""
+    excerpt = plain_excerpt(summary.tldr if summary.tldr.strip() else summary.body)
+    return ListedSummary(
+        summary_id=summary.id,
+        title=summary_title(summary),
+        author=summary.author_name,
+        score=summary.score,
+        url=primary_url(summary),
+        excerpt=escape_markdown(excerpt, line_start=False),
+        origin=summary.origin,
+        when=summary.created_at,
+    )
+
+
+def listed_line(item: ListedSummary, rank: int) -> str:
+    """`**3.** [Title](url) — Author · ▲ 12 · #41` and the excerpt below it."""
+    title = inline_text(item.title, 110).replace("[", "(").replace("]", ")")
+    heading = f"[{title}]({item.url})" if item.url and _markdown_safe_url(item.url) else title
+    meta = [inline_text(item.author or "Anonymous", 60), score_text(item.score)]
+    if item.origin == "community":
+        meta.append("this server")
+    meta.append(f"#{item.summary_id}")
+    line = f"**{rank}.** {heading}\n{' · '.join(meta)}"
+    if item.excerpt:
+        line += f"\n> {item.excerpt}"
+    return line
+
+
+def results_embed(
+    items: Sequence[ListedSummary],
+    *,
+    title: str,
+    first_rank: int = 1,
+    footer: str = "",
+    description_prefix: str = "",
+) -> discord.Embed:
+    """A page of a result list, ranked from `first_rank`. Lines that would not fit the
+    description are left for the footer to count (callers page 5 at a time, which fits)."""
+    lines: list[str] = []
+    budget = DESCRIPTION_LIMIT - len(description_prefix) - 2
+    for offset, item in enumerate(items):
+        line = listed_line(item, first_rank + offset)
+        if sum(len(kept) + 2 for kept in lines) + len(line) > budget:
+            break
+        lines.append(line)
+    description = description_prefix + ("\n\n" if description_prefix and lines else "")
+    description += "\n\n".join(lines)
+    embed = discord.Embed(
+        title=shorten(" ".join(clean_user_text(title).split()), TITLE_LIMIT),
+        description=description or None,
+        colour=BRAND_COLOUR,
+    )
+    if footer:
+        embed.set_footer(text=shorten(footer, 2048))
+    return embed
+
+
+def select_option_texts(item: ListedSummary, rank: int) -> tuple[str, str]:
+    """(label, description) for a select option that opens a listed summary."""
+    label = plain_text(f"{rank}. {item.title}", SELECT_TEXT_LIMIT)
+    description = plain_text(
+        f"{item.author or 'Anonymous'} · {score_text(item.score)} · #{item.summary_id}",
+        SELECT_TEXT_LIMIT,
+    )
+    return label, description
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper card
+
+
+def abstract_is_long(paper: Paper) -> bool:
+    return len(" ".join((paper.abstract or "").split())) > SHORT_ABSTRACT_CHARS
+
+
+def _paper_heading(paper: Paper) -> str:
+    lines = []
+    if paper.authors.strip():
+        lines.append("*" + inline_text(paper.authors, 400) + "*")
+    venue_year = " · ".join(
+        part
+        for part in (
+            inline_text(paper.venue, 150) if paper.venue else "",
+            str(paper.year) if paper.year else "",
+        )
+        if part
+    )
+    if venue_year:
+        lines.append(venue_year)
+    return "\n".join(lines)
+
+
+def _summaries_field(summaries: Sequence[Summary]) -> EmbedField:
+    """The paper's summaries, one line each, as many as fit one field."""
+    name = f"Summaries ({len(summaries)})"
+    if not summaries:
+        return EmbedField(name, "No summaries here yet.")
+    lines: list[str] = []
+    used = 0
+    for rank, summary in enumerate(summaries, start=1):
+        tldr = summary.tldr.strip() or summary.body
+        excerpt = plain_excerpt(tldr, 70) if tldr.strip() else ""
+        line = (
+            f"**{rank}.** {inline_text(summary.author_name or 'Anonymous', 50)} · "
+            f"{score_text(summary.score)} · #{summary.id}"
+            + (" · this server" if summary.origin == "community" else "")
+            + (f" — {escape_markdown(excerpt, line_start=False)}" if excerpt else "")
+        )
+        rest = len(summaries) - rank
+        reserve = len(f"\n…and {rest} more") if rest else 0
+        if used + len(line) + 1 + reserve > FIELD_VALUE_LIMIT:
+            lines.append(f"…and {len(summaries) - rank + 1} more")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return EmbedField(name, "\n".join(lines))
+
+
+def paper_card(
+    paper: Paper, summaries: Sequence[Summary], *, expanded: bool = False
+) -> discord.Embed:
+    """Title, authors, venue and year, the abstract (shortened unless `expanded`), links, and
+    the paper's summaries with author and score."""
+    heading = _paper_heading(paper)
+    links = format_links(paper_links(paper))
+    summaries_field = _summaries_field(summaries)
+    title = shorten(" ".join(clean_user_text(paper_title(paper)).split()), TITLE_LIMIT)
+    fixed = len(heading) + len(links) + 4 + len(title)
+    fixed += len(summaries_field.name) + len(summaries_field.value)
+    # Room for the abstract in the description and within the 6000-character total.
+    room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - 100) - fixed
+    abstract = " ".join(clean_user_text(paper.abstract or "").split())
+    if abstract:
+        limit = room if expanded else min(room, SHORT_ABSTRACT_CHARS)
+        abstract = neutralize_mentions(escape_markdown(shorten(abstract, max(limit, 0))))
+    parts = [part for part in (heading, abstract, links) if part]
+    embed = discord.Embed(
+        title=title,
+        url=next((link.url for link in paper_links(paper)), None),
+        description="\n\n".join(parts) or None,
+        colour=BRAND_COLOUR,
+    )
+    embed.add_field(name=summaries_field.name, value=summaries_field.value, inline=False)
+    ids = " · ".join(paper_id.display for paper_id in paper.ids)
+    if ids:
+        embed.set_footer(text=shorten(ids, 2048))
+    return embed
+
+
+def embed_length(embed: discord.Embed) -> int:
+    """What Discord counts against the 6000-character limit (for tests and callers)."""
+    return len(embed)

@@ -1,0 +1,363 @@
+"""Presenters: links, summary pages, result lists and the paper card, all within limits."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import discord
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.presenters import (
+    SHORT_ABSTRACT_CHARS,
+    ListedSummary,
+    abstract_is_long,
+    highlighted_excerpt,
+    is_web_url,
+    listed_from_summary,
+    paper_card,
+    paper_links,
+    plain_excerpt,
+    results_embed,
+    select_option_texts,
+    summary_byline,
+    summary_filename,
+    summary_links,
+    summary_markdown,
+    summary_pages,
+)
+from bot.storage.papers import Paper
+from bot.storage.summaries import Summary
+
+NOW = datetime(2024, 5, 1, tzinfo=UTC)
+LONG_SUMMARY = Path(__file__).resolve().parents[1] / "fixtures" / "long_summary.md"
+
+
+def make_paper(**changes: object) -> Paper:
+    paper = Paper(
+        id=1,
+        canonical_key="arxiv:1502.03167",
+        arxiv_id="1502.03167",
+        doi=None,
+        bibtex_key="journals/corr/IoffeS15",
+        title="Batch Normalization",
+        authors="Sergey Ioffe, Christian Szegedy",
+        venue="ICML",
+        year=2015,
+        abstract="Short abstract.",
+        url=None,
+        pdf_url=None,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    return replace(paper, **changes)  # type: ignore[arg-type]
+
+
+def make_summary(**changes: object) -> Summary:
+    summary = Summary(
+        id=7,
+        paper_id=1,
+        origin="feed",
+        guild_id=None,
+        author_name="udibr",
+        author_discord_id=None,
+        title="",
+        tldr="",
+        body="**Batch norm** normalises $\\hat{x} = \\frac{x - \\mu}{\\sigma}$.",
+        url="https://www.shortscience.org/paper?bibtexKey=journals/corr/IoffeS15#udibr",
+        external_id="guid",
+        score=12,
+        created_at=NOW,
+        edited_at=NOW,
+        deleted_at=None,
+        paper=make_paper(),
+    )
+    return replace(summary, **changes)  # type: ignore[arg-type]
+
+
+def assert_within_limits(embed: discord.Embed) -> None:
+    data = embed.to_dict()
+    assert len(data.get("title", "")) <= 256
+    assert len(data.get("description", "")) <= 4096
+    assert len(data.get("footer", {}).get("text", "")) <= 2048
+    assert len(data.get("author", {}).get("name", "")) <= 256
+    assert len(data.get("fields", [])) <= 25
+    for field in data.get("fields", []):
+        assert 0 < len(field["name"]) <= 256
+        assert 0 < len(field["value"]) <= 1024
+    assert len(embed) <= 6000
+    for key in ("url",):
+        if key in data:
+            assert is_web_url(data[key])
+
+
+# -- links ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {},
+            [
+                ("arXiv", "https://arxiv.org/abs/1502.03167"),
+                ("PDF", "https://arxiv.org/pdf/1502.03167"),
+                (
+                    "ShortScience",
+                    "https://www.shortscience.org/paper?bibtexKey=journals/corr/IoffeS15",
+                ),
+            ],
+        ),
+        (
+            {"arxiv_id": None, "bibtex_key": None, "doi": "10.1038/nature14539"},
+            [("DOI", "https://doi.org/10.1038/nature14539")],
+        ),
+        (
+            {"arxiv_id": None, "bibtex_key": None, "url": "https://example.org/paper"},
+            [("Paper", "https://example.org/paper")],
+        ),
+        (
+            {"arxiv_id": None, "bibtex_key": None, "url": "javascript:alert(1)"},
+            [],
+        ),
+        (
+            {"pdf_url": "https://proceedings.mlr.press/v37/ioffe15.pdf"},
+            [
+                ("arXiv", "https://arxiv.org/abs/1502.03167"),
+                ("PDF", "https://proceedings.mlr.press/v37/ioffe15.pdf"),
+                (
+                    "ShortScience",
+                    "https://www.shortscience.org/paper?bibtexKey=journals/corr/IoffeS15",
+                ),
+            ],
+        ),
+    ],
+)
+def test_paper_links(changes: dict[str, object], expected: list[tuple[str, str]]) -> None:
+    links = paper_links(make_paper(**changes))
+    assert [(link.label, link.url) for link in links] == expected
+
+
+def test_summary_links_start_with_the_summary_page() -> None:
+    links = summary_links(make_summary())
+    assert links[0].label == "Summary page"
+    assert [link.label for link in links[1:]] == ["arXiv", "PDF", "ShortScience"]
+    assert summary_links(make_summary(url=None, paper=None)) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://arxiv.org/abs/1", True),
+        ("http://x.org", True),
+        ("ftp://x.org", False),
+        ("https://x.org/a b", False),
+        ("https://" + "a" * 3000, False),
+        (None, False),
+        ("", False),
+    ],
+)
+def test_is_web_url(url: str | None, ok: bool) -> None:
+    assert is_web_url(url) is ok
+
+
+# -- a summary's pages ---------------------------------------------------------------------
+
+
+def test_a_short_summary_is_one_page_with_math_rendered() -> None:
+    pages = summary_pages(make_summary())
+    assert pages.count == 1
+    [embed] = pages.embeds
+    assert embed.title == "Batch Normalization"
+    assert embed.url == "https://www.shortscience.org/paper?bibtexKey=journals/corr/IoffeS15#udibr"
+    assert embed.author.name == "udibr · ▲ 12"
+    assert embed.footer.text == "Summary #7 · page 1 of 1"
+    assert embed.description is not None
+    assert "**Batch norm**" in embed.description
+    assert "\\frac" not in embed.description and "μ" in embed.description
+    assert embed.timestamp == NOW
+    assert_within_limits(embed)
+
+
+def test_a_long_summary_is_paged_within_limits_with_the_first_image() -> None:
+    body = LONG_SUMMARY.read_text(encoding="utf-8")
+    pages = summary_pages(make_summary(body=body))
+    assert pages.count >= 3
+    for number, embed in enumerate(pages.embeds, start=1):
+        assert_within_limits(embed)
+        assert embed.footer.text == f"Summary #7 · page {number} of {pages.count}"
+    assert pages.embeds[0].image.url == "https://i.imgur.com/bn_curves.png"
+    assert all(embed.image.url is None for embed in pages.embeds[1:])
+    assert pages.image_urls[0] == "https://i.imgur.com/bn_curves.png"
+
+
+def test_tldr_leads_and_community_summaries_say_where_they_were_written() -> None:
+    summary = make_summary(
+        origin="community", guild_id=5, tldr="Normalise activations.", author_name="Alice"
+    )
+    [embed] = summary_pages(summary).embeds
+    assert embed.description is not None
+    assert embed.description.startswith("**TL;DR:** Normalise activations.")
+    assert summary_byline(summary) == "Alice · ▲ 12 · written in this server"
+    assert summary_markdown(summary).startswith("**TL;DR:** Normalise activations.\n\n**Batch")
+
+
+def test_an_empty_summary_still_has_a_page() -> None:
+    [embed] = summary_pages(make_summary(body="", paper=None, title="")).embeds
+    assert embed.description == "*This summary is empty.*"
+    assert embed.title == "Untitled paper"
+
+
+def test_summary_markdown_is_the_raw_text() -> None:
+    summary = make_summary(body="\n# Title\n\n$x^2$ and ![img](https://i.imgur.com/a.png)\n\n")
+    assert summary_markdown(summary) == "# Title\n\n$x^2$ and ![img](https://i.imgur.com/a.png)\n"
+    assert summary_filename(summary) == "summary-7.md"
+
+
+def test_mentions_in_a_summary_are_inert() -> None:
+    [embed] = summary_pages(make_summary(body="@everyone look <@123>")).embeds
+    assert embed.description is not None
+    assert "@everyone" not in embed.description and "<@123>" not in embed.description
+
+
+MARKDOWN_PIECES = [*"ab $\\{}^_*#>`|-[]()!\n\t😀é", "\\frac", "```", "\n\n", "| a | b |\n"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    body=st.lists(st.sampled_from(MARKDOWN_PIECES), max_size=6000).map("".join),
+    title=st.text(max_size=600),
+    author=st.text(max_size=600),
+)
+def test_any_summary_pages_fit_discord(body: str, title: str, author: str) -> None:
+    summary = make_summary(body=body, author_name=author, paper=make_paper(title=title))
+    pages = summary_pages(summary)
+    assert pages.count >= 1
+    for embed in pages.embeds:
+        assert_within_limits(embed)
+
+
+# -- result lists --------------------------------------------------------------------------
+
+
+def test_highlighted_excerpt_keeps_matches_bold_and_the_rest_literal() -> None:
+    excerpt = highlighted_excerpt("the **gradient** of *x* @everyone\nnext **line**")
+    assert excerpt == "the **gradient** of \\*x\\* @\u200beveryone next **line**"
+
+
+def test_highlighted_excerpt_is_shortened_without_breaking_bold() -> None:
+    excerpt = highlighted_excerpt("word " * 20 + "**gradient descent** " + "tail " * 50, 110)
+    assert excerpt.count("**") % 2 == 0
+    assert excerpt.endswith("…**")
+    assert len(excerpt.replace("**", "")) <= 110
+    # A match cut in the middle stays bold up to the cut.
+    cut = highlighted_excerpt("a **" + "b" * 50 + "**", 20)
+    assert cut.startswith("a **") and cut.endswith("…**")
+
+
+def test_plain_excerpt_has_no_markdown_and_skips_headings() -> None:
+    text = plain_excerpt("# Title\n\n**Bold** and [a link](https://x.org) with $\\alpha$.")
+    assert text == "Bold and a link with α."
+
+
+def listed(**changes: object) -> ListedSummary:
+    item = ListedSummary(
+        summary_id=3,
+        title="Adam",
+        author="udibr",
+        score=15,
+        url="https://www.shortscience.org/paper?bibtexKey=journals/corr/KingmaB14#udibr",
+        excerpt="running averages of the **gradient**",
+    )
+    return replace(item, **changes)  # type: ignore[arg-type]
+
+
+def test_results_embed_lists_rank_title_author_score_and_excerpt() -> None:
+    embed = results_embed([listed(), listed(summary_id=4, url=None)], title="Search: x",
+                          first_rank=6, footer="Results 6–7")  # fmt: skip
+    assert embed.description == (
+        "**6.** [Adam](https://www.shortscience.org/paper?bibtexKey=journals/corr/KingmaB14#udibr)"
+        "\nudibr · ▲ 15 · #3\n> running averages of the **gradient**"
+        "\n\n**7.** Adam\nudibr · ▲ 15 · #4\n> running averages of the **gradient**"
+    )
+    assert embed.footer.text == "Results 6–7"
+
+
+def test_results_embed_with_hostile_fields_stays_within_limits() -> None:
+    huge = listed(
+        title="[x](y) *" * 200,
+        author="@everyone " * 100,
+        excerpt=highlighted_excerpt("**" + "z" * 5000 + "**"),
+        url="https://x.org/(" + "a" * 100,
+    )
+    embed = results_embed([huge] * 5, title="Search: " + "q" * 1000, footer="f" * 3000)
+    assert_within_limits(embed)
+    assert embed.description is not None
+    assert "@everyone" not in embed.description
+    assert embed.description.count("\n> ") == 5
+
+
+def test_select_option_texts_fit() -> None:
+    label, description = select_option_texts(listed(title="T" * 300, author="A" * 300), 25)
+    assert len(label) <= 100 and len(description) <= 100
+    assert label.startswith("25. TTT")
+
+
+def test_listed_from_summary_uses_the_tldr_when_there_is_one() -> None:
+    item = listed_from_summary(make_summary(tldr="One *line*."))
+    assert item.excerpt == "One line."
+    assert item.title == "Batch Normalization"
+    assert item.url is not None and item.url.endswith("#udibr")
+
+
+# -- the paper card ------------------------------------------------------------------------
+
+
+def test_paper_card_shows_everything_and_shortens_a_long_abstract() -> None:
+    abstract = "Words that go on. " * 100
+    paper = make_paper(abstract=abstract)
+    summaries = [make_summary(), make_summary(id=8, author_name="Bob", score=-2, tldr="Meh.")]
+    assert abstract_is_long(paper)
+    card = paper_card(paper, summaries)
+    assert_within_limits(card)
+    assert card.title == "Batch Normalization"
+    assert card.url == "https://arxiv.org/abs/1502.03167"
+    assert card.description is not None
+    assert card.description.startswith("*Sergey Ioffe, Christian Szegedy*\nICML · 2015\n\n")
+    assert "[arXiv](https://arxiv.org/abs/1502.03167) · [PDF](" in card.description
+    assert len(card.description) < SHORT_ABSTRACT_CHARS + 400
+    [field] = card.fields
+    assert field.name == "Summaries (2)"
+    assert field.value is not None
+    assert field.value.splitlines()[1] == "**2.** Bob · ▼ 2 · #8 — Meh."
+    assert card.footer.text == "arXiv:1502.03167 · journals/corr/IoffeS15"
+
+    expanded = paper_card(paper, summaries, expanded=True)
+    assert expanded.description is not None
+    assert abstract.strip() in expanded.description
+
+
+def test_paper_card_with_everything_huge_stays_within_limits() -> None:
+    paper = make_paper(
+        title="T" * 1000, authors="A, " * 3000, venue="V" * 500, abstract="word " * 5000
+    )
+    summaries = [make_summary(id=n, tldr="x" * 300) for n in range(100)]
+    for expanded in (False, True):
+        card = paper_card(paper, summaries, expanded=expanded)
+        assert_within_limits(card)
+    assert card.fields[0].value is not None
+    assert card.fields[0].value.endswith("more")
+
+
+def test_paper_card_without_summaries_or_details() -> None:
+    paper = make_paper(
+        title="", authors="", venue=None, year=None, abstract=None, arxiv_id=None,
+        bibtex_key=None, doi=None,
+    )  # fmt: skip
+    card = paper_card(paper, [])
+    assert_within_limits(card)
+    assert card.title == "Untitled paper"
+    assert card.fields[0].value == "No summaries here yet."
