@@ -19,7 +19,7 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot.announce.community import ANNOUNCEMENT_ENQUEUED
-from bot.announce.filters import KeywordFilter, describe_terms
+from bot.announce.filters import MAX_FILTER_LENGTH, KeywordFilter, describe_terms
 from bot.announce.messages import summary_message
 from bot.announce.poller import FeedPoller, FetchLimits, PollOutcome
 from bot.announce.schedule import first_poll_delay
@@ -28,7 +28,7 @@ from bot.bot import ShortScienceBot
 from bot.errors import UserFacingError
 from bot.feeds import DiscoveredFeed, FeedEntry, FetchResult, ParsedFeed, parse_feed_async
 from bot.ingest import ingest_entries
-from bot.rendering import escape_markdown, shorten
+from bot.rendering import escape_markdown, shorten, split_pages
 from bot.storage.feeds import (
     AlreadySubscribedError,
     CommunityAnnounceRepository,
@@ -48,7 +48,6 @@ MANAGE_SERVER = discord.Permissions(manage_guild=True)
 SENDER_IDLE_SECONDS = 5.0
 MAX_POLL_TICK_SECONDS = 10.0
 MAX_URL_LENGTH = 2000
-MAX_FILTER_LENGTH = 500
 LIST_PAGE_CHARS = 3900
 
 
@@ -125,22 +124,6 @@ def describe_subscription(item: SubscriptionWithFeed) -> str:
     if extras:
         lines.append(" · ".join(extras))
     return "\n".join(lines)
-
-
-def pack_blocks(blocks: list[str], limit: int = LIST_PAGE_CHARS) -> list[str]:
-    """Join blocks with blank lines into pages of at most `limit` characters."""
-    pages: list[str] = []
-    current = ""
-    for block in blocks:
-        block = shorten(block, limit)
-        candidate = f"{current}\n\n{block}" if current else block
-        if len(candidate) > limit and current:
-            pages.append(current)
-            candidate = block
-        current = candidate
-    if current:
-        pages.append(current)
-    return pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,7 +444,8 @@ class FeedsCog(commands.Cog):
                 "This server has no feeds yet. Add one with `/feed add url:...`.", ephemeral=True
             )
             return
-        pages = pack_blocks([describe_subscription(item) for item in items])
+        listing = "\n\n".join(describe_subscription(item) for item in items)
+        pages = [page.strip() for page in split_pages(listing, LIST_PAGE_CHARS)]
         limit = self.bot.settings.feeds_per_guild
         embeds = [
             discord.Embed(

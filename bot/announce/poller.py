@@ -208,21 +208,18 @@ class FeedPoller:
             message = result.error_message or f"HTTP {result.status}"
             return await self._failed(feed, message, retry_after=result.retry_after)
         now = self.clock()
+        next_poll_at = now + jittered(self._interval(feed, result, None), self.rng)
         if result.not_modified:
-            await self.feeds.record_unchanged(
-                feed.id,
-                now=now,
-                next_poll_at=now + jittered(self._interval(feed, result, None), self.rng),
-                interval_seconds=None,
-            )
+            await self.feeds.record_unchanged(feed.id, now=now, next_poll_at=next_poll_at)
             return PollOutcome(feed.id, "not_modified")
         digest = result.sha256 or body_hash(result.body)
         if feed.initialized and digest == feed.body_hash:
             await self.feeds.record_unchanged(
                 feed.id,
                 now=now,
-                next_poll_at=now + jittered(self._interval(feed, result, None), self.rng),
-                interval_seconds=None,
+                next_poll_at=next_poll_at,
+                etag=result.etag,
+                last_modified=result.last_modified,
             )
             return PollOutcome(feed.id, "unchanged")
         if parsed is None:

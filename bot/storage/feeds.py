@@ -199,30 +199,26 @@ class FeedRepository:
         )
         return [Feed.from_row(row) for row in rows]
 
-    async def next_due_at(self) -> float | None:
-        """When the earliest unpaused, subscribed feed is due, or None if there is none."""
-        value = await self.db.fetchval(
-            "SELECT min(f.next_poll_at) FROM feeds AS f WHERE f.paused_reason IS NULL "
-            "AND EXISTS (SELECT 1 FROM feed_subscriptions AS s WHERE s.feed_id = f.id)"
-        )
-        return None if value is None else float(value)
-
     async def record_unchanged(
         self,
         feed_id: int,
         *,
         now: float,
         next_poll_at: float,
-        interval_seconds: float | None,
+        etag: str | None = None,
+        last_modified: str | None = None,
         conn: aiosqlite.Connection | None = None,
     ) -> None:
-        """A poll succeeded without new content (304, or the same body as last time)."""
+        """A poll succeeded without new content (304, or the same body as last time).
+
+        New validators are kept when the server sent some (a 200 with the same body).
+        """
         async with writing(self.db, conn) as c:
             await c.execute(
                 "UPDATE feeds SET last_polled_at = ?, last_success_at = ?, "
-                "consecutive_failures = 0, next_poll_at = ?, "
-                "interval_seconds = COALESCE(?, interval_seconds) WHERE id = ?",
-                (now, now, next_poll_at, interval_seconds, feed_id),
+                "consecutive_failures = 0, next_poll_at = ?, etag = COALESCE(?, etag), "
+                "last_modified = COALESCE(?, last_modified) WHERE id = ?",
+                (now, now, next_poll_at, etag, last_modified, feed_id),
             )
 
     async def record_success(
@@ -297,13 +293,6 @@ class FeedRepository:
                 "UPDATE feeds SET paused_reason = NULL, consecutive_failures = 0, "
                 "next_poll_at = ? WHERE id = ?",
                 (now, feed_id),
-            )
-
-    async def reschedule(self, feed_id: int, next_poll_at: float) -> None:
-        """Set when a feed is polled next (`/feed resume`, tests that poll at once)."""
-        async with self.db.transaction() as c:
-            await c.execute(
-                "UPDATE feeds SET next_poll_at = ? WHERE id = ?", (next_poll_at, feed_id)
             )
 
     async def make_all_due(self, now: float) -> None:
