@@ -23,6 +23,7 @@ from discord.ext import commands, tasks
 from bot.announce.community import ANNOUNCEMENT_ENQUEUED, enqueue_community_announcement
 from bot.bot import ShortScienceBot
 from bot.community.arxiv import ArxivClient
+from bot.community.buttons import COMMUNITY_COG_NAME, ReadAllButton, VoteButton, vote_view
 from bot.community.cards import draft_summary, stored_summary, summary_embeds, with_text
 from bot.community.export import EXPORT_FORMATS, ExportFormat, export_filename, export_guild
 from bot.community.ratelimit import SlidingWindowLimiter
@@ -46,19 +47,11 @@ from bot.rendering.text import neutralize_mentions, shorten
 from bot.storage.community import CommunityRepository, CommunitySummary
 from bot.storage.database import Database
 from bot.storage.papers import Paper, PaperRepository
-from cogs.community.views import (
-    PagedView,
-    PreviewView,
-    ReadAllButton,
-    RetryView,
-    SummaryModal,
-    VoteButton,
-    card_view,
-)
+from cogs.community.views import PagedView, PreviewView, RetryView, SummaryModal
 
 log = logging.getLogger(__name__)
 
-COG_NAME = "Community"
+COG_NAME = COMMUNITY_COG_NAME
 CONTEXT_MENU_NAME = "Summarize this paper"
 SUMMARY_SUBCOMMANDS = ("edit", "delete", "restore")
 LOOKUP_RETRY_SECONDS = 60.0
@@ -374,7 +367,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         await interaction.followup.send(
             content=headline.format(member=interaction.user.mention),
             embed=embeds[0],
-            view=card_view(summary_id, up=up, down=down, pages=len(embeds)),
+            view=vote_view(summary_id, up=up, down=down, pages=len(embeds)),
             allowed_mentions=NO_MENTIONS,
             wait=True,
         )
@@ -556,7 +549,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         embeds = await summary_embeds(fresh)
         await interaction.response.edit_message(
             embed=embeds[0],
-            view=card_view(summary_id, up=up, down=down, pages=len(embeds)),
+            view=vote_view(summary_id, up=up, down=down, pages=len(embeds)),
             allowed_mentions=NO_MENTIONS,
         )
         if outcome.change.withdrawn:

@@ -1,35 +1,22 @@
-"""Modals, views and persistent buttons for community summaries."""
+"""Modals and views of the community commands (the persistent vote buttons are in
+`bot.community.buttons`)."""
 
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
 from bot.community.resolve import MAX_PAPER_INPUT
 from bot.community.service import BODY_LIMIT, TLDR_LIMIT, Draft
-from bot.errors import report_interaction_error
 from bot.ui import BaseModal, OwnedView
-
-if TYPE_CHECKING:
-    from cogs.community.summaries import CommunityCog
 
 # Interaction tokens last 15 minutes: a preview cannot be acted on after that anyway.
 PREVIEW_TIMEOUT = 14 * 60.0
 
 DraftHandler = Callable[[discord.Interaction, Draft], Awaitable[None]]
-
-
-def _community_cog(interaction: discord.Interaction) -> CommunityCog:
-    from cogs.community.summaries import COG_NAME
-
-    cog = interaction.client.get_cog(COG_NAME)  # type: ignore[attr-defined]
-    if cog is None:
-        raise RuntimeError("the community cog is not loaded")
-    return cog  # type: ignore[no-any-return]
 
 
 class SummaryModal(BaseModal):
@@ -219,75 +206,3 @@ class RetryView(OwnedView):
 
     async def _clicked(self, interaction: discord.Interaction) -> None:
         await self._reopen(interaction)
-
-
-# --- persistent buttons on posted summaries -------------------------------------------------
-
-VOTE_TEMPLATE = r"ss:vote:(?P<summary_id>[0-9]{1,19}):(?P<direction>up|down)"
-READ_TEMPLATE = r"ss:read:(?P<summary_id>[0-9]{1,19})"
-
-
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_TEMPLATE):
-    """👍 / 👎 on a posted community summary; works after restarts (state in custom_id)."""
-
-    def __init__(self, summary_id: int, direction: str, count: int = 0) -> None:
-        super().__init__(
-            discord.ui.Button(
-                style=discord.ButtonStyle.secondary,
-                emoji="👍" if direction == "up" else "👎",
-                label=str(count),
-                custom_id=f"ss:vote:{summary_id}:{direction}",
-            )
-        )
-        self.summary_id = summary_id
-        self.direction = direction
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> VoteButton:
-        return cls(int(match["summary_id"]), match["direction"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            await _community_cog(interaction).handle_vote(
-                interaction, self.summary_id, 1 if self.direction == "up" else -1
-            )
-        except Exception as exc:  # the dynamic view's own handler would only log it
-            await report_interaction_error(interaction, exc)
-
-
-class ReadAllButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=READ_TEMPLATE):
-    """Opens the whole summary, paged, for whoever clicks (ephemerally)."""
-
-    def __init__(self, summary_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                style=discord.ButtonStyle.primary,
-                label="Read it all",
-                custom_id=f"ss:read:{summary_id}",
-            )
-        )
-        self.summary_id = summary_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> ReadAllButton:
-        return cls(int(match["summary_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            await _community_cog(interaction).handle_read_all(interaction, self.summary_id)
-        except Exception as exc:
-            await report_interaction_error(interaction, exc)
-
-
-def card_view(summary_id: int, *, up: int, down: int, pages: int) -> discord.ui.View:
-    """The buttons under a posted community summary."""
-    view = discord.ui.View(timeout=None)
-    view.add_item(VoteButton(summary_id, "up", up))
-    view.add_item(VoteButton(summary_id, "down", down))
-    if pages > 1:
-        view.add_item(ReadAllButton(summary_id))
-    return view

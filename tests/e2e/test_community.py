@@ -604,3 +604,37 @@ async def test_two_hundred_members_submit_at_once(
     for summary_id in ids:
         assert await repo.get(summary_id) is not None
     assert not [h for h in emulator.interactions.values() if h.late_callback]
+
+
+# --- listings -----------------------------------------------------------------------------
+
+
+async def test_mysummaries_leaderboard_and_paper_autocomplete(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    guild = emulator.guild
+    alice, mod = guild.member("alice"), guild.member("mod")
+    bob = guild.add_member("bob")
+    first = await write(emulator, alice)
+    await write(emulator, alice, "1706.03762")
+    other = await write(emulator, mod, "1706.03762")
+    for card, voter in ((first, bob), (first, mod), (other, bob)):
+        click = await emulator.click(
+            card, custom_id=f"ss:vote:{summary_id_of(card)}:up", member=voter
+        )
+        await click.wait_followup()
+
+    mine = await (await emulator.slash("/mysummaries", member=alice)).wait_reply()
+    assert mine.ephemeral and "Your summaries (2)" in mine.text
+    assert "Batch Normalization" in mine.text and "Attention Is All You Need" in mine.text
+    nothing = await (await emulator.slash("/mysummaries", member=bob)).wait_reply()
+    assert "haven't written" in nothing.content
+
+    board = await (await emulator.slash("/leaderboard period:all", member=bob)).wait_reply()
+    lines = board.embed["description"].splitlines()  # type: ignore[index]
+    assert "Alice" in lines[0] and "+2 votes" in lines[0] and "2 summaries" in lines[0]
+    assert "Mod" in lines[1] and "+1 votes" in lines[1]
+
+    typed = await emulator.autocomplete("/summarize paper:Attention", "paper", member=bob)
+    choices = await typed.wait_choices()
+    assert {"name": "Attention Is All You Need", "value": "arXiv:1706.03762"} in choices

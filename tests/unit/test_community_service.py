@@ -1,0 +1,123 @@
+"""Checking drafts and files (limits named, never cut), who may change a summary, the
+rate-limit message."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.community.arxiv import ArxivClient, RequestSpacer
+from bot.community.ratelimit import SlidingWindowLimiter
+from bot.community.resolve import PaperResolver
+from bot.community.service import (
+    FILE_BODY_LIMIT_BYTES,
+    CommunityService,
+    Draft,
+    clean_body,
+    clean_tldr,
+    read_summary_file,
+)
+from bot.errors import UserFacingError
+from bot.storage import Database
+from tests.unit.test_community_storage import GUILD, open_community_db
+
+
+def test_tldr_rules() -> None:
+    assert clean_tldr("  A short\x00 TL;DR\u202e.  ") == "A short TL;DR."
+    with pytest.raises(UserFacingError, match="at most 300 characters; yours has 301"):
+        clean_tldr("x" * 301)
+    with pytest.raises(UserFacingError, match="one paragraph"):
+        clean_tldr("first\n\nsecond")
+    with pytest.raises(UserFacingError, match="Write a TL;DR"):
+        clean_tldr(" \n ")
+
+
+def test_body_rules() -> None:
+    assert clean_body("\n\n# Title\r\n\nText\x07\n") == "# Title\n\nText"
+    with pytest.raises(UserFacingError, match="4,000 characters; yours has 4,001"):
+        clean_body("y" * 4001)
+    with pytest.raises(UserFacingError, match="Nothing was cut or saved"):
+        clean_body("y" * 4001)
+
+
+def test_files_are_checked_by_name_size_and_encoding() -> None:
+    assert read_summary_file("notes.MD", 10) is None  # name and size only
+    assert read_summary_file("notes.txt", 5, "\ufeffcafé".encode()) == "café"
+    with pytest.raises(UserFacingError, match=r"\.md\) or text \(\.txt\)"):
+        read_summary_file("notes.docx", 10)
+    with pytest.raises(UserFacingError, match="at most 100 KB"):
+        read_summary_file("big.md", FILE_BODY_LIMIT_BYTES + 1)
+    with pytest.raises(UserFacingError, match="not UTF-8"):
+        read_summary_file("latin.md", 4, "café".encode("latin-1"))
+    with pytest.raises(UserFacingError, match="Write the summary"):
+        read_summary_file("empty.md", 3, b"\n\n\n")
+    # A file may hold far more than the form: up to the file limit, never cut.
+    long_text = "z" * 50_000
+    assert read_summary_file("long.md", 50_000, long_text.encode()) == long_text
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[CommunityService]:
+    db: Database = await open_community_db(tmp_path / "service.sqlite3")
+    async with aiohttp.ClientSession() as session:
+        # Never reached: these tests name papers by title or DOI.
+        arxiv = ArxivClient(
+            session, api_url="http://127.0.0.1:9/", min_interval=0, spacer=RequestSpacer()
+        )
+        yield CommunityService(
+            db,
+            PaperResolver(db, arxiv),
+            limiter=SlidingWindowLimiter(2, 600),
+        )
+    await db.close()
+
+
+async def publish(service: CommunityService, author: int, tldr: str = "t") -> int:
+    prepared = await service.prepare(
+        Draft(paper="doi:10.1145/3065386", tldr=tldr, body="b"), guild_id=GUILD, author_id=author
+    )
+    result = await service.publish(
+        prepared, guild_id=GUILD, author_id=author, author_name=f"member {author}"
+    )
+    return result.summary_id
+
+
+async def test_who_may_change_a_summary(service: CommunityService) -> None:
+    summary_id = await publish(service, 1)
+    summary = await service.get_in_guild(summary_id, GUILD)
+    with pytest.raises(UserFacingError, match="no community summary"):
+        await service.get_in_guild(summary_id, GUILD + 1)
+    with pytest.raises(UserFacingError, match="Only the summary's author"):
+        await service.edit(summary, tldr="x", body=None, editor_id=2, is_moderator=False)
+    await service.edit(summary, tldr="by a mod", body=None, editor_id=3, is_moderator=True)
+    with pytest.raises(UserFacingError, match="Only the summary's author"):
+        await service.delete(summary, member_id=2, is_moderator=False)
+    await service.delete(summary, member_id=3, is_moderator=True)
+    deleted = await service.get_in_guild(summary_id, GUILD)
+    # The author may not undo a moderator's deletion; a moderator may.
+    with pytest.raises(UserFacingError, match="Manage Messages"):
+        await service.restore(deleted, member_id=1, is_moderator=False)
+    with pytest.raises(UserFacingError, match="moderator removed your summary"):
+        await publish(service, 1)
+    await service.restore(deleted, member_id=3, is_moderator=True)
+    restored = await service.get_in_guild(summary_id, GUILD)
+    assert restored.tldr == "by a mod" and not restored.is_deleted
+    # An author who deleted their own summary may restore it.
+    await service.delete(restored, member_id=1, is_moderator=False)
+    own = await service.get_in_guild(summary_id, GUILD)
+    await service.restore(own, member_id=1, is_moderator=False)
+
+
+async def test_rate_limit_message_names_the_limit(service: CommunityService) -> None:
+    service.acquire_rate(7)
+    service.acquire_rate(7)
+    with pytest.raises(UserFacingError) as refused:
+        service.check_rate(7)
+    assert "You can publish 2 summaries per 10 minutes" in refused.value.message
+    assert "Try again in 10 minutes" in refused.value.message
+    with pytest.raises(UserFacingError, match="Your preview stays here"):
+        service.acquire_rate(7)
+    service.check_rate(8)
