@@ -423,6 +423,57 @@ async def test_a_429_without_via_is_a_cloudflare_ban_and_not_retried(
     assert error.value.status == 429
 
 
+async def test_the_global_rate_limit_is_off_by_default(
+    emulator: DiscordEmulator, http: aiohttp.ClientSession
+) -> None:
+    assert emulator.global_rate_limit is None
+    for _ in range(60):
+        async with http.get(f"{emulator.api_base}/users/@me") as response:
+            assert response.status == 200
+
+
+async def test_the_opt_in_global_rate_limit_answers_a_global_429(
+    emulator: DiscordEmulator, http: aiohttp.ClientSession
+) -> None:
+    emulator.global_rate_limit = 5
+    me = f"{emulator.api_base}/users/@me"
+    for _ in range(5):
+        async with http.get(me) as response:
+            assert response.status == 200
+    async with http.get(me) as response:
+        assert response.status == 429
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.headers["Via"]
+        assert response.headers["X-RateLimit-Global"] == "true"
+        assert response.headers["X-RateLimit-Scope"] == "global"
+        assert int(response.headers["Retry-After"]) >= 1
+        body = await response.json()
+    assert body["global"] is True and body["message"] == "You are being rate limited."
+    assert 0 < body["retry_after"] <= 1.0
+    assert emulator.requests[-1].fault == "global_rate_limit"
+    # Requests without the bot token (callbacks, webhooks) are not limited: a usual 401.
+    async with aiohttp.ClientSession() as anonymous, anonymous.get(me) as response:
+        assert response.status == 401
+    await asyncio.sleep(body["retry_after"])
+    async with http.get(me) as response:
+        assert response.status == 200
+
+
+async def test_discord_py_sends_everything_once_through_the_global_limit(
+    emulator: DiscordEmulator, bare_bot: StartBare
+) -> None:
+    bot = await bare_bot()
+    papers = emulator.guild.channel("papers")
+    emulator.global_rate_limit = 4
+    emulator.global_rate_limit_window = 0.25
+    channel = bot.get_channel(papers.id)
+    assert isinstance(channel, discord.TextChannel)
+    await asyncio.gather(*(channel.send(f"message {n}") for n in range(10)))
+    contents = sorted(m.content for m in emulator.messages(papers))
+    assert contents == sorted(f"message {n}" for n in range(10))
+    assert any(r.fault == "global_rate_limit" for r in emulator.requests)
+
+
 async def test_error_statuses_n_times_then_normal_answers(
     emulator: DiscordEmulator, bare_bot: StartBare
 ) -> None:

@@ -113,6 +113,10 @@ class DiscordEmulator:
         self.nonce_window = 300.0
         self.rate_limit_per_window = 50
         self.rate_limit_window = 1.0
+        # Discord's global limit (50 requests per second per bot token, interactions and
+        # webhooks excepted) is off unless asked for: `emu.global_rate_limit = 50`.
+        self.global_rate_limit: int | None = None
+        self.global_rate_limit_window = 1.0
         self.dm_app_permissions = Permission.BOT_DEFAULT
         self.commands_sync_count = 0
         self.poll_interval = 0.05

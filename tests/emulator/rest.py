@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -149,6 +151,8 @@ class RestApi:
         self.emu = emulator
         self.routes: list[Route] = []
         self._buckets: dict[str, tuple[float, int]] = {}
+        # When the requests that count against the global limit were accepted (monotonic).
+        self._global_window: deque[float] = deque()
         self._register_routes()
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -200,6 +204,9 @@ class RestApi:
     ) -> tuple[int, Any, dict[str, str]]:
         body, files = await self._read_body(request)
         record.json, record.files = body, files
+        limited = self._global_rate_limit(request, record)
+        if limited is not None:
+            return limited
         delay, fault = self.emu.faults.take(record.method, record.path)
         if delay:
             await asyncio.sleep(delay)
@@ -267,6 +274,39 @@ class RestApi:
     def _violation(self, record: RequestRecord, text: str) -> None:
         record.violations.append(text)
         self.emu.violations.append(f"{record.method} {record.path}: {text}")
+
+    def _global_rate_limit(
+        self, request: web.Request, record: RequestRecord
+    ) -> tuple[int, Any, dict[str, str]] | None:
+        """A global 429 when the bot made `global_rate_limit` requests in the last window.
+
+        Opt-in (`emu.global_rate_limit = 50`). Counts what Discord counts: requests made with
+        the bot token, not interaction callbacks or webhooks. The window slides, so no second
+        anywhere holds more than the limit; refused requests do not count.
+        """
+        limit = self.emu.global_rate_limit
+        if limit is None or record.path.startswith(("/interactions/", "/webhooks/")):
+            return None
+        if request.headers.get("Authorization") != f"Bot {self.emu.token}":
+            return None
+        now = time.monotonic()
+        window = self.emu.global_rate_limit_window
+        accepted = self._global_window
+        while accepted and accepted[0] <= now - window:
+            accepted.popleft()
+        if len(accepted) < limit:
+            accepted.append(now)
+            return None
+        retry_after = round(max(accepted[0] + window - now, 0.001), 3)
+        record.fault = "global_rate_limit"
+        headers = {
+            "Retry-After": str(max(1, math.ceil(retry_after))),
+            "X-RateLimit-Global": "true",
+            "X-RateLimit-Scope": "global",
+            "Via": "1.1 google",
+        }
+        message = "You are being rate limited."
+        return 429, {"message": message, "retry_after": retry_after, "global": True}, headers
 
     def _rate_limit_headers(self, record: RequestRecord) -> dict[str, str]:
         """Per-route buckets with a generous limit, so the client never has to wait."""
