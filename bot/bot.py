@@ -15,7 +15,7 @@ from bot.storage import Database
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.feeds", "cogs.community")
+DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.feeds", "cogs.community", "cogs.search")
 
 
 class ShortScienceTree(app_commands.CommandTree["ShortScienceBot"]):

@@ -1,0 +1,445 @@
+"""Finding and reading summaries: `/search`, `/paper`, `/summary view`, `/latest`, `/top`,
+`/random`.
+
+Visibility is the storage layer's rule, applied to every read here with the viewer's guild:
+feed summaries everywhere, community summaries only in their own guild, deleted ones never.
+
+`/summary` is one command group shared with the community cog (`/summary edit`, `delete`,
+`restore`): whichever cog loads first creates the group on the tree, the other adds its
+subcommands to it (`bot.community.summary_group`), so the extensions load in any order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.bot import ShortScienceBot
+from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
+from bot.errors import UserFacingError
+from bot.papers import NotAPaperId, parse_paper_id
+from bot.presenters import (
+    EXCERPT_CHARS,
+    ListedSummary,
+    SummaryPages,
+    inline_text,
+    listed_from_summary,
+    plain_text,
+    summary_pages,
+)
+from bot.search import (
+    autocomplete_titles,
+    close_search_engine,
+    maintain_search_index,
+    search_summaries,
+)
+from bot.storage.papers import Paper, PaperRepository
+from bot.storage.summaries import Summary, SummaryRepository
+from cogs.search.views import (
+    PAGE_SIZE,
+    PaperView,
+    ResultPage,
+    SummaryListView,
+    local_loader,
+    reply,
+    send_summary,
+    within_deadline,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VIEW_TIMEOUT: Final = 600.0
+# Answers slower than this are deferred first: Discord allows 3 s for the first response.
+SLOW_REPLY_SECONDS: Final = 1.5
+AUTOCOMPLETE_LIMIT: Final = 25
+CHOICE_LIMIT: Final = 100  # Discord: a choice's name and string value hold 100 characters
+MAX_QUERY_LENGTH: Final = 1000
+MAX_FILTER_LENGTH: Final = 200
+MAX_ID_LENGTH: Final = 2000
+MAX_SUMMARY_ID: Final = 2**53 - 1  # Discord's largest integer option
+MAX_EXCERPT_LENGTH: Final = 400
+TOP_COUNT: Final = 10
+# Autocomplete answers with this value; `/paper` reads it back as the paper's row id.
+_PAPER_CHOICE: Final = re.compile(r"paper:(\d{1,18})")
+
+Origin = Literal["feeds", "community", "all"]
+Period = Literal["week", "month", "year", "all"]
+PERIOD_DAYS: Final[dict[str, int | None]] = {"week": 7, "month": 30, "year": 365, "all": None}
+
+NO_RESULTS_HINT: Final = (
+    "Try fewer or more general words, check the spelling, drop the author, year or venue "
+    'filters, or search every origin. Put "exact phrases" in quotes.'
+)
+
+
+def title_choice_value(title: str) -> str:
+    """A title as a search query that fits a choice value: whole words, at most 100 chars."""
+    flat = " ".join(title.split())
+    if len(flat) <= CHOICE_LIMIT:
+        return flat
+    cut = flat[:CHOICE_LIMIT]
+    space = cut.rfind(" ")
+    return cut[:space] if space > CHOICE_LIMIT // 2 else cut
+
+
+class SearchCog(commands.Cog, name="Search"):
+    """Search, papers and reading summaries."""
+
+    def __init__(self, bot: ShortScienceBot) -> None:
+        self.bot = bot
+        self.papers = PaperRepository(bot.db)
+        self.summaries = SummaryRepository(bot.db)
+        # Tests shorten these to see the controls go, and a slow answer being deferred.
+        self.view_timeout: float | None = DEFAULT_VIEW_TIMEOUT
+        self.slow_reply_seconds: float = SLOW_REPLY_SECONDS
+        self.index_upkeep: asyncio.Task[None] | None = None
+
+    async def cog_load(self) -> None:
+        # `/summary view` lives in the shared group, not at the top level of the tree.
+        view_command = self.summary_view
+        self.__cog_app_commands__ = [c for c in self.__cog_app_commands__ if c is not view_command]
+        add_summary_subcommands(self.bot.tree, view_command)
+        if self.bot.background_tasks:
+            # Searches stay exact without the accelerator, only slower: rebuild it when due.
+            self.index_upkeep = asyncio.create_task(
+                maintain_search_index(self.bot.db), name="search-index-upkeep"
+            )
+
+    async def cog_unload(self) -> None:
+        remove_summary_subcommands(self.bot.tree, self.summary_view.name)
+        if self.index_upkeep is not None:
+            self.index_upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.index_upkeep
+            self.index_upkeep = None
+        # The engine's read connection is reopened on the next search if the cog comes back.
+        close_search_engine(self.bot.db)
+
+    # -- shared helpers ----------------------------------------------------------------------
+
+    async def visible_summary(self, summary_id: int, guild_id: int | None) -> Summary:
+        summary = await self.summaries.get(summary_id, guild_id=guild_id)
+        if summary is None:
+            raise UserFacingError(
+                f"There is no summary #{summary_id} here. Ids are the numbers shown as "
+                "`#123` in `/search`, `/latest` and `/paper`."
+            )
+        return summary
+
+    async def render_pages(self, summary: Summary) -> SummaryPages:
+        # Rendering a long summary is pure CPU work: keep it off the event loop.
+        return await asyncio.to_thread(summary_pages, summary)
+
+    async def listed(self, summaries: list[Summary]) -> list[ListedSummary]:
+        return await asyncio.to_thread(lambda: [listed_from_summary(s) for s in summaries])
+
+    async def send_list(
+        self,
+        interaction: discord.Interaction,
+        *,
+        title: str,
+        items: list[ListedSummary],
+        description_prefix: str = "",
+    ) -> None:
+        loader = local_loader(items)
+        view = SummaryListView(
+            self,
+            owner_id=interaction.user.id,
+            title=title,
+            loader=loader,
+            first_page=await loader(0, PAGE_SIZE),
+            timeout=self.view_timeout,
+            description_prefix=description_prefix,
+        )
+        await reply(interaction, embed=view.embed, view=view)
+
+    async def paper_choices(
+        self, current: str, guild_id: int | None
+    ) -> list[app_commands.Choice[str]]:
+        """Up to 25 papers: the one a pasted id names, then titles starting with (or having a
+        word starting with) what was typed; recent papers when nothing was typed."""
+        text = current.strip()[:MAX_ID_LENGTH]
+        found: dict[int, str] = {}
+        parsed = parse_paper_id(text) if text else None
+        if parsed is not None and not isinstance(parsed, NotAPaperId):
+            for paper in await self.papers.find_by_ids(parsed.equivalent_ids):
+                found.setdefault(paper.id, paper.title or parsed.display)
+        for suggestion in await autocomplete_titles(self.bot.db, text, guild_id=guild_id):
+            found.setdefault(suggestion.paper_id, suggestion.title)
+        return [
+            app_commands.Choice(name=plain_text(title, CHOICE_LIMIT), value=f"paper:{paper_id}")
+            for paper_id, title in list(found.items())[:AUTOCOMPLETE_LIMIT]
+            if title.strip()
+        ]
+
+    async def resolve_paper(self, text: str) -> Paper:
+        """The paper `text` names: an autocomplete pick, any identifier, or a unique title."""
+        text = text.strip()
+        picked = _PAPER_CHOICE.fullmatch(text)
+        if picked is not None:
+            paper = await self.papers.get(int(picked.group(1)))
+            if paper is None:
+                raise UserFacingError("That paper is no longer known here.")
+            return paper
+        parsed = parse_paper_id(text)
+        if not isinstance(parsed, NotAPaperId):
+            found = await self.papers.find_by_ids(parsed.equivalent_ids)
+            if not found:
+                raise UserFacingError(
+                    f"I don't know the paper {inline_text(parsed.display, 300)} yet: nobody "
+                    "has summarised it here. Check the id, or search with `/search`."
+                )
+            return found[0]
+        candidates = await self.papers.search_titles_prefix(text, 2)
+        exact = [p for p in candidates if p.title.strip().casefold() == text.casefold()]
+        if len(exact) == 1 or len(candidates) == 1:
+            return (exact or candidates)[0]
+        raise UserFacingError(
+            f"I can't read that as a paper: {parsed.reason} Give an arXiv id or link, a DOI, a "
+            "ShortScience link or a bibtex key, or start typing a title and pick one of the "
+            "suggestions."
+        )
+
+    async def search_page(
+        self,
+        query: str,
+        *,
+        guild_id: int | None,
+        author: str | None,
+        year: int | None,
+        venue: str | None,
+        origin: Origin,
+        offset: int,
+        limit: int,
+    ) -> ResultPage:
+        page = await search_summaries(
+            self.bot.db,
+            query,
+            guild_id=guild_id,
+            author=author,
+            year=year,
+            venue=venue,
+            origin=origin,
+            offset=offset,
+            limit=limit,
+        )
+        items = [
+            ListedSummary(
+                summary_id=hit.summary_id,
+                title=hit.paper_title,
+                author=hit.author,
+                score=hit.score,
+                url=hit.url,
+                # The engine's excerpt is already one escaped line with matches in bold.
+                excerpt=hit.excerpt
+                if len(hit.excerpt) <= MAX_EXCERPT_LENGTH
+                else inline_text(hit.excerpt_text, EXCERPT_CHARS),
+                origin=hit.origin,
+            )
+            for hit in page.results
+        ]
+        return ResultPage(
+            items=items,
+            offset=offset,
+            total=None,
+            has_more=page.has_more,
+            nothing_to_search=page.nothing_to_search,
+        )
+
+    # -- /search -----------------------------------------------------------------------------
+
+    @app_commands.command(name="search", description="Search paper summaries")
+    @app_commands.describe(
+        query='Words to look for; "quoted phrases" match exactly',
+        author="Only summaries by this author, or of papers by this author",
+        year="Only papers from this year",
+        venue="Only papers from this venue (conference or journal)",
+        origin="Summaries from feeds, from this server's members, or both (default)",
+    )
+    async def search(
+        self,
+        interaction: discord.Interaction,
+        query: app_commands.Range[str, 1, MAX_QUERY_LENGTH],
+        author: app_commands.Range[str, 1, MAX_FILTER_LENGTH] | None = None,
+        year: app_commands.Range[int, 1900, 2100] | None = None,
+        venue: app_commands.Range[str, 1, MAX_FILTER_LENGTH] | None = None,
+        origin: Origin = "all",
+    ) -> None:
+        guild_id = interaction.guild_id
+
+        async def load(offset: int, limit: int) -> ResultPage:
+            return await self.search_page(
+                query,
+                guild_id=guild_id,
+                author=author,
+                year=year,
+                venue=venue,
+                origin=origin,
+                offset=offset,
+                limit=limit,
+            )
+
+        first = await within_deadline(
+            interaction, load(0, PAGE_SIZE), patience=self.slow_reply_seconds
+        )
+        shown_query = inline_text(query, 200)
+        filters = _describe_filters(author, year, venue, origin)
+        if first.nothing_to_search:
+            await reply(
+                interaction,
+                content=f"**{shown_query}** has no words to search for. Type a few words from "
+                'a paper\'s title or a summary; "quoted phrases" match exactly.',
+                ephemeral=True,
+            )
+            return
+        if not first.items:
+            await reply(
+                interaction,
+                content=f"No summaries match **{shown_query}**{_filters_suffix(filters)}. "
+                + NO_RESULTS_HINT,
+                ephemeral=True,
+            )
+            return
+        view = SummaryListView(
+            self,
+            owner_id=interaction.user.id,
+            title=f"Search: {' '.join(query.split())}",
+            loader=load,
+            first_page=first,
+            timeout=self.view_timeout,
+            description_prefix=f"Filters: {filters}" if filters else "",
+        )
+        await reply(interaction, embed=view.embed, view=view)
+
+    @search.autocomplete("query")
+    async def search_query_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        try:
+            suggestions = await autocomplete_titles(
+                self.bot.db, current.strip(), guild_id=interaction.guild_id
+            )
+        except sqlite3.Error:
+            log.warning("Title autocomplete failed for %r", current[:100], exc_info=True)
+            return []
+        choices: list[app_commands.Choice[str]] = []
+        seen: set[str] = set()
+        for suggestion in suggestions:
+            value = title_choice_value(suggestion.title)
+            if value and value not in seen:
+                seen.add(value)
+                choices.append(
+                    app_commands.Choice(
+                        name=plain_text(suggestion.title, CHOICE_LIMIT), value=value
+                    )
+                )
+        return choices[:AUTOCOMPLETE_LIMIT]
+
+    # -- /paper ------------------------------------------------------------------------------
+
+    @app_commands.command(name="paper", description="A paper: abstract, links and its summaries")
+    @app_commands.rename(identifier="id")
+    @app_commands.describe(
+        identifier="arXiv id or link, DOI, ShortScience link or bibtex key; or type a title"
+    )
+    async def paper(
+        self,
+        interaction: discord.Interaction,
+        identifier: app_commands.Range[str, 1, MAX_ID_LENGTH],
+    ) -> None:
+        paper = await self.resolve_paper(identifier)
+        summaries = await self.summaries.list_for_paper(paper.id, guild_id=interaction.guild_id)
+        view = PaperView(
+            self, paper, summaries, owner_id=interaction.user.id, timeout=self.view_timeout
+        )
+        await reply(interaction, embed=view.embed, view=view)
+
+    @paper.autocomplete("identifier")
+    async def paper_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        try:
+            return await self.paper_choices(current, interaction.guild_id)
+        except sqlite3.Error:
+            log.warning("Paper autocomplete failed for %r", current[:100], exc_info=True)
+            return []
+
+    # -- /summary view -----------------------------------------------------------------------
+
+    @app_commands.command(name="view", description="Read a whole summary, page by page")
+    @app_commands.rename(summary_id="id")
+    @app_commands.describe(summary_id="The summary's number, as shown by /search or /paper")
+    async def summary_view(
+        self,
+        interaction: discord.Interaction,
+        summary_id: app_commands.Range[int, 1, MAX_SUMMARY_ID],
+    ) -> None:
+        summary = await self.visible_summary(summary_id, interaction.guild_id)
+        await send_summary(self, interaction, summary)
+
+    # -- /latest, /top, /random --------------------------------------------------------------
+
+    @app_commands.command(name="latest", description="The most recently published summaries")
+    @app_commands.describe(count="How many (1-25, default 10)")
+    async def latest(
+        self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 25] = 10
+    ) -> None:
+        summaries = await self.summaries.latest(count, guild_id=interaction.guild_id)
+        if not summaries:
+            raise UserFacingError("There are no summaries here yet.")
+        await self.send_list(
+            interaction, title="Latest summaries", items=await self.listed(summaries)
+        )
+
+    @app_commands.command(name="top", description="The best-scored summaries of a period")
+    @app_commands.describe(period="Published in the last week, month (default), year, or ever")
+    async def top(self, interaction: discord.Interaction, period: Period = "month") -> None:
+        days = PERIOD_DAYS[period]
+        since = (
+            datetime.fromtimestamp(0, UTC)
+            if days is None
+            else datetime.now(UTC) - timedelta(days=days)
+        )
+        summaries = await self.summaries.top(since, TOP_COUNT, guild_id=interaction.guild_id)
+        heading = "ever" if days is None else f"of the last {period}"
+        if not summaries:
+            window = "" if days is None else f" in the last {period}"
+            raise UserFacingError(f"No summaries were published here{window}. Try a longer period.")
+        await self.send_list(
+            interaction, title=f"Top summaries {heading}", items=await self.listed(summaries)
+        )
+
+    @app_commands.command(name="random", description="A random summary, to discover a paper")
+    async def random(self, interaction: discord.Interaction) -> None:
+        summary = await self.summaries.random(guild_id=interaction.guild_id)
+        if summary is None:
+            raise UserFacingError("There are no summaries here yet.")
+        await send_summary(self, interaction, summary)
+
+
+def _describe_filters(
+    author: str | None, year: int | None, venue: str | None, origin: Origin
+) -> str:
+    parts = []
+    if author:
+        parts.append(f"author {inline_text(author, 100)}")
+    if year:
+        parts.append(f"year {year}")
+    if venue:
+        parts.append(f"venue {inline_text(venue, 100)}")
+    if origin != "all":
+        parts.append("from feeds" if origin == "feeds" else "from this server's members")
+    return ", ".join(parts)
+
+
+def _filters_suffix(filters: str) -> str:
+    return f" ({filters})" if filters else ""

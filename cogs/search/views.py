@@ -1,0 +1,458 @@
+"""The views behind `/search`, `/paper`, `/summary view`, `/latest`, `/top` and `/random`.
+
+Who may press what: paging and "More" belong to the person who ran the command (anyone else
+gets an ephemeral note, from `OwnedView`); opening a result and "Download .md" are open to
+everyone, because they only answer the person who clicked (publicly for the owner of the
+list, ephemerally for anyone else, so a channel is not flooded by onlookers). On timeout the
+interactive controls go and link buttons stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import discord
+from discord.utils import MISSING
+
+from bot.errors import UserFacingError
+from bot.presenters import (
+    SELECT_OPTION_LIMIT,
+    Link,
+    ListedSummary,
+    SummaryPages,
+    abstract_is_long,
+    paper_card,
+    paper_links,
+    plain_text,
+    results_embed,
+    score_text,
+    select_option_texts,
+    summary_filename,
+    summary_links,
+    summary_markdown,
+    summary_title,
+)
+from bot.storage.papers import Paper
+from bot.storage.summaries import Summary
+from bot.ui import OwnedView
+
+if TYPE_CHECKING:
+    from cogs.search.cog import SearchCog
+
+T = TypeVar("T")
+
+PAGE_SIZE: Final = 5
+LINK_BUTTONS: Final = 5  # one row
+BUTTON_LABEL_LIMIT: Final = 80
+
+
+@dataclass(frozen=True, slots=True)
+class ResultPage:
+    """One page of a result list. `total` is None when only `has_more` is known."""
+
+    items: list[ListedSummary]
+    offset: int
+    total: int | None
+    has_more: bool
+    nothing_to_search: bool = False
+
+
+PageLoader = Callable[[int, int], Awaitable[ResultPage]]
+
+
+def link_buttons(links: Sequence[Link], *, row: int) -> list[discord.ui.Button[Any]]:
+    return [
+        discord.ui.Button(label=link.label[:BUTTON_LABEL_LIMIT], url=link.url, row=row)
+        for link in links[:LINK_BUTTONS]
+    ]
+
+
+class ReaderView(OwnedView):
+    """An owned view with some controls open to everyone, whose links outlive its timeout."""
+
+    def __init__(self, owner_id: int, *, timeout: float | None) -> None:
+        super().__init__(owner_id, timeout=timeout)
+        self.public_custom_ids: set[str] = set()
+
+    def make_public(self, item: discord.ui.Button[Any] | discord.ui.Select[Any]) -> None:
+        self.public_custom_ids.add(item.custom_id)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        data: dict[str, Any] = dict(interaction.data or {})
+        if data.get("custom_id") in self.public_custom_ids:
+            return True
+        return await super().interaction_check(interaction)
+
+    def link_only_view(self) -> discord.ui.View | None:
+        links = [
+            item
+            for item in self.children
+            if isinstance(item, discord.ui.Button) and item.url is not None
+        ]
+        if not links:
+            return None
+        remaining = discord.ui.View(timeout=None)
+        for item in links:
+            remaining.add_item(
+                discord.ui.Button(label=item.label, url=item.url, row=item.row, emoji=item.emoji)
+            )
+        return remaining
+
+    async def on_timeout(self) -> None:
+        if self.message is None:
+            return
+        # The message may be gone or its token expired: then there is nothing left to tidy.
+        with contextlib.suppress(discord.HTTPException):
+            await self.message.edit(view=self.link_only_view())
+
+
+async def remember_message(interaction: discord.Interaction, view: OwnedView) -> None:
+    """Point the view at the message just sent as the interaction's response."""
+    with contextlib.suppress(discord.HTTPException):
+        view.message = await interaction.original_response()
+
+
+async def within_deadline(
+    interaction: discord.Interaction,
+    work: Awaitable[T],
+    *,
+    patience: float,
+    update: bool = False,
+) -> T:
+    """Await `work`; when it takes longer than `patience` seconds, acknowledge the
+    interaction first (Discord drops answers after 3 s): "thinking" for a new reply, a
+    deferred update for a component that edits its message (`update`)."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=patience)
+    if not done and not interaction.response.is_done():
+        if update:
+            await interaction.response.defer()
+        else:
+            await interaction.response.defer(thinking=True)
+    return await task
+
+
+async def reply(
+    interaction: discord.Interaction,
+    *,
+    embed: discord.Embed | None = None,
+    content: str | None = None,
+    view: OwnedView | None = None,
+    ephemeral: bool = False,
+) -> None:
+    """Send the interaction's answer, whether or not it was deferred, and tie `view` to it.
+
+    After a "thinking" defer the answer replaces the placeholder, whose visibility was fixed
+    when deferring."""
+    if interaction.response.is_done():
+        message = await interaction.followup.send(
+            content=content or MISSING,
+            embed=embed or MISSING,
+            view=view or MISSING,
+            ephemeral=ephemeral,
+            wait=True,
+        )
+        if view is not None:
+            view.message = message
+        return
+    await interaction.response.send_message(
+        content=content, embed=embed or MISSING, view=view or MISSING, ephemeral=ephemeral
+    )
+    if view is not None:
+        await remember_message(interaction, view)
+
+
+async def update_message(
+    interaction: discord.Interaction, *, embed: discord.Embed, view: discord.ui.View
+) -> None:
+    """Edit the message a component belongs to, whether or not the update was deferred."""
+    if interaction.response.is_done():
+        await interaction.edit_original_response(embed=embed, view=view)
+    else:
+        await interaction.response.edit_message(embed=embed, view=view)
+
+
+# ---------------------------------------------------------------------------------------------
+# A whole summary, page by page
+
+
+class SummaryView(ReaderView):
+    """Prev/Next through a summary's pages (owner only), "Download .md" and links (anyone)."""
+
+    def __init__(
+        self,
+        cog: SearchCog,
+        summary: Summary,
+        pages: SummaryPages,
+        *,
+        owner_id: int,
+        timeout: float | None,
+    ) -> None:
+        super().__init__(owner_id, timeout=timeout)
+        self.cog = cog
+        self.summary = summary
+        self.pages = pages
+        self.page_index = 0
+        if pages.count > 1:
+            self.previous_button: discord.ui.Button[SummaryView] = discord.ui.Button(
+                label="Prev", emoji="◀️", style=discord.ButtonStyle.secondary, row=0
+            )
+            self.previous_button.callback = self.previous_page
+            self.next_button: discord.ui.Button[SummaryView] = discord.ui.Button(
+                label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, row=0
+            )
+            self.next_button.callback = self.next_page
+            self.add_item(self.previous_button)
+            self.add_item(self.next_button)
+        download: discord.ui.Button[SummaryView] = discord.ui.Button(
+            label="Download .md", emoji="📄", style=discord.ButtonStyle.primary, row=0
+        )
+        download.callback = self.download
+        self.add_item(download)
+        self.make_public(download)
+        for button in link_buttons(summary_links(summary), row=1):
+            self.add_item(button)
+        self.update_buttons()
+
+    @property
+    def embed(self) -> discord.Embed:
+        return self.pages.embeds[self.page_index]
+
+    def update_buttons(self) -> None:
+        if self.pages.count > 1:
+            self.previous_button.disabled = self.page_index == 0
+            self.next_button.disabled = self.page_index >= self.pages.count - 1
+
+    async def show_page(self, interaction: discord.Interaction, index: int) -> None:
+        self.page_index = max(0, min(index, self.pages.count - 1))
+        self.update_buttons()
+        await interaction.response.edit_message(embed=self.embed, view=self)
+
+    async def previous_page(self, interaction: discord.Interaction) -> None:
+        await self.show_page(interaction, self.page_index - 1)
+
+    async def next_page(self, interaction: discord.Interaction) -> None:
+        await self.show_page(interaction, self.page_index + 1)
+
+    async def download(self, interaction: discord.Interaction) -> None:
+        # The stored text as it is now (it may have been edited, or deleted, since).
+        summary = await self.cog.visible_summary(self.summary.id, interaction.guild_id)
+        data = summary_markdown(summary).encode("utf-8")
+        await interaction.response.send_message(
+            f"The Markdown of summary #{summary.id}.",
+            file=discord.File(io.BytesIO(data), filename=summary_filename(summary)),
+            ephemeral=True,
+        )
+
+
+async def send_summary(
+    cog: SearchCog,
+    interaction: discord.Interaction,
+    summary: Summary,
+    *,
+    ephemeral: bool = False,
+) -> None:
+    """Answer `interaction` with the summary's first page and its controls."""
+    pages = await within_deadline(
+        interaction, cog.render_pages(summary), patience=cog.slow_reply_seconds
+    )
+    view = SummaryView(cog, summary, pages, owner_id=interaction.user.id, timeout=cog.view_timeout)
+    await reply(interaction, embed=view.embed, view=view, ephemeral=ephemeral)
+
+
+async def open_summary_for(
+    cog: SearchCog, interaction: discord.Interaction, summary_id: int, *, owner_id: int
+) -> None:
+    """Open a summary picked from a list: in public for the list's owner, else ephemerally."""
+    summary = await cog.visible_summary(summary_id, interaction.guild_id)
+    await send_summary(cog, interaction, summary, ephemeral=interaction.user.id != owner_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Result lists: search results, latest, top
+
+
+class SummaryListView(ReaderView):
+    """A ranked list, PAGE_SIZE a page: Prev/Next for its owner, a menu that opens a result."""
+
+    def __init__(
+        self,
+        cog: SearchCog,
+        *,
+        owner_id: int,
+        title: str,
+        loader: PageLoader,
+        first_page: ResultPage,
+        timeout: float | None,
+        description_prefix: str = "",
+    ) -> None:
+        super().__init__(owner_id, timeout=timeout)
+        self.cog = cog
+        self.title = title
+        self.loader = loader
+        self.page = first_page
+        self.description_prefix = description_prefix
+        self.open_select: discord.ui.Select[SummaryListView] = discord.ui.Select(
+            placeholder="Open a result…", min_values=1, max_values=1, row=0
+        )
+        self.open_select.callback = self.open_result
+        self.previous_button: discord.ui.Button[SummaryListView] = discord.ui.Button(
+            label="Prev", emoji="◀️", style=discord.ButtonStyle.secondary, row=1
+        )
+        self.previous_button.callback = self.previous_page
+        self.next_button: discord.ui.Button[SummaryListView] = discord.ui.Button(
+            label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, row=1
+        )
+        self.next_button.callback = self.next_page
+        self.add_item(self.open_select)
+        self.make_public(self.open_select)
+        if self.has_several_pages:
+            self.add_item(self.previous_button)
+            self.add_item(self.next_button)
+        self.refresh()
+
+    @property
+    def has_several_pages(self) -> bool:
+        if self.page.total is not None:
+            return self.page.total > PAGE_SIZE
+        return self.page.has_more or self.page.offset > 0
+
+    @property
+    def page_number(self) -> int:
+        return self.page.offset // PAGE_SIZE + 1
+
+    def footer(self) -> str:
+        first = self.page.offset + 1
+        last = self.page.offset + len(self.page.items)
+        if self.page.total is None:
+            return f"Results {first}–{last} · page {self.page_number}"
+        pages = max(1, -(-self.page.total // PAGE_SIZE))
+        return f"Results {first}–{last} of {self.page.total} · page {self.page_number} of {pages}"
+
+    @property
+    def embed(self) -> discord.Embed:
+        return results_embed(
+            self.page.items,
+            title=self.title,
+            first_rank=self.page.offset + 1,
+            footer=self.footer(),
+            description_prefix=self.description_prefix,
+        )
+
+    def refresh(self) -> None:
+        self.open_select.options = []
+        for rank, item in enumerate(self.page.items[:SELECT_OPTION_LIMIT], self.page.offset + 1):
+            label, description = select_option_texts(item, rank)
+            self.open_select.add_option(
+                label=label, description=description, value=str(item.summary_id)
+            )
+        self.previous_button.disabled = self.page.offset == 0
+        self.next_button.disabled = not self.page.has_more
+
+    async def go_to(self, interaction: discord.Interaction, offset: int) -> None:
+        page = await within_deadline(
+            interaction,
+            self.loader(max(0, offset), PAGE_SIZE),
+            patience=self.cog.slow_reply_seconds,
+            update=True,
+        )
+        if not page.items:
+            # The list shrank since it was shown (summaries deleted): stay where we are.
+            raise UserFacingError("There are no more results.")
+        self.page = page
+        self.refresh()
+        await update_message(interaction, embed=self.embed, view=self)
+
+    async def previous_page(self, interaction: discord.Interaction) -> None:
+        await self.go_to(interaction, self.page.offset - PAGE_SIZE)
+
+    async def next_page(self, interaction: discord.Interaction) -> None:
+        await self.go_to(interaction, self.page.offset + PAGE_SIZE)
+
+    async def open_result(self, interaction: discord.Interaction) -> None:
+        await open_summary_for(
+            self.cog, interaction, int(self.open_select.values[0]), owner_id=self.owner_id
+        )
+
+
+def local_loader(items: Sequence[ListedSummary]) -> PageLoader:
+    """Pages over a list already in memory (latest, top)."""
+
+    async def load(offset: int, limit: int) -> ResultPage:
+        chunk = list(items[offset : offset + limit])
+        return ResultPage(
+            items=chunk,
+            offset=offset,
+            total=len(items),
+            has_more=offset + limit < len(items),
+        )
+
+    return load
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper card
+
+
+class PaperView(ReaderView):
+    """ "More"/"Less" for a long abstract (owner only), a menu opening each summary (anyone),
+    and the paper's links."""
+
+    def __init__(
+        self,
+        cog: SearchCog,
+        paper: Paper,
+        summaries: Sequence[Summary],
+        *,
+        owner_id: int,
+        timeout: float | None,
+    ) -> None:
+        super().__init__(owner_id, timeout=timeout)
+        self.cog = cog
+        self.paper = paper
+        self.summaries = list(summaries)
+        self.expanded = False
+        self.more_button: discord.ui.Button[PaperView] | None = None
+        if self.summaries:
+            select: discord.ui.Select[PaperView] = discord.ui.Select(
+                placeholder="Open a summary…", min_values=1, max_values=1, row=0
+            )
+            for rank, summary in enumerate(self.summaries[:SELECT_OPTION_LIMIT], start=1):
+                author = plain_text(summary.author_name or "Anonymous", 60)
+                select.add_option(
+                    label=plain_text(f"{rank}. {author} · {score_text(summary.score)}", 100),
+                    description=plain_text(summary.tldr.strip() or summary_title(summary), 100),
+                    value=str(summary.id),
+                )
+            select.callback = self.open_selected
+            self.open_select = select
+            self.add_item(select)
+            self.make_public(select)
+        if abstract_is_long(paper):
+            self.more_button = discord.ui.Button(
+                label="More", emoji="📖", style=discord.ButtonStyle.secondary, row=1
+            )
+            self.more_button.callback = self.toggle_abstract
+            self.add_item(self.more_button)
+        for button in link_buttons(paper_links(paper), row=2):
+            self.add_item(button)
+
+    @property
+    def embed(self) -> discord.Embed:
+        return paper_card(self.paper, self.summaries, expanded=self.expanded)
+
+    async def toggle_abstract(self, interaction: discord.Interaction) -> None:
+        self.expanded = not self.expanded
+        if self.more_button is not None:
+            self.more_button.label = "Less" if self.expanded else "More"
+        await interaction.response.edit_message(embed=self.embed, view=self)
+
+    async def open_selected(self, interaction: discord.Interaction) -> None:
+        await open_summary_for(
+            self.cog, interaction, int(self.open_select.values[0]), owner_id=self.owner_id
+        )

@@ -1,0 +1,201 @@
+"""`/summary view`: a whole summary, rendered and paged within Discord's limits."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from discord import app_commands
+
+from bot.bot import ShortScienceBot
+from bot.rendering.markdown import render_summary
+from tests.e2e.conftest import StartBot
+from tests.e2e.search_seed import (
+    LONG_SUMMARY,
+    add_long_summary,
+    import_sample,
+    interactive_components,
+    link_urls,
+)
+from tests.emulator import DiscordEmulator, Message
+
+FOOTER = re.compile(r"Summary #(\d+) · page (\d+) of (\d+)")
+COMMON_MACROS = re.compile(
+    r"\\(?:alpha|beta|gamma|lambda|mu|sigma|frac|sqrt|sum|mathbb|text|mathcal|cdot|leq|in"
+    r"|infty|log|exp|arg)(?![a-zA-Z])"
+)
+
+
+def page_of(message: Message) -> tuple[int, int]:
+    embed = message.embed
+    assert embed is not None
+    match = FOOTER.search(embed["footer"]["text"])
+    assert match is not None, embed["footer"]
+    return int(match.group(2)), int(match.group(3))
+
+
+async def read_all_pages(emulator: DiscordEmulator, message: Message) -> list[str]:
+    """Press Next until the last page, returning every page's description."""
+    page, pages = page_of(message)
+    descriptions = [message.embed["description"]]  # type: ignore[index]
+    while page < pages:
+        click = await emulator.click(message, label="Next")
+        await click.wait_callback(timeout=3.0)
+        assert click.callback_type == 7, click.describe()
+        await emulator.wait_for(lambda p=page: page_of(message)[0] == p + 1)
+        page, _ = page_of(message)
+        descriptions.append(message.embed["description"])  # type: ignore[index]
+    return descriptions
+
+
+async def test_a_long_summary_is_paged_whole_within_limits(
+    emulator: DiscordEmulator, running_bot: ShortScienceBot
+) -> None:
+    await import_sample(running_bot)
+    summary_id = await add_long_summary(running_bot)
+
+    interaction = await emulator.slash(f"/summary view id:{summary_id}")
+    message = await interaction.wait_reply(timeout=3.0)
+    assert not message.ephemeral
+    page, pages = page_of(message)
+    assert (page, pages) == (1, pages) and pages >= 3
+    embed = message.embed
+    assert embed is not None
+    assert embed["title"].startswith("Batch Normalization")
+    assert embed["author"]["name"].startswith("longreader · ▲ 4")
+    # The first image is the embed image.
+    assert embed["image"]["url"] == "https://i.imgur.com/bn_curves.png"
+    previous = message.find_component(label="Prev")
+    assert previous.get("disabled") is True
+
+    descriptions = await read_all_pages(emulator, message)
+    assert len(descriptions) == pages
+    assert message.find_component(label="Next").get("disabled") is True
+    # Nothing is cut: every line of the rendered text is on some page, in order.
+    shown = "\n".join(descriptions)
+    rendered = render_summary(LONG_SUMMARY.read_text(encoding="utf-8")).text
+    position = 0
+    for line in (line.strip() for line in rendered.splitlines()):
+        if not line or line.startswith(("```", "~~~")):
+            continue
+        found = shown.find(line, position)
+        assert found >= 0, f"missing from the pages: {line!r}"
+        position = found
+    # Math is readable Unicode, not LaTeX.
+    assert not COMMON_MACROS.search(shown), COMMON_MACROS.search(shown)
+    assert "ℝ" in shown or "√" in shown
+    # Images became links.
+    assert "https://i.imgur.com/bn_curves.png" in shown
+    # Back again.
+    click = await emulator.click(message, label="Prev")
+    await click.wait_callback(timeout=3.0)
+    await emulator.wait_for(lambda: page_of(message)[0] == pages - 1)
+
+
+async def test_download_attaches_the_raw_markdown(
+    emulator: DiscordEmulator, running_bot: ShortScienceBot
+) -> None:
+    await import_sample(running_bot)
+    summary_id = await add_long_summary(running_bot)
+    message = await (await emulator.slash(f"/summary view id:{summary_id}")).wait_reply(3.0)
+
+    for member in ("alice", "mod"):  # the reader, and someone else: both may download
+        click = await emulator.click(
+            message, label="Download .md", member=emulator.guild.member(member)
+        )
+        reply = await click.wait_reply(timeout=3.0)
+        assert reply.ephemeral
+        [attachment] = reply.attachments
+        assert attachment.filename == f"summary-{summary_id}.md"
+        body = LONG_SUMMARY.read_text(encoding="utf-8")
+        assert attachment.data.decode("utf-8") == body.strip("\n") + "\n"
+
+
+async def test_only_the_reader_turns_pages(
+    emulator: DiscordEmulator, running_bot: ShortScienceBot
+) -> None:
+    await import_sample(running_bot)
+    summary_id = await add_long_summary(running_bot)
+    alice, mod = emulator.guild.member("alice"), emulator.guild.member("mod")
+    message = await (
+        await emulator.slash(f"/summary view id:{summary_id}", member=alice)
+    ).wait_reply(3.0)
+
+    click = await emulator.click(message, label="Next", member=mod)
+    note = await click.wait_reply(timeout=3.0)
+    assert note.ephemeral
+    assert "belong to the person who ran the command" in note.content
+    assert page_of(message)[0] == 1
+    assert message.edits == 0
+
+
+async def test_a_short_summary_has_one_page_and_links(
+    emulator: DiscordEmulator, running_bot: ShortScienceBot
+) -> None:
+    await import_sample(running_bot)
+    message = await (await emulator.slash("/summary view id:1")).wait_reply(3.0)
+    assert page_of(message) == (1, 1)
+    labels = {c.get("label") for c in message.buttons}
+    assert "Prev" not in labels and "Next" not in labels
+    assert "Download .md" in labels
+    links = link_urls(message)
+    assert links["arXiv"] == "https://arxiv.org/abs/1502.03167"
+    assert links["PDF"] == "https://arxiv.org/pdf/1502.03167"
+    assert links["ShortScience"].endswith("bibtexKey=journals/corr/IoffeS15")
+    text = message.embed["description"]  # type: ignore[index]
+    assert "**Batch norm**" in text
+    assert "\\frac" not in text and "μ" in text
+
+
+async def test_unknown_summary_ids_get_a_clear_message(
+    emulator: DiscordEmulator, running_bot: ShortScienceBot
+) -> None:
+    await import_sample(running_bot)
+    reply = await (await emulator.slash("/summary view id:999999")).wait_reply(3.0)
+    assert reply.ephemeral
+    assert "There is no summary #999999 here" in reply.content
+
+
+async def test_controls_go_when_the_view_times_out(
+    emulator: DiscordEmulator, running_bot: ShortScienceBot
+) -> None:
+    await import_sample(running_bot)
+    summary_id = await add_long_summary(running_bot)
+    running_bot.get_cog("Search").view_timeout = 0.3  # type: ignore[union-attr]
+    message = await (await emulator.slash(f"/summary view id:{summary_id}")).wait_reply(3.0)
+    assert interactive_components(message)
+
+    await emulator.wait_for(lambda: not interactive_components(message), timeout=5.0)
+    # Link buttons stay: they need no bot to work.
+    assert "arXiv" in link_urls(message)
+
+
+@pytest.mark.parametrize(
+    "extensions",
+    [
+        ("cogs.meta", "cogs.search", "cogs.community"),
+        ("cogs.meta", "cogs.community", "cogs.search"),
+    ],
+    ids=["search-first", "community-first"],
+)
+async def test_summary_group_is_shared_whatever_the_load_order(
+    emulator: DiscordEmulator, start_bot: StartBot, extensions: tuple[str, ...]
+) -> None:
+    bot = await start_bot(extensions=extensions)
+    commands = await emulator.wait_for_commands(emulator.guild)
+    [summary] = [c for c in commands if c["name"] == "summary"]
+    assert {o["name"] for o in summary["options"]} == {"view", "edit", "delete", "restore"}
+
+    await import_sample(bot)
+    message = await (await emulator.slash("/summary view id:1")).wait_reply(3.0)
+    assert message.embed["footer"]["text"] == "Summary #1 · page 1 of 1"  # type: ignore[index]
+
+    # Unloading one side leaves the other's subcommands in place.
+    await bot.unload_extension("cogs.search")
+    group = bot.tree.get_command("summary")
+    assert isinstance(group, app_commands.Group)
+    assert {c.name for c in group.commands} == {"edit", "delete", "restore"}
+    await bot.load_extension("cogs.search")
+    group = bot.tree.get_command("summary")
+    assert isinstance(group, app_commands.Group)
+    assert {c.name for c in group.commands} == {"view", "edit", "delete", "restore"}
