@@ -181,7 +181,7 @@ class SearchCog(commands.Cog, name="Search"):
             if title.strip()
         ]
 
-    async def resolve_paper(self, text: str) -> Paper:
+    async def resolve_paper(self, text: str, guild_id: int | None) -> Paper:
         """The paper `text` names: an autocomplete pick, any identifier, or a unique title."""
         text = text.strip()
         picked = _PAPER_CHOICE.fullmatch(text)
@@ -199,10 +199,16 @@ class SearchCog(commands.Cog, name="Search"):
                     "has summarised it here. Check the id, or search with `/search`."
                 )
             return found[0]
-        candidates = await self.papers.search_titles_prefix(text, 2)
-        exact = [p for p in candidates if p.title.strip().casefold() == text.casefold()]
-        if len(exact) == 1 or len(candidates) == 1:
-            return (exact or candidates)[0]
+        # A title typed without picking a suggestion: only papers with a summary visible
+        # here, as in the suggestions.
+        candidates = await autocomplete_titles(self.bot.db, text, guild_id=guild_id, limit=2)
+        wanted = " ".join(text.split()).casefold()
+        exact = [c for c in candidates if " ".join(c.title.split()).casefold() == wanted]
+        chosen = exact[0] if len(exact) == 1 else candidates[0] if len(candidates) == 1 else None
+        if chosen is not None:
+            paper = await self.papers.get(chosen.paper_id)
+            if paper is not None:
+                return paper
         raise UserFacingError(
             f"I can't read that as a paper: {parsed.reason} Give an arXiv id or link, a DOI, a "
             "ShortScience link or a bibtex key, or start typing a title and pick one of the "
@@ -356,7 +362,7 @@ class SearchCog(commands.Cog, name="Search"):
         interaction: discord.Interaction,
         identifier: app_commands.Range[str, 1, MAX_ID_LENGTH],
     ) -> None:
-        paper = await self.resolve_paper(identifier)
+        paper = await self.resolve_paper(identifier, interaction.guild_id)
         summaries = await self.summaries.list_for_paper(paper.id, guild_id=interaction.guild_id)
         view = PaperView(
             self, paper, summaries, owner_id=interaction.user.id, timeout=self.view_timeout
