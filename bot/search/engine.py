@@ -19,14 +19,7 @@ from typing import Any, Final, Literal
 
 from bot.search import repository
 from bot.search.bm25 import WEIGHTS_TEXT
-from bot.search.excerpt import (
-    ELLIPSIS,
-    MATCH_END,
-    MATCH_START,
-    has_match,
-    markdown_excerpt,
-    plain_excerpt,
-)
+from bot.search.excerpt import fragment, match_pattern, render_excerpt
 from bot.search.index import (
     DEFAULT_CACHE_BYTES,
     FORMAT,
@@ -219,12 +212,13 @@ def _results(
     if not ids:
         return ()
     rows = {int(row[0]): row for row in repository.result_rows(conn, ids)}
+    pattern = match_pattern(query)
     results = []
     for hit in ranked.hits:
         row = rows.get(hit.summary_id)
         if row is None:
             continue
-        fragment = _best_fragment(conn, query, hit.summary_id, tldr=row[9] or "")
+        excerpt, excerpt_text = render_excerpt(fragment((row[9] or "", row[11] or ""), pattern))
         arxiv_id = row[10]
         url = row[5] or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
         results.append(
@@ -239,24 +233,11 @@ def _results(
                 origin=row[7],
                 guild_id=row[8],
                 rank=hit.rank,
-                excerpt=markdown_excerpt(fragment),
-                excerpt_text=plain_excerpt(fragment),
+                excerpt=excerpt,
+                excerpt_text=excerpt_text,
             )
         )
     return tuple(results)
-
-
-def _best_fragment(conn: sqlite3.Connection, query: FtsQuery, summary_id: int, *, tldr: str) -> str:
-    """The TL;DR's fragment when the query matches it, else the body's."""
-    fragments = repository.snippets(
-        conn, query.expression, summary_id, (MATCH_START, MATCH_END, ELLIPSIS)
-    )
-    if fragments is None:
-        return tldr
-    tldr_fragment, body_fragment = fragments
-    if has_match(tldr_fragment) or (tldr.strip() and not has_match(body_fragment)):
-        return tldr_fragment
-    return body_fragment
 
 
 def _autocomplete(

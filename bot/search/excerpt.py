@@ -1,19 +1,28 @@
 """One-line excerpts of summaries with the matched words in bold, safe to post on Discord.
 
+`fragment` picks the best window of the TL;DR or the body and marks the query's matches
+with private-use markers (in Python: FTS5's snippet() would cost a statement per result).
 The excerpt is user text: it must not format (headings, links, spoilers, code), mention
-(`@everyone`, `<@id>`) or break the bold markers around it. FTS5's snippet() marks matches
-with private-use markers; everything between them is escaped, then the markers become `**`.
+(`@everyone`, `<@id>`) or break the bold markers around it, so everything between the
+markers is escaped before the markers become `**`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final
+
+from bot.search.query import FtsQuery
 
 MATCH_START: Final = "\ue0a0\ue0a1"
 MATCH_END: Final = "\ue0a1\ue0a0"
 ELLIPSIS: Final = "…"
 MAX_EXCERPT_CHARS: Final = 200
+WINDOW_CHARS: Final = 180
+LEAD_CHARS: Final = 30  # context shown before the first match
+SCAN_CHARS: Final = 1200  # look for matches here first
+MAX_MATCHES: Final = 32
 
 _MARKERS = re.compile(f"({re.escape(MATCH_START)}|{re.escape(MATCH_END)})")
 # What Discord's Markdown reads as syntax anywhere in a line ("<" starts mentions, custom
@@ -24,25 +33,128 @@ _LINE_START_SYNTAX = re.compile(r"^([#>+-])")
 _ORDERED_LIST_START = re.compile(r"^(\d+)\.")
 _MENTION = re.compile(r"@(?=\S)")
 _WHITESPACE = re.compile(r"\s+")
+# Markdown the excerpt drops rather than shows escaped: images, link targets, emphasis,
+# code ticks, heading and quote markers.
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_EMPHASIS = re.compile(r"\*{1,3}|_{2,3}|`+|~~|\|\|")
+_LINE_MARKERS = re.compile(r"(?m)^[ \t]*(?:#{1,6}|>+|-#)[ \t]+")
+# FTS5's token characters are letters and digits; "_" separates, like punctuation.
+_TOKEN_EDGE_BEFORE = r"(?<![^\W_])"
+_TOKEN_EDGE_AFTER = r"(?![^\W_])"
+_SEPARATORS = r"[\W_]+"
 
 
-def markdown_excerpt(fragment: str, max_chars: int = MAX_EXCERPT_CHARS) -> str:
-    """Discord Markdown: one line, escaped, matches in **bold**, at most ~max_chars shown."""
+def match_pattern(query: FtsQuery) -> re.Pattern[str] | None:
+    """A regex finding the query's phrases in text (case-insensitively, whole tokens)."""
+    alternatives = []
+    for phrase in query.phrases:
+        parts = phrase.tokens or tuple(p for p in re.split(_SEPARATORS, phrase.text) if p)
+        if parts:
+            alternatives.append(_SEPARATORS.join(re.escape(part) for part in parts))
+    if not alternatives:
+        return None
+    alternatives.sort(key=len, reverse=True)
+    body = "|".join(alternatives)
+    return re.compile(f"{_TOKEN_EDGE_BEFORE}(?:{body}){_TOKEN_EDGE_AFTER}", re.IGNORECASE)
+
+
+def fragment(texts: Sequence[str], pattern: re.Pattern[str] | None) -> str:
+    """The best window of the first text with a match (else of the first non-empty text),
+    with matches between MATCH_START and MATCH_END, Markdown syntax dropped."""
+    candidates = [text for text in texts if text and text.strip()]
+    if not candidates:
+        return ""
+    for text in candidates:
+        matches = _matches(text, pattern)
+        if matches:
+            return _window(text, matches)
+    return _window(candidates[0], [])
+
+
+def clean_markdown(text: str) -> str:
+    text = _IMAGE.sub(" ", text)
+    text = _LINK.sub(r"\1", text)
+    text = _LINE_MARKERS.sub("", text)
+    return _EMPHASIS.sub("", text)
+
+
+def _matches(text: str, pattern: re.Pattern[str] | None) -> list[tuple[int, int, str]]:
+    """Matches in the text's head if any (enough for an excerpt, and cheap), else anywhere."""
+    if pattern is None:
+        return []
+    found: list[tuple[int, int, str]] = []
+    for start in (0, SCAN_CHARS - 100) if len(text) > SCAN_CHARS else (0,):
+        end = SCAN_CHARS if start == 0 else len(text)
+        for match in pattern.finditer(text, start, end):
+            found.append((match.start(), match.end(), match.group().casefold()))
+            if len(found) >= MAX_MATCHES:
+                return found
+        if found:
+            break
+    return found
+
+
+def _window(text: str, matches: list[tuple[int, int, str]]) -> str:
+    start = _best_start(matches) if matches else 0
+    if start > 0:
+        space = text.rfind(" ", max(0, start - 20), start + 1)
+        start = space + 1 if space >= 0 else start
+    end = min(len(text), start + WINDOW_CHARS)
+    if end < len(text):
+        space = text.rfind(" ", start + WINDOW_CHARS // 2, end)
+        end = space if space > 0 else end
+    pieces = [ELLIPSIS] if start > 0 else []
+    cursor = start
+    for first, last, _ in matches:
+        if first < cursor or last > end:
+            continue
+        pieces.extend((text[cursor:first], MATCH_START, text[first:last], MATCH_END))
+        cursor = last
+    pieces.append(text[cursor:end])
+    if end < len(text):
+        pieces.append(ELLIPSIS)
+    # Markers are private-use characters: cleaning never touches them.
+    return clean_markdown("".join(pieces))
+
+
+def _best_start(matches: list[tuple[int, int, str]]) -> int:
+    """Where the window with the most distinct matched phrases (then matches) starts."""
+    counts: dict[str, int] = {}
+    best_score = (-1, -1)
+    best_left = 0
+    left = 0
+    for right, (_, last, key) in enumerate(matches):
+        counts[key] = counts.get(key, 0) + 1
+        while last - max(0, matches[left][0] - LEAD_CHARS) > WINDOW_CHARS:
+            dropped = matches[left][2]
+            counts[dropped] -= 1
+            if not counts[dropped]:
+                del counts[dropped]
+            left += 1
+        score = (len(counts), right - left + 1)
+        if score > best_score:
+            best_score, best_left = score, left
+    return max(0, matches[best_left][0] - LEAD_CHARS)
+
+
+def render_excerpt(fragment: str, max_chars: int = MAX_EXCERPT_CHARS) -> tuple[str, str]:
+    """(Discord Markdown, plain text) of a fragment: one line, at most ~max_chars shown;
+    in Markdown the matches are **bold** and everything else is escaped."""
     pieces = _pieces(fragment, max_chars)
     parts = [f"**{_escape(text)}**" if bold else _escape(text) for text, bold in pieces]
     if parts and not pieces[0][1]:
         parts[0] = _LINE_START_SYNTAX.sub(r"\\\1", parts[0], count=1)
         parts[0] = _ORDERED_LIST_START.sub(r"\1\\.", parts[0], count=1)
-    return "".join(parts)
+    return "".join(parts), "".join(text for text, _ in pieces)
+
+
+def markdown_excerpt(fragment: str, max_chars: int = MAX_EXCERPT_CHARS) -> str:
+    return render_excerpt(fragment, max_chars)[0]
 
 
 def plain_excerpt(fragment: str, max_chars: int = MAX_EXCERPT_CHARS) -> str:
-    """The same excerpt as plain text (for JSON and terminals)."""
-    return "".join(text for text, _ in _pieces(fragment, max_chars))
-
-
-def has_match(fragment: str) -> bool:
-    return MATCH_START in fragment
+    return render_excerpt(fragment, max_chars)[1]
 
 
 def _pieces(fragment: str, max_chars: int) -> list[tuple[str, bool]]:

@@ -210,25 +210,11 @@ def result_rows(conn: sqlite3.Connection, ids: Sequence[int]) -> list[sqlite3.Ro
     return conn.execute(
         """SELECT s.id, s.paper_id, COALESCE(NULLIF(p.title, ''), s.title) AS paper_title,
                   s.author_name, s.score, COALESCE(s.url, p.url) AS url, s.created_at,
-                  s.origin, s.guild_id, s.tldr, p.arxiv_id
+                  s.origin, s.guild_id, s.tldr, p.arxiv_id, s.body
            FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id
            WHERE s.id IN (SELECT value FROM json_each(?))""",
         (_json_ids(ids),),
     ).fetchall()
-
-
-def snippets(
-    conn: sqlite3.Connection, match: str, summary_id: int, markers: tuple[str, str, str]
-) -> tuple[str, str] | None:
-    """FTS5's best fragments of the TL;DR and the body, matches between the markers."""
-    start, end, ellipsis = markers
-    row = conn.execute(
-        """SELECT snippet(summary_fts, 3, :start, :end, :ellipsis, 24),
-                  snippet(summary_fts, 4, :start, :end, :ellipsis, 24)
-           FROM summary_fts WHERE summary_fts MATCH :match AND rowid = :id""",
-        {"start": start, "end": end, "ellipsis": ellipsis, "match": match, "id": summary_id},
-    ).fetchone()
-    return None if row is None else (row[0] or "", row[1] or "")
 
 
 # -- the scratch index: exact term statistics of documents changed since the build ------------

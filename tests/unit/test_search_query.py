@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from bot.search.excerpt import fragment, markdown_excerpt, match_pattern
 from bot.search.query import MAX_PHRASES, build_fts_query
-from bot.search.repository import Visibility, plain_search, snippets
+from bot.search.repository import Visibility, plain_search
 from bot.storage.database import load_migrations, split_statements
 
 # Module-scoped fixtures are shared on purpose: queries only read them.
@@ -197,5 +198,7 @@ def test_no_input_raises(fts: sqlite3.Connection, text: str) -> None:
         return
     assert query.expression
     rows = plain_search(fts, query.expression, Visibility(), offset=0, limit=5)
+    pattern = match_pattern(query)
     for summary_id, _ in rows:
-        snippets(fts, query.expression, summary_id, ("[", "]", "…"))
+        body = fts.execute("SELECT body FROM summaries WHERE id = ?", (summary_id,)).fetchone()[0]
+        assert "\n" not in markdown_excerpt(fragment([body, text], pattern))
