@@ -1,19 +1,32 @@
-"""The `shortscience-bot` command: run (the default), sync, import, search."""
+"""The `shortscience-bot` command: run (the default), sync, import, search, export."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+import aiohttp
 import discord
 from pydantic import ValidationError
+from tqdm import tqdm
 
-from bot.app import MissingTokenError, run_bot, sync_commands
+from bot.app import USER_AGENT, MissingTokenError, run_bot, sync_commands
+from bot.community.export import ExportFormat, export_guild
 from bot.config import Settings
-from bot.storage import DatabaseTooNewError, MigrationError
+from bot.ingest import FeedImportError, import_source
+from bot.search.engine import (
+    SearchResult,
+    close_search_engine,
+    result_to_json,
+    search_summaries,
+)
+from bot.storage import Database, DatabaseTooNewError, MigrationError
 
 log = logging.getLogger("bot.cli")
 
@@ -30,6 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--guild", type=int, default=None, help="sync to this guild only (instant, for testing)"
     )
+    importer = commands.add_parser(
+        "import", help="import an RSS or Atom file or URL (ShortScience, arXiv, any blog)"
+    )
+    importer.add_argument("source", metavar="PATH_OR_URL", help="a feed file or an http(s) URL")
+    importer.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    search = commands.add_parser("search", help="search the summaries, ranked as /search ranks")
+    search.add_argument("query", help='words, or "a quoted phrase"')
+    search.add_argument("--limit", type=int, default=10, help="how many results (default 10)")
+    search.add_argument("--json", action="store_true", help="print a JSON list, best first")
+    search.add_argument(
+        "--guild",
+        type=int,
+        default=None,
+        help="see what this server sees (feed summaries and its own); default: everything",
+    )
+
+    export = commands.add_parser("export", help="export a server's community summaries")
+    export.add_argument("--guild", type=int, required=True, help="the server (guild) id")
+    export.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    export.add_argument("--output", default=None, help="file to write (default: standard output)")
     return parser
 
 
@@ -39,6 +73,116 @@ def load_settings() -> Settings:
 
 def configure_logging(settings: Settings) -> None:
     discord.utils.setup_logging(level=logging.getLevelName(settings.log_level), root=True)
+
+
+async def open_database(settings: Settings) -> Database:
+    """Open and migrate the database, for commands that need no Discord connection."""
+    db = await Database.open(settings.database_path)
+    try:
+        await db.migrate()
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+async def import_command(settings: Settings, source: str, *, quiet: bool) -> int:
+    db = await open_database(settings)
+    bar = tqdm(desc="Importing", unit=" entries", disable=quiet, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        async with aiohttp.ClientSession(headers={"User-Agent": USER_AGENT}) as session:
+            stats = await import_source(db, session, source, progress=progress)
+    except FeedImportError as exc:
+        bar.close()
+        print(f"shortscience-bot import: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    bar.close()
+    print(
+        f"Imported {stats.total} entries from {source}: {stats.inserted} new, "
+        f"{stats.updated} updated, {stats.unchanged} unchanged; "
+        f"{stats.papers_created} new papers."
+    )
+    return 0
+
+
+async def search_command(
+    settings: Settings, query: str, *, limit: int, as_json: bool, guild_id: int | None
+) -> int:
+    db = await open_database(settings)
+    try:
+        page = await search_summaries(
+            db, query, guild_id=guild_id, all_guilds=guild_id is None, limit=max(1, limit)
+        )
+    finally:
+        close_search_engine(db)
+        await db.close()
+    if as_json:
+        print(json.dumps([result_to_json(result) for result in page.results], indent=2))
+        return 0
+    if page.nothing_to_search:
+        print("Nothing to search for: give at least one word.", file=sys.stderr)
+        return 0
+    if not page.results:
+        print(f"No summaries match {query!r}. Try fewer or broader words.")
+        return 0
+    print(format_results_table(page.results))
+    return 0
+
+
+def format_results_table(results: Sequence[SearchResult]) -> str:
+    """A plain table that fits the terminal: id, score, author, paper, excerpt."""
+    width = shutil.get_terminal_size((120, 24)).columns
+    rows = [("id", "score", "author", "paper", "excerpt")]
+    for result in results:
+        rows.append(
+            (
+                str(result.summary_id),
+                str(result.score),
+                result.author,
+                result.paper_title,
+                result.excerpt_text,
+            )
+        )
+    caps = (8, 6, 18, 40, max(20, width - 8 - 6 - 18 - 40 - 8))
+    widths = [min(cap, max(len(row[i]) for row in rows)) for i, cap in enumerate(caps)]
+    lines = []
+    for row in rows:
+        cells = [_fit(cell, widths[i]) for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fit(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
+
+
+async def export_data(settings: Settings, guild_id: int, fmt: ExportFormat) -> bytes:
+    db = await open_database(settings)
+    try:
+        return await export_guild(db, guild_id, fmt)
+    finally:
+        await db.close()
+
+
+def export_command(settings: Settings, guild_id: int, fmt: ExportFormat, output: str | None) -> int:
+    data = asyncio.run(export_data(settings, guild_id, fmt))
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        Path(output).write_bytes(data)
+        print(f"Wrote {len(data)} bytes to {output}.", file=sys.stderr)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,6 +202,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             count = asyncio.run(sync_commands(settings, args.guild))
             where = f"guild {args.guild}" if args.guild else "every server (global)"
             print(f"Synced {count} commands to {where}.")
+        elif command == "import":
+            return asyncio.run(import_command(settings, args.source, quiet=args.quiet))
+        elif command == "search":
+            return asyncio.run(
+                search_command(
+                    settings, args.query, limit=args.limit, as_json=args.json, guild_id=args.guild
+                )
+            )
+        elif command == "export":
+            return export_command(settings, args.guild, args.format, args.output)
         else:  # pragma: no cover - argparse rejects unknown commands first
             parser.error(f"unknown command {command}")
     except MissingTokenError as exc:

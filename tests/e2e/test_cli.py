@@ -1,0 +1,124 @@
+"""The `shortscience-bot` command, run as users run it: in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.emulator.emulator import DiscordEmulator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+FEEDS = PROJECT_ROOT / "tests" / "fixtures" / "feeds"
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m bot ARGS` with a clean environment (no developer .env or token)."""
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DISCORD_", "DATABASE_", "DEV_GUILD", "LOG_LEVEL"))
+    }
+    base["PYTHONPATH"] = str(PROJECT_ROOT)
+    base.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_run_without_a_token_explains_how_to_get_one(tmp_path: Path) -> None:
+    result = run_cli(cwd=tmp_path)  # no sub-command: `run` is the default
+    assert result.returncode != 0
+    assert "DISCORD_TOKEN" in result.stderr
+    assert "discord.com/developers/applications" in result.stderr
+    assert "applications.commands" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_import_is_idempotent(tmp_path: Path) -> None:
+    env = {"DATABASE_PATH": str(tmp_path / "db.sqlite3")}
+    first = run_cli("import", str(FEEDS / "shortscience.xml"), "--quiet", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert " new" in first.stdout
+    new_count = int(first.stdout.split(": ", 1)[1].split(" new")[0])
+    assert new_count > 0
+
+    second = run_cli("import", str(FEEDS / "shortscience.xml"), "--quiet", cwd=tmp_path, env=env)
+    assert second.returncode == 0, second.stderr
+    assert ": 0 new, 0 updated" in second.stdout
+
+    # The edited version of the feed updates summaries; it adds none.
+    edited = run_cli("import", str(FEEDS / "shortscience_v2.xml"), "--quiet", cwd=tmp_path, env=env)
+    assert edited.returncode == 0, edited.stderr
+    assert "updated" in edited.stdout
+
+
+def test_import_refuses_what_is_not_a_feed(tmp_path: Path) -> None:
+    env = {"DATABASE_PATH": str(tmp_path / "db.sqlite3")}
+    result = run_cli("import", str(FEEDS / "garbage.txt"), "--quiet", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "garbage.txt" in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = run_cli("import", str(tmp_path / "nope.xml"), "--quiet", cwd=tmp_path, env=env)
+    assert missing.returncode == 1
+    assert "Traceback" not in missing.stderr
+
+
+def test_search_prints_json_best_first(tmp_path: Path) -> None:
+    env = {"DATABASE_PATH": str(tmp_path / "db.sqlite3")}
+    imported = run_cli("import", str(FEEDS / "shortscience.xml"), "--quiet", cwd=tmp_path, env=env)
+    assert imported.returncode == 0, imported.stderr
+
+    result = run_cli("search", "normalization", "--json", "--limit", "3", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert 1 <= len(rows) <= 3
+    for row in rows:
+        assert {"id", "paper_title", "paper_id", "author", "score", "url", "excerpt"} <= row.keys()
+    assert any("ormaliz" in row["paper_title"] for row in rows)
+
+    table = run_cli("search", "normalization", cwd=tmp_path, env=env)
+    assert table.returncode == 0, table.stderr
+    assert "ormaliz" in table.stdout
+
+    nothing = run_cli("search", "zzzqqqxxy", "--json", cwd=tmp_path, env=env)
+    assert nothing.returncode == 0, nothing.stderr
+    assert json.loads(nothing.stdout) == []
+
+    hostile = run_cli("search", '"unbalanced AND (NEAR * -', "--json", cwd=tmp_path, env=env)
+    assert hostile.returncode == 0, hostile.stderr
+    assert isinstance(json.loads(hostile.stdout), list)
+
+
+@pytest.mark.asyncio
+async def test_sync_publishes_commands_to_a_guild(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    import asyncio
+
+    env = {
+        "DISCORD_TOKEN": emulator.token,
+        "DISCORD_API_BASE": emulator.api_base,
+        "DISCORD_GATEWAY_URL": emulator.gateway_url,
+        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+    }
+    guild_id = str(emulator.guild.id)
+    result = await asyncio.to_thread(run_cli, "sync", "--guild", guild_id, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"to guild {guild_id}" in result.stdout
+    puts = emulator.requests_matching(f"PUT /applications/*/guilds/{guild_id}/commands")
+    assert len(puts) == 1
+    names = {command["name"] for command in puts[0].json}
+    assert "help" in names
