@@ -122,3 +122,63 @@ async def test_sync_publishes_commands_to_a_guild(
     assert len(puts) == 1
     names = {command["name"] for command in puts[0].json}
     assert "help" in names
+
+
+def test_export_writes_a_file_that_parses_back(tmp_path: Path) -> None:
+    import asyncio
+
+    from bot.community.export import parse_json_export, parse_markdown_export
+    from bot.storage import Database
+    from bot.storage.community import CommunityRepository
+
+    database_path = tmp_path / "db.sqlite3"
+
+    async def seed() -> None:
+        db = await Database.open(database_path)
+        try:
+            await db.migrate()
+            repository = CommunityRepository(db)
+            paper_id = await repository.find_or_create_titled_paper(
+                "Attention Is All You Need", now=1.0
+            )
+            for author_id, name in ((1, "ada"), (2, "grace @everyone")):
+                await repository.save(
+                    paper_id=paper_id,
+                    guild_id=42,
+                    author_id=author_id,
+                    author_name=name,
+                    title="",
+                    tldr=f"tl;dr by {name}",
+                    body=f"$\\sqrt{{d_k}}$ scaling, says {name}",
+                    now=2.0,
+                )
+            await repository.save(
+                paper_id=paper_id,
+                guild_id=7,
+                author_id=3,
+                author_name="elsewhere",
+                title="",
+                tldr="another server",
+                body="not exported for 42",
+                now=2.0,
+            )
+        finally:
+            await db.close()
+
+    asyncio.run(seed())
+    env = {"DATABASE_PATH": str(database_path)}
+    out = tmp_path / "export.json"
+    result = run_cli(
+        "export", "--guild", "42", "--format", "json", "--output", str(out), cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    guild_id, summaries = parse_json_export(out.read_bytes())
+    assert guild_id == 42
+    assert sorted(s.author_name for s in summaries) == ["ada", "grace @everyone"]
+
+    markdown = run_cli("export", "--guild", "42", cwd=tmp_path, env=env)
+    assert markdown.returncode == 0, markdown.stderr
+    guild_id, summaries = parse_markdown_export(markdown.stdout.encode("utf-8"))
+    assert guild_id == 42
+    assert len(summaries) == 2
+    assert "another server" not in markdown.stdout
