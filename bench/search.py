@@ -22,6 +22,8 @@ For each size, in one run:
       authors 2, summary author 2, body 1) and AND semantics; and with all the text in one
       field (its fastest setup), for reference.
 - Whether the top 10 of every query equals plain FTS5 `ORDER BY bm25(...)` (it must).
+- Apart from the mix, `--hard-phrases` (5) phrases of two frequent words, FTS5's slowest
+  case (it checks positions in every summary holding both words), against tantivy.
 
 Decoded postings stay cached between queries (as in the bot); nothing caches results.
 """
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -225,11 +228,30 @@ def make_queries(
     indexed = [word for word in corpus.words if word in frequencies]
     rare = [w for w in indexed if 2 <= frequencies[w] <= max(20, rows // 2000)]
     common = [w for w in indexed if frequencies[w] >= rows // 10]
+    heaviest = sorted(common, key=lambda w: -frequencies[w])[:20]  # "the", "of", ...
     middle = [w for w in indexed if rows // 1000 <= frequencies[w] < rows // 10]
     stop = set(corpus.words[:30])
 
-    def pick(words: list[str]) -> str:
-        return words[int(rng.integers(len(words)))]
+    def pick(words: list[str], *taken: str) -> str:
+        while True:
+            word = words[int(rng.integers(len(words)))]
+            if word not in taken:
+                return word
+
+    def frequent(*taken: str) -> str:
+        return pick(heaviest if rng.random() < 0.5 else common, *taken)
+
+    def frequent_or_middle(*taken: str) -> str:
+        return pick(middle, *taken) if rng.random() < 0.5 else frequent(*taken)
+
+    def two_words() -> str:
+        first = frequent()
+        return f"{first} {frequent_or_middle(first)}"
+
+    def three_words() -> str:
+        first = frequent()
+        second = frequent(first)
+        return f"{first} {second} {frequent_or_middle(first, second)}"
 
     def phrase() -> str:
         summary_id = int(rng.integers(1, rows + 1))
@@ -245,11 +267,9 @@ def make_queries(
 
     makers: dict[str, Callable[[], str]] = {
         "rare word": lambda: pick(rare),
-        "common word": lambda: pick(common),
-        "two words": lambda: f"{pick(common)} {pick(middle if rng.random() < 0.5 else common)}",
-        "three words": lambda: " ".join(
-            [pick(common), pick(common), pick(middle if rng.random() < 0.5 else common)]
-        ),
+        "common word": frequent,
+        "two words": two_words,
+        "three words": three_words,
         "phrase": phrase,
     }
     queries = []
@@ -257,6 +277,28 @@ def make_queries(
         kind = QUERY_KINDS[index % len(QUERY_KINDS)]
         queries.append((kind, makers[kind]()))
     return queries
+
+
+def hard_phrases(conn: sqlite3.Connection, corpus: Corpus, count: int, rows: int) -> list[str]:
+    """Phrases of two frequent words ("neural network" in a corpus about networks): FTS5
+    must check positions in every document holding both words. Reported apart."""
+    rank = {word: index for index, word in enumerate(corpus.words[:100])}
+    rng = corpus.rng
+    phrases: list[str] = []
+    for _ in range(count * 50):
+        if len(phrases) >= count:
+            break
+        summary_id = int(rng.integers(1, rows + 1))
+        row = conn.execute("SELECT body FROM summaries WHERE id = ?", (summary_id,)).fetchone()
+        tokens = re.findall(r"[a-z0-9]+", (row[0] if row else "").lower())
+        for first, second in itertools.pairwise(tokens):
+            ranks = (rank.get(first, 999), rank.get(second, 999))
+            if max(ranks) < 100 and min(ranks) >= 30 and first != second:
+                text = f'"{first} {second}"'
+                if text not in phrases:
+                    phrases.append(text)
+                break
+    return phrases
 
 
 # --- the three engines -----------------------------------------------------------------------
@@ -459,6 +501,7 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
     # (c) tantivy, per field with our weights, and in one field.
     tantivy_results = {}
     tantivy_kinds: dict[str, list[float]] = {}
+    tantivy_indexes: dict[str, Tantivy] = {}
     for one_field in (False, True):
         name = "tantivy_one_field" if one_field else "tantivy"
         log(f"{size}: indexing and timing {name}")
@@ -476,6 +519,29 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
         }
         if not one_field:
             tantivy_kinds = kinds
+        tantivy_indexes[name] = index
+
+    async def run_tantivy_fields(text: str) -> object:
+        return tantivy_indexes["tantivy"].search(text)
+
+    # Phrases of frequent words, apart: the slowest kind for FTS5.
+    probes = []
+    for text in hard_phrases(conn, corpus, args.hard_phrases, imported):
+        probe = [("phrase", text)]
+        ours_probe, _ = await timed_passes(probe, ours, args.passes)
+        tantivy_probe, _ = await timed_passes(probe, run_tantivy_fields, args.passes)
+        fts_query = build_fts_query(text)
+        assert fts_query is not None
+        started = time.perf_counter()
+        engine.plain_rank_only(fts_query, visibility, offset=0, limit=TOP_K)
+        probes.append(
+            {
+                "query": text,
+                "search_summaries_ms": round(statistics.median(ours_probe) * 1000, 3),
+                "tantivy_ms": round(statistics.median(tantivy_probe) * 1000, 3),
+                "plain_fts5_ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+        )
 
     # (b) the naive scan.
     log(f"{size}: timing the LIKE scan")
@@ -537,6 +603,7 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
             }
             for kind in QUERY_KINDS
         },
+        "hard_phrases": probes,
         "plans": plans,
         "identical_to_fts5_bm25_top10": f"{identical}/{len(queries)}",
         "tantivy_index_seconds": {
@@ -565,6 +632,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "passes": args.passes,
             "like_passes": args.like_passes,
             "seed": args.seed,
+            "hard_phrases": args.hard_phrases,
             "top_k": TOP_K,
         },
         "results": results,
@@ -582,6 +650,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--like-passes", type=int, default=1)
+    parser.add_argument("--hard-phrases", type=int, default=5, help="reported apart")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", help="where to build corpora (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")

@@ -19,7 +19,7 @@ from typing import Any, Final, Literal
 
 from bot.search import repository
 from bot.search.bm25 import WEIGHTS_TEXT
-from bot.search.excerpt import fragment, match_pattern, render_excerpt
+from bot.search.excerpt import MatchFinder, fragment, render_excerpt
 from bot.search.index import (
     DEFAULT_CACHE_BYTES,
     FORMAT,
@@ -212,13 +212,13 @@ def _results(
     if not ids:
         return ()
     rows = {int(row[0]): row for row in repository.result_rows(conn, ids)}
-    pattern = match_pattern(query)
+    finder = MatchFinder(query)
     results = []
     for hit in ranked.hits:
         row = rows.get(hit.summary_id)
         if row is None:
             continue
-        excerpt, excerpt_text = render_excerpt(fragment((row[9] or "", row[11] or ""), pattern))
+        excerpt, excerpt_text = render_excerpt(fragment((row[9] or "", row[11] or ""), finder))
         arxiv_id = row[10]
         url = row[5] or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
         results.append(

@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 # Relative slack on the stopping bound: FTS5 and we round differently when summing bounds.
 BOUND_SLACK: Final = 1e-9
 FIRST_DEPTH: Final = 64
+# A rare phrase leaving more candidates than this is narrowed by the filters first.
+FEW_CANDIDATES: Final = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +195,7 @@ def _accelerated(
     if not frequent:
         return plain_rank(conn, query, visibility, offset=offset, limit=limit)
     need = offset + limit + 1
-    if others or visibility.has_filters:
+    if others or visibility.has_filters or visibility.origin == "community":
         ids, ranks = _rank_candidates(conn, view, query, frequent, others, visibility)
         hits, _ = _first_visible(conn, ids, ranks, visibility, need, {})
         return _page(hits, offset, limit, "rare" if others else "filtered")
@@ -209,7 +211,7 @@ def _rank_candidates(
     visibility: Visibility,
 ) -> tuple[IntArray, FloatArray]:
     """Exact bm25 of every match, when something keeps the matches few: a rare phrase (FTS5
-    lists its rows) or a filter (SQL lists the summaries it keeps)."""
+    lists its rows), filters or a guild's community summaries (SQL lists the summaries)."""
     freqs: list[FloatArray | None] = [None] * len(query.phrases)
     idfs: list[float] = [0.0] * len(query.phrases)
     candidates: IntArray | None = None
@@ -224,10 +226,18 @@ def _rank_candidates(
         idfs[index] = idf(view.row_count, len(rows))
         per_phrase.append((index, ids, scores))
         candidates = ids if candidates is None else np.intersect1d(candidates, ids)
-    if visibility.has_filters:
-        allowed = np.array(sorted(repository.filtered_ids(conn, visibility)), dtype=np.int64)
-        candidates = allowed if candidates is None else np.intersect1d(candidates, allowed)
-    if candidates is None:  # unreachable: called with a rare phrase or a filter
+    if candidates is None or len(candidates) > FEW_CANDIDATES:
+        # Few summaries pass the filters, or only the viewer's guild's: rank just those.
+        if visibility.has_filters:
+            allowed_ids = repository.filtered_ids(conn, visibility)
+        elif visibility.origin == "community":
+            allowed_ids = repository.community_ids(conn, visibility.guild_id, visibility.all_guilds)
+        else:
+            allowed_ids = None
+        if allowed_ids is not None:
+            allowed = np.array(sorted(allowed_ids), dtype=np.int64)
+            candidates = allowed if candidates is None else np.intersect1d(candidates, allowed)
+    if candidates is None:  # unreachable: called with a rare phrase, a filter or a guild
         raise _Fallback("no candidate source")
 
     positions, clean = _clean_positions(view, candidates)

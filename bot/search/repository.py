@@ -203,7 +203,21 @@ def visible_ids(
 
 
 def filtered_ids(conn: sqlite3.Connection, visibility: Visibility) -> list[int]:
+    """Every summary the viewer may see and the filters keep (a scan of all summaries)."""
     return [row[0] for row in conn.execute(_FILTERED_IDS_SQL, visibility.parameters())]
+
+
+def community_ids(conn: sqlite3.Connection, guild_id: int | None, all_guilds: bool) -> list[int]:
+    """Live community summaries of the guild (of every guild with all_guilds), by index."""
+    if all_guilds:
+        rows = conn.execute(
+            "SELECT id FROM summaries WHERE guild_id IS NOT NULL AND deleted_at IS NULL"
+        )
+    else:
+        rows = conn.execute(
+            "SELECT id FROM summaries WHERE guild_id = ? AND deleted_at IS NULL", (guild_id,)
+        )
+    return [row[0] for row in rows]
 
 
 def result_rows(conn: sqlite3.Connection, ids: Sequence[int]) -> list[sqlite3.Row]:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.search.excerpt import fragment, markdown_excerpt, match_pattern
+from bot.search.excerpt import MatchFinder, fragment, markdown_excerpt
 from bot.search.query import MAX_PHRASES, build_fts_query
 from bot.search.repository import Visibility, plain_search
 from bot.storage.database import load_migrations, split_statements
@@ -198,7 +198,7 @@ def test_no_input_raises(fts: sqlite3.Connection, text: str) -> None:
         return
     assert query.expression
     rows = plain_search(fts, query.expression, Visibility(), offset=0, limit=5)
-    pattern = match_pattern(query)
+    finder = MatchFinder(query)
     for summary_id, _ in rows:
         body = fts.execute("SELECT body FROM summaries WHERE id = ?", (summary_id,)).fetchone()[0]
-        assert "\n" not in markdown_excerpt(fragment([body, text], pattern))
+        assert "\n" not in markdown_excerpt(fragment([body, text], finder))
