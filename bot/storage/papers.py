@@ -1,0 +1,424 @@
+"""Papers: one row per paper, found by any of its identifiers (arXiv id, DOI, bibtex key)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import aiosqlite
+
+from bot.papers import PaperId
+from bot.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+# The columns `Paper.from_row` reads, in order.
+SELECT_PAPERS: Final = (
+    "SELECT id, canonical_key, arxiv_id, doi, bibtex_key, title, authors, venue, year, abstract,"
+    " url, pdf_url, created_at, updated_at FROM papers"
+)
+# Which column holds each kind of identifier, and the order in which kinds are preferred for
+# a new paper's canonical key (arXiv ids are the most stable and the most useful to readers).
+ID_COLUMNS: Final = {"arxiv": "arxiv_id", "doi": "doi", "bibtex": "bibtex_key"}
+ID_PRIORITY: Final = ("arxiv", "doi", "bibtex")
+# Fields filled in when empty, never overwritten by find_or_create.
+DETAIL_FIELDS: Final = ("venue", "year", "abstract", "url", "pdf_url")
+
+_UNSET: Any = object()
+
+
+@asynccontextmanager
+async def writing(
+    db: Database, conn: aiosqlite.Connection | None
+) -> AsyncIterator[aiosqlite.Connection]:
+    """The caller's connection (inside its transaction) or a new transaction of our own."""
+    if conn is not None:
+        yield conn
+    else:
+        async with db.transaction() as own:
+            yield own
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    id: int
+    canonical_key: str
+    arxiv_id: str | None
+    doi: str | None
+    bibtex_key: str | None
+    title: str
+    authors: str
+    venue: str | None
+    year: int | None
+    abstract: str | None
+    url: str | None
+    pdf_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any], offset: int = 0) -> Paper:
+        """From the 14 columns of SELECT_PAPERS in a row, starting at `offset`."""
+        values = [row[offset + index] for index in range(14)]
+        return cls(
+            *values[:12],
+            created_at=datetime.fromtimestamp(values[12], UTC),
+            updated_at=datetime.fromtimestamp(values[13], UTC),
+        )
+
+    @property
+    def ids(self) -> list[PaperId]:
+        """The identifiers known for this paper, most preferred first."""
+        found = []
+        if self.arxiv_id:
+            found.append(PaperId(kind="arxiv", value=self.arxiv_id, version=None))
+        if self.doi:
+            found.append(PaperId(kind="doi", value=self.doi, version=None))
+        if self.bibtex_key:
+            found.append(PaperId(kind="bibtex", value=self.bibtex_key, version=None))
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class PaperDetails:
+    """What an item says about a paper: its identifiers and whatever metadata it carries."""
+
+    ids: tuple[PaperId, ...]
+    title: str = ""
+    authors: str = ""
+    venue: str | None = None
+    year: int | None = None
+    abstract: str | None = None
+    url: str | None = None
+    pdf_url: str | None = None
+
+
+@dataclass(slots=True, eq=False)  # compared by identity: one object per row
+class _PaperState:
+    """A paper row being resolved in a batch: its values, and what must be written."""
+
+    id: int | None
+    values: dict[str, Any]
+    is_new: bool = False
+    changed: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedPapers:
+    """`resolve_many`'s answer: one paper id per request, and how many rows were created."""
+
+    paper_ids: list[int]
+    created: int
+    updated: int
+
+
+class PaperRepository:
+    """Reads and writes `papers`. Writes take an optional connection so that they can join a
+    transaction the caller holds (`async with db.transaction() as conn`)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, paper_id: int) -> Paper | None:
+        row = await self.db.fetchone(SELECT_PAPERS + " WHERE id = ?", (paper_id,))
+        return None if row is None else Paper.from_row(row)
+
+    async def find(self, paper_id: PaperId) -> Paper | None:
+        """The paper with this identifier (arXiv id without version, DOI, or bibtex key)."""
+        found = await self.find_by_ids([paper_id])
+        return found[0] if found else None
+
+    async def find_by_ids(self, ids: Iterable[PaperId]) -> list[Paper]:
+        """Every distinct paper matching any of `ids`, in the order of the first id matching."""
+        ids = list(ids)
+        if not ids:
+            return []
+        rows = await self.db.fetchall(_SELECT_BY_IDS, _ids_parameters(ids))
+        papers = {row["id"]: Paper.from_row(row) for row in rows}
+        ordered: list[Paper] = []
+        for paper_id in ids:
+            for paper in papers.values():
+                if _holds(paper, paper_id) and paper not in ordered:
+                    ordered.append(paper)
+        return ordered
+
+    async def find_or_create(
+        self,
+        ids: Sequence[PaperId],
+        *,
+        title: str = "",
+        authors: str = "",
+        venue: str | None = None,
+        year: int | None = None,
+        abstract: str | None = None,
+        url: str | None = None,
+        pdf_url: str | None = None,
+        conn: aiosqlite.Connection | None = None,
+    ) -> Paper:
+        """The paper any of `ids` names, created when none does.
+
+        Identifiers found together on one item are merged onto one row when free (an
+        identifier already on another row stays there: rows are never merged, because other
+        tables may refer to them). Empty fields are filled in; present ones are kept.
+        """
+        if not ids:
+            raise ValueError("find_or_create needs at least one identifier")
+        details = PaperDetails(
+            ids=tuple(ids), title=title, authors=authors, venue=venue, year=year,
+            abstract=abstract, url=url, pdf_url=pdf_url,
+        )  # fmt: skip
+        async with writing(self.db, conn) as connection:
+            resolved = await self.resolve_many([details], conn=connection)
+            async with connection.execute(
+                SELECT_PAPERS + " WHERE id = ?",
+                (resolved.paper_ids[0],),
+            ) as cursor:
+                row = await cursor.fetchone()
+        assert row is not None
+        return Paper.from_row(row)
+
+    async def resolve_many(
+        self, items: Sequence[PaperDetails], *, conn: aiosqlite.Connection | None = None
+    ) -> ResolvedPapers:
+        """`find_or_create` for a whole batch in a handful of statements (the import path).
+
+        Items naming the same paper (by any identifier) resolve to the same row, whether it
+        existed before or is created by an earlier item of the batch.
+        """
+        if not items:
+            return ResolvedPapers([], 0, 0)
+        for item in items:
+            if not item.ids:
+                raise ValueError("every item needs at least one identifier")
+        async with writing(self.db, conn) as connection:
+            all_ids = [paper_id for item in items for paper_id in item.ids]
+            async with connection.execute(_SELECT_BY_IDS, _ids_parameters(all_ids)) as cursor:
+                rows = await cursor.fetchall()
+            by_key: dict[tuple[str, str], _PaperState] = {}
+            for row in rows:
+                state = _PaperState(id=row["id"], values=dict(zip(row.keys(), row, strict=True)))
+                _index(by_key, state)
+
+            chosen: list[_PaperState] = []
+            new_by_identity: dict[int, _PaperState] = {}
+            for item in items:
+                state = self._merge_item(by_key, item)
+                if state.is_new:
+                    new_by_identity.setdefault(id(state), state)
+                chosen.append(state)
+            new_states = list(new_by_identity.values())
+
+            now = int(time.time())
+            if new_states:
+                await connection.executemany(
+                    "INSERT INTO papers (canonical_key, arxiv_id, doi, bibtex_key, title, authors,"
+                    " venue, year, abstract, url, pdf_url, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    # A row may already own the key without the identifier (edited by hand):
+                    # then this paper is that row.
+                    " ON CONFLICT (canonical_key) DO NOTHING",
+                    [(*_values(s, _INSERT_COLUMNS), now, now) for s in new_states],
+                )
+                keys = json.dumps([s.values["canonical_key"] for s in new_states])
+                async with connection.execute(
+                    "SELECT id, canonical_key FROM papers"
+                    " WHERE canonical_key IN (SELECT value FROM json_each(?))",
+                    (keys,),
+                ) as cursor:
+                    ids_by_key = {row[1]: row[0] for row in await cursor.fetchall()}
+                for state in new_states:
+                    state.id = ids_by_key[state.values["canonical_key"]]
+
+            updated = [s for s in {id(s): s for s in chosen}.values() if not s.is_new and s.changed]
+            if updated:
+                await self._write_changes(connection, updated, now)
+        return ResolvedPapers(
+            paper_ids=[state.id for state in chosen],  # type: ignore[misc]
+            created=len(new_states),
+            updated=len(updated),
+        )
+
+    @staticmethod
+    def _merge_item(by_key: dict[tuple[str, str], _PaperState], item: PaperDetails) -> _PaperState:
+        matches: list[_PaperState] = []
+        for paper_id in sorted(item.ids, key=lambda p: ID_PRIORITY.index(p.kind)):
+            state = by_key.get((paper_id.kind, paper_id.value))
+            if state is not None and state not in matches:
+                matches.append(state)
+        if matches:
+            state = matches[0]
+            if len(matches) > 1:
+                log.info(
+                    "Identifiers %s name %d different papers; keeping them apart",
+                    [p.canonical_key for p in item.ids],
+                    len(matches),
+                )
+        else:
+            primary = min(item.ids, key=lambda p: ID_PRIORITY.index(p.kind))
+            state = _PaperState(
+                id=None,
+                values={
+                    "canonical_key": primary.canonical_key, "arxiv_id": None, "doi": None,
+                    "bibtex_key": None, "title": "", "authors": "", "venue": None, "year": None,
+                    "abstract": None, "url": None, "pdf_url": None,
+                },
+                is_new=True,
+            )  # fmt: skip
+        for paper_id in item.ids:
+            column = ID_COLUMNS[paper_id.kind]
+            owner = by_key.get((paper_id.kind, paper_id.value))
+            if owner is None and not state.values[column]:
+                state.values[column] = paper_id.value
+                state.changed.add(column)
+                by_key[(paper_id.kind, paper_id.value)] = state
+        for name, value in (("title", item.title), ("authors", item.authors)):
+            if value and not state.values[name]:
+                state.values[name] = value
+                state.changed.add(name)
+        for name in DETAIL_FIELDS:
+            value = getattr(item, name)
+            if value not in (None, "") and state.values[name] in (None, ""):
+                state.values[name] = value
+                state.changed.add(name)
+        return state
+
+    @staticmethod
+    async def _write_changes(
+        connection: aiosqlite.Connection, states: list[_PaperState], now: int
+    ) -> None:
+        await connection.executemany(
+            "UPDATE papers SET arxiv_id = ?, doi = ?, bibtex_key = ?, venue = ?, year = ?,"
+            " abstract = ?, url = ?, pdf_url = ?, updated_at = ? WHERE id = ?",
+            [(*_values(s, _UPDATE_COLUMNS), now, s.id) for s in states],
+        )
+        # A separate statement, only when needed: setting title/authors re-indexes every
+        # summary of the paper (trigger papers_fts_update).
+        retitled = [s for s in states if s.changed & {"title", "authors"}]
+        if retitled:
+            await connection.executemany(
+                "UPDATE papers SET title = ?, authors = ? WHERE id = ?",
+                [(s.values["title"], s.values["authors"], s.id) for s in retitled],
+            )
+
+    async def search_titles_prefix(self, prefix: str, limit: int = 25) -> list[Paper]:
+        """Papers whose title starts with `prefix`, ignoring ASCII case, in title order.
+
+        A range over the NOCASE title index (LIKE could not use it), for autocomplete.
+        """
+        prefix = prefix.strip()
+        if not prefix:
+            return []
+        # The smallest string greater than every string starting with `prefix`.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if ord(prefix[-1]) < 0x10FFFF else None
+        if upper is None:
+            rows = await self.db.fetchall(
+                SELECT_PAPERS + " WHERE title >= ? COLLATE NOCASE"
+                " ORDER BY title COLLATE NOCASE LIMIT ?",
+                (prefix, limit),
+            )
+        else:
+            rows = await self.db.fetchall(
+                SELECT_PAPERS + " WHERE title >= ? COLLATE NOCASE AND title < ? COLLATE NOCASE"
+                " ORDER BY title COLLATE NOCASE LIMIT ?",
+                (prefix, upper, limit),
+            )
+        folded = prefix.lower()
+        return [Paper.from_row(row) for row in rows if row["title"].lower().startswith(folded)]
+
+    async def update(
+        self,
+        paper_id: int,
+        *,
+        title: str = _UNSET,
+        authors: str = _UNSET,
+        venue: str | None = _UNSET,
+        year: int | None = _UNSET,
+        abstract: str | None = _UNSET,
+        url: str | None = _UNSET,
+        pdf_url: str | None = _UNSET,
+        conn: aiosqlite.Connection | None = None,
+    ) -> Paper | None:
+        """Overwrite the given fields (unlike find_or_create, which only fills empty ones).
+
+        Returns the updated paper, or None when there is no such paper.
+        """
+        details = {
+            "venue": venue, "year": year, "abstract": abstract, "url": url, "pdf_url": pdf_url,
+        }  # fmt: skip
+        async with writing(self.db, conn) as connection:
+            flags: list[Any] = []
+            for value in details.values():
+                flags += [value is not _UNSET, None if value is _UNSET else value]
+            await connection.execute(
+                "UPDATE papers SET"
+                " venue = CASE WHEN ? THEN ? ELSE venue END,"
+                " year = CASE WHEN ? THEN ? ELSE year END,"
+                " abstract = CASE WHEN ? THEN ? ELSE abstract END,"
+                " url = CASE WHEN ? THEN ? ELSE url END,"
+                " pdf_url = CASE WHEN ? THEN ? ELSE pdf_url END,"
+                " updated_at = unixepoch() WHERE id = ?",
+                (*flags, paper_id),
+            )
+            if title is not _UNSET or authors is not _UNSET:
+                await connection.execute(
+                    "UPDATE papers SET title = CASE WHEN ? THEN ? ELSE title END,"
+                    " authors = CASE WHEN ? THEN ? ELSE authors END WHERE id = ?",
+                    (
+                        title is not _UNSET,
+                        "" if title is _UNSET else title,
+                        authors is not _UNSET,
+                        "" if authors is _UNSET else authors,
+                        paper_id,
+                    ),
+                )
+            async with connection.execute(
+                SELECT_PAPERS + " WHERE id = ?",
+                (paper_id,),
+            ) as cursor:
+                row = await cursor.fetchone()
+        return None if row is None else Paper.from_row(row)
+
+
+_SELECT_BY_IDS: Final = (
+    SELECT_PAPERS + " WHERE arxiv_id IN (SELECT value FROM json_each(?))"
+    " OR doi IN (SELECT value FROM json_each(?))"
+    " OR bibtex_key IN (SELECT value FROM json_each(?))"
+)
+
+
+def _ids_parameters(ids: Iterable[PaperId]) -> tuple[str, str, str]:
+    """Three JSON arrays (arXiv ids, DOIs, bibtex keys) for `_SELECT_BY_IDS`."""
+    grouped: dict[str, list[str]] = {"arxiv": [], "doi": [], "bibtex": []}
+    for paper_id in ids:
+        grouped[paper_id.kind].append(paper_id.value)
+    return json.dumps(grouped["arxiv"]), json.dumps(grouped["doi"]), json.dumps(grouped["bibtex"])
+
+
+_INSERT_COLUMNS: Final = (
+    "canonical_key", "arxiv_id", "doi", "bibtex_key", "title", "authors", "venue", "year",
+    "abstract", "url", "pdf_url",
+)  # fmt: skip
+_UPDATE_COLUMNS: Final = (
+    "arxiv_id", "doi", "bibtex_key", "venue", "year", "abstract", "url", "pdf_url",
+)  # fmt: skip
+
+
+def _values(state: _PaperState, columns: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(state.values[column] for column in columns)
+
+
+def _holds(paper: Paper, paper_id: PaperId) -> bool:
+    return getattr(paper, ID_COLUMNS[paper_id.kind]) == paper_id.value
+
+
+def _index(by_key: dict[tuple[str, str], _PaperState], state: _PaperState) -> None:
+    for kind, column in ID_COLUMNS.items():
+        value = state.values.get(column)
+        if value:
+            by_key[(kind, value)] = state

@@ -1,0 +1,335 @@
+"""Summaries: from feeds (visible everywhere) or written by a guild's members (visible there).
+
+Visibility, applied by every read here: feed summaries are shown in every guild and in DMs;
+a community summary only in its own guild (`guild_id` is the viewer's guild, None in DMs);
+soft-deleted summaries (`deleted_at` set) are never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+import aiosqlite
+
+from bot.storage.database import Database
+from bot.storage.papers import Paper, writing
+
+UpsertStatus = Literal["inserted", "updated", "unchanged"]
+
+# Summary columns (15) then the paper's (14, NULL when the summary has none).
+_SELECT_SUMMARIES: Final = (
+    "SELECT s.id, s.paper_id, s.origin, s.guild_id, s.author_name, s.author_discord_id, s.title,"
+    " s.tldr, s.body, s.url, s.external_id, s.score, s.created_at, s.edited_at, s.deleted_at,"
+    " p.id, p.canonical_key, p.arxiv_id, p.doi, p.bibtex_key, p.title, p.authors, p.venue,"
+    " p.year, p.abstract, p.url, p.pdf_url, p.created_at, p.updated_at"
+    " FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id"
+)
+_VISIBLE: Final = " s.deleted_at IS NULL AND (s.origin = 'feed' OR s.guild_id = ?)"
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    id: int
+    paper_id: int | None
+    origin: Literal["feed", "community"]
+    guild_id: int | None
+    author_name: str
+    author_discord_id: int | None
+    title: str
+    tldr: str
+    body: str
+    url: str | None
+    external_id: str | None
+    score: int
+    created_at: datetime
+    edited_at: datetime
+    deleted_at: datetime | None
+    paper: Paper | None = None
+
+    @property
+    def display_title(self) -> str:
+        """The paper's title when there is a paper, else the summary's own."""
+        if self.paper is not None and self.paper.title:
+            return self.paper.title
+        return self.title
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Summary:
+        deleted = row[14]
+        return cls(
+            id=row[0], paper_id=row[1], origin=row[2], guild_id=row[3], author_name=row[4],
+            author_discord_id=row[5], title=row[6], tldr=row[7], body=row[8], url=row[9],
+            external_id=row[10], score=row[11],
+            created_at=datetime.fromtimestamp(row[12], UTC),
+            edited_at=datetime.fromtimestamp(row[13], UTC),
+            deleted_at=None if deleted is None else datetime.fromtimestamp(deleted, UTC),
+            paper=None if row[15] is None else Paper.from_row(row, 15),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalSummary:
+    """A summary as a feed gives it, keyed by `external_id` (a guid or entry identity).
+
+    `score` is the feed's own vote count; members' votes in Discord come on top of it.
+    """
+
+    external_id: str
+    body: str
+    title: str = ""
+    author_name: str = "Anonymous"
+    paper_id: int | None = None
+    url: str | None = None
+    score: int = 0
+    tldr: str = ""
+    created_at: datetime | None = None  # first publication; defaults to now
+    edited_at: datetime | None = None  # last edit; defaults to created_at
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    summary_id: int
+    status: UpsertStatus
+
+
+class SummaryRepository:
+    """Reads and writes `summaries`; the full-text index follows through triggers."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(
+        self, summary_id: int, *, guild_id: int | None = None, include_hidden: bool = False
+    ) -> Summary | None:
+        """The summary if the viewer in `guild_id` may see it (`include_hidden` skips the
+        visibility rule, for moderation and tests)."""
+        if include_hidden:
+            row = await self.db.fetchone(_SELECT_SUMMARIES + " WHERE s.id = ?", (summary_id,))
+        else:
+            row = await self.db.fetchone(
+                _SELECT_SUMMARIES + " WHERE s.id = ? AND" + _VISIBLE, (summary_id, guild_id)
+            )
+        return None if row is None else Summary.from_row(row)
+
+    async def get_by_external_id(self, external_id: str) -> Summary | None:
+        """The feed summary with this guid/identity, deleted or not."""
+        row = await self.db.fetchone(_SELECT_SUMMARIES + " WHERE s.external_id = ?", (external_id,))
+        return None if row is None else Summary.from_row(row)
+
+    async def upsert_external(
+        self,
+        *,
+        external_id: str,
+        body: str,
+        title: str = "",
+        author_name: str = "Anonymous",
+        paper_id: int | None = None,
+        url: str | None = None,
+        score: int = 0,
+        tldr: str = "",
+        created_at: datetime | None = None,
+        edited_at: datetime | None = None,
+        conn: aiosqlite.Connection | None = None,
+    ) -> UpsertResult:
+        """Insert a feed summary, or bring the one with the same `external_id` up to date.
+
+        An edit (new text, score, title, ...) updates the row in place. A version older than
+        the stored one (by `edited_at`) changes nothing, so re-importing an old dump is
+        harmless. A soft-deleted summary stays deleted.
+        """
+        summary = ExternalSummary(
+            external_id=external_id, body=body, title=title, author_name=author_name,
+            paper_id=paper_id, url=url, score=score, tldr=tldr, created_at=created_at,
+            edited_at=edited_at,
+        )  # fmt: skip
+        return (await self.upsert_external_many([summary], conn=conn))[0]
+
+    async def upsert_external_many(
+        self, summaries: Sequence[ExternalSummary], *, conn: aiosqlite.Connection | None = None
+    ) -> list[UpsertResult]:
+        """`upsert_external` for a batch, in four statements; one result per input, in order.
+
+        When the batch holds the same `external_id` twice, the later edit wins and the other
+        counts as unchanged.
+        """
+        if not summaries:
+            return []
+        now = int(time.time())
+        latest: dict[str, tuple[int, ExternalSummary, int, int]] = {}
+        for position, summary in enumerate(summaries):
+            created = _unix(summary.created_at, now)
+            edited = _unix(summary.edited_at, created)
+            known = latest.get(summary.external_id)
+            if known is None or edited >= known[2]:
+                latest[summary.external_id] = (position, summary, edited, created)
+
+        async with writing(self.db, conn) as connection:
+            async with connection.execute(
+                "SELECT id, external_id, paper_id, title, tldr, body, author_name, url,"
+                " feed_votes, edited_at FROM summaries"
+                " WHERE external_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(latest)),),
+            ) as cursor:
+                existing = {row[1]: tuple(row) for row in await cursor.fetchall()}
+
+            statuses: dict[str, UpsertStatus] = {}
+            ids: dict[str, int] = {}
+            inserts: list[tuple[Any, ...]] = []
+            updates: list[tuple[Any, ...]] = []
+            for external_id, (_, summary, edited, created) in latest.items():
+                row = existing.get(external_id)
+                if row is None:
+                    statuses[external_id] = "inserted"
+                    inserts.append(
+                        (
+                            summary.paper_id,
+                            summary.author_name,
+                            summary.title,
+                            summary.tldr,
+                            summary.body,
+                            summary.url,
+                            external_id,
+                            summary.score,
+                            summary.score,
+                            created,
+                            edited,
+                        )
+                    )
+                    continue
+                ids[external_id] = row[0]
+                paper_id = summary.paper_id if summary.paper_id is not None else row[2]
+                wanted = (
+                    paper_id, summary.title, summary.tldr, summary.body, summary.author_name,
+                    summary.url, summary.score, max(edited, row[9]),
+                )  # fmt: skip
+                if edited < row[9] or wanted == row[2:10]:
+                    statuses[external_id] = "unchanged"
+                else:
+                    statuses[external_id] = "updated"
+                    updates.append((*wanted, row[0]))
+
+            if inserts:
+                await connection.executemany(
+                    "INSERT INTO summaries (origin, paper_id, author_name, title, tldr, body, url,"
+                    " external_id, score, feed_votes, created_at, edited_at)"
+                    " VALUES ('feed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    inserts,
+                )
+                async with connection.execute(
+                    "SELECT id, external_id FROM summaries"
+                    " WHERE external_id IN (SELECT value FROM json_each(?))",
+                    (
+                        json.dumps(
+                            [external_id for external_id in latest if external_id not in ids]
+                        ),
+                    ),
+                ) as cursor:
+                    ids.update({row[1]: row[0] for row in await cursor.fetchall()})
+            if updates:
+                await _update_changed(connection, updates, existing)
+
+        results = []
+        for position, summary in enumerate(summaries):
+            winner_position = latest[summary.external_id][0]
+            status = statuses[summary.external_id] if position == winner_position else "unchanged"
+            results.append(UpsertResult(ids[summary.external_id], status))
+        return results
+
+    async def list_for_paper(self, paper_id: int, *, guild_id: int | None) -> list[Summary]:
+        """A paper's visible summaries, best first (score, then most recent edit)."""
+        rows = await self.db.fetchall(
+            _SELECT_SUMMARIES
+            + " WHERE s.paper_id = ? AND"
+            + _VISIBLE
+            + " ORDER BY s.score DESC, s.edited_at DESC, s.id DESC",
+            (paper_id, guild_id),
+        )
+        return [Summary.from_row(row) for row in rows]
+
+    async def latest(self, limit: int = 10, *, guild_id: int | None) -> list[Summary]:
+        """The most recently published visible summaries."""
+        rows = await self.db.fetchall(
+            _SELECT_SUMMARIES
+            + " WHERE"
+            + _VISIBLE
+            + " ORDER BY s.created_at DESC, s.id DESC LIMIT ?",
+            (guild_id, limit),
+        )
+        return [Summary.from_row(row) for row in rows]
+
+    async def top(self, since: datetime, limit: int = 10, *, guild_id: int | None) -> list[Summary]:
+        """The highest-scored visible summaries published since `since`."""
+        rows = await self.db.fetchall(
+            _SELECT_SUMMARIES
+            + " WHERE s.created_at >= ? AND"
+            + _VISIBLE
+            + " ORDER BY s.score DESC, s.created_at DESC, s.id DESC LIMIT ?",
+            (int(since.timestamp()), guild_id, limit),
+        )
+        return [Summary.from_row(row) for row in rows]
+
+    async def random(self, *, guild_id: int | None) -> Summary | None:
+        """A random visible summary, without sorting the whole table.
+
+        Picks a random id and takes the first visible summary at or after it (wrapping
+        around); gaps make some rows a little likelier, which is fine for "surprise me".
+        """
+        bounds = await self.db.fetchone("SELECT min(id), max(id) FROM summaries")
+        if bounds is None or bounds[0] is None:
+            return None
+        start = random.randint(bounds[0], bounds[1])  # not for security
+        row = await self.db.fetchone(
+            _SELECT_SUMMARIES + " WHERE s.id >= ? AND" + _VISIBLE + " ORDER BY s.id LIMIT 1",
+            (start, guild_id),
+        )
+        if row is None:
+            row = await self.db.fetchone(
+                _SELECT_SUMMARIES + " WHERE s.id < ? AND" + _VISIBLE + " ORDER BY s.id LIMIT 1",
+                (start, guild_id),
+            )
+        return None if row is None else Summary.from_row(row)
+
+
+async def _update_changed(
+    connection: aiosqlite.Connection,
+    updates: list[tuple[Any, ...]],
+    existing: dict[str, tuple[Any, ...]],
+) -> None:
+    """Write edits. Vote-only changes skip the text columns, so they do not re-index FTS
+    (the trigger fires on `UPDATE OF` those columns, changed or not). The score moves by the
+    change in feed votes, keeping members' votes (SQLite reads the old feed_votes here)."""
+    by_id = {row[0]: row for row in existing.values()}
+    text_changes = []
+    vote_changes = []
+    for update in updates:
+        # update: paper_id, title, tldr, body, author_name, url, feed_votes, edited_at, id
+        # old: id, external_id, paper_id, title, tldr, body, author_name, url, feed_votes, ...
+        old = by_id[update[-1]]
+        votes, edited, summary_id = update[6], update[7], update[8]
+        if update[:6] == old[2:8]:
+            vote_changes.append((votes, votes, edited, summary_id))
+        else:
+            text_changes.append((*update[:6], votes, votes, edited, summary_id))
+    if text_changes:
+        await connection.executemany(
+            "UPDATE summaries SET paper_id = ?, title = ?, tldr = ?, body = ?, author_name = ?,"
+            " url = ?, score = score - feed_votes + ?, feed_votes = ?, edited_at = ?"
+            " WHERE id = ?",
+            text_changes,
+        )
+    if vote_changes:
+        await connection.executemany(
+            "UPDATE summaries SET score = score - feed_votes + ?, feed_votes = ?, edited_at = ?"
+            " WHERE id = ?",
+            vote_changes,
+        )
+
+
+def _unix(moment: datetime | None, default: int) -> int:
+    return default if moment is None else int(moment.timestamp())

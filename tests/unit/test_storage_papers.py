@@ -1,0 +1,180 @@
+"""PaperRepository: find by any identifier, create, merge identifiers, fill fields, search."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.papers import PaperId
+from bot.storage import Database
+from bot.storage.papers import PaperDetails, PaperRepository
+
+ARXIV = PaperId(kind="arxiv", value="1502.03167")
+DOI = PaperId(kind="doi", value="10.5555/3045118.3045167")
+KEY = PaperId(kind="bibtex", value="journals/corr/IoffeS15")
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "papers.sqlite3")
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def papers(db: Database) -> PaperRepository:
+    return PaperRepository(db)
+
+
+async def test_create_then_find_by_each_identifier(papers: PaperRepository) -> None:
+    paper = await papers.find_or_create(
+        [ARXIV, KEY], title="Batch Normalization", authors="Sergey Ioffe, Christian Szegedy",
+        year=2015, url="https://arxiv.org/abs/1502.03167",
+    )  # fmt: skip
+    assert paper.canonical_key == "arxiv:1502.03167"
+    assert (paper.arxiv_id, paper.bibtex_key, paper.doi) == ("1502.03167", KEY.value, None)
+    assert paper.title == "Batch Normalization" and paper.year == 2015
+    assert paper.created_at.tzinfo is not None
+    assert await papers.find(ARXIV) == paper
+    assert await papers.find(KEY) == paper
+    assert await papers.find(DOI) is None
+    assert await papers.get(paper.id) == paper
+    assert await papers.get(paper.id + 100) is None
+    assert paper.ids == [ARXIV, KEY]
+
+
+async def test_canonical_key_prefers_arxiv_then_doi(papers: PaperRepository) -> None:
+    by_doi = await papers.find_or_create([KEY, DOI])
+    assert by_doi.canonical_key == "doi:10.5555/3045118.3045167"
+    only_key = await papers.find_or_create([PaperId(kind="bibtex", value="conf/cvpr/HeZRS16")])
+    assert only_key.canonical_key == "bibtex:conf/cvpr/HeZRS16"
+
+
+async def test_identifiers_found_together_are_merged_onto_one_row(
+    papers: PaperRepository, db: Database
+) -> None:
+    first = await papers.find_or_create([KEY], title="Batch Normalization")
+    second = await papers.find_or_create([ARXIV, KEY])
+    third = await papers.find_or_create([DOI, ARXIV])
+    assert first.id == second.id == third.id
+    assert (third.arxiv_id, third.doi, third.bibtex_key) == (ARXIV.value, DOI.value, KEY.value)
+    assert third.canonical_key == "bibtex:journals/corr/IoffeS15"  # stable once given
+    assert await db.fetchval("SELECT count(*) FROM papers") == 1
+
+
+async def test_rows_are_never_merged_and_taken_identifiers_stay(
+    papers: PaperRepository, db: Database
+) -> None:
+    by_arxiv = await papers.find_or_create([ARXIV])
+    by_key = await papers.find_or_create([KEY])
+    both = await papers.find_or_create([ARXIV, KEY])
+    assert both.id == by_arxiv.id  # the arXiv match wins
+    assert both.bibtex_key is None  # the key belongs to the other row
+    assert (await papers.get(by_key.id)).bibtex_key == KEY.value  # type: ignore[union-attr]
+    assert await db.fetchval("SELECT count(*) FROM papers") == 2
+    found = await papers.find_by_ids([KEY, ARXIV])
+    assert [paper.id for paper in found] == [by_key.id, by_arxiv.id]
+
+
+async def test_empty_fields_are_filled_and_good_data_is_kept(papers: PaperRepository) -> None:
+    await papers.find_or_create([ARXIV], title="", authors="")
+    filled = await papers.find_or_create(
+        [ARXIV], title="Batch Normalization", authors="S. Ioffe", venue="ICML", year=2015,
+        abstract="Abstract.", url="https://arxiv.org/abs/1502.03167",
+        pdf_url="https://arxiv.org/pdf/1502.03167",
+    )  # fmt: skip
+    assert filled.title == "Batch Normalization" and filled.venue == "ICML"
+    kept = await papers.find_or_create(
+        [ARXIV], title="Something Else", authors="Nobody", venue="NeurIPS", year=1999,
+        abstract="Other.", url="https://example.org", pdf_url="https://example.org/pdf",
+    )  # fmt: skip
+    assert (kept.title, kept.authors, kept.venue, kept.year) == (
+        "Batch Normalization", "S. Ioffe", "ICML", 2015,
+    )  # fmt: skip
+    assert (kept.abstract, kept.url) == ("Abstract.", "https://arxiv.org/abs/1502.03167")
+
+
+async def test_filling_a_title_reindexes_the_papers_summaries(
+    papers: PaperRepository, db: Database
+) -> None:
+    paper = await papers.find_or_create([ARXIV])
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO summaries (paper_id, origin, body, external_id) VALUES (?, 'feed', ?, ?)",
+            (paper.id, "text", "x"),
+        )
+    await papers.find_or_create([ARXIV], title="Normalization of batches")
+    hits = await db.fetchval(
+        "SELECT count(*) FROM summary_fts WHERE summary_fts MATCH 'paper_title:normalization'"
+    )
+    assert hits == 1
+
+
+async def test_resolve_many_in_one_batch(papers: PaperRepository, db: Database) -> None:
+    other = PaperId(kind="arxiv", value="1706.03762")
+    resolved = await papers.resolve_many(
+        [
+            PaperDetails(ids=(KEY,), title="Batch Normalization"),
+            PaperDetails(ids=(ARXIV, KEY)),  # same paper, learns its arXiv id
+            PaperDetails(ids=(other,), title="Attention Is All You Need"),
+            PaperDetails(ids=(ARXIV,)),
+        ]
+    )
+    assert resolved.created == 2
+    first, second, third, fourth = resolved.paper_ids
+    assert first == second == fourth != third
+    assert (await papers.get(first)).arxiv_id == ARXIV.value  # type: ignore[union-attr]
+    again = await papers.resolve_many([PaperDetails(ids=(other,)), PaperDetails(ids=(KEY,))])
+    assert again.created == 0 and again.updated == 0
+    assert again.paper_ids == [third, first]
+    assert await db.fetchval("SELECT count(*) FROM papers") == 2
+
+
+async def test_writes_join_the_callers_transaction(papers: PaperRepository, db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await papers.find_or_create([ARXIV], title="Rolled back", conn=conn)
+            raise RuntimeError("abort")
+    assert await papers.find(ARXIV) is None
+
+
+async def test_find_or_create_needs_an_identifier(papers: PaperRepository) -> None:
+    with pytest.raises(ValueError, match="at least one identifier"):
+        await papers.find_or_create([])
+
+
+async def test_search_titles_prefix(papers: PaperRepository, db: Database) -> None:
+    titles = ["Attention Is All You Need", "attention augmented networks", "Batch Normalization",
+              "Attentive Neural Processes", "", "Atten"]  # fmt: skip
+    for number, title in enumerate(titles, start=1):
+        await papers.find_or_create(
+            [PaperId(kind="arxiv", value=f"1706.{number:05d}")], title=title
+        )
+    found = [paper.title for paper in await papers.search_titles_prefix("atten")]
+    assert found == [
+        "Atten", "attention augmented networks", "Attention Is All You Need",
+        "Attentive Neural Processes",
+    ]  # fmt: skip
+    assert [p.title for p in await papers.search_titles_prefix("ATTENTION ", limit=5)] == [
+        "attention augmented networks", "Attention Is All You Need",
+    ]  # fmt: skip
+    assert len(await papers.search_titles_prefix("atten", limit=2)) == 2
+    assert await papers.search_titles_prefix("   ") == []
+    assert await papers.search_titles_prefix("zzz") == []
+    plan = await db.fetchall(
+        "EXPLAIN QUERY PLAN SELECT id FROM papers WHERE title >= ? COLLATE NOCASE"
+        " AND title < ? COLLATE NOCASE ORDER BY title COLLATE NOCASE LIMIT 25",
+        ("a", "b"),
+    )
+    assert any("papers_title_nocase" in row[3] for row in plan)
+
+
+async def test_update_overwrites_only_given_fields(papers: PaperRepository) -> None:
+    paper = await papers.find_or_create([ARXIV], title="Old", authors="A", venue="V", year=2015)
+    updated = await papers.update(paper.id, title="New", year=None)
+    assert updated is not None
+    assert (updated.title, updated.authors, updated.venue, updated.year) == ("New", "A", "V", None)
+    assert await papers.update(paper.id + 1, title="Nobody") is None

@@ -1,0 +1,210 @@
+"""SummaryRepository: upserts of feed summaries, and the visibility rule on every read."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.papers import PaperId
+from bot.storage import Database
+from bot.storage.papers import PaperRepository
+from bot.storage.summaries import ExternalSummary, SummaryRepository
+
+GUILD = 111
+OTHER_GUILD = 222
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "summaries.sqlite3")
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def summaries(db: Database) -> SummaryRepository:
+    return SummaryRepository(db)
+
+
+async def community(
+    db: Database, *, guild_id: int, paper_id: int | None = None, body: str = "ours",
+    created: datetime = T0, score: int = 0, deleted: bool = False,
+) -> int:  # fmt: skip
+    """A community summary, as the community repository would write it."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO summaries (paper_id, origin, guild_id, author_name, body, score,"
+            " created_at, edited_at, deleted_at)"
+            " VALUES (?, 'community', ?, 'member', ?, ?, ?, ?, ?)",
+            (
+                paper_id, guild_id, body, score, int(created.timestamp()),
+                int(created.timestamp()), int(created.timestamp()) if deleted else None,
+            ),
+        )  # fmt: skip
+        return int(cursor.lastrowid or 0)
+
+
+async def test_insert_then_unchanged_then_edit(summaries: SummaryRepository) -> None:
+    first = await summaries.upsert_external(
+        external_id="https://ss/paper?bibtexKey=k#u", body="Text $x^*$", title="Paper",
+        author_name="u", score=3, created_at=T0, edited_at=T0, url="https://ss/paper?bibtexKey=k#u",
+    )  # fmt: skip
+    assert first.status == "inserted"
+    again = await summaries.upsert_external(
+        external_id="https://ss/paper?bibtexKey=k#u", body="Text $x^*$", title="Paper",
+        author_name="u", score=3, created_at=T0, edited_at=T0, url="https://ss/paper?bibtexKey=k#u",
+    )  # fmt: skip
+    assert again.status == "unchanged" and again.summary_id == first.summary_id
+    edited = await summaries.upsert_external(
+        external_id="https://ss/paper?bibtexKey=k#u", body="New text", title="Paper",
+        author_name="u", score=5, created_at=T0, edited_at=T0 + timedelta(days=1),
+        url="https://ss/paper?bibtexKey=k#u",
+    )  # fmt: skip
+    assert edited.status == "updated" and edited.summary_id == first.summary_id
+    stored = await summaries.get(first.summary_id, guild_id=None)
+    assert stored is not None
+    assert (stored.body, stored.score, stored.origin) == ("New text", 5, "feed")
+    assert stored.created_at == T0 and stored.edited_at == T0 + timedelta(days=1)
+    assert stored.external_id == "https://ss/paper?bibtexKey=k#u"
+    assert stored.display_title == "Paper" and stored.paper is None
+
+
+async def test_an_older_version_changes_nothing(summaries: SummaryRepository) -> None:
+    new = await summaries.upsert_external(
+        external_id="e", body="newer", edited_at=T0 + timedelta(days=2)
+    )
+    old = await summaries.upsert_external(external_id="e", body="older", edited_at=T0)
+    assert old.status == "unchanged"
+    stored = await summaries.get(new.summary_id, guild_id=None)
+    assert stored is not None and stored.body == "newer"
+
+
+async def test_feed_votes_move_the_score_without_losing_member_votes(
+    summaries: SummaryRepository, db: Database
+) -> None:
+    result = await summaries.upsert_external(external_id="e", body="b", score=10, edited_at=T0)
+    async with db.transaction() as conn:  # two members vote it up (0005's triggers)
+        for voter in (1, 2):
+            await conn.execute(
+                "INSERT INTO summary_votes (summary_id, voter_id, value, voted_at)"
+                " VALUES (?, ?, 1, 0)",
+                (result.summary_id, voter),
+            )
+    votes_only = await summaries.upsert_external(external_id="e", body="b", score=12, edited_at=T0)
+    assert votes_only.status == "updated"
+    stored = await summaries.get(result.summary_id, guild_id=None)
+    assert stored is not None and stored.score == 14
+    await summaries.upsert_external(
+        external_id="e", body="edited", score=11, edited_at=T0 + timedelta(hours=1)
+    )
+    stored = await summaries.get(result.summary_id, guild_id=None)
+    assert stored is not None and stored.score == 13 and stored.body == "edited"
+
+
+async def test_vote_only_changes_do_not_touch_the_search_index(
+    summaries: SummaryRepository, db: Database
+) -> None:
+    await summaries.upsert_external(external_id="e", body="b", score=1, edited_at=T0)
+    before = await db.fetchval("SELECT count(*) FROM search_changes")
+    await summaries.upsert_external(external_id="e", body="b", score=2, edited_at=T0)
+    assert await db.fetchval("SELECT count(*) FROM search_changes") == before
+    await summaries.upsert_external(external_id="e", body="c", score=2, edited_at=T0)
+    assert await db.fetchval("SELECT count(*) FROM search_changes") > before
+
+
+async def test_batch_upsert_with_duplicates(summaries: SummaryRepository, db: Database) -> None:
+    results = await summaries.upsert_external_many(
+        [
+            ExternalSummary(external_id="a", body="a1", edited_at=T0),
+            ExternalSummary(external_id="b", body="b1", edited_at=T0),
+            ExternalSummary(external_id="a", body="a2", edited_at=T0 + timedelta(hours=1)),
+        ]
+    )
+    assert [r.status for r in results] == ["unchanged", "inserted", "inserted"]
+    assert results[0].summary_id == results[2].summary_id
+    stored = await summaries.get(results[0].summary_id, guild_id=None)
+    assert stored is not None and stored.body == "a2"
+    assert await db.fetchval("SELECT count(*) FROM summaries") == 2
+    assert await summaries.upsert_external_many([]) == []
+
+
+async def test_full_text_index_follows_inserts_and_edits(
+    summaries: SummaryRepository, db: Database
+) -> None:
+    await summaries.upsert_external(external_id="e", body="gradient descent", edited_at=T0)
+    match = "SELECT count(*) FROM summary_fts WHERE summary_fts MATCH ?"
+    assert await db.fetchval(match, ("gradient",)) == 1
+    await summaries.upsert_external(
+        external_id="e", body="momentum", edited_at=T0 + timedelta(minutes=1)
+    )
+    assert await db.fetchval(match, ("gradient",)) == 0
+    assert await db.fetchval(match, ("momentum",)) == 1
+
+
+async def test_soft_deleted_summary_stays_deleted(
+    summaries: SummaryRepository, db: Database
+) -> None:
+    result = await summaries.upsert_external(external_id="e", body="b", edited_at=T0)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE summaries SET deleted_at = 1 WHERE id = ?", (result.summary_id,))
+    await summaries.upsert_external(external_id="e", body="b2", edited_at=T0 + timedelta(hours=1))
+    assert await summaries.get(result.summary_id, guild_id=None) is None
+    hidden = await summaries.get(result.summary_id, guild_id=None, include_hidden=True)
+    assert hidden is not None and hidden.body == "b2" and hidden.deleted_at is not None
+    assert (await summaries.get_by_external_id("e")) == hidden
+
+
+async def test_visibility_everywhere(summaries: SummaryRepository, db: Database) -> None:
+    paper = await PaperRepository(db).find_or_create(
+        [PaperId(kind="arxiv", value="1502.03167")], title="Batch Normalization"
+    )
+    feed = await summaries.upsert_external(
+        external_id="feed", body="from the feed", paper_id=paper.id, score=1,
+        created_at=T0, edited_at=T0,
+    )  # fmt: skip
+    ours = await community(db, guild_id=GUILD, paper_id=paper.id, score=5,
+                           created=T0 + timedelta(days=1))  # fmt: skip
+    theirs = await community(db, guild_id=OTHER_GUILD, paper_id=paper.id, score=9,
+                             created=T0 + timedelta(days=2))  # fmt: skip
+    deleted = await community(db, guild_id=GUILD, paper_id=paper.id, score=7, deleted=True,
+                              created=T0 + timedelta(days=3))  # fmt: skip
+
+    def ids(found: list) -> list[int]:
+        return [summary.id for summary in found]
+
+    assert ids(await summaries.list_for_paper(paper.id, guild_id=GUILD)) == [ours, feed.summary_id]
+    assert ids(await summaries.list_for_paper(paper.id, guild_id=OTHER_GUILD)) == [
+        theirs, feed.summary_id,
+    ]  # fmt: skip
+    assert ids(await summaries.list_for_paper(paper.id, guild_id=None)) == [feed.summary_id]
+    assert ids(await summaries.latest(10, guild_id=GUILD)) == [ours, feed.summary_id]
+    assert ids(await summaries.latest(1, guild_id=OTHER_GUILD)) == [theirs]
+    assert ids(await summaries.top(T0, 10, guild_id=GUILD)) == [ours, feed.summary_id]
+    assert ids(await summaries.top(T0 + timedelta(hours=1), 10, guild_id=None)) == []
+    assert await summaries.get(ours, guild_id=GUILD) is not None
+    assert await summaries.get(ours, guild_id=OTHER_GUILD) is None
+    assert await summaries.get(ours, guild_id=None) is None
+    assert await summaries.get(deleted, guild_id=GUILD) is None
+    assert await summaries.get(feed.summary_id, guild_id=OTHER_GUILD) is not None
+    listed = (await summaries.list_for_paper(paper.id, guild_id=None))[0]
+    assert listed.paper is not None and listed.paper.title == "Batch Normalization"
+    assert listed.display_title == "Batch Normalization"
+    for _ in range(20):
+        pick = await summaries.random(guild_id=GUILD)
+        assert pick is not None and pick.id in {ours, feed.summary_id}
+        dm_pick = await summaries.random(guild_id=None)
+        assert dm_pick is not None and dm_pick.id == feed.summary_id
+
+
+async def test_random_on_an_empty_table_and_with_nothing_visible(
+    summaries: SummaryRepository, db: Database
+) -> None:
+    assert await summaries.random(guild_id=None) is None
+    await community(db, guild_id=GUILD)
+    assert await summaries.random(guild_id=None) is None
+    assert await summaries.random(guild_id=GUILD) is not None
