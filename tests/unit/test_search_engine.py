@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.search import (
     SearchEngine,
@@ -548,3 +550,76 @@ async def test_concurrent_searches(db: Database) -> None:
         *(search_summaries(db, "parallel search", guild_id=None, limit=20) for _ in range(8))
     )
     assert all(len(page.results) == 20 for page in pages)
+
+
+# -- any text, through the accelerated engine ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def indexed_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchEngine]:
+    path = tmp_path_factory.mktemp("hypothesis") / "search.sqlite3"
+    conn = open_db(path)
+    migrate(conn)
+    conn.execute("BEGIN")
+    Corpus(seed=11).insert(conn, 300)
+    conn.execute("COMMIT")
+    build(conn)
+    conn.close()
+    engine = SearchEngine(path)
+    yield engine
+    engine.close()
+
+
+WORDS_AND_SYNTAX = st.lists(
+    st.one_of(
+        st.sampled_from([*HEAD, '"', "*", "-", ":", "(", ")", "AND", "NEAR", "🙂", "é"]),
+        st.text(max_size=12),
+    ),
+    max_size=12,
+).map(" ".join)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.one_of(WORDS_AND_SYNTAX, st.text(max_size=1000)), offset=st.sampled_from([0, 5]))
+def test_any_text_through_the_engine(indexed_engine: SearchEngine, text: str, offset: int) -> None:
+    query = build_fts_query(text)
+    if query is None:
+        return
+    page = indexed_engine.search(query, Visibility(guild_id=1), offset=offset, limit=5)
+    for result in page.results:
+        assert "\n" not in result.excerpt
+    assert_same_as_plain(indexed_engine, query, Visibility(guild_id=1), offset, 5)
+
+
+def test_postings_equal_fts5_counts(corpus_db: tuple[Path, sqlite3.Connection, Corpus]) -> None:
+    """Both ways of reading postings (fts5vocab hits, inverted bm25) give FTS5's counts."""
+    from bot.search.bm25 import WEIGHTS
+    from bot.search.index import decode_documents, decode_postings
+
+    _, conn, _ = corpus_db
+    build(conn)
+    conn.execute(
+        "CREATE VIRTUAL TABLE temp.check_hits USING fts5vocab(main, summary_fts, instance)"
+    )
+    doc_ids, _ = decode_documents(
+        conn.execute("SELECT documents FROM search_index_meta").fetchone()[0]
+    )
+    columns = {
+        name: index
+        for index, name in enumerate(
+            ("paper_title", "paper_authors", "author_name", "tldr", "body")
+        )
+    }
+    for term in ("the", "model", "data", "training"):
+        blob = conn.execute(
+            "SELECT postings FROM search_index_terms WHERE term = ?", (term,)
+        ).fetchone()[0]
+        positions, freqs = decode_postings(blob)
+        expected: dict[int, float] = {}
+        for doc, column in conn.execute(
+            "SELECT doc, col FROM temp.check_hits WHERE term = ?", (term,)
+        ):
+            expected[doc] = expected.get(doc, 0.0) + WEIGHTS[columns[column]]
+        assert dict(zip(doc_ids[positions].tolist(), freqs.tolist(), strict=True)) == expected
