@@ -18,7 +18,6 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-BUSY_TIMEOUT_MS = 5000
 
 
 class DatabaseTooNewError(RuntimeError):
@@ -101,7 +100,7 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(path, isolation_level=None)
         connection.row_factory = aiosqlite.Row
-        await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await connection.execute("PRAGMA busy_timeout = 5000")
         await connection.execute("PRAGMA journal_mode = WAL")
         await connection.execute("PRAGMA synchronous = NORMAL")
         await connection.execute("PRAGMA foreign_keys = ON")
@@ -162,8 +161,8 @@ class Database:
                 async with self.transaction() as conn:
                     for statement in split_statements(migration.sql):
                         await conn.execute(statement)
-                    # PRAGMA takes no parameters; the version is an int we parsed ourselves.
-                    await conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+                    # PRAGMA takes no parameters; the version is an int parsed from a file name.
+                    await conn.execute("PRAGMA user_version = " + str(int(migration.version)))
             except sqlite3.Error as exc:
                 raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
             log.info("Applied migration %s", migration.name)

@@ -140,9 +140,11 @@ class CommunityAnnounceChannel:
     disabled_reason: str | None
 
 
-_SUBSCRIPTION_COLUMNS = (
-    "s.id, s.feed_id, s.guild_id, s.channel_id, s.include_terms, s.exclude_terms, "
-    "s.mention_role_id, s.paused, s.disabled_reason, s.created_by, s.created_at"
+# A constant prefix shared by the subscription queries below (no values are ever formatted in).
+_SELECT_SUBSCRIPTIONS = (
+    "SELECT s.id, s.feed_id, s.guild_id, s.channel_id, s.include_terms, s.exclude_terms, "
+    "s.mention_role_id, s.paused, s.disabled_reason, s.created_by, s.created_at "
+    "FROM feed_subscriptions AS s "
 )
 
 
@@ -432,7 +434,7 @@ class SubscriptionRepository:
 
     async def get(self, subscription_id: int) -> Subscription | None:
         row = await self.db.fetchone(
-            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM feed_subscriptions AS s WHERE s.id = ?",
+            _SELECT_SUBSCRIPTIONS + "WHERE s.id = ?",
             (subscription_id,),
         )
         return None if row is None else Subscription.from_row(row)
@@ -441,10 +443,7 @@ class SubscriptionRepository:
         self, feed_id: int, *, conn: aiosqlite.Connection | None = None
     ) -> list[Subscription]:
         """Every subscription to a feed, oldest first (the caller decides who gets what)."""
-        sql = (
-            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM feed_subscriptions AS s "
-            "WHERE s.feed_id = ? ORDER BY s.id"
-        )
+        sql = _SELECT_SUBSCRIPTIONS + "WHERE s.feed_id = ? ORDER BY s.id"
         if conn is None:
             rows = await self.db.fetchall(sql, (feed_id,))
         else:
@@ -455,8 +454,7 @@ class SubscriptionRepository:
     async def for_guild(self, guild_id: int) -> list[SubscriptionWithFeed]:
         """A guild's subscriptions with their feeds, by channel then age."""
         rows = await self.db.fetchall(
-            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM feed_subscriptions AS s "
-            "WHERE s.guild_id = ? ORDER BY s.channel_id, s.id",
+            _SELECT_SUBSCRIPTIONS + "WHERE s.guild_id = ? ORDER BY s.channel_id, s.id",
             (guild_id,),
         )
         subscriptions = [Subscription.from_row(row) for row in rows]
