@@ -25,6 +25,8 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import feedparser
+
+# feedparser's date parser knows many odd formats; it is internal but stable across 6.x.
 from feedparser.datetimes import _parse_date as feedparser_parse_date
 
 from bot.feeds.models import DiscoveredFeed, FeedEntry, FeedFormat, ParsedFeed
@@ -39,7 +41,6 @@ NS_DC = "http://purl.org/dc/elements/1.1/"
 NS_CONTENT = "http://purl.org/rss/1.0/modules/content/"
 NS_ARXIV = "http://arxiv.org/schemas/atom"
 NS_XML = "http://www.w3.org/XML/1998/namespace"
-NS_XHTML = "http://www.w3.org/1999/xhtml"
 
 FEED_LINK_TYPES = frozenset(
     {"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml"}

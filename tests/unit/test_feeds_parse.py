@@ -297,6 +297,14 @@ def test_wrong_declaration_falls_back_to_utf8() -> None:
     assert any("x-unknown-charset" in problem for problem in feed.bozo)
 
 
+def test_undeclared_windows_1252_is_detected_when_it_is_not_utf8() -> None:
+    body = '<rss version="2.0"><channel><title>caf\u00e9 \u201cquoted\u201d</title></channel></rss>'
+    feed = parse_feed(body.encode("windows-1252"))
+    assert feed.is_feed and feed.title == "caf\u00e9 \u201cquoted\u201d"
+    assert feed.encoding == "cp1252"
+    assert any("not valid utf-8" in problem for problem in feed.bozo)
+
+
 def test_utf16_with_bom() -> None:
     body = '<?xml version="1.0" encoding="utf-16"?><rss version="2.0"><channel><title>Ωmega</title>'
     body += "</channel></rss>"
