@@ -114,7 +114,8 @@ class DiscordEmulator:
         self.rate_limit_per_window = 50
         self.rate_limit_window = 1.0
         # Discord's global limit (50 requests per second per bot token, interactions and
-        # webhooks excepted) is off unless asked for: `emu.global_rate_limit = 50`.
+        # webhooks excepted) is off unless asked for: `emu.global_rate_limit = 50`, counted
+        # in fixed windows of `global_rate_limit_window` seconds.
         self.global_rate_limit: int | None = None
         self.global_rate_limit_window = 1.0
         self.dm_app_permissions = Permission.BOT_DEFAULT

@@ -14,7 +14,6 @@ import json
 import math
 import re
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -151,8 +150,8 @@ class RestApi:
         self.emu = emulator
         self.routes: list[Route] = []
         self._buckets: dict[str, tuple[float, int]] = {}
-        # When the requests that count against the global limit were accepted (monotonic).
-        self._global_window: deque[float] = deque()
+        # The global limit's current window: when it ends (monotonic) and requests accepted.
+        self._global_window: tuple[float, int] = (0.0, 0)
         self._register_routes()
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -278,11 +277,13 @@ class RestApi:
     def _global_rate_limit(
         self, request: web.Request, record: RequestRecord
     ) -> tuple[int, Any, dict[str, str]] | None:
-        """A global 429 when the bot made `global_rate_limit` requests in the last window.
+        """A global 429 when the bot made `global_rate_limit` requests in the current window.
 
         Opt-in (`emu.global_rate_limit = 50`). Counts what Discord counts: requests made with
-        the bot token, not interaction callbacks or webhooks. The window slides, so no second
-        anywhere holds more than the limit; refused requests do not count.
+        the bot token, not interaction callbacks or webhooks; refused requests do not count.
+        Windows are fixed, as for the per-route buckets: the first request opens one, and a
+        refused request is told to retry when it ends, when the whole allowance is back (a
+        sliding window would free one slot at a time and starve a herd of waiting requests).
         """
         limit = self.emu.global_rate_limit
         if limit is None or record.path.startswith(("/interactions/", "/webhooks/")):
@@ -290,14 +291,13 @@ class RestApi:
         if request.headers.get("Authorization") != f"Bot {self.emu.token}":
             return None
         now = time.monotonic()
-        window = self.emu.global_rate_limit_window
-        accepted = self._global_window
-        while accepted and accepted[0] <= now - window:
-            accepted.popleft()
-        if len(accepted) < limit:
-            accepted.append(now)
+        window_end, used = self._global_window
+        if now >= window_end:
+            window_end, used = now + self.emu.global_rate_limit_window, 0
+        if used < limit:
+            self._global_window = (window_end, used + 1)
             return None
-        retry_after = round(max(accepted[0] + window - now, 0.001), 3)
+        retry_after = round(max(window_end - now, 0.001), 3)
         record.fault = "global_rate_limit"
         headers = {
             "Retry-After": str(max(1, math.ceil(retry_after))),
