@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -176,9 +176,13 @@ class SearchEngine:
             conn = self._connection()
             repository.begin_read(conn)
             try:
-                return _status(conn)
+                status = _status(conn)
             finally:
                 repository.end_read(conn)
+            if self.state.rebuild_due and not status.rebuild_due and status.build_id is not None:
+                # A search found the index unusable (e.g. it disagrees with summary_fts).
+                return replace(status, rebuild_due=True, reason="a search found it unusable")
+            return status
 
     def rebuild(
         self, *, force: bool = False, progress: ProgressCallback | None = None
@@ -193,9 +197,12 @@ class SearchEngine:
                     return BuildReport(False, status.reason)
             conn = _connect(self.path, REBUILD_BUSY_TIMEOUT_MS)
             try:
-                return build_index(conn, progress=progress)
+                report = build_index(conn, progress=progress)
             finally:
                 conn.close()
+            if report.built:
+                self.state.rebuild_due = False
+            return report
 
 
 def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:

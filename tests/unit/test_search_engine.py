@@ -623,3 +623,22 @@ def test_postings_equal_fts5_counts(corpus_db: tuple[Path, sqlite3.Connection, C
         ):
             expected[doc] = expected.get(doc, 0.0) + WEIGHTS[columns[column]]
         assert dict(zip(doc_ids[positions].tolist(), freqs.tolist(), strict=True)) == expected
+
+
+def test_a_lost_change_log_is_detected(corpus_db: tuple[Path, sqlite3.Connection, Corpus]) -> None:
+    path, conn, corpus = corpus_db
+    build(conn)
+    conn.execute("BEGIN")
+    corpus.insert(conn, 5)
+    conn.execute("DELETE FROM search_changes")  # as if the triggers had not run
+    conn.execute("COMMIT")
+    engine = SearchEngine(path)
+    try:
+        query = build_fts_query("the model")
+        assert query is not None
+        assert assert_same_as_plain(engine, query, Visibility(), 0, 5) == "plain"
+        assert engine.status().rebuild_due
+        build(conn)
+        assert assert_same_as_plain(engine, query, Visibility(), 0, 5) == "frequent"
+    finally:
+        engine.close()
