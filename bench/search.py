@@ -304,21 +304,23 @@ def hard_phrases(conn: sqlite3.Connection, corpus: Corpus, count: int, rows: int
 # --- the three engines -----------------------------------------------------------------------
 
 
+LIKE_SQL = """
+SELECT s.id, COALESCE(NULLIF(p.title, ''), s.title), COALESCE(p.authors, ''), s.author_name,
+       s.tldr, s.body
+FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id
+WHERE s.deleted_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM json_each(:needles)
+      WHERE COALESCE(NULLIF(p.title, ''), s.title) || ' ' || COALESCE(p.authors, '') || ' '
+            || s.author_name || ' ' || s.tldr || ' ' || s.body NOT LIKE '%' || value || '%')
+"""
+
+
 def like_search(conn: sqlite3.Connection, text: str) -> list[int]:
     """The naive baseline: substring LIKE over all text, counted and weighted in Python."""
     needles = [match.strip('"').lower() for match in re.findall(r'"[^"]+"|\S+', text)]
-    document = (
-        "COALESCE(NULLIF(p.title, ''), s.title) || ' ' || COALESCE(p.authors, '') || ' ' || "
-        "s.author_name || ' ' || s.tldr || ' ' || s.body"
-    )
-    conditions = " AND ".join(f"{document} LIKE ?" for _ in needles)
-    sql = (  # the baseline's own SQL, built from a count only: never from query text
-        "SELECT s.id, COALESCE(NULLIF(p.title, ''), s.title), COALESCE(p.authors, ''), "
-        "s.author_name, s.tldr, s.body FROM summaries AS s LEFT JOIN papers AS p "
-        f"ON p.id = s.paper_id WHERE s.deleted_at IS NULL AND {conditions}"
-    )
     scored = []
-    for row in conn.execute(sql, [f"%{needle}%" for needle in needles]):
+    for row in conn.execute(LIKE_SQL, {"needles": json.dumps(needles)}):
         score = 0.0
         for weight, field in zip(WEIGHTS, row[1:], strict=True):
             lowered = field.lower()
@@ -346,7 +348,10 @@ class Tantivy:
     def add_all(self, conn: sqlite3.Connection) -> float:
         started = time.perf_counter()
         writer = self.index.writer(heap_size=512_000_000, num_threads=2)
-        for row in conn.execute(f"SELECT id, {', '.join(COLUMNS)} FROM summary_documents"):
+        rows = conn.execute(
+            "SELECT id, paper_title, paper_authors, author_name, tldr, body FROM summary_documents"
+        )
+        for row in rows:
             if self.one_field:
                 writer.add_document(tantivy.Document(id=row[0], text=" ".join(row[1:])))
             else:

@@ -207,9 +207,10 @@ class SearchEngine:
 
 def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     # Autocommit: transactions are explicit. Used by one thread at a time (engine locks).
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    return conn
+    # `timeout` is SQLite's busy timeout: how long to wait for another writer.
+    return sqlite3.connect(
+        path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+    )
 
 
 def _results(

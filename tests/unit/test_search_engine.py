@@ -105,7 +105,7 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN")
         for statement in split_statements(migration.sql):
             conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {migration.version}")
+        conn.execute("PRAGMA user_version = " + str(int(migration.version)))
         conn.execute("COMMIT")
 
 
