@@ -12,8 +12,9 @@ Everything runs on 127.0.0.1 through the bot's own code paths:
   new ShortScience-style entries of about 4 KB each (parsed, ingested into papers and
   searchable summaries, recorded as seen and announced through the outbox, one transaction
   per feed), then every feed changed with one new entry among 19 known ones.
-- Bare `feedparser.parse` (and the bot's `parse_feed`) on a sample of the same bodies, in
-  the same run, for the entries-per-second ratio.
+- Bare `feedparser.parse` on a sample (100) of the same bodies right after each all-changed
+  cycle, so that the ratio compares runs under the same load; the bot's `parse_feed` on them
+  too, and `ingest_entries` alone (the database half of a poll, the cycle's ceiling).
 - The fan-out of one new entry to `--channels` (1,000) channels: the real bot in-process
   against the Discord emulator enforcing Discord's global limit of 50 requests/s; the feeds
   cog's poller and its background sender loop do the work as in production, and every
