@@ -26,7 +26,7 @@ from bot.feeds.models import FeedEntry, ParsedFeed
 from bot.feeds.stream import FeedStream
 from bot.papers import PaperId, find_paper_ids, parse_paper_id
 from bot.storage.database import Database
-from bot.storage.papers import PaperDetails, PaperRepository
+from bot.storage.papers import PaperDetails, PaperRepository, bulk_write_cache
 from bot.storage.summaries import ExternalSummary, SummaryRepository
 
 log = logging.getLogger(__name__)
@@ -271,15 +271,16 @@ async def import_source(
     _check_feed(stream.feed, path_or_url, empty=batch is None)
     if progress is not None:
         progress(0, max(stream.estimated_total, len(batch or [])))
-    while batch is not None:
-        batch_stats = await ingest_entries(
-            db, batch, origin_feed_title=stream.feed.title, batch_size=len(batch)
-        )
-        stats.add(batch_stats, keep_results=False)
-        done += len(batch)
-        if progress is not None:
-            progress(done, max(stream.estimated_total, done))
-        batch = await asyncio.to_thread(stream.next_batch)
+    async with bulk_write_cache(db):
+        while batch is not None:
+            batch_stats = await ingest_entries(
+                db, batch, origin_feed_title=stream.feed.title, batch_size=len(batch)
+            )
+            stats.add(batch_stats, keep_results=False)
+            done += len(batch)
+            if progress is not None:
+                progress(done, max(stream.estimated_total, done))
+            batch = await asyncio.to_thread(stream.next_batch)
     for problem in stream.feed.bozo:
         log.warning("%s: %s", path_or_url, problem)
     if progress is not None:

@@ -45,6 +45,34 @@ async def writing(
             yield own
 
 
+# SQLite's page cache while importing, in KiB (negative PRAGMA cache_size means KiB). The
+# default 2 MiB makes every batch re-read and re-write the same index and FTS pages: 64 MiB
+# cuts an import's CPU time by about a sixth.
+BULK_CACHE_KIB: Final = 64 * 1024
+
+
+@asynccontextmanager
+async def bulk_write_cache(db: Database) -> AsyncIterator[None]:
+    """A bigger page cache for the duration of a bulk import, then the previous size again.
+
+    Never shrinks a cache that is already bigger. Connection-wide, so meant for imports (the
+    CLI), not for the bot's routine writes.
+    """
+    previous = int(await db.fetchval("PRAGMA cache_size"))
+    # cache_size is pages when positive, KiB when negative; compare in KiB.
+    page_size = int(await db.fetchval("PRAGMA page_size"))
+    previous_kib = previous * page_size // 1024 if previous > 0 else -previous
+    if previous_kib >= BULK_CACHE_KIB:
+        yield
+        return
+    # PRAGMA takes no parameters; both values are integers computed here.
+    await db.connection.execute("PRAGMA cache_size = " + str(-BULK_CACHE_KIB))
+    try:
+        yield
+    finally:
+        await db.connection.execute("PRAGMA cache_size = " + str(int(previous)))
+
+
 @dataclass(frozen=True, slots=True)
 class Paper:
     id: int

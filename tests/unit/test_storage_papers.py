@@ -9,7 +9,7 @@ import pytest
 
 from bot.papers import PaperId
 from bot.storage import Database
-from bot.storage.papers import PaperDetails, PaperRepository
+from bot.storage.papers import BULK_CACHE_KIB, PaperDetails, PaperRepository, bulk_write_cache
 
 ARXIV = PaperId(kind="arxiv", value="1502.03167")
 DOI = PaperId(kind="doi", value="10.5555/3045118.3045167")
@@ -178,3 +178,14 @@ async def test_update_overwrites_only_given_fields(papers: PaperRepository) -> N
     assert updated is not None
     assert (updated.title, updated.authors, updated.venue, updated.year) == ("New", "A", "V", None)
     assert await papers.update(paper.id + 1, title="Nobody") is None
+
+
+async def test_bulk_write_cache_is_scoped(db: Database) -> None:
+    before = await db.fetchval("PRAGMA cache_size")
+    async with bulk_write_cache(db):
+        assert await db.fetchval("PRAGMA cache_size") == -BULK_CACHE_KIB
+    assert await db.fetchval("PRAGMA cache_size") == before
+    await db.connection.execute("PRAGMA cache_size = -131072")  # already bigger: kept
+    async with bulk_write_cache(db):
+        assert await db.fetchval("PRAGMA cache_size") == -131072
+    assert await db.fetchval("PRAGMA cache_size") == -131072
