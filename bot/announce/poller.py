@@ -35,7 +35,7 @@ from bot.feeds import FeedEntry, FetchResult, ParsedFeed, fetch_feed, parse_feed
 from bot.ingest import ingest_entries
 from bot.storage.database import Database
 from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
-from bot.storage.outbox import OutboxRepository
+from bot.storage.outbox import NewOutboxMessage, OutboxRepository
 
 log = logging.getLogger(__name__)
 
@@ -308,15 +308,15 @@ class FeedPoller:
             [e for e in new if is_announceable(e) and e.identity in summary_ids]
         )
         feed_name = parsed.title or feed.display_name
-        enqueued = 0
+        rows: list[NewOutboxMessage] = []
         for subscription in await self.subscriptions.for_feed(feed.id, conn=conn):
             if not subscription.delivers:
                 continue
             keywords = KeywordFilter.parse(subscription.include_terms, subscription.exclude_terms)
             wanted = [entry for entry in candidates if keywords.matches(*entry_texts(entry))]
             shown = wanted[-ANNOUNCEMENTS_PER_POLL:]
-            for entry in shown:
-                await self.outbox.enqueue(
+            rows.extend(
+                NewOutboxMessage(
                     kind="summary",
                     guild_id=subscription.guild_id,
                     channel_id=subscription.channel_id,
@@ -324,23 +324,23 @@ class FeedPoller:
                     feed_id=feed.id,
                     summary_id=summary_ids[entry.identity],
                     mention_role_id=subscription.mention_role_id,
-                    now=now,
-                    conn=conn,
                 )
+                for entry in shown
+            )
             hidden = len(wanted) - len(shown)
             if hidden:
-                await self.outbox.enqueue(
-                    kind="overflow",
-                    guild_id=subscription.guild_id,
-                    channel_id=subscription.channel_id,
-                    subscription_id=subscription.id,
-                    feed_id=feed.id,
-                    text=overflow_text(hidden, feed_name),
-                    now=now,
-                    conn=conn,
+                rows.append(
+                    NewOutboxMessage(
+                        kind="overflow",
+                        guild_id=subscription.guild_id,
+                        channel_id=subscription.channel_id,
+                        subscription_id=subscription.id,
+                        feed_id=feed.id,
+                        text=overflow_text(hidden, feed_name),
+                    )
                 )
-            enqueued += len(shown) + (1 if hidden else 0)
-        return enqueued
+        # One statement for them all: in order, so each channel's rows keep their order.
+        return await self.outbox.enqueue_many(rows, now=now, conn=conn)
 
     async def _failed(
         self, feed: Feed, error: str, *, retry_after: float | None = None

@@ -9,6 +9,7 @@ already created instead of posting a second one.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Literal
 
@@ -78,6 +79,27 @@ class AnnouncedSummary:
         return self.paper_title or self.summary_title or "Untitled"
 
 
+@dataclass(frozen=True, slots=True)
+class NewOutboxMessage:
+    """One message to add to the outbox (`enqueue_many`); the nonce is made on insert."""
+
+    kind: OutboxKind
+    guild_id: int
+    channel_id: int
+    subscription_id: int | None = None
+    feed_id: int | None = None
+    summary_id: int | None = None
+    mention_role_id: int | None = None
+    text: str | None = None
+
+
+_INSERT_OUTBOX_ROW = (
+    "INSERT INTO announcement_outbox (nonce, kind, guild_id, channel_id, "
+    "subscription_id, feed_id, summary_id, mention_role_id, text, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 class OutboxRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -99,9 +121,7 @@ class OutboxRepository:
         """Add one message to send; pass `conn` to make it part of the caller's transaction."""
         async with writing(self.db, conn) as c:
             cursor = await c.execute(
-                "INSERT INTO announcement_outbox (nonce, kind, guild_id, channel_id, "
-                "subscription_id, feed_id, summary_id, mention_role_id, text, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _INSERT_OUTBOX_ROW,
                 (
                     new_nonce(),
                     kind,
@@ -117,6 +137,36 @@ class OutboxRepository:
             )
             assert cursor.lastrowid is not None
             return cursor.lastrowid
+
+    async def enqueue_many(
+        self,
+        rows: Sequence[NewOutboxMessage],
+        *,
+        now: float,
+        conn: aiosqlite.Connection | None = None,
+    ) -> int:
+        """Add several messages in one statement (one hand-off to the database thread), in
+        order; pass `conn` to make them part of the caller's transaction. Returns how many."""
+        if not rows:
+            return 0
+        params = [
+            (
+                new_nonce(),
+                row.kind,
+                row.guild_id,
+                row.channel_id,
+                row.subscription_id,
+                row.feed_id,
+                row.summary_id,
+                row.mention_role_id,
+                row.text,
+                now,
+            )
+            for row in rows
+        ]
+        async with writing(self.db, conn) as c:
+            await c.executemany(_INSERT_OUTBOX_ROW, params)
+        return len(params)
 
     async def get(self, message_id: int) -> OutboxMessage | None:
         row = await self.db.fetchone(

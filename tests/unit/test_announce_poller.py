@@ -359,21 +359,17 @@ async def test_a_crash_inside_the_poll_transaction_leaves_nothing_half_done(
     items.insert(0, Item("b/1", title="New"))
     server.routes["/ss"].body = shortscience_rss(items)
 
-    real_enqueue = poller.outbox.enqueue
-    calls = 0
+    real_enqueue_many = poller.outbox.enqueue_many
 
-    async def enqueue_then_die(**kwargs: object) -> int:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise RuntimeError("killed mid fan-out")
-        return await real_enqueue(**kwargs)  # type: ignore[arg-type]
+    async def enqueue_then_die(*args: object, **kwargs: object) -> int:
+        await real_enqueue_many(*args, **kwargs)  # type: ignore[arg-type]
+        raise RuntimeError("killed after the fan-out, before the commit")
 
-    monkeypatch.setattr(poller.outbox, "enqueue", enqueue_then_die)
+    monkeypatch.setattr(poller.outbox, "enqueue_many", enqueue_then_die)
     assert (await poll(poller, feed_id))[0] == "failed"
-    assert await OutboxRepository(db).count("pending") == 0  # the first row rolled back too
+    assert await OutboxRepository(db).count("pending") == 0  # the rows written rolled back
     assert await FeedRepository(db).seen_count(feed_id) == 1  # the entry is still new
-    monkeypatch.setattr(poller.outbox, "enqueue", real_enqueue)
+    monkeypatch.setattr(poller.outbox, "enqueue_many", real_enqueue_many)
     assert await poll(poller, feed_id) == ("new", 2)
     assert await queued(db, 10) == [("summary", "New")] == await queued(db, 20)
 

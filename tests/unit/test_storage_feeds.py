@@ -13,7 +13,7 @@ from bot.storage.feeds import (
     FeedRepository,
     SubscriptionRepository,
 )
-from bot.storage.outbox import NONCE_LENGTH, OutboxRepository
+from bot.storage.outbox import NONCE_LENGTH, NewOutboxMessage, OutboxRepository
 
 
 @pytest.fixture
@@ -191,6 +191,34 @@ async def test_outbox_rows_have_short_unique_nonces_and_send_in_order(db: Databa
     assert [row.id for row in await outbox.sendable(now=100)] == [ids[1], ids[2]]
     retried = await outbox.get(ids[1])
     assert retried is not None and (retried.attempts, retried.last_error) == (1, "429")
+
+
+async def test_outbox_enqueue_many_keeps_order_in_the_callers_transaction(db: Database) -> None:
+    outbox = OutboxRepository(db)
+    summary = await add_summary(db)
+    rows = [
+        NewOutboxMessage(
+            kind="summary", guild_id=1, channel_id=10, summary_id=summary, mention_role_id=7
+        ),
+        NewOutboxMessage(kind="overflow", guild_id=1, channel_id=10, text="and 3 more"),
+        NewOutboxMessage(kind="notice", guild_id=2, channel_id=20, text="paused"),
+    ]
+    assert await outbox.enqueue_many([], now=0) == 0
+    with pytest.raises(RuntimeError, match="abort"):
+        async with db.transaction() as conn:
+            assert await outbox.enqueue_many(rows, now=5, conn=conn) == 3
+            raise RuntimeError("abort")
+    assert await outbox.count("pending") == 0  # rolled back with the caller's transaction
+    async with db.transaction() as conn:
+        assert await outbox.enqueue_many(rows, now=5, conn=conn) == 3
+    sent = await outbox.sendable(now=5)
+    assert [(m.kind, m.channel_id, m.summary_id, m.mention_role_id, m.text) for m in sent] == [
+        ("summary", 10, summary, 7, None),
+        ("overflow", 10, None, None, "and 3 more"),
+        ("notice", 20, None, None, "paused"),
+    ]
+    assert all(m.created_at == 5 for m in sent)
+    assert len({m.nonce for m in sent}) == 3 and all(len(m.nonce) == NONCE_LENGTH for m in sent)
 
 
 async def test_outbox_drop_for_channel_and_prune(db: Database) -> None:
