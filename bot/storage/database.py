@@ -18,6 +18,8 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Savepoint names go into SQL text (SAVEPOINT takes no parameters): identifiers only.
+SAVEPOINT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class DatabaseTooNewError(RuntimeError):
@@ -121,6 +123,33 @@ class Database:
                 raise
             else:
                 await self.connection.execute("COMMIT")
+
+    @asynccontextmanager
+    async def savepoint(
+        self, conn: aiosqlite.Connection, name: str
+    ) -> AsyncIterator[aiosqlite.Connection]:
+        """`SAVEPOINT name` ... `RELEASE name` inside a `transaction()`; when the block raises,
+        `ROLLBACK TO name` undoes only the block's writes and the transaction goes on.
+
+        `name` must be an identifier constant from the code, never user data.
+        """
+        if not SAVEPOINT_NAME.fullmatch(name):
+            raise ValueError(f"savepoint name {name!r} is not an identifier")
+        if not conn.in_transaction:
+            # Outside a transaction SAVEPOINT would begin one and RELEASE would commit it.
+            raise RuntimeError("savepoint() belongs inside transaction()")
+        await conn.execute("SAVEPOINT " + name)
+        try:
+            yield conn
+        except BaseException:
+            # Some errors (a full disk, an I/O error) end the whole transaction: nothing to
+            # roll back to then, and the caller's transaction() reports it.
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK TO " + name)
+                await conn.execute("RELEASE " + name)
+            raise
+        else:
+            await conn.execute("RELEASE " + name)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
         async with self.connection.execute(sql, params) as cursor:

@@ -145,3 +145,43 @@ async def test_fts_follows_summary_and_paper_changes(db: Database) -> None:
         await conn.execute(
             "INSERT INTO summary_fts (summary_fts, rank) VALUES ('integrity-check', 1)"
         )
+
+
+async def test_savepoint_undoes_only_its_block_and_the_transaction_goes_on(db: Database) -> None:
+    await db.connection.execute("CREATE TABLE t (x INTEGER)")
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO t VALUES (1)")
+        async with db.savepoint(conn, "kept"):
+            await conn.execute("INSERT INTO t VALUES (2)")
+        with pytest.raises(RuntimeError, match="bad feed"):
+            async with db.savepoint(conn, "undone"):
+                await conn.execute("INSERT INTO t VALUES (3)")
+                raise RuntimeError("bad feed")
+        async with db.savepoint(conn, "undone"):  # the name is free again
+            await conn.execute("INSERT INTO t VALUES (4)")
+        assert conn.in_transaction
+    assert [row[0] for row in await db.fetchall("SELECT x FROM t ORDER BY x")] == [1, 2, 4]
+
+
+async def test_savepoint_writes_go_when_the_transaction_rolls_back(db: Database) -> None:
+    await db.connection.execute("CREATE TABLE t (x INTEGER)")
+    with pytest.raises(RuntimeError, match="crash"):
+        async with db.transaction() as conn:
+            async with db.savepoint(conn, "released"):
+                await conn.execute("INSERT INTO t VALUES (1)")
+            raise RuntimeError("crash")
+    assert await db.fetchval("SELECT count(*) FROM t") == 0
+
+
+@pytest.mark.parametrize("name", ["", "1st", "a b", "x; DROP TABLE t", "sp-1", "s\u00e9"])
+async def test_savepoint_names_must_be_identifiers(db: Database, name: str) -> None:
+    async with db.transaction() as conn:
+        with pytest.raises(ValueError, match="identifier"):
+            async with db.savepoint(conn, name):
+                pass
+
+
+async def test_savepoint_refuses_to_run_outside_a_transaction(db: Database) -> None:
+    with pytest.raises(RuntimeError, match="inside transaction"):
+        async with db.savepoint(db.connection, "alone"):
+            pass
