@@ -23,6 +23,7 @@ from bot.ingest import FeedImportError, import_source
 from bot.search.engine import (
     SearchResult,
     close_search_engine,
+    refresh_search_index,
     result_to_json,
     search_summaries,
 )
@@ -98,13 +99,18 @@ async def import_command(settings: Settings, source: str, *, quiet: bool) -> int
     try:
         async with aiohttp.ClientSession(headers={"User-Agent": USER_AGENT}) as session:
             stats = await import_source(db, session, source, progress=progress)
+        bar.close()
+        if stats.inserted or stats.updated:
+            # Searches stay exact without it, but common words are only fast once the
+            # accelerator has caught up with a bulk import (it skips itself when not due).
+            await refresh_search_index(db)
     except FeedImportError as exc:
         bar.close()
         print(f"shortscience-bot import: {exc}", file=sys.stderr)
         return 1
     finally:
+        close_search_engine(db)
         await db.close()
-    bar.close()
     print(
         f"Imported {stats.total} entries from {source}: {stats.inserted} new, "
         f"{stats.updated} updated, {stats.unchanged} unchanged; "

@@ -38,6 +38,24 @@ def run_cli(
     )
 
 
+def search_index_built(database_path: Path) -> bool:
+    """Whether the search accelerator has a build (the import refreshes it at the end)."""
+    import asyncio
+
+    from bot.search.engine import close_search_engine, search_index_status
+    from bot.storage import Database
+
+    async def status() -> bool:
+        db = await Database.open(database_path)
+        try:
+            return (await search_index_status(db)).build_id is not None
+        finally:
+            close_search_engine(db)
+            await db.close()
+
+    return asyncio.run(status())
+
+
 def test_run_without_a_token_explains_how_to_get_one(tmp_path: Path) -> None:
     result = run_cli(cwd=tmp_path)  # no sub-command: `run` is the default
     assert result.returncode != 0
@@ -54,6 +72,7 @@ def test_import_is_idempotent(tmp_path: Path) -> None:
     assert " new" in first.stdout
     new_count = int(first.stdout.split(": ", 1)[1].split(" new")[0])
     assert new_count > 0
+    assert search_index_built(tmp_path / "db.sqlite3")
 
     second = run_cli("import", str(FEEDS / "shortscience.xml"), "--quiet", cwd=tmp_path, env=env)
     assert second.returncode == 0, second.stderr
