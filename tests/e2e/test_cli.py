@@ -72,7 +72,6 @@ def test_import_is_idempotent(tmp_path: Path) -> None:
     assert " new" in first.stdout
     new_count = int(first.stdout.split(": ", 1)[1].split(" new")[0])
     assert new_count > 0
-    assert search_index_built(tmp_path / "db.sqlite3")
 
     second = run_cli("import", str(FEEDS / "shortscience.xml"), "--quiet", cwd=tmp_path, env=env)
     assert second.returncode == 0, second.stderr
@@ -82,6 +81,21 @@ def test_import_is_idempotent(tmp_path: Path) -> None:
     edited = run_cli("import", str(FEEDS / "shortscience_v2.xml"), "--quiet", cwd=tmp_path, env=env)
     assert edited.returncode == 0, edited.stderr
     assert "updated" in edited.stdout
+
+
+def test_bulk_import_leaves_the_search_index_built(tmp_path: Path) -> None:
+    import io
+
+    from tests.fixtures.feeds.generate_shortscience import write
+
+    dump = io.StringIO()
+    write(1200, dump)
+    (tmp_path / "dump.xml").write_text(dump.getvalue(), encoding="utf-8")
+    env = {"DATABASE_PATH": str(tmp_path / "db.sqlite3")}
+    result = run_cli("import", str(tmp_path / "dump.xml"), "--quiet", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "1200 new" in result.stdout
+    assert search_index_built(tmp_path / "db.sqlite3")
 
 
 def test_import_refuses_what_is_not_a_feed(tmp_path: Path) -> None:
