@@ -27,32 +27,54 @@ def walk_commands(
             yield item
 
 
+# Sections of /help, in order; a command goes where its full name, else its first word, says.
+READ = "Find and read"
+WRITE = "Write, vote and export"
+READING = "Reading groups"
+FEEDS = "Feeds and announcements (Manage Server)"
+MORE = "More"
+SECTION_ORDER = (READ, WRITE, READING, FEEDS, MORE)
+SECTION_OF = {
+    "search": READ,
+    "paper": READ,
+    "summary view": READ,
+    "latest": READ,
+    "top": READ,
+    "random": READ,
+    "summarize": WRITE,
+    "summary": WRITE,
+    "mysummaries": WRITE,
+    "leaderboard": WRITE,
+    "export": WRITE,
+    "reading": READING,
+    "feed": FEEDS,
+    "announce": FEEDS,
+}
+
+
+def section_of(command: app_commands.Command) -> str:
+    name = command.qualified_name
+    return SECTION_OF.get(name) or SECTION_OF.get(name.split(" ", 1)[0], MORE)
+
+
 def help_embed(bot: ShortScienceBot, guild: discord.abc.Snowflake | None) -> discord.Embed:
     embed = discord.Embed(title="ShortScience bot", description=INTRO, colour=0x2B6CB0)
-    lines = []
-    for command in sorted(
-        walk_commands(bot.tree.get_commands(guild=guild) or bot.tree.get_commands()),
-        key=lambda c: c.qualified_name,
-    ):
-        lines.append(f"`/{command.qualified_name}` — {command.description}")
-    body = "\n".join(lines) or "No commands are loaded."
-    # Field values hold 1024 characters; spread the list over as many fields as it needs.
-    chunk: list[str] = []
-    size = 0
-    for line in body.splitlines():
-        if size + len(line) + 1 > 1024 and chunk:
-            embed.add_field(
-                name="Commands" if not embed.fields else "\u200b",
-                value="\n".join(chunk),
-                inline=False,
-            )
-            chunk, size = [], 0
-        chunk.append(line)
-        size += len(line) + 1
-    if chunk:
-        embed.add_field(
-            name="Commands" if not embed.fields else "\u200b", value="\n".join(chunk), inline=False
-        )
+    commands_here = bot.tree.get_commands(guild=guild) or bot.tree.get_commands()
+    lines: dict[str, list[str]] = {section: [] for section in SECTION_ORDER}
+    for command in sorted(walk_commands(commands_here), key=lambda c: c.qualified_name):
+        lines[section_of(command)].append(f"`/{command.qualified_name}` — {command.description}")
+    if any(isinstance(item, app_commands.ContextMenu) for item in commands_here):
+        lines[WRITE].append("Right-click a message → Apps → **Summarize this paper**")
+    for section in SECTION_ORDER:
+        # A field value holds 1024 characters: a long section continues in another field.
+        chunk: list[str] = []
+        for line in lines[section]:
+            if chunk and sum(len(x) + 1 for x in chunk) + len(line) > 1024:
+                embed.add_field(name=section, value="\n".join(chunk), inline=False)
+                chunk = []
+            chunk.append(line)
+        if chunk:
+            embed.add_field(name=section, value="\n".join(chunk), inline=False)
     embed.set_footer(text="Paper ids: arXiv ids or URLs, DOIs, ShortScience links or bibtex keys.")
     return embed
 

@@ -1,0 +1,27 @@
+"""`/help` lists every command once, in its section, within Discord's embed limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.app import open_bot
+from bot.config import Settings
+from cogs.meta import MORE, help_embed, walk_commands
+
+
+async def test_help_lists_every_command_once_in_a_section(tmp_path: Path) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, discord_token="unused", database_path=tmp_path / "db.sqlite3"
+    )
+    async with open_bot(settings, background_tasks=False) as bot:
+        for extension in bot.initial_extensions:
+            await bot.load_extension(extension)
+        embed = help_embed(bot, None)
+        text = "\n".join(field.value for field in embed.fields)
+        for command in walk_commands(bot.tree.get_commands()):
+            assert text.count(f"`/{command.qualified_name}` ") == 1, command.qualified_name
+        more = [field.value for field in embed.fields if field.name == MORE]
+        assert more == ["`/help` — What this bot does and how to use it"]
+        assert "Summarize this paper" in text
+        assert len(embed) <= 6000
+        assert all(len(field.value) <= 1024 for field in embed.fields)
