@@ -14,6 +14,7 @@ from discord.gateway import DiscordWebSocket
 from bot import __version__
 from bot.bot import DEFAULT_EXTENSIONS, ShortScienceBot
 from bot.config import Settings
+from bot.net import public_only_session_options
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,9 @@ async def open_bot(
     db = await Database.open(settings.database_path)
     try:
         timeout = aiohttp.ClientTimeout(total=60, connect=10)
+        policy = {} if settings.allow_private_urls else public_only_session_options()
         async with aiohttp.ClientSession(
-            timeout=timeout, headers={"User-Agent": USER_AGENT}
+            timeout=timeout, headers={"User-Agent": USER_AGENT}, **policy
         ) as session:
             bot = ShortScienceBot(
                 settings=settings,

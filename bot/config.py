@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # Seconds discord.py waits for GUILD_CREATEs before on_ready; tests make it small.
     guild_ready_timeout: float = Field(default=2.0, ge=0)
 
+    # Let the bot fetch URLs on private or local addresses (feeds, imports, arXiv). Off in
+    # production so a URL given to /feed add cannot reach the bot's own network; tests that
+    # serve feeds from 127.0.0.1 turn it on.
+    allow_private_urls: bool = False
+
     # Feeds and announcements.
     feed_poll_seconds: float = Field(default=600.0, gt=0)
     feed_concurrency: int = Field(default=16, ge=1)

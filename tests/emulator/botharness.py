@@ -46,6 +46,7 @@ SETTINGS_ENV_PREFIXES = (
     "FEED",
     "ARXIV",
     "SUBMISSION",
+    "ALLOW_",
 )
 
 
@@ -62,6 +63,8 @@ def make_settings(emulator: DiscordEmulator, database_path: Path, **overrides: A
         "dev_guild_id": emulator.guild.id if emulator.guilds_by_id else None,
         "guild_ready_timeout": 0.05,
         "log_level": "DEBUG",
+        # Feeds and the arXiv stand-in are served from 127.0.0.1 in tests.
+        "allow_private_urls": True,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -171,6 +174,8 @@ def settings_env(
         "dev_guild_id": emulator.guild.id if emulator.guilds_by_id else "",
         "guild_ready_timeout": 0.05,
         "log_level": "DEBUG",
+        # Feeds and the arXiv stand-in are served from 127.0.0.1 in tests.
+        "allow_private_urls": True,
     }
     values.update(overrides)
     env.update({key.upper(): str(value) for key, value in values.items()})

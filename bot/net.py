@@ -1,0 +1,82 @@
+"""Outgoing HTTP policy: feeds and imports never reach private or local addresses.
+
+Server admins give the bot URLs (`/feed add`); without this a URL such as
+`http://169.254.169.254/` or `http://localhost:8080/admin` would make the bot fetch from
+inside its own network. Names are checked when they are resolved for the connection itself
+(so a DNS answer cannot change between the check and the connect), and IP literals before
+each request, redirects included.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+
+class PrivateAddressError(aiohttp.ClientConnectionError):
+    """A URL pointed at an address the bot does not fetch from."""
+
+
+def is_public_address(address: str) -> bool:
+    """Whether an IP address is globally routable (not loopback, private, link-local...)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+class PublicAddressResolver(AbstractResolver):
+    """Resolves names as usual, then keeps only public addresses."""
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner or aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = await self._inner.resolve(host, port, family)
+        public = [address for address in addresses if is_public_address(address["host"])]
+        if not public:
+            raise PrivateAddressError(
+                f"{host} resolves only to private or local addresses, which the bot does not fetch"
+            )
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+async def _refuse_private_literals(
+    session: aiohttp.ClientSession, context: SimpleNamespace, params: Any
+) -> None:
+    host = params.url.host or ""
+    if _is_ip_literal(host) and not is_public_address(host.strip("[]")):
+        raise PrivateAddressError(
+            f"{host} is a private or local address, which the bot does not fetch"
+        )
+
+
+def public_only_session_options() -> dict[str, Any]:
+    """`ClientSession` keyword arguments that keep requests to public addresses."""
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(_refuse_private_literals)
+    return {
+        "connector": aiohttp.TCPConnector(resolver=PublicAddressResolver()),
+        "trace_configs": [trace],
+    }

@@ -1,0 +1,92 @@
+"""Outgoing requests from the bot never reach private or local addresses (unless allowed)."""
+
+from __future__ import annotations
+
+import socket
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from bot.feeds.fetch import fetch_feed
+from bot.net import PublicAddressResolver, is_public_address, public_only_session_options
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("0.0.0.0", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("fd00::1", False),
+        ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
+        ("224.0.0.1", False),
+        ("not an address", False),
+    ],
+)
+def test_is_public_address(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
+
+
+class FixedResolver(AbstractResolver):
+    """Answers every name with the given addresses, like a (possibly hostile) DNS server."""
+
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = addresses
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(hostname=host, host=address, port=port, family=family, proto=0, flags=0)
+            for address in self.addresses
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_resolver_keeps_only_public_addresses() -> None:
+    mixed = PublicAddressResolver(FixedResolver("10.0.0.5", "93.184.216.34"))
+    assert [r["host"] for r in await mixed.resolve("example.org", 80)] == ["93.184.216.34"]
+    private = PublicAddressResolver(FixedResolver("127.0.0.1"))
+    with pytest.raises(aiohttp.ClientConnectionError, match="private or local"):
+        await private.resolve("rebind.example", 80)
+
+
+@pytest.fixture
+async def local_feed():
+    async def feed(_: web.Request) -> web.Response:
+        return web.Response(body=b"<rss version='2.0'><channel><title>t</title></channel></rss>")
+
+    app = web.Application()
+    app.router.add_get("/feed.xml", feed)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield port
+    await runner.cleanup()
+
+
+async def test_feed_fetch_refuses_private_addresses(local_feed: int) -> None:
+    async with aiohttp.ClientSession(**public_only_session_options()) as session:
+        literal = await fetch_feed(session, f"http://127.0.0.1:{local_feed}/feed.xml")
+        assert not literal.ok
+        assert "private or local" in (literal.error_message or "")
+        named = await fetch_feed(session, f"http://localhost:{local_feed}/feed.xml")
+        assert not named.ok
+        assert "private or local" in (named.error_message or "")
+    async with aiohttp.ClientSession() as unrestricted:  # ALLOW_PRIVATE_URLS=true
+        allowed = await fetch_feed(unrestricted, f"http://127.0.0.1:{local_feed}/feed.xml")
+        assert allowed.ok
