@@ -226,8 +226,7 @@ class PaperRepository:
                 raise ValueError("every item needs at least one identifier")
         async with writing(self.db, conn) as connection:
             all_ids = [paper_id for item in items for paper_id in item.ids]
-            async with connection.execute(_SELECT_BY_IDS, _ids_parameters(all_ids)) as cursor:
-                rows = await cursor.fetchall()
+            rows = await connection.execute_fetchall(_SELECT_BY_IDS, _ids_parameters(all_ids))
             by_key: dict[tuple[str, str], _PaperState] = {}
             for row in rows:
                 state = _PaperState(id=row["id"], values=dict(zip(row.keys(), row, strict=True)))
@@ -244,22 +243,22 @@ class PaperRepository:
 
             now = int(time.time())
             if new_states:
-                await connection.executemany(
-                    "INSERT INTO papers (canonical_key, arxiv_id, doi, bibtex_key, title, authors,"
-                    " venue, year, abstract, url, pdf_url, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    # A row may already own the key without the identifier (edited by hand):
-                    # then this paper is that row.
-                    " ON CONFLICT (canonical_key) DO NOTHING",
-                    [(*_values(s, _INSERT_COLUMNS), now, now) for s in new_states],
-                )
-                keys = json.dumps([s.values["canonical_key"] for s in new_states])
-                async with connection.execute(
+                # One statement, rows in a JSON array: FTS5 (paper_title_fts, by trigger)
+                # writes its pending index data at every statement, so one per row would
+                # make an index segment per paper.
+                rows = [(*_values(s, _INSERT_COLUMNS), now, now) for s in new_states]
+                rows_json = json_rows(rows)
+                if rows_json is None:
+                    await connection.executemany(_INSERT_ONE, rows)
+                else:
+                    await connection.execute(_INSERT_FROM_JSON, (rows_json,))
+                keys = _json_array([s.values["canonical_key"] for s in new_states])
+                found = await connection.execute_fetchall(
                     "SELECT id, canonical_key FROM papers"
                     " WHERE canonical_key IN (SELECT value FROM json_each(?))",
                     (keys,),
-                ) as cursor:
-                    ids_by_key = {row[1]: row[0] for row in await cursor.fetchall()}
+                )
+                ids_by_key = {row[1]: row[0] for row in found}
                 for state in new_states:
                     state.id = ids_by_key[state.values["canonical_key"]]
 
@@ -426,6 +425,41 @@ def _ids_parameters(ids: Iterable[PaperId]) -> tuple[str, str, str]:
     for paper_id in ids:
         grouped[paper_id.kind].append(paper_id.value)
     return json.dumps(grouped["arxiv"]), json.dumps(grouped["doi"]), json.dumps(grouped["bibtex"])
+
+
+_INSERT_FROM_JSON: Final = (
+    "INSERT INTO papers (canonical_key, arxiv_id, doi, bibtex_key, title, authors, venue, year,"
+    " abstract, url, pdf_url, created_at, updated_at)"
+    " SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,"
+    " value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11,"
+    " value ->> 12 FROM json_each(?) WHERE true ORDER BY key"
+    # A row may already own the key without the identifier (edited by hand): then this
+    # paper is that row.
+    " ON CONFLICT (canonical_key) DO NOTHING"
+)
+
+
+_INSERT_ONE: Final = (
+    "INSERT INTO papers (canonical_key, arxiv_id, doi, bibtex_key, title, authors, venue, year,"
+    " abstract, url, pdf_url, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (canonical_key) DO NOTHING"
+)
+
+
+def json_rows(rows: Sequence[Sequence[Any]]) -> str | None:
+    """Rows as one JSON array of arrays, for `INSERT ... SELECT ... FROM json_each(?)`; None
+    when a text holds a NUL character, which SQLite's JSON functions would cut off there."""
+    for row in rows:
+        for value in row:
+            if isinstance(value, str) and "\x00" in value:
+                return None
+    return _json_array(rows)
+
+
+def _json_array(values: Sequence[Any]) -> str:
+    # Not ASCII-escaped: shorter, and SQLite need not decode the escapes.
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
 
 
 _INSERT_COLUMNS: Final = (

@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 import aiosqlite
 
 from bot.storage.database import Database
-from bot.storage.papers import Paper, writing
+from bot.storage.papers import Paper, json_rows, writing
 
 UpsertStatus = Literal["inserted", "updated", "unchanged"]
 
@@ -170,13 +170,13 @@ class SummaryRepository:
                 latest[summary.external_id] = (position, summary, edited, created)
 
         async with writing(self.db, conn) as connection:
-            async with connection.execute(
+            found = await connection.execute_fetchall(
                 "SELECT id, external_id, paper_id, title, tldr, body, author_name, url,"
                 " feed_votes, edited_at FROM summaries"
                 " WHERE external_id IN (SELECT value FROM json_each(?))",
                 (json.dumps(list(latest)),),
-            ) as cursor:
-                existing = {row[1]: tuple(row) for row in await cursor.fetchall()}
+            )
+            existing = {row[1]: tuple(row) for row in found}
 
             statuses: dict[str, UpsertStatus] = {}
             ids: dict[str, int] = {}
@@ -215,22 +215,7 @@ class SummaryRepository:
                     updates.append((*wanted, row[0]))
 
             if inserts:
-                await connection.executemany(
-                    "INSERT INTO summaries (origin, paper_id, author_name, title, tldr, body, url,"
-                    " external_id, score, feed_votes, created_at, edited_at)"
-                    " VALUES ('feed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    inserts,
-                )
-                async with connection.execute(
-                    "SELECT id, external_id FROM summaries"
-                    " WHERE external_id IN (SELECT value FROM json_each(?))",
-                    (
-                        json.dumps(
-                            [external_id for external_id in latest if external_id not in ids]
-                        ),
-                    ),
-                ) as cursor:
-                    ids.update({row[1]: row[0] for row in await cursor.fetchall()})
+                ids.update(await _insert_new(connection, inserts))
             if updates:
                 await _update_changed(connection, updates, existing)
 
@@ -294,6 +279,39 @@ class SummaryRepository:
                 (start, guild_id),
             )
         return None if row is None else Summary.from_row(row)
+
+
+# One statement for the whole batch, its rows in a JSON array: FTS5 writes its pending index
+# data out at the start of every statement, so a statement per row (executemany) would make
+# one tiny index segment per summary and spend most of an import merging them.
+_INSERT_FROM_JSON: Final = (
+    "INSERT INTO summaries (origin, paper_id, author_name, title, tldr, body, url, external_id,"
+    " score, feed_votes, created_at, edited_at)"
+    " SELECT 'feed', value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,"
+    " value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10"
+    " FROM json_each(?) ORDER BY key"
+    " RETURNING external_id, id"
+)
+_INSERT_ONE: Final = (
+    "INSERT INTO summaries (origin, paper_id, author_name, title, tldr, body, url, external_id,"
+    " score, feed_votes, created_at, edited_at)"
+    " VALUES ('feed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+async def _insert_new(
+    connection: aiosqlite.Connection, inserts: list[tuple[Any, ...]]
+) -> dict[str, int]:
+    """Insert feed summaries (rows in `_INSERT_ONE`'s order); their ids by external id."""
+    rows_json = json_rows(inserts)
+    if rows_json is None:
+        ids = {}
+        for row in inserts:
+            cursor = await connection.execute(_INSERT_ONE, row)
+            ids[row[6]] = int(cursor.lastrowid or 0)
+        return ids
+    rows = await connection.execute_fetchall(_INSERT_FROM_JSON, (rows_json,))
+    return {row[0]: row[1] for row in rows}
 
 
 async def _update_changed(
