@@ -314,6 +314,21 @@ async def _insert_new(
     return {row[0]: row[1] for row in rows}
 
 
+_UPDATE_TEXT_ONE: Final = (
+    "UPDATE summaries SET paper_id = ?, title = ?, tldr = ?, body = ?, author_name = ?,"
+    " url = ?, score = score - feed_votes + ?, feed_votes = ?, edited_at = ?"
+    " WHERE id = ?"
+)
+_UPDATE_TEXT_FROM_JSON: Final = (
+    "UPDATE summaries SET paper_id = change.value ->> 0, title = change.value ->> 1,"
+    " tldr = change.value ->> 2, body = change.value ->> 3, author_name = change.value ->> 4,"
+    " url = change.value ->> 5, score = score - feed_votes + (change.value ->> 6),"
+    " feed_votes = change.value ->> 7, edited_at = change.value ->> 8"
+    " FROM (SELECT key, value FROM json_each(?) ORDER BY key) AS change"
+    " WHERE summaries.id = change.value ->> 9"
+)
+
+
 async def _update_changed(
     connection: aiosqlite.Connection,
     updates: list[tuple[Any, ...]],
@@ -335,12 +350,12 @@ async def _update_changed(
         else:
             text_changes.append((*update[:6], votes, votes, edited, summary_id))
     if text_changes:
-        await connection.executemany(
-            "UPDATE summaries SET paper_id = ?, title = ?, tldr = ?, body = ?, author_name = ?,"
-            " url = ?, score = score - feed_votes + ?, feed_votes = ?, edited_at = ?"
-            " WHERE id = ?",
-            text_changes,
-        )
+        # One statement (rows in JSON) when possible, for the same reason as inserts.
+        changes_json = json_rows(text_changes)
+        if changes_json is None:
+            await connection.executemany(_UPDATE_TEXT_ONE, text_changes)
+        else:
+            await connection.execute(_UPDATE_TEXT_FROM_JSON, (changes_json,))
     if vote_changes:
         await connection.executemany(
             "UPDATE summaries SET score = score - feed_votes + ?, feed_votes = ?, edited_at = ?"
