@@ -49,28 +49,38 @@ async def writing(
 # default 2 MiB makes every batch re-read and re-write the same index and FTS pages: 64 MiB
 # cuts an import's CPU time by about a sixth.
 BULK_CACHE_KIB: Final = 64 * 1024
+# WAL pages between automatic checkpoints while importing (default 1,000, 4 MiB). A checkpoint
+# syncs the WAL and the database file and copies every page changed since the last one; FTS5
+# rewrites the same pages over and over during an import, so fewer checkpoints copy fewer
+# pages and sync less (about a tenth faster). The WAL file grows to about this size (64 MiB).
+BULK_CHECKPOINT_PAGES: Final = 16384
 
 
 @asynccontextmanager
 async def bulk_write_cache(db: Database) -> AsyncIterator[None]:
-    """A bigger page cache for the duration of a bulk import, then the previous size again.
+    """A bigger page cache and rarer WAL checkpoints for the duration of a bulk import, then
+    the previous settings again.
 
-    Never shrinks a cache that is already bigger. Connection-wide, so meant for imports (the
-    CLI), not for the bot's routine writes.
+    Never shrinks a cache, nor shortens a checkpoint interval, that is already bigger.
+    Connection-wide, so meant for imports (the CLI), not for the bot's routine writes.
+    Durability is unchanged (synchronous stays as it is).
     """
     previous = int(await db.fetchval("PRAGMA cache_size"))
     # cache_size is pages when positive, KiB when negative; compare in KiB.
     page_size = int(await db.fetchval("PRAGMA page_size"))
     previous_kib = previous * page_size // 1024 if previous > 0 else -previous
-    if previous_kib >= BULK_CACHE_KIB:
-        yield
-        return
-    # PRAGMA takes no parameters; both values are integers computed here.
-    await db.connection.execute("PRAGMA cache_size = " + str(-BULK_CACHE_KIB))
+    previous_checkpoint = int(await db.fetchval("PRAGMA wal_autocheckpoint"))
+    # PRAGMA takes no parameters; all values are integers computed here.
+    if previous_kib < BULK_CACHE_KIB:
+        await db.connection.execute("PRAGMA cache_size = " + str(-BULK_CACHE_KIB))
+    # 0 (or less) means no automatic checkpoints at all: leave that alone.
+    if 0 < previous_checkpoint < BULK_CHECKPOINT_PAGES:
+        await db.connection.execute("PRAGMA wal_autocheckpoint = " + str(BULK_CHECKPOINT_PAGES))
     try:
         yield
     finally:
-        await db.connection.execute("PRAGMA cache_size = " + str(int(previous)))
+        await db.connection.execute("PRAGMA cache_size = " + str(previous))
+        await db.connection.execute("PRAGMA wal_autocheckpoint = " + str(previous_checkpoint))
 
 
 @dataclass(frozen=True, slots=True)

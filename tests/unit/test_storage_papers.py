@@ -9,7 +9,13 @@ import pytest
 
 from bot.papers import PaperId
 from bot.storage import Database
-from bot.storage.papers import BULK_CACHE_KIB, PaperDetails, PaperRepository, bulk_write_cache
+from bot.storage.papers import (
+    BULK_CACHE_KIB,
+    BULK_CHECKPOINT_PAGES,
+    PaperDetails,
+    PaperRepository,
+    bulk_write_cache,
+)
 
 ARXIV = PaperId(kind="arxiv", value="1502.03167")
 DOI = PaperId(kind="doi", value="10.5555/3045118.3045167")
@@ -133,6 +139,30 @@ async def test_resolve_many_in_one_batch(papers: PaperRepository, db: Database) 
     assert await db.fetchval("SELECT count(*) FROM papers") == 2
 
 
+async def test_new_papers_keep_every_value_and_nul_characters(
+    papers: PaperRepository, db: Database
+) -> None:
+    """New papers of a batch go in as one statement of JSON rows (row by row when a text
+    holds NUL, which SQLite's JSON functions would cut): values come back exactly."""
+    other = PaperId(kind="arxiv", value="1706.03762")
+    details = [
+        PaperDetails(ids=(KEY,), title='Ünïcode "quoted" \\ 𝔼', year=2015, venue=None),
+        PaperDetails(ids=(other,), title="", authors="A, B", abstract="x", url="https://u"),
+    ]
+    nul = PaperDetails(ids=(PaperId(kind="doi", value="10.1/x"),), title="a\x00b", year=1999)
+    for batch in (details, [nul]):
+        resolved = await papers.resolve_many(batch)
+        for paper_id, item in zip(resolved.paper_ids, batch, strict=True):
+            paper = await papers.get(paper_id)
+            assert paper is not None
+            assert (paper.title, paper.authors, paper.venue, paper.year, paper.abstract) == (
+                item.title, item.authors, item.venue, item.year, item.abstract,
+            )  # fmt: skip
+            assert paper.url == item.url
+    titles = "SELECT rowid FROM paper_title_fts WHERE paper_title_fts MATCH ?"
+    assert await db.fetchval(titles, ("quoted",)) is not None
+
+
 async def test_writes_join_the_callers_transaction(papers: PaperRepository, db: Database) -> None:
     with pytest.raises(RuntimeError):
         async with db.transaction() as conn:
@@ -189,3 +219,26 @@ async def test_bulk_write_cache_is_scoped(db: Database) -> None:
     async with bulk_write_cache(db):
         assert await db.fetchval("PRAGMA cache_size") == -131072
     assert await db.fetchval("PRAGMA cache_size") == -131072
+
+
+async def test_bulk_write_cache_checkpoints_less_then_restores(db: Database) -> None:
+    before = await db.fetchval("PRAGMA wal_autocheckpoint")
+    async with bulk_write_cache(db):
+        assert await db.fetchval("PRAGMA wal_autocheckpoint") == BULK_CHECKPOINT_PAGES
+    assert await db.fetchval("PRAGMA wal_autocheckpoint") == before
+    await db.connection.execute("PRAGMA wal_autocheckpoint = 0")  # none at all: kept
+    async with bulk_write_cache(db):
+        assert await db.fetchval("PRAGMA wal_autocheckpoint") == 0
+    assert await db.fetchval("PRAGMA wal_autocheckpoint") == 0
+
+
+async def test_bulk_write_cache_restores_after_an_error(db: Database) -> None:
+    cache, checkpoint = (
+        await db.fetchval("PRAGMA cache_size"),
+        await db.fetchval("PRAGMA wal_autocheckpoint"),
+    )
+    with pytest.raises(RuntimeError):
+        async with bulk_write_cache(db):
+            raise RuntimeError("import failed")
+    assert await db.fetchval("PRAGMA cache_size") == cache
+    assert await db.fetchval("PRAGMA wal_autocheckpoint") == checkpoint

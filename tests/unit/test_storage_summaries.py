@@ -133,6 +133,95 @@ async def test_batch_upsert_with_duplicates(summaries: SummaryRepository, db: Da
     assert await summaries.upsert_external_many([]) == []
 
 
+async def test_batch_insert_keeps_values_ids_and_order_exactly(
+    summaries: SummaryRepository, db: Database
+) -> None:
+    """A batch is inserted in one statement (its rows as JSON): every value must come back
+    as it went in, of the same type, with ids in input order."""
+    paper = await PaperRepository(db).find_or_create([PaperId(kind="arxiv", value="1502.03167")])
+    texts = ["plain", 'ünïcödé \u2028 𝔼[x] "quoted" \\ back\\slash', "", "line\nbreak\ttab"]
+    batch = [
+        ExternalSummary(
+            external_id=f"id-{index}", body=text, title=text, author_name=f"a{index}",
+            paper_id=paper.id if index % 2 else None, url=None if index % 2 else f"https://u/{index}",
+            score=index * 1000, created_at=T0 + timedelta(days=index), edited_at=None,
+        )
+        for index, text in enumerate(texts)
+    ]  # fmt: skip
+    results = await summaries.upsert_external_many(batch)
+    assert [r.status for r in results] == ["inserted"] * len(texts)
+    assert [r.summary_id for r in results] == sorted(r.summary_id for r in results)
+    rows = await db.fetchall(
+        "SELECT external_id, body, title, author_name, paper_id, url, score, feed_votes,"
+        " created_at, edited_at, typeof(paper_id), typeof(score) FROM summaries ORDER BY id"
+    )
+    for row, summary in zip(rows, batch, strict=True):
+        created = int(summary.created_at.timestamp())  # type: ignore[union-attr]
+        assert tuple(row) == (
+            summary.external_id, summary.body, summary.title, summary.author_name,
+            summary.paper_id, summary.url, summary.score, summary.score, created, created,
+            "integer" if summary.paper_id else "null", "integer",
+        )  # fmt: skip
+
+
+async def test_nul_characters_are_stored_whole(summaries: SummaryRepository, db: Database) -> None:
+    """JSON can carry NUL but SQLite's JSON functions cut text there: such batches go row by
+    row, inserts and edits alike."""
+    first = await summaries.upsert_external_many(
+        [
+            ExternalSummary(external_id="n", body="before\x00after", edited_at=T0),
+            ExternalSummary(external_id="m", body="fine", edited_at=T0),
+        ]
+    )
+    assert [r.status for r in first] == ["inserted", "inserted"]
+    assert await db.fetchval("SELECT body FROM summaries WHERE external_id = 'n'") == (
+        "before\x00after"
+    )
+    edited = await summaries.upsert_external_many(
+        [
+            ExternalSummary(external_id="n", body="again\x00x", edited_at=T0 + timedelta(1)),
+            ExternalSummary(external_id="m", body="fine too", edited_at=T0 + timedelta(1)),
+        ]
+    )
+    assert [r.status for r in edited] == ["updated", "updated"]
+    bodies = await db.fetchall("SELECT body FROM summaries ORDER BY id")
+    assert [row[0] for row in bodies] == ["again\x00x", "fine too"]
+
+
+async def test_batch_edits_update_text_votes_and_the_index(
+    summaries: SummaryRepository, db: Database
+) -> None:
+    await summaries.upsert_external_many(
+        [ExternalSummary(external_id=f"e{i}", body=f"alpha{i}", edited_at=T0) for i in range(4)]
+    )
+    later = T0 + timedelta(hours=1)
+    results = await summaries.upsert_external_many(
+        [
+            ExternalSummary(external_id="e3", body="beta3", score=7, edited_at=later),
+            ExternalSummary(external_id="e0", body="alpha0", score=5, edited_at=later),
+            ExternalSummary(external_id="e1", body="beta1", title="T", edited_at=later),
+            ExternalSummary(external_id="e2", body="alpha2", edited_at=T0),
+        ]
+    )
+    assert [r.status for r in results] == ["updated", "updated", "updated", "unchanged"]
+    rows = await db.fetchall("SELECT body, title, score, edited_at FROM summaries ORDER BY id")
+    stamp = int(later.timestamp())
+    assert [tuple(row) for row in rows] == [
+        ("alpha0", "", 5, stamp), ("beta1", "T", 0, stamp),
+        ("alpha2", "", 0, int(T0.timestamp())), ("beta3", "", 7, stamp),
+    ]  # fmt: skip
+    match = "SELECT rowid FROM summary_fts WHERE summary_fts MATCH ? ORDER BY rowid"
+    assert [row[0] for row in await db.fetchall(match, ("beta1 OR beta3",))] == [2, 4]
+    assert [row[0] for row in await db.fetchall(match, ("alpha1 OR alpha3",))] == []
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO summary_fts (summary_fts) VALUES ('integrity-check')")
+
+
+async def test_full_text_index_buffers_eight_mib(db: Database) -> None:
+    """Migration 0006: one index segment per import batch, not three or four."""
+    assert await db.fetchval("SELECT v FROM summary_fts_config WHERE k = 'hashsize'") == 8388608
+
+
 async def test_full_text_index_follows_inserts_and_edits(
     summaries: SummaryRepository, db: Database
 ) -> None:
