@@ -5,6 +5,10 @@ feed never holds up the others. A poll that finds new entries ingests them (pape
 summaries, searchable at once), records them as seen and writes one outbox row per
 subscribed channel that wants them, all in one transaction: a crash either loses the whole
 poll (it is simply redone) or keeps all of it (the sender delivers it).
+
+Those writes go through one `BatchWriter`, which commits the polls ready at the same time
+together (each in a savepoint, so a failing poll costs only itself): one commit per batch
+instead of one per feed. A poll learns its result only once its batch has committed.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 import aiosqlite
@@ -96,6 +101,101 @@ def entry_texts(entry: FeedEntry) -> tuple[str | None, ...]:
     )
 
 
+WriteJob = Callable[[aiosqlite.Connection], Awaitable[Any]]
+
+# Savepoint per job in a batch: a constant, never data (it goes into the SQL text).
+JOB_SAVEPOINT = "poll_write"
+
+# Polls written per transaction at most: enough to spread a commit's cost thin, small
+# enough that other writers (the sender marking rows sent) never wait long for the lock.
+WRITE_BATCH_SIZE = 16
+
+
+class BatchWriter:
+    """Runs write jobs, grouping the ones waiting at the same time into one transaction.
+
+    Each job of a batch runs inside its own savepoint: when it raises, only its writes are
+    undone and its caller gets the exception; the others in the batch go on. Every caller
+    gets its result (or exception) only after its batch committed, so nothing is reported
+    done that a crash could still take back. If the commit itself fails, every job of the
+    batch gets that error (nothing of theirs was written).
+    """
+
+    def __init__(self, db: Database, *, batch_size: int = WRITE_BATCH_SIZE) -> None:
+        self.db = db
+        self.batch_size = batch_size
+        self._waiting: deque[tuple[WriteJob, asyncio.Future[Any]]] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    async def run(self, job: WriteJob) -> Any:
+        """Run `job(conn)` in a transaction, maybe alongside others; return what it returned."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append((job, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._write_batches(), name="poll-batch-writer")
+        return await future
+
+    async def close(self) -> None:
+        """Stop writing; a batch in progress rolls back and its callers are cancelled."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        while self._waiting:
+            self._waiting.popleft()[1].cancel()
+
+    async def _write_batches(self) -> None:
+        while self._waiting:
+            batch: list[tuple[WriteJob, asyncio.Future[Any]]] = []
+            while self._waiting and len(batch) < self.batch_size:
+                job, future = self._waiting.popleft()
+                if not future.done():  # a caller cancelled while waiting: skip its job
+                    batch.append((job, future))
+            if batch:
+                await self._write_batch(batch)
+
+    async def _write_batch(self, batch: list[tuple[WriteJob, asyncio.Future[Any]]]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        # A job alone needs no savepoint (two statements fewer): the transaction is its own.
+        isolate = len(batch) > 1
+        try:
+            async with self.db.transaction() as conn:
+                for index, (job, future) in enumerate(batch):
+                    try:
+                        if isolate:
+                            async with self.db.savepoint(conn, JOB_SAVEPOINT):
+                                result = await job(conn)
+                        else:
+                            result = await job(conn)
+                    except Exception as exc:
+                        outcomes.append((future, None, exc))
+                        if not isolate or not conn.in_transaction:
+                            # Alone, or the error ended the whole transaction (a full disk):
+                            # roll back; the jobs not yet run go back to the front of the
+                            # queue rather than run outside a transaction.
+                            self._waiting.extendleft(reversed(batch[index + 1 :]))
+                            raise
+                    else:
+                        outcomes.append((future, result, None))
+        except Exception as exc:
+            # The commit (or the transaction) failed: nothing of the batch was written.
+            for future, _result, _error in outcomes:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:
+            # Cancelled (the poller closing): the transaction rolled back, nothing was written.
+            for _job, future in batch:
+                future.cancel()
+            raise
+        for future, result, error in outcomes:
+            if future.done():
+                continue  # its caller was cancelled meanwhile; the writes stand
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+
 class FeedPoller:
     """Polls feeds and turns new entries into outbox rows. Owned by the feeds cog."""
 
@@ -126,6 +226,7 @@ class FeedPoller:
         self.subscriptions = SubscriptionRepository(db)
         self.outbox = OutboxRepository(db)
         self._semaphore = asyncio.Semaphore(concurrency)
+        self.writer = BatchWriter(db)
         self._in_flight: dict[int, asyncio.Task[PollOutcome]] = {}
 
     # --- scheduling -------------------------------------------------------------------
@@ -159,6 +260,7 @@ class FeedPoller:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.writer.close()
 
     # --- one feed ---------------------------------------------------------------------
 
@@ -250,9 +352,9 @@ class FeedPoller:
         else:
             next_poll_at = now + first_poll_delay(interval, self.rng)
         entries = _unique_by_identity(parsed.entries)
-        announcements = 0
-        new: list[FeedEntry] = []
-        async with self.db.transaction() as conn:
+
+        async def write(conn: aiosqlite.Connection) -> tuple[int, int]:
+            """Everything the poll changes, atomically. Returns (new entries, announcements)."""
             seen = await self.feeds.seen_identities(
                 feed.id, [entry.identity for entry in entries], conn=conn
             )
@@ -269,6 +371,7 @@ class FeedPoller:
                 now=now,
                 conn=conn,
             )
+            announcements = 0
             if feed.initialized and new:
                 announcements = await self._enqueue_announcements(
                     feed, parsed, new, summary_ids, now=now, conn=conn
@@ -285,12 +388,16 @@ class FeedPoller:
                 site_url=parsed.link,
                 conn=conn,
             )
+            return len(new), announcements
+
+        # Returns once committed, with the feeds polled alongside (see BatchWriter).
+        new_entries, announcements = await self.writer.run(write)
         if announcements:
             self.on_enqueued()
         if not feed.initialized:
             log.info("Feed %d initialised: %d entries recorded as seen", feed.id, len(entries))
-            return PollOutcome(feed.id, "initialized", new_entries=len(new))
-        return PollOutcome(feed.id, "new", new_entries=len(new), announcements=announcements)
+            return PollOutcome(feed.id, "initialized", new_entries=new_entries)
+        return PollOutcome(feed.id, "new", new_entries=new_entries, announcements=announcements)
 
     async def _enqueue_announcements(
         self,

@@ -1,19 +1,24 @@
 """The poller against a small local HTTP server: which entries are new, what is enqueued,
-conditional GET, failures, backoff and pausing, and the one-transaction outbox."""
+conditional GET, failures, backoff and pausing, the one-transaction outbox, and the batch
+writer that commits several polls together."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import aiohttp
+import aiosqlite
 import pytest
 from aiohttp import web
 
-from bot.announce.poller import FeedPoller, FetchLimits
+from bot.announce.poller import BatchWriter, FeedPoller, FetchLimits, WriteJob
 from bot.storage import Database
 from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import OutboxRepository
@@ -384,3 +389,145 @@ async def test_poll_due_runs_feeds_independently(
     outcomes = {outcome.feed_id: outcome.status for outcome in await poller.poll_due()}
     assert outcomes == {good: "initialized", bad: "failed"}
     assert await poller.poll_due() == []  # both rescheduled into the future
+
+
+# --- the batch writer -------------------------------------------------------------------
+
+
+def insert(value: int, *, fail: bool = False) -> WriteJob:
+    async def job(conn: aiosqlite.Connection) -> int:
+        await conn.execute("INSERT INTO t VALUES (?)", (value,))
+        if fail:
+            raise RuntimeError(f"job {value} failed")
+        return value
+
+    return job
+
+
+async def values_in(db: Database) -> list[int]:
+    return [row[0] for row in await db.fetchall("SELECT x FROM t ORDER BY x")]
+
+
+@pytest.fixture
+async def counted_transactions(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[list[int]]:
+    """The database with table t; counts the transactions begun."""
+    await db.connection.execute("CREATE TABLE t (x INTEGER)")
+    begun: list[int] = []
+    real_transaction = db.transaction
+
+    @asynccontextmanager
+    async def counting() -> AsyncIterator[aiosqlite.Connection]:
+        begun.append(1)
+        async with real_transaction() as conn:
+            yield conn
+
+    monkeypatch.setattr(db, "transaction", counting)
+    yield begun
+
+
+async def test_batch_writer_commits_jobs_waiting_together_in_one_transaction(
+    db: Database, counted_transactions: list[int]
+) -> None:
+    writer = BatchWriter(db, batch_size=3)
+    results = await asyncio.gather(*(writer.run(insert(value)) for value in range(5)))
+    assert results == [0, 1, 2, 3, 4]
+    assert len(counted_transactions) == 2  # 3 + 2
+    assert await values_in(db) == [0, 1, 2, 3, 4]
+
+
+async def test_batch_writer_a_failing_job_costs_only_itself(
+    db: Database, counted_transactions: list[int]
+) -> None:
+    writer = BatchWriter(db)
+    results = await asyncio.gather(
+        writer.run(insert(1)),
+        writer.run(insert(2, fail=True)),
+        writer.run(insert(3)),
+        return_exceptions=True,
+    )
+    assert results[0] == 1 and results[2] == 3
+    assert isinstance(results[1], RuntimeError) and "job 2" in str(results[1])
+    assert len(counted_transactions) == 1
+    assert await values_in(db) == [1, 3]  # the failed job's write was rolled back
+
+
+async def test_batch_writer_a_job_alone_that_fails_writes_nothing(
+    db: Database, counted_transactions: list[int]
+) -> None:
+    writer = BatchWriter(db)
+    with pytest.raises(RuntimeError, match="job 1"):
+        await writer.run(insert(1, fail=True))
+    assert await writer.run(insert(2)) == 2
+    assert await values_in(db) == [2]
+    assert not db.connection.in_transaction
+
+
+async def test_batch_writer_reports_nothing_done_when_the_commit_fails(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await db.connection.execute("CREATE TABLE t (x INTEGER)")
+    real_transaction = db.transaction
+
+    @asynccontextmanager
+    async def failing_commit() -> AsyncIterator[aiosqlite.Connection]:
+        async with real_transaction() as conn:
+            yield conn
+            raise sqlite3.OperationalError("disk I/O error")  # rolls back, like a lost commit
+
+    monkeypatch.setattr(db, "transaction", failing_commit)
+    writer = BatchWriter(db)
+    results = await asyncio.gather(
+        writer.run(insert(1)), writer.run(insert(2, fail=True)), return_exceptions=True
+    )
+    assert all(isinstance(r, sqlite3.OperationalError) for r in results)
+    monkeypatch.setattr(db, "transaction", real_transaction)
+    assert await values_in(db) == []
+    assert await writer.run(insert(4)) == 4  # the writer goes on
+
+
+async def test_batch_writer_skips_the_job_of_a_caller_cancelled_while_waiting(
+    db: Database, counted_transactions: list[int]
+) -> None:
+    writer = BatchWriter(db)
+    first = asyncio.create_task(writer.run(insert(1)))
+    second = asyncio.create_task(writer.run(insert(2)))
+    await asyncio.sleep(0)  # both queued, the writer not started yet
+    second.cancel()
+    assert await first == 1
+    assert second.cancelled()
+    assert await values_in(db) == [1]
+
+
+async def test_polls_written_together_stay_independent(
+    db: Database, poller: FeedPoller, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feeds = {}
+    for name in ("a", "b", "c"):
+        server.routes[f"/{name}"] = Route(shortscience_rss([Item(f"{name}/1")]))
+        feeds[name], _ = await add_feed(db, server.url(f"/{name}"), [10])
+    await poller.poll_due()
+    for name in ("a", "b", "c"):
+        server.routes[f"/{name}"].body = shortscience_rss([Item(f"{name}/2"), Item(f"{name}/1")])
+    await FeedRepository(db).make_all_due(0)
+
+    real_record_success = poller.feeds.record_success
+
+    async def record_success_failing_for_b(feed_id: int, **kwargs: object) -> None:
+        await real_record_success(feed_id, **kwargs)  # type: ignore[arg-type]
+        if feed_id == feeds["b"]:
+            raise RuntimeError("b breaks after writing everything")
+
+    monkeypatch.setattr(poller.feeds, "record_success", record_success_failing_for_b)
+    outcomes = {o.feed_id: (o.status, o.announcements) for o in await poller.poll_due()}
+    assert outcomes == {feeds["a"]: ("new", 1), feeds["b"]: ("failed", 0), feeds["c"]: ("new", 1)}
+    titles = sorted(text for _kind, text in await queued(db, 10))
+    assert titles == ["a/2", "c/2"]  # b's rows rolled back with the rest of its poll
+    assert await FeedRepository(db).seen_count(feeds["b"]) == 1  # b/2 is still new
+
+    monkeypatch.setattr(poller.feeds, "record_success", real_record_success)
+    await FeedRepository(db).make_all_due(0)
+    outcomes = {o.feed_id: (o.status, o.announcements) for o in await poller.poll_due()}
+    assert outcomes[feeds["b"]] == ("new", 1)
+    assert sorted(text for _kind, text in await queued(db, 10)) == ["a/2", "b/2", "c/2"]
