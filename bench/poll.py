@@ -10,8 +10,9 @@ Everything runs on 127.0.0.1 through the bot's own code paths:
   a loopback server in a child process, since real feed servers are other machines: every
   feed answering 304 to the conditional GET, then every feed changed with `--entries` (20)
   new ShortScience-style entries of about 4 KB each (parsed, ingested into papers and
-  searchable summaries, recorded as seen and announced through the outbox, one transaction
-  per feed), then every feed changed with one new entry among 19 known ones.
+  searchable summaries, recorded as seen and announced through the outbox: one transaction
+  per batch of polls ready together, a savepoint per feed), then every feed changed with
+  one new entry among 19 known ones.
 - Bare `feedparser.parse` on a sample (100) of the same bodies right after each all-changed
   cycle, so that the ratio compares runs under the same load; the bot's `parse_feed` on them
   too, and `ingest_entries` alone (the database half of a poll, the cycle's ceiling).

@@ -118,11 +118,14 @@ class Database:
             await self.connection.execute("BEGIN IMMEDIATE")
             try:
                 yield self.connection
-            except BaseException:
-                await self.connection.execute("ROLLBACK")
-                raise
-            else:
                 await self.connection.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT (a deferred constraint, a full disk) can leave the
+                # transaction open, and some errors end it already: roll back only what is
+                # still open, so the next BEGIN works and the original error is what surfaces.
+                if self.connection.in_transaction:
+                    await self.connection.execute("ROLLBACK")
+                raise
 
     @asynccontextmanager
     async def savepoint(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,26 @@ async def test_savepoint_refuses_to_run_outside_a_transaction(db: Database) -> N
     with pytest.raises(RuntimeError, match="inside transaction"):
         async with db.savepoint(db.connection, "alone"):
             pass
+
+
+async def test_failed_commit_is_rolled_back_and_the_next_transaction_works(db: Database) -> None:
+    await db.migrate(
+        [
+            Migration(
+                1,
+                "0001_a.sql",
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY);\n"
+                "CREATE TABLE child (parent_id INTEGER REFERENCES parent (id) "
+                "DEFERRABLE INITIALLY DEFERRED);",
+            )
+        ]
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as conn:
+            # Deferred: only the COMMIT finds the missing parent.
+            await conn.execute("INSERT INTO child VALUES (99)")
+    assert not db.connection.in_transaction
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO parent VALUES (1)")
+        await conn.execute("INSERT INTO child VALUES (1)")
+    assert await db.fetchval("SELECT count(*) FROM child") == 1
