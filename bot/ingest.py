@@ -32,6 +32,10 @@ from bot.storage.summaries import ExternalSummary, SummaryRepository
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE: Final = 1000
+# Batches of an import (one transaction each): bigger ones make fewer, bigger FTS5 index
+# segments, so less merging (about a sixth less CPU at 100,000 summaries than 1,000 per
+# batch), while a write lock is held for well under a second at a time.
+IMPORT_BATCH_SIZE: Final = 2000
 # An import may be a full dump, far bigger than a polled feed.
 IMPORT_MAX_BYTES: Final = 512 * 1024 * 1024
 ANONYMOUS: Final = "Anonymous"
@@ -245,7 +249,7 @@ async def import_source(
     path_or_url: str,
     *,
     progress: ProgressCallback | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = IMPORT_BATCH_SIZE,
     max_bytes: int = IMPORT_MAX_BYTES,
 ) -> IngestStats:
     """Import a feed file (optionally gzip-compressed) or an http(s) feed URL.
@@ -265,8 +269,8 @@ async def import_source(
 
     stats = IngestStats()
     done = 0
-    # Parsing the next batch while this one is stored would be slower, not faster: a thread
-    # running Python makes SQLite wait for the GIL after every row it inserts.
+    # Parsing the next batch while this one is stored gained nothing measurable on two cores
+    # (a batch is one INSERT per table now, but the GIL still serialises the Python work).
     batch = await asyncio.to_thread(stream.next_batch)
     _check_feed(stream.feed, path_or_url, empty=batch is None)
     if progress is not None:
