@@ -105,6 +105,8 @@ class Database:
         await connection.execute("PRAGMA busy_timeout = 5000")
         await connection.execute("PRAGMA journal_mode = WAL")
         await connection.execute("PRAGMA synchronous = NORMAL")
+        # The WAL grows during bulk imports; let it shrink back when it is reset.
+        await connection.execute("PRAGMA journal_size_limit = 8388608")
         await connection.execute("PRAGMA foreign_keys = ON")
         return cls(connection, path)
 
