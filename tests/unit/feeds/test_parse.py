@@ -23,7 +23,7 @@ from bot.feeds.stream import FeedStream
 from bot.feeds.text import html_to_text
 from bot.papers import PaperId, parse_paper_id
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "feeds"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
 
 
 def load(name: str, url: str | None = None):

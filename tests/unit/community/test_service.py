@@ -22,7 +22,7 @@ from bot.community.service import (
 )
 from bot.errors import UserFacingError
 from bot.storage import Database
-from tests.unit.test_community_storage import GUILD, open_community_db
+from tests.unit.storage.test_community import GUILD, open_community_db
 
 
 def test_tldr_rules() -> None:

@@ -25,7 +25,7 @@ from bot.storage.outbox import OutboxRepository
 
 GUILD = 1
 ARXIV_RSS = (
-    Path(__file__).resolve().parents[1] / "fixtures" / "feeds" / "arxiv_rss.xml"
+    Path(__file__).resolve().parents[2] / "fixtures" / "feeds" / "arxiv_rss.xml"
 ).read_bytes()
 
 

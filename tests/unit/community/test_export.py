@@ -22,7 +22,7 @@ from bot.community.export import (
 )
 from bot.storage import Database
 from bot.storage.community import CommunityRepository
-from tests.unit.test_community_storage import GUILD, NOW, make_paper, open_community_db
+from tests.unit.storage.test_community import GUILD, NOW, make_paper, open_community_db
 
 HOSTILE_BODY = (
     "# Heading\n\n$x^* = \\frac{a}{b}$\n\n<!-- body -->\n<!-- /body -->\n"

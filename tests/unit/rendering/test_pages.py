@@ -27,7 +27,7 @@ from bot.rendering.pages import (
     split_pages,
 )
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "long_summary.md"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "long_summary.md"
 FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
 
 

@@ -16,7 +16,7 @@ from bot.storage import Database
 from bot.storage.community import CommunityRepository
 from bot.storage.papers import PaperRepository
 from tests.fixtures.arxiv.server import ArxivFixtureServer
-from tests.unit.test_community_storage import open_community_db
+from tests.unit.storage.test_community import open_community_db
 
 
 class Clock:

@@ -18,7 +18,7 @@ from bot.rendering.text import (
     shorten,
 )
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "long_summary.md"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "long_summary.md"
 
 
 def _outside_code(text: str) -> str:

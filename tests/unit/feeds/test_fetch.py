@@ -16,7 +16,7 @@ from tests.feedserver import FeedServer, feed_server
 
 __all__ = ["feed_server"]  # the fixture, imported for the tests below
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "feeds"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
 
 
 @pytest_asyncio.fixture
