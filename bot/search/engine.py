@@ -13,6 +13,8 @@ import logging
 import sqlite3
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -112,6 +114,17 @@ class SearchEngine:
             self._conn = conn
         return self._conn
 
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock, inside one read transaction (one consistent snapshot)."""
+        with self._lock:
+            conn = self._connection()
+            repository.begin_read(conn)
+            try:
+                yield conn
+            finally:
+                repository.end_read(conn)
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -123,62 +136,37 @@ class SearchEngine:
     def search(
         self, query: FtsQuery, visibility: Visibility, *, offset: int, limit: int
     ) -> SearchPage:
-        with self._lock:
-            conn = self._connection()
-            repository.begin_read(conn)
-            try:
-                ranked = rank(conn, self.state, query, visibility, offset=offset, limit=limit)
-                results = _results(conn, query, ranked)
-            finally:
-                repository.end_read(conn)
+        with self._reading() as conn:
+            ranked = rank(conn, self.state, query, visibility, offset=offset, limit=limit)
+            results = _results(conn, query, ranked)
         return SearchPage(query.display, results, offset, limit, ranked.has_more, plan=ranked.plan)
 
     def rank_only(
         self, query: FtsQuery, visibility: Visibility, *, offset: int, limit: int
     ) -> RankedPage:
         """The ranking without rows or excerpts (benchmarks, equivalence tests)."""
-        with self._lock:
-            conn = self._connection()
-            repository.begin_read(conn)
-            try:
-                return rank(conn, self.state, query, visibility, offset=offset, limit=limit)
-            finally:
-                repository.end_read(conn)
+        with self._reading() as conn:
+            return rank(conn, self.state, query, visibility, offset=offset, limit=limit)
 
     def plain_rank_only(
         self, query: FtsQuery, visibility: Visibility, *, offset: int, limit: int
     ) -> RankedPage:
         """FTS5's own ranking of every match: the reference the accelerator must equal."""
-        with self._lock:
-            conn = self._connection()
-            repository.begin_read(conn)
-            try:
-                return rank(conn, None, query, visibility, offset=offset, limit=limit)
-            finally:
-                repository.end_read(conn)
+        with self._reading() as conn:
+            return rank(conn, None, query, visibility, offset=offset, limit=limit)
 
     def autocomplete(
         self, prefix: str, *, guild_id: int | None, all_guilds: bool, limit: int
     ) -> list[TitleSuggestion]:
         prefix = " ".join(prefix.split())
-        with self._lock:
-            conn = self._connection()
-            repository.begin_read(conn)
-            try:
-                return _autocomplete(conn, prefix, guild_id, all_guilds, limit)
-            finally:
-                repository.end_read(conn)
+        with self._reading() as conn:
+            return _autocomplete(conn, prefix, guild_id, all_guilds, limit)
 
     # -- upkeep ---------------------------------------------------------------------------
 
     def status(self) -> IndexStatus:
-        with self._lock:
-            conn = self._connection()
-            repository.begin_read(conn)
-            try:
-                status = _status(conn)
-            finally:
-                repository.end_read(conn)
+        with self._reading() as conn:
+            status = _status(conn)
             if self.state.rebuild_due and not status.rebuild_due and status.build_id is not None:
                 # A search found the index unusable (e.g. it disagrees with summary_fts).
                 return replace(status, rebuild_due=True, reason="a search found it unusable")
