@@ -454,8 +454,12 @@ class _Renderer:
         if token is None or token.kind != "open":
             return ""
         self.position += 1
+        return "".join(token.text for token in self._group_tokens()).strip()
+
+    def _group_tokens(self) -> list[_Token]:
+        """Consume up to the `}` matching an already consumed `{`; the tokens in between."""
         depth = 1
-        parts: list[str] = []
+        inside: list[_Token] = []
         while (token := self._peek()) is not None:
             self.position += 1
             if token.kind == "open":
@@ -464,8 +468,8 @@ class _Renderer:
                 depth -= 1
                 if depth == 0:
                     break
-            parts.append(token.text)
-        return "".join(parts).strip()
+            inside.append(token)
+        return inside
 
     def _optional_argument(self) -> str | None:
         """`[...]` right after a command (e.g. the root index of \\sqrt)."""
@@ -588,17 +592,11 @@ class _Renderer:
 
     def _flatten_group(self) -> str:
         """Pathologically deep nesting: skip structure, keep characters."""
-        depth = 1
         parts: list[str] = []
-        while (token := self._peek()) is not None:
-            self.position += 1
-            if token.kind == "open":
-                depth += 1
-            elif token.kind == "close":
-                depth -= 1
-                if depth == 0:
-                    break
-            elif token.kind == "command":
+        for token in self._group_tokens():
+            if token.kind in ("open", "close"):
+                continue
+            if token.kind == "command":
                 parts.append(_SYMBOLS.get(token.text, token.text))
             elif token.kind != "align":
                 parts.append(token.text)
