@@ -72,6 +72,17 @@ def link_buttons(links: Sequence[Link], *, row: int) -> list[discord.ui.Button[A
     ]
 
 
+def previous_next_buttons(*, row: int) -> tuple[discord.ui.Button[Any], discord.ui.Button[Any]]:
+    """The Prev and Next buttons of a paged view; the view sets their callbacks."""
+    previous: discord.ui.Button[Any] = discord.ui.Button(
+        label="Prev", emoji="◀️", style=discord.ButtonStyle.secondary, row=row
+    )
+    following: discord.ui.Button[Any] = discord.ui.Button(
+        label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, row=row
+    )
+    return previous, following
+
+
 class ReaderView(OwnedView):
     """An owned view with some controls open to everyone, whose links outlive its timeout."""
 
@@ -199,13 +210,8 @@ class SummaryView(ReaderView):
         self.pages = pages
         self.page_index = 0
         if pages.count > 1:
-            self.previous_button: discord.ui.Button[SummaryView] = discord.ui.Button(
-                label="Prev", emoji="◀️", style=discord.ButtonStyle.secondary, row=0
-            )
+            self.previous_button, self.next_button = previous_next_buttons(row=0)
             self.previous_button.callback = self.previous_page
-            self.next_button: discord.ui.Button[SummaryView] = discord.ui.Button(
-                label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, row=0
-            )
             self.next_button.callback = self.next_page
             self.add_item(self.previous_button)
             self.add_item(self.next_button)
@@ -301,13 +307,8 @@ class SummaryListView(ReaderView):
             placeholder="Open a result…", min_values=1, max_values=1, row=0
         )
         self.open_select.callback = self.open_result
-        self.previous_button: discord.ui.Button[SummaryListView] = discord.ui.Button(
-            label="Prev", emoji="◀️", style=discord.ButtonStyle.secondary, row=1
-        )
+        self.previous_button, self.next_button = previous_next_buttons(row=1)
         self.previous_button.callback = self.previous_page
-        self.next_button: discord.ui.Button[SummaryListView] = discord.ui.Button(
-            label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, row=1
-        )
         self.next_button.callback = self.next_page
         self.add_item(self.open_select)
         self.make_public(self.open_select)
