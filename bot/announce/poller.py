@@ -14,6 +14,7 @@ instead of one per feed. A poll learns its result only once its batch has commit
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import random
@@ -422,13 +423,17 @@ class FeedPoller:
             keywords = KeywordFilter.parse(subscription.include_terms, subscription.exclude_terms)
             wanted = [entry for entry in candidates if keywords.matches(*entry_texts(entry))]
             shown = wanted[-ANNOUNCEMENTS_PER_POLL:]
+            # Every row of this subscription goes to its channel, on behalf of this feed.
+            to_subscription = functools.partial(
+                NewOutboxMessage,
+                guild_id=subscription.guild_id,
+                channel_id=subscription.channel_id,
+                subscription_id=subscription.id,
+                feed_id=feed.id,
+            )
             rows.extend(
-                NewOutboxMessage(
+                to_subscription(
                     kind="summary",
-                    guild_id=subscription.guild_id,
-                    channel_id=subscription.channel_id,
-                    subscription_id=subscription.id,
-                    feed_id=feed.id,
                     summary_id=summary_ids[entry.identity],
                     mention_role_id=subscription.mention_role_id,
                 )
@@ -436,16 +441,7 @@ class FeedPoller:
             )
             hidden = len(wanted) - len(shown)
             if hidden:
-                rows.append(
-                    NewOutboxMessage(
-                        kind="overflow",
-                        guild_id=subscription.guild_id,
-                        channel_id=subscription.channel_id,
-                        subscription_id=subscription.id,
-                        feed_id=feed.id,
-                        text=overflow_text(hidden, feed_name),
-                    )
-                )
+                rows.append(to_subscription(kind="overflow", text=overflow_text(hidden, feed_name)))
         # One statement for them all: in order, so each channel's rows keep their order.
         return await self.outbox.enqueue_many(rows, now=now, conn=conn)
 
