@@ -82,6 +82,22 @@ async def add_community_summary(
     return saved.summary_id
 
 
+async def add_alice_summary(
+    emulator: DiscordEmulator, bot: ShortScienceBot, *, arxiv_id: str, body: str
+) -> int:
+    """A community summary by Alice, a member of the emulator's guild, of a sample paper."""
+    paper = await find_paper(bot, "arxiv", arxiv_id)
+    alice = emulator.guild.member("alice")
+    return await add_community_summary(
+        bot,
+        guild_id=emulator.guild.id,
+        paper_id=paper.id,
+        author_id=alice.id,
+        author_name="Alice",
+        body=body,
+    )
+
+
 def select_menu(message: Message) -> dict:
     menus = [c for c in message.iter_components() if c.get("type") == 3]
     assert len(menus) == 1, message.components

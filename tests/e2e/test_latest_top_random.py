@@ -11,9 +11,8 @@ from bot.storage.summaries import SummaryRepository
 from tests.e2e.search_seed import (
     SAMPLE_SUMMARIES,
     SECRET_WORD,
-    add_community_summary,
+    add_alice_summary,
     add_other_guild_secret,
-    find_paper,
     import_sample,
     select_menu,
 )
@@ -93,14 +92,10 @@ async def test_top_ranks_by_score_within_the_period(
     assert "No summaries were published here in the last month" in reply.content
 
     # ...until someone here writes one.
-    paper = await find_paper(running_bot, "arxiv", "1607.06450")
-    alice = emulator.guild.member("alice")
-    await add_community_summary(
+    await add_alice_summary(
+        emulator,
         running_bot,
-        guild_id=emulator.guild.id,
-        paper_id=paper.id,
-        author_id=alice.id,
-        author_name="Alice",
+        arxiv_id="1607.06450",
         body="Layer norm, fresh from this week's reading group.",
     )
     message = await (await emulator.slash("/top period:week")).wait_reply(3.0)

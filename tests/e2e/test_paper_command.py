@@ -6,7 +6,7 @@ from bot.bot import ShortScienceBot
 from bot.storage.papers import PaperRepository
 from tests.e2e.search_seed import (
     SECRET_WORD,
-    add_community_summary,
+    add_alice_summary,
     add_other_guild_secret,
     find_paper,
     import_sample,
@@ -158,15 +158,8 @@ async def test_the_card_shows_this_guilds_summaries_only(
 ) -> None:
     await import_sample(running_bot)
     other, _ = await add_other_guild_secret(emulator, running_bot)
-    paper = await find_paper(running_bot, "arxiv", "1706.03762")
-    alice = emulator.guild.member("alice")
-    await add_community_summary(
-        running_bot,
-        guild_id=emulator.guild.id,
-        paper_id=paper.id,
-        author_id=alice.id,
-        author_name="Alice",
-        body="Attention, as our group read it.",
+    await add_alice_summary(
+        emulator, running_bot, arxiv_id="1706.03762", body="Attention, as our group read it."
     )
     message = await (await emulator.slash("/paper id:1706.03762")).wait_reply(3.0)
     field = summaries_field(message)

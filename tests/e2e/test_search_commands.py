@@ -15,9 +15,8 @@ from bot.storage.summaries import SummaryRepository
 from tests.e2e.search_seed import (
     GRADIENT_MATCHES,
     SECRET_WORD,
-    add_community_summary,
+    add_alice_summary,
     add_other_guild_secret,
-    find_paper,
     import_sample,
     interactive_components,
     select_menu,
@@ -240,14 +239,10 @@ async def test_origin_separates_feeds_from_community_summaries(
     emulator: DiscordEmulator, running_bot: ShortScienceBot
 ) -> None:
     await import_sample(running_bot)
-    paper = await find_paper(running_bot, "arxiv", "1412.6980")
-    alice = emulator.guild.member("alice")
-    await add_community_summary(
+    await add_alice_summary(
+        emulator,
         running_bot,
-        guild_id=emulator.guild.id,
-        paper_id=paper.id,
-        author_id=alice.id,
-        author_name="Alice",
+        arxiv_id="1412.6980",
         body="Our reading group's take: the gradient moments make Adam forgiving.",
     )
     message = await (await emulator.slash("/search query:gradient origin:community")).wait_reply(
