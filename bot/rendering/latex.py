@@ -24,7 +24,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from unicodeit.data import COMBININGMARKS, REPLACEMENTS, SUBSUPERSCRIPTS
 
@@ -284,6 +284,16 @@ class _Token:
     spaced: bool = False
 
 
+# Characters that are a token of their own kind; any other character is a "char" token.
+_SINGLE_CHARACTER_KINDS: Final[dict[str, TokenKind]] = {
+    "{": "open",
+    "}": "close",
+    "^": "sup",
+    "_": "sub",
+    "&": "align",
+}
+
+
 def _tokenize(source: str) -> list[_Token]:
     tokens: list[_Token] = []
     index = 0
@@ -319,23 +329,8 @@ def _tokenize(source: str) -> list[_Token]:
                 end += 1
             tokens.append(_Token("space", " "))
             index = end
-        elif char == "{":
-            tokens.append(_Token("open", char))
-            index += 1
-        elif char == "}":
-            tokens.append(_Token("close", char))
-            index += 1
-        elif char == "^":
-            tokens.append(_Token("sup", char))
-            index += 1
-        elif char == "_":
-            tokens.append(_Token("sub", char))
-            index += 1
-        elif char == "&":
-            tokens.append(_Token("align", char))
-            index += 1
         else:
-            tokens.append(_Token("char", char))
+            tokens.append(_Token(_SINGLE_CHARACTER_KINDS.get(char, "char"), char))
             index += 1
     return tokens
 
