@@ -16,7 +16,7 @@ import aiosqlite
 
 from bot.community.votes import NONE, VoteChange, VoteValue, press
 from bot.storage.database import Database
-from bot.storage.feeds import writing
+from bot.storage.papers import writing
 
 # Called inside the transaction that created a summary (announcements, for instance).
 CreatedHook = Callable[[aiosqlite.Connection, int, int], Awaitable[None]]

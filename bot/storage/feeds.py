@@ -9,25 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import aiosqlite
 
 from bot.storage.database import Database
-
-
-@asynccontextmanager
-async def writing(
-    db: Database, conn: aiosqlite.Connection | None
-) -> AsyncIterator[aiosqlite.Connection]:
-    """Use the caller's transaction when given one, else run in a transaction of our own."""
-    if conn is not None:
-        yield conn
-        return
-    async with db.transaction() as own:
-        yield own
+from bot.storage.papers import writing
 
 
 class AlreadySubscribedError(Exception):

@@ -16,7 +16,7 @@ from typing import Literal
 import aiosqlite
 
 from bot.storage.database import Database
-from bot.storage.feeds import writing
+from bot.storage.papers import writing
 
 OutboxKind = Literal["summary", "overflow", "notice"]
 
