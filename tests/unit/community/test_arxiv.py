@@ -18,14 +18,6 @@ from tests.fixtures.arxiv.server import FIXTURES, ArxivFixtureServer
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[ArxivFixtureServer]:
-    fixture_server = ArxivFixtureServer()
-    await fixture_server.start()
-    yield fixture_server
-    await fixture_server.close()
-
-
-@pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client_session:
         yield client_session

@@ -28,14 +28,6 @@ class Clock:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[ArxivFixtureServer]:
-    fixture_server = ArxivFixtureServer()
-    await fixture_server.start()
-    yield fixture_server
-    await fixture_server.close()
-
-
-@pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     database = await open_community_db(tmp_path / "resolve.sqlite3")
     yield database
