@@ -27,7 +27,7 @@ from tests.emulator import DiscordEmulator
 from tests.emulator.botharness import make_settings
 from tests.emulator.models import Channel, Member, Message
 from tests.feedserver import FeedServer, feed_server
-from tests.unit.test_announce_poller import Item, shortscience_rss
+from tests.unit.announce.test_poller import Item, shortscience_rss
 
 __all__ = ["feed_server"]  # the fixture, used by name
 

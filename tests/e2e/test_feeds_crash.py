@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.e2e.conftest import SpawnBot
 from tests.emulator import DiscordEmulator
 from tests.feedserver import FeedServer, feed_server
-from tests.unit.test_announce_poller import Item, shortscience_rss
+from tests.unit.announce.test_poller import Item, shortscience_rss
 
 __all__ = ["feed_server"]  # the fixture, used by name
 
