@@ -16,7 +16,6 @@ import aiosqlite
 
 from bot.community.votes import NONE, VoteChange, VoteValue, press
 from bot.storage.database import Database
-from bot.storage.papers import writing
 
 # Called inside the transaction that created a summary (announcements, for instance).
 CreatedHook = Callable[[aiosqlite.Connection, int, int], Awaitable[None]]
@@ -444,7 +443,7 @@ class CommunityRepository:
         conn: aiosqlite.Connection | None = None,
     ) -> None:
         """Remember that this paper still needs its metadata from arXiv."""
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             await c.execute(
                 "INSERT INTO arxiv_lookups (paper_id, arxiv_id, status, attempts, "
                 "next_attempt_at, last_error) VALUES (?, ?, 'pending', 1, ?, ?) "
@@ -503,7 +502,7 @@ class CommunityRepository:
         Fields someone already set are kept (a feed or an earlier import may know better);
         a DOI another paper already holds is left out rather than failing the update.
         """
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             await c.execute(
                 "UPDATE papers SET title = CASE WHEN title = '' THEN ? ELSE title END, "
                 "authors = CASE WHEN authors = '' THEN ? ELSE authors END, "

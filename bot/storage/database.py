@@ -130,6 +130,21 @@ class Database:
                 raise
 
     @asynccontextmanager
+    async def writing(
+        self, conn: aiosqlite.Connection | None
+    ) -> AsyncIterator[aiosqlite.Connection]:
+        """The caller's connection (inside its transaction) or a new transaction of our own.
+
+        Repository writes take an optional connection so that several can share one
+        transaction (a poll's entries and their outbox rows, a summary and its announcement).
+        """
+        if conn is not None:
+            yield conn
+        else:
+            async with self.transaction() as own:
+                yield own
+
+    @asynccontextmanager
     async def savepoint(
         self, conn: aiosqlite.Connection, name: str
     ) -> AsyncIterator[aiosqlite.Connection]:

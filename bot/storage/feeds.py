@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import aiosqlite
 
 from bot.storage.database import Database
-from bot.storage.papers import writing
 
 
 class AlreadySubscribedError(Exception):
@@ -161,7 +160,7 @@ class FeedRepository:
         conn: aiosqlite.Connection | None = None,
     ) -> int:
         """Insert a feed, or return the id of the one already stored under `url`."""
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             await c.execute(
                 "INSERT INTO feeds (url, title, site_url, next_poll_at, created_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
@@ -203,7 +202,7 @@ class FeedRepository:
 
         New validators are kept when the server sent some (a 200 with the same body).
         """
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             await c.execute(
                 "UPDATE feeds SET last_polled_at = ?, last_success_at = ?, "
                 "consecutive_failures = 0, next_poll_at = ?, etag = COALESCE(?, etag), "
@@ -226,7 +225,7 @@ class FeedRepository:
         conn: aiosqlite.Connection | None = None,
     ) -> None:
         """A poll parsed a new body: remember its validators and that the feed is initialised."""
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             await c.execute(
                 "UPDATE feeds SET last_polled_at = ?, last_success_at = ?, "
                 "consecutive_failures = 0, next_poll_at = ?, interval_seconds = ?, etag = ?, "
@@ -257,7 +256,7 @@ class FeedRepository:
         conn: aiosqlite.Connection | None = None,
     ) -> int:
         """Count a failed poll and schedule the retry. Returns the failures in a row so far."""
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             await c.execute(
                 "UPDATE feeds SET last_polled_at = ?, last_error = ?, last_error_at = ?, "
                 "consecutive_failures = consecutive_failures + 1, next_poll_at = ? WHERE id = ?",
@@ -273,7 +272,7 @@ class FeedRepository:
         self, feed_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
     ) -> None:
         """Stop polling a feed until someone resumes it (410 Gone, too many failures)."""
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             await c.execute("UPDATE feeds SET paused_reason = ? WHERE id = ?", (reason, feed_id))
 
     async def resume(self, feed_id: int, *, now: float) -> None:
@@ -295,7 +294,7 @@ class FeedRepository:
     ) -> bool:
         """Follow a permanent redirect. False when another feed row already has `new_url`."""
         try:
-            async with writing(self.db, conn) as c:
+            async with self.db.writing(conn) as c:
                 await c.execute("UPDATE feeds SET url = ? WHERE id = ?", (new_url, feed_id))
         except sqlite3.IntegrityError:
             return False
@@ -305,7 +304,7 @@ class FeedRepository:
         self, feed_id: int, *, conn: aiosqlite.Connection | None = None
     ) -> bool:
         """Forget a feed (and its seen entries) once no channel subscribes to it."""
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             cursor = await c.execute(
                 "DELETE FROM feeds WHERE id = ? AND NOT EXISTS "
                 "(SELECT 1 FROM feed_subscriptions WHERE feed_id = ?)",
@@ -342,7 +341,7 @@ class FeedRepository:
         conn: aiosqlite.Connection | None = None,
     ) -> None:
         """Record (identity, summary id) pairs as seen; already-seen ones keep their first time."""
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             await c.executemany(
                 "INSERT INTO feed_entries (feed_id, identity, summary_id, first_seen_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (feed_id, identity) DO UPDATE SET "
@@ -385,7 +384,7 @@ class SubscriptionRepository:
         transaction, so two concurrent adds cannot both squeeze in).
         """
         try:
-            async with writing(self.db, conn) as c:
+            async with self.db.writing(conn) as c:
                 if guild_limit is not None:
                     async with c.execute(
                         "SELECT count(*) FROM feed_subscriptions WHERE guild_id = ?", (guild_id,)
@@ -478,7 +477,7 @@ class SubscriptionRepository:
         self, channel_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
     ) -> int:
         """Disable every subscription of a channel Discord says is gone or forbidden."""
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             cursor = await c.execute(
                 "UPDATE feed_subscriptions SET disabled_reason = ? WHERE channel_id = ?",
                 (reason, channel_id),
@@ -538,7 +537,7 @@ class CommunityAnnounceRepository:
         self, channel_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
     ) -> None:
         """Stop announcing to a channel Discord says is gone or forbidden."""
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             await c.execute(
                 "UPDATE community_announce_channels SET disabled_reason = ? WHERE channel_id = ?",
                 (reason, channel_id),

@@ -16,7 +16,6 @@ from typing import Literal
 import aiosqlite
 
 from bot.storage.database import Database
-from bot.storage.papers import writing
 
 OutboxKind = Literal["summary", "overflow", "notice"]
 
@@ -119,7 +118,7 @@ class OutboxRepository:
         conn: aiosqlite.Connection | None = None,
     ) -> int:
         """Add one message to send; pass `conn` to make it part of the caller's transaction."""
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             cursor = await c.execute(
                 _INSERT_OUTBOX_ROW,
                 (
@@ -164,7 +163,7 @@ class OutboxRepository:
             )
             for row in rows
         ]
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             await c.executemany(_INSERT_OUTBOX_ROW, params)
         return len(params)
 
@@ -234,7 +233,7 @@ class OutboxRepository:
         self, channel_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
     ) -> int:
         """Give up on everything still pending for a channel that is gone. Returns how many."""
-        async with writing(self.db, conn) as c:
+        async with self.db.writing(conn) as c:
             cursor = await c.execute(
                 "UPDATE announcement_outbox SET state = 'dropped', last_error = ? "
                 "WHERE channel_id = ? AND state = 'pending'",

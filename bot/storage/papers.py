@@ -33,18 +33,6 @@ DETAIL_FIELDS: Final = ("venue", "year", "abstract", "url", "pdf_url")
 _UNSET: Any = object()
 
 
-@asynccontextmanager
-async def writing(
-    db: Database, conn: aiosqlite.Connection | None
-) -> AsyncIterator[aiosqlite.Connection]:
-    """The caller's connection (inside its transaction) or a new transaction of our own."""
-    if conn is not None:
-        yield conn
-    else:
-        async with db.transaction() as own:
-            yield own
-
-
 # SQLite's page cache while importing, in KiB (negative PRAGMA cache_size means KiB). The
 # default 2 MiB makes every batch re-read and re-write the same index and FTS pages: 64 MiB
 # cuts an import's CPU time by about a sixth.
@@ -211,7 +199,7 @@ class PaperRepository:
             ids=tuple(ids), title=title, authors=authors, venue=venue, year=year,
             abstract=abstract, url=url, pdf_url=pdf_url,
         )  # fmt: skip
-        async with writing(self.db, conn) as connection:
+        async with self.db.writing(conn) as connection:
             resolved = await self.resolve_many([details], conn=connection)
             async with connection.execute(
                 SELECT_PAPERS + " WHERE id = ?",
@@ -234,7 +222,7 @@ class PaperRepository:
         for item in items:
             if not item.ids:
                 raise ValueError("every item needs at least one identifier")
-        async with writing(self.db, conn) as connection:
+        async with self.db.writing(conn) as connection:
             all_ids = [paper_id for item in items for paper_id in item.ids]
             rows = await connection.execute_fetchall(_SELECT_BY_IDS, _ids_parameters(all_ids))
             by_key: dict[tuple[str, str], _PaperState] = {}
@@ -388,7 +376,7 @@ class PaperRepository:
         details = {
             "venue": venue, "year": year, "abstract": abstract, "url": url, "pdf_url": pdf_url,
         }  # fmt: skip
-        async with writing(self.db, conn) as connection:
+        async with self.db.writing(conn) as connection:
             flags: list[Any] = []
             for value in details.values():
                 flags += [value is not _UNSET, None if value is _UNSET else value]

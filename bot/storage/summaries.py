@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 import aiosqlite
 
 from bot.storage.database import Database
-from bot.storage.papers import Paper, json_rows, writing
+from bot.storage.papers import Paper, json_rows
 
 UpsertStatus = Literal["inserted", "updated", "unchanged"]
 
@@ -169,7 +169,7 @@ class SummaryRepository:
             if known is None or edited >= known[2]:
                 latest[summary.external_id] = (position, summary, edited, created)
 
-        async with writing(self.db, conn) as connection:
+        async with self.db.writing(conn) as connection:
             found = await connection.execute_fetchall(
                 "SELECT id, external_id, paper_id, title, tldr, body, author_name, url,"
                 " feed_votes, edited_at FROM summaries"
