@@ -29,8 +29,12 @@ def new_error_code() -> str:
     return secrets.token_hex(4).upper()
 
 
-def describe_error(error: BaseException) -> tuple[str, bool]:
-    """Return the message for the user and whether the error was expected.
+def _permission_names(permissions: list[str]) -> str:
+    return ", ".join(p.replace("_", " ").title() for p in permissions)
+
+
+def describe_error(error: BaseException) -> str:
+    """The message for the user.
 
     Unexpected errors get a fresh error code that is logged together with the traceback.
     """
@@ -38,25 +42,25 @@ def describe_error(error: BaseException) -> tuple[str, bool]:
         error = error.original
     if isinstance(error, app_commands.TransformerError):
         if isinstance(error.__cause__, UserFacingError):
-            return error.__cause__.message, True
-        return "One of the options you gave isn't valid here.", True
+            return error.__cause__.message
+        return "One of the options you gave isn't valid here."
     if isinstance(error, UserFacingError):
-        return error.message, True
+        return error.message
     if isinstance(error, app_commands.MissingPermissions):
-        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
-        return f"You need the {needed} permission to do that.", True
+        return f"You need the {_permission_names(error.missing_permissions)} permission to do that."
     if isinstance(error, app_commands.BotMissingPermissions):
-        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
-        return f"I need the {needed} permission here to do that.", True
+        return (
+            f"I need the {_permission_names(error.missing_permissions)} permission here to do that."
+        )
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "That command only works in a server.", True
+        return "That command only works in a server."
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down: try again in {error.retry_after:.0f} s.", True
+        return f"Slow down: try again in {error.retry_after:.0f} s."
     if isinstance(error, app_commands.CheckFailure):
-        return "You can't use that command here.", True
+        return "You can't use that command here."
     code = new_error_code()
     log.error("Unexpected error (error code %s)", code, exc_info=error)
-    return f"Something went wrong (error code {code}). It has been logged.", False
+    return f"Something went wrong (error code {code}). It has been logged."
 
 
 async def send_ephemeral(interaction: discord.Interaction, message: str) -> None:
@@ -73,5 +77,4 @@ async def send_ephemeral(interaction: discord.Interaction, message: str) -> None
 
 async def report_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
     """The central handler for commands, views and modals."""
-    message, _expected = describe_error(error)
-    await send_ephemeral(interaction, message)
+    await send_ephemeral(interaction, describe_error(error))
