@@ -127,8 +127,8 @@ async def _ingest_batch(
     with_paper = [index for index, item in enumerate(details) if item is not None]
     resolved = await papers.resolve_many([details[i] for i in with_paper], conn=conn)  # type: ignore[misc]
     paper_ids: list[int | None] = [None] * len(batch)
-    for index, paper_id in zip(with_paper, resolved.paper_ids, strict=True):
-        paper_ids[index] = paper_id
+    for index, resolved_id in zip(with_paper, resolved.paper_ids, strict=True):
+        paper_ids[index] = resolved_id
 
     rows = [
         ExternalSummary(

@@ -51,5 +51,8 @@ class OwnedView(BaseView):
 class BaseModal(discord.ui.Modal):
     """A modal whose errors go through the central handler."""
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+    # discord.py's Modal.on_error itself drops the `item` argument of BaseView.on_error.
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction, error: Exception, /
+    ) -> None:
         await report_interaction_error(interaction, error)

@@ -273,7 +273,7 @@ class FeedsCog(commands.Cog):
 
     # --- checks -----------------------------------------------------------------------
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.guild_id is None:
             raise app_commands.NoPrivateMessage()
         if not interaction.permissions.manage_guild:
@@ -522,11 +522,7 @@ class FeedsCog(commands.Cog):
         channel_id = item.subscription.channel_id
         channel = self.bot.get_partial_messageable(channel_id, guild_id=interaction.guild_id)
         try:
-            sent = await channel.send(
-                content=message.content,
-                embed=message.embed,
-                allowed_mentions=message.allowed_mentions,
-            )
+            sent = await channel.send(**message.send_arguments())
         except (discord.Forbidden, discord.NotFound) as exc:
             raise UserFacingError(
                 f"I can't post in <#{channel_id}> ({exc.status}): check that the channel "

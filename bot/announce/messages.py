@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import discord
 
@@ -28,6 +29,16 @@ class OutgoingMessage:
     content: str | None
     embed: discord.Embed | None
     allowed_mentions: discord.AllowedMentions
+
+    def send_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for `Messageable.send` (which takes no `embed=None`)."""
+        arguments: dict[str, Any] = {
+            "content": self.content,
+            "allowed_mentions": self.allowed_mentions,
+        }
+        if self.embed is not None:
+            arguments["embed"] = self.embed
+        return arguments
 
 
 def role_mentions(role_id: int | None) -> discord.AllowedMentions:

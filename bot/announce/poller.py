@@ -241,9 +241,12 @@ class FeedPoller:
                 continue  # started by a concurrent caller while we were querying
             task = asyncio.create_task(self.poll(feed), name=f"poll-feed-{feed.id}")
             self._in_flight[feed.id] = task
-            task.add_done_callback(lambda _t, feed_id=feed.id: self._in_flight.pop(feed_id, None))
+            task.add_done_callback(functools.partial(self._forget_in_flight, feed.id))
             started.append(task)
         return started
+
+    def _forget_in_flight(self, feed_id: int, _task: asyncio.Task[PollOutcome]) -> None:
+        self._in_flight.pop(feed_id, None)
 
     async def poll_due(self) -> list[PollOutcome]:
         """Poll every due feed and wait for all of them (tests, `poll now`)."""

@@ -19,7 +19,6 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import aiohttp
 import discord
@@ -44,18 +43,8 @@ DEFAULT_CHANNEL_CONCURRENCY = 8
 KEEP_SENT_SECONDS = 7 * 24 * 3600.0
 
 
-class SendsMessages(Protocol):
-    async def send(
-        self,
-        content: str | None = ...,
-        *,
-        embed: discord.Embed | None = ...,
-        allowed_mentions: discord.AllowedMentions | None = ...,
-        nonce: str | int | None = ...,
-    ) -> discord.Message: ...
-
-
-ChannelResolver = Callable[[int, int], SendsMessages]
+# In the bot, `bot.get_partial_messageable`; tests pass stand-ins with the same `send`.
+ChannelResolver = Callable[[int, int], discord.abc.Messageable]
 
 
 class RateLimiter:
@@ -178,12 +167,7 @@ class OutboxSender:
                 return True
             await self.limiter.acquire()
             channel = self.channel_for(row.channel_id, row.guild_id)
-            sent = await channel.send(
-                content=message.content,
-                embed=message.embed,
-                allowed_mentions=message.allowed_mentions,
-                nonce=row.nonce,
-            )
+            sent = await channel.send(**message.send_arguments(), nonce=row.nonce)
         except (discord.NotFound, discord.Forbidden) as exc:
             await self._disable_channel(row, exc)
             report.disabled_channels.add(row.channel_id)

@@ -30,7 +30,7 @@ def _handler(interaction: discord.Interaction) -> VoteHandler:
     cog = interaction.client.get_cog(COMMUNITY_COG_NAME)  # type: ignore[attr-defined]
     if cog is None:
         raise RuntimeError("the community cog is not loaded")
-    return cog  # type: ignore[no-any-return]
+    return cog
 
 
 VOTE_TEMPLATE = r"ss:vote:(?P<summary_id>[0-9]{1,19}):(?P<direction>up|down)"

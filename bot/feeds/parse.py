@@ -106,13 +106,14 @@ def parse_feed(
     # Most feeds are UTF-8: hand the bytes to expat as they are (it checks them), and only
     # decode and re-encode when they say otherwise or turn out not to be.
     utf8 = _declared_utf8(body, content_type)
-    encoding, problems = "utf-8", []
+    encoding, problems = "utf-8", list[str]()
     if utf8 is None:
         text, encoding, problems = _decode(body, content_type)
         utf8 = _as_utf8_xml(text)
 
     if _HTMLISH_START.match(utf8[:4096]):
         return _not_a_feed(utf8, url, encoding, "this is an HTML page, not a feed")
+    root: ET.Element | None
     try:
         root = ET.fromstring(utf8)
     except ET.ParseError as exc:
@@ -169,6 +170,7 @@ def parse_date(text: str | None) -> datetime | None:
     if not text or not text.strip():
         return None
     text = text.strip()
+    value: datetime | None
     quick = _RFC822_DATE.match(text)
     if quick:
         day, month, year, hour, minute, second, zone = quick.groups()
@@ -196,7 +198,8 @@ def parse_date(text: str | None) -> datetime | None:
             parsed = feedparser_parse_date(text)
             if parsed is None:
                 return None
-            value = datetime(*parsed[:6], tzinfo=UTC)
+            year_, month_, day_, hour_, minute_, second_ = parsed[:6]
+            value = datetime(year_, month_, day_, hour_, minute_, second_, tzinfo=UTC)
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
@@ -943,7 +946,8 @@ def _feedparser_date(entry: Mapping[str, Any], key: str) -> datetime | None:
     # dict.get, not entry.get: FeedParserDict answers "updated" with the published date.
     parsed = dict.get(entry, f"{key}_parsed")  # type: ignore[call-overload]
     if parsed:
-        return datetime(*parsed[:6], tzinfo=UTC)
+        year, month, day, hour, minute, second = parsed[:6]
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     return None
 
 

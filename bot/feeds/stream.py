@@ -106,7 +106,7 @@ class FeedStream:
 
     def _read_incrementally(self) -> Iterator[list[FeedEntry]]:
         assert self._utf8 is not None
-        parser = ET.XMLPullParser(events=("start", "end"))
+        parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
         path: list[str] = []
         title: str | None = None
         link: str | None = None
@@ -130,7 +130,10 @@ class FeedStream:
                 parser.feed(chunk)
             else:
                 parser.close()
-            for event, element in parser.read_events():
+            for event_and_item in parser.read_events():
+                # Only "start" and "end" were asked for: each is (event, element).
+                event, element = event_and_item[0], event_and_item[-1]
+                assert isinstance(element, ET.Element)
                 if event == "start":
                     if not path:
                         version = element.get("version", "2.0").strip()

@@ -484,6 +484,11 @@ def _constant(text: str) -> Callable[[], str]:
     return lambda: text
 
 
+def _deferred(render: Callable[..., str], *args: object) -> Callable[[], str]:
+    """`render(*args)`, called later (blocks render in document order)."""
+    return lambda: render(*args)
+
+
 def _special_blocks(tokens: list[Token], lines: list[str], context: _RenderContext) -> list[_Block]:
     """Blocks rebuilt from the parse instead of passed through the inline scanner."""
     blocks: list[_Block] = []
@@ -521,7 +526,7 @@ def _special_blocks(tokens: list[Token], lines: list[str], context: _RenderConte
                 _Block(
                     start,
                     end,
-                    lambda at=table_start: _render_table(tokens, at, context),
+                    _deferred(_render_table, tokens, table_start, context),
                     is_code=True,
                 )
             )
@@ -529,9 +534,7 @@ def _special_blocks(tokens: list[Token], lines: list[str], context: _RenderConte
             level = int(token.tag[1:]) if token.tag[1:].isdigit() else 1
             content_token = tokens[index + 1] if index + 1 < len(tokens) else None
             content = content_token.content if content_token is not None else ""
-            blocks.append(
-                _Block(start, end, lambda content=content, level=level: _heading(content, level))
-            )
+            blocks.append(_Block(start, end, _deferred(_heading, content, level)))
         elif token.type == "hr" and token.level == 0:
             blocks.append(_Block(start, end, _constant(HORIZONTAL_RULE)))
         index += 1

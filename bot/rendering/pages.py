@@ -166,6 +166,7 @@ def _choose_cut(text: str, start: int, limit: int, fences: _FenceIndex) -> int:
     high = start + limit
     low = start + max(1, limit // 2)
     fence = fences.around(high)
+    cut: int | None
     # 1. A paragraph or line break in the second half of the page, outside code; not right
     # after a heading if an earlier break will do.
     for pattern in (_PARAGRAPH_BREAK, _LINE_BREAK):

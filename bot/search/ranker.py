@@ -362,7 +362,8 @@ def _term_freqs(
 def _dirty_matches(view: IndexView, frequent: Sequence[_Term]) -> tuple[IntArray, FloatArray]:
     """Exact bm25 of the changed documents that contain every term."""
     maps = [view.dirty.freqs_of(term.postings.term) for term in frequent]
-    common = set(min(maps, key=len))
+    smallest = min(maps, key=len)
+    common = set(smallest)
     for freq_map in maps:
         common &= freq_map.keys()
     if not common:

@@ -91,12 +91,13 @@ class Paper:
     @classmethod
     def from_row(cls, row: Sequence[Any], offset: int = 0) -> Paper:
         """From the 14 columns of SELECT_PAPERS in a row, starting at `offset`."""
-        values = [row[offset + index] for index in range(14)]
+        v = [row[offset + index] for index in range(14)]
         return cls(
-            *values[:12],
-            created_at=datetime.fromtimestamp(values[12], UTC),
-            updated_at=datetime.fromtimestamp(values[13], UTC),
-        )
+            id=v[0], canonical_key=v[1], arxiv_id=v[2], doi=v[3], bibtex_key=v[4], title=v[5],
+            authors=v[6], venue=v[7], year=v[8], abstract=v[9], url=v[10], pdf_url=v[11],
+            created_at=datetime.fromtimestamp(v[12], UTC),
+            updated_at=datetime.fromtimestamp(v[13], UTC),
+        )  # fmt: skip
 
     @property
     def ids(self) -> list[PaperId]:
@@ -244,10 +245,10 @@ class PaperRepository:
                 # One statement, rows in a JSON array: FTS5 (paper_title_fts, by trigger)
                 # writes its pending index data at every statement, so one per row would
                 # make an index segment per paper.
-                rows = [(*_values(s, _INSERT_COLUMNS), now, now) for s in new_states]
-                rows_json = json_rows(rows)
+                new_rows = [(*_values(s, _INSERT_COLUMNS), now, now) for s in new_states]
+                rows_json = json_rows(new_rows)
                 if rows_json is None:
-                    await connection.executemany(_INSERT_ONE, rows)
+                    await connection.executemany(_INSERT_ONE, new_rows)
                 else:
                     await connection.execute(_INSERT_FROM_JSON, (rows_json,))
                 keys = _json_array([s.values["canonical_key"] for s in new_states])

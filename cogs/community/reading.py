@@ -6,6 +6,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Literal
 
 import discord
 from discord import app_commands
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 COG_NAME = "Reading"
 REMINDER_POLL_SECONDS = 60.0
-THREAD_ARCHIVE_MINUTES = 10080  # a week
+THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week
 
 
 class ReadingCog(commands.Cog, name=COG_NAME):

@@ -456,9 +456,9 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             async def reopen(button_interaction: discord.Interaction) -> None:
                 await button_interaction.response.send_modal(self._edit_modal(context))
 
-            view = RetryView(interaction.user.id, reopen)
-            view.message = await interaction.edit_original_response(
-                content=f"⚠️ {exc.message}\nNothing was changed; your text is kept.", view=view
+            retry = RetryView(interaction.user.id, reopen)
+            retry.message = await interaction.edit_original_response(
+                content=f"⚠️ {exc.message}\nNothing was changed; your text is kept.", view=retry
             )
             return
         if replaces is not None:

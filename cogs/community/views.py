@@ -91,8 +91,8 @@ class PagedView(OwnedView):
             self.next_button = discord.ui.Button[PagedView](
                 label="Next ▶", style=discord.ButtonStyle.secondary, row=0
             )
-            self.previous_button.callback = self._previous  # type: ignore[method-assign]
-            self.next_button.callback = self._next  # type: ignore[method-assign]
+            self.previous_button.callback = self._previous
+            self.next_button.callback = self._next
             self.add_item(self.previous_button)
             self.add_item(self.next_button)
 
@@ -145,9 +145,9 @@ class PreviewView(PagedView):
         cancel = discord.ui.Button[PreviewView](
             label="Cancel", style=discord.ButtonStyle.secondary, row=1
         )
-        publish.callback = self._publish  # type: ignore[method-assign]
-        edit.callback = self._edit  # type: ignore[method-assign]
-        cancel.callback = self._cancel  # type: ignore[method-assign]
+        publish.callback = self._publish
+        edit.callback = self._edit
+        cancel.callback = self._cancel
         for button in (publish, edit, cancel):
             self.add_item(button)
 
@@ -201,7 +201,7 @@ class RetryView(OwnedView):
         button = discord.ui.Button[RetryView](
             label="Edit and try again", style=discord.ButtonStyle.primary
         )
-        button.callback = self._clicked  # type: ignore[method-assign]
+        button.callback = self._clicked
         self.add_item(button)
 
     async def _clicked(self, interaction: discord.Interaction) -> None:

@@ -91,7 +91,9 @@ class ReaderView(OwnedView):
         self.public_custom_ids: set[str] = set()
 
     def make_public(self, item: discord.ui.Button[Any] | discord.ui.Select[Any]) -> None:
-        self.public_custom_ids.add(item.custom_id)
+        # Only link buttons have no custom_id, and those need no permission check.
+        if item.custom_id is not None:
+            self.public_custom_ids.add(item.custom_id)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         data: dict[str, Any] = dict(interaction.data or {})

@@ -290,7 +290,7 @@ async def test_notices_and_overflow_are_plain_text(
     await outbox.enqueue(kind="notice", guild_id=GUILD, channel_id=10, text="paused", now=0)
     await sender.drain()
     assert [m["content"] for m in fake.messages[10]] == ["…and 3 more", "paused"]
-    assert all(m["embed"] is None for m in fake.messages[10])
+    assert all(m.get("embed") is None for m in fake.messages[10])
 
 
 async def test_community_announcements_go_to_the_chosen_channel(
