@@ -63,6 +63,14 @@ async def wait_for_status(database_path: Path, wanted: SeedStatus, timeout: floa
         await asyncio.sleep(0.05)
 
 
+async def seed_decision(emulator: DiscordEmulator, bot: ShortScienceBot) -> SeedStatus | None:
+    """Wait for the running bot's seed job to finish (or decide there is nothing to do)."""
+    task = seed_cog(bot).task
+    assert task is not None
+    await emulator.wait_for(task.done, timeout=5, description="the seed job to decide")
+    return cast("SeedStatus | None", task.result())
+
+
 async def latest(emulator: DiscordEmulator) -> Message:
     return await (await emulator.slash("/latest count:25")).wait_reply(timeout=5.0)
 
@@ -94,11 +102,7 @@ async def test_the_first_start_imports_the_seed_feeds_once(
 
     # A restart does not seed again: the database was seeded once.
     await bot.close()
-    again = await start_bot(settings)
-    task = seed_cog(again).task
-    assert task is not None
-    await emulator.wait_for(task.done, timeout=5, description="the seed job to decide")
-    assert task.result() == "done"
+    assert await seed_decision(emulator, await start_bot(settings)) == "done"
     assert feed_server.requests[SEED_PATH] == 1
 
 
@@ -173,11 +177,7 @@ async def test_a_database_that_already_has_summaries_is_never_seeded(
     finally:
         await db.close()
     settings = make_settings(emulator, database, seed_feeds=feed_server.url(SEED_PATH))
-    bot = await start_bot(settings)
-    task = seed_cog(bot).task
-    assert task is not None
-    await emulator.wait_for(task.done, timeout=5, description="the seed job to decide")
-    assert task.result() == "skipped"
+    assert await seed_decision(emulator, await start_bot(settings)) == "skipped"
     assert feed_server.requests[SEED_PATH] == 0
     assert await seed_status(database) == "skipped"
 
