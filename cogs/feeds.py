@@ -59,11 +59,11 @@ def poll_tick_seconds(poll_seconds: float) -> float:
     return min(max(poll_seconds / 4, 0.25), MAX_POLL_TICK_SECONDS)
 
 
-# A host name as typed in an address: dot-separated labels of letters, digits and hyphens
-# (IDNA-encoded; underscores occur in real names), with at least one dot; or an IP literal.
-_HOST_NAME = re.compile(
-    r"(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9-]{1,63}\.?"
-)
+# A host name: dot-separated labels of letters, digits and hyphens (IDNA-encoded;
+# underscores occur in real names). Without a scheme typed, at least one dot is needed too
+# ("hello" is a word, "http://intranet/feed" an address).
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
 
 
 def normalise_feed_url(text: str) -> str:
@@ -86,7 +86,10 @@ def normalise_feed_url(text: str) -> str:
         raise not_an_address from exc
     if url.scheme not in {"http", "https"}:
         raise UserFacingError("A feed address starts with http:// or https:// and names a host.")
-    if not (_is_ip_literal(host) or _HOST_NAME.fullmatch(host.lower())):
+    named = _HOST_NAME.fullmatch(host.lower()) is not None and (
+        "." in host.rstrip(".") or "://" in typed
+    )
+    if not (_is_ip_literal(host) or named):
         raise not_an_address
     return str(url)
 
