@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -91,11 +91,76 @@ async def open_bot(
         await db.close()
 
 
+_CONNECTION_ERRORS = (OSError, aiohttp.ClientConnectionError, TimeoutError)
+
+
+class GatewayUnreachableError(RuntimeError):
+    """The first connection to the gateway failed: the bot cannot serve at all."""
+
+    def __init__(self, gateway_url: str, reason: BaseException) -> None:
+        super().__init__(f"{gateway_url} ({str(reason) or type(reason).__name__})")
+        self.gateway_url = gateway_url
+        self.reason = reason
+
+
+class GatewayUnreachableFilter(logging.Filter):
+    """Turns discord.py's "Attempting a reconnect" traceback, logged on every failed gateway
+    connection, into one line saying the gateway cannot be reached, where, and why.
+
+    discord.py keeps retrying with backoff (right for a network outage); only its log
+    changes. Other reconnect causes (Discord closing the socket) keep their traceback. Before
+    the first connection (`connected()` false) the record is dropped: `run_bot` reports that
+    failure itself, as `GatewayUnreachableError`.
+    """
+
+    def __init__(self, gateway_url: str, connected: Callable[[], bool]) -> None:
+        super().__init__()
+        self.gateway_url = gateway_url
+        self.connected = connected
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not (
+            isinstance(error, _CONNECTION_ERRORS)
+            and isinstance(record.msg, str)
+            and record.msg.startswith("Attempting a reconnect")
+        ):
+            return True
+        if not self.connected():
+            return False
+        delay = record.args[0] if isinstance(record.args, tuple) and record.args else 0.0
+        record.msg = "Cannot reach Discord's gateway at %s (%s); trying again in %.1f s"
+        record.args = (self.gateway_url, str(error) or type(error).__name__, delay)
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno = logging.WARNING
+        record.levelname = logging.getLevelName(logging.WARNING)
+        return True
+
+
 async def run_bot(settings: Settings) -> None:
-    """Log in, connect to the gateway and serve until stopped."""
+    """Log in, connect to the gateway and serve until stopped.
+
+    Raises `aiohttp.ClientConnectionError` when Discord's REST API cannot be reached (logging
+    in is the first request) and `GatewayUnreachableError` when the gateway cannot be reached
+    the first time; later outages are retried with backoff, logged one line each.
+    """
     token = require_token(settings)
+    gateway_url = settings.discord_gateway_url or str(DiscordWebSocket.DEFAULT_GATEWAY)
+    gateway_log = logging.getLogger("discord.client")
     async with open_bot(settings) as bot:
-        await bot.start(token)
+        unreachable = GatewayUnreachableFilter(gateway_url, connected=lambda: bot.ws is not None)
+        gateway_log.addFilter(unreachable)
+        try:
+            await bot.start(token)
+        except AttributeError as exc:
+            # discord.py cannot retry a first connection that failed (it reads the missing
+            # socket's sequence number): the connection error is this one's context.
+            if bot.ws is None and isinstance(exc.__context__, _CONNECTION_ERRORS):
+                raise GatewayUnreachableError(gateway_url, exc.__context__) from None
+            raise
+        finally:
+            gateway_log.removeFilter(unreachable)
 
 
 async def sync_commands(settings: Settings, guild_id: int | None) -> int:

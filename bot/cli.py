@@ -16,10 +16,17 @@ import discord
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from bot.app import USER_AGENT, MissingTokenError, run_bot, sync_commands
+from bot.app import (
+    USER_AGENT,
+    GatewayUnreachableError,
+    MissingTokenError,
+    run_bot,
+    sync_commands,
+)
 from bot.community.export import ExportFormat, export_guild
 from bot.config import Settings
 from bot.ingest import FeedImportError, import_source
+from bot.rendering.text import plural
 from bot.search.engine import (
     SearchResult,
     close_search_engine,
@@ -89,9 +96,14 @@ async def open_database(settings: Settings) -> Database:
 
 async def import_command(settings: Settings, source: str, *, quiet: bool) -> int:
     db = await open_database(settings)
-    bar = tqdm(desc="Importing", unit=" entries", disable=quiet, file=sys.stderr)
+    # The bar appears with the first batch, once the source was read: an import that fails
+    # before (an unreachable URL, a missing file) prints its one error line and nothing else.
+    bar: tqdm | None = None
 
     def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(desc="Importing", unit=" entries", disable=quiet, file=sys.stderr)
         bar.total = total
         bar.n = done
         bar.refresh()
@@ -99,22 +111,24 @@ async def import_command(settings: Settings, source: str, *, quiet: bool) -> int
     try:
         async with aiohttp.ClientSession(headers={"User-Agent": USER_AGENT}) as session:
             stats = await import_source(db, session, source, progress=progress)
-        bar.close()
+        if bar is not None:
+            bar.close()
         if stats.inserted or stats.updated:
             # Searches stay exact without it, but common words are only fast once the
             # accelerator has caught up with a bulk import (it skips itself when not due).
             await refresh_search_index(db)
     except FeedImportError as exc:
-        bar.close()
+        if bar is not None:
+            bar.close()
         print(f"shortscience-bot import: {exc}", file=sys.stderr)
         return 1
     finally:
         close_search_engine(db)
         await db.close()
     print(
-        f"Imported {stats.total} entries from {source}: {stats.inserted} new, "
+        f"Imported {plural(stats.total, 'entry')} from {source}: {stats.inserted} new, "
         f"{stats.updated} updated, {stats.unchanged} unchanged; "
-        f"{stats.papers_created} new papers."
+        f"{plural(stats.papers_created, 'new paper')}."
     )
     return 0
 
@@ -187,7 +201,7 @@ def export_command(settings: Settings, guild_id: int, fmt: ExportFormat, output:
         sys.stdout.flush()
     else:
         Path(output).write_bytes(data)
-        print(f"Wrote {len(data)} bytes to {output}.", file=sys.stderr)
+        print(f"Wrote {plural(len(data), 'byte')} to {output}.", file=sys.stderr)
     return 0
 
 
@@ -207,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif command == "sync":
             count = asyncio.run(sync_commands(settings, args.guild))
             where = f"guild {args.guild}" if args.guild else "every server (global)"
-            print(f"Synced {count} commands to {where}.")
+            print(f"Synced {plural(count, 'command')} to {where}.")
         elif command == "import":
             return asyncio.run(import_command(settings, args.source, quiet=args.quiet))
         elif command == "search":
@@ -223,6 +237,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MissingTokenError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except aiohttp.ClientConnectionError as exc:
+        # Logging in is the first request: no route, refused, or a name that does not resolve.
+        print(
+            f"shortscience-bot: cannot reach Discord at {settings.discord_api_base} ({exc}). "
+            "Check the network connection, and DISCORD_API_BASE if you set it.",
+            file=sys.stderr,
+        )
+        return 1
+    except GatewayUnreachableError as exc:
+        print(
+            f"shortscience-bot: cannot reach Discord's gateway at {exc}. Check the network "
+            "connection, and DISCORD_GATEWAY_URL if you set it.",
+            file=sys.stderr,
+        )
+        return 1
     except discord.LoginFailure:
         print(
             "Discord refused the token in DISCORD_TOKEN. Reset it in the developer portal "

@@ -5,12 +5,14 @@ Nothing here runs at import time: `Settings()` is built in `main()` and passed d
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_API_BASE = "https://discord.com/api/v10"
+DEFAULT_SEED_FEEDS = "https://www.shortscience.org/rss.xml"
 
 
 class Settings(BaseSettings):
@@ -48,6 +50,17 @@ class Settings(BaseSettings):
     arxiv_min_interval: float = Field(default=3.0, ge=0)
     submissions_per_window: int = Field(default=5, ge=1)
     submission_window_seconds: float = Field(default=600.0, gt=0)
+
+    # First start: feeds (URLs or files, separated by commas or spaces) imported in the
+    # background into a database with no summaries, once; empty: none.
+    seed_feeds: str = DEFAULT_SEED_FEEDS
+    # Seconds before a failed seed import is tried again, doubling up to an hour.
+    seed_retry_seconds: float = Field(default=60.0, gt=0)
+
+    @property
+    def seed_sources(self) -> list[str]:
+        """SEED_FEEDS as a list, in order, without repeats."""
+        return list(dict.fromkeys(part for part in re.split(r"[\s,]+", self.seed_feeds) if part))
 
     @field_validator("discord_token", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Final, Literal
 
 import discord
+from discord.utils import TimestampStyle
 
 from bot.papers import PaperId
 from bot.rendering.markdown import render_summary
@@ -246,6 +247,8 @@ class ListedSummary:
     excerpt: str
     origin: str = "feed"
     when: datetime | None = None
+    # How `when` is shown: a Discord timestamp style ("d" a date, "R" "3 days ago").
+    when_style: TimestampStyle = "d"
 
 
 _LINK_MARKUP: Final = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
@@ -299,8 +302,9 @@ def highlighted_excerpt(excerpt: str, limit: int = EXCERPT_CHARS) -> str:
     return neutralize_mentions("".join(pieces))
 
 
-def listed_from_summary(summary: Summary) -> ListedSummary:
-    """A list line for a stored summary; its excerpt is the TL;DR or the body's opening."""
+def listed_from_summary(summary: Summary, *, when_style: TimestampStyle = "d") -> ListedSummary:
+    """A list line for a stored summary, dated by its publication; its excerpt is the TL;DR
+    or the body's opening."""
     excerpt = plain_excerpt(summary.tldr if summary.tldr.strip() else summary.body)
     return ListedSummary(
         summary_id=summary.id,
@@ -311,6 +315,7 @@ def listed_from_summary(summary: Summary) -> ListedSummary:
         excerpt=escape_markdown(excerpt, line_start=False),
         origin=summary.origin,
         when=summary.created_at,
+        when_style=when_style,
     )
 
 
@@ -321,6 +326,8 @@ def listed_line(item: ListedSummary, rank: int) -> str:
     meta = [inline_text(item.author or "Anonymous", 60), score_text(item.score)]
     if item.origin == "community":
         meta.append("this server")
+    if item.when is not None:
+        meta.append(discord.utils.format_dt(item.when, item.when_style))
     meta.append(f"#{item.summary_id}")
     line = f"**{rank}.** {heading}\n{' · '.join(meta)}"
     if item.excerpt:

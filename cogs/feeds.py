@@ -8,7 +8,9 @@ permissions, and checked again when run (a server may override the defaults).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +31,7 @@ from bot.errors import UserFacingError
 from bot.feeds import DiscoveredFeed, FeedEntry, FetchResult, ParsedFeed, parse_feed_async
 from bot.ingest import ingest_entries
 from bot.rendering import escape_markdown, shorten, split_pages
+from bot.rendering.text import plural
 from bot.storage.feeds import (
     AlreadySubscribedError,
     CommunityAnnounceRepository,
@@ -56,18 +59,47 @@ def poll_tick_seconds(poll_seconds: float) -> float:
     return min(max(poll_seconds / 4, 0.25), MAX_POLL_TICK_SECONDS)
 
 
+# A host name: dot-separated labels of letters, digits and hyphens (IDNA-encoded;
+# underscores occur in real names). Without a scheme typed, at least one dot is needed too
+# ("hello" is a word, "http://intranet/feed" an address).
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+
+
 def normalise_feed_url(text: str) -> str:
-    """An http(s) URL from what was typed (`arxiv.org/rss/cs.LG` gets `https://`)."""
-    text = text.strip().strip("<>")
+    """An http(s) URL from what was typed (`arxiv.org/rss/cs.LG` gets `https://`); anything
+    that cannot be a web address is refused with one clear sentence, before any fetch."""
+    typed = text.strip()
+    text = typed.strip("<>")
     if "://" not in text:
         text = "https://" + text
+    not_an_address = UserFacingError(
+        f"“{escape_markdown(shorten(typed, 200), line_start=False)}” is not a web address: give "
+        "the feed's URL, such as `https://www.shortscience.org/rss.xml`."
+    )
+    if any(character.isspace() for character in text):
+        raise not_an_address
     try:
         url = yarl.URL(text)
-    except ValueError as exc:
-        raise UserFacingError(f"`{shorten(text, 200)}` is not a web address.") from exc
-    if url.scheme not in {"http", "https"} or not url.host:
+        host = url.raw_host or ""
+    except (ValueError, UnicodeError) as exc:
+        raise not_an_address from exc
+    if url.scheme not in {"http", "https"}:
         raise UserFacingError("A feed address starts with http:// or https:// and names a host.")
+    named = _HOST_NAME.fullmatch(host.lower()) is not None and (
+        "." in host.rstrip(".") or "://" in typed
+    )
+    if not (_is_ip_literal(host) or named):
+        raise not_an_address
     return str(url)
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def newest_entry(entries: list[FeedEntry]) -> FeedEntry:
@@ -92,7 +124,7 @@ def subscription_status(subscription: Subscription, feed: Feed) -> str:
     if subscription.paused:
         return "⏸️ paused"
     if feed.consecutive_failures:
-        return f"⚠️ failing ({feed.consecutive_failures} polls in a row)"
+        return f"⚠️ failing ({plural(feed.consecutive_failures, 'poll')} in a row)"
     if not feed.initialized:
         return "⏳ waiting for its first poll"
     return "✅ active"
@@ -352,8 +384,13 @@ class FeedsCog(commands.Cog):
         name = escape_markdown(parsed.title or feed.display_name)
         lines = [
             f"Subscribed <#{request.channel_id}> to **{name}** (<{feed.url}>).",
-            f"Its {seen} current entries count as seen; new ones will be announced there "
-            f"(checked every {self._interval_words()}).",
+            (
+                f"Its {plural(seen, 'current entry')} {'counts' if seen == 1 else 'count'} as "
+                "seen; new ones"
+                if seen
+                else "It has no entries yet; new ones"
+            )
+            + f" will be announced there (checked every {self._interval_words()}).",
         ]
         keywords = KeywordFilter.parse(request.include, request.exclude)
         if keywords.include:
@@ -369,12 +406,12 @@ class FeedsCog(commands.Cog):
 
     def _interval_words(self) -> str:
         seconds = self.bot.settings.feed_poll_seconds
-        return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
+        return plural(seconds / 60, "minute") if seconds >= 60 else plural(seconds, "second")
 
     def _limit_error(self) -> UserFacingError:
         limit = self.bot.settings.feeds_per_guild
         return UserFacingError(
-            f"This server already has {limit} feeds, the most it may have. "
+            f"This server already has {plural(limit, 'feed')}, the most it may have. "
             "Remove one with `/feed remove` first."
         )
 
@@ -424,7 +461,7 @@ class FeedsCog(commands.Cog):
             view = DiscoveredFeedsView(self, request, parsed.discovered_feeds)
             view.message = await interaction.followup.send(
                 f"<{address}> is a web page, not a feed, but it links to "
-                f"{len(view.feeds)} feed{'s' if len(view.feeds) != 1 else ''}. Pick one:",
+                f"{plural(len(view.feeds), 'feed')}. Pick one:",
                 view=view,
                 ephemeral=True,
                 wait=True,

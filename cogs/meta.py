@@ -52,6 +52,38 @@ SECTION_OF = {
 }
 
 
+# One example per command that takes options, as a member would type it (a command without
+# options is its own example). A test runs each one through the synced command tree.
+EXAMPLES = {
+    "search": '/search query:"batch normalization" year:2015',
+    "paper": "/paper id:1502.03167",
+    "summary view": "/summary view id:12",
+    "latest": "/latest count:5",
+    "top": "/top period:week",
+    "summarize": "/summarize paper:1706.03762",
+    "summary edit": "/summary edit id:12",
+    "summary delete": "/summary delete id:12",
+    "summary restore": "/summary restore id:12",
+    "leaderboard": "/leaderboard period:all",
+    "export": "/export format:json",
+    "reading start": "/reading start paper:1706.03762 due:1w role:@reading-group",
+    "feed add": "/feed add url:https://www.shortscience.org/rss.xml channel:#papers",
+    "feed remove": "/feed remove feed:3",
+    "feed pause": "/feed pause feed:3",
+    "feed resume": "/feed resume feed:3",
+    "feed test": "/feed test feed:3",
+    "announce channel": "/announce channel channel:#papers",
+}
+
+
+def command_line(command: app_commands.Command) -> str:
+    """A command's line in /help: its name, what it does, and an example when it takes
+    options."""
+    line = f"`/{command.qualified_name}` — {command.description}"
+    example = EXAMPLES.get(command.qualified_name)
+    return f"{line} · e.g. `{example}`" if example else line
+
+
 def section_of(command: app_commands.Command) -> str:
     name = command.qualified_name
     return SECTION_OF.get(name) or SECTION_OF.get(name.split(" ", 1)[0], MORE)
@@ -62,7 +94,7 @@ def help_embed(bot: ShortScienceBot, guild: discord.abc.Snowflake | None) -> dis
     commands_here = bot.tree.get_commands(guild=guild) or bot.tree.get_commands()
     lines: dict[str, list[str]] = {section: [] for section in SECTION_ORDER}
     for command in sorted(walk_commands(commands_here), key=lambda c: c.qualified_name):
-        lines[section_of(command)].append(f"`/{command.qualified_name}` — {command.description}")
+        lines[section_of(command)].append(command_line(command))
     if any(isinstance(item, app_commands.ContextMenu) for item in commands_here):
         lines[WRITE].append("Right-click a message → Apps → **Summarize this paper**")
     for section in SECTION_ORDER:

@@ -13,6 +13,7 @@ from typing import Any
 import discord
 
 from bot.rendering import escape_markdown, render_inline_text, render_summary, shorten
+from bot.rendering.text import plural
 from bot.storage.outbox import AnnouncedSummary
 
 EMBED_COLOUR = 0x2B6CB0
@@ -144,10 +145,9 @@ def text_message(text: str) -> OutgoingMessage:
 
 
 def overflow_text(count: int, feed_name: str) -> str:
-    noun = "summary" if count == 1 else "summaries"
     return (
-        f"…and {count} more new {noun} from **{escape_markdown(feed_name, line_start=False)}**: "
-        "see them with `/latest`."
+        f"…and {plural(count, 'more new summary')} from "
+        f"**{escape_markdown(feed_name, line_start=False)}**: see them with `/latest`."
     )
 
 

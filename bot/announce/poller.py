@@ -39,6 +39,7 @@ from bot.announce.schedule import (
 )
 from bot.feeds import FeedEntry, FetchResult, ParsedFeed, fetch_feed, parse_feed_async
 from bot.ingest import ingest_entries
+from bot.rendering.text import plural
 from bot.storage.database import Database
 from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import NewOutboxMessage, OutboxRepository
@@ -454,7 +455,9 @@ class FeedPoller:
         failures = feed.consecutive_failures + 1
         if failures >= self.max_failures:
             return await self._pause(
-                feed, f"{failures} polls in a row failed, the last with: {error}", error=error
+                feed,
+                f"{plural(failures, 'poll')} in a row failed, the last with: {error}",
+                error=error,
             )
         now = self.clock()
         delay = backoff_delay(failures, base_seconds=self.backoff_base, rng=self.rng)

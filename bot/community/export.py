@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from bot.rendering.text import plural
 from bot.storage.community import CommunityRepository, CommunitySummary
 from bot.storage.database import Database
 
@@ -115,7 +116,7 @@ def to_markdown(guild_id: int, summaries: list[ExportedSummary], *, exported_at:
     parts = [
         f"<!-- shortscience-bot export {_comment_json(header)} -->\n",
         "# Community summaries\n\n",
-        f"{len(summaries)} summaries, exported {exported_at}.\n",
+        f"{plural(len(summaries), 'summary')}, exported {exported_at}.\n",
     ]
     for summary in summaries:
         meta = asdict(summary)

@@ -6,6 +6,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 
+from bot.rendering.text import plural
+
 Clock = Callable[[], float]
 
 
@@ -66,12 +68,12 @@ def describe_wait(seconds: float) -> str:
     """'42 seconds', '3 minutes', '1 hour 5 minutes': for the message a limited user sees."""
     total = max(int(seconds + 0.999), 1)
     if total < 60:
-        return f"{total} second{'s' if total != 1 else ''}"
+        return plural(total, "second")
     minutes = (total + 59) // 60
     if minutes < 60:
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return plural(minutes, "minute")
     hours, minutes = divmod(minutes, 60)
-    text = f"{hours} hour{'s' if hours != 1 else ''}"
+    text = plural(hours, "hour")
     if minutes:
-        text += f" {minutes} minute{'s' if minutes != 1 else ''}"
+        text += " " + plural(minutes, "minute")
     return text

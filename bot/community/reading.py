@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from typing import Final
 
 import discord
 
 from bot.community.votes import format_score
 from bot.errors import UserFacingError
 from bot.rendering.pages import EmbedPage, paginate_for_embed
-from bot.rendering.text import escape_markdown, neutralize_mentions, shorten
+from bot.rendering.text import escape_markdown, neutralize_mentions, plural, shorten
 from bot.storage.papers import Paper
 from bot.storage.reading import ReadingSession, Submission
 
@@ -69,10 +72,69 @@ def paper_reference(paper: Paper) -> str:
     return ids[0].display if ids else paper.title
 
 
+EMBED_FIELD_LIMIT: Final = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSummary:
+    """A summary the session's paper already had when the session started, and where to
+    read it: the message it was posted in here (when known) and its own page."""
+
+    summary_id: int
+    author_name: str
+    score: int
+    message_url: str | None = None
+    page_url: str | None = None
+
+
+def _web_url(url: str | None) -> str | None:
+    """`url` when it can sit in a Markdown link (http(s), nothing that ends the link)."""
+    if url and url.startswith(("https://", "http://")) and not any(c in url for c in " ()<>"):
+        return url
+    return None
+
+
+def known_summary_line(summary: KnownSummary) -> str:
+    """`• **Alice** (score +3): [jump to it](…) · [ShortScience](…) · `/summary view id:12``"""
+    name = escape_markdown(neutralize_mentions(shorten(summary.author_name, 60)))
+    ways = []
+    if url := _web_url(summary.message_url):
+        ways.append(f"[jump to it]({url})")
+    if url := _web_url(summary.page_url):
+        ways.append(f"[on ShortScience]({url})")
+    ways.append(f"`/summary view id:{summary.summary_id}`")
+    return f"• **{name}** (score {format_score(summary.score)}): " + " · ".join(ways)
+
+
+def known_summaries_field(known: Sequence[KnownSummary], paper: Paper) -> tuple[str, str]:
+    """(name, value) of the card's field listing the summaries already written, best first,
+    as many as fit one field, then where to find the rest."""
+    name = f"Already summarised ({len(known)})"
+    reference = shorten(paper_reference(paper), 100)
+    lines: list[str] = []
+    used = 0
+    for index, summary in enumerate(known):
+        line = known_summary_line(summary)
+        # Unless this is the last line, keep room for "…and N more: `/paper id:…`".
+        room = 0 if index == len(known) - 1 else 30 + len(reference)
+        if used + len(line) + room > EMBED_FIELD_LIMIT:
+            lines.append(f"…and {len(known) - index} more: `/paper id:{reference}`")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return name, "\n".join(lines)
+
+
 def session_card(
-    paper: Paper, *, due_at: float | None, started_by: int, pending: bool = False
+    paper: Paper,
+    *,
+    due_at: float | None,
+    started_by: int,
+    pending: bool = False,
+    known: Sequence[KnownSummary] = (),
 ) -> discord.Embed:
-    """The card pinned at the top of a session's thread."""
+    """The card pinned at the top of a session's thread: the paper, how to take part, the
+    due date, and the summaries the paper already has."""
     title = neutralize_mentions(paper.title) or paper.canonical_key
     embed = discord.Embed(
         title=shorten(title, 256),
@@ -114,8 +176,25 @@ def session_card(
         links.append(f"[PDF]({paper.pdf_url})")
     if links:
         embed.add_field(name="Links", value=" · ".join(links), inline=True)
+    if known:
+        name, value = known_summaries_field(known, paper)
+        embed.add_field(name=name, value=value, inline=False)
     embed.set_footer(text="Reading session")
     return embed
+
+
+def role_prefix(role_id: int | None) -> str:
+    """The mention that opens a session's card and reminder when it has a role."""
+    return "" if role_id is None else f"<@&{role_id}> "
+
+
+def card_content(paper: Paper, *, due_at: float | None, role_id: int | None) -> str | None:
+    """The words above the card: the role's invitation, when the session has a role."""
+    if role_id is None:
+        return None
+    title = escape_markdown(neutralize_mentions(shorten(paper.title or paper.canonical_key, 200)))
+    due = f" Summaries are due {discord_time(due_at, 'R')}." if due_at else ""
+    return f"{role_prefix(role_id)}📖 A reading session on **{title}** has started.{due}"
 
 
 def _names(submissions: list[Submission]) -> str:
@@ -133,6 +212,7 @@ def reminder_text(session: ReadingSession, paper: Paper, submissions: list[Submi
         else "None written yet."
     )
     text = (
+        f"{role_prefix(session.mention_role_id)}"
         f"⏰ Reminder: summaries of **{title}** are due {discord_time(session.due_at, 'R')} "
         f"({discord_time(session.due_at, 'f')}). {written} Write yours with "
         f"`/summarize paper:{shorten(paper_reference(paper), 200)}`."
@@ -181,7 +261,7 @@ def digest_pages(paper: Paper, submissions: list[Submission]) -> list[EmbedPage]
     return paginate_for_embed(
         text,
         title=f"Digest: {neutralize_mentions(paper.title or paper.canonical_key)}",
-        footer_template=f"{count} summar{'y' if count == 1 else 'ies'} · reading session closed"
+        footer_template=f"{plural(count, 'summary')} · reading session closed"
         " · page {page} of {pages}",
     )
 

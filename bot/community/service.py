@@ -17,7 +17,7 @@ import aiosqlite
 from bot.community.ratelimit import SlidingWindowLimiter, describe_wait
 from bot.community.resolve import PaperResolver, ResolvedPaper
 from bot.errors import UserFacingError
-from bot.rendering.text import clean_user_text
+from bot.rendering.text import clean_user_text, plural
 from bot.storage.community import (
     CommunityRepository,
     CommunitySummary,
@@ -151,8 +151,8 @@ class CommunityService:
     def _limit_message(self, wait: float) -> str:
         window = describe_wait(self.limiter.window)
         return (
-            f"You can publish {self.limiter.limit} summaries per {window}, and you've reached "
-            f"that. Try again in {describe_wait(wait)}."
+            f"You can publish {plural(self.limiter.limit, 'summary')} per {window}, and "
+            f"you've reached that. Try again in {describe_wait(wait)}."
         )
 
     def check_rate(self, member_id: int) -> None:

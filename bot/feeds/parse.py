@@ -32,6 +32,7 @@ from feedparser.datetimes import _parse_date as feedparser_parse_date
 from bot.feeds.models import DiscoveredFeed, FeedEntry, FeedFormat, ParsedFeed
 from bot.feeds.text import collapse_whitespace, html_to_text, looks_like_html
 from bot.papers import PaperId, parse_paper_id
+from bot.rendering.text import plural
 
 NS_ATOM = "http://www.w3.org/2005/Atom"
 NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -1063,7 +1064,7 @@ def _not_a_feed(utf8: bytes, url: str | None, encoding: str, reason: str) -> Par
     text = utf8.decode("utf-8", errors="replace")
     discovered = discover_feeds(text, url) if "<link" in text.lower() else []
     if discovered:
-        reason = f"{reason}; the page links to {len(discovered)} feed(s)"
+        reason = f"{reason}; the page links to {plural(len(discovered), 'feed')}"
     return ParsedFeed(
         is_feed=False,
         format="none",

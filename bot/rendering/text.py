@@ -72,3 +72,33 @@ def shorten(text: str, limit: int, *, placeholder: str = ELLIPSIS) -> str:
     if space >= room * 2 // 3:
         cut = cut[:space]
     return cut.rstrip() + placeholder
+
+
+_SIBILANT_END = re.compile(r"(?:s|x|z|ch|sh)$")
+_CONSONANT_Y_END = re.compile(r"[^aeiou]y$")
+
+
+def plural_noun(count: float, singular: str, plural_form: str | None = None) -> str:
+    """`singular` when `count` is 1 or -1, else its plural: `plural_form` when given, else the
+    last word made plural by the regular English rules (`current entry` → `current entries`,
+    `match` → `matches`, `poll` → `polls`)."""
+    if abs(count) == 1:
+        return singular
+    if plural_form is not None:
+        return plural_form
+    if _CONSONANT_Y_END.search(singular):
+        return singular[:-1] + "ies"
+    if _SIBILANT_END.search(singular):
+        return singular + "es"
+    return singular + "s"
+
+
+def plural(
+    count: float, singular: str, plural_form: str | None = None, *, shown: str | None = None
+) -> str:
+    """A count and its noun, the one way counts are written: `1 entry`, `3 entries`,
+    `1 poll in a row` (`plural(1, "poll") + " in a row"`), `+1 vote` (`shown="+1"`: how the
+    number is written when not plainly)."""
+    if shown is None:
+        shown = f"{count:g}" if isinstance(count, float) else str(count)
+    return f"{shown} {plural_noun(count, singular, plural_form)}"

@@ -214,6 +214,6 @@ class Database:
                     await conn.execute("PRAGMA user_version = " + str(int(migration.version)))
             except sqlite3.Error as exc:
                 raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
-            log.info("Applied migration %s", migration.name)
+            log.debug("Applied migration %s", migration.name)
             applied.append(migration.version)
         return applied

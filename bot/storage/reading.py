@@ -36,6 +36,7 @@ class ReadingSession:
     closed_at: float | None
     closed_by: int | None
     digest_message_id: int | None
+    mention_role_id: int | None = None  # mentioned by the card and the reminder
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> ReadingSession:
@@ -76,6 +77,7 @@ class ReadingRepository:
         started_by: int,
         started_at: float,
         due_at: float | None,
+        mention_role_id: int | None = None,
     ) -> ReadingSession:
         """Open a session. Raises `SessionAlreadyOpenError` when the paper has one here.
 
@@ -86,8 +88,18 @@ class ReadingRepository:
             async with self.db.transaction() as conn:
                 cursor = await conn.execute(
                     "INSERT INTO reading_sessions (guild_id, paper_id, channel_id, thread_id, "
-                    "started_by, started_at, due_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (guild_id, paper_id, channel_id, thread_id, started_by, started_at, due_at),
+                    "started_by, started_at, due_at, mention_role_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        guild_id,
+                        paper_id,
+                        channel_id,
+                        thread_id,
+                        started_by,
+                        started_at,
+                        due_at,
+                        mention_role_id,
+                    ),
                 )
                 session_id = cursor.lastrowid
         except sqlite3.IntegrityError as exc:

@@ -280,6 +280,14 @@ class SummaryRepository:
             )
         return None if row is None else Summary.from_row(row)
 
+    async def has_visible(self, *, guild_id: int | None) -> bool:
+        """Whether the viewer in `guild_id` can see any summary at all (an empty library
+        gets a word on how to fill it, not "no results")."""
+        found = await self.db.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM summaries AS s WHERE" + _VISIBLE + ")", (guild_id,)
+        )
+        return bool(found)
+
 
 # One statement for the whole batch, its rows in a JSON array: FTS5 writes its pending index
 # data out at the start of every statement, so a statement per row (executemany) would make

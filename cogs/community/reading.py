@@ -12,8 +12,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
+from bot.announce.messages import role_mentions
 from bot.bot import ShortScienceBot
 from bot.community.reading import (
+    KnownSummary,
+    card_content,
     digest_embeds,
     parse_due,
     reminder_text,
@@ -26,13 +29,17 @@ from bot.errors import UserFacingError
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, shorten
 from bot.storage.papers import Paper, PaperRepository
+from bot.storage.posts import SummaryPostRepository
 from bot.storage.reading import ReadingRepository, ReadingSession, SessionAlreadyOpenError
+from bot.storage.summaries import SummaryRepository
 from cogs.community.summaries import NO_MENTIONS, paper_choices, require_guild
 
 log = logging.getLogger(__name__)
 
 COG_NAME = "Reading"
 REMINDER_POLL_SECONDS = 60.0
+# The card lists at most this many of the summaries a paper already has (best first).
+KNOWN_SUMMARIES_SHOWN = 25
 THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week
 
 
@@ -47,6 +54,8 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         self.resolver = resolver
         self.repo = ReadingRepository(bot.db)
         self.papers = PaperRepository(bot.db)
+        self.summaries = SummaryRepository(bot.db)
+        self.posts = SummaryPostRepository(bot.db)
         # Tests move time forward here to reach the reminder without waiting a day.
         self.clock: Callable[[], float] = time.time
 
@@ -64,6 +73,7 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         paper="arXiv id or link, DOI, ShortScience link or bibtex key, or the paper's title",
         due="When summaries are due: 2025-05-01, 2025-05-01 18:00 (UTC), or 3d, 12h, 1w",
         channel="Where to open the thread (default: this channel)",
+        role="A role to mention in the session's card and its reminder (no one else is pinged)",
     )
     async def start(
         self,
@@ -71,8 +81,12 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         paper: str,
         due: str | None = None,
         channel: discord.TextChannel | None = None,
+        role: discord.Role | None = None,
     ) -> None:
         guild_id = require_guild(interaction)
+        if role is not None and role.is_default():
+            raise UserFacingError("Pick a role to mention; I never mention @everyone.")
+        role_id = None if role is None else role.id
         now = self.clock()
         due_at = parse_due(due, now) if due else None
         target = channel or interaction.channel
@@ -102,6 +116,7 @@ class ReadingCog(commands.Cog, name=COG_NAME):
                 started_by=interaction.user.id,
                 started_at=now,
                 due_at=due_at,
+                mention_role_id=role_id,
             )
         except SessionAlreadyOpenError as exc:
             # Someone else started one at the same moment: theirs stands.
@@ -112,13 +127,15 @@ class ReadingCog(commands.Cog, name=COG_NAME):
                 + (f" See <#{exc.session_id}>." if exc.session_id is None else "")
             ) from exc
         card = await thread.send(
+            content=card_content(resolved.paper, due_at=due_at, role_id=role_id),
             embed=session_card(
                 resolved.paper,
                 due_at=due_at,
                 started_by=interaction.user.id,
                 pending=resolved.pending,
+                known=await self.known_summaries(resolved.paper.id, guild_id),
             ),
-            allowed_mentions=NO_MENTIONS,
+            allowed_mentions=role_mentions(role_id),
         )
         await self.repo.set_card_message(session.id, card.id)
         try:
@@ -258,7 +275,7 @@ class ReadingCog(commands.Cog, name=COG_NAME):
                 message = await thread.send(
                     reminder_text(session, paper, submissions),
                     nonce=f"ssrem{session.id}"[:25],
-                    allowed_mentions=NO_MENTIONS,
+                    allowed_mentions=role_mentions(session.mention_role_id),
                 )
             except (discord.NotFound, discord.Forbidden):
                 log.warning("Cannot post in the thread of session %d; no reminder", session.id)
@@ -267,6 +284,24 @@ class ReadingCog(commands.Cog, name=COG_NAME):
             await self.repo.mark_reminded(session.id, message_id=message.id, now=now)
             sent += 1
         return sent
+
+    async def known_summaries(self, paper_id: int, guild_id: int) -> list[KnownSummary]:
+        """The summaries of the paper visible here, best first, with where each was posted
+        in this server (when it was)."""
+        summaries = (await self.summaries.list_for_paper(paper_id, guild_id=guild_id))[
+            :KNOWN_SUMMARIES_SHOWN
+        ]
+        posted = await self.posts.latest_in_guild([s.id for s in summaries], guild_id)
+        return [
+            KnownSummary(
+                summary_id=summary.id,
+                author_name=summary.author_name,
+                score=summary.score,
+                message_url=posted[summary.id].jump_url if summary.id in posted else None,
+                page_url=summary.url,
+            )
+            for summary in summaries
+        ]
 
     async def _thread(self, session: ReadingSession) -> discord.Thread | None:
         channel = self.bot.get_channel(session.thread_id)

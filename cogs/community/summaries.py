@@ -43,10 +43,11 @@ from bot.community.votes import format_score
 from bot.errors import UserFacingError
 from bot.papers import PaperId, find_paper_ids, parse_paper_id
 from bot.rendering.pages import paginate_for_embed
-from bot.rendering.text import neutralize_mentions, shorten
+from bot.rendering.text import neutralize_mentions, plural, shorten
 from bot.storage.community import CommunityRepository, CommunitySummary
 from bot.storage.database import Database
 from bot.storage.papers import Paper, PaperRepository
+from bot.storage.posts import SummaryPostRepository
 from cogs.community.views import PagedView, PreviewView, RetryView, SummaryModal
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             clock=lambda: self.clock(),
         )
         self.repo = CommunityRepository(bot.db)
+        self.posts = SummaryPostRepository(bot.db)
         self.context_menu = app_commands.ContextMenu(
             name=CONTEXT_MENU_NAME, callback=self.summarize_message
         )
@@ -333,8 +335,10 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         view.done = True
         view.stop()
         word = "Published" if result.created else "Updated"
+        # The preview's page (footer "Preview, not published yet") goes: the card posted
+        # below is the summary now.
         await interaction.edit_original_response(
-            content=f"{word}: summary #{result.summary_id}.", view=None
+            content=f"{word}: summary #{result.summary_id}.", embed=None, view=None
         )
         action = "wrote a summary" if result.created else "updated their summary"
         if prepared.resolved.pending:
@@ -364,12 +368,20 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             return
         embeds = await summary_embeds(summary)
         up, down = await self.repo.vote_counts(summary_id)
-        await interaction.followup.send(
+        card = await interaction.followup.send(
             content=headline.format(member=interaction.user.mention),
             embed=embeds[0],
             view=vote_view(summary_id, up=up, down=down, pages=len(embeds)),
             allowed_mentions=NO_MENTIONS,
             wait=True,
+        )
+        # Remembered so a reading session's card can link to it.
+        await self.posts.record(
+            summary_id,
+            guild_id=require_guild(interaction),
+            channel_id=card.channel.id,
+            message_id=card.id,
+            now=self.clock(),
         )
 
     # --- /summary edit | delete | restore ------------------------------------------------------
@@ -494,7 +506,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         view.done = True
         view.stop()
         await interaction.edit_original_response(
-            content=f"Saved your changes to summary #{summary.id}.", view=None
+            content=f"Saved your changes to summary #{summary.id}.", embed=None, view=None
         )
         who = "{member} edited" if interaction.user.id != summary.author_id else "{member} updated"
         await self._post_card(interaction, summary.id, f"✏️ {who} summary #{summary.id}.")
@@ -552,15 +564,13 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             view=vote_view(summary_id, up=up, down=down, pages=len(embeds)),
             allowed_mentions=NO_MENTIONS,
         )
+        score = f"Score now {format_score(outcome.score)}."
         if outcome.change.withdrawn:
-            said = "Your vote was withdrawn."
+            said = f"Your vote was withdrawn. {score}"
         else:
-            said = f"You voted {'👍' if outcome.change.new > 0 else '👎'}."
-        await interaction.followup.send(
-            f"{said} Score now {format_score(outcome.score)}. Press the same button again to "
-            "withdraw it.",
-            ephemeral=True,
-        )
+            vote = "👍" if outcome.change.new > 0 else "👎"
+            said = f"You voted {vote}. {score} Press the same button again to withdraw it."
+        await interaction.followup.send(said, ephemeral=True)
 
     async def handle_read_all(self, interaction: discord.Interaction, summary_id: int) -> None:
         summary = await self.repo.get(summary_id)
@@ -640,8 +650,9 @@ class CommunityCog(commands.Cog, name=COG_NAME):
                 marker = medals[rank] if rank < len(medals) else f"{rank + 1}."
                 name = discord.utils.escape_markdown(neutralize_mentions(shorten(row.name, 60)))
                 lines.append(
-                    f"{marker} **{name}** · {format_score(row.votes)} votes received · "
-                    f"{row.summaries} summar{'y' if row.summaries == 1 else 'ies'}"
+                    f"{marker} **{name}** · "
+                    f"{plural(row.votes, 'vote', shown=format_score(row.votes))} received · "
+                    f"{plural(row.summaries, 'summary')}"
                 )
             embed.description = "\n".join(lines)
         embed.set_footer(text="Votes received on summaries, then summaries written")
@@ -667,7 +678,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             )
         name = export_filename(guild_id, fmt, today=datetime.now(UTC))
         await interaction.followup.send(
-            f"{count} community summar{'y' if count == 1 else 'ies'} of this server.",
+            f"{plural(count, 'community summary')} of this server.",
             file=discord.File(io.BytesIO(data), filename=name),
             ephemeral=True,
         )

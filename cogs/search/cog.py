@@ -22,6 +22,7 @@ from typing import Final, Literal
 import discord
 from discord import app_commands
 from discord.ext import commands
+from discord.utils import TimestampStyle
 
 from bot.bot import ShortScienceBot
 from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
@@ -43,6 +44,7 @@ from bot.search import (
     search_summaries,
 )
 from bot.storage.papers import Paper, PaperRepository
+from bot.storage.state import BotStateRepository
 from bot.storage.summaries import Summary, SummaryRepository
 from cogs.search.views import (
     PAGE_SIZE,
@@ -74,6 +76,19 @@ _PAPER_CHOICE: Final = re.compile(r"paper:(\d{1,18})")
 Origin = Literal["feeds", "community", "all"]
 Period = Literal["week", "month", "year", "all"]
 PERIOD_DAYS: Final[dict[str, int | None]] = {"week": 7, "month": 30, "year": 365, "all": None}
+
+# What an empty library says instead of "no results": how it gets filled.
+EMPTY_LIBRARY: Final = (
+    "The library is empty: there are no summaries to read here yet. A server admin can "
+    "subscribe a channel to a feed with `/feed add url:https://www.shortscience.org/rss.xml` "
+    "(its entries become readable at once), and whoever runs the bot can import one with "
+    "`shortscience-bot import https://www.shortscience.org/rss.xml`. Members can write their "
+    "own with `/summarize`."
+)
+SEEDING: Final = (
+    "The library is being filled for the first time (summaries are being imported from "
+    "ShortScience): try again in a minute."
+)
 
 NO_RESULTS_HINT: Final = (
     "Try fewer or more general words, check the spelling, drop the author, year or venue "
@@ -135,12 +150,25 @@ class SearchCog(commands.Cog, name="Search"):
             )
         return summary
 
+    async def empty_library(self, guild_id: int | None) -> UserFacingError | None:
+        """When the viewer can see no summary at all: the error saying how the library gets
+        filled (or that its first import is under way). None when there is something."""
+        if await self.summaries.has_visible(guild_id=guild_id):
+            return None
+        if await BotStateRepository(self.bot.db).seed_status() == "pending":
+            return UserFacingError(SEEDING)
+        return UserFacingError(EMPTY_LIBRARY)
+
     async def render_pages(self, summary: Summary) -> SummaryPages:
         # Rendering a long summary is pure CPU work: keep it off the event loop.
         return await asyncio.to_thread(summary_pages, summary)
 
-    async def listed(self, summaries: list[Summary]) -> list[ListedSummary]:
-        return await asyncio.to_thread(lambda: [listed_from_summary(s) for s in summaries])
+    async def listed(
+        self, summaries: list[Summary], *, when_style: TimestampStyle = "d"
+    ) -> list[ListedSummary]:
+        return await asyncio.to_thread(
+            lambda: [listed_from_summary(s, when_style=when_style) for s in summaries]
+        )
 
     async def send_list(
         self,
@@ -209,10 +237,11 @@ class SearchCog(commands.Cog, name="Search"):
             paper = await self.papers.get(chosen.paper_id)
             if paper is not None:
                 return paper
+        # One sentence: what was not found, and what to give instead.
         raise UserFacingError(
-            f"I can't read that as a paper: {parsed.reason} Give an arXiv id or link, a DOI, a "
-            "ShortScience link or a bibtex key, or start typing a title and pick one of the "
-            "suggestions."
+            f"I found no paper matching “{inline_text(text, 100)}”: give an arXiv id or link "
+            "(such as `1502.03167`), a DOI, a ShortScience link or bibtex key, or start typing "
+            "a title and pick a suggestion."
         )
 
     async def search_page(
@@ -308,6 +337,8 @@ class SearchCog(commands.Cog, name="Search"):
             )
             return
         if not first.items:
+            if (empty := await self.empty_library(guild_id)) is not None:
+                raise empty
             await reply(
                 interaction,
                 content=f"No summaries match **{shown_query}**{_filters_suffix(filters)}. "
@@ -401,9 +432,13 @@ class SearchCog(commands.Cog, name="Search"):
     ) -> None:
         summaries = await self.summaries.latest(count, guild_id=interaction.guild_id)
         if not summaries:
-            raise UserFacingError("There are no summaries here yet.")
+            raise await self.empty_library(interaction.guild_id) or UserFacingError(
+                "There are no summaries here yet."
+            )
         await self.send_list(
-            interaction, title="Latest summaries", items=await self.listed(summaries)
+            interaction,
+            title="Latest summaries",
+            items=await self.listed(summaries, when_style="R"),
         )
 
     @app_commands.command(name="top", description="The best-scored summaries of a period")
@@ -418,6 +453,8 @@ class SearchCog(commands.Cog, name="Search"):
         summaries = await self.summaries.top(since, TOP_COUNT, guild_id=interaction.guild_id)
         heading = "ever" if days is None else f"of the last {period}"
         if not summaries:
+            if (empty := await self.empty_library(interaction.guild_id)) is not None:
+                raise empty
             window = "" if days is None else f" in the last {period}"
             raise UserFacingError(f"No summaries were published here{window}. Try a longer period.")
         await self.send_list(
@@ -428,7 +465,9 @@ class SearchCog(commands.Cog, name="Search"):
     async def random(self, interaction: discord.Interaction) -> None:
         summary = await self.summaries.random(guild_id=interaction.guild_id)
         if summary is None:
-            raise UserFacingError("There are no summaries here yet.")
+            raise await self.empty_library(interaction.guild_id) or UserFacingError(
+                "There are no summaries here yet."
+            )
         await send_summary(self, interaction, summary)
 
 

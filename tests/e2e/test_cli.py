@@ -23,7 +23,7 @@ def run_cli(
     base = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DISCORD_", "DATABASE_", "DEV_GUILD", "LOG_LEVEL"))
+        if not key.startswith(("DISCORD_", "DATABASE_", "DEV_GUILD", "LOG_LEVEL", "SEED_"))
     }
     base["PYTHONPATH"] = str(PROJECT_ROOT)
     base.update(env or {})
@@ -215,3 +215,78 @@ def test_export_writes_a_file_that_parses_back(tmp_path: Path) -> None:
     assert guild_id == 42
     assert len(summaries) == 2
     assert "another server" not in markdown.stdout
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_import_of_an_unreachable_url_prints_one_clean_line(tmp_path: Path) -> None:
+    env = {"DATABASE_PATH": str(tmp_path / "db.sqlite3")}
+    url = f"http://127.0.0.1:{closed_port()}/rss.xml"
+    result = run_cli("import", url, cwd=tmp_path, env=env)  # with its progress bar
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"shortscience-bot import: {url}: could not connect to 127.0.0.1")
+    assert "Importing" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_without_a_route_to_discord_says_so(tmp_path: Path) -> None:
+    api = f"http://127.0.0.1:{closed_port()}/api/v10"
+    env = {
+        "DISCORD_TOKEN": "a-token",
+        "DISCORD_API_BASE": api,
+        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+        "SEED_FEEDS": "",
+    }
+    result = run_cli("run", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert f"shortscience-bot: cannot reach Discord at {api} (" in result.stderr
+    assert "DISCORD_API_BASE" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.asyncio
+async def test_run_with_an_unreachable_gateway_says_so(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    import asyncio
+
+    gateway = f"ws://127.0.0.1:{closed_port()}/"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DISCORD_", "DATABASE_", "DEV_GUILD", "LOG_LEVEL", "SEED_"))
+    }
+    env.update(
+        PYTHONPATH=str(PROJECT_ROOT),
+        DISCORD_TOKEN=emulator.token,
+        DISCORD_API_BASE=emulator.api_base,
+        DISCORD_GATEWAY_URL=gateway,
+        DATABASE_PATH=str(tmp_path / "db.sqlite3"),
+        SEED_FEEDS="",
+    )
+    # The emulator answers REST in this event loop: run the CLI without blocking it.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    errors = stderr.decode()
+    assert process.returncode == 1, errors
+    assert emulator.requests_matching("GET /users/@me")  # it did log in over REST
+    assert f"shortscience-bot: cannot reach Discord's gateway at {gateway} (" in errors
+    assert "DISCORD_GATEWAY_URL" in errors
+    assert "Traceback" not in errors and "Attempting a reconnect" not in errors

@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.storage.community import CommunityRepository
 from bot.storage.feeds import CommunityAnnounceRepository
 from bot.storage.outbox import OutboxRepository
+from bot.storage.summaries import SummaryRepository
 from cogs.community.summaries import CommunityCog
 from tests.e2e.conftest import StartBot
 from tests.emulator import (
@@ -173,6 +174,8 @@ async def test_summarize_previews_then_publishes_and_announces_once(
     published = clicked.message
     assert published is not None and published.content.startswith("Published: summary #")
     assert published.buttons == []
+    # The preview's page ("Preview, not published yet") is gone with its buttons.
+    assert published.embeds == [] and "not published yet" not in published.text
 
     summary_id = summary_id_of(card)
     stored = await CommunityRepository(bot.db).get(summary_id)
@@ -316,8 +319,11 @@ async def test_edit_delete_restore_permissions(
         opened, {"tldr": "Moderated TL;DR", "body": "Fixed a typo."}
     )
     shown = await submitted.wait_reply()
+    assert shown.embed is not None and shown.embed["footer"]["text"].startswith("Preview of")
     saved = await emulator.click(shown, label="Save changes", member=mod)
     await saved.wait_followup()
+    assert saved.message is not None and saved.message.content.startswith("Saved your changes")
+    assert saved.message.embeds == [] and "Preview" not in saved.message.text
     stored = await repo.get(summary_id)
     assert stored is not None and stored.tldr == "Moderated TL;DR" and stored.edited_by == mod.id
 
@@ -381,11 +387,13 @@ async def test_votes_withdraw_refuse_self_votes_and_survive_a_restart(
     await vote.wait_followup()
     assert labels(card) == ("1", "0") and "▲ 1" in card.embed["author"]["name"]  # type: ignore[index]
     assert "You voted 👍" in vote.followups[0].content
+    assert "Press the same button again to withdraw it" in vote.followups[0].content
 
     withdraw = await emulator.click(card, custom_id=up, member=bob)
     await withdraw.wait_followup()
     assert labels(card) == ("0", "0") and "▲ 0" in card.embed["author"]["name"]  # type: ignore[index]
-    assert "withdrawn" in withdraw.followups[0].content
+    # Nothing left to withdraw: no hint about withdrawing.
+    assert withdraw.followups[0].content == "Your vote was withdrawn. Score now 0."
 
     await (await emulator.click(card, custom_id=down, member=mod)).wait_followup()
     assert labels(card) == ("0", "1")
@@ -443,8 +451,10 @@ async def test_the_rate_limit_refuses_with_a_clear_message(
     refused = await emulator.slash("/summarize", member=alice)
     reply = await refused.wait_reply()
     assert reply.ephemeral
-    assert "You can publish 1 summaries per 10 minutes" in reply.content
+    assert "You can publish 1 summary per 10 minutes" in reply.content
     assert "Try again in 10 minutes" in reply.content
+    exported = await (await emulator.slash("/export", member=alice)).wait_reply()
+    assert exported.content == "1 community summary of this server."
 
 
 @pytest.mark.parametrize("fault", ["error entry", "timeout"])
@@ -557,6 +567,108 @@ async def test_a_reading_session_from_start_to_reminder_to_digest(
     assert "No reading session is open" in (await status.wait_reply()).content
 
 
+def allowed_mentions_of(emulator: DiscordEmulator, channel: Channel) -> list[dict[str, Any]]:
+    """The allowed_mentions of every message the bot posted in `channel`, in order."""
+    return [
+        request.json["allowed_mentions"]
+        for request in emulator.requests_matching("POST /channels/{channel_id}/messages")
+        if request.path.endswith(f"/channels/{channel.id}/messages") and request.json
+    ]
+
+
+def only_role(role_id: int) -> dict[str, Any]:
+    return {"parse": [], "roles": [role_id]}
+
+
+def normalised(mentions: dict[str, Any]) -> dict[str, Any]:
+    """Snowflakes as ints (discord.py may send either)."""
+    return {**mentions, "roles": [int(r) for r in mentions.get("roles", [])]}
+
+
+async def test_a_reading_session_mentions_its_role_and_links_existing_summaries(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    guild = emulator.guild
+    alice, mod = guild.member("alice"), guild.member("mod")
+    general, papers = guild.channel("general"), guild.channel("papers")
+    group = guild.add_role("reading-group")
+    # The paper already has a summary written here (its card is in #general) and one from
+    # ShortScience's feed.
+    mods_card = await write(emulator, mod, tldr="Mod's earlier take", channel=general)
+    mods_id = summary_id_of(mods_card)
+    paper_id = await bot.db.fetchval("SELECT paper_id FROM summaries WHERE id = ?", (mods_id,))
+    page = "https://www.shortscience.org/paper?bibtexKey=journals/corr/IoffeS15#karpathy"
+    feed = await SummaryRepository(bot.db).upsert_external(
+        external_id=page, body="From the feed.", author_name="karpathy", paper_id=paper_id, url=page
+    )
+
+    # @everyone is never a session's role.
+    refused = await emulator.slash(
+        f"/reading start paper:1502.03167 role:<@&{guild.id}>", member=alice
+    )
+    assert "never mention @everyone" in (await refused.wait_reply()).content
+
+    started = await emulator.slash(
+        "/reading start paper:1502.03167 due:3d role:@reading-group",
+        options={"channel": papers},
+        member=alice,
+    )
+    await started.wait_reply()
+    [thread] = guild.threads
+    [card] = emulator.pins(thread)
+    assert card.content.startswith(f"<@&{group.id}> 📖 A reading session on **Batch Norm")
+    assert "Summaries are due <t:" in card.content
+    assert card.embed is not None
+    [known] = [f for f in card.embed["fields"] if f["name"].startswith("Already summarised")]
+    assert known["name"] == "Already summarised (2)"
+    jump = f"https://discord.com/channels/{guild.id}/{general.id}/{mods_card.id}"
+    assert (
+        f"**Mod** (score 0): [jump to it]({jump}) · `/summary view id:{mods_id}`"
+        in (known["value"])
+    )
+    assert (
+        f"**karpathy** (score 0): [on ShortScience]({page}) · "
+        f"`/summary view id:{feed.summary_id}`" in known["value"]
+    )
+    # The reminder a day before the due date mentions the role too.
+    cog = reading_cog(bot)
+    start = cog.clock()
+    cog.clock = lambda: start + 2 * 86400 + 60
+    assert await cog.send_due_reminders() == 1
+    [reminder] = [m for m in emulator.messages(thread) if "⏰" in m.content]
+    assert reminder.content.startswith(f"<@&{group.id}> ⏰ Reminder: summaries of **Batch")
+
+    # Exactly that role may be pinged, by those two messages, and nothing else anywhere.
+    assert [normalised(m) for m in allowed_mentions_of(emulator, thread)] == [
+        only_role(group.id),
+        only_role(group.id),
+    ]
+    for request in emulator.requests:
+        body = request.json if isinstance(request.json, dict) else {}
+        if "allowed_mentions" in body and request.path.endswith(f"/channels/{thread.id}/messages"):
+            continue
+        if "allowed_mentions" in body:
+            assert body["allowed_mentions"] == {"parse": []}, request.path
+
+
+async def test_a_session_without_a_role_pings_nobody(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    started = await emulator.slash(
+        "/reading start paper:1706.03762 due:3d", member=emulator.guild.member("alice")
+    )
+    await started.wait_reply()
+    [thread] = emulator.guild.threads
+    [card] = emulator.pins(thread)
+    assert card.content == "" and card.embed is not None
+    assert not [f for f in card.embed["fields"] if f["name"].startswith("Already summarised")]
+    cog = reading_cog(bot)
+    start = cog.clock()
+    cog.clock = lambda: start + 2 * 86400 + 60
+    assert await cog.send_due_reminders() == 1
+    assert allowed_mentions_of(emulator, thread) == [{"parse": []}, {"parse": []}]
+
+
 async def test_due_dates_are_checked(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
     alice = emulator.guild.member("alice")
     for due, words in [
@@ -633,7 +745,7 @@ async def test_mysummaries_leaderboard_and_paper_autocomplete(
     board = await (await emulator.slash("/leaderboard period:all", member=bob)).wait_reply()
     lines = board.embed["description"].splitlines()  # type: ignore[index]
     assert "Alice" in lines[0] and "+2 votes" in lines[0] and "2 summaries" in lines[0]
-    assert "Mod" in lines[1] and "+1 votes" in lines[1]
+    assert "Mod" in lines[1] and "· +1 vote received · 1 summary" in lines[1]
 
     typed = await emulator.autocomplete("/summarize paper:Attention", "paper", member=bob)
     choices = await typed.wait_choices()

@@ -336,6 +336,34 @@ async def test_feed_add_refuses_what_is_not_a_feed_with_the_reason(
     assert await SubscriptionRepository(bot.db).count_for_guild(emulator.guild.id) == 0
 
 
+async def test_feed_add_refuses_what_is_not_a_web_address_in_one_sentence(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    for typed in ("not a url", "hello", "http://"):
+        reply = await command(emulator, "/feed add", url=typed)
+        assert reply.ephemeral
+        assert reply.content == (
+            f"“{typed}” is not a web address: give the feed's URL, such as "
+            "`https://www.shortscience.org/rss.xml`."
+        )
+    assert await SubscriptionRepository(bot.db).count_for_guild(emulator.guild.id) == 0
+    assert not emulator.requests_matching("POST /webhooks/**")  # answered at once, no "thinking"
+
+
+async def test_counts_are_written_with_the_right_plural(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    url = feed_server.set_feed("one", shortscience_rss([Item("only/1")]))
+    reply = await command(emulator, f"/feed add url:{url} channel:#general")
+    assert "Its 1 current entry counts as seen; new ones will be announced there" in reply.content
+    assert "(checked every 1 second)" in reply.content
+    feed_server.set_feed("one", b"Not a feed at all.", content_type="text/plain")
+    await feeds_cog(bot).poll_now(all_feeds=True)
+    listing = await command(emulator, "/feed list")
+    assert listing.embed is not None
+    assert "failing (1 poll in a row)" in listing.embed["description"]
+
+
 async def test_the_per_server_cap_and_duplicates_are_refused(
     emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
 ) -> None:

@@ -13,6 +13,13 @@ from discord import app_commands
 from bot.bot import ShortScienceBot
 from tests.e2e.conftest import SpawnBot, StartBot
 from tests.emulator import DiscordEmulator
+from tests.emulator.interactions import (
+    CommandContext,
+    Resolver,
+    build_command_options,
+    parse_option_text,
+    split_command_line,
+)
 
 ERROR_REPLY = re.compile(r"Something went wrong \(error code ([0-9A-F]{8})\)")
 
@@ -56,6 +63,62 @@ async def test_help_answers_with_an_embed(
     assert "ShortScience" in reply.embed["title"]
     assert "/help" in reply.text
     assert reply.ephemeral
+
+
+async def test_help_gives_an_example_for_every_command_that_discord_accepts(
+    emulator: DiscordEmulator, running_bot: ShortScienceBot
+) -> None:
+    reply = await (await emulator.slash("/help")).wait_reply(timeout=3.0)
+    lines = [
+        line
+        for field in reply.embed["fields"]  # type: ignore[index]
+        for line in field["value"].splitlines()
+        if line.startswith("`/")
+    ]
+    synced = emulator.commands_for(emulator.guild)
+    leaves = {" ".join(path) for path in command_paths(synced)}
+    shown = {line.split("`")[1].lstrip("/") for line in lines}
+    assert shown == leaves  # every command, once
+    emulator.guild.add_role("reading-group")
+    for line in lines:
+        name = line.split("`")[1].lstrip("/")
+        example = line.split(" · e.g. `")[1].rstrip("`") if " · e.g. `" in line else None
+        if example is None:
+            # Only commands without options go without an example: they are their own.
+            assert not leaf_options(synced, name), name
+            continue
+        assert example.startswith(f"/{name} ")
+        # Typed into Discord's client as it is: a real command with valid options.
+        _, path, leaf, text = split_command_line(example, synced)
+        values = parse_option_text(text, leaf)
+        assert values, example
+        build_command_options(emulator, path, leaf, dict(values), Resolver(context_for(emulator)))
+
+
+def command_paths(commands: list[dict], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The full name of every leaf slash command (groups opened)."""
+    found: list[tuple[str, ...]] = []
+    for command in commands:
+        if (command.get("type") or 1) not in (1,) and prefix == ():
+            continue
+        path = (*prefix, command["name"])
+        children = [o for o in command.get("options") or [] if o.get("type") in (1, 2)]
+        found.extend(command_paths(children, path) if children else [path])
+    return found
+
+
+def leaf_options(commands: list[dict], name: str) -> list[dict]:
+    words = name.split()
+    nodes = [c for c in commands if (c.get("type") or 1) == 1]
+    node: dict = {}
+    for word in words:
+        node = next(n for n in nodes if n["name"] == word)
+        nodes = node.get("options") or []
+    return [o for o in node.get("options") or [] if o.get("type") not in (1, 2)]
+
+
+def context_for(emulator: DiscordEmulator) -> CommandContext:
+    return emulator._context(guild=None, channel=None, member=None, user=None)
 
 
 async def test_an_unexpected_error_becomes_an_ephemeral_message_with_a_code(

@@ -20,6 +20,19 @@ from tests.emulator import DiscordEmulator, Message
 
 RESULT_FOOTER = re.compile(r"Results (\d+)–(\d+) of (\d+) · page (\d+) of (\d+)")
 HEADINGS = re.compile(r"^\*\*\d+\.\*\* \[([^\]]+)\]", re.MULTILINE)
+# The line under each heading: author · score · (this server ·) date · #id
+META_LINES = re.compile(r"^(?!\*\*|> ).+ · #\d+$", re.MULTILINE)
+
+
+async def find_summary_time(bot: ShortScienceBot, paper_title: str) -> int:
+    """The publication time (Unix seconds) of the summary of the paper with that title."""
+    value = await bot.db.fetchval(
+        "SELECT s.created_at FROM summaries AS s JOIN papers AS p ON p.id = s.paper_id "
+        "WHERE p.title = ? ORDER BY s.created_at DESC LIMIT 1",
+        (paper_title,),
+    )
+    assert value is not None, paper_title
+    return int(value)
 
 
 def titles(message: Message) -> list[str]:
@@ -60,6 +73,11 @@ async def test_latest_lists_the_newest_first(
         "Deep learning",  # 2019
     ]
     assert len(select_menu(message)["options"]) == 5
+    # Each line says when the summary was published, relative to now ("3 years ago").
+    metas = META_LINES.findall(message.embed["description"])  # type: ignore[index]
+    assert len(metas) == 5 and all(re.search(r" · <t:\d+:R> · #\d+$", m) for m in metas)
+    resnet = await find_summary_time(running_bot, "Deep Residual Learning for Image Recognition")
+    assert f"<t:{resnet}:R>" in metas[0]
 
     message = await (await emulator.slash("/latest count:3")).wait_reply(3.0)
     assert len(titles(message)) == 3
@@ -85,6 +103,11 @@ async def test_top_ranks_by_score_within_the_period(
         "Deep Residual Learning for Image Recognition",  # 9
     ]
     assert "▲ 15" in message.embed["description"]  # type: ignore[index]
+    # Each line shows its publication date (a date reads best in a ranking).
+    metas = META_LINES.findall(message.embed["description"])  # type: ignore[index]
+    assert all(re.search(r" · <t:\d+:d> · #\d+$", m) for m in metas)
+    adam = await find_summary_time(running_bot, "Adam: A Method for Stochastic Optimization")
+    assert f"▲ 15 · <t:{adam}:d> ·" in metas[0]
 
     # The sample is years old: nothing in the last month (the default period)...
     reply = await (await emulator.slash("/top")).wait_reply(3.0)
@@ -119,13 +142,22 @@ async def test_random_shows_a_whole_summary(
     assert seen
 
 
-async def test_an_empty_database_says_so(
+async def test_an_empty_library_says_how_to_fill_it(
     emulator: DiscordEmulator, running_bot: ShortScienceBot
 ) -> None:
-    for command in ("/latest", "/random", "/top period:all"):
+    for command in ("/latest", "/random", "/top period:all", "/top", "/search query:attention"):
         reply = await (await emulator.slash(command)).wait_reply(3.0)
         assert reply.ephemeral, command
-        assert "no summaries" in reply.content.lower(), reply.content
+        assert reply.content.startswith("The library is empty: there are no summaries"), command
+        assert "`/feed add url:https://www.shortscience.org/rss.xml`" in reply.content
+        assert "`shortscience-bot import https://www.shortscience.org/rss.xml`" in reply.content
+
+    # Once there is something, the usual answers come back.
+    await import_sample(running_bot)
+    reply = await (await emulator.slash("/search query:zzzqqqxxy")).wait_reply(3.0)
+    assert reply.content.startswith("No summaries match **zzzqqqxxy**")
+    reply = await (await emulator.slash("/top")).wait_reply(3.0)
+    assert "No summaries were published here in the last month" in reply.content
 
 
 async def test_another_guilds_community_summary_never_appears(

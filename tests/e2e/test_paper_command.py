@@ -147,9 +147,12 @@ async def test_unknown_and_unreadable_ids_get_clear_messages(
     assert reply.ephemeral
     assert "I don't know the paper arXiv:2101.00001 yet" in reply.content
 
-    reply = await (await emulator.slash("/paper", options={"id": "no such thing"})).wait_reply(3.0)
+    # Words that are neither an id nor a known title: one clear sentence (issue 9, Words).
+    reply = await (await emulator.slash("/paper id:hello world")).wait_reply(3.0)
     assert reply.ephemeral
-    assert "I can't read that as a paper" in reply.content
+    assert reply.content.startswith("I found no paper matching “hello world”: give an arXiv id")
+    assert reply.content.endswith("pick a suggestion.")
+    assert ". " not in reply.content and reply.content.count(":") == 1
     assert "Something went wrong" not in reply.content
 
 

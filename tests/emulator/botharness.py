@@ -47,6 +47,7 @@ SETTINGS_ENV_PREFIXES = (
     "ARXIV",
     "SUBMISSION",
     "ALLOW_",
+    "SEED_",
 )
 
 
@@ -65,6 +66,8 @@ def make_settings(emulator: DiscordEmulator, database_path: Path, **overrides: A
         "log_level": "DEBUG",
         # Feeds and the arXiv stand-in are served from 127.0.0.1 in tests.
         "allow_private_urls": True,
+        # No first-start import from the internet: seeding tests serve their own feed.
+        "seed_feeds": "",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -176,6 +179,8 @@ def settings_env(
         "log_level": "DEBUG",
         # Feeds and the arXiv stand-in are served from 127.0.0.1 in tests.
         "allow_private_urls": True,
+        # No first-start import from the internet: seeding tests serve their own feed.
+        "seed_feeds": "",
     }
     values.update(overrides)
     env.update({key.upper(): str(value) for key, value in values.items()})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.config import DEFAULT_API_BASE, Settings
+from bot.config import DEFAULT_API_BASE, DEFAULT_SEED_FEEDS, Settings
 
 SETTING_NAMES = (
     "DISCORD_TOKEN",
@@ -19,6 +19,8 @@ SETTING_NAMES = (
     "GUILD_READY_TIMEOUT",
     "FEED_POLL_SECONDS",
     "ARXIV_API_URL",
+    "SEED_FEEDS",
+    "SEED_RETRY_SECONDS",
 )
 
 
@@ -37,6 +39,7 @@ def test_defaults() -> None:
     assert settings.discord_gateway_url is None
     assert settings.dev_guild_id is None
     assert settings.log_level == "INFO"
+    assert settings.seed_sources == [DEFAULT_SEED_FEEDS] == ["https://www.shortscience.org/rss.xml"]
 
 
 def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,6 +86,26 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("value", "sources"),
+    [
+        ("", []),
+        ("   ", []),
+        ("https://a.example/rss", ["https://a.example/rss"]),
+        (
+            "https://a.example/rss, https://b.example/atom  feeds/local.xml",
+            ["https://a.example/rss", "https://b.example/atom", "feeds/local.xml"],
+        ),
+        ("https://a.example/rss,https://a.example/rss", ["https://a.example/rss"]),
+    ],
+)
+def test_seed_feeds_are_separated_by_commas_or_spaces(
+    monkeypatch: pytest.MonkeyPatch, value: str, sources: list[str]
+) -> None:
+    monkeypatch.setenv("SEED_FEEDS", value)
+    assert Settings().seed_sources == sources
 
 
 def test_env_example_documents_every_setting() -> None:

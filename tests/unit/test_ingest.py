@@ -267,7 +267,7 @@ async def test_import_recovers_a_feed_broken_after_some_batches(
     ("name", "message"),
     [
         ("garbage.txt", "not a feed: the XML is not well-formed"),
-        ("page.html", "this is an HTML page, not a feed; the page links to 2 feed(s)"),
+        ("page.html", "this is an HTML page, not a feed; the page links to 2 feeds"),
         ("arxiv_api_error.xml", "the arXiv API reported an error"),
         ("missing.xml", "no such file"),
     ],

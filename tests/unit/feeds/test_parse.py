@@ -322,7 +322,7 @@ def test_html_page_with_feed_links() -> None:
         ("https://www.shortscience.org/rss.xml", "Latest summaries", "application/rss+xml"),
         ("https://feeds.example.org/atom.xml", "Atom feed", "application/atom+xml"),
     ]
-    assert feed.error is not None and "2 feed(s)" in feed.error
+    assert feed.error is not None and "links to 2 feeds" in feed.error
 
 
 def test_discovery_honours_base_href_and_dedupes() -> None:
