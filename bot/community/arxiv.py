@@ -20,6 +20,8 @@ from typing import Any
 import aiohttp
 import feedparser
 
+from bot.net import ResponseTooLarge, read_body
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
@@ -182,11 +184,13 @@ class ArxivClient:
         timeout: float = DEFAULT_TIMEOUT,
         spacer: RequestSpacer | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.session = session
         self.api_url = api_url
         self.min_interval = min_interval
         self.timeout = timeout
+        self.max_body_bytes = max_body_bytes
         self.spacer = spacer or PROCESS_SPACER
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, object]] = OrderedDict()
@@ -278,14 +282,14 @@ class ArxivClient:
             async with self.session.get(self.api_url, params=params, timeout=timeout) as response:
                 if response.status != 200:
                     raise ArxivLookupError(f"arXiv answered HTTP {response.status}")
-                body = await response.content.read(MAX_BODY_BYTES + 1)
+                body = await read_body(response, self.max_body_bytes)
         except TimeoutError as exc:
             raise ArxivLookupError(f"arXiv did not answer within {self.timeout:g} s") from exc
+        except ResponseTooLarge as exc:
+            raise ArxivLookupError(f"arXiv's answer was unexpectedly large: {exc}") from exc
         except aiohttp.ClientError as exc:
             reason = exc.__class__.__name__
             raise ArxivLookupError(f"arXiv could not be reached ({reason})") from exc
-        if len(body) > MAX_BODY_BYTES:
-            raise ArxivLookupError("arXiv's answer was unexpectedly large")
         result = await asyncio.to_thread(parse_arxiv_response, body)
         log.debug("arXiv look-up of %s found %d", arxiv_ids, len(result.papers))
         return result

@@ -15,6 +15,7 @@ from bot.community.arxiv import (
     parse_arxiv_response,
 )
 from tests.fixtures.arxiv.server import FIXTURES, ArxivFixtureServer
+from tests.fixtures.chunked import chunk_size
 
 
 @pytest.fixture
@@ -157,3 +158,31 @@ async def test_waiters_share_a_failure(
     )
     assert all(isinstance(r, ArxivLookupError) for r in results)
     assert len(server.requests) == 1
+
+
+async def test_a_reply_sent_in_many_small_chunks_is_read_whole(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    """Regression: the body was read with `content.read(n)`, which returns only what is
+    already buffered, so a reply arriving in several chunks was cut short and the paper
+    reported as not found (or the answer as not a feed)."""
+    body = (FIXTURES / "1502.03167.xml").read_bytes()
+    assert len(body) // chunk_size(len(body)) >= 8  # the server sends it in many chunks
+    client = make_client(session, server)
+    found = await client.lookup_many(["1502.03167", "1706.03762"])
+    assert set(found) == {"1502.03167", "1706.03762"}
+    paper = found["1502.03167"]
+    assert paper.authors == ("Sergey Ioffe", "Christian Szegedy")
+    assert paper.abstract.endswith("address the problem by normalizing layer inputs.")
+
+
+async def test_an_oversized_reply_fails_cleanly(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    client = ArxivClient(
+        session, api_url=server.url, min_interval=0, spacer=RequestSpacer(), max_body_bytes=1000
+    )
+    with pytest.raises(ArxivLookupError, match="larger than 1000 bytes"):
+        await client.lookup("1502.03167")
+    # Nothing was cached: a client with room for the answer still finds it.
+    assert await make_client(session, server).lookup("1502.03167") is not None
