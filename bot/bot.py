@@ -15,7 +15,13 @@ from bot.storage import Database
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.feeds", "cogs.community", "cogs.search")
+DEFAULT_EXTENSIONS: tuple[str, ...] = (
+    "cogs.meta",
+    "cogs.feeds",
+    "cogs.community",
+    "cogs.search",
+    "cogs.enrichment",
+)
 
 
 class ShortScienceTree(app_commands.CommandTree["ShortScienceBot"]):

@@ -21,6 +21,8 @@ import aiohttp
 import feedparser
 
 from bot.net import ResponseTooLarge, read_body
+from bot.papers import PaperId, parse_paper_id
+from bot.storage.papers import PaperDetails
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,32 @@ class ArxivPaper:
     @property
     def authors_display(self) -> str:
         return ", ".join(self.authors)
+
+    @property
+    def published_date(self) -> str | None:
+        """The day of the first version, as an ISO 8601 date ('2015-02-11')."""
+        return self.published.date().isoformat() if self.published else None
+
+    @property
+    def details(self) -> PaperDetails:
+        """What a paper row takes from this: the arXiv id (and journal DOI), title, authors,
+        the journal reference as venue, year, first publication, abstract, categories, links."""
+        ids = [PaperId(kind="arxiv", value=self.arxiv_id)]
+        doi = parse_paper_id(self.doi) if self.doi else None
+        if isinstance(doi, PaperId) and doi.kind == "doi":
+            ids.append(doi)
+        return PaperDetails(
+            ids=tuple(ids),
+            title=self.title,
+            authors=self.authors_display,
+            venue=self.journal_ref,
+            year=self.year,
+            abstract=self.abstract or None,
+            url=self.abs_url or None,
+            pdf_url=self.pdf_url,
+            published=self.published_date,
+            categories=" ".join(self.categories),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import pytest
 from bot.bot import ShortScienceBot
 from bot.community.export import parse_json_export, parse_markdown_export
 from bot.config import Settings
+from bot.enrichment.service import PaperEnricher
 from bot.storage.community import CommunityRepository
 from bot.storage.feeds import CommunityAnnounceRepository
 from bot.storage.outbox import OutboxRepository
@@ -470,8 +471,9 @@ async def test_arxiv_failures_keep_the_summary_and_a_retry_fills_the_paper(
     arxiv.error_ids.clear()
     arxiv.hang_ids.clear()
     now = community.clock()
-    community.clock = lambda: now + 3600
-    assert await community.resolver.retry_pending_lookups() == 1
+    # The background loop's pass (cogs/enrichment.py), an hour later.
+    enricher = PaperEnricher(bot.db, arxiv=community.arxiv, crossref=None, clock=lambda: now + 3600)
+    assert (await enricher.run_once()).arxiv_filled == 1
     resolved = await repo.get(summary_id)
     assert resolved is not None and not resolved.unresolved
     assert resolved.paper_title == "Attention Is All You Need"

@@ -47,7 +47,17 @@ SETTINGS_ENV_PREFIXES = (
     "ARXIV",
     "SUBMISSION",
     "ALLOW_",
+    "CROSSREF",
+    "ENRICHMENT",
 )
+
+# Where the bot's arXiv and Crossref requests go unless a test starts a fixture server: a
+# local port nothing listens on (the discard port), so no test ever reaches the real
+# services; the enrichment loop logs the refusals and retries later, as in an outage.
+UNREACHABLE_SERVICES: dict[str, Any] = {
+    "arxiv_api_url": "http://127.0.0.1:9/api/query",
+    "crossref_api_url": "http://127.0.0.1:9",
+}
 
 
 def make_settings(emulator: DiscordEmulator, database_path: Path, **overrides: Any) -> Settings:
@@ -65,6 +75,7 @@ def make_settings(emulator: DiscordEmulator, database_path: Path, **overrides: A
         "log_level": "DEBUG",
         # Feeds and the arXiv stand-in are served from 127.0.0.1 in tests.
         "allow_private_urls": True,
+        **UNREACHABLE_SERVICES,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -176,6 +187,7 @@ def settings_env(
         "log_level": "DEBUG",
         # Feeds and the arXiv stand-in are served from 127.0.0.1 in tests.
         "allow_private_urls": True,
+        **UNREACHABLE_SERVICES,
     }
     values.update(overrides)
     env.update({key.upper(): str(value) for key, value in values.items()})
