@@ -176,7 +176,10 @@ def parse_arxiv_response(body: bytes) -> ArxivResult:
         pdf_url = None
         for link in entry.get("links", []) or []:
             if link.get("title") == "pdf" or link.get("type") == "application/pdf":
-                pdf_url = str(link.get("href"))
+                # The API still answers with http:// links; arxiv.org redirects them.
+                pdf_url = re.sub(
+                    r"^http://(?=(?:export\.)?arxiv\.org/)", "https://", str(link.get("href"))
+                )
         papers[arxiv_id] = ArxivPaper(
             arxiv_id=arxiv_id,
             version=version,

@@ -111,3 +111,14 @@ class LookupQueue:
                 f"attempts = {self._table}.attempts + 1, resolved_at = excluded.resolved_at",
                 (paper_id, identifier, now, now),
             )
+
+
+async def sources_pending(db: Database, paper_id: int) -> tuple[str, ...]:
+    """The services still to be asked about this paper, by name ('arXiv', 'Crossref')."""
+    rows = await db.fetchall(
+        "SELECT 'arXiv' FROM arxiv_lookups WHERE paper_id = ? AND status = 'pending' "
+        "UNION ALL "
+        "SELECT 'Crossref' FROM crossref_lookups WHERE paper_id = ? AND status = 'pending'",
+        (paper_id, paper_id),
+    )
+    return tuple(str(row[0]) for row in rows)

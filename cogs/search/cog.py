@@ -42,6 +42,7 @@ from bot.search import (
     maintain_search_index,
     search_summaries,
 )
+from bot.storage.lookups import sources_pending
 from bot.storage.papers import Paper, PaperRepository
 from bot.storage.summaries import Summary, SummaryRepository
 from cogs.search.views import (
@@ -365,7 +366,12 @@ class SearchCog(commands.Cog, name="Search"):
         paper = await self.resolve_paper(identifier, interaction.guild_id)
         summaries = await self.summaries.list_for_paper(paper.id, guild_id=interaction.guild_id)
         view = PaperView(
-            self, paper, summaries, owner_id=interaction.user.id, timeout=self.view_timeout
+            self,
+            paper,
+            summaries,
+            owner_id=interaction.user.id,
+            timeout=self.view_timeout,
+            fetching=await sources_pending(self.bot.db, paper.id),
         )
         await reply(interaction, embed=view.embed, view=view)
 

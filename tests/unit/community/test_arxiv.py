@@ -48,7 +48,7 @@ def test_parse_fixture() -> None:
     assert paper.year == 2015
     assert paper.categories == ("cs.LG",)
     assert paper.abstract.startswith("Training Deep Neural Networks")
-    assert paper.pdf_url == "http://arxiv.org/pdf/1502.03167v3"
+    assert paper.pdf_url == "https://arxiv.org/pdf/1502.03167v3"
 
 
 def test_parse_error_entry_and_garbage() -> None:
