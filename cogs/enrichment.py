@@ -1,8 +1,8 @@
 """The background loop that fills papers in from arXiv and Crossref (no commands).
 
 See `bot.enrichment.service` for what a pass does. The loop starts with the bot (its first
-pass at once), sleeps ENRICHMENT_INTERVAL_SECONDS between passes, and logs any failure with
-its traceback and carries on.
+pass at once), runs passes back to back while a backlog remains, then sleeps
+ENRICHMENT_INTERVAL_SECONDS; it logs any failure with its traceback and carries on.
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ class EnrichmentCog(commands.Cog, name=COG_NAME):
     @tasks.loop(seconds=60)
     async def enrich(self) -> None:
         try:
-            await self.enricher.run_once()
+            # A backlog (a big import) is worked through pass after pass, without the pause.
+            while (await self.enricher.run_once()).more_due:
+                pass
         except Exception:  # one bad pass must not stop the loop
             log.exception("Filling in papers failed; trying again in the next pass")
 

@@ -64,6 +64,8 @@ class EnrichmentReport:
     crossref_filled: int = 0
     crossref_failed: int = 0
     crossref_paused: bool = False
+    # A source stopped at its share of work for one pass with more due: go again at once.
+    more_due: bool = False
 
     @property
     def filled(self) -> int:
@@ -157,6 +159,7 @@ class PaperEnricher:
             if unknown:
                 await self._failed(self.arxiv_queue, unknown, "arXiv does not know this id", now)
                 report.arxiv_failed += len(unknown)
+        report.more_due = True
 
     # --- Crossref --------------------------------------------------------------------------
 
@@ -194,3 +197,4 @@ class PaperEnricher:
                         item.paper_id, item.identifier, now=self.clock(), conn=conn
                     )
                 report.crossref_filled += 1
+        report.more_due = True

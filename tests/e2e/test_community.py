@@ -10,7 +10,6 @@ submitting at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +40,8 @@ BATCH_NORM = "Batch Normalization: Accelerating Deep Network Training by Reducin
 
 
 @pytest.fixture
-async def arxiv() -> AsyncIterator[ArxivFixtureServer]:
-    server = ArxivFixtureServer()
-    await server.start()
-    yield server
-    await server.close()
+def arxiv(arxiv_server: ArxivFixtureServer) -> ArxivFixtureServer:
+    return arxiv_server
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -35,34 +34,18 @@ SAMPLE_ARXIV_IDS = {
 
 
 @pytest.fixture
-async def arxiv() -> AsyncIterator[ArxivFixtureServer]:
-    server = ArxivFixtureServer()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def crossref() -> AsyncIterator[CrossrefFixtureServer]:
-    server = CrossrefFixtureServer()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
 def settings(
     emulator: DiscordEmulator,
     tmp_path: Path,
-    arxiv: ArxivFixtureServer,
-    crossref: CrossrefFixtureServer,
+    arxiv_server: ArxivFixtureServer,
+    crossref_server: CrossrefFixtureServer,
 ) -> Settings:
     return make_settings(
         emulator,
         tmp_path / "enrichment.sqlite3",
-        arxiv_api_url=arxiv.url,
+        arxiv_api_url=arxiv_server.url,
         arxiv_min_interval=0,
-        crossref_api_url=crossref.url,
+        crossref_api_url=crossref_server.url,
         crossref_mailto=MAILTO,
         enrichment_interval_seconds=0.1,
     )
@@ -92,20 +75,20 @@ def description(message: Message) -> str:
 async def test_imported_papers_are_filled_in_and_shown_like_shortscience(
     emulator: DiscordEmulator,
     bot: ShortScienceBot,
-    arxiv: ArxivFixtureServer,
-    crossref: CrossrefFixtureServer,
+    arxiv_server: ArxivFixtureServer,
+    crossref_server: CrossrefFixtureServer,
 ) -> None:
     await import_sample(bot)
     await filled_in(bot, "arxiv", "1502.03167")
     await filled_in(bot, "doi", "10.1038/nature14539")
     # arXiv was asked in batches (every sample id in one request), never one id at a time.
-    assert set(arxiv.requested_ids) >= SAMPLE_ARXIV_IDS
-    assert all(len(ids) <= 50 for _, ids in arxiv.requests)
-    assert len(arxiv.requests) < len(SAMPLE_ARXIV_IDS)
+    assert set(arxiv_server.requested_ids) >= SAMPLE_ARXIV_IDS
+    assert all(len(ids) <= 50 for _, ids in arxiv_server.requests)
+    assert len(arxiv_server.requests) < len(SAMPLE_ARXIV_IDS)
     # Crossref was asked politely.
-    assert crossref.requested_dois == ["10.1038/nature14539"]
-    assert crossref.requests[0].mailto == MAILTO
-    assert f"mailto:{MAILTO}" in crossref.requests[0].user_agent
+    assert crossref_server.requested_dois == ["10.1038/nature14539"]
+    assert crossref_server.requests[0].mailto == MAILTO
+    assert f"mailto:{MAILTO}" in crossref_server.requests[0].user_agent
 
     message = await (await emulator.slash("/paper id:1502.03167")).wait_reply(3.0)
     assert message.embed is not None
@@ -173,13 +156,13 @@ async def test_the_abstract_shows_its_math_and_more_shows_the_rest(
 
 
 async def test_paper_answers_at_once_while_arxiv_hangs(
-    emulator: DiscordEmulator, bot: ShortScienceBot, arxiv: ArxivFixtureServer
+    emulator: DiscordEmulator, bot: ShortScienceBot, arxiv_server: ArxivFixtureServer
 ) -> None:
     """Nothing waits for enrichment: a hanging arXiv leaves /paper as fast as ever, showing
     what is known and that the rest is on its way."""
-    arxiv.hang_ids.add("1502.03167")
+    arxiv_server.hang_ids.add("1502.03167")
     await import_sample(bot)
-    await emulator.wait_for(lambda: arxiv.requests, description="an arXiv request")
+    await emulator.wait_for(lambda: arxiv_server.requests, description="an arXiv request")
     started = time.monotonic()
     message = await (await emulator.slash("/paper id:1502.03167")).wait_reply(3.0)
     assert time.monotonic() - started < 3.0

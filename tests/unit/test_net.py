@@ -18,7 +18,7 @@ from bot.net import (
     public_only_session_options,
     read_body,
 )
-from tests.fixtures.chunked import send_in_chunks, start_local_site
+from tests.fixtures.chunked import LocalService, send_in_chunks
 
 
 @pytest.mark.parametrize(
@@ -116,9 +116,9 @@ async def chunked_server() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/body", body)
-    runner, port = await start_local_site(app)
-    yield f"http://127.0.0.1:{port}/body"
-    await runner.cleanup()
+    service = LocalService()
+    yield f"http://127.0.0.1:{await service.serve(app)}/body"
+    await service.close()
 
 
 async def test_read_body_reads_a_body_sent_in_many_chunks_whole(chunked_server: str) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures of the enrichment tests: the local arXiv and Crossref servers, an HTTP session."""
+"""Fixtures of the enrichment tests (the arXiv and Crossref servers are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-
-from tests.fixtures.arxiv.server import ArxivFixtureServer
-from tests.fixtures.crossref.server import CrossrefFixtureServer
-
-
-@pytest.fixture
-async def arxiv_server() -> AsyncIterator[ArxivFixtureServer]:
-    server = ArxivFixtureServer()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def crossref_server() -> AsyncIterator[CrossrefFixtureServer]:
-    server = CrossrefFixtureServer()
-    await server.start()
-    yield server
-    await server.close()
 
 
 @pytest.fixture

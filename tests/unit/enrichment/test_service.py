@@ -13,6 +13,7 @@ import pytest
 
 from bot.community.arxiv import ArxivClient, RequestSpacer
 from bot.community.resolve import PaperResolver
+from bot.enrichment import service
 from bot.enrichment.crossref import CrossrefClient
 from bot.enrichment.service import MAX_ATTEMPTS, PaperEnricher, next_attempt_delay
 from bot.papers import PaperId
@@ -21,16 +22,9 @@ from bot.storage.lookups import LookupQueue
 from bot.storage.papers import Paper, PaperRepository
 from tests.fixtures.arxiv.server import ArxivFixtureServer
 from tests.fixtures.crossref.server import CrossrefFixtureServer
+from tests.unit.community.test_resolve import Clock
 
 DOI = "10.1038/nature14539"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -117,6 +111,22 @@ async def test_a_backlog_goes_fifty_ids_a_request(
     report = await enricher.run_once()
     assert [len(ids) for _, ids in arxiv_server.requests] == [50, 50, 21]
     assert (report.arxiv_filled, report.arxiv_failed) == (1, 120)
+    assert not report.more_due
+
+
+async def test_a_pass_does_a_bounded_share_and_says_more_is_due(
+    db: Database,
+    enricher: PaperEnricher,
+    arxiv_server: ArxivFixtureServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service, "ARXIV_REQUESTS_PER_PASS", 2)
+    for number in range(120):
+        await imported(db, PaperId("arxiv", f"2301.{number:05d}"))
+    first = await enricher.run_once()
+    assert first.more_due and len(arxiv_server.requests) == 2
+    second = await enricher.run_once()
+    assert not second.more_due and len(arxiv_server.requests) == 3
 
 
 @pytest.mark.parametrize("fault", ["error", "timeout", "outage", "unknown"])
