@@ -466,6 +466,7 @@ async def test_arxiv_failures_keep_the_summary_and_a_retry_fills_the_paper(
 
     arxiv.error_ids.clear()
     arxiv.hang_ids.clear()
+    community.arxiv.timeout = 10.0  # the fault is over (0.3 s is tight for a chunked body)
     now = community.clock()
     # The background loop's pass (cogs/enrichment.py), an hour later.
     enricher = PaperEnricher(bot.db, arxiv=community.arxiv, crossref=None, clock=lambda: now + 3600)

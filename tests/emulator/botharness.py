@@ -53,9 +53,12 @@ SETTINGS_ENV_PREFIXES = (
 
 # Where the bot's arXiv and Crossref requests go unless a test starts a fixture server: a
 # local port nothing listens on (the discard port), so no test ever reaches the real
-# services; the enrichment loop logs the refusals and retries later, as in an outage.
+# services; the enrichment loop logs the refusals and retries later, as in an outage. No
+# spacing either: arXiv's spacer is process-wide, and a slot reserved 3 s ahead by one test's
+# bot would hold up the next test's look-ups.
 UNREACHABLE_SERVICES: dict[str, Any] = {
     "arxiv_api_url": "http://127.0.0.1:9/api/query",
+    "arxiv_min_interval": 0,
     "crossref_api_url": "http://127.0.0.1:9",
 }
 

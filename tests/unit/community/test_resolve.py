@@ -40,7 +40,7 @@ async def resolver(
     clock = Clock()
     async with aiohttp.ClientSession() as session:
         client = ArxivClient(
-            session, api_url=server.url, min_interval=0, timeout=0.5, spacer=RequestSpacer()
+            session, api_url=server.url, min_interval=0, timeout=5.0, spacer=RequestSpacer()
         )
         yield PaperResolver(db, client, clock=clock), clock
 

@@ -43,7 +43,7 @@ def clock() -> Clock:
 @pytest.fixture
 def arxiv_client(session: aiohttp.ClientSession, arxiv_server: ArxivFixtureServer) -> ArxivClient:
     return ArxivClient(
-        session, api_url=arxiv_server.url, min_interval=0, timeout=0.5, spacer=RequestSpacer()
+        session, api_url=arxiv_server.url, min_interval=0, timeout=1.5, spacer=RequestSpacer()
     )
 
 
@@ -51,7 +51,7 @@ def arxiv_client(session: aiohttp.ClientSession, arxiv_server: ArxivFixtureServe
 def crossref_client(
     session: aiohttp.ClientSession, crossref_server: CrossrefFixtureServer
 ) -> CrossrefClient:
-    return CrossrefClient(session, api_url=crossref_server.url, timeout=0.5, spacer=RequestSpacer())
+    return CrossrefClient(session, api_url=crossref_server.url, timeout=5.0, spacer=RequestSpacer())
 
 
 @pytest.fixture
