@@ -5,7 +5,7 @@
 -- Every paper with an arXiv id is looked up once on the arXiv API (arxiv_lookups, 0005), every
 -- paper with a DOI once on Crossref's REST API (crossref_lookups): a row is queued by trigger
 -- whenever a paper gets the identifier, so no path that creates papers can miss one. The bot's
--- enrichment loop works through the due rows (bot/enrichment.py); failures are retried later
+-- enrichment loop works through the due rows (bot/enrichment/service.py); failures are retried later
 -- with backoff, and only ever fill fields that are still empty.
 
 -- ISO 8601 date of first publication, as precise as known: '2015-02-11', '2015-05' or '2015'.
