@@ -21,6 +21,7 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "cogs.community",
     "cogs.search",
     "cogs.seed",
+    "cogs.enrichment",
 )
 
 

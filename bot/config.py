@@ -62,6 +62,14 @@ class Settings(BaseSettings):
         """SEED_FEEDS as a list, in order, without repeats."""
         return list(dict.fromkeys(part for part in re.split(r"[\s,]+", self.seed_feeds) if part))
 
+    # Filling in papers in the background: arXiv (above) by arXiv id, Crossref by DOI.
+    # An empty CROSSREF_API_URL turns the Crossref look-ups off.
+    crossref_api_url: str = "https://api.crossref.org"
+    # A contact address for Crossref's "polite pool" (sent in the User-Agent and as mailto).
+    crossref_mailto: str | None = None
+    # Seconds between two passes of the enrichment loop when it has nothing due.
+    enrichment_interval_seconds: float = Field(default=60.0, gt=0)
+
     @field_validator("discord_token", mode="before")
     @classmethod
     def _blank_token_is_none(cls, value: object) -> object:
@@ -69,17 +77,28 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("dev_guild_id", "discord_gateway_url", mode="before")
+    @field_validator("dev_guild_id", "discord_gateway_url", "crossref_mailto", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
         return value
 
-    @field_validator("discord_api_base")
+    @field_validator("discord_api_base", "crossref_api_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+        return value.strip().rstrip("/")
+
+    @field_validator("crossref_mailto")
+    @classmethod
+    def _an_email_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        address = value.strip()
+        local, _, domain = address.partition("@")
+        if not local or "." not in domain or any(c.isspace() or c in "<>()," for c in address):
+            raise ValueError(f"CROSSREF_MAILTO must be an email address, not {value!r}")
+        return address
 
     @field_validator("log_level")
     @classmethod

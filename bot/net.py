@@ -1,4 +1,5 @@
-"""Outgoing HTTP policy: feeds and imports never reach private or local addresses.
+"""Outgoing HTTP: feeds and imports never reach private or local addresses, and every
+response body is read whole but within a size cap.
 
 Server admins give the bot URLs (`/feed add`); without this a URL such as
 `http://169.254.169.254/` or `http://localhost:8080/admin` would make the bot fetch from
@@ -9,13 +10,19 @@ each request, redirects included.
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+
+# Chunks asked of the stream at a time while reading a body.
+READ_CHUNK_BYTES: Final = 64 * 1024
 
 
 class PrivateAddressError(aiohttp.ClientConnectionError):
@@ -80,3 +87,53 @@ def public_only_session_options() -> dict[str, Any]:
         "connector": aiohttp.TCPConnector(resolver=PublicAddressResolver()),
         "trace_configs": [trace],
     }
+
+
+class ResponseTooLarge(Exception):
+    """A response body was (or was declared) larger than the reader accepts."""
+
+    def __init__(self, limit: int, declared: int | None = None) -> None:
+        self.limit = limit
+        self.declared = declared
+        size = f"{declared} bytes, " if declared is not None else ""
+        super().__init__(f"the response is {size}larger than {limit} bytes")
+
+
+async def iter_body(response: aiohttp.ClientResponse, max_bytes: int) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive, to its end; `ResponseTooLarge` as soon as it is
+    declared or grows larger than `max_bytes` (before any more of it is read).
+
+    Counts what the stream yields: decompressed bytes when aiohttp decompresses, so a small
+    gzip bomb is refused too. (`content.read(n)` would return only what is already buffered:
+    a body arriving in several chunks would be cut short.)
+    """
+    declared = response.content_length
+    if declared is not None and declared > max_bytes:
+        raise ResponseTooLarge(max_bytes, declared)
+    received = 0
+    async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
+        received += len(chunk)
+        if received > max_bytes:
+            raise ResponseTooLarge(max_bytes)
+        yield chunk
+
+
+async def read_body(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The whole body, at most `max_bytes` of it (`ResponseTooLarge` beyond)."""
+    return b"".join([chunk async for chunk in iter_body(response, max_bytes)])
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait, from a Retry-After of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())

@@ -19,6 +19,7 @@ import discord
 from discord.utils import TimestampStyle
 
 from bot.papers import PaperId
+from bot.rendering.latex import convert_math_in_text
 from bot.rendering.markdown import render_summary
 from bot.rendering.pages import (
     DESCRIPTION_LIMIT,
@@ -378,24 +379,82 @@ def select_option_texts(item: ListedSummary, rank: int) -> tuple[str, str]:
 # The paper card
 
 
+# Where ShortScience (and so this card) says an arXiv paper without a journal reference is.
+ARXIV_VENUE: Final = "arXiv e-Print archive"
+_MONTHS: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+
+
+def abstract_text(paper: Paper) -> str:
+    """The abstract on one line, its LaTeX math as Unicode (as `/summary view` renders it)."""
+    flat = " ".join(clean_user_text(paper.abstract or "").split())
+    return convert_math_in_text(flat).strip() if flat else ""
+
+
 def abstract_is_long(paper: Paper) -> bool:
-    return len(" ".join((paper.abstract or "").split())) > SHORT_ABSTRACT_CHARS
+    return len(abstract_text(paper)) > SHORT_ABSTRACT_CHARS
+
+
+def paper_venue(paper: Paper) -> str | None:
+    """The journal or conference, or for an arXiv paper without one, arXiv itself."""
+    if paper.venue and paper.venue.strip():
+        return paper.venue
+    return ARXIV_VENUE if paper.arxiv_id else None
+
+
+def format_published(published: str | None) -> str | None:
+    """'2015-02-11' as '11 Feb 2015', '2015-05' as 'May 2015', '2015' as '2015'."""
+    parts = (published or "").split("-")
+    if not parts[0].isdigit():
+        return None
+    try:
+        numbers = [int(part) for part in parts[:3]]
+    except ValueError:
+        return parts[0]
+    if len(numbers) >= 2 and 1 <= numbers[1] <= 12:
+        month = _MONTHS[numbers[1] - 1]
+        if len(numbers) == 3:
+            return f"{numbers[2]} {month} {numbers[0]}"
+        return f"{month} {numbers[0]}"
+    return str(numbers[0])
 
 
 def _paper_heading(paper: Paper) -> str:
+    """Authors; venue and year; first publication and categories: ShortScience's header."""
     lines = []
     if paper.authors.strip():
         lines.append("*" + inline_text(paper.authors, 400) + "*")
+    venue = paper_venue(paper)
     venue_year = " · ".join(
         part
         for part in (
-            inline_text(paper.venue, 150) if paper.venue else "",
+            inline_text(venue, 150) if venue else "",
             str(paper.year) if paper.year else "",
         )
         if part
     )
     if venue_year:
         lines.append(venue_year)
+    facts = []
+    published = format_published(paper.published)
+    if published and published != str(paper.year):
+        facts.append(f"First published {published}")
+    if paper.categories:
+        facts.append("Categories: " + inline_text(", ".join(paper.categories), 200))
+    if facts:
+        lines.append(" · ".join(facts))
     return "\n".join(lines)
 
 
@@ -426,19 +485,33 @@ def _summaries_field(summaries: Sequence[Summary]) -> EmbedField:
 
 
 def paper_card(
-    paper: Paper, summaries: Sequence[Summary], *, expanded: bool = False
+    paper: Paper,
+    summaries: Sequence[Summary],
+    *,
+    expanded: bool = False,
+    fetching: Sequence[str] = (),
 ) -> discord.Embed:
-    """Title, authors, venue and year, the abstract (shortened unless `expanded`), links, and
-    the paper's summaries with author and score."""
+    """What ShortScience's paper page shows: title, authors, venue and year, first publication
+    and categories, the abstract with its math as Unicode (shortened unless `expanded`),
+    links, and the paper's summaries with author and score.
+
+    `fetching` names the services still to be asked about the paper ("arXiv", "Crossref"):
+    while it lacks authors or an abstract, the footer says they are on their way.
+    """
     heading = _paper_heading(paper)
     links = format_links(paper_links(paper))
     summaries_field = _summaries_field(summaries)
-    title = shorten(" ".join(clean_user_text(paper_title(paper)).split()), TITLE_LIMIT)
-    fixed = len(heading) + len(links) + 4 + len(title)
+    title_text = convert_math_in_text(" ".join(clean_user_text(paper_title(paper)).split()))
+    title = shorten(" ".join(title_text.split()), TITLE_LIMIT)
+    footer_parts = [paper_id.display for paper_id in paper.ids]
+    if fetching and (not paper.authors.strip() or not (paper.abstract or "").strip()):
+        footer_parts.append("authors and abstract on their way from " + " and ".join(fetching))
+    footer = shorten(" · ".join(footer_parts), 2048)
+    fixed = len(heading) + len(links) + 4 + len(title) + len(footer)
     fixed += len(summaries_field.name) + len(summaries_field.value)
     # Room for the abstract in the description and within the 6000-character total.
     room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - 100) - fixed
-    abstract = " ".join(clean_user_text(paper.abstract or "").split())
+    abstract = abstract_text(paper)
     if abstract:
         limit = room if expanded else min(room, SHORT_ABSTRACT_CHARS)
         abstract = neutralize_mentions(escape_markdown(shorten(abstract, max(limit, 0))))
@@ -450,9 +523,8 @@ def paper_card(
         colour=BRAND_COLOUR,
     )
     embed.add_field(name=summaries_field.name, value=summaries_field.value, inline=False)
-    ids = " · ".join(paper_id.display for paper_id in paper.ids)
-    if ids:
-        embed.set_footer(text=shorten(ids, 2048))
+    if footer:
+        embed.set_footer(text=footer)
     return embed
 
 

@@ -20,6 +20,10 @@ from typing import Any
 import aiohttp
 import feedparser
 
+from bot.net import ResponseTooLarge, read_body
+from bot.papers import PaperId, parse_paper_id
+from bot.storage.papers import PaperDetails
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
@@ -59,6 +63,32 @@ class ArxivPaper:
     @property
     def authors_display(self) -> str:
         return ", ".join(self.authors)
+
+    @property
+    def published_date(self) -> str | None:
+        """The day of the first version, as an ISO 8601 date ('2015-02-11')."""
+        return self.published.date().isoformat() if self.published else None
+
+    @property
+    def details(self) -> PaperDetails:
+        """What a paper row takes from this: the arXiv id (and journal DOI), title, authors,
+        the journal reference as venue, year, first publication, abstract, categories, links."""
+        ids = [PaperId(kind="arxiv", value=self.arxiv_id)]
+        doi = parse_paper_id(self.doi) if self.doi else None
+        if isinstance(doi, PaperId) and doi.kind == "doi":
+            ids.append(doi)
+        return PaperDetails(
+            ids=tuple(ids),
+            title=self.title,
+            authors=self.authors_display,
+            venue=self.journal_ref,
+            year=self.year,
+            abstract=self.abstract or None,
+            url=self.abs_url or None,
+            pdf_url=self.pdf_url,
+            published=self.published_date,
+            categories=" ".join(self.categories),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +176,10 @@ def parse_arxiv_response(body: bytes) -> ArxivResult:
         pdf_url = None
         for link in entry.get("links", []) or []:
             if link.get("title") == "pdf" or link.get("type") == "application/pdf":
-                pdf_url = str(link.get("href"))
+                # The API still answers with http:// links; arxiv.org redirects them.
+                pdf_url = re.sub(
+                    r"^http://(?=(?:export\.)?arxiv\.org/)", "https://", str(link.get("href"))
+                )
         papers[arxiv_id] = ArxivPaper(
             arxiv_id=arxiv_id,
             version=version,
@@ -182,11 +215,13 @@ class ArxivClient:
         timeout: float = DEFAULT_TIMEOUT,
         spacer: RequestSpacer | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.session = session
         self.api_url = api_url
         self.min_interval = min_interval
         self.timeout = timeout
+        self.max_body_bytes = max_body_bytes
         self.spacer = spacer or PROCESS_SPACER
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, object]] = OrderedDict()
@@ -278,14 +313,14 @@ class ArxivClient:
             async with self.session.get(self.api_url, params=params, timeout=timeout) as response:
                 if response.status != 200:
                     raise ArxivLookupError(f"arXiv answered HTTP {response.status}")
-                body = await response.content.read(MAX_BODY_BYTES + 1)
+                body = await read_body(response, self.max_body_bytes)
         except TimeoutError as exc:
             raise ArxivLookupError(f"arXiv did not answer within {self.timeout:g} s") from exc
+        except ResponseTooLarge as exc:
+            raise ArxivLookupError(f"arXiv's answer was unexpectedly large: {exc}") from exc
         except aiohttp.ClientError as exc:
             reason = exc.__class__.__name__
             raise ArxivLookupError(f"arXiv could not be reached ({reason})") from exc
-        if len(body) > MAX_BODY_BYTES:
-            raise ArxivLookupError("arXiv's answer was unexpectedly large")
         result = await asyncio.to_thread(parse_arxiv_response, body)
         log.debug("arXiv look-up of %s found %d", arxiv_ids, len(result.papers))
         return result

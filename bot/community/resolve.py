@@ -2,7 +2,7 @@
 
 A look-up that fails (arXiv's error entry, a timeout, an outage, an id arXiv does not know
 yet) never stops a submission: the paper is stored with what is known, marked pending, and
-`retry_pending_lookups` fills it in later from a background loop.
+the enrichment loop (bot/enrichment/) fills it in later.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import aiosqlite
 
 from bot.community.arxiv import ArxivClient, ArxivLookupError, ArxivPaper
 from bot.errors import UserFacingError
@@ -26,11 +28,8 @@ log = logging.getLogger(__name__)
 MAX_PAPER_INPUT = 400
 MIN_TITLE_CHARS = 4
 MAX_TITLE_CHARS = 300
-# Retries of a pending look-up: 1 min, 2, 4, ... capped at 6 h; given up after 12 attempts
-# (about two days), when the paper keeps what it has and its summaries stay as they are.
+# A failed look-up is retried by the enrichment loop, first after this many seconds.
 RETRY_FIRST_DELAY = 60.0
-RETRY_MAX_DELAY = 6 * 3600.0
-RETRY_MAX_ATTEMPTS = 12
 
 # Text that was meant as an identifier: then a parse failure is explained, not taken as a title.
 _LOOKS_LIKE_AN_ID = re.compile(
@@ -56,13 +55,6 @@ def paper_display_title(paper: Paper) -> str:
         return paper.title
     ids = paper.ids
     return ids[0].display if ids else paper.canonical_key
-
-
-def retry_delay(attempts: int) -> float | None:
-    """Seconds before the next attempt after `attempts` failures; None means give up."""
-    if attempts >= RETRY_MAX_ATTEMPTS:
-        return None
-    return min(RETRY_FIRST_DELAY * 2 ** max(attempts - 1, 0), RETRY_MAX_DELAY)
 
 
 def _arxiv_id_of(paper_ids: tuple[PaperId, ...]) -> str | None:
@@ -178,21 +170,11 @@ class PaperResolver:
         assert refreshed is not None
         return refreshed
 
-    async def apply(self, paper_id: int, found: ArxivPaper, *, conn: object = None) -> None:
+    async def apply(
+        self, paper_id: int, found: ArxivPaper, *, conn: aiosqlite.Connection | None = None
+    ) -> None:
         await self.community.apply_arxiv_metadata(
-            paper_id,
-            arxiv_id=found.arxiv_id,
-            title=found.title,
-            authors=found.authors_display,
-            abstract=found.abstract,
-            year=found.year,
-            url=found.abs_url,
-            pdf_url=found.pdf_url,
-            doi=found.doi,
-            venue=found.journal_ref,
-            categories=found.categories,
-            now=self.clock(),
-            conn=conn,  # type: ignore[arg-type]
+            paper_id, found.arxiv_id, found.details, now=self.clock(), conn=conn
         )
 
     async def _resolve_title(self, text: str, parsed: NotAPaperId) -> ResolvedPaper:
@@ -216,42 +198,3 @@ class PaperResolver:
         paper = await self.papers.get(paper_id)
         assert paper is not None
         return ResolvedPaper(paper)
-
-    async def retry_pending_lookups(self, *, limit: int = 50) -> int:
-        """One pass of the background retry: ask arXiv again for papers still pending.
-
-        Returns how many were resolved. Failures are rescheduled with backoff (or given up).
-        """
-        now = self.clock()
-        due = await self.community.due_lookups(now, limit=limit)
-        if not due:
-            return 0
-        try:
-            found = await self.arxiv.lookup_many(item.arxiv_id for item in due)
-        except ArxivLookupError as exc:
-            for item in due:
-                delay = retry_delay(item.attempts + 1)
-                await self.community.record_lookup_failure(
-                    item.paper_id,
-                    error=str(exc),
-                    next_attempt_at=None if delay is None else now + delay,
-                )
-            log.info("arXiv retry of %d papers failed: %s", len(due), exc)
-            return 0
-        resolved = 0
-        for item in due:
-            paper = found.get(item.arxiv_id)
-            if paper is None:
-                delay = retry_delay(item.attempts + 1)
-                await self.community.record_lookup_failure(
-                    item.paper_id,
-                    error="arXiv does not know this id",
-                    next_attempt_at=None if delay is None else now + delay,
-                )
-                continue
-            async with self.db.transaction() as conn:
-                await self.apply(item.paper_id, paper, conn=conn)
-            resolved += 1
-        if resolved:
-            log.info("Filled in %d papers from arXiv", resolved)
-        return resolved

@@ -9,20 +9,19 @@ readable message, never raised.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
 import re
 import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Final, Literal
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
 from bot import __version__
+from bot.net import ResponseTooLarge, iter_body, parse_retry_after
 
 USER_AGENT: Final = f"shortscience-bot/{__version__} (Discord bot; RSS/Atom reader)"
 ACCEPT: Final = (
@@ -32,7 +31,6 @@ ACCEPT: Final = (
 DEFAULT_MAX_BYTES: Final = 5 * 1024 * 1024
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS: Final = frozenset({301, 308})
-_CHUNK: Final = 64 * 1024
 _MAX_AGE: Final = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 FetchOutcome = Literal["ok", "not_modified", "gone", "error"]
@@ -220,15 +218,8 @@ async def _fetch(
                     outcome="error",
                     error_kind="http_status",
                     error_message=f"HTTP {status} {response.reason or ''}".strip(),
-                    retry_after=_retry_after(response.headers.get("Retry-After")),
+                    retry_after=parse_retry_after(response.headers.get("Retry-After")),
                     **common,  # type: ignore[arg-type]
-                )
-            declared = response.content_length
-            if declared is not None and declared > max_bytes:
-                raise _FetchFailed(
-                    "too_large",
-                    f"the feed is {_size(declared)}, over the {_size(max_bytes)} limit",
-                    status,
                 )
             body = await _read_body(response, max_bytes)
             return FetchResult(
@@ -335,16 +326,8 @@ async def _read_body(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
         )
     decompressor = None if encoding in ("identity", "") else _Decompressor(encoding, max_bytes)
     parts: list[bytes] = []
-    received = 0
     try:
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            received += len(chunk)
-            if received > max_bytes:
-                raise _FetchFailed(
-                    "too_large",
-                    f"the feed is over the {_size(max_bytes)} limit",
-                    response.status,
-                )
+        async for chunk in iter_body(response, max_bytes):
             if decompressor is None:
                 parts.append(chunk)
             else:
@@ -352,6 +335,11 @@ async def _read_body(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
         if decompressor is None:
             return b"".join(parts)
         return decompressor.finish()
+    except ResponseTooLarge as exc:
+        size = f"{_size(exc.declared)}, " if exc.declared is not None else ""
+        raise _FetchFailed(
+            "too_large", f"the feed is {size}over the {_size(max_bytes)} limit", response.status
+        ) from None
     except zlib.error as exc:
         raise _FetchFailed(
             "decoding", f"the {encoding} body could not be decompressed ({exc})", response.status
@@ -363,22 +351,6 @@ def _max_age(cache_control: str | None) -> int | None:
         return None
     match = _MAX_AGE.search(cache_control)
     return int(match.group(1)) if match else None
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait, from a Retry-After of seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def _size(count: int) -> str:

@@ -16,6 +16,8 @@ import aiosqlite
 
 from bot.community.votes import NONE, VoteChange, VoteValue, press
 from bot.storage.database import Database
+from bot.storage.lookups import LookupQueue
+from bot.storage.papers import PaperDetails, PaperRepository
 
 # Called inside the transaction that created a summary (announcements, for instance).
 CreatedHook = Callable[[aiosqlite.Connection, int, int], Awaitable[None]]
@@ -24,7 +26,7 @@ _SELECT_COMMUNITY = (
     "SELECT s.id, s.paper_id, s.guild_id, s.author_discord_id, s.author_name, s.title, s.tldr, "
     "s.body, s.score, s.created_at, s.edited_at, s.deleted_at, st.deleted_by, st.edited_by, "
     "p.canonical_key, p.title, p.authors, p.year, p.venue, p.url, p.pdf_url, p.arxiv_id, "
-    "p.doi, p.bibtex_key, p.abstract, l.status, l.categories "
+    "p.doi, p.bibtex_key, p.abstract, l.status, p.categories "
     "FROM summaries AS s "
     "LEFT JOIN community_summary_state AS st ON st.summary_id = s.id "
     "LEFT JOIN papers AS p ON p.id = s.paper_id "
@@ -114,13 +116,6 @@ class LeaderboardRow:
     name: str
     summaries: int
     votes: int
-
-
-@dataclass(frozen=True, slots=True)
-class PendingLookup:
-    paper_id: int
-    arxiv_id: str
-    attempts: int
 
 
 class CommunityRepository:
@@ -428,10 +423,7 @@ class CommunityRepository:
     # --- arXiv look-ups --------------------------------------------------------------------
 
     async def lookup_status(self, paper_id: int) -> str | None:
-        value = await self.db.fetchval(
-            "SELECT status FROM arxiv_lookups WHERE paper_id = ?", (paper_id,)
-        )
-        return None if value is None else str(value)
+        return await LookupQueue(self.db, "arxiv").status(paper_id)
 
     async def mark_lookup_pending(
         self,
@@ -442,89 +434,36 @@ class CommunityRepository:
         next_attempt_at: float,
         conn: aiosqlite.Connection | None = None,
     ) -> None:
-        """Remember that this paper still needs its metadata from arXiv."""
+        """Remember that this paper still needs its metadata from arXiv (an attempt failed)."""
         async with self.db.writing(conn) as c:
             await c.execute(
                 "INSERT INTO arxiv_lookups (paper_id, arxiv_id, status, attempts, "
                 "next_attempt_at, last_error) VALUES (?, ?, 'pending', 1, ?, ?) "
                 "ON CONFLICT (paper_id) DO UPDATE SET status = 'pending', "
-                "last_error = excluded.last_error, next_attempt_at = excluded.next_attempt_at "
+                "attempts = arxiv_lookups.attempts + 1, last_error = excluded.last_error, "
+                "next_attempt_at = excluded.next_attempt_at "
                 "WHERE arxiv_lookups.status != 'resolved'",
                 (paper_id, arxiv_id, next_attempt_at, error),
-            )
-
-    async def due_lookups(self, now: float, *, limit: int = 50) -> list[PendingLookup]:
-        rows = await self.db.fetchall(
-            "SELECT paper_id, arxiv_id, attempts FROM arxiv_lookups "
-            "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-            (now, limit),
-        )
-        return [PendingLookup(int(r[0]), str(r[1]), int(r[2])) for r in rows]
-
-    async def next_lookup_at(self) -> float | None:
-        value = await self.db.fetchval(
-            "SELECT min(next_attempt_at) FROM arxiv_lookups WHERE status = 'pending'"
-        )
-        return None if value is None else float(value)
-
-    async def record_lookup_failure(
-        self, paper_id: int, *, error: str, next_attempt_at: float | None
-    ) -> None:
-        """Another failed attempt; `next_attempt_at` None gives up (status 'failed')."""
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE arxiv_lookups SET attempts = attempts + 1, last_error = ?, "
-                "status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'pending' END, "
-                "next_attempt_at = COALESCE(?, next_attempt_at) "
-                "WHERE paper_id = ? AND status = 'pending'",
-                (error, next_attempt_at, next_attempt_at, paper_id),
             )
 
     async def apply_arxiv_metadata(
         self,
         paper_id: int,
-        *,
         arxiv_id: str,
-        title: str,
-        authors: str,
-        abstract: str,
-        year: int | None,
-        url: str,
-        pdf_url: str | None,
-        doi: str | None,
-        venue: str | None,
-        categories: Sequence[str],
+        details: PaperDetails,
+        *,
         now: float,
         conn: aiosqlite.Connection | None = None,
     ) -> None:
-        """Fill a paper's empty fields from arXiv and mark its look-up resolved.
+        """Fill a paper's empty fields with what arXiv says of it, and mark its look-up
+        resolved.
 
-        Fields someone already set are kept (a feed or an earlier import may know better);
-        a DOI another paper already holds is left out rather than failing the update.
+        Fields someone already set are kept (a feed or an earlier import may know better); a
+        DOI another paper already holds is left out rather than failing the update.
         """
         async with self.db.writing(conn) as c:
-            await c.execute(
-                "UPDATE papers SET title = CASE WHEN title = '' THEN ? ELSE title END, "
-                "authors = CASE WHEN authors = '' THEN ? ELSE authors END, "
-                "abstract = COALESCE(NULLIF(abstract, ''), ?), year = COALESCE(year, ?), "
-                "url = COALESCE(url, ?), pdf_url = COALESCE(pdf_url, ?), "
-                "venue = COALESCE(venue, ?), updated_at = ? WHERE id = ?",
-                (title, authors, abstract, year, url, pdf_url, venue, int(now), paper_id),
-            )
-            if doi:
-                await c.execute(
-                    "UPDATE papers SET doi = ? WHERE id = ? AND doi IS NULL "
-                    "AND NOT EXISTS (SELECT 1 FROM papers WHERE doi = ?)",
-                    (doi, paper_id, doi),
-                )
-            await c.execute(
-                "INSERT INTO arxiv_lookups (paper_id, arxiv_id, status, attempts, "
-                "next_attempt_at, categories, resolved_at) VALUES (?, ?, 'resolved', 1, ?, ?, ?) "
-                "ON CONFLICT (paper_id) DO UPDATE SET status = 'resolved', last_error = NULL, "
-                "attempts = arxiv_lookups.attempts + 1, categories = excluded.categories, "
-                "resolved_at = excluded.resolved_at",
-                (paper_id, arxiv_id, now, " ".join(categories), now),
-            )
+            await PaperRepository(self.db).fill_missing(paper_id, details, conn=c)
+            await LookupQueue(self.db, "arxiv").mark_resolved(paper_id, arxiv_id, now=now, conn=c)
 
     async def _fetchone(
         self, sql: str, params: Sequence[Any], conn: aiosqlite.Connection | None

@@ -19,16 +19,24 @@ from bot.storage.database import Database
 log = logging.getLogger(__name__)
 
 # The columns `Paper.from_row` reads, in order.
-SELECT_PAPERS: Final = (
-    "SELECT id, canonical_key, arxiv_id, doi, bibtex_key, title, authors, venue, year, abstract,"
-    " url, pdf_url, created_at, updated_at FROM papers"
-)
+PAPER_COLUMNS: Final = (
+    "id", "canonical_key", "arxiv_id", "doi", "bibtex_key", "title", "authors", "venue", "year",
+    "abstract", "url", "pdf_url", "published", "categories", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def paper_columns(alias: str) -> str:
+    """`alias.id, alias.canonical_key, ...`: the paper's columns in a join, for `from_row`."""
+    return ", ".join(f"{alias}.{column}" for column in PAPER_COLUMNS)
+
+
+SELECT_PAPERS: Final = "SELECT " + ", ".join(PAPER_COLUMNS) + " FROM papers"
 # Which column holds each kind of identifier, and the order in which kinds are preferred for
 # a new paper's canonical key (arXiv ids are the most stable and the most useful to readers).
 ID_COLUMNS: Final = {"arxiv": "arxiv_id", "doi": "doi", "bibtex": "bibtex_key"}
 ID_PRIORITY: Final = ("arxiv", "doi", "bibtex")
-# Fields filled in when empty, never overwritten by find_or_create.
-DETAIL_FIELDS: Final = ("venue", "year", "abstract", "url", "pdf_url")
+# Fields filled in when empty, never overwritten by find_or_create or fill_missing.
+DETAIL_FIELDS: Final = ("venue", "year", "abstract", "url", "pdf_url", "published", "categories")
 
 _UNSET: Any = object()
 
@@ -87,16 +95,20 @@ class Paper:
     pdf_url: str | None
     created_at: datetime
     updated_at: datetime
+    # First publication, ISO 8601 as precise as known: '2015-02-11', '2015-05' or '2015'.
+    published: str | None = None
+    categories: tuple[str, ...] = ()  # arXiv categories, primary first
 
     @classmethod
     def from_row(cls, row: Sequence[Any], offset: int = 0) -> Paper:
-        """From the 14 columns of SELECT_PAPERS in a row, starting at `offset`."""
-        v = [row[offset + index] for index in range(14)]
+        """From the columns of PAPER_COLUMNS in a row, starting at `offset`."""
+        v = [row[offset + index] for index in range(len(PAPER_COLUMNS))]
         return cls(
             id=v[0], canonical_key=v[1], arxiv_id=v[2], doi=v[3], bibtex_key=v[4], title=v[5],
             authors=v[6], venue=v[7], year=v[8], abstract=v[9], url=v[10], pdf_url=v[11],
-            created_at=datetime.fromtimestamp(v[12], UTC),
-            updated_at=datetime.fromtimestamp(v[13], UTC),
+            published=v[12], categories=tuple((v[13] or "").split()),
+            created_at=datetime.fromtimestamp(v[14], UTC),
+            updated_at=datetime.fromtimestamp(v[15], UTC),
         )  # fmt: skip
 
     @property
@@ -124,6 +136,8 @@ class PaperDetails:
     abstract: str | None = None
     url: str | None = None
     pdf_url: str | None = None
+    published: str | None = None  # ISO 8601 date, as precise as known
+    categories: str = ""  # space-separated, primary first
 
 
 @dataclass(slots=True, eq=False)  # compared by identity: one object per row
@@ -186,6 +200,7 @@ class PaperRepository:
         abstract: str | None = None,
         url: str | None = None,
         pdf_url: str | None = None,
+        published: str | None = None,
         conn: aiosqlite.Connection | None = None,
     ) -> Paper:
         """The paper any of `ids` names, created when none does.
@@ -198,7 +213,7 @@ class PaperRepository:
             raise ValueError("find_or_create needs at least one identifier")
         details = PaperDetails(
             ids=tuple(ids), title=title, authors=authors, venue=venue, year=year,
-            abstract=abstract, url=url, pdf_url=pdf_url,
+            abstract=abstract, url=url, pdf_url=pdf_url, published=published,
         )  # fmt: skip
         async with self.db.writing(conn) as connection:
             resolved = await self.resolve_many([details], conn=connection)
@@ -292,27 +307,42 @@ class PaperRepository:
                 values={
                     "canonical_key": primary.canonical_key, "arxiv_id": None, "doi": None,
                     "bibtex_key": None, "title": "", "authors": "", "venue": None, "year": None,
-                    "abstract": None, "url": None, "pdf_url": None,
+                    "abstract": None, "url": None, "pdf_url": None, "published": None,
+                    "categories": "",
                 },
                 is_new=True,
             )  # fmt: skip
-        for paper_id in item.ids:
-            column = ID_COLUMNS[paper_id.kind]
-            owner = by_key.get((paper_id.kind, paper_id.value))
-            if owner is None and not state.values[column]:
-                state.values[column] = paper_id.value
-                state.changed.add(column)
-                by_key[(paper_id.kind, paper_id.value)] = state
-        for name, value in (("title", item.title), ("authors", item.authors)):
-            if value and not state.values[name]:
-                state.values[name] = value
-                state.changed.add(name)
-        for name in DETAIL_FIELDS:
-            value = getattr(item, name)
-            if value not in (None, "") and state.values[name] in (None, ""):
-                state.values[name] = value
-                state.changed.add(name)
+        _fill(by_key, state, item)
         return state
+
+    async def fill_missing(
+        self, paper_id: int, details: PaperDetails, *, conn: aiosqlite.Connection | None = None
+    ) -> Paper | None:
+        """Fill this paper's empty fields from `details` (what arXiv or Crossref says of it),
+        keeping every field that is already set, and add its identifiers where free.
+
+        The write path of `resolve_many`, so search sees new titles and authors the same way.
+        Returns the paper as it now is, or None when there is no such paper.
+        """
+        async with self.db.writing(conn) as connection:
+            async with connection.execute(SELECT_PAPERS + " WHERE id = ?", (paper_id,)) as cursor:
+                current = await cursor.fetchone()
+            if current is None:
+                return None
+            state = _PaperState(id=paper_id, values=dict(zip(current.keys(), current, strict=True)))
+            by_key: dict[tuple[str, str], _PaperState] = {}
+            owners = await connection.execute_fetchall(_SELECT_BY_IDS, _ids_parameters(details.ids))
+            for owner in owners:
+                if owner["id"] != paper_id:
+                    values = dict(zip(owner.keys(), owner, strict=True))
+                    _index(by_key, _PaperState(id=owner["id"], values=values))
+            _index(by_key, state)
+            _fill(by_key, state, details)
+            if state.changed:
+                await self._write_changes(connection, [state], int(time.time()))
+            async with connection.execute(SELECT_PAPERS + " WHERE id = ?", (paper_id,)) as cursor:
+                row = await cursor.fetchone()
+        return None if row is None else Paper.from_row(row)
 
     @staticmethod
     async def _write_changes(
@@ -320,7 +350,8 @@ class PaperRepository:
     ) -> None:
         await connection.executemany(
             "UPDATE papers SET arxiv_id = ?, doi = ?, bibtex_key = ?, venue = ?, year = ?,"
-            " abstract = ?, url = ?, pdf_url = ?, updated_at = ? WHERE id = ?",
+            " abstract = ?, url = ?, pdf_url = ?, published = ?, categories = ?, updated_at = ?"
+            " WHERE id = ?",
             [(*_values(s, _UPDATE_COLUMNS), now, s.id) for s in states],
         )
         # A separate statement, only when needed: setting title/authors re-indexes every
@@ -428,10 +459,10 @@ def _ids_parameters(ids: Iterable[PaperId]) -> tuple[str, str, str]:
 
 _INSERT_FROM_JSON: Final = (
     "INSERT INTO papers (canonical_key, arxiv_id, doi, bibtex_key, title, authors, venue, year,"
-    " abstract, url, pdf_url, created_at, updated_at)"
+    " abstract, url, pdf_url, published, categories, created_at, updated_at)"
     " SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,"
     " value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11,"
-    " value ->> 12 FROM json_each(?) WHERE true ORDER BY key"
+    " value ->> 12, value ->> 13, value ->> 14 FROM json_each(?) WHERE true ORDER BY key"
     # A row may already own the key without the identifier (edited by hand): then this
     # paper is that row.
     " ON CONFLICT (canonical_key) DO NOTHING"
@@ -440,8 +471,8 @@ _INSERT_FROM_JSON: Final = (
 
 _INSERT_ONE: Final = (
     "INSERT INTO papers (canonical_key, arxiv_id, doi, bibtex_key, title, authors, venue, year,"
-    " abstract, url, pdf_url, created_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " abstract, url, pdf_url, published, categories, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (canonical_key) DO NOTHING"
 )
 
@@ -463,10 +494,11 @@ def _json_array(values: Sequence[Any]) -> str:
 
 _INSERT_COLUMNS: Final = (
     "canonical_key", "arxiv_id", "doi", "bibtex_key", "title", "authors", "venue", "year",
-    "abstract", "url", "pdf_url",
+    "abstract", "url", "pdf_url", "published", "categories",
 )  # fmt: skip
 _UPDATE_COLUMNS: Final = (
-    "arxiv_id", "doi", "bibtex_key", "venue", "year", "abstract", "url", "pdf_url",
+    "arxiv_id", "doi", "bibtex_key", "venue", "year", "abstract", "url", "pdf_url", "published",
+    "categories",
 )  # fmt: skip
 
 
@@ -483,3 +515,26 @@ def _index(by_key: dict[tuple[str, str], _PaperState], state: _PaperState) -> No
         value = state.values.get(column)
         if value:
             by_key[(kind, value)] = state
+
+
+def _fill(
+    by_key: dict[tuple[str, str], _PaperState], state: _PaperState, item: PaperDetails
+) -> None:
+    """Give `state` the identifiers of `item` that no other paper holds, and its details
+    where `state` has none."""
+    for paper_id in item.ids:
+        column = ID_COLUMNS[paper_id.kind]
+        owner = by_key.get((paper_id.kind, paper_id.value))
+        if owner is None and not state.values[column]:
+            state.values[column] = paper_id.value
+            state.changed.add(column)
+            by_key[(paper_id.kind, paper_id.value)] = state
+    for name, value in (("title", item.title), ("authors", item.authors)):
+        if value and not state.values[name]:
+            state.values[name] = value
+            state.changed.add(name)
+    for name in DETAIL_FIELDS:
+        value = getattr(item, name)
+        if value not in (None, "") and state.values[name] in (None, ""):
+            state.values[name] = value
+            state.changed.add(name)

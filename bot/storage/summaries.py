@@ -18,17 +18,16 @@ from typing import Any, Final, Literal
 import aiosqlite
 
 from bot.storage.database import Database
-from bot.storage.papers import Paper, json_rows
+from bot.storage.papers import Paper, json_rows, paper_columns
 
 UpsertStatus = Literal["inserted", "updated", "unchanged"]
 
-# Summary columns (15) then the paper's (14, NULL when the summary has none).
+# Summary columns (15) then the paper's (PAPER_COLUMNS, NULL when the summary has none).
 _SELECT_SUMMARIES: Final = (
     "SELECT s.id, s.paper_id, s.origin, s.guild_id, s.author_name, s.author_discord_id, s.title,"
-    " s.tldr, s.body, s.url, s.external_id, s.score, s.created_at, s.edited_at, s.deleted_at,"
-    " p.id, p.canonical_key, p.arxiv_id, p.doi, p.bibtex_key, p.title, p.authors, p.venue,"
-    " p.year, p.abstract, p.url, p.pdf_url, p.created_at, p.updated_at"
-    " FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id"
+    " s.tldr, s.body, s.url, s.external_id, s.score, s.created_at, s.edited_at, s.deleted_at, "
+    + paper_columns("p")
+    + " FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id"
 )
 _VISIBLE: Final = " s.deleted_at IS NULL AND (s.origin = 'feed' OR s.guild_id = ?)"
 

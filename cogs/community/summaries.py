@@ -18,7 +18,7 @@ import aiohttp
 import aiosqlite
 import discord
 from discord import app_commands
-from discord.ext import commands, tasks
+from discord.ext import commands
 
 from bot.announce.community import ANNOUNCEMENT_ENQUEUED, enqueue_community_announcement
 from bot.bot import ShortScienceBot
@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 COG_NAME = COMMUNITY_COG_NAME
 CONTEXT_MENU_NAME = "Summarize this paper"
 SUMMARY_SUBCOMMANDS = ("edit", "delete", "restore")
-LOOKUP_RETRY_SECONDS = 60.0
 LEADERBOARD_PERIODS: dict[str, float | None] = {
     "week": 7 * 86400.0,
     "month": 30 * 86400.0,
@@ -143,11 +142,8 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         self.bot.tree.add_command(self.context_menu)
         add_summary_subcommands(self.bot.tree, *self._summary_subcommands())
         self.bot.add_dynamic_items(VoteButton, ReadAllButton)
-        if self.bot.background_tasks:
-            self.retry_lookups.start()
 
     async def cog_unload(self) -> None:
-        self.retry_lookups.cancel()
         self.bot.tree.remove_command(CONTEXT_MENU_NAME, type=discord.AppCommandType.message)
         remove_summary_subcommands(self.bot.tree, *SUMMARY_SUBCOMMANDS)
         self.bot.remove_dynamic_items(VoteButton, ReadAllButton)
@@ -157,15 +153,6 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         db: Database, summary_id: int, guild_id: int, conn: aiosqlite.Connection
     ) -> None:
         await enqueue_community_announcement(db, summary_id, guild_id, conn)
-
-    # --- background: papers arXiv could not describe yet ------------------------------------
-
-    @tasks.loop(seconds=LOOKUP_RETRY_SECONDS)
-    async def retry_lookups(self) -> None:
-        try:
-            await self.resolver.retry_pending_lookups()
-        except Exception:  # one bad pass must not stop the loop
-            log.exception("Retrying arXiv look-ups failed")
 
     # --- writing -----------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from bot.search import (
     maintain_search_index,
     search_summaries,
 )
+from bot.storage.lookups import sources_pending
 from bot.storage.papers import Paper, PaperRepository
 from bot.storage.state import BotStateRepository
 from bot.storage.summaries import Summary, SummaryRepository
@@ -396,7 +397,12 @@ class SearchCog(commands.Cog, name="Search"):
         paper = await self.resolve_paper(identifier, interaction.guild_id)
         summaries = await self.summaries.list_for_paper(paper.id, guild_id=interaction.guild_id)
         view = PaperView(
-            self, paper, summaries, owner_id=interaction.user.id, timeout=self.view_timeout
+            self,
+            paper,
+            summaries,
+            owner_id=interaction.user.id,
+            timeout=self.view_timeout,
+            fetching=await sources_pending(self.bot.db, paper.id),
         )
         await reply(interaction, embed=view.embed, view=view)
 

@@ -414,11 +414,13 @@ class PaperView(ReaderView):
         *,
         owner_id: int,
         timeout: float | None,
+        fetching: Sequence[str] = (),
     ) -> None:
         super().__init__(owner_id, timeout=timeout)
         self.cog = cog
         self.paper = paper
         self.summaries = list(summaries)
+        self.fetching = tuple(fetching)
         self.expanded = False
         self.more_button: discord.ui.Button[PaperView] | None = None
         if self.summaries:
@@ -447,7 +449,9 @@ class PaperView(ReaderView):
 
     @property
     def embed(self) -> discord.Embed:
-        return paper_card(self.paper, self.summaries, expanded=self.expanded)
+        return paper_card(
+            self.paper, self.summaries, expanded=self.expanded, fetching=self.fetching
+        )
 
     async def toggle_abstract(self, interaction: discord.Interaction) -> None:
         self.expanded = not self.expanded

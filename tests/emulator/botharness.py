@@ -48,7 +48,20 @@ SETTINGS_ENV_PREFIXES = (
     "SUBMISSION",
     "ALLOW_",
     "SEED_",
+    "CROSSREF",
+    "ENRICHMENT",
 )
+
+# Where the bot's arXiv and Crossref requests go unless a test starts a fixture server: a
+# local port nothing listens on (the discard port), so no test ever reaches the real
+# services; the enrichment loop logs the refusals and retries later, as in an outage. No
+# spacing either: arXiv's spacer is process-wide, and a slot reserved 3 s ahead by one test's
+# bot would hold up the next test's look-ups.
+UNREACHABLE_SERVICES: dict[str, Any] = {
+    "arxiv_api_url": "http://127.0.0.1:9/api/query",
+    "arxiv_min_interval": 0,
+    "crossref_api_url": "http://127.0.0.1:9",
+}
 
 
 def make_settings(emulator: DiscordEmulator, database_path: Path, **overrides: Any) -> Settings:
@@ -68,6 +81,7 @@ def make_settings(emulator: DiscordEmulator, database_path: Path, **overrides: A
         "allow_private_urls": True,
         # No first-start import from the internet: seeding tests serve their own feed.
         "seed_feeds": "",
+        **UNREACHABLE_SERVICES,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -181,6 +195,7 @@ def settings_env(
         "allow_private_urls": True,
         # No first-start import from the internet: seeding tests serve their own feed.
         "seed_feeds": "",
+        **UNREACHABLE_SERVICES,
     }
     values.update(overrides)
     env.update({key.upper(): str(value) for key, value in values.items()})

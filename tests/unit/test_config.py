@@ -21,6 +21,8 @@ SETTING_NAMES = (
     "ARXIV_API_URL",
     "SEED_FEEDS",
     "SEED_RETRY_SECONDS",
+    "CROSSREF_API_URL",
+    "CROSSREF_MAILTO",
 )
 
 
@@ -106,6 +108,23 @@ def test_seed_feeds_are_separated_by_commas_or_spaces(
 ) -> None:
     monkeypatch.setenv("SEED_FEEDS", value)
     assert Settings().seed_sources == sources
+
+
+def test_crossref_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    assert settings.crossref_api_url == "https://api.crossref.org"
+    assert settings.crossref_mailto is None
+    monkeypatch.setenv("CROSSREF_API_URL", "http://127.0.0.1:8081/ ")
+    monkeypatch.setenv("CROSSREF_MAILTO", " admin@example.org ")
+    settings = Settings()
+    assert settings.crossref_api_url == "http://127.0.0.1:8081"
+    assert settings.crossref_mailto == "admin@example.org"
+    monkeypatch.setenv("CROSSREF_MAILTO", "")
+    assert Settings().crossref_mailto is None
+    for wrong in ("not an address", "admin@localhost", "a@b.c, d@e.f"):
+        monkeypatch.setenv("CROSSREF_MAILTO", wrong)
+        with pytest.raises(ValidationError, match="CROSSREF_MAILTO must be an email address"):
+            Settings()
 
 
 def test_env_example_documents_every_setting() -> None:

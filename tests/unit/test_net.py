@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -10,7 +11,14 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from bot.feeds.fetch import fetch_feed
-from bot.net import PublicAddressResolver, is_public_address, public_only_session_options
+from bot.net import (
+    PublicAddressResolver,
+    ResponseTooLarge,
+    is_public_address,
+    public_only_session_options,
+    read_body,
+)
+from tests.fixtures.chunked import LocalService, send_in_chunks
 
 
 @pytest.mark.parametrize(
@@ -90,3 +98,43 @@ async def test_feed_fetch_refuses_private_addresses(local_feed: int) -> None:
     async with aiohttp.ClientSession() as unrestricted:  # ALLOW_PRIVATE_URLS=true
         allowed = await fetch_feed(unrestricted, f"http://127.0.0.1:{local_feed}/feed.xml")
         assert allowed.ok
+
+
+CHUNKED_BODY = (
+    b"<rss version='2.0'><channel><title>chunked</title>"
+    + b"<!-- x -->" * 400
+    + b"</channel></rss>"
+)
+
+
+@pytest.fixture
+async def chunked_server() -> AsyncIterator[str]:
+    """Serves CHUNKED_BODY in many small, separately flushed chunks."""
+
+    async def body(request: web.Request) -> web.StreamResponse:
+        return await send_in_chunks(request, CHUNKED_BODY, content_type="application/rss+xml")
+
+    app = web.Application()
+    app.router.add_get("/body", body)
+    service = LocalService()
+    yield f"http://127.0.0.1:{await service.serve(app)}/body"
+    await service.close()
+
+
+async def test_read_body_reads_a_body_sent_in_many_chunks_whole(chunked_server: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(chunked_server) as response:
+            assert await read_body(response, len(CHUNKED_BODY)) == CHUNKED_BODY
+        async with session.get(chunked_server) as response:
+            with pytest.raises(ResponseTooLarge, match="larger than 1000 bytes"):
+                await read_body(response, 1000)
+
+
+async def test_feed_fetch_reads_a_body_sent_in_many_chunks_whole(chunked_server: str) -> None:
+    """bot/feeds/fetch.py always read to the end of the stream (iter_chunked); it now shares
+    `iter_body` with the arXiv and Crossref clients."""
+    async with aiohttp.ClientSession() as session:
+        result = await fetch_feed(session, chunked_server)
+        assert result.ok and result.body == CHUNKED_BODY
+        capped = await fetch_feed(session, chunked_server, max_bytes=1024)
+        assert capped.error_kind == "too_large"

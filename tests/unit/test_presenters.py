@@ -15,11 +15,13 @@ from bot.presenters import (
     SHORT_ABSTRACT_CHARS,
     ListedSummary,
     abstract_is_long,
+    format_published,
     highlighted_excerpt,
     is_web_url,
     listed_from_summary,
     paper_card,
     paper_links,
+    paper_venue,
     plain_excerpt,
     results_embed,
     select_option_texts,
@@ -338,6 +340,67 @@ def test_paper_card_shows_everything_and_shortens_a_long_abstract() -> None:
     expanded = paper_card(paper, summaries, expanded=True)
     assert expanded.description is not None
     assert abstract.strip() in expanded.description
+
+
+def test_paper_card_shows_what_shortscience_shows() -> None:
+    abstract = (
+        "L$_2$ regularization and weight decay are equivalent for SGD, but \\emph{not} for "
+        "Adam: $\\theta_{t+1} = \\theta_t - \\eta \\nabla f(\\theta_t)$. "
+    ) + "More words follow. " * 40
+    paper = make_paper(
+        venue=None,
+        published="2017-11-14",
+        categories=("cs.LG", "cs.NE", "math.OC"),
+        abstract=abstract,
+        title="Decoupled $\\ell_2$ Weight Decay",
+    )
+    card = paper_card(paper, [])
+    assert_within_limits(card)
+    assert card.title == "Decoupled ℓ₂ Weight Decay"
+    assert card.description is not None
+    lines = card.description.split("\n")
+    assert lines[:3] == [
+        "*Sergey Ioffe, Christian Szegedy*",
+        "arXiv e-Print archive · 2015",
+        "First published 14 Nov 2017 · Categories: cs.LG, cs.NE, math.OC",
+    ]
+    # The abstract's math as Unicode, as /summary view shows it; never the raw LaTeX.
+    assert "L₂ regularization" in card.description
+    assert "θₜ₊₁ = θₜ − η ∇f(θₜ)" in card.description
+    assert "$" not in card.description
+    # Shortened until "More", which shows the rest.
+    assert "…" in card.description and abstract_is_long(paper)
+    assert len(card.description) < len(abstract)
+    expanded = paper_card(paper, [], expanded=True)
+    assert expanded.description is not None
+    assert expanded.description.endswith(
+        "More words follow.\n\n" + expanded.description.split("\n\n")[-1]
+    )
+
+
+def test_published_dates_and_venues() -> None:
+    assert format_published("2015-02-11") == "11 Feb 2015"
+    assert format_published("2015-05") == "May 2015"
+    assert format_published("2015") == "2015"
+    assert format_published(None) is None and format_published("soon") is None
+    assert paper_venue(make_paper(venue="Nature")) == "Nature"
+    assert paper_venue(make_paper(venue=None)) == "arXiv e-Print archive"
+    assert paper_venue(make_paper(venue=" ", arxiv_id=None)) is None
+    # A year-only date says nothing the year does not.
+    card = paper_card(make_paper(published="2015"), [])
+    assert card.description is not None and "First published" not in card.description
+
+
+def test_paper_card_says_when_details_are_on_their_way() -> None:
+    bare = make_paper(authors="", abstract=None)
+    card = paper_card(bare, [], fetching=("arXiv",))
+    assert card.footer.text == (
+        "arXiv:1502.03167 · journals/corr/IoffeS15 · authors and abstract on their way from arXiv"
+    )
+    # Once they are there, the footer is the identifiers again.
+    assert paper_card(make_paper(), [], fetching=("arXiv",)).footer.text == (
+        "arXiv:1502.03167 · journals/corr/IoffeS15"
+    )
 
 
 def test_paper_card_with_everything_huge_stays_within_limits() -> None:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from tests.fixtures.arxiv.server import ArxivFixtureServer
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[ArxivFixtureServer]:
-    """The local arXiv fixture server, running for one test."""
-    fixture_server = ArxivFixtureServer()
-    await fixture_server.start()
-    yield fixture_server
-    await fixture_server.close()
+def server(arxiv_server: ArxivFixtureServer) -> ArxivFixtureServer:
+    """The local arXiv fixture server (tests/conftest.py), running for one test."""
+    return arxiv_server

@@ -15,6 +15,7 @@ from bot.community.arxiv import (
     parse_arxiv_response,
 )
 from tests.fixtures.arxiv.server import FIXTURES, ArxivFixtureServer
+from tests.fixtures.chunked import chunk_size
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_parse_fixture() -> None:
     assert paper.year == 2015
     assert paper.categories == ("cs.LG",)
     assert paper.abstract.startswith("Training Deep Neural Networks")
-    assert paper.pdf_url == "http://arxiv.org/pdf/1502.03167v3"
+    assert paper.pdf_url == "https://arxiv.org/pdf/1502.03167v3"
 
 
 def test_parse_error_entry_and_garbage() -> None:
@@ -137,6 +138,7 @@ async def test_error_entry_outage_and_timeout_raise(
     server.hang_ids.add("2102.00001")
     with pytest.raises(ArxivLookupError, match="did not answer"):
         await client.lookup("2102.00001")
+    client.timeout = 5.0  # room for whole answers, sent in many chunks, on a busy machine
     server.outage_status = 503
     with pytest.raises(ArxivLookupError, match="HTTP 503"):
         await client.lookup("1502.03167")
@@ -157,3 +159,31 @@ async def test_waiters_share_a_failure(
     )
     assert all(isinstance(r, ArxivLookupError) for r in results)
     assert len(server.requests) == 1
+
+
+async def test_a_reply_sent_in_many_small_chunks_is_read_whole(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    """Regression: the body was read with `content.read(n)`, which returns only what is
+    already buffered, so a reply arriving in several chunks was cut short and the paper
+    reported as not found (or the answer as not a feed)."""
+    body = (FIXTURES / "1502.03167.xml").read_bytes()
+    assert len(body) // chunk_size(len(body)) >= 8  # the server sends it in many chunks
+    client = make_client(session, server)
+    found = await client.lookup_many(["1502.03167", "1706.03762"])
+    assert set(found) == {"1502.03167", "1706.03762"}
+    paper = found["1502.03167"]
+    assert paper.authors == ("Sergey Ioffe", "Christian Szegedy")
+    assert paper.abstract.endswith("address the problem by normalizing layer inputs.")
+
+
+async def test_an_oversized_reply_fails_cleanly(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    client = ArxivClient(
+        session, api_url=server.url, min_interval=0, spacer=RequestSpacer(), max_body_bytes=1000
+    )
+    with pytest.raises(ArxivLookupError, match="larger than 1000 bytes"):
+        await client.lookup("1502.03167")
+    # Nothing was cached: a client with room for the answer still finds it.
+    assert await make_client(session, server).lookup("1502.03167") is not None

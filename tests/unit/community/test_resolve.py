@@ -1,5 +1,5 @@
 """Paper resolution: the database first, then arXiv (the local fixture server); failures
-store the paper as pending and a later retry fills it in."""
+store the paper as pending (the enrichment loop fills it in later)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ import aiohttp
 import pytest
 
 from bot.community.arxiv import ArxivClient, RequestSpacer
-from bot.community.resolve import PaperResolver, retry_delay
+from bot.community.resolve import PaperResolver
 from bot.errors import UserFacingError
 from bot.storage import Database
 from bot.storage.community import CommunityRepository
-from bot.storage.papers import PaperRepository
 from tests.fixtures.arxiv.server import ArxivFixtureServer
 from tests.unit.storage.test_community import open_community_db
 
@@ -41,7 +40,7 @@ async def resolver(
     clock = Clock()
     async with aiohttp.ClientSession() as session:
         client = ArxivClient(
-            session, api_url=server.url, min_interval=0, timeout=0.5, spacer=RequestSpacer()
+            session, api_url=server.url, min_interval=0, timeout=5.0, spacer=RequestSpacer()
         )
         yield PaperResolver(db, client, clock=clock), clock
 
@@ -56,7 +55,8 @@ async def test_arxiv_id_fills_the_paper_and_the_database_answers_next_time(
     assert resolved.paper.authors == "Sergey Ioffe, Christian Szegedy"
     assert resolved.paper.year == 2015
     assert resolved.paper.arxiv_id == "1502.03167"
-    assert await db.fetchval("SELECT categories FROM arxiv_lookups") == "cs.LG"
+    assert resolved.paper.categories == ("cs.LG",)
+    assert resolved.paper.published == "2015-02-11"
     # A fresh client (no cache): the database answers without asking arXiv.
     paper_resolver.arxiv._cache.clear()
     again = await paper_resolver.resolve("arXiv:1502.03167")
@@ -64,60 +64,15 @@ async def test_arxiv_id_fills_the_paper_and_the_database_answers_next_time(
     assert len(server.requests) == 1
 
 
-@pytest.mark.parametrize("fault", ["error", "timeout", "outage", "unknown"])
-async def test_failures_keep_a_pending_paper_that_a_retry_resolves(
-    resolver: tuple[PaperResolver, Clock], server: ArxivFixtureServer, db: Database, fault: str
-) -> None:
-    paper_resolver, clock = resolver
-    arxiv_id = "1706.03762" if fault != "unknown" else "2401.00001"
-    if fault == "error":
-        server.error_ids.add(arxiv_id)
-    elif fault == "timeout":
-        server.hang_ids.add(arxiv_id)
-    elif fault == "outage":
-        server.outage_status = 503
-    resolved = await paper_resolver.resolve(arxiv_id)
-    assert resolved.pending and resolved.note
-    assert resolved.paper.title == ""
-    community = CommunityRepository(db)
-    assert await community.lookup_status(resolved.paper.id) == "pending"
-    # Not due yet: nothing is asked.
-    requests_before = len(server.requests)
-    assert await paper_resolver.retry_pending_lookups() == 0
-    assert len(server.requests) == requests_before
-    # arXiv is back (and, for the unknown id, now lists it).
-    server.error_ids.clear()
-    server.hang_ids.clear()
-    server.outage_status = None
-    paper_resolver.arxiv._cache.clear()
-    clock.now += 3600
-    if fault == "unknown":
-        assert await paper_resolver.retry_pending_lookups() == 0
-        assert (await community.due_lookups(clock.now + 10**6))[0].attempts == 2
-        return
-    assert await paper_resolver.retry_pending_lookups() == 1
-    paper = await PaperRepository(db).get(resolved.paper.id)
-    assert paper is not None and paper.title == "Attention Is All You Need"
-    assert await community.lookup_status(paper.id) == "resolved"
-
-
-async def test_retry_gives_up_after_many_failures(
+async def test_a_failed_look_up_keeps_a_pending_paper(
     resolver: tuple[PaperResolver, Clock], server: ArxivFixtureServer, db: Database
 ) -> None:
-    paper_resolver, clock = resolver
-    server.outage_status = 500
+    """The enrichment loop fills it in later: tests/unit/enrichment/test_service.py."""
+    paper_resolver, _ = resolver
+    server.outage_status = 503
     resolved = await paper_resolver.resolve("1706.03762")
-    for _ in range(20):
-        clock.now += 7 * 3600
-        await paper_resolver.retry_pending_lookups()
-    assert await CommunityRepository(db).lookup_status(resolved.paper.id) == "failed"
-
-
-def test_retry_delays_grow_and_stop() -> None:
-    delays = [retry_delay(n) for n in range(1, 14)]
-    assert delays[0] == 60 and delays[1] == 120
-    assert max(d for d in delays if d is not None) == 6 * 3600
-    assert delays[-1] is None
+    assert resolved.pending and resolved.note and resolved.paper.title == ""
+    assert await CommunityRepository(db).lookup_status(resolved.paper.id) == "pending"
 
 
 async def test_doi_and_title_and_refusals(

@@ -13,7 +13,8 @@ from bot.community.votes import DOWN, UP
 from bot.papers import PaperId
 from bot.storage import Database
 from bot.storage.community import CommunityRepository, RemovedByModeratorError
-from bot.storage.papers import PaperRepository
+from bot.storage.lookups import DueLookup, LookupCounts, LookupQueue
+from bot.storage.papers import PaperDetails, PaperRepository
 from bot.storage.reading import ReadingRepository, SessionAlreadyOpenError
 
 GUILD = 1000
@@ -192,33 +193,40 @@ async def test_titled_papers_are_found_by_title(db: Database) -> None:
 
 async def test_lookup_state(db: Database) -> None:
     repo = CommunityRepository(db)
+    queue = LookupQueue(db, "arxiv")
     paper = await PaperRepository(db).find_or_create([PaperId(kind="arxiv", value="2101.00001")])
+    # A paper with an arXiv id is queued for a look-up as soon as it exists (trigger).
+    assert await queue.due(NOW, limit=10) == [DueLookup(paper.id, "2101.00001", 0)]
     await repo.mark_lookup_pending(paper.id, "2101.00001", error="timeout", next_attempt_at=NOW)
     assert await repo.lookup_status(paper.id) == "pending"
-    assert [d.paper_id for d in await repo.due_lookups(NOW)] == [paper.id]
-    assert await repo.due_lookups(NOW - 1) == []
-    await repo.record_lookup_failure(paper.id, error="again", next_attempt_at=NOW + 100)
-    assert (await repo.due_lookups(NOW + 100))[0].attempts == 2
-    await repo.apply_arxiv_metadata(
-        paper.id,
-        arxiv_id="2101.00001",
+    assert await queue.due(NOW, limit=10) == [DueLookup(paper.id, "2101.00001", 1)]
+    assert await queue.due(NOW - 1, limit=10) == []
+    await queue.record_failure(paper.id, error="again", next_attempt_at=NOW + 100)
+    assert (await queue.due(NOW + 100, limit=10))[0].attempts == 2
+    assert await queue.next_due_at() == NOW + 100
+    details = PaperDetails(
+        ids=(PaperId(kind="arxiv", value="2101.00001"),),
         title="Found",
         authors="A. Author",
         abstract="Text",
         year=2021,
         url="https://arxiv.org/abs/2101.00001",
-        pdf_url=None,
-        doi=None,
-        venue=None,
-        categories=["cs.LG", "stat.ML"],
-        now=NOW,
+        published="2021-01-01",
+        categories="cs.LG stat.ML",
     )
+    await repo.apply_arxiv_metadata(paper.id, "2101.00001", details, now=NOW)
     assert await repo.lookup_status(paper.id) == "resolved"
+    assert await queue.counts() == LookupCounts(resolved=1)
     stored = await PaperRepository(db).get(paper.id)
     assert stored is not None and (stored.title, stored.year) == ("Found", 2021)
+    assert stored.published == "2021-01-01" and stored.categories == ("cs.LG", "stat.ML")
     # A resolved paper does not go back to pending.
     await repo.mark_lookup_pending(paper.id, "2101.00001", error="x", next_attempt_at=NOW)
     assert await repo.lookup_status(paper.id) == "resolved"
+    # Given up after the last attempt.
+    other = await PaperRepository(db).find_or_create([PaperId(kind="arxiv", value="2101.00002")])
+    await queue.record_failure(other.id, error="gone", next_attempt_at=None)
+    assert await queue.status(other.id) == "failed"
 
 
 async def test_reading_sessions_link_submissions(db: Database) -> None:

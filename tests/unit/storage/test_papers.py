@@ -16,6 +16,7 @@ from bot.storage.papers import (
     PaperRepository,
     bulk_write_cache,
 )
+from bot.storage.summaries import SummaryRepository
 
 ARXIV = PaperId(kind="arxiv", value="1502.03167")
 DOI = PaperId(kind="doi", value="10.5555/3045118.3045167")
@@ -242,3 +243,43 @@ async def test_bulk_write_cache_restores_after_an_error(db: Database) -> None:
             raise RuntimeError("import failed")
     assert await db.fetchval("PRAGMA cache_size") == cache
     assert await db.fetchval("PRAGMA wal_autocheckpoint") == checkpoint
+
+
+async def test_fill_missing_fills_only_empty_fields_and_free_identifiers(
+    db: Database, papers: PaperRepository
+) -> None:
+    paper = await papers.find_or_create([ARXIV, KEY], title="Batch Normalization", year=2015)
+    other = await papers.find_or_create([PaperId(kind="doi", value="10.1/taken")], title="Other")
+    await SummaryRepository(db).upsert_external(
+        external_id="s1", body="Normalise per mini-batch.", paper_id=paper.id
+    )
+    changes_before = await db.fetchval("SELECT count(*) FROM search_changes")
+    filled = await papers.fill_missing(
+        paper.id,
+        PaperDetails(
+            ids=(ARXIV, DOI),
+            title="A different title",
+            authors="Sergey Ioffe, Christian Szegedy",
+            venue="ICML",
+            year=1999,
+            abstract="Training deep networks...",
+            published="2015-02-11",
+            categories="cs.LG",
+        ),
+    )
+    assert filled is not None
+    assert filled.title == "Batch Normalization" and filled.year == 2015  # kept
+    assert filled.authors == "Sergey Ioffe, Christian Szegedy"
+    assert (filled.venue, filled.abstract) == ("ICML", "Training deep networks...")
+    assert (filled.published, filled.categories) == ("2015-02-11", ("cs.LG",))
+    assert filled.doi == DOI.value  # a free identifier joins the paper
+    # The papers repository's write path: search sees the paper's new authors.
+    assert await db.fetchval("SELECT count(*) FROM search_changes") > changes_before
+    found = "SELECT count(*) FROM summary_fts WHERE summary_fts MATCH 'paper_authors:ioffe'"
+    assert await db.fetchval(found) == 1
+    # An identifier another paper holds stays there.
+    again = await papers.fill_missing(
+        other.id, PaperDetails(ids=(PaperId(kind="doi", value="10.1/taken"), ARXIV))
+    )
+    assert again is not None and again.arxiv_id is None
+    assert await papers.fill_missing(10**6, PaperDetails(ids=(ARXIV,))) is None
