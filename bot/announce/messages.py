@@ -13,6 +13,7 @@ from typing import Any
 import discord
 
 from bot.rendering import escape_markdown, render_inline_text, render_summary, shorten
+from bot.rendering.urls import embed_url
 from bot.storage.outbox import AnnouncedSummary
 
 EMBED_COLOUR = 0x2B6CB0
@@ -92,7 +93,7 @@ def summary_embed(
     title = render_inline_text(summary.title, markdown=False) or "Untitled"
     embed = discord.Embed(
         title=shorten(("[Test] " if test else "") + title, 256),
-        url=summary.url or summary.paper_url or None,
+        url=embed_url(summary.url) or embed_url(summary.paper_url),
         colour=TEST_COLOUR if test else EMBED_COLOUR,
         timestamp=datetime.fromtimestamp(summary.created_at, tz=UTC),
     )

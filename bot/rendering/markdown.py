@@ -23,6 +23,7 @@ from markdown_it.token import Token
 
 from bot.rendering.latex import latex_to_unicode, match_math_at, to_script
 from bot.rendering.text import clean_user_text, escape_markdown, neutralize_mentions
+from bot.rendering.urls import is_web_url
 
 IMAGE_MARKER = "🖼"
 HORIZONTAL_RULE = "───────────"
@@ -153,10 +154,6 @@ class _RenderContext:
     def add_image(self, url: str) -> None:
         if url and url not in self.image_urls:
             self.image_urls.append(url)
-
-
-def _is_web_url(url: str) -> bool:
-    return re.match(r"^https?://[^\s]+$", url, re.IGNORECASE) is not None
 
 
 def _continuation_prefix(line: str) -> tuple[str, bool]:
@@ -310,10 +307,10 @@ class _InlineRenderer:
         return f"[{inner}]({url})", match.end()
 
     def _image(self, url: str, alt: str) -> str:
-        if _is_web_url(url):
+        if is_web_url(url):
             self.context.add_image(url)
         label = f"{IMAGE_MARKER} {alt or 'image'}"
-        if self.plain or not _is_web_url(url):
+        if self.plain or not is_web_url(url):
             return label
         return f"[{label}]({url})"
 
@@ -587,7 +584,7 @@ def render_summary(markdown: str, *, base_url: str | None = None) -> RenderedSum
     text = _collapse_blank_lines_outside_code(text)
     text = neutralize_mentions(text.strip("\n"))
     images = tuple(context.image_urls)
-    first_image = next((url for url in images if _is_web_url(url)), None)
+    first_image = next((url for url in images if is_web_url(url)), None)
     return RenderedSummary(text=text, image_urls=images, first_image_url=first_image)
 
 

@@ -37,6 +37,7 @@ from bot.presenters import (
     summary_markdown,
     summary_title,
 )
+from bot.rendering.urls import button_url
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary
 from bot.ui import OwnedView
@@ -66,9 +67,12 @@ PageLoader = Callable[[int, int], Awaitable[ResultPage]]
 
 
 def link_buttons(links: Sequence[Link], *, row: int) -> list[discord.ui.Button[Any]]:
+    """A row of link buttons, for the links Discord takes on a button (512 characters at
+    most; a longer link stays in the text)."""
+    usable = [link for link in links if button_url(link.url) is not None]
     return [
         discord.ui.Button(label=link.label[:BUTTON_LABEL_LIMIT], url=link.url, row=row)
-        for link in links[:LINK_BUTTONS]
+        for link in usable[:LINK_BUTTONS]
     ]
 
 

@@ -16,7 +16,6 @@ from bot.presenters import (
     ListedSummary,
     abstract_is_long,
     highlighted_excerpt,
-    is_web_url,
     listed_from_summary,
     paper_card,
     paper_links,
@@ -29,6 +28,7 @@ from bot.presenters import (
     summary_markdown,
     summary_pages,
 )
+from bot.rendering.urls import is_web_url
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary
 
@@ -146,22 +146,6 @@ def test_summary_links_start_with_the_summary_page() -> None:
     assert links[0].label == "Summary page"
     assert [link.label for link in links[1:]] == ["arXiv", "PDF", "ShortScience"]
     assert summary_links(make_summary(url=None, paper=None)) == []
-
-
-@pytest.mark.parametrize(
-    ("url", "ok"),
-    [
-        ("https://arxiv.org/abs/1", True),
-        ("http://x.org", True),
-        ("ftp://x.org", False),
-        ("https://x.org/a b", False),
-        ("https://" + "a" * 3000, False),
-        (None, False),
-        ("", False),
-    ],
-)
-def test_is_web_url(url: str | None, ok: bool) -> None:
-    assert is_web_url(url) is ok
 
 
 # -- a summary's pages ---------------------------------------------------------------------
