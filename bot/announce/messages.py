@@ -13,7 +13,7 @@ from typing import Any
 import discord
 
 from bot.rendering import escape_markdown, render_inline_text, render_summary, shorten
-from bot.rendering.urls import embed_url
+from bot.rendering.urls import embed_url, is_markdown_safe_url
 from bot.storage.outbox import AnnouncedSummary
 
 EMBED_COLOUR = 0x2B6CB0
@@ -153,8 +153,14 @@ def overflow_text(count: int, feed_name: str) -> str:
 
 
 def paused_notice_text(feed_name: str, feed_url: str, reason: str) -> str:
+    """The notice a paused feed's channels get. The name, the address and the reason (an
+    HTTP reason phrase, say) come from the feed's server: shown as text, never as links."""
+    if is_markdown_safe_url(feed_url):
+        address = f"<{feed_url}>"
+    else:
+        address = escape_markdown(shorten(feed_url, 300), line_start=False)
     return (
-        f"⚠️ I paused the feed **{escape_markdown(feed_name, line_start=False)}** (<{feed_url}>): "
-        f"{reason}. Nothing from it will be announced until someone with Manage Server runs "
-        "`/feed resume`."
+        f"⚠️ I paused the feed **{escape_markdown(feed_name, line_start=False)}** ({address}): "
+        f"{escape_markdown(reason, line_start=False)}. Nothing from it will be announced until "
+        "someone with Manage Server runs `/feed resume`."
     )

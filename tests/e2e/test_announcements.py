@@ -6,19 +6,25 @@ URL of at most 2,048 characters, a link button URL over 512), so these tests can
 body Discord would reject: the emulator fixture fails any test that sent one.
 """
 
+# Waits take `timeout=` on purpose, as in the emulator's own helpers.
+# ruff: noqa: ASYNC109
+
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import pytest
 
 from bot.bot import ShortScienceBot
-from bot.storage.feeds import SubscriptionRepository
+from bot.storage.feeds import FeedRepository, SubscriptionRepository
 from tests.e2e.conftest import StartBot
 from tests.e2e.test_feeds import command, settle, wait_titles
 from tests.emulator import DiscordEmulator
 from tests.emulator.botharness import make_settings
+from tests.emulator.models import Channel, Message
 from tests.feedserver import FeedServer, feed_server
 
 __all__ = ["feed_server"]  # the fixture, used by name
@@ -51,9 +57,29 @@ def rss(entries: list[tuple[str, str, str]], *, title: str = "Hostile feed") -> 
     )
 
 
+async def wait_messages(
+    emulator: DiscordEmulator, channel: Channel, count: int, timeout: float = 15
+) -> list[Message]:
+    await emulator.wait_for(
+        lambda: len(emulator.messages(channel)) >= count,
+        timeout=timeout,
+        description=f"{count} messages in #{channel.name}",
+    )
+    return emulator.messages(channel)
+
+
+async def summary_id_of(bot: ShortScienceBot, title: str) -> int:
+    """The summary a feed entry with this title became."""
+    value = await bot.db.fetchval("SELECT id FROM summaries WHERE title = ?", (title,))
+    assert value is not None, title
+    return int(value)
+
+
 @pytest.fixture
 async def bot(start_bot: StartBot, emulator: DiscordEmulator, tmp_path: Path) -> ShortScienceBot:
-    settings = make_settings(emulator, tmp_path / "announce.sqlite3", feed_poll_seconds=1)
+    settings = make_settings(
+        emulator, tmp_path / "announce.sqlite3", feed_poll_seconds=1, feed_max_failures=1
+    )
     return await start_bot(settings)
 
 
@@ -94,3 +120,72 @@ async def test_entries_with_links_discord_refuses_are_announced_without_them(
     assert "error code" not in reply.content
     test_message = emulator.messages(general)[-1]
     assert test_message.embed is not None and "url" not in test_message.embed
+
+
+# A masked link Discord would make clickable: `[text](url)` with an unescaped `[`.
+MASKED_LINK = re.compile(r"(?<!\\)\[([^\[\]]*)\]\(<?(https?://[^)\s>]+)>?\)")
+EVIL_TITLE = "[Claim your reward](https://evil.example)"
+
+
+def clickable_links(text: str) -> list[tuple[str, str]]:
+    """(visible text, target) of every masked link Discord would render in `text`."""
+    return MASKED_LINK.findall(text)
+
+
+def honest(text: str) -> bool:
+    """Every masked link in `text` shows its real host right after it."""
+    for visible, target in clickable_links(text):
+        host = target.split("/")[2]
+        if f"[{visible}]({target}) ({host})" not in text and visible != target:
+            return False
+    return True
+
+
+async def test_feed_titles_and_reason_phrases_never_become_masked_links(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    """Issue 8, item 4: the "...and N more" line names the feed, a pause notice quotes the
+    server's HTTP reason phrase; neither may carry a clickable masked link."""
+    general = emulator.guild.channel("general")
+    entries = [("old", "Old entry", "https://example.org/old")]
+    url = feed_server.set_feed("evil", rss(entries, title=EVIL_TITLE))
+    await command(emulator, f"/feed add url:{url} channel:#general")
+    for number in range(7):
+        entries.insert(0, (f"n{number}", f"Entry {number}", f"https://example.org/{number}"))
+    feed_server.set_feed("evil", rss(entries, title=EVIL_TITLE))
+    await wait_titles(emulator, general, 6)
+    overflow = emulator.messages(general)[5].content
+    assert "2 more new summaries" in overflow and "Claim your reward" in overflow
+    assert clickable_links(overflow) == [], overflow
+
+    feed = (await SubscriptionRepository(bot.db).for_guild(emulator.guild.id))[0].feed
+    failing = feed_server.url("/status/500?reason=" + quote(f"Error {EVIL_TITLE}"))
+    await FeedRepository(bot.db).move_url(feed.id, failing)
+    await FeedRepository(bot.db).make_all_due(0)
+    notice = await emulator.wait_for_message(
+        general, lambda m: m.content.startswith("⚠️"), timeout=20
+    )
+    assert "Claim your reward" in notice.content and "HTTP 500" in notice.content
+    assert clickable_links(notice.content) == [], notice.content
+
+
+async def test_a_masked_link_in_a_summary_shows_its_real_host(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    general = emulator.guild.channel("general")
+    body = "See [the official code](https://evil.example/steal) and <https://arxiv.org/abs/1>."
+    entries = [("old", "Old entry", "https://example.org/old")]
+    url = feed_server.set_feed("plain", rss(entries))
+    await command(emulator, f"/feed add url:{url} channel:#general")
+    entries.insert(0, ("new", "New entry", "https://example.org/new"))
+    feed_server.set_feed("plain", rss(entries).replace("Text of New entry.", escape(body)))
+    [announcement] = await wait_messages(emulator, general, 1)
+    assert announcement.embed is not None
+    description = announcement.embed["description"]
+    assert "the official code" in description and "(evil.example)" in description
+    assert honest(description), description
+
+    summary_id = await summary_id_of(bot, "New entry")
+    shown = await (await emulator.slash(f"/summary view id:{summary_id}")).wait_reply()
+    assert shown.embed is not None
+    assert "(evil.example)" in shown.embed["description"] and honest(shown.embed["description"])

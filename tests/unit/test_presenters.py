@@ -244,7 +244,7 @@ def test_highlighted_excerpt_is_shortened_without_breaking_bold() -> None:
 
 def test_plain_excerpt_has_no_markdown_and_skips_headings() -> None:
     text = plain_excerpt("# Title\n\n**Bold** and [a link](https://x.org) with $\\alpha$.")
-    assert text == "Bold and a link with α."
+    assert text == "Bold and a link (x.org) with α."
 
 
 def listed(**changes: object) -> ListedSummary:

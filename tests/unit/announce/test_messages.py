@@ -109,6 +109,31 @@ def test_overflow_and_notice_texts() -> None:
     assert "My \\*feed\\*" in notice and "`/feed resume`" in notice and "it is gone" in notice
 
 
+def test_feed_controlled_texts_carry_no_masked_link() -> None:
+    evil = "[Claim your reward](https://evil.example)"
+    assert "\\[Claim your reward\\](https://evil.example)" in overflow_text(3, evil)
+    notice = paused_notice_text(
+        evil, "https://x.org/feed>[a](https://evil.example)", f"HTTP 500 {evil}"
+    )
+    assert "[Claim" not in notice.replace("\\[Claim", "")
+    assert "<https://x.org/feed>" not in notice  # an address that would break out is text
+
+
+def test_a_masked_link_in_the_text_or_the_authors_shows_its_host() -> None:
+    message = summary_message(
+        summary(
+            body="Code: [official code](https://evil.example/x).",
+            paper_authors="Ioffe, [Free prize](https://evil.example)",
+        ),
+        source_name="f",
+        mention_role_id=None,
+    )
+    assert message.embed is not None
+    description = message.embed.description or ""
+    assert "[official code](https://evil.example/x) (evil.example)" in description
+    assert "Ioffe, Free prize (evil.example)" in description
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     st.text(max_size=400),
