@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 import aiohttp
 import discord
 
-from bot.announce.messages import OutgoingMessage, summary_message, text_message
+from bot.announce.messages import (
+    COMMUNITY_SOURCE,
+    OutgoingMessage,
+    notice_message,
+    overflow_message,
+    summary_message,
+)
 from bot.storage.database import Database
 from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import OutboxMessage, OutboxRepository
@@ -201,8 +207,13 @@ class OutboxSender:
         return True
 
     async def _build(self, row: OutboxMessage) -> OutgoingMessage | None:
-        if row.kind != "summary":
-            return text_message(row.text or "")
+        """The message of a row; its buttons carry the row's nonce as its marker."""
+        if row.kind == "overflow":
+            return overflow_message(row.text or "", marker=row.nonce)
+        if row.kind == "notice":
+            return notice_message(
+                row.text or "", subscription_id=row.subscription_id, marker=row.nonce
+            )
         assert row.summary_id is not None
         summary = await self.outbox.announced_summary(row.summary_id)
         if summary is None:
@@ -211,6 +222,8 @@ class OutboxSender:
             summary,
             source_name=await self._source_name(row, summary.origin),
             mention_role_id=row.mention_role_id,
+            marker=row.nonce,
+            headline=row.text,
         )
 
     async def _source_name(self, row: OutboxMessage, origin: str) -> str:
@@ -218,7 +231,7 @@ class OutboxSender:
             feed = await self.feeds.get(row.feed_id)
             if feed is not None:
                 return feed.display_name
-        return "New community summary" if origin == "community" else "New summary"
+        return COMMUNITY_SOURCE if origin == "community" else "New summary"
 
     async def _retry(self, row: OutboxMessage, error: str) -> None:
         delay = retry_delay(row.attempts, self.rng)

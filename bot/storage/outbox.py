@@ -72,6 +72,9 @@ class AnnouncedSummary:
     venue: str | None
     year: int | None
     paper_url: str | None
+    edited_at: float = 0.0
+    votes_up: int = 0
+    votes_down: int = 0
 
     @property
     def title(self) -> str:
@@ -270,7 +273,9 @@ class OutboxRepository:
         """A summary with its paper, as an announcement shows it."""
         sql = (
             "SELECT s.id, s.origin, s.guild_id, s.author_name, s.title, s.tldr, s.body, s.url, "
-            "s.score, s.created_at, p.title, p.authors, p.venue, p.year, p.url "
+            "s.score, s.created_at, p.title, p.authors, p.venue, p.year, p.url, s.edited_at, "
+            "(SELECT count(*) FROM summary_votes AS v WHERE v.summary_id = s.id AND v.value > 0), "
+            "(SELECT count(*) FROM summary_votes AS v WHERE v.summary_id = s.id AND v.value < 0) "
             "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id "
             "WHERE s.id = ? AND s.deleted_at IS NULL"
         )

@@ -12,14 +12,19 @@ body Discord would reject: the emulator fixture fails any test that sent one.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import pytest
 
+from bot.announce import enqueue_community_announcement
 from bot.bot import ShortScienceBot
+from bot.papers import PaperId
+from bot.storage.community import CommunityRepository
 from bot.storage.feeds import FeedRepository, SubscriptionRepository
+from bot.storage.papers import PaperRepository
 from tests.e2e.conftest import StartBot
 from tests.e2e.test_feeds import command, settle, wait_titles
 from tests.emulator import DiscordEmulator
@@ -189,3 +194,134 @@ async def test_a_masked_link_in_a_summary_shows_its_real_host(
     shown = await (await emulator.slash(f"/summary view id:{summary_id}")).wait_reply()
     assert shown.embed is not None
     assert "(evil.example)" in shown.embed["description"] and honest(shown.embed["description"])
+
+
+# -- the buttons under announcements (issue 9) ----------------------------------------------
+
+
+def custom_ids(message: Message) -> list[str]:
+    return [b["custom_id"] for b in message.buttons if "custom_id" in b]
+
+
+async def test_read_opens_the_whole_summary_privately_for_anyone_after_a_restart_too(
+    emulator: DiscordEmulator, start_bot: StartBot, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    settings = make_settings(emulator, tmp_path / "read.sqlite3", feed_poll_seconds=1)
+    first = await start_bot(settings)
+    general = emulator.guild.channel("general")
+    entries = [("old", "Old entry", "https://example.org/old")]
+    url = feed_server.set_feed("long", rss(entries))
+    await command(emulator, f"/feed add url:{url} channel:#general")
+    long_text = "\n\n".join(f"Paragraph {n}. " + "Words and more words. " * 40 for n in range(30))
+    entries.insert(0, ("new", "A long one", "https://example.org/new"))
+    feed_server.set_feed("long", rss(entries).replace("Text of A long one.", long_text))
+    [announcement] = await wait_messages(emulator, general, 1)
+    assert announcement.embed is not None
+    assert "/summary" not in announcement.embed["description"]  # no hint naming a command
+    summary_id = await summary_id_of(first, "A long one")
+    [read] = announcement.buttons
+    assert read["label"] == "Read" and read["custom_id"].startswith(f"ss:read:{summary_id}:")
+
+    async def read_as(member_name: str) -> Message:
+        clicked = await emulator.click(
+            announcement, label="Read", member=emulator.guild.member(member_name)
+        )
+        shown = await clicked.wait_reply(timeout=5)
+        assert shown.ephemeral and shown.embed is not None
+        assert shown.embed["footer"]["text"].startswith(f"Summary #{summary_id} · page 1 of ")
+        assert "Paragraph 0." in shown.embed["description"]
+        return shown
+
+    shown = await read_as("alice")
+    # Paged, privately: Next turns the page of the reader's own copy.
+    turned = await emulator.click(shown, label="Next", member=emulator.guild.member("alice"))
+    await turned.wait_callback(timeout=5)
+    assert shown.embed is not None and " · page 2 of " in shown.embed["footer"]["text"]
+    assert announcement.embed is not None and announcement.embed["title"] == "A long one"
+
+    await first.close()
+    await start_bot(settings)
+    await read_as("mod")  # the button outlives the process that posted it
+
+
+async def test_community_announcements_take_votes_and_read(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    papers = emulator.guild.channel("papers")
+    alice, mod = emulator.guild.member("alice"), emulator.guild.member("mod")
+    await command(emulator, "/announce channel channel:#papers")
+    saved = await CommunityRepository(bot.db).save(
+        paper_id=(
+            await PaperRepository(bot.db).find_or_create([PaperId("arxiv", "1502.03167")])
+        ).id,
+        guild_id=emulator.guild.id,
+        author_id=alice.id,
+        author_name="Alice",
+        title="Batch norm",
+        tldr="Normalise each mini-batch.",
+        body="The **whole** text.",
+        now=time.time(),
+        on_saved=lambda conn, result: enqueue_community_announcement(
+            bot.db, result.summary_id, emulator.guild.id, conn
+        ),
+    )
+    bot.dispatch("announcement_enqueued")
+    [announcement] = await wait_messages(emulator, papers, 1)
+    summary_id = saved.summary_id
+    assert custom_ids(announcement)[1:] == [
+        f"ss:vote:{summary_id}:up",
+        f"ss:vote:{summary_id}:down",
+    ]
+    assert custom_ids(announcement)[0].startswith(f"ss:read:{summary_id}:")
+    marker = custom_ids(announcement)[0]
+
+    vote = await emulator.click(announcement, custom_id=f"ss:vote:{summary_id}:up", member=mod)
+    assert "You voted 👍" in (await vote.wait_followup()).content
+    # The announcement keeps its look and its marker; the counts and the score change.
+    assert announcement.embed is not None
+    assert announcement.embed["footer"]["text"] == "New community summary"
+    assert announcement.embed["fields"][0]["value"] == "▲ 1"
+    assert [b.get("label") for b in announcement.buttons] == ["Read", "1", "0"]
+    assert custom_ids(announcement)[0] == marker
+
+    own = await emulator.click(announcement, custom_id=f"ss:vote:{summary_id}:up", member=alice)
+    assert "your own summary" in (await own.wait_reply()).content
+    read = await emulator.click(announcement, label="Read", member=alice)
+    shown = await read.wait_reply(timeout=5)
+    assert shown.ephemeral and "whole" in (shown.embed or {}).get("description", "")
+
+
+async def test_the_overflow_line_and_the_pause_notice_have_working_buttons(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    general = emulator.guild.channel("general")
+    entries = [("old", "Old entry", "https://example.org/old")]
+    url = feed_server.set_feed("many", rss(entries))
+    await command(emulator, f"/feed add url:{url} channel:#general")
+    for number in range(7):
+        entries.insert(0, (f"n{number}", f"Entry {number}", f"https://example.org/{number}"))
+    feed_server.set_feed("many", rss(entries))
+    overflow = (await wait_messages(emulator, general, 6))[5]
+    assert [b["label"] for b in overflow.buttons] == ["Latest summaries"]
+    latest = await emulator.click(
+        overflow, label="Latest summaries", member=emulator.guild.member("alice")
+    )
+    listing = await latest.wait_reply(timeout=5)
+    assert listing.ephemeral and listing.embed is not None
+    assert listing.embed["title"] == "Latest summaries" and "Entry " in listing.embed["description"]
+
+    subscription = (await SubscriptionRepository(bot.db).for_guild(emulator.guild.id))[0]
+    await FeedRepository(bot.db).move_url(subscription.feed.id, feed_server.url("/status/500"))
+    await FeedRepository(bot.db).make_all_due(0)
+    notice = await emulator.wait_for_message(
+        general, lambda m: m.content.startswith("⚠️"), timeout=20
+    )
+    assert [b["label"] for b in notice.buttons] == ["Resume feed"]
+    refused = await emulator.click(
+        notice, label="Resume feed", member=emulator.guild.member("alice")
+    )
+    assert "Manage Server" in (await refused.wait_reply()).content
+    await FeedRepository(bot.db).move_url(subscription.feed.id, url)
+    resumed = await emulator.click(notice, label="Resume feed", member=emulator.guild.member("mod"))
+    reply = await resumed.wait_reply()
+    assert reply.ephemeral and f"Resumed feed #{subscription.subscription.id}" in reply.content

@@ -78,10 +78,10 @@ def announcements(emulator: DiscordEmulator, channel: Channel) -> list[str]:
 
 
 def summary_id_in(message: Message) -> int:
-    """The id an announcement offers for `/summary id:N`."""
-    assert message.embed is not None
-    match = re.search(r"/summary id:(\d+)", message.embed["description"])
-    assert match is not None
+    """The summary an announcement's Read button opens."""
+    read = message.find_component(label="Read")
+    match = re.fullmatch(r"ss:read:(\d+):\w+", read["custom_id"])
+    assert match is not None, read
     return int(match.group(1))
 
 

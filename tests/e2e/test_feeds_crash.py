@@ -10,11 +10,17 @@ the emulator, like Discord, answers with the message it already created.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
+from bot.storage import Database
 from tests.e2e.conftest import SpawnBot
-from tests.emulator import DiscordEmulator
+from tests.emulator import Channel, DiscordEmulator, Message
 from tests.feedserver import FeedServer, feed_server
+from tests.fixtures.arxiv.server import ArxivFixtureServer
 from tests.unit.announce.test_poller import Item, shortscience_rss
 
 __all__ = ["feed_server"]  # the fixture, used by name
@@ -70,3 +76,74 @@ async def test_a_bot_killed_mid_fan_out_announces_each_entry_once_per_channel_af
     sends = requests_to(emulator, papers.id)
     assert sends[0].json["nonce"] == sends[1].json["nonce"]
     assert int(sends[1].response["id"]) == held.id  # Discord returned the first message
+
+
+@pytest.fixture
+async def arxiv() -> AsyncIterator[ArxivFixtureServer]:
+    server = ArxivFixtureServer()
+    await server.start()
+    yield server
+    await server.close()
+
+
+def cards_of(emulator: DiscordEmulator, channel: Channel, summary_id: int) -> list[Message]:
+    """Messages in `channel` carrying the vote buttons of `summary_id`."""
+    wanted = f"ss:vote:{summary_id}:up"
+    return [
+        m
+        for m in emulator.messages(channel)
+        if any(b.get("custom_id") == wanted for b in m.buttons)
+    ]
+
+
+async def test_a_bot_killed_right_after_publish_still_posts_the_vote_card_once(
+    emulator: DiscordEmulator,
+    spawn_bot: SpawnBot,
+    arxiv: ArxivFixtureServer,
+    tmp_path: Path,
+) -> None:
+    """Issue 8, item 15: the card under a published summary is written with the summary, in
+    one transaction, and delivered by the outbox: a kill right after Publish loses nothing."""
+    database = tmp_path / "publish.sqlite3"
+    settings = {"arxiv_api_url": arxiv.url, "arxiv_min_interval": 0}
+    first = await spawn_bot(database, **settings)
+    general = emulator.guild.channel("general")
+    alice = emulator.guild.member("alice")
+    opened = await emulator.slash("/summarize paper:1502.03167", member=alice, channel=general)
+    await opened.wait_modal(timeout=10)
+    submitted = await emulator.submit_modal(
+        opened, {"paper": "1502.03167", "tldr": "Normalise per batch.", "body": "Text."}
+    )
+    preview = await submitted.wait_reply(timeout=15)
+    # Hold the "Published" edit of the preview: the bot dies while Discord holds it, after
+    # the summary was committed.
+    edits = "PATCH /webhooks/{app}/{token}/messages/@original"
+    before = len(emulator.requests_matching(edits))
+    emulator.faults.delay(edits, 5.0, times=1)
+    await emulator.click(preview, label="Publish", member=alice)
+    await emulator.wait_for(
+        lambda: len(emulator.requests_matching(edits)) > before,
+        timeout=15,
+        description="the bot to edit the preview after publishing",
+    )
+    assert await first.kill() == -9
+    summary_id = int(await _stored_summary_id(database))
+
+    await spawn_bot(database, **settings)
+    await emulator.wait_for(
+        lambda: cards_of(emulator, general, summary_id),
+        timeout=15,
+        description="the card of the published summary",
+    )
+    await asyncio.sleep(1.5)  # a second card would come now, if one were coming
+    assert len(cards_of(emulator, general, summary_id)) == 1
+
+
+async def _stored_summary_id(database: Path) -> int:
+    db = await Database.open(database)
+    try:
+        value = await db.fetchval("SELECT id FROM summaries WHERE origin = 'community'")
+    finally:
+        await db.close()
+    assert value is not None, "the summary was not committed before the kill"
+    return int(value)
