@@ -8,11 +8,13 @@ permissions, and checked again when run (a server may override the defaults).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 import discord
@@ -237,6 +239,8 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
         self.sender = OutboxSender(
             bot.db,
             lambda channel_id, guild_id: bot.get_partial_messageable(channel_id, guild_id=guild_id),
+            own_user_id=lambda: bot.user.id if bot.user is not None else None,
+            nonce_window=settings.discord_nonce_window_seconds,
         )
         self.poller = FeedPoller(
             bot.db,
@@ -549,11 +553,15 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
         ingested = await ingest_entries(self.bot.db, [entry], origin_feed_title=parsed.title)
         summary = await self.outbox.announced_summary(ingested.results[0].summary_id)
         assert summary is not None
-        message = summary_message(
-            summary,
-            source_name=parsed.title or item.feed.display_name,
-            mention_role_id=None,
-            test=True,
+        # Rendering a long summary is CPU work: off the event loop.
+        message = await asyncio.to_thread(
+            partial(
+                summary_message,
+                summary,
+                source_name=parsed.title or item.feed.display_name,
+                mention_role_id=None,
+                test=True,
+            )
         )
         channel_id = item.subscription.channel_id
         channel = self.bot.get_partial_messageable(channel_id, guild_id=interaction.guild_id)

@@ -18,7 +18,7 @@ import pytest
 
 from bot.storage import Database
 from tests.e2e.conftest import SpawnBot
-from tests.emulator import Channel, DiscordEmulator, Message
+from tests.emulator import Channel, DiscordEmulator, Message, Permission
 from tests.feedserver import FeedServer, feed_server
 from tests.fixtures.arxiv.server import ArxivFixtureServer
 from tests.unit.announce.test_poller import Item, shortscience_rss
@@ -147,3 +147,97 @@ async def _stored_summary_id(database: Path) -> int:
         await db.close()
     assert value is not None, "the summary was not committed before the kill"
     return int(value)
+
+
+async def _outbox_rows(database: Path) -> list[tuple[str, int | None]]:
+    db = await Database.open(database)
+    try:
+        rows = await db.fetchall("SELECT state, message_id FROM announcement_outbox ORDER BY id")
+    finally:
+        await db.close()
+    return [(str(row[0]), row[1]) for row in rows]
+
+
+async def kill_after_discord_created_the_message(
+    emulator: DiscordEmulator,
+    spawn_bot: SpawnBot,
+    feed_server: FeedServer,
+    database: Path,
+    channel: Channel,
+) -> None:
+    """Subscribe `channel`, then kill the bot while Discord holds the reply to the send of a
+    new entry's announcement: the message exists, the bot never learned it."""
+    first = await spawn_bot(database, feed_poll_seconds=1, discord_nonce_window_seconds=2)
+    items = [Item("old/1", title="Old")]
+    url = feed_server.set_feed("ss", shortscience_rss(items))
+    handle = await emulator.slash(
+        f"/feed add url:{url} channel:#{channel.name}", member=emulator.guild.member("mod")
+    )
+    assert "Subscribed" in (await handle.wait_reply(timeout=15)).content
+    emulator.faults.delay_reply(f"POST /channels/{channel.id}/messages", 30.0, times=1)
+    items.insert(0, Item("new/1", title="Fresh"))
+    feed_server.set_feed("ss", shortscience_rss(items))
+    await emulator.wait_for_message(channel, timeout=15)
+    assert await first.kill() == -9
+
+
+async def test_a_resend_after_the_nonce_window_finds_the_message_instead_of_posting_twice(
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 8, item 14: Discord remembers a nonce only a few minutes (here 2 s). A row
+    whose first send is older than that is looked for in the channel first (its marker is
+    in the Read button) and marked sent when found, instead of being posted again."""
+    emulator.nonce_window = 2.0
+    general = emulator.guild.channel("general")
+    database = tmp_path / "window.sqlite3"
+    await kill_after_discord_created_the_message(
+        emulator, spawn_bot, feed_server, database, general
+    )
+    [posted] = emulator.messages(general)
+    await asyncio.sleep(3.5)
+    emulator.faults.clear()
+
+    await spawn_bot(database, feed_poll_seconds=1, discord_nonce_window_seconds=2)
+    await emulator.wait_for(
+        lambda: (
+            len(requests_to(emulator, general.id)) >= 2
+            or emulator.requests_matching(f"GET /channels/{general.id}/messages")
+        ),
+        timeout=15,
+        description="the restarted bot to deal with the unsent row",
+    )
+    await asyncio.sleep(1.5)  # a second message would come now, if one were coming
+    assert [m.id for m in emulator.messages(general)] == [posted.id]
+    assert await _outbox_rows(database) == [("sent", posted.id)]
+
+
+async def test_without_read_message_history_the_row_is_sent_again_never_lost(
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """What the README promises without Read Message History: after the nonce window, a
+    message whose fate is unknown is sent again. It may then show twice, never not at all."""
+    emulator.nonce_window = 2.0
+    general = emulator.guild.channel("general")
+    general.permission_overwrites.append(
+        {
+            "id": str(emulator.bot_user.id),
+            "type": 1,
+            "allow": "0",
+            "deny": str(Permission.READ_MESSAGE_HISTORY),
+        }
+    )
+    database = tmp_path / "no-history.sqlite3"
+    await kill_after_discord_created_the_message(
+        emulator, spawn_bot, feed_server, database, general
+    )
+    await asyncio.sleep(3.5)
+    emulator.faults.clear()
+    second = await spawn_bot(database, feed_poll_seconds=1, discord_nonce_window_seconds=2)
+    await emulator.wait_for(
+        lambda: len(emulator.messages(general)) == 2, timeout=15, description="the resend"
+    )
+    history = emulator.requests_matching(f"GET /channels/{general.id}/messages")
+    assert [r.status for r in history] == [403]
+    [(state, message_id)] = await _outbox_rows(database)
+    assert state == "sent" and message_id == emulator.messages(general)[1].id
+    assert "Cannot read the history of channel" in second.output
