@@ -7,7 +7,6 @@ body Discord would reject: the emulator fixture fails any test that sent one.
 """
 
 # Waits take `timeout=` on purpose, as in the emulator's own helpers.
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 
@@ -26,10 +25,10 @@ from bot.storage.community import CommunityRepository
 from bot.storage.feeds import FeedRepository, SubscriptionRepository
 from bot.storage.papers import PaperRepository
 from tests.e2e.conftest import StartBot
-from tests.e2e.test_feeds import command, settle, wait_titles
+from tests.e2e.test_feeds import command, settle, wait_messages, wait_titles
 from tests.emulator import DiscordEmulator
 from tests.emulator.botharness import make_settings
-from tests.emulator.models import Channel, Message
+from tests.emulator.models import Message
 from tests.feedserver import FeedServer, feed_server
 
 __all__ = ["feed_server"]  # the fixture, used by name
@@ -62,15 +61,18 @@ def rss(entries: list[tuple[str, str, str]], *, title: str = "Hostile feed") -> 
     )
 
 
-async def wait_messages(
-    emulator: DiscordEmulator, channel: Channel, count: int, timeout: float = 15
-) -> list[Message]:
-    await emulator.wait_for(
-        lambda: len(emulator.messages(channel)) >= count,
-        timeout=timeout,
-        description=f"{count} messages in #{channel.name}",
-    )
-    return emulator.messages(channel)
+Entry = tuple[str, str, str]
+
+
+async def subscribe_general(
+    emulator: DiscordEmulator, feed_server: FeedServer, name: str, *, title: str = "Hostile feed"
+) -> tuple[list[Entry], str]:
+    """Serve a feed with one old entry as `name` and subscribe #general to it; returns its
+    entries (insert new ones at the front and serve them again) and its URL."""
+    entries: list[Entry] = [("old", "Old entry", "https://example.org/old")]
+    url = feed_server.set_feed(name, rss(entries, title=title))
+    await command(emulator, f"/feed add url:{url} channel:#general")
+    return entries, url
 
 
 async def summary_id_of(bot: ShortScienceBot, title: str) -> int:
@@ -92,9 +94,7 @@ async def test_entries_with_links_discord_refuses_are_announced_without_them(
     emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
 ) -> None:
     general = emulator.guild.channel("general")
-    entries = [("old", "Old entry", "https://example.org/old")]
-    url = feed_server.set_feed("hostile", rss(entries))
-    await command(emulator, f"/feed add url:{url} channel:#general")
+    entries, _url = await subscribe_general(emulator, feed_server, "hostile")
     links = [*BAD_LINKS, LONG_LINK]
     expected = []
     # Four at a time: at most five announcements per poll, the rest become one line.
@@ -152,9 +152,7 @@ async def test_feed_titles_and_reason_phrases_never_become_masked_links(
     """Issue 8, item 4: the "...and N more" line names the feed, a pause notice quotes the
     server's HTTP reason phrase; neither may carry a clickable masked link."""
     general = emulator.guild.channel("general")
-    entries = [("old", "Old entry", "https://example.org/old")]
-    url = feed_server.set_feed("evil", rss(entries, title=EVIL_TITLE))
-    await command(emulator, f"/feed add url:{url} channel:#general")
+    entries, _url = await subscribe_general(emulator, feed_server, "evil", title=EVIL_TITLE)
     for number in range(7):
         entries.insert(0, (f"n{number}", f"Entry {number}", f"https://example.org/{number}"))
     feed_server.set_feed("evil", rss(entries, title=EVIL_TITLE))
@@ -179,9 +177,7 @@ async def test_a_masked_link_in_a_summary_shows_its_real_host(
 ) -> None:
     general = emulator.guild.channel("general")
     body = "See [the official code](https://evil.example/steal) and <https://arxiv.org/abs/1>."
-    entries = [("old", "Old entry", "https://example.org/old")]
-    url = feed_server.set_feed("plain", rss(entries))
-    await command(emulator, f"/feed add url:{url} channel:#general")
+    entries, _url = await subscribe_general(emulator, feed_server, "plain")
     entries.insert(0, ("new", "New entry", "https://example.org/new"))
     feed_server.set_feed("plain", rss(entries).replace("Text of New entry.", escape(body)))
     [announcement] = await wait_messages(emulator, general, 1)
@@ -209,9 +205,7 @@ async def test_read_opens_the_whole_summary_privately_for_anyone_after_a_restart
     settings = make_settings(emulator, tmp_path / "read.sqlite3", feed_poll_seconds=1)
     first = await start_bot(settings)
     general = emulator.guild.channel("general")
-    entries = [("old", "Old entry", "https://example.org/old")]
-    url = feed_server.set_feed("long", rss(entries))
-    await command(emulator, f"/feed add url:{url} channel:#general")
+    entries, _url = await subscribe_general(emulator, feed_server, "long")
     long_text = "\n\n".join(f"Paragraph {n}. " + "Words and more words. " * 40 for n in range(30))
     entries.insert(0, ("new", "A long one", "https://example.org/new"))
     feed_server.set_feed("long", rss(entries).replace("Text of A long one.", long_text))
@@ -295,9 +289,7 @@ async def test_the_overflow_line_and_the_pause_notice_have_working_buttons(
     emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
 ) -> None:
     general = emulator.guild.channel("general")
-    entries = [("old", "Old entry", "https://example.org/old")]
-    url = feed_server.set_feed("many", rss(entries))
-    await command(emulator, f"/feed add url:{url} channel:#general")
+    entries, url = await subscribe_general(emulator, feed_server, "many")
     for number in range(7):
         entries.insert(0, (f"n{number}", f"Entry {number}", f"https://example.org/{number}"))
     feed_server.set_feed("many", rss(entries))

@@ -10,7 +10,6 @@ submitting at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +37,6 @@ from tests.fixtures.arxiv.server import ArxivFixtureServer
 # The feeds extension runs the outbox sender that posts cards; the search one answers Read.
 EXTENSIONS = ("cogs.meta", "cogs.feeds", "cogs.community", "cogs.search")
 BATCH_NORM = "Batch Normalization: Accelerating Deep Network Training by Reducing Internal"
-
-
-@pytest.fixture
-async def arxiv() -> AsyncIterator[ArxivFixtureServer]:
-    server = ArxivFixtureServer()
-    await server.start()
-    yield server
-    await server.close()
 
 
 @pytest.fixture

@@ -85,14 +85,22 @@ def summary_id_in(message: Message) -> int:
     return int(match.group(1))
 
 
-async def wait_titles(
+async def wait_messages(
     emulator: DiscordEmulator, channel: Channel, count: int, timeout: float = 15
-) -> list[str]:
+) -> list[Message]:
+    """The messages of `channel` once there are at least `count`."""
     await emulator.wait_for(
         lambda: len(emulator.messages(channel)) >= count,
         timeout=timeout,
         description=f"{count} messages in #{channel.name}",
     )
+    return emulator.messages(channel)
+
+
+async def wait_titles(
+    emulator: DiscordEmulator, channel: Channel, count: int, timeout: float = 15
+) -> list[str]:
+    await wait_messages(emulator, channel, count, timeout)
     return announcements(emulator, channel)
 
 

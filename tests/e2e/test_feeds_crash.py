@@ -11,10 +11,7 @@ the emulator, like Discord, answers with the message it already created.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.storage import Database
 from tests.e2e.conftest import SpawnBot
@@ -76,14 +73,6 @@ async def test_a_bot_killed_mid_fan_out_announces_each_entry_once_per_channel_af
     sends = requests_to(emulator, papers.id)
     assert sends[0].json["nonce"] == sends[1].json["nonce"]
     assert int(sends[1].response["id"]) == held.id  # Discord returned the first message
-
-
-@pytest.fixture
-async def arxiv() -> AsyncIterator[ArxivFixtureServer]:
-    server = ArxivFixtureServer()
-    await server.start()
-    yield server
-    await server.close()
 
 
 def cards_of(emulator: DiscordEmulator, channel: Channel, summary_id: int) -> list[Message]:

@@ -85,6 +85,8 @@ def _required(path: Path, container: dict[str, Any], key: str) -> list[FieldErro
     return []
 
 
+# Written apart from the bot's own check (bot/rendering/urls.py) on purpose: a test passes
+# only when the bot's body satisfies this independent rendering of what Discord accepts.
 def _well_formed_host(netloc: str, hostname: str | None) -> bool:
     host = netloc.rpartition("@")[2]
     if host.startswith("["):

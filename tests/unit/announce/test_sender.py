@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -371,68 +371,79 @@ async def enqueue_kind(db: Database, kind: str) -> int:
     )
 
 
-async def crash_after_sending(
-    db: Database, fake: FakeDiscord, clock: Clock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    crashing = OutboxSender(
-        db, fake.channel, own_user_id=lambda: OWN_ID, sends_per_second=1e6, clock=clock
-    )
+@dataclass
+class Crashed:
+    """A row whose message Discord created while the bot died before marking it sent."""
 
-    async def die(*args: Any, **kwargs: Any) -> None:
-        raise Killed
+    db: Database
+    sender: OutboxSender
+    fake: FakeDiscord
+    clock: Clock
+    row_id: int
 
-    monkeypatch.setattr(crashing.outbox, "mark_sent", die)
-    with pytest.raises(Killed):
-        await crashing.drain()
-    assert len(fake.messages[10]) == 1
+    def wait(self, seconds: float) -> None:
+        """Let time pass before the restart; past the nonce window Discord forgets it."""
+        self.clock.now += seconds
+        self.fake.forget_nonces = seconds > self.sender.nonce_window
+
+
+@pytest.fixture
+def crashed(
+    db: Database,
+    sender: OutboxSender,
+    fake: FakeDiscord,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[str], Awaitable[Crashed]]:
+    async def crash(kind: str) -> Crashed:
+        row_id = await enqueue_kind(db, kind)
+        crashing = OutboxSender(
+            db, fake.channel, own_user_id=lambda: OWN_ID, sends_per_second=1e6, clock=clock
+        )
+
+        async def die(*args: Any, **kwargs: Any) -> None:
+            raise Killed
+
+        monkeypatch.setattr(crashing.outbox, "mark_sent", die)
+        with pytest.raises(Killed):
+            await crashing.drain()
+        assert len(fake.messages[10]) == 1
+        return Crashed(db, sender, fake, clock, row_id)
+
+    return crash
 
 
 @pytest.mark.parametrize("kind", ["summary", "overflow", "notice"])
 async def test_after_the_nonce_window_the_posted_message_is_found_not_sent_again(
-    db: Database,
-    sender: OutboxSender,
-    fake: FakeDiscord,
-    clock: Clock,
-    monkeypatch: pytest.MonkeyPatch,
-    kind: str,
+    crashed: Callable[[str], Awaitable[Crashed]], kind: str
 ) -> None:
-    row_id = await enqueue_kind(db, kind)
-    await crash_after_sending(db, fake, clock, monkeypatch)
-    clock.now += sender.nonce_window + 1
-    fake.forget_nonces = True
-    report = await sender.drain()
+    after = await crashed(kind)
+    after.wait(after.sender.nonce_window + 1)
+    report = await after.sender.drain()
     assert (report.found, report.sent) == (1, 0)
-    assert len(fake.messages[10]) == 1 and fake.history_reads == [10]
-    row = await OutboxRepository(db).get(row_id)
-    assert row is not None and (row.state, row.message_id) == ("sent", fake.posted[10][0].id)
+    assert len(after.fake.messages[10]) == 1 and after.fake.history_reads == [10]
+    row = await OutboxRepository(after.db).get(after.row_id)
+    assert row is not None
+    assert (row.state, row.message_id) == ("sent", after.fake.posted[10][0].id)
 
 
 async def test_within_the_window_the_nonce_is_enough(
-    db: Database,
-    sender: OutboxSender,
-    fake: FakeDiscord,
-    clock: Clock,
-    monkeypatch: pytest.MonkeyPatch,
+    crashed: Callable[[str], Awaitable[Crashed]],
 ) -> None:
-    await enqueue_kind(db, "summary")
-    await crash_after_sending(db, fake, clock, monkeypatch)
-    clock.now += sender.nonce_window - 1
-    report = await sender.drain()
-    assert report.sent == 1 and fake.history_reads == [] and len(fake.messages[10]) == 1
+    after = await crashed("summary")
+    after.wait(after.sender.nonce_window - 1)
+    report = await after.sender.drain()
+    assert report.sent == 1 and after.fake.history_reads == []
+    assert len(after.fake.messages[10]) == 1
 
 
 async def test_only_the_bots_own_message_with_the_rows_marker_counts(
-    db: Database,
-    sender: OutboxSender,
-    fake: FakeDiscord,
-    clock: Clock,
-    monkeypatch: pytest.MonkeyPatch,
+    crashed: Callable[[str], Awaitable[Crashed]],
 ) -> None:
-    await enqueue_kind(db, "summary")
-    await crash_after_sending(db, fake, clock, monkeypatch)
-    [ours] = fake.posted[10]
+    after = await crashed("summary")
+    [ours] = after.fake.posted[10]
     # Someone else's message quoting the marker, and ours with another row's marker.
-    fake.posted[10] = [
+    after.fake.posted[10] = [
         SimpleNamespace(id=1, author=SimpleNamespace(id=7), components=ours.components),
         SimpleNamespace(
             id=2,
@@ -440,28 +451,21 @@ async def test_only_the_bots_own_message_with_the_rows_marker_counts(
             components=[{"type": 1, "components": [{"type": 2, "custom_id": "ss:read:1:sozz"}]}],
         ),
     ]
-    clock.now += sender.nonce_window + 1
-    fake.forget_nonces = True
-    report = await sender.drain()
-    assert (report.found, report.sent) == (0, 1) and len(fake.messages[10]) == 2
+    after.wait(after.sender.nonce_window + 1)
+    report = await after.sender.drain()
+    assert (report.found, report.sent) == (0, 1) and len(after.fake.messages[10]) == 2
 
 
 async def test_without_read_message_history_the_row_is_sent_again(
-    db: Database,
-    sender: OutboxSender,
-    fake: FakeDiscord,
-    clock: Clock,
-    monkeypatch: pytest.MonkeyPatch,
+    crashed: Callable[[str], Awaitable[Crashed]],
 ) -> None:
     """Never lost; it may show twice (what the README says)."""
-    await enqueue_kind(db, "summary")
-    await crash_after_sending(db, fake, clock, monkeypatch)
-    clock.now += sender.nonce_window + 1
-    fake.forget_nonces = True
-    fake.history_forbidden.add(10)
-    report = await sender.drain()
+    after = await crashed("summary")
+    after.wait(after.sender.nonce_window + 1)
+    after.fake.history_forbidden.add(10)
+    report = await after.sender.drain()
     assert (report.found, report.sent, report.disabled_channels) == (0, 1, set())
-    assert len(fake.messages[10]) == 2
+    assert len(after.fake.messages[10]) == 2
 
 
 # -- rendering (issue 8, item 18) -----------------------------------------------------------
