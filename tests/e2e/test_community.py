@@ -235,6 +235,31 @@ async def test_publishing_in_the_announce_channel_posts_the_summary_once(
     assert posted == [card]
 
 
+async def test_where_the_bot_may_not_post_the_card_comes_as_a_reply(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    """Members may run commands where the bot cannot post: the outbox could not deliver the
+    card there (and would disable the channel), so it comes as a follow-up instead."""
+    alice = emulator.guild.member("alice")
+    general = emulator.guild.channel("general")
+    general.permission_overwrites.append(
+        {
+            "id": str(emulator.bot_user.id),
+            "type": 1,
+            "allow": "0",
+            "deny": str(Permission.SEND_MESSAGES),
+        }
+    )
+    _, shown = await preview(emulator, alice, "1502.03167", channel=general)
+    clicked = await emulator.click(shown, label="Publish", member=alice)
+    card = await clicked.wait_followup(timeout=10)
+    assert card.content == f"📝 <@{alice.id}> wrote a summary."
+    assert [b.get("label") for b in card.buttons] == ["Read", "0", "0"]
+    await cog_sender_drained(bot)
+    assert await OutboxRepository(bot.db).for_channel(general.id) == []
+    assert emulator.requests_matching(f"POST /channels/{general.id}/messages") == []
+
+
 async def test_cancel_saves_nothing(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
     alice = emulator.guild.member("alice")
     _, shown = await preview(emulator, alice, "1706.03762")
