@@ -132,7 +132,7 @@ class OutboxRepository:
         """This database's nonce salt (made once, by migration 0007)."""
         if self._salt is None:
             value = await self.db.fetchval(
-                "SELECT value FROM instance_settings WHERE key = ?", (NONCE_SALT_KEY,)
+                "SELECT value FROM bot_state WHERE key = ?", (NONCE_SALT_KEY,)
             )
             if value is None:
                 raise RuntimeError("the database has no outbox nonce salt: migrate it first")

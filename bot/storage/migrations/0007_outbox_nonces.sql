@@ -6,12 +6,16 @@
 -- markers the sender puts in each message's buttons. Rows written before this migration
 -- keep the random nonce they may already have been sent with.
 
-CREATE TABLE instance_settings (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
+-- Facts about the database itself, one row each (the same table main's seed state uses;
+-- IF NOT EXISTS so this applies before or after that migration).
+CREATE TABLE IF NOT EXISTS bot_state (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at REAL NOT NULL
 ) WITHOUT ROWID;
 
-INSERT INTO instance_settings (key, value) VALUES ('outbox_nonce_salt', lower(hex(randomblob(5))));
+INSERT INTO bot_state (key, value, updated_at)
+VALUES ('outbox_nonce_salt', lower(hex(randomblob(5))), unixepoch());
 
 CREATE TABLE announcement_outbox_v2 (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
