@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     feed_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     feed_max_failures: int = Field(default=10, ge=1)
     feeds_per_guild: int = Field(default=25, ge=1)
+    # How long Discord is assumed to remember a message nonce. An announcement whose first
+    # send is older than this and whose outcome is unknown is looked for in the channel
+    # before it is sent again. Keep it below Discord's real window ("a few minutes").
+    discord_nonce_window_seconds: float = Field(default=60.0, gt=0)
 
     # Community summaries.
     arxiv_api_url: str = "http://export.arxiv.org/api/query"

@@ -30,13 +30,13 @@ from bot.rendering.pages import (
     paginate_for_embed,
 )
 from bot.rendering.text import clean_user_text, escape_markdown, neutralize_mentions, shorten
+from bot.rendering.urls import embed_url, is_markdown_safe_url, is_web_url
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary
 
 BRAND_COLOUR: Final = 0x2B6CB0
 COMMUNITY_COLOUR: Final = 0x2F855A
 SHORTSCIENCE_BASE_URL: Final = "https://www.shortscience.org/"
-URL_LIMIT: Final = 2048
 # Select menus: at most 25 options; labels, descriptions and values at most 100 characters.
 SELECT_OPTION_LIMIT: Final = 25
 SELECT_TEXT_LIMIT: Final = 100
@@ -63,20 +63,6 @@ class Link:
     @property
     def markdown(self) -> str:
         return f"[{self.label}]({self.url})"
-
-
-def is_web_url(url: str | None) -> bool:
-    """Whether Discord accepts `url` as a link or embed URL (http(s), no spaces, not too long)."""
-    if not url or len(url) > URL_LIMIT:
-        return False
-    if any(character.isspace() for character in url):
-        return False
-    return url.startswith(("https://", "http://"))
-
-
-def _markdown_safe_url(url: str) -> bool:
-    # A ")" or "<" would end a masked link early and show the rest as text.
-    return is_web_url(url) and not any(character in url for character in "()<>")
 
 
 def score_text(score: int) -> str:
@@ -147,7 +133,7 @@ def summary_links(summary: Summary) -> list[Link]:
 
 def format_links(links: Sequence[Link]) -> str:
     """`[arXiv](…) · [PDF](…) · …` for the links that are safe inside Markdown."""
-    return " · ".join(link.markdown for link in links if _markdown_safe_url(link.url))
+    return " · ".join(link.markdown for link in links if is_markdown_safe_url(link.url))
 
 
 def primary_url(summary: Summary) -> str | None:
@@ -213,7 +199,7 @@ def summary_pages(summary: Summary, *, base_url: str = SHORTSCIENCE_BASE_URL) ->
     )
     url = primary_url(summary)
     colour = COMMUNITY_COLOUR if summary.origin == "community" else BRAND_COLOUR
-    image = rendered.first_image_url if is_web_url(rendered.first_image_url) else None
+    image = embed_url(rendered.first_image_url)
     embeds = []
     for page in planned:
         embed = discord.Embed(
@@ -323,7 +309,7 @@ def listed_from_summary(summary: Summary, *, when_style: TimestampStyle = "d") -
 def listed_line(item: ListedSummary, rank: int) -> str:
     """`**3.** [Title](url) — Author · ▲ 12 · #41` and the excerpt below it."""
     title = inline_text(item.title, 110).replace("[", "(").replace("]", ")")
-    heading = f"[{title}]({item.url})" if item.url and _markdown_safe_url(item.url) else title
+    heading = f"[{title}]({item.url})" if item.url and is_markdown_safe_url(item.url) else title
     meta = [inline_text(item.author or "Anonymous", 60), score_text(item.score)]
     if item.origin == "community":
         meta.append("this server")

@@ -8,12 +8,15 @@ permissions, and checked again when run (a server may override the defaults).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any, cast
 
 import discord
 import yarl
@@ -21,13 +24,14 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot.announce.community import ANNOUNCEMENT_ENQUEUED
+from bot.announce.components import RESUME_TEMPLATE, resume_button
 from bot.announce.filters import MAX_FILTER_LENGTH, KeywordFilter, describe_terms
 from bot.announce.messages import summary_message
 from bot.announce.poller import FeedPoller, FetchLimits, PollOutcome
 from bot.announce.schedule import first_poll_delay
 from bot.announce.sender import OutboxSender
 from bot.bot import ShortScienceBot
-from bot.errors import UserFacingError
+from bot.errors import UserFacingError, report_interaction_error
 from bot.feeds import DiscoveredFeed, FeedEntry, FetchResult, ParsedFeed, parse_feed_async
 from bot.ingest import ingest_entries
 from bot.rendering import escape_markdown, shorten, split_pages
@@ -46,6 +50,7 @@ from bot.ui import OwnedView
 
 log = logging.getLogger(__name__)
 
+FEEDS_COG_NAME = "FeedsCog"
 MANAGE_SERVER = discord.Permissions(manage_guild=True)
 # The sender also looks at the outbox this often, for rows other code enqueued silently.
 SENDER_IDLE_SECONDS = 5.0
@@ -214,7 +219,33 @@ class DiscoveredFeedsView(OwnedView):
         await interaction.edit_original_response(content=text)
 
 
-class FeedsCog(commands.Cog):
+class ResumeButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=RESUME_TEMPLATE):
+    """**Resume feed** under a paused-feed notice: `/feed resume` for members with Manage
+    Server (anyone else is told so, privately)."""
+
+    def __init__(self, subscription_id: int, marker: str | None = None) -> None:
+        super().__init__(resume_button(subscription_id, marker))
+        self.subscription_id = subscription_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ResumeButton:
+        return cls(int(match["subscription_id"]), match["marker"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            cog = interaction.client.get_cog(FEEDS_COG_NAME)  # type: ignore[attr-defined]
+            if cog is None:
+                raise UserFacingError("Feeds are not available right now; try again soon.")
+            feeds = cast(FeedsCog, cog)
+            await feeds.interaction_check(interaction)  # the same rule as the commands'
+            await feeds.resume(interaction, self.subscription_id)
+        except Exception as exc:  # the dynamic view's own handler would only log it
+            await report_interaction_error(interaction, exc)
+
+
+class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
     """Feed subscriptions, the poller and the announcement sender."""
 
     feed = app_commands.Group(
@@ -239,6 +270,8 @@ class FeedsCog(commands.Cog):
         self.sender = OutboxSender(
             bot.db,
             lambda channel_id, guild_id: bot.get_partial_messageable(channel_id, guild_id=guild_id),
+            own_user_id=lambda: bot.user.id if bot.user is not None else None,
+            nonce_window=settings.discord_nonce_window_seconds,
         )
         self.poller = FeedPoller(
             bot.db,
@@ -254,6 +287,7 @@ class FeedsCog(commands.Cog):
     # --- lifecycle --------------------------------------------------------------------
 
     async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ResumeButton)
         if not self.bot.background_tasks:
             return
         self.poll_loop.change_interval(
@@ -263,6 +297,7 @@ class FeedsCog(commands.Cog):
         self.send_loop.start()
 
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ResumeButton)
         self.poll_loop.cancel()
         self.send_loop.cancel()
         await self.poller.close()
@@ -521,6 +556,10 @@ class FeedsCog(commands.Cog):
     @feed.command(name="resume", description="Announce a paused or failing feed again")
     @app_commands.describe(feed="The feed (its number in /feed list)")
     async def feed_resume(self, interaction: discord.Interaction, feed: int) -> None:
+        await self.resume(interaction, feed)
+
+    async def resume(self, interaction: discord.Interaction, feed: int) -> None:
+        """`/feed resume`, and the Resume button under a paused-feed notice."""
         item = await self._subscription(interaction, feed)
         await self.subscriptions.set_paused(item.subscription.id, False)
         await self.subscriptions.clear_disabled(item.subscription.id)
@@ -550,11 +589,15 @@ class FeedsCog(commands.Cog):
         ingested = await ingest_entries(self.bot.db, [entry], origin_feed_title=parsed.title)
         summary = await self.outbox.announced_summary(ingested.results[0].summary_id)
         assert summary is not None
-        message = summary_message(
-            summary,
-            source_name=parsed.title or item.feed.display_name,
-            mention_role_id=None,
-            test=True,
+        # Rendering a long summary is CPU work: off the event loop.
+        message = await asyncio.to_thread(
+            partial(
+                summary_message,
+                summary,
+                source_name=parsed.title or item.feed.display_name,
+                mention_role_id=None,
+                test=True,
+            )
         )
         channel_id = item.subscription.channel_id
         channel = self.bot.get_partial_messageable(channel_id, guild_id=interaction.guild_id)

@@ -1,9 +1,9 @@
-"""The buttons under a posted community summary: 👍 / 👎 and "Read it all".
+"""The 👍 / 👎 buttons under a posted community summary.
 
-They are `DynamicItem`s whose custom_id carries the summary id, registered by the community
-cog with `bot.add_dynamic_items`, so they work on any message that carries them (the card
-posted on publishing, an announcement) and keep working after a restart. Attach them with
-`vote_view(summary_id, ...)`.
+`VoteButton` is a `DynamicItem` whose custom_id carries the summary id, registered by the
+community cog with `bot.add_dynamic_items`, so it works on any message that carries it (the
+card posted on publishing, an announcement) and keeps working after a restart. The buttons
+themselves are built with the other announcement buttons in `bot.announce.components`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import discord
 
+from bot.announce.components import VOTE_TEMPLATE, vote_button
 from bot.errors import report_interaction_error
 
 COMMUNITY_COG_NAME = "Community"
@@ -23,8 +24,6 @@ class VoteHandler(Protocol):
         self, interaction: discord.Interaction, summary_id: int, pressed: int
     ) -> None: ...
 
-    async def handle_read_all(self, interaction: discord.Interaction, summary_id: int) -> None: ...
-
 
 def _handler(interaction: discord.Interaction) -> VoteHandler:
     cog = interaction.client.get_cog(COMMUNITY_COG_NAME)  # type: ignore[attr-defined]
@@ -33,22 +32,11 @@ def _handler(interaction: discord.Interaction) -> VoteHandler:
     return cog
 
 
-VOTE_TEMPLATE = r"ss:vote:(?P<summary_id>[0-9]{1,19}):(?P<direction>up|down)"
-READ_TEMPLATE = r"ss:read:(?P<summary_id>[0-9]{1,19})"
-
-
 class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_TEMPLATE):
     """👍 / 👎 on a posted community summary; works after restarts (state in custom_id)."""
 
     def __init__(self, summary_id: int, direction: str, count: int = 0) -> None:
-        super().__init__(
-            discord.ui.Button(
-                style=discord.ButtonStyle.secondary,
-                emoji="👍" if direction == "up" else "👎",
-                label=str(count),
-                custom_id=f"ss:vote:{summary_id}:{direction}",
-            )
-        )
+        super().__init__(vote_button(summary_id, direction, count))
         self.summary_id = summary_id
         self.direction = direction
 
@@ -65,40 +53,3 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_T
             )
         except Exception as exc:  # the dynamic view's own handler would only log it
             await report_interaction_error(interaction, exc)
-
-
-class ReadAllButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=READ_TEMPLATE):
-    """Opens the whole summary, paged, for whoever clicks (ephemerally)."""
-
-    def __init__(self, summary_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                style=discord.ButtonStyle.primary,
-                label="Read it all",
-                custom_id=f"ss:read:{summary_id}",
-            )
-        )
-        self.summary_id = summary_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> ReadAllButton:
-        return cls(int(match["summary_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            await _handler(interaction).handle_read_all(interaction, self.summary_id)
-        except Exception as exc:
-            await report_interaction_error(interaction, exc)
-
-
-def vote_view(summary_id: int, *, up: int = 0, down: int = 0, pages: int = 1) -> discord.ui.View:
-    """The buttons under a posted community summary (vote counts on the buttons; "Read it
-    all" when the summary has more than one page)."""
-    view = discord.ui.View(timeout=None)
-    view.add_item(VoteButton(summary_id, "up", up))
-    view.add_item(VoteButton(summary_id, "down", down))
-    if pages > 1:
-        view.add_item(ReadAllButton(summary_id))
-    return view

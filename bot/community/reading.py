@@ -14,6 +14,7 @@ from bot.community.votes import format_score
 from bot.errors import UserFacingError
 from bot.rendering.pages import EmbedPage, paginate_for_embed
 from bot.rendering.text import escape_markdown, neutralize_mentions, plural, shorten
+from bot.rendering.urls import embed_url
 from bot.storage.papers import Paper
 from bot.storage.reading import ReadingSession, Submission
 
@@ -138,7 +139,7 @@ def session_card(
     title = neutralize_mentions(paper.title) or paper.canonical_key
     embed = discord.Embed(
         title=shorten(title, 256),
-        url=paper.url if paper.url and paper.url.startswith(("http://", "https://")) else None,
+        url=embed_url(paper.url),
         colour=SESSION_COLOUR,
     )
     lines = []

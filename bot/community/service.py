@@ -14,6 +14,8 @@ from pathlib import PurePosixPath
 
 import aiosqlite
 
+from bot.announce.community import SummaryCard
+from bot.announce.messages import edited_headline, published_headline
 from bot.community.ratelimit import SlidingWindowLimiter, describe_wait
 from bot.community.resolve import PaperResolver, ResolvedPaper
 from bot.errors import UserFacingError
@@ -34,8 +36,8 @@ FILE_BODY_LIMIT_BYTES = 100 * 1024
 FILE_EXTENSIONS = (".md", ".markdown", ".txt")
 AUTHOR_NAME_LIMIT = 100
 
-# Queues the announcement of a new summary inside the transaction that created it.
-AnnounceHook = Callable[[Database, int, int, aiosqlite.Connection], Awaitable[object]]
+# Queues a summary's card (and its announcement) inside the transaction that saved it.
+CardHook = Callable[[aiosqlite.Connection, SummaryCard], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +138,14 @@ class CommunityService:
         resolver: PaperResolver,
         *,
         limiter: SlidingWindowLimiter,
-        announce: AnnounceHook | None = None,
+        cards: CardHook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
         self.resolver = resolver
         self.repo = CommunityRepository(db)
         self.limiter = limiter
-        self.announce = announce
+        self.cards = cards
         self.clock = clock
 
     # --- rate limit ------------------------------------------------------------------------
@@ -188,13 +190,32 @@ class CommunityService:
         return PreparedDraft(draft=draft, resolved=resolved, existing=existing)
 
     async def publish(
-        self, prepared: PreparedDraft, *, guild_id: int, author_id: int, author_name: str
+        self,
+        prepared: PreparedDraft,
+        *,
+        guild_id: int,
+        author_id: int,
+        author_name: str,
+        channel_id: int | None = None,
     ) -> SaveResult:
-        """Store the summary (or edit the author's existing one); announce it when new."""
+        """Store the summary (or edit the author's existing one). In the same transaction,
+        queue its card for `channel_id` (where it was written; None when the bot cannot post
+        there) and, when new, its announcement."""
 
-        async def on_created(conn: aiosqlite.Connection, summary_id: int, guild: int) -> None:
-            if self.announce is not None:
-                await self.announce(self.db, summary_id, guild, conn)
+        async def on_saved(conn: aiosqlite.Connection, result: SaveResult) -> None:
+            if self.cards is None:
+                return
+            headline = published_headline(
+                author_id, created=result.created, paper_pending=prepared.resolved.pending
+            )
+            card = SummaryCard(
+                summary_id=result.summary_id,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                headline=headline,
+                announce=result.created,
+            )
+            await self.cards(conn, card)
 
         try:
             result = await self.repo.save(
@@ -206,7 +227,7 @@ class CommunityService:
                 tldr=prepared.draft.tldr,
                 body=prepared.draft.body,
                 now=self.clock(),
-                on_created=on_created,
+                on_saved=on_saved,
             )
         except RemovedByModeratorError as exc:
             raise _removed_by_moderator(exc.summary_id) from exc
@@ -249,13 +270,30 @@ class CommunityService:
         body: str | None,
         editor_id: int,
         is_moderator: bool,
+        channel_id: int | None = None,
     ) -> None:
-        """Replace the text (`body` None keeps the current one)."""
+        """Replace the text (`body` None keeps the current one); in the same transaction,
+        queue the edited summary's card for `channel_id` (None: no card)."""
         self.require_can_change(summary, editor_id, is_moderator=is_moderator)
         tldr = clean_tldr(tldr)
         new_body = summary.body if body is None else clean_body(body)
+
+        async def on_updated(conn: aiosqlite.Connection) -> None:
+            if self.cards is None or channel_id is None:
+                return
+            headline = edited_headline(
+                editor_id, summary.id, by_author=editor_id == summary.author_id
+            )
+            card = SummaryCard(summary.id, summary.guild_id, channel_id, headline, announce=False)
+            await self.cards(conn, card)
+
         if not await self.repo.update_text(
-            summary.id, tldr=tldr, body=new_body, editor_id=editor_id, now=self.clock()
+            summary.id,
+            tldr=tldr,
+            body=new_body,
+            editor_id=editor_id,
+            now=self.clock(),
+            on_updated=on_updated,
         ):
             raise UserFacingError(
                 f"Summary #{summary.id} was deleted meanwhile; nothing was changed."

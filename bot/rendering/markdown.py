@@ -23,6 +23,7 @@ from markdown_it.token import Token
 
 from bot.rendering.latex import latex_to_unicode, match_math_at, to_script
 from bot.rendering.text import clean_user_text, escape_markdown, neutralize_mentions
+from bot.rendering.urls import is_web_url, web_url_host
 
 IMAGE_MARKER = "🖼"
 HORIZONTAL_RULE = "───────────"
@@ -155,10 +156,6 @@ class _RenderContext:
             self.image_urls.append(url)
 
 
-def _is_web_url(url: str) -> bool:
-    return re.match(r"^https?://[^\s]+$", url, re.IGNORECASE) is not None
-
-
 def _continuation_prefix(line: str) -> tuple[str, bool]:
     """(prefix for continuation lines, whether `line` has content after its structure).
 
@@ -170,12 +167,45 @@ def _continuation_prefix(line: str) -> tuple[str, bool]:
     return prefix, bool(line[len(structure_text) :].strip())
 
 
-class _InlineRenderer:
-    """Renders inline Markdown source. `plain=True` produces text for table code blocks."""
+_MARKDOWN_TARGET_ESCAPES = str.maketrans({"(": "%28", ")": "%29", "<": "%3C", ">": "%3E"})
 
-    def __init__(self, context: _RenderContext, *, plain: bool) -> None:
+
+def _without_scheme(url: str) -> str:
+    return re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", url).rstrip("/")
+
+
+def shown_link(text: str, url: str, *, clickable: bool = True) -> str:
+    """A link as it may be shown: never text pretending to go somewhere it does not.
+
+    A masked link `[text](url)` gets its real host after it (`[text](url) (evil.example)`,
+    in ASCII so look-alike letters show), unless the text is the address or starts with its
+    host (`[github.com/a/b](https://github.com/a/b/blob/main/c.py)`). A target
+    that is not a web URL Discord would open keeps only its text. `clickable=False` gives
+    `text (host)` without a link (one-line texts such as author lists).
+    """
+    host = web_url_host(url)
+    if host is None:
+        return text
+    visible = _BACKSLASH_ESCAPE.sub(r"\1", text).strip()
+    if not visible:
+        text = visible = url
+    address = _without_scheme(visible).lower()
+    if address == _without_scheme(url).lower() or address.split("/", 1)[0] == host:
+        # The text is the address, or starts with the real host: nothing is hidden.
+        return f"[{text}]({url.translate(_MARKDOWN_TARGET_ESCAPES)})" if clickable else text
+    if not clickable:
+        return f"{text} ({host})"
+    return f"[{text}]({url.translate(_MARKDOWN_TARGET_ESCAPES)}) ({host})"
+
+
+class _InlineRenderer:
+    """Renders inline Markdown source. `plain=True` produces text for table code blocks;
+    `links=False` shows links as their text and host, not clickable (one-line texts)."""
+
+    def __init__(self, context: _RenderContext, *, plain: bool, links: bool = True) -> None:
         self.context = context
         self.plain = plain
+        self.links = links
 
     def render(self, text: str) -> str:
         output: list[str] = []
@@ -300,22 +330,23 @@ class _InlineRenderer:
                 return None  # not a link: the brackets stay text
             destination = reference.get("href", "")
         url = self.context.resolve(destination)
-        inner = _InlineRenderer(self.context, plain=self.plain).render(label_text).strip()
+        inner = self._nested().render(label_text).strip()
         if is_image:
             return self._image(url, inner), match.end()
         if self.plain:
             return inner, match.end()
-        if not inner:
-            inner = url
-        return f"[{inner}]({url})", match.end()
+        return shown_link(inner, url, clickable=self.links), match.end()
+
+    def _nested(self) -> _InlineRenderer:
+        return _InlineRenderer(self.context, plain=self.plain, links=self.links)
 
     def _image(self, url: str, alt: str) -> str:
-        if _is_web_url(url):
+        if is_web_url(url):
             self.context.add_image(url)
         label = f"{IMAGE_MARKER} {alt or 'image'}"
-        if self.plain or not _is_web_url(url):
+        if self.plain:
             return label
-        return f"[{label}]({url})"
+        return shown_link(label, url, clickable=self.links)
 
     def _html(self, text: str, index: int) -> tuple[str, int] | None:
         for pattern in (_HTML_COMMENT, _DROPPED_ELEMENT):
@@ -334,10 +365,11 @@ class _InlineRenderer:
         match = _ANCHOR.match(text, index)
         if match:
             href = _attribute(match.group(1), "href")
-            inner = _InlineRenderer(self.context, plain=self.plain).render(match.group(2)).strip()
+            inner = self._nested().render(match.group(2)).strip()
             if href is None or self.plain:
                 return inner, match.end()
-            return f"[{inner or href}]({self.context.resolve(href)})", match.end()
+            target = self.context.resolve(href)
+            return shown_link(inner, target, clickable=self.links), match.end()
         match = _SCRIPT_TAG.match(text, index)
         if match:
             inner = _InlineRenderer(self.context, plain=True).render(match.group(2))
@@ -587,7 +619,7 @@ def render_summary(markdown: str, *, base_url: str | None = None) -> RenderedSum
     text = _collapse_blank_lines_outside_code(text)
     text = neutralize_mentions(text.strip("\n"))
     images = tuple(context.image_urls)
-    first_image = next((url for url in images if _is_web_url(url)), None)
+    first_image = next((url for url in images if is_web_url(url)), None)
     return RenderedSummary(text=text, image_urls=images, first_image_url=first_image)
 
 
@@ -622,11 +654,12 @@ def _collapse_blank_lines_outside_code(text: str) -> str:
 def render_inline_text(text: str, *, markdown: bool = True) -> str:
     """One line of user text (a paper title, an author list) with math rendered.
 
-    `markdown=True` gives Discord Markdown (for descriptions and field values);
-    `markdown=False` gives plain Unicode with Markdown syntax removed (for embed titles,
-    footers, author names and select options). Whitespace and newlines collapse to single
-    spaces; mentions are neutralised.
+    `markdown=True` gives Discord Markdown (for descriptions and field values), where a
+    link shows as its text and real host, not clickable; `markdown=False` gives plain
+    Unicode with Markdown syntax removed (for embed titles, footers, author names and select
+    options). Whitespace and newlines collapse to single spaces; mentions are neutralised.
     """
     context = _RenderContext(references={}, base_url=None)
-    rendered = _InlineRenderer(context, plain=not markdown).render(clean_user_text(text))
+    renderer = _InlineRenderer(context, plain=not markdown, links=False)
+    rendered = renderer.render(clean_user_text(text))
     return neutralize_mentions(" ".join(rendered.split()))

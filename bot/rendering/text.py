@@ -15,8 +15,9 @@ _CONTROL_CHARACTERS = re.compile(
 # `@everyone`, `@here`, and `<@123>`, `<@!123>`, `<@&123>`, `<#123>` mention syntax.
 _MASS_MENTION = re.compile(r"@(?=everyone|here)", re.IGNORECASE)
 _ENTITY_MENTION = re.compile(r"<([@#])(?!\u200b)")
-# Characters that Discord Markdown gives a meaning to inside a line.
-_MARKDOWN_SPECIALS = re.compile(r"([\\*_~`|])")
+# Characters that Discord Markdown gives a meaning to inside a line; `[` and `]` because
+# `[text](url)` is a masked link, which shows words and goes somewhere else.
+_MARKDOWN_SPECIALS = re.compile(r"([\\*_~`|\[\]])")
 # Characters that mean something at the start of a line (headings, quotes, lists).
 _LINE_START_SPECIALS = re.compile(r"(?m)^(\s*)([#>]|[-+](?=\s)|\d+\.(?=\s))")
 
@@ -37,7 +38,8 @@ def neutralize_mentions(text: str) -> str:
 
 
 def escape_markdown(text: str, *, line_start: bool = True) -> str:
-    """Escape characters Discord would read as formatting, for text that must show as-is.
+    """Escape characters Discord would read as formatting or as a masked link, for text that
+    must show as-is (feed titles, reason phrases, names).
 
     `line_start=False` for text placed mid-line, where `#`, `>` and list markers are inert.
     """

@@ -19,8 +19,10 @@ from bot.storage.database import Database
 from bot.storage.lookups import LookupQueue
 from bot.storage.papers import PaperDetails, PaperRepository
 
-# Called inside the transaction that created a summary (announcements, for instance).
-CreatedHook = Callable[[aiosqlite.Connection, int, int], Awaitable[None]]
+# Called inside the transaction that saved a summary (its cards and announcement, say).
+SavedHook = Callable[[aiosqlite.Connection, "SaveResult"], Awaitable[None]]
+# Called inside the transaction that changed a summary's text.
+UpdatedHook = Callable[[aiosqlite.Connection], Awaitable[None]]
 
 _SELECT_COMMUNITY = (
     "SELECT s.id, s.paper_id, s.guild_id, s.author_discord_id, s.author_name, s.title, s.tldr, "
@@ -224,13 +226,14 @@ class CommunityRepository:
         tldr: str,
         body: str,
         now: float,
-        on_created: CreatedHook | None = None,
+        on_saved: SavedHook | None = None,
     ) -> SaveResult:
         """Create the author's summary of the paper in this guild, or edit the existing one.
 
         A summary the author deleted comes back with the new text; one a moderator deleted
-        raises `RemovedByModeratorError`. `on_created` runs in the same transaction, so an
-        announcement is queued exactly when the summary is created.
+        raises `RemovedByModeratorError`. `on_saved(conn, result)` runs in the same
+        transaction, so what it queues (a card, an announcement) exists exactly when the
+        summary does.
         """
         async with self.db.transaction() as conn:
             async with conn.execute(
@@ -282,14 +285,23 @@ class CommunityRepository:
                 )
                 created = False
             await _link_to_open_session(conn, guild_id, paper_id, summary_id, now)
-            if created and on_created is not None:
-                await on_created(conn, summary_id, guild_id)
-        return SaveResult(summary_id=summary_id, created=created, revived=revived)
+            result = SaveResult(summary_id=summary_id, created=created, revived=revived)
+            if on_saved is not None:
+                await on_saved(conn, result)
+        return result
 
     async def update_text(
-        self, summary_id: int, *, tldr: str, body: str, editor_id: int, now: float
+        self,
+        summary_id: int,
+        *,
+        tldr: str,
+        body: str,
+        editor_id: int,
+        now: float,
+        on_updated: UpdatedHook | None = None,
     ) -> bool:
-        """Replace the text of a visible summary (`/summary edit`). False when it is gone."""
+        """Replace the text of a visible summary (`/summary edit`). False when it is gone.
+        `on_updated(conn)` runs in the same transaction."""
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE summaries SET tldr = ?, body = ?, edited_at = ? "
@@ -309,6 +321,8 @@ class CommunityRepository:
                 row = await cur.fetchone()
             assert row is not None
             await _link_to_open_session(conn, int(row[0]), int(row[1]), summary_id, now)
+            if on_updated is not None:
+                await on_updated(conn)
         return True
 
     async def soft_delete(self, summary_id: int, *, deleted_by: int, now: float) -> bool:

@@ -1,15 +1,20 @@
 """The announcement outbox: messages to post, written in the transaction that decided them.
 
 A row is `pending` until Discord accepted the message (then `sent`, with its message id) or
-until it can never be delivered (`dropped`, with the reason). Each row carries its own nonce,
-sent with `enforce_nonce`, so sending a row again after a crash returns the message Discord
-already created instead of posting a second one.
+until it can never be delivered (`dropped`, with the reason). Each row has its own nonce,
+derived from the row: "so" + this database's salt (10 hex digits, made once by migration
+0010) + the row id in base 36, at most 25 characters. It is sent with `enforce_nonce`, so
+sending a row again within Discord's nonce window returns the message Discord already
+created instead of posting a second one; the sender also puts it in the message's buttons,
+to find the message in the channel's history after that window (see `bot.announce.sender`).
+Row ids are never reused, so neither are nonces. `first_attempt_at` is set just before a
+row is first sent: from then on Discord may have its message.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Sequence
+import string
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Literal
 
@@ -19,13 +24,25 @@ from bot.storage.database import Database
 
 OutboxKind = Literal["summary", "overflow", "notice"]
 
-# Discord accepts nonces of at most 25 characters.
-NONCE_LENGTH = 22
+# Discord accepts nonces of at most 25 characters: 2 + 10 (salt) + 13 (base 36 of 2**63).
+NONCE_PREFIX = "so"
+NONCE_LIMIT = 25
+NONCE_SALT_KEY = "outbox_nonce_salt"
+_BASE36 = string.digits + string.ascii_lowercase
 
 
-def new_nonce() -> str:
-    """A fresh nonce for one outbox row: unique across rows and across restarts."""
-    return "ss" + secrets.token_hex((NONCE_LENGTH - 2) // 2)
+def base36(number: int) -> str:
+    digits = ""
+    while True:
+        number, digit = divmod(number, 36)
+        digits = _BASE36[digit] + digits
+        if number == 0:
+            return digits
+
+
+def derived_nonce(salt: str, row_id: int) -> str:
+    """The nonce of outbox row `row_id` in the database whose salt is `salt`."""
+    return NONCE_PREFIX + salt + base36(row_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +64,14 @@ class OutboxMessage:
     message_id: int | None
     created_at: float
     sent_at: float | None
+    first_attempt_at: float | None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> OutboxMessage:
-        return cls(**{field.name: row[field.name] for field in fields(cls)})
+    def from_row(cls, row: aiosqlite.Row, *, salt: str) -> OutboxMessage:
+        values = {field.name: row[field.name] for field in fields(cls)}
+        if values["nonce"] is None:
+            values["nonce"] = derived_nonce(salt, int(values["id"]))
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +93,9 @@ class AnnouncedSummary:
     venue: str | None
     year: int | None
     paper_url: str | None
+    edited_at: float = 0.0
+    votes_up: int = 0
+    votes_down: int = 0
 
     @property
     def title(self) -> str:
@@ -80,7 +104,7 @@ class AnnouncedSummary:
 
 @dataclass(frozen=True, slots=True)
 class NewOutboxMessage:
-    """One message to add to the outbox (`enqueue_many`); the nonce is made on insert."""
+    """One message to add to the outbox (`enqueue_many`); its nonce comes from its id."""
 
     kind: OutboxKind
     guild_id: int
@@ -93,15 +117,31 @@ class NewOutboxMessage:
 
 
 _INSERT_OUTBOX_ROW = (
-    "INSERT INTO announcement_outbox (nonce, kind, guild_id, channel_id, "
+    "INSERT INTO announcement_outbox (kind, guild_id, channel_id, "
     "subscription_id, feed_id, summary_id, mention_role_id, text, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
 class OutboxRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._salt: str | None = None
+
+    async def nonce_salt(self) -> str:
+        """This database's nonce salt (made once, by migration 0010)."""
+        if self._salt is None:
+            value = await self.db.fetchval(
+                "SELECT value FROM bot_state WHERE key = ?", (NONCE_SALT_KEY,)
+            )
+            if value is None:
+                raise RuntimeError("the database has no outbox nonce salt: migrate it first")
+            self._salt = str(value)
+        return self._salt
+
+    async def _messages(self, rows: Iterable[aiosqlite.Row]) -> list[OutboxMessage]:
+        salt = await self.nonce_salt()
+        return [OutboxMessage.from_row(row, salt=salt) for row in rows]
 
     async def enqueue(
         self,
@@ -122,7 +162,6 @@ class OutboxRepository:
             cursor = await c.execute(
                 _INSERT_OUTBOX_ROW,
                 (
-                    new_nonce(),
                     kind,
                     guild_id,
                     channel_id,
@@ -150,7 +189,6 @@ class OutboxRepository:
             return 0
         params = [
             (
-                new_nonce(),
                 row.kind,
                 row.guild_id,
                 row.channel_id,
@@ -171,7 +209,7 @@ class OutboxRepository:
         row = await self.db.fetchone(
             "SELECT * FROM announcement_outbox WHERE id = ?", (message_id,)
         )
-        return None if row is None else OutboxMessage.from_row(row)
+        return None if row is None else (await self._messages([row]))[0]
 
     async def sendable(self, now: float, *, limit: int = 500) -> list[OutboxMessage]:
         """Pending rows that may be sent now, oldest first.
@@ -193,7 +231,7 @@ class OutboxRepository:
             ) as cursor,
         ):
             rows = await cursor.fetchall()
-        return [OutboxMessage.from_row(row) for row in rows]
+        return await self._messages(rows)
 
     async def next_attempt_at(self, *, after: float) -> float | None:
         """The earliest retry time after `after` among pending rows, or None."""
@@ -204,11 +242,29 @@ class OutboxRepository:
         )
         return None if value is None else float(value)
 
+    async def mark_attempting(self, row_id: int, *, now: float) -> None:
+        """Record, before its first send, that Discord may have this row's message from now."""
+        async with self.db.transaction() as c:
+            await c.execute(
+                "UPDATE announcement_outbox SET first_attempt_at = ? "
+                "WHERE id = ? AND first_attempt_at IS NULL",
+                (now, row_id),
+            )
+
     async def mark_sent(self, row_id: int, *, message_id: int, now: float) -> None:
+        """Record that Discord accepted the row's message; a summary's message is also
+        remembered as where it was posted (reading-session cards link to it)."""
         async with self.db.transaction() as c:
             await c.execute(
                 "UPDATE announcement_outbox SET state = 'sent', message_id = ?, sent_at = ?, "
                 "attempts = attempts + 1, last_error = NULL WHERE id = ?",
+                (message_id, now, row_id),
+            )
+            await c.execute(
+                "INSERT OR IGNORE INTO summary_posts "
+                "(summary_id, guild_id, channel_id, message_id, posted_at) "
+                "SELECT summary_id, guild_id, channel_id, ?, ? FROM announcement_outbox "
+                "WHERE id = ? AND summary_id IS NOT NULL",
                 (message_id, now, row_id),
             )
 
@@ -246,7 +302,7 @@ class OutboxRepository:
         rows = await self.db.fetchall(
             "SELECT * FROM announcement_outbox WHERE channel_id = ? ORDER BY id", (channel_id,)
         )
-        return [OutboxMessage.from_row(row) for row in rows]
+        return await self._messages(rows)
 
     async def count(self, state: str) -> int:
         return int(
@@ -270,7 +326,9 @@ class OutboxRepository:
         """A summary with its paper, as an announcement shows it."""
         sql = (
             "SELECT s.id, s.origin, s.guild_id, s.author_name, s.title, s.tldr, s.body, s.url, "
-            "s.score, s.created_at, p.title, p.authors, p.venue, p.year, p.url "
+            "s.score, s.created_at, p.title, p.authors, p.venue, p.year, p.url, s.edited_at, "
+            "(SELECT count(*) FROM summary_votes AS v WHERE v.summary_id = s.id AND v.value > 0), "
+            "(SELECT count(*) FROM summary_votes AS v WHERE v.summary_id = s.id AND v.value < 0) "
             "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id "
             "WHERE s.id = ? AND s.deleted_at IS NULL"
         )

@@ -41,20 +41,15 @@ class SummaryPostRepository:
         self, summary_ids: Sequence[int], guild_id: int
     ) -> dict[int, PostedMessage]:
         """For each summary, its most recent message in `guild_id`: the card posted when it
-        was published or edited, or a delivered announcement. Summaries with none are left
-        out."""
+        was published or edited, or a delivered announcement (the outbox records those here
+        when Discord accepts them). Summaries with none are left out."""
         if not summary_ids:
             return {}
         marks = ", ".join("?" for _ in summary_ids)
         rows = await self.db.fetchall(
-            "SELECT summary_id, channel_id, message_id, posted_at FROM summary_posts "
-            f"WHERE guild_id = ? AND summary_id IN ({marks}) "
-            "UNION ALL "
-            "SELECT summary_id, channel_id, message_id, sent_at FROM announcement_outbox "
-            f"WHERE guild_id = ? AND summary_id IN ({marks}) AND state = 'sent' "
-            "AND message_id IS NOT NULL "
-            "ORDER BY 4",
-            (guild_id, *summary_ids, guild_id, *summary_ids),
+            "SELECT summary_id, channel_id, message_id FROM summary_posts "
+            f"WHERE guild_id = ? AND summary_id IN ({marks}) ORDER BY posted_at",
+            (guild_id, *summary_ids),
         )
         found: dict[int, PostedMessage] = {}
         for row in rows:  # oldest first: the latest message of each summary wins

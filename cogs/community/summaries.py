@@ -20,10 +20,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.announce.community import ANNOUNCEMENT_ENQUEUED, enqueue_community_announcement
+from bot.announce.community import ANNOUNCEMENT_ENQUEUED, SummaryCard, enqueue_summary_cards
+from bot.announce.components import marker_of
+from bot.announce.messages import (
+    COMMUNITY_SOURCE,
+    OutgoingMessage,
+    edited_headline,
+    published_headline,
+    summary_message,
+)
 from bot.bot import ShortScienceBot
 from bot.community.arxiv import ArxivClient
-from bot.community.buttons import COMMUNITY_COG_NAME, ReadAllButton, VoteButton, vote_view
+from bot.community.buttons import COMMUNITY_COG_NAME, VoteButton
 from bot.community.cards import draft_summary, stored_summary, summary_embeds, with_text
 from bot.community.export import EXPORT_FORMATS, ExportFormat, export_filename, export_guild
 from bot.community.ratelimit import SlidingWindowLimiter
@@ -46,6 +54,7 @@ from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, plural, shorten
 from bot.storage.community import CommunityRepository, CommunitySummary
 from bot.storage.database import Database
+from bot.storage.outbox import OutboxRepository
 from bot.storage.papers import Paper, PaperRepository
 from bot.storage.posts import SummaryPostRepository
 from cogs.community.views import PagedView, PreviewView, RetryView, SummaryModal
@@ -62,6 +71,13 @@ LEADERBOARD_PERIODS: dict[str, float | None] = {
     "all": None,
 }
 NO_MENTIONS = discord.AllowedMentions.none()
+THREAD_TYPES = frozenset(
+    {
+        discord.ChannelType.public_thread,
+        discord.ChannelType.private_thread,
+        discord.ChannelType.news_thread,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +91,17 @@ class EditContext:
 
 def is_moderator(interaction: discord.Interaction) -> bool:
     return bool(interaction.permissions.manage_messages)
+
+
+def card_channel_id(interaction: discord.Interaction) -> int | None:
+    """Where a summary's card goes through the outbox: the channel it was written in, when
+    the bot may post an embed there; None otherwise (the card then comes as a follow-up)."""
+    permissions = interaction.app_permissions
+    in_thread = getattr(interaction.channel, "type", None) in THREAD_TYPES
+    may_send = permissions.send_messages_in_threads if in_thread else permissions.send_messages
+    if interaction.channel_id is None or not (may_send and permissions.embed_links):
+        return None
+    return interaction.channel_id
 
 
 def require_guild(interaction: discord.Interaction) -> int:
@@ -128,11 +155,12 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             bot.db,
             self.resolver,
             limiter=self.limiter,
-            announce=self._enqueue_announcement,
+            cards=self._enqueue_cards,
             clock=lambda: self.clock(),
         )
         self.repo = CommunityRepository(bot.db)
         self.posts = SummaryPostRepository(bot.db)
+        self.outbox = OutboxRepository(bot.db)
         self.context_menu = app_commands.ContextMenu(
             name=CONTEXT_MENU_NAME, callback=self.summarize_message
         )
@@ -141,18 +169,15 @@ class CommunityCog(commands.Cog, name=COG_NAME):
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.context_menu)
         add_summary_subcommands(self.bot.tree, *self._summary_subcommands())
-        self.bot.add_dynamic_items(VoteButton, ReadAllButton)
+        self.bot.add_dynamic_items(VoteButton)
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(CONTEXT_MENU_NAME, type=discord.AppCommandType.message)
         remove_summary_subcommands(self.bot.tree, *SUMMARY_SUBCOMMANDS)
-        self.bot.remove_dynamic_items(VoteButton, ReadAllButton)
+        self.bot.remove_dynamic_items(VoteButton)
 
-    @staticmethod
-    async def _enqueue_announcement(
-        db: Database, summary_id: int, guild_id: int, conn: aiosqlite.Connection
-    ) -> None:
-        await enqueue_community_announcement(db, summary_id, guild_id, conn)
+    async def _enqueue_cards(self, conn: aiosqlite.Connection, card: SummaryCard) -> None:
+        await enqueue_summary_cards(self.bot.db, card, conn)
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -307,18 +332,20 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         guild_id = require_guild(interaction)
         self.service.acquire_rate(interaction.user.id)
         await interaction.response.defer()
+        card_channel = card_channel_id(interaction)
         try:
+            # The card (and a new summary's announcement) is queued with the summary itself.
             result = await self.service.publish(
                 prepared,
                 guild_id=guild_id,
                 author_id=interaction.user.id,
                 author_name=interaction.user.display_name,
+                channel_id=card_channel,
             )
         except BaseException:
             self.limiter.release(interaction.user.id)
             raise
-        if result.created:
-            self.bot.dispatch(ANNOUNCEMENT_ENQUEUED)
+        self.bot.dispatch(ANNOUNCEMENT_ENQUEUED)
         view.done = True
         view.stop()
         word = "Published" if result.created else "Updated"
@@ -327,10 +354,13 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         await interaction.edit_original_response(
             content=f"{word}: summary #{result.summary_id}.", embed=None, view=None
         )
-        action = "wrote a summary" if result.created else "updated their summary"
-        if prepared.resolved.pending:
-            action += " (the paper's details are still being fetched from arXiv)"
-        await self._post_card(interaction, result.summary_id, f"📝 {{member}} {action}.")
+        if card_channel is None:
+            headline = published_headline(
+                interaction.user.id,
+                created=result.created,
+                paper_pending=prepared.resolved.pending,
+            )
+            await self._follow_up_card(interaction, result.summary_id, headline)
 
     async def _edit_clicked(self, interaction: discord.Interaction, view: PreviewView) -> None:
         context = view.context
@@ -346,22 +376,15 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         )
         await interaction.response.send_modal(modal)
 
-    async def _post_card(
+    async def _follow_up_card(
         self, interaction: discord.Interaction, summary_id: int, headline: str
     ) -> None:
-        """Post the summary with its vote buttons in the channel where it was written."""
-        summary = await stored_summary(self.bot.db, summary_id)
-        if summary is None:
+        """The card as a follow-up, where the bot may not post itself (so the outbox cannot
+        deliver it there): the member still sees what they published."""
+        message = await self.card(summary_id, headline=headline)
+        if message is None:
             return
-        embeds = await summary_embeds(summary)
-        up, down = await self.repo.vote_counts(summary_id)
-        card = await interaction.followup.send(
-            content=headline.format(member=interaction.user.mention),
-            embed=embeds[0],
-            view=vote_view(summary_id, up=up, down=down, pages=len(embeds)),
-            allowed_mentions=NO_MENTIONS,
-            wait=True,
-        )
+        card = await interaction.followup.send(**message.send_arguments(), wait=True)
         # Remembered so a reading session's card can link to it.
         await self.posts.record(
             summary_id,
@@ -369,6 +392,24 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             channel_id=card.channel.id,
             message_id=card.id,
             now=self.clock(),
+        )
+
+    async def card(
+        self, summary_id: int, *, headline: str | None = None, marker: str | None = None
+    ) -> OutgoingMessage | None:
+        """A community summary as announcements show it (rendered off the event loop)."""
+        announced = await self.outbox.announced_summary(summary_id)
+        if announced is None:
+            return None
+        return await asyncio.to_thread(
+            partial(
+                summary_message,
+                announced,
+                source_name=COMMUNITY_SOURCE,
+                mention_role_id=None,
+                headline=headline,
+                marker=marker,
+            )
         )
 
     # --- /summary edit | delete | restore ------------------------------------------------------
@@ -483,20 +524,26 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         context: EditContext = view.context
         summary = await self._changeable(interaction, context.summary_id)
         await interaction.response.defer()
+        card_channel = card_channel_id(interaction)
         await self.service.edit(
             summary,
             tldr=context.tldr,
             body=context.body,
             editor_id=interaction.user.id,
             is_moderator=is_moderator(interaction),
+            channel_id=card_channel,
         )
+        self.bot.dispatch(ANNOUNCEMENT_ENQUEUED)
         view.done = True
         view.stop()
         await interaction.edit_original_response(
             content=f"Saved your changes to summary #{summary.id}.", embed=None, view=None
         )
-        who = "{member} edited" if interaction.user.id != summary.author_id else "{member} updated"
-        await self._post_card(interaction, summary.id, f"✏️ {who} summary #{summary.id}.")
+        if card_channel is None:
+            headline = edited_headline(
+                interaction.user.id, summary.id, by_author=interaction.user.id == summary.author_id
+            )
+            await self._follow_up_card(interaction, summary.id, headline)
 
     async def delete_summary(self, interaction: discord.Interaction, summary_id: int) -> None:
         summary = await self._changeable(interaction, summary_id)
@@ -542,14 +589,13 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         outcome = await self.repo.press_vote(
             summary_id, interaction.user.id, pressed, now=self.clock()
         )
-        up, down = await self.repo.vote_counts(summary_id)
-        fresh = await stored_summary(self.bot.db, summary_id)
-        assert fresh is not None
-        embeds = await summary_embeds(fresh)
+        # The card again with the new counts; its text (headline) and outbox marker stay.
+        components = interaction.message.components if interaction.message else []
+        card = await self.card(summary_id, marker=marker_of(components))
+        if card is None:
+            raise UserFacingError("This summary no longer exists.")
         await interaction.response.edit_message(
-            embed=embeds[0],
-            view=vote_view(summary_id, up=up, down=down, pages=len(embeds)),
-            allowed_mentions=NO_MENTIONS,
+            embed=card.embed, view=card.view, allowed_mentions=NO_MENTIONS
         )
         score = f"Score now {format_score(outcome.score)}."
         if outcome.change.withdrawn:
@@ -558,17 +604,6 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             vote = "👍" if outcome.change.new > 0 else "👎"
             said = f"You voted {vote}. {score} Press the same button again to withdraw it."
         await interaction.followup.send(said, ephemeral=True)
-
-    async def handle_read_all(self, interaction: discord.Interaction, summary_id: int) -> None:
-        summary = await self.repo.get(summary_id)
-        if summary is None or summary.is_deleted or summary.guild_id != interaction.guild_id:
-            raise UserFacingError("This summary no longer exists.")
-        stored = await stored_summary(self.bot.db, summary_id)
-        assert stored is not None
-        embeds = await summary_embeds(stored)
-        view = PagedView(interaction.user.id, embeds)
-        await interaction.response.send_message(embed=embeds[0], view=view, ephemeral=True)
-        view.message = await interaction.original_response()
 
     # --- listings and export --------------------------------------------------------------------
 

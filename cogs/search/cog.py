@@ -49,7 +49,10 @@ from bot.storage.state import BotStateRepository
 from bot.storage.summaries import Summary, SummaryRepository
 from cogs.search.views import (
     PAGE_SIZE,
+    SEARCH_COG_NAME,
+    LatestButton,
     PaperView,
+    ReadButton,
     ResultPage,
     SummaryListView,
     local_loader,
@@ -107,7 +110,7 @@ def title_choice_value(title: str) -> str:
     return cut[:space] if space > CHOICE_LIMIT // 2 else cut
 
 
-class SearchCog(commands.Cog, name="Search"):
+class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
     """Search, papers and reading summaries."""
 
     def __init__(self, bot: ShortScienceBot) -> None:
@@ -124,6 +127,8 @@ class SearchCog(commands.Cog, name="Search"):
         view_command = self.summary_view
         self.__cog_app_commands__ = [c for c in self.__cog_app_commands__ if c is not view_command]
         add_summary_subcommands(self.bot.tree, view_command)
+        # Read and Latest under announcements, after restarts too.
+        self.bot.add_dynamic_items(ReadButton, LatestButton)
         if self.bot.background_tasks:
             # Searches stay exact without the accelerator, only slower: rebuild it when due.
             self.index_upkeep = asyncio.create_task(
@@ -132,6 +137,7 @@ class SearchCog(commands.Cog, name="Search"):
 
     async def cog_unload(self) -> None:
         remove_summary_subcommands(self.bot.tree, self.summary_view.name)
+        self.bot.remove_dynamic_items(ReadButton, LatestButton)
         if self.index_upkeep is not None:
             self.index_upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -178,6 +184,7 @@ class SearchCog(commands.Cog, name="Search"):
         title: str,
         items: list[ListedSummary],
         description_prefix: str = "",
+        ephemeral: bool = False,
     ) -> None:
         loader = local_loader(items)
         view = SummaryListView(
@@ -189,7 +196,7 @@ class SearchCog(commands.Cog, name="Search"):
             timeout=self.view_timeout,
             description_prefix=description_prefix,
         )
-        await reply(interaction, embed=view.embed, view=view)
+        await reply(interaction, embed=view.embed, view=view, ephemeral=ephemeral)
 
     async def paper_choices(
         self, current: str, guild_id: int | None
@@ -436,6 +443,12 @@ class SearchCog(commands.Cog, name="Search"):
     async def latest(
         self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 25] = 10
     ) -> None:
+        await self.show_latest(interaction, count)
+
+    async def show_latest(
+        self, interaction: discord.Interaction, count: int = 10, *, ephemeral: bool = False
+    ) -> None:
+        """`/latest`, and the Latest button under an announcement's "…and N more" line."""
         summaries = await self.summaries.latest(count, guild_id=interaction.guild_id)
         if not summaries:
             raise await self.empty_library(interaction.guild_id) or UserFacingError(
@@ -445,6 +458,7 @@ class SearchCog(commands.Cog, name="Search"):
             interaction,
             title="Latest summaries",
             items=await self.listed(summaries, when_style="R"),
+            ephemeral=ephemeral,
         )
 
     @app_commands.command(name="top", description="The best-scored summaries of a period")

@@ -12,14 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import discord
 from discord.utils import MISSING
 
-from bot.errors import UserFacingError
+from bot.announce.components import (
+    LATEST_TEMPLATE,
+    READ_TEMPLATE,
+    latest_button,
+    read_button,
+)
+from bot.errors import UserFacingError, report_interaction_error
 from bot.presenters import (
     SELECT_OPTION_LIMIT,
     Link,
@@ -37,6 +44,7 @@ from bot.presenters import (
     summary_markdown,
     summary_title,
 )
+from bot.rendering.urls import button_url
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary
 from bot.ui import OwnedView
@@ -66,9 +74,12 @@ PageLoader = Callable[[int, int], Awaitable[ResultPage]]
 
 
 def link_buttons(links: Sequence[Link], *, row: int) -> list[discord.ui.Button[Any]]:
+    """A row of link buttons, for the links Discord takes on a button (512 characters at
+    most; a longer link stays in the text)."""
+    usable = [link for link in links if button_url(link.url) is not None]
     return [
         discord.ui.Button(label=link.label[:BUTTON_LABEL_LIMIT], url=link.url, row=row)
-        for link in links[:LINK_BUTTONS]
+        for link in usable[:LINK_BUTTONS]
     ]
 
 
@@ -279,6 +290,62 @@ async def open_summary_for(
     """Open a summary picked from a list: in public for the list's owner, else ephemerally."""
     summary = await cog.visible_summary(summary_id, interaction.guild_id)
     await send_summary(cog, interaction, summary, ephemeral=interaction.user.id != owner_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# The buttons under announcements: Read, and Latest under an "…and N more" line
+
+SEARCH_COG_NAME: Final = "Search"
+
+
+def _reader(interaction: discord.Interaction) -> SearchCog:
+    # A dynamic item is built from a custom_id alone: it finds the cog that reads summaries.
+    cog = interaction.client.get_cog(SEARCH_COG_NAME)  # type: ignore[attr-defined]
+    if cog is None:
+        raise UserFacingError("Reading summaries is not available right now; try again soon.")
+    return cast("SearchCog", cog)
+
+
+class ReadButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=READ_TEMPLATE):
+    """**Read** under an announcement: the whole summary, paged, privately for whoever
+    clicks (Prev/Next, Download .md and links, as `/summary view` shows it)."""
+
+    def __init__(self, summary_id: int, marker: str | None = None) -> None:
+        super().__init__(read_button(summary_id, marker))
+        self.summary_id = summary_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ReadButton:
+        return cls(int(match["summary_id"]), match["marker"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            cog = _reader(interaction)
+            summary = await cog.visible_summary(self.summary_id, interaction.guild_id)
+            await send_summary(cog, interaction, summary, ephemeral=True)
+        except Exception as exc:  # the dynamic view's own handler would only log it
+            await report_interaction_error(interaction, exc)
+
+
+class LatestButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=LATEST_TEMPLATE):
+    """**Latest summaries** under an "…and N more" line: `/latest`, privately."""
+
+    def __init__(self, marker: str | None = None) -> None:
+        super().__init__(latest_button(marker))
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> LatestButton:
+        return cls(match["marker"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await _reader(interaction).show_latest(interaction, ephemeral=True)
+        except Exception as exc:
+            await report_interaction_error(interaction, exc)
 
 
 # ---------------------------------------------------------------------------------------------

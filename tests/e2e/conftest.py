@@ -10,6 +10,7 @@
 - `spawn_bot`: `await spawn_bot(database_path=None, **settings)` runs `python -m bot run`
   as a subprocess and returns a started `BotProcess` (`.kill()`, `.interrupt()`,
   `.output`); every process is killed at teardown.
+- `arxiv`: a started local arXiv API stand-in (`ARXIV_API_URL=arxiv.url`) serving fixtures.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tests.emulator.botharness import (
     make_settings,
     settings_env,
 )
+from tests.fixtures.arxiv.server import ArxivFixtureServer
 
 if TYPE_CHECKING:
     from bot.bot import ShortScienceBot
@@ -105,3 +107,9 @@ async def spawn_bot(emulator: DiscordEmulator, tmp_path: Path) -> AsyncIterator[
         for process in processes:
             if process.returncode is None:
                 await process.kill()
+
+
+@pytest.fixture
+def arxiv(arxiv_server: ArxivFixtureServer) -> ArxivFixtureServer:
+    """The local arXiv API (tests/conftest.py's `arxiv_server`), by its short e2e name."""
+    return arxiv_server

@@ -36,13 +36,9 @@ from tests.emulator import (
 from tests.emulator.botharness import make_settings
 from tests.fixtures.arxiv.server import ArxivFixtureServer
 
-EXTENSIONS = ("cogs.meta", "cogs.community")
+# The feeds extension runs the outbox sender that posts cards; the search one answers Read.
+EXTENSIONS = ("cogs.meta", "cogs.feeds", "cogs.community", "cogs.search")
 BATCH_NORM = "Batch Normalization: Accelerating Deep Network Training by Reducing Internal"
-
-
-@pytest.fixture
-def arxiv(arxiv_server: ArxivFixtureServer) -> ArxivFixtureServer:
-    return arxiv_server
 
 
 @pytest.fixture
@@ -52,9 +48,19 @@ def settings(emulator: DiscordEmulator, tmp_path: Path, arxiv: ArxivFixtureServe
     )
 
 
+async def start_community_bot(start_bot: StartBot, settings: Settings) -> ShortScienceBot:
+    """The bot with its background loops off (tests drive reminders and look-up retries
+    themselves), except the outbox sender, which delivers the cards of published summaries."""
+    bot = await start_bot(settings, extensions=EXTENSIONS, background_tasks=False)
+    feeds = bot.get_cog("FeedsCog")
+    assert feeds is not None
+    feeds.send_loop.start()  # type: ignore[attr-defined]
+    return bot
+
+
 @pytest.fixture
 async def bot(start_bot: StartBot, settings: Settings) -> ShortScienceBot:
-    return await start_bot(settings, extensions=EXTENSIONS, background_tasks=False)
+    return await start_community_bot(start_bot, settings)
 
 
 def cog(bot: ShortScienceBot) -> CommunityCog:
@@ -110,8 +116,15 @@ async def preview(
 async def publish(
     emulator: DiscordEmulator, preview_message: Message, member: Member, label: str = "Publish"
 ) -> tuple[InteractionHandle, Message]:
+    """Press Publish; return the press and the card the outbox then posts in the channel."""
+    channel = preview_message.channel
+    earlier = {message.id for message in emulator.messages(channel)}
     clicked = await emulator.click(preview_message, label=label, member=member)
-    card = await clicked.wait_followup()
+    card = await emulator.wait_for_message(
+        channel,
+        lambda m: m.id not in earlier and f"<@{member.id}>" in m.content and bool(m.buttons),
+        timeout=10,
+    )
     return clicked, card
 
 
@@ -121,6 +134,24 @@ async def write(
     _, shown = await preview(emulator, member, paper, **kwargs)
     _, card = await publish(emulator, shown, member)
     return card
+
+
+async def command_reply(emulator: DiscordEmulator, line: str) -> Message:
+    handle = await emulator.slash(line, member=emulator.guild.member("mod"))
+    return await handle.wait_reply()
+
+
+async def cog_sender_drained(bot: ShortScienceBot) -> None:
+    """Wait until the outbox sender posted everything queued."""
+    feeds = bot.get_cog("FeedsCog")
+    assert feeds is not None
+    await feeds.sender.drain()  # type: ignore[attr-defined]
+
+
+def score(card: Message) -> str:
+    """The score a card shows."""
+    assert card.embed is not None
+    return card.embed["fields"][0]["value"]
 
 
 def summary_id_of(card: Message) -> int:
@@ -161,13 +192,19 @@ async def test_summarize_previews_then_publishes_and_announces_once(
     assert len(arxiv.requests) == 1
 
     clicked, card = await publish(emulator, shown, alice)
-    assert not card.ephemeral
+    assert not card.ephemeral and card.channel.name == "general"
+    assert card.content == f"📝 <@{alice.id}> wrote a summary."
     # Nothing the bot posts of user text can ping: allowed mentions are none.
-    [posted] = [r for r in emulator.requests_matching("POST /webhooks/{app}/{token}") if r.json]
-    assert posted.json["allowed_mentions"] == {"parse": []}
+    posted = emulator.requests_matching("POST /channels/{channel_id}/messages")
+    assert posted and all(r.json["allowed_mentions"] == {"parse": []} for r in posted)
     assert card.embed is not None and card.embed["title"].startswith(BATCH_NORM)
-    assert card.embed["footer"]["text"].startswith("Summary #")
-    assert [b.get("emoji", {}).get("name") for b in card.buttons][:2] == ["👍", "👎"]
+    assert card.embed["footer"]["text"] == "New community summary"
+    assert [b.get("label") for b in card.buttons] == ["Read", "0", "0"]
+    assert [b.get("emoji", {}).get("name") for b in card.buttons][1:] == ["👍", "👎"]
+    await clicked.wait_for(
+        lambda h: h.message is not None and h.message.content.startswith("Published"),
+        what="the preview to say it was published",
+    )
     published = clicked.message
     assert published is not None and published.content.startswith("Published: summary #")
     assert published.buttons == []
@@ -178,8 +215,53 @@ async def test_summarize_previews_then_publishes_and_announces_once(
     stored = await CommunityRepository(bot.db).get(summary_id)
     assert stored is not None and stored.author_id == alice.id
     assert stored.tldr == "Normalise each layer's inputs. @everyone"
-    outbox = await OutboxRepository(bot.db).for_channel(papers.id)
-    assert [(row.kind, row.summary_id) for row in outbox] == [("summary", summary_id)]
+    # The card where it was written, the announcement in the /announce channel: one each.
+    general = emulator.guild.channel("general")
+    for channel in (general, papers):
+        outbox = await OutboxRepository(bot.db).for_channel(channel.id)
+        assert [(row.kind, row.summary_id) for row in outbox] == [("summary", summary_id)]
+    announcement = await emulator.wait_for_message(papers, timeout=10)
+    assert announcement.content == card.content
+    assert [b.get("label") for b in announcement.buttons] == ["Read", "0", "0"]
+
+
+async def test_publishing_in_the_announce_channel_posts_the_summary_once(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    """Issue 8, item 15: the card and the announcement are one message there, not two."""
+    alice = emulator.guild.member("alice")
+    papers = emulator.guild.channel("papers")
+    await command_reply(emulator, "/announce channel channel:#papers")
+    card = await write(emulator, alice, channel=papers)
+    summary_id = summary_id_of(card)
+    await cog_sender_drained(bot)
+    posted = [m for m in emulator.messages(papers) if f"ss:vote:{summary_id}:up" in str(m.buttons)]
+    assert posted == [card]
+
+
+async def test_where_the_bot_may_not_post_the_card_comes_as_a_reply(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    """Members may run commands where the bot cannot post: the outbox could not deliver the
+    card there (and would disable the channel), so it comes as a follow-up instead."""
+    alice = emulator.guild.member("alice")
+    general = emulator.guild.channel("general")
+    general.permission_overwrites.append(
+        {
+            "id": str(emulator.bot_user.id),
+            "type": 1,
+            "allow": "0",
+            "deny": str(Permission.SEND_MESSAGES),
+        }
+    )
+    _, shown = await preview(emulator, alice, "1502.03167", channel=general)
+    clicked = await emulator.click(shown, label="Publish", member=alice)
+    card = await clicked.wait_followup(timeout=10)
+    assert card.content == f"📝 <@{alice.id}> wrote a summary."
+    assert [b.get("label") for b in card.buttons] == ["Read", "0", "0"]
+    await cog_sender_drained(bot)
+    assert await OutboxRepository(bot.db).for_channel(general.id) == []
+    assert emulator.requests_matching(f"POST /channels/{general.id}/messages") == []
 
 
 async def test_cancel_saves_nothing(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
@@ -230,7 +312,7 @@ async def test_a_long_summary_comes_as_a_file(
     _, card = await publish(emulator, shown, alice)
     stored = await CommunityRepository(bot.db).get(summary_id_of(card))
     assert stored is not None and stored.body == body
-    assert "Read it all" in [b.get("label") for b in card.buttons]
+    assert "Read" in [b.get("label") for b in card.buttons]
 
 
 @pytest.mark.parametrize(
@@ -318,9 +400,17 @@ async def test_edit_delete_restore_permissions(
     shown = await submitted.wait_reply()
     assert shown.embed is not None and shown.embed["footer"]["text"].startswith("Preview of")
     saved = await emulator.click(shown, label="Save changes", member=mod)
-    await saved.wait_followup()
-    assert saved.message is not None and saved.message.content.startswith("Saved your changes")
+    await saved.wait_for(
+        lambda h: h.message is not None and h.message.content.startswith("Saved your changes"),
+        what="the preview replaced by a confirmation",
+    )
+    assert saved.message is not None
     assert saved.message.embeds == [] and "Preview" not in saved.message.text
+    edited = await emulator.wait_for_message(
+        shown.channel, lambda m: m.content.startswith("✏️"), timeout=10
+    )
+    assert edited.content == f"✏️ <@{mod.id}> edited summary #{summary_id}."
+    assert edited.embed is not None and "Moderated TL;DR" in edited.embed["description"]
     stored = await repo.get(summary_id)
     assert stored is not None and stored.tldr == "Moderated TL;DR" and stored.edited_by == mod.id
 
@@ -365,7 +455,7 @@ async def test_other_guilds_never_see_a_summary(
 async def test_votes_withdraw_refuse_self_votes_and_survive_a_restart(
     emulator: DiscordEmulator, start_bot: StartBot, settings: Settings
 ) -> None:
-    first_bot = await start_bot(settings, extensions=EXTENSIONS, background_tasks=False)
+    first_bot = await start_community_bot(start_bot, settings)
     guild = emulator.guild
     alice, mod = guild.member("alice"), guild.member("mod")
     bob = guild.add_member("bob")
@@ -382,13 +472,13 @@ async def test_votes_withdraw_refuse_self_votes_and_survive_a_restart(
 
     vote = await emulator.click(card, custom_id=up, member=bob)
     await vote.wait_followup()
-    assert labels(card) == ("1", "0") and "▲ 1" in card.embed["author"]["name"]  # type: ignore[index]
+    assert labels(card) == ("1", "0") and score(card) == "▲ 1"
     assert "You voted 👍" in vote.followups[0].content
     assert "Press the same button again to withdraw it" in vote.followups[0].content
 
     withdraw = await emulator.click(card, custom_id=up, member=bob)
     await withdraw.wait_followup()
-    assert labels(card) == ("0", "0") and "▲ 0" in card.embed["author"]["name"]  # type: ignore[index]
+    assert labels(card) == ("0", "0") and score(card) == "▲ 0"
     # Nothing left to withdraw: no hint about withdrawing.
     assert withdraw.followups[0].content == "Your vote was withdrawn. Score now 0."
 
@@ -401,10 +491,10 @@ async def test_votes_withdraw_refuse_self_votes_and_survive_a_restart(
     assert labels(card) == ("0", "1")
 
     await first_bot.close()
-    second_bot = await start_bot(settings, extensions=EXTENSIONS, background_tasks=False)
+    second_bot = await start_community_bot(start_bot, settings)
     after = await emulator.click(card, custom_id=up, member=bob)
     await after.wait_followup()
-    assert labels(card) == ("1", "1") and "▲ 0" in card.embed["author"]["name"]  # type: ignore[index]
+    assert labels(card) == ("1", "1") and score(card) == "▲ 0"
     switch = await emulator.click(card, custom_id=down, member=bob)
     await switch.wait_followup()
     assert labels(card) == ("0", "2")
@@ -442,7 +532,7 @@ async def test_the_rate_limit_refuses_with_a_clear_message(
         submissions_per_window=1,
         submission_window_seconds=600,
     )
-    await start_bot(limited, extensions=EXTENSIONS, background_tasks=False)
+    await start_community_bot(start_bot, limited)
     alice = emulator.guild.member("alice")
     await write(emulator, alice)
     refused = await emulator.slash("/summarize", member=alice)
@@ -503,7 +593,7 @@ def reading_cog(bot: ShortScienceBot) -> Any:
 async def test_a_reading_session_from_start_to_reminder_to_digest(
     emulator: DiscordEmulator, start_bot: StartBot, settings: Settings
 ) -> None:
-    first_bot = await start_bot(settings, extensions=EXTENSIONS, background_tasks=False)
+    first_bot = await start_community_bot(start_bot, settings)
     guild = emulator.guild
     alice, mod = guild.member("alice"), guild.member("mod")
     bob = guild.add_member("bob")
@@ -547,7 +637,7 @@ async def test_a_reading_session_from_start_to_reminder_to_digest(
     reminders = [m for m in emulator.messages(thread) if m.content.startswith("⏰")]
     assert len(reminders) == 1 and "1 written so far, by bob" in reminders[0].content
     await first_bot.close()
-    second_bot = await start_bot(settings, extensions=EXTENSIONS, background_tasks=False)
+    second_bot = await start_community_bot(start_bot, settings)
     second_cog = reading_cog(second_bot)
     second_cog.clock = lambda: start + 2 * 86400 + 120
     assert await second_cog.send_due_reminders() == 0
@@ -698,8 +788,11 @@ async def test_two_hundred_members_submit_at_once(
             {"paper": "1706.03762", "tldr": f"TL;DR number {index}", "body": f"Body {index}"},
         )
         shown = await submitted.wait_reply(timeout=30)
-        clicked = await emulator.click(shown, label="Publish", member=member)
-        return summary_id_of(await clicked.wait_followup(timeout=30))
+        await emulator.click(shown, label="Publish", member=member)
+        card = await emulator.wait_for_message(
+            shown.channel, lambda m: f"<@{member.id}>" in m.content, timeout=60
+        )
+        return summary_id_of(card)
 
     ids = await asyncio.gather(*(one(i) for i in range(200)))
     assert len(set(ids)) == 200

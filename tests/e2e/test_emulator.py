@@ -153,6 +153,24 @@ async def test_missing_bot_permissions_in_a_channel_are_403_50013(
 
 BUTTON = {"type": 2, "style": 1, "label": "ok", "custom_id": "ok"}
 LONG_EMBEDS = [{"description": "d" * 4000}, {"description": "d" * 2001}]
+LINK_BUTTON = {"type": 2, "style": 5, "label": "open"}
+# What Discord refuses in an embed's URL fields (issue 8, item 1).
+BAD_EMBED_URLS = [
+    ("javascript:alert(1)", "URL_TYPE_INVALID_SCHEME"),
+    ("data:text/html,hi", "URL_TYPE_INVALID_SCHEME"),
+    ("ftp://example.org/paper.pdf", "URL_TYPE_INVALID_SCHEME"),
+    ("https://", "URL_TYPE_INVALID_URL"),
+    ("http://?x", "URL_TYPE_INVALID_URL"),
+    ("http://exa mple.com", "URL_TYPE_INVALID_URL"),
+    ("http://[::1", "URL_TYPE_INVALID_URL"),
+    ("http://.invalid/", "URL_TYPE_INVALID_URL"),
+    ("https://example.org/" + "a" * 2029, "BASE_TYPE_MAX_LENGTH"),
+]
+BAD_BUTTON_URLS = [
+    ("https://example.org/" + "a" * 493, "BASE_TYPE_MAX_LENGTH"),
+    ("javascript:alert(1)", "URL_TYPE_INVALID_SCHEME"),
+    ("http://exa mple.com", "URL_TYPE_INVALID_URL"),
+]
 LIMIT_CASES: list[tuple[str, dict[str, Any], list[str], str]] = [
     ("content", {"content": "x" * 2001}, ["content"], "BASE_TYPE_MAX_LENGTH"),
     ("embed title", {"embeds": [{"title": "t" * 257}]}, ["embeds", "0", "title"], ""),
@@ -188,6 +206,37 @@ LIMIT_CASES: list[tuple[str, dict[str, Any], list[str], str]] = [
         "",
     ),
     ("11 embeds", {"embeds": [{"title": "t"}] * 11}, ["embeds"], ""),
+    *[
+        (f"embed url {url[:24]}", {"embeds": [{"url": url}]}, ["embeds", "0", "url"], code)
+        for url, code in BAD_EMBED_URLS
+    ],
+    (
+        "image url data:",
+        {"embeds": [{"image": {"url": "data:image/png;base64,AAAA"}}]},
+        ["embeds", "0", "image", "url"],
+        "URL_TYPE_INVALID_SCHEME",
+    ),
+    (
+        "footer icon ftp:",
+        {"embeds": [{"footer": {"text": "f", "icon_url": "ftp://x.org/a.png"}}]},
+        ["embeds", "0", "footer", "icon_url"],
+        "URL_TYPE_INVALID_SCHEME",
+    ),
+    (
+        "author url malformed",
+        {"embeds": [{"author": {"name": "a", "url": "http://a..b/"}}]},
+        ["embeds", "0", "author", "url"],
+        "URL_TYPE_INVALID_URL",
+    ),
+    *[
+        (
+            f"link button {url[:24]}",
+            {"components": [{"type": 1, "components": [{**LINK_BUTTON, "url": url}]}]},
+            ["components", "0", "components", "0", "url"],
+            code,
+        )
+        for url, code in BAD_BUTTON_URLS
+    ],
     ("6000 in all", {"embeds": LONG_EMBEDS}, ["embeds"], "MAX_EMBED_SIZE_EXCEEDED"),
     (
         "6 buttons",
@@ -263,6 +312,33 @@ async def test_message_bodies_over_the_limits_are_rejected_with_50035(
         assert code in [error["code"] for error in errors]
     assert emulator.messages(general) == []
     assert emulator.take_violations(), "an over-limit body is a violation that fails the test"
+
+
+async def test_urls_discord_accepts_pass(
+    emulator: DiscordEmulator, http: aiohttp.ClientSession
+) -> None:
+    general = emulator.guild.channel("general")
+    longest = "https://example.org/" + "a" * 2028
+    payload = {
+        "embeds": [
+            {
+                "url": longest,
+                "image": {"url": "attachment://figure.png"},
+                "thumbnail": {"url": "http://[2001:db8::1]:8080/t.png"},
+                "author": {"name": "a", "url": "https://bücher.example/x?y=1#z"},
+                "footer": {"text": "f", "icon_url": "https://cdn.example.org/i.png"},
+            }
+        ],
+        "components": [
+            {
+                "type": 1,
+                "components": [{**LINK_BUTTON, "url": "https://example.org/" + "b" * 492}],
+            }
+        ],
+    }
+    assert len(longest) == 2048
+    async with http.post(f"{emulator.api_base}/channels/{general.id}/messages", json=payload) as r:
+        assert r.status == 200, await r.text()
 
 
 async def test_limits_apply_to_callbacks_follow_ups_and_edits(

@@ -78,21 +78,29 @@ def announcements(emulator: DiscordEmulator, channel: Channel) -> list[str]:
 
 
 def summary_id_in(message: Message) -> int:
-    """The id an announcement offers for `/summary id:N`."""
-    assert message.embed is not None
-    match = re.search(r"/summary id:(\d+)", message.embed["description"])
-    assert match is not None
+    """The summary an announcement's Read button opens."""
+    read = message.find_component(label="Read")
+    match = re.fullmatch(r"ss:read:(\d+):\w+", read["custom_id"])
+    assert match is not None, read
     return int(match.group(1))
 
 
-async def wait_titles(
+async def wait_messages(
     emulator: DiscordEmulator, channel: Channel, count: int, timeout: float = 15
-) -> list[str]:
+) -> list[Message]:
+    """The messages of `channel` once there are at least `count`."""
     await emulator.wait_for(
         lambda: len(emulator.messages(channel)) >= count,
         timeout=timeout,
         description=f"{count} messages in #{channel.name}",
     )
+    return emulator.messages(channel)
+
+
+async def wait_titles(
+    emulator: DiscordEmulator, channel: Channel, count: int, timeout: float = 15
+) -> list[str]:
+    await wait_messages(emulator, channel, count, timeout)
     return announcements(emulator, channel)
 
 

@@ -10,11 +10,14 @@ the emulator, like Discord, answers with the message it already created.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+from bot.storage import Database
 from tests.e2e.conftest import SpawnBot
-from tests.emulator import DiscordEmulator
+from tests.emulator import Channel, DiscordEmulator, Message, Permission
 from tests.feedserver import FeedServer, feed_server
+from tests.fixtures.arxiv.server import ArxivFixtureServer
 from tests.unit.announce.test_poller import Item, shortscience_rss
 
 __all__ = ["feed_server"]  # the fixture, used by name
@@ -70,3 +73,160 @@ async def test_a_bot_killed_mid_fan_out_announces_each_entry_once_per_channel_af
     sends = requests_to(emulator, papers.id)
     assert sends[0].json["nonce"] == sends[1].json["nonce"]
     assert int(sends[1].response["id"]) == held.id  # Discord returned the first message
+
+
+def cards_of(emulator: DiscordEmulator, channel: Channel, summary_id: int) -> list[Message]:
+    """Messages in `channel` carrying the vote buttons of `summary_id`."""
+    wanted = f"ss:vote:{summary_id}:up"
+    return [
+        m
+        for m in emulator.messages(channel)
+        if any(b.get("custom_id") == wanted for b in m.buttons)
+    ]
+
+
+async def test_a_bot_killed_right_after_publish_still_posts_the_vote_card_once(
+    emulator: DiscordEmulator,
+    spawn_bot: SpawnBot,
+    arxiv: ArxivFixtureServer,
+    tmp_path: Path,
+) -> None:
+    """Issue 8, item 15: the card under a published summary is written with the summary, in
+    one transaction, and delivered by the outbox: a kill right after Publish loses nothing."""
+    database = tmp_path / "publish.sqlite3"
+    settings = {"arxiv_api_url": arxiv.url, "arxiv_min_interval": 0}
+    first = await spawn_bot(database, **settings)
+    general = emulator.guild.channel("general")
+    alice = emulator.guild.member("alice")
+    opened = await emulator.slash("/summarize paper:1502.03167", member=alice, channel=general)
+    await opened.wait_modal(timeout=10)
+    submitted = await emulator.submit_modal(
+        opened, {"paper": "1502.03167", "tldr": "Normalise per batch.", "body": "Text."}
+    )
+    preview = await submitted.wait_reply(timeout=15)
+    # Hold the "Published" edit of the preview: the bot dies while Discord holds it, after
+    # the summary was committed.
+    edits = "PATCH /webhooks/{app}/{token}/messages/@original"
+    before = len(emulator.requests_matching(edits))
+    emulator.faults.delay(edits, 5.0, times=1)
+    await emulator.click(preview, label="Publish", member=alice)
+    await emulator.wait_for(
+        lambda: len(emulator.requests_matching(edits)) > before,
+        timeout=15,
+        description="the bot to edit the preview after publishing",
+    )
+    assert await first.kill() == -9
+    summary_id = int(await _stored_summary_id(database))
+
+    await spawn_bot(database, **settings)
+    await emulator.wait_for(
+        lambda: cards_of(emulator, general, summary_id),
+        timeout=15,
+        description="the card of the published summary",
+    )
+    await asyncio.sleep(1.5)  # a second card would come now, if one were coming
+    assert len(cards_of(emulator, general, summary_id)) == 1
+
+
+async def _stored_summary_id(database: Path) -> int:
+    db = await Database.open(database)
+    try:
+        value = await db.fetchval("SELECT id FROM summaries WHERE origin = 'community'")
+    finally:
+        await db.close()
+    assert value is not None, "the summary was not committed before the kill"
+    return int(value)
+
+
+async def _outbox_rows(database: Path) -> list[tuple[str, int | None]]:
+    db = await Database.open(database)
+    try:
+        rows = await db.fetchall("SELECT state, message_id FROM announcement_outbox ORDER BY id")
+    finally:
+        await db.close()
+    return [(str(row[0]), row[1]) for row in rows]
+
+
+async def kill_after_discord_created_the_message(
+    emulator: DiscordEmulator,
+    spawn_bot: SpawnBot,
+    feed_server: FeedServer,
+    database: Path,
+    channel: Channel,
+) -> None:
+    """Subscribe `channel`, then kill the bot while Discord holds the reply to the send of a
+    new entry's announcement: the message exists, the bot never learned it."""
+    first = await spawn_bot(database, feed_poll_seconds=1, discord_nonce_window_seconds=2)
+    items = [Item("old/1", title="Old")]
+    url = feed_server.set_feed("ss", shortscience_rss(items))
+    handle = await emulator.slash(
+        f"/feed add url:{url} channel:#{channel.name}", member=emulator.guild.member("mod")
+    )
+    assert "Subscribed" in (await handle.wait_reply(timeout=15)).content
+    emulator.faults.delay_reply(f"POST /channels/{channel.id}/messages", 30.0, times=1)
+    items.insert(0, Item("new/1", title="Fresh"))
+    feed_server.set_feed("ss", shortscience_rss(items))
+    await emulator.wait_for_message(channel, timeout=15)
+    assert await first.kill() == -9
+
+
+async def test_a_resend_after_the_nonce_window_finds_the_message_instead_of_posting_twice(
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 8, item 14: Discord remembers a nonce only a few minutes (here 2 s). A row
+    whose first send is older than that is looked for in the channel first (its marker is
+    in the Read button) and marked sent when found, instead of being posted again."""
+    emulator.nonce_window = 2.0
+    general = emulator.guild.channel("general")
+    database = tmp_path / "window.sqlite3"
+    await kill_after_discord_created_the_message(
+        emulator, spawn_bot, feed_server, database, general
+    )
+    [posted] = emulator.messages(general)
+    await asyncio.sleep(3.5)
+    emulator.faults.clear()
+
+    await spawn_bot(database, feed_poll_seconds=1, discord_nonce_window_seconds=2)
+    await emulator.wait_for(
+        lambda: (
+            len(requests_to(emulator, general.id)) >= 2
+            or emulator.requests_matching(f"GET /channels/{general.id}/messages")
+        ),
+        timeout=15,
+        description="the restarted bot to deal with the unsent row",
+    )
+    await asyncio.sleep(1.5)  # a second message would come now, if one were coming
+    assert [m.id for m in emulator.messages(general)] == [posted.id]
+    assert await _outbox_rows(database) == [("sent", posted.id)]
+
+
+async def test_without_read_message_history_the_row_is_sent_again_never_lost(
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """What the README promises without Read Message History: after the nonce window, a
+    message whose fate is unknown is sent again. It may then show twice, never not at all."""
+    emulator.nonce_window = 2.0
+    general = emulator.guild.channel("general")
+    general.permission_overwrites.append(
+        {
+            "id": str(emulator.bot_user.id),
+            "type": 1,
+            "allow": "0",
+            "deny": str(Permission.READ_MESSAGE_HISTORY),
+        }
+    )
+    database = tmp_path / "no-history.sqlite3"
+    await kill_after_discord_created_the_message(
+        emulator, spawn_bot, feed_server, database, general
+    )
+    await asyncio.sleep(3.5)
+    emulator.faults.clear()
+    second = await spawn_bot(database, feed_poll_seconds=1, discord_nonce_window_seconds=2)
+    await emulator.wait_for(
+        lambda: len(emulator.messages(general)) == 2, timeout=15, description="the resend"
+    )
+    history = emulator.requests_matching(f"GET /channels/{general.id}/messages")
+    assert [r.status for r in history] == [403]
+    [(state, message_id)] = await _outbox_rows(database)
+    assert state == "sent" and message_id == emulator.messages(general)[1].id
+    assert "Cannot read the history of channel" in second.output

@@ -8,7 +8,10 @@ import pytest
 from discord import app_commands
 
 from bot.bot import ShortScienceBot
+from bot.papers import PaperId
 from bot.rendering.markdown import render_summary
+from bot.storage.papers import PaperRepository
+from bot.storage.summaries import SummaryRepository
 from tests.e2e.conftest import StartBot
 from tests.e2e.search_seed import (
     LONG_SUMMARY,
@@ -199,3 +202,43 @@ async def test_summary_group_is_shared_whatever_the_load_order(
     group = bot.tree.get_command("summary")
     assert isinstance(group, app_commands.Group)
     assert {c.name for c in group.commands} == {"view", "edit", "delete", "restore"}
+
+
+MEDIUM_LINK = "https://example.org/paper/" + "m" * 600  # an embed takes it, a button does not
+
+
+@pytest.mark.parametrize(
+    ("summary_url", "paper_url", "pdf_url"),
+    [
+        (MEDIUM_LINK, MEDIUM_LINK + "/landing", MEDIUM_LINK + ".pdf"),
+        ("https://example.org/s/" + "l" * 2020, "http://[::1", "http://exa mple.com/p.pdf"),
+        ("http://?x", "javascript:alert(1)", "http://a..b/p.pdf"),
+    ],
+    ids=["513-2048 characters", "2048 and malformed", "malformed only"],
+)
+async def test_summary_view_works_with_links_discord_would_refuse(
+    emulator: DiscordEmulator,
+    running_bot: ShortScienceBot,
+    summary_url: str,
+    paper_url: str,
+    pdf_url: str,
+) -> None:
+    """Issue 8, item 2: a link of 513-2,048 characters or a malformed one is left out of the
+    embed or the buttons that would not take it; the summary is shown."""
+    paper = await PaperRepository(running_bot.db).find_or_create(
+        [PaperId("doi", "10.1000/links")], title="Paper with odd links", url=paper_url,
+        pdf_url=pdf_url,
+    )  # fmt: skip
+    body = f"Text with ![a figure]({pdf_url}) and [a link]({summary_url})."
+    saved = await SummaryRepository(running_bot.db).upsert_external(
+        external_id="odd-links", body=body, paper_id=paper.id, url=summary_url
+    )
+    interaction = await emulator.slash(f"/summary view id:{saved.summary_id}")
+    message = await interaction.wait_reply(timeout=5.0)
+    assert message.embed is not None and message.embed["title"] == "Paper with odd links"
+    shown_urls = [message.embed.get("url"), *link_urls(message).values()]
+    for url in filter(None, shown_urls):
+        assert len(url) <= 2048 and " " not in url and url.startswith(("http://", "https://"))
+    for url in link_urls(message).values():
+        assert len(url) <= 512
+    assert "DOI" in link_urls(message)  # the well-formed short link still gets its button

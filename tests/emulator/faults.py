@@ -57,7 +57,7 @@ class Fault:
     """One injected fault; `times=None` means every matching request, forever."""
 
     pattern: RoutePattern
-    kind: str  # "rate_limit", "error" or "delay"
+    kind: str  # "rate_limit", "error", "delay" or "delay_reply"
     times: int | None
     status: int = 0
     body: dict[str, Any] = field(default_factory=dict)
@@ -146,12 +146,22 @@ class Faults:
         self.rules.append(fault)
         return fault
 
+    def delay_reply(self, pattern: str, seconds: float, *, times: int | None = 1) -> Fault:
+        """Handle matching requests at once (a message is created) but hold the reply
+        `seconds`: the client learns the outcome late, or never if it dies meanwhile."""
+        fault = Fault(
+            pattern=RoutePattern.parse(pattern), kind="delay_reply", times=times, delay=seconds
+        )
+        self.rules.append(fault)
+        return fault
+
     def clear(self) -> None:
         self.rules.clear()
 
-    def take(self, method: str, path: str) -> tuple[float, Fault | None]:
-        """Consume the faults for one request: total delay, and the failing fault if any."""
-        delay = 0.0
+    def take(self, method: str, path: str) -> tuple[float, float, Fault | None]:
+        """Consume the faults for one request: the delay before handling it, the delay
+        before replying, and the failing fault if any."""
+        delay = reply_delay = 0.0
         failing: Fault | None = None
         for fault in self.rules:
             if fault.exhausted or not fault.pattern.matches(method, path):
@@ -159,7 +169,10 @@ class Faults:
             if fault.kind == "delay":
                 fault.hits += 1
                 delay += fault.delay
+            elif fault.kind == "delay_reply":
+                fault.hits += 1
+                reply_delay += fault.delay
             elif failing is None:
                 fault.hits += 1
                 failing = fault
-        return delay, failing
+        return delay, reply_delay, failing

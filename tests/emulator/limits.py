@@ -8,8 +8,10 @@ edits alike.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.emulator.errors import FieldError, Path
 
@@ -42,6 +44,22 @@ COMMAND_OPTIONS = 25
 COMMAND_DESCRIPTION = 100
 COMMAND_TOTAL_CHARACTERS = 4000
 COMPONENTS_V2_FLAG = 1 << 15
+EMBED_URL = 2048
+LINK_BUTTON_URL = 512
+# What Discord accepts where: embed and author links are web pages; images and icons may
+# also name an uploaded file (`attachment://name.png`); link buttons also open `discord://`.
+WEB_SCHEMES = ("http", "https")
+IMAGE_SCHEMES = ("http", "https", "attachment")
+BUTTON_SCHEMES = ("http", "https", "discord")
+EMBED_URL_FIELDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("url",), WEB_SCHEMES),
+    (("author", "url"), WEB_SCHEMES),
+    (("author", "icon_url"), IMAGE_SCHEMES),
+    (("footer", "icon_url"), IMAGE_SCHEMES),
+    (("image", "url"), IMAGE_SCHEMES),
+    (("thumbnail", "url"), IMAGE_SCHEMES),
+)
+_HOST_LABELS = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
 
 SELECT_TYPES = frozenset({3, 5, 6, 7, 8})
 COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
@@ -64,6 +82,59 @@ def _length_between(path: Path, value: object, low: int, high: int) -> list[Fiel
 def _required(path: Path, container: dict[str, Any], key: str) -> list[FieldError]:
     if container.get(key) in (None, ""):
         return [FieldError((*path, key), "BASE_TYPE_REQUIRED", "This field is required")]
+    return []
+
+
+# Written apart from the bot's own check (bot/rendering/urls.py) on purpose: a test passes
+# only when the bot's body satisfies this independent rendering of what Discord accepts.
+def _well_formed_host(netloc: str, hostname: str | None) -> bool:
+    host = netloc.rpartition("@")[2]
+    if host.startswith("["):
+        literal = host[1 : host.find("]")] if "]" in host else ""
+        try:
+            ipaddress.IPv6Address(literal.split("%", 1)[0])
+        except ValueError:
+            return False
+        return True
+    if not hostname or "[" in host or "]" in host:
+        return False
+    try:
+        ascii_host = hostname.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return _HOST_LABELS.fullmatch(ascii_host.lower()) is not None
+
+
+def check_url(
+    path: Path, value: object, *, schemes: tuple[str, ...], limit: int
+) -> list[FieldError]:
+    """A URL field as Discord checks it: its length, a supported scheme, a well-formed URL."""
+    if not isinstance(value, str):
+        return []
+    if len(value) > limit:
+        return [FieldError(path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")]
+    malformed = [FieldError(path, "URL_TYPE_INVALID_URL", "Not a well formed URL.")]
+    if any(character.isspace() or not character.isprintable() for character in value):
+        return malformed
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises for a port that is not a number in range
+    except ValueError:
+        return malformed
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        supported = ", ".join(repr(s) for s in schemes)
+        return [
+            FieldError(
+                path,
+                "URL_TYPE_INVALID_SCHEME",
+                f'Scheme "{scheme}" is not supported. Scheme must be one of ({supported}).',
+            )
+        ]
+    if scheme in ("attachment", "discord"):
+        return [] if parts.netloc or parts.path else malformed
+    if not _well_formed_host(parts.netloc, parts.hostname):
+        return malformed
     return []
 
 
@@ -113,6 +184,11 @@ def check_embed(path: Path, embed: object) -> list[FieldError]:
     author = embed.get("author")
     if isinstance(author, dict):
         errors += _max_length((*path, "author", "name"), author.get("name"), EMBED_AUTHOR_NAME)
+    for keys, schemes in EMBED_URL_FIELDS:
+        node: object = embed
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        errors += check_url((*path, *keys), node, schemes=schemes, limit=EMBED_URL)
     return errors
 
 
@@ -220,6 +296,10 @@ def _check_leaf(path: Path, component: dict[str, Any]) -> list[FieldError]:
         if is_link and not component.get("url"):
             errors.append(
                 FieldError((*path, "url"), "BASE_TYPE_REQUIRED", "This field is required")
+            )
+        elif is_link:
+            errors += check_url(
+                (*path, "url"), component.get("url"), schemes=BUTTON_SCHEMES, limit=LINK_BUTTON_URL
             )
     elif kind in SELECT_TYPES:
         errors += _max_length(

@@ -206,7 +206,7 @@ class RestApi:
         limited = self._global_rate_limit(request, record)
         if limited is not None:
             return limited
-        delay, fault = self.emu.faults.take(record.method, record.path)
+        delay, reply_delay, fault = self.emu.faults.take(record.method, record.path)
         if delay:
             await asyncio.sleep(delay)
         if fault is not None:
@@ -229,6 +229,9 @@ class RestApi:
                 self._violation(record, error.describe())
             raise codes.invalid_form_body(field_errors)
         status, data = await route.handler(Call(record, params, body, files))
+        if reply_delay:
+            self.emu._notify()  # what the handler did (a message created) is visible now
+            await asyncio.sleep(reply_delay)
         return status, data, {}
 
     async def _read_body(self, request: web.Request) -> tuple[Any, list[UploadedFile]]:

@@ -220,7 +220,9 @@ class FeedServer:
     async def _status(self, request: web.Request) -> web.Response:
         code = int(request.match_info["code"])
         headers = {"Retry-After": "120"} if code in (429, 503) else {}
-        return web.Response(status=code, text=f"status {code}", headers=headers)
+        # `?reason=...` sends that reason phrase, which a hostile server controls.
+        reason = request.query.get("reason")
+        return web.Response(status=code, reason=reason, text=f"status {code}", headers=headers)
 
     async def _redirect(self, request: web.Request) -> web.Response:
         code = int(request.match_info["code"])

@@ -17,7 +17,6 @@ from bot.presenters import (
     abstract_is_long,
     format_published,
     highlighted_excerpt,
-    is_web_url,
     listed_from_summary,
     paper_card,
     paper_links,
@@ -31,6 +30,7 @@ from bot.presenters import (
     summary_markdown,
     summary_pages,
 )
+from bot.rendering.urls import is_web_url
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary
 
@@ -150,22 +150,6 @@ def test_summary_links_start_with_the_summary_page() -> None:
     assert summary_links(make_summary(url=None, paper=None)) == []
 
 
-@pytest.mark.parametrize(
-    ("url", "ok"),
-    [
-        ("https://arxiv.org/abs/1", True),
-        ("http://x.org", True),
-        ("ftp://x.org", False),
-        ("https://x.org/a b", False),
-        ("https://" + "a" * 3000, False),
-        (None, False),
-        ("", False),
-    ],
-)
-def test_is_web_url(url: str | None, ok: bool) -> None:
-    assert is_web_url(url) is ok
-
-
 # -- a summary's pages ---------------------------------------------------------------------
 
 
@@ -262,7 +246,7 @@ def test_highlighted_excerpt_is_shortened_without_breaking_bold() -> None:
 
 def test_plain_excerpt_has_no_markdown_and_skips_headings() -> None:
     text = plain_excerpt("# Title\n\n**Bold** and [a link](https://x.org) with $\\alpha$.")
-    assert text == "Bold and a link with α."
+    assert text == "Bold and a link (x.org) with α."
 
 
 def listed(**changes: object) -> ListedSummary:

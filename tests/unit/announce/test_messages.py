@@ -5,8 +5,11 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.announce.components import marker_of
 from bot.announce.messages import (
     excerpt,
+    notice_message,
+    overflow_message,
     overflow_text,
     paused_notice_text,
     summary_message,
@@ -57,10 +60,50 @@ def test_the_card_shows_paper_authors_venue_author_score_text_and_feed() -> None
     assert embed["author"]["name"] == "Summary by udibr"
     assert "Sergey Ioffe, Christian Szegedy · ICML 2015" in embed["description"]
     assert "x̂" in embed["description"] and "\\frac" not in embed["description"]  # as /summary
-    assert "/summary id:42" in embed["description"]
+    # No hint naming a command: a Read button opens the whole summary.
+    assert "/summary" not in embed["description"]
     assert embed["fields"] == [{"name": "Score", "value": "▲ 12", "inline": True}]
     assert embed["footer"]["text"] == "ShortScience.org"
     assert message.content is None
+    assert message.view is not None and message.view.is_finished()
+    [read] = message.view.to_components()[0]["components"]
+    assert (read["label"], read["custom_id"]) == ("Read", "ss:read:42")
+
+
+def test_the_read_button_carries_the_outbox_marker_and_community_cards_take_votes() -> None:
+    feed = summary_message(summary(), source_name="f", mention_role_id=None, marker="so1a2b")
+    assert feed.view is not None
+    assert [c["custom_id"] for c in feed.view.to_components()[0]["components"]] == [
+        "ss:read:42:so1a2b"
+    ]
+    community = summary_message(
+        summary(origin="community", votes_up=3, votes_down=1),
+        source_name="New community summary",
+        mention_role_id=None,
+        headline="📝 <@7> wrote a summary.",
+    )
+    assert community.content == "📝 <@7> wrote a summary."
+    assert community.allowed_mentions.to_dict() == {"parse": []}
+    assert community.view is not None
+    buttons = community.view.to_components()[0]["components"]
+    assert [(b.get("label"), b["custom_id"]) for b in buttons] == [
+        ("Read", "ss:read:42"),
+        ("3", "ss:vote:42:up"),
+        ("1", "ss:vote:42:down"),
+    ]
+    assert marker_of(feed.view.children) == "so1a2b"
+    assert marker_of(community.view.to_components()) is None
+
+
+def test_overflow_lines_and_notices_carry_their_button_and_marker() -> None:
+    overflow = overflow_message("…and 3 more", marker="soab")
+    notice = notice_message("⚠️ paused", subscription_id=9, marker="socd")
+    assert overflow.view is not None and notice.view is not None
+    assert marker_of(overflow.view.to_components()) == "soab"
+    assert [c["custom_id"] for c in notice.view.to_components()[0]["components"]] == [
+        "ss:resume:9:socd"
+    ]
+    assert notice_message("x", subscription_id=None).view is None
 
 
 def test_a_tldr_is_preferred_to_the_body() -> None:
@@ -107,6 +150,31 @@ def test_overflow_and_notice_texts() -> None:
     assert "3 more new summaries" in overflow_text(3, "F")
     notice = paused_notice_text("My *feed*", "http://x", "it is gone")
     assert "My \\*feed\\*" in notice and "`/feed resume`" in notice and "it is gone" in notice
+
+
+def test_feed_controlled_texts_carry_no_masked_link() -> None:
+    evil = "[Claim your reward](https://evil.example)"
+    assert "\\[Claim your reward\\](https://evil.example)" in overflow_text(3, evil)
+    notice = paused_notice_text(
+        evil, "https://x.org/feed>[a](https://evil.example)", f"HTTP 500 {evil}"
+    )
+    assert "[Claim" not in notice.replace("\\[Claim", "")
+    assert "<https://x.org/feed>" not in notice  # an address that would break out is text
+
+
+def test_a_masked_link_in_the_text_or_the_authors_shows_its_host() -> None:
+    message = summary_message(
+        summary(
+            body="Code: [official code](https://evil.example/x).",
+            paper_authors="Ioffe, [Free prize](https://evil.example)",
+        ),
+        source_name="f",
+        mention_role_id=None,
+    )
+    assert message.embed is not None
+    description = message.embed.description or ""
+    assert "[official code](https://evil.example/x) (evil.example)" in description
+    assert "Ioffe, Free prize (evil.example)" in description
 
 
 @settings(max_examples=50, deadline=None)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -11,7 +14,9 @@ from typing import Any
 import discord
 import pytest
 
+import bot.announce.messages as messages_module
 from bot.announce.community import enqueue_community_announcement
+from bot.announce.components import marker_of
 from bot.announce.sender import OutboxSender
 from bot.storage import Database
 from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, SubscriptionRepository
@@ -19,6 +24,7 @@ from bot.storage.outbox import OutboxRepository
 from bot.storage.summaries import SummaryRepository
 
 GUILD = 1
+OWN_ID = 4242  # the bot's user id
 
 
 @dataclass
@@ -30,6 +36,12 @@ class FakeDiscord:
     by_nonce: dict[str, SimpleNamespace] = field(default_factory=dict)
     failures: dict[int, list[BaseException]] = field(default_factory=dict)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
+    # Discord forgets nonces (its window passed); channels whose history the bot may not read.
+    forget_nonces: bool = False
+    history_forbidden: set[int] = field(default_factory=set)
+    history_reads: list[int] = field(default_factory=list)
+    # What each channel holds, as Discord returns it from its history.
+    posted: dict[int, list[SimpleNamespace]] = field(default_factory=dict)
 
     def channel(self, channel_id: int, guild_id: int) -> FakeChannel:
         return FakeChannel(self, channel_id)
@@ -46,12 +58,25 @@ class FakeChannel:
             raise pending.pop(0)
         nonce = kwargs["nonce"]
         assert isinstance(nonce, str) and 0 < len(nonce) <= 25
-        if nonce in self.fake.by_nonce:
+        if nonce in self.fake.by_nonce and not self.fake.forget_nonces:
             return self.fake.by_nonce[nonce]
-        message = SimpleNamespace(id=next(self.fake.ids))
+        view = kwargs.get("view")
+        message = SimpleNamespace(
+            id=next(self.fake.ids),
+            author=SimpleNamespace(id=OWN_ID),
+            components=view.to_components() if view is not None else [],
+        )
         self.fake.messages.setdefault(self.channel_id, []).append({"content": content, **kwargs})
+        self.fake.posted.setdefault(self.channel_id, []).append(message)
         self.fake.by_nonce[nonce] = message
         return message
+
+    async def history(self, **kwargs: Any) -> AsyncIterator[SimpleNamespace]:
+        self.fake.history_reads.append(self.channel_id)
+        if self.channel_id in self.fake.history_forbidden:
+            raise http_error(discord.Forbidden, 403, 50013)
+        for message in self.fake.posted.get(self.channel_id, []):
+            yield message
 
 
 def http_error(kind: type[discord.HTTPException], status: int, code: int = 0) -> Exception:
@@ -87,7 +112,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def sender(db: Database, fake: FakeDiscord, clock: Clock) -> OutboxSender:
-    return OutboxSender(db, fake.channel, sends_per_second=1e6, clock=clock)
+    return OutboxSender(
+        db, fake.channel, own_user_id=lambda: OWN_ID, sends_per_second=1e6, clock=clock
+    )
 
 
 async def new_summary(db: Database, title: str, *, body: str = "Body text.") -> int:
@@ -318,3 +345,165 @@ async def test_a_deleted_summary_is_dropped(
     assert (await sender.drain()).dropped == 1
     stored = await OutboxRepository(db).get(row)
     assert stored is not None and stored.state == "dropped"
+
+
+# -- after Discord's nonce window (issue 8, item 14) -----------------------------------------
+
+
+class Killed(BaseException):
+    """Stands for the process dying right after Discord accepted the message."""
+
+
+async def enqueue_kind(db: Database, kind: str) -> int:
+    feed_id, subscription = await subscribe(db, 10)
+    outbox = OutboxRepository(db)
+    if kind == "summary":
+        summary = await new_summary(db, "Once")
+        return await enqueue(db, 10, summary, feed_id=feed_id, subscription_id=subscription)
+    return await outbox.enqueue(
+        kind=kind,  # type: ignore[arg-type]
+        guild_id=GUILD,
+        channel_id=10,
+        subscription_id=subscription,
+        feed_id=feed_id,
+        text=f"the {kind}",
+        now=0,
+    )
+
+
+@dataclass
+class Crashed:
+    """A row whose message Discord created while the bot died before marking it sent."""
+
+    db: Database
+    sender: OutboxSender
+    fake: FakeDiscord
+    clock: Clock
+    row_id: int
+
+    def wait(self, seconds: float) -> None:
+        """Let time pass before the restart; past the nonce window Discord forgets it."""
+        self.clock.now += seconds
+        self.fake.forget_nonces = seconds > self.sender.nonce_window
+
+
+@pytest.fixture
+def crashed(
+    db: Database,
+    sender: OutboxSender,
+    fake: FakeDiscord,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[str], Awaitable[Crashed]]:
+    async def crash(kind: str) -> Crashed:
+        row_id = await enqueue_kind(db, kind)
+        crashing = OutboxSender(
+            db, fake.channel, own_user_id=lambda: OWN_ID, sends_per_second=1e6, clock=clock
+        )
+
+        async def die(*args: Any, **kwargs: Any) -> None:
+            raise Killed
+
+        monkeypatch.setattr(crashing.outbox, "mark_sent", die)
+        with pytest.raises(Killed):
+            await crashing.drain()
+        assert len(fake.messages[10]) == 1
+        return Crashed(db, sender, fake, clock, row_id)
+
+    return crash
+
+
+@pytest.mark.parametrize("kind", ["summary", "overflow", "notice"])
+async def test_after_the_nonce_window_the_posted_message_is_found_not_sent_again(
+    crashed: Callable[[str], Awaitable[Crashed]], kind: str
+) -> None:
+    after = await crashed(kind)
+    after.wait(after.sender.nonce_window + 1)
+    report = await after.sender.drain()
+    assert (report.found, report.sent) == (1, 0)
+    assert len(after.fake.messages[10]) == 1 and after.fake.history_reads == [10]
+    row = await OutboxRepository(after.db).get(after.row_id)
+    assert row is not None
+    assert (row.state, row.message_id) == ("sent", after.fake.posted[10][0].id)
+
+
+async def test_within_the_window_the_nonce_is_enough(
+    crashed: Callable[[str], Awaitable[Crashed]],
+) -> None:
+    after = await crashed("summary")
+    after.wait(after.sender.nonce_window - 1)
+    report = await after.sender.drain()
+    assert report.sent == 1 and after.fake.history_reads == []
+    assert len(after.fake.messages[10]) == 1
+
+
+async def test_only_the_bots_own_message_with_the_rows_marker_counts(
+    crashed: Callable[[str], Awaitable[Crashed]],
+) -> None:
+    after = await crashed("summary")
+    [ours] = after.fake.posted[10]
+    # Someone else's message quoting the marker, and ours with another row's marker.
+    after.fake.posted[10] = [
+        SimpleNamespace(id=1, author=SimpleNamespace(id=7), components=ours.components),
+        SimpleNamespace(
+            id=2,
+            author=SimpleNamespace(id=OWN_ID),
+            components=[{"type": 1, "components": [{"type": 2, "custom_id": "ss:read:1:sozz"}]}],
+        ),
+    ]
+    after.wait(after.sender.nonce_window + 1)
+    report = await after.sender.drain()
+    assert (report.found, report.sent) == (0, 1) and len(after.fake.messages[10]) == 2
+
+
+async def test_without_read_message_history_the_row_is_sent_again(
+    crashed: Callable[[str], Awaitable[Crashed]],
+) -> None:
+    """Never lost; it may show twice (what the README says)."""
+    after = await crashed("summary")
+    after.wait(after.sender.nonce_window + 1)
+    after.fake.history_forbidden.add(10)
+    report = await after.sender.drain()
+    assert (report.found, report.sent, report.disabled_channels) == (0, 1, set())
+    assert len(after.fake.messages[10]) == 2
+
+
+# -- rendering (issue 8, item 18) -----------------------------------------------------------
+
+
+async def test_a_fan_out_renders_the_summary_once_off_the_event_loop(
+    db: Database, sender: OutboxSender, fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering a long summary takes tens of milliseconds: once per drain, not once per
+    channel, and in a worker thread, never on the event loop."""
+    renders: list[int] = []
+    original = messages_module.render_summary
+
+    def counting(markdown: str, **kwargs: Any) -> Any:
+        renders.append(threading.get_ident())
+        return original(markdown, **kwargs)
+
+    monkeypatch.setattr(messages_module, "render_summary", counting)
+    summary = await new_summary(db, "Everywhere", body="Long text. " * 2000)
+    channels = list(range(10, 18))
+    for channel in channels:
+        feed_id, subscription = await subscribe(db, channel)
+        await enqueue(db, channel, summary, feed_id=feed_id, subscription_id=subscription)
+    loop_thread = threading.get_ident()
+    report = await sender.drain()
+    assert report.sent == len(channels)
+    assert len(renders) == 1 and renders[0] != loop_thread
+    # Each channel still got its own message: its own marker in the Read button.
+    markers = {marker_of(m["view"].to_components()) for c in channels for m in fake.messages[c]}
+    assert len(markers) == len(channels)
+
+    # The next drain renders afresh (the summary may have been edited meanwhile).
+    await SummaryRepository(db).upsert_external(
+        external_id="test:Everywhere", body="Edited.", title="Everywhere", author_name="alice",
+        edited_at=datetime(2030, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    feed_id, subscription = await subscribe(db, 99)
+    await enqueue(db, 99, summary, feed_id=feed_id, subscription_id=subscription)
+    await sender.drain()
+    assert len(renders) == 2
+    assert "Edited." in fake.messages[99][0]["embed"].description

@@ -32,7 +32,7 @@ def _outside_code(text: str) -> str:
 
 def test_image_becomes_link_and_embed_image() -> None:
     rendered = render_summary("Look: ![the curve](https://i.imgur.com/a.png) here.")
-    assert rendered.text == "Look: [🖼 the curve](https://i.imgur.com/a.png) here."
+    assert rendered.text == "Look: [🖼 the curve](https://i.imgur.com/a.png) (i.imgur.com) here."
     assert rendered.first_image_url == "https://i.imgur.com/a.png"
     assert rendered.image_urls == ("https://i.imgur.com/a.png",)
 
@@ -55,7 +55,7 @@ def test_first_image_is_the_first_in_document_order() -> None:
 
 def test_image_title_and_empty_alt() -> None:
     rendered = render_summary('![](https://x.org/a.png "A title")')
-    assert rendered.text == "[🖼 image](https://x.org/a.png)"
+    assert rendered.text == "[🖼 image](https://x.org/a.png) (x.org)"
 
 
 def test_relative_image_needs_base_url() -> None:
@@ -64,7 +64,9 @@ def test_relative_image_needs_base_url() -> None:
     assert without_base.first_image_url is None
     with_base = render_summary("![fig](/static/fig.png)", base_url="https://www.shortscience.org/")
     assert with_base.first_image_url == "https://www.shortscience.org/static/fig.png"
-    assert with_base.text == "[🖼 fig](https://www.shortscience.org/static/fig.png)"
+    assert with_base.text == (
+        "[🖼 fig](https://www.shortscience.org/static/fig.png) (www.shortscience.org)"
+    )
 
 
 def test_no_images() -> None:
@@ -75,12 +77,12 @@ def test_no_images() -> None:
 
 def test_image_alt_with_math() -> None:
     rendered = render_summary(r"![loss $\mathcal{L}$](https://x.org/l.png)")
-    assert rendered.text == "[🖼 loss ℒ](https://x.org/l.png)"
+    assert rendered.text == "[🖼 loss ℒ](https://x.org/l.png) (x.org)"
 
 
 def test_html_img_tag() -> None:
     rendered = render_summary('<img src="https://x.org/i.png" alt="Figure 2" width="300">')
-    assert rendered.text == "[🖼 Figure 2](https://x.org/i.png)"
+    assert rendered.text == "[🖼 Figure 2](https://x.org/i.png) (x.org)"
     assert rendered.first_image_url == "https://x.org/i.png"
 
 
@@ -186,8 +188,8 @@ def test_currency_is_not_math() -> None:
         ("**bold** *it* ~~gone~~ `code`", "**bold** *it* ~~gone~~ `code`"),
         ("__bold__", "**bold**"),
         ("snake_case_name", "snake_case_name"),
-        ("[a link](https://x.org/p?q=1)", "[a link](https://x.org/p?q=1)"),
-        ("[ref link][1]\n\n[1]: https://x.org/r", "[ref link](https://x.org/r)"),
+        ("[a link](https://x.org/p?q=1)", "[a link](https://x.org/p?q=1) (x.org)"),
+        ("[ref link][1]\n\n[1]: https://x.org/r", "[ref link](https://x.org/r) (x.org)"),
         ("- one\n- two\n  - nested", "- one\n- two\n  - nested"),
         ("1. first\n2. second", "1. first\n2. second"),
         ("> quoted\n> text", "> quoted\n> text"),
@@ -208,7 +210,7 @@ def test_markdown_kept_or_adapted(source: str, expected: str) -> None:
         ("line<br>break", "line\nbreak"),
         ("<b>bold</b> <i>it</i> <strong>s</strong> <em>e</em>", "**bold** *it* **s** *e*"),
         ("H<sub>2</sub>O and x<sup>2</sup> and e<sup>iq</sup>", "H₂O and x² and e^(iq)"),
-        ('<a href="https://x.org">site</a>', "[site](https://x.org)"),
+        ('<a href="https://x.org">site</a>', "[site](https://x.org) (x.org)"),
         ("<span style='color:red'>plain</span>", "plain"),
         ("a <!-- hidden --> b", "a  b"),
         ("<script>alert(1)</script>ok", "ok"),
@@ -261,6 +263,8 @@ def test_clean_user_text_strips_control_characters() -> None:
 
 def test_escape_markdown() -> None:
     assert escape_markdown("a*b_c~d`e|f\\g") == "a\\*b\\_c\\~d\\`e\\|f\\\\g"
+    # A masked link would show words and go elsewhere: its brackets are escaped.
+    assert escape_markdown("[Claim](https://evil.example)") == "\\[Claim\\](https://evil.example)"
     assert escape_markdown("# h\n> q\n- l\n1. n") == "\\# h\n\\> q\n\\- l\n1\\. n"
     assert escape_markdown("# h", line_start=False) == "# h"
 
@@ -364,8 +368,57 @@ def test_long_fixture_renders_without_listed_macros() -> None:
     # The table became a code block.
     assert "BN-x30        |      2.7 ⋅ 10⁶ |        74.8%" in rendered.text
     # The examples from the spec appear rendered.
-    assert r"x\* = (x − E[x]) / √(var(x))" in rendered.text
+    assert r"x\* = (x − E\[x\]) / √(var(x))" in rendered.text
     assert "ℝ¹²⁸" in rendered.text
     assert "λ A(t) + η h(t) h(t)ᵀ" in rendered.text
     assert rendered.first_image_url == "https://i.imgur.com/bn_curves.png"
     assert len(rendered.image_urls) == 3
+
+
+# -- links show where they go (issue 8, item 4) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "[Claim your reward](https://evil.example)",
+            "[Claim your reward](https://evil.example) (evil.example)",
+        ),
+        # Text that looks like an address but is not the real one.
+        (
+            "[https://paypal.com](https://evil.example/paypal.com)",
+            "[https://paypal.com](https://evil.example/paypal.com) (evil.example)",
+        ),
+        (
+            "[paypal.com/login](https://evil.example)",
+            "[paypal.com/login](https://evil.example) (evil.example)",
+        ),
+        # Look-alike letters in the host show as punycode.
+        (
+            "[bank](https://p\u0430ypal.com/)",
+            "[bank](https://p\u0430ypal.com/) (xn--pypal-4ve.com)",
+        ),
+        # The text is the address, or starts with its real host: nothing to add.
+        ("[https://x.org/a](https://x.org/a)", "[https://x.org/a](https://x.org/a)"),
+        (
+            "[github.com/a/b](https://github.com/a/b/blob/c.py)",
+            "[github.com/a/b](https://github.com/a/b/blob/c.py)",
+        ),
+        ("[](https://x.org/a)", "[https://x.org/a](https://x.org/a)"),
+        # A target Discord would not open keeps only its words.
+        ("[click](javascript:alert(1))", "click"),
+        ("[click](http://exa mple.com)", "[click](http://exa mple.com)"),
+        ('<a href="javascript:alert(1)">click</a>', "click"),
+        # Brackets and parentheses in the target cannot end the link early.
+        ("[wiki](<https://x.org/a_(b)>)", "[wiki](https://x.org/a_%28b%29) (x.org)"),
+    ],
+)
+def test_masked_links_show_their_real_host(source: str, expected: str) -> None:
+    assert render_summary(source).text == expected
+
+
+def test_one_line_texts_show_links_as_text_and_host() -> None:
+    authors = "Alice, [Claim your reward](https://evil.example)"
+    assert render_inline_text(authors) == "Alice, Claim your reward (evil.example)"
+    assert render_inline_text(authors, markdown=False) == "Alice, Claim your reward"

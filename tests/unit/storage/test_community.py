@@ -12,7 +12,7 @@ import pytest
 from bot.community.votes import DOWN, UP
 from bot.papers import PaperId
 from bot.storage import Database
-from bot.storage.community import CommunityRepository, RemovedByModeratorError
+from bot.storage.community import CommunityRepository, RemovedByModeratorError, SaveResult
 from bot.storage.lookups import DueLookup, LookupCounts, LookupQueue
 from bot.storage.papers import PaperDetails, PaperRepository
 from bot.storage.reading import ReadingRepository, SessionAlreadyOpenError
@@ -51,7 +51,7 @@ async def save(
     tldr: str = "short",
     body: str = "long",
     now: float = NOW,
-    on_created=None,
+    on_saved=None,
 ):
     return await repo.save(
         paper_id=paper_id,
@@ -62,7 +62,7 @@ async def save(
         tldr=tldr,
         body=body,
         now=now,
-        on_created=on_created,
+        on_saved=on_saved,
     )
 
 
@@ -82,25 +82,36 @@ async def test_resubmission_edits_the_same_summary(db: Database) -> None:
     assert await db.fetchval("SELECT count(*) FROM summaries") == 3
 
 
-async def test_created_hook_runs_once_in_the_transaction(db: Database) -> None:
+async def test_the_saved_hook_runs_in_the_transaction(db: Database) -> None:
     repo = CommunityRepository(db)
     paper = await make_paper(db)
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[int, bool]] = []
 
-    async def hook(conn: aiosqlite.Connection, summary_id: int, guild_id: int) -> None:
-        calls.append((summary_id, guild_id))
+    async def hook(conn: aiosqlite.Connection, result: SaveResult) -> None:
+        assert conn.in_transaction
+        calls.append((result.summary_id, result.created))
 
-    result = await save(repo, paper, 1, on_created=hook)
-    await save(repo, paper, 1, on_created=hook, tldr="edited")
-    assert calls == [(result.summary_id, GUILD)]
+    result = await save(repo, paper, 1, on_saved=hook)
+    await save(repo, paper, 1, on_saved=hook, tldr="edited")
+    assert calls == [(result.summary_id, True), (result.summary_id, False)]
 
-    async def failing(conn: aiosqlite.Connection, summary_id: int, guild_id: int) -> None:
-        raise RuntimeError("announcement could not be queued")
+    async def failing(conn: aiosqlite.Connection, result: SaveResult) -> None:
+        raise RuntimeError("card could not be queued")
 
     with pytest.raises(RuntimeError):
-        await save(repo, paper, 2, on_created=failing)
+        await save(repo, paper, 2, on_saved=failing)
     # The summary and what the hook would have written go together, or neither does.
     assert await repo.find_by_author(paper_id=paper, guild_id=GUILD, author_id=2) is None
+
+    async def failing_update(conn: aiosqlite.Connection) -> None:
+        raise RuntimeError("card could not be queued")
+
+    with pytest.raises(RuntimeError):
+        await repo.update_text(
+            result.summary_id, tldr="new", body="b", editor_id=1, now=NOW, on_updated=failing_update
+        )
+    stored = await repo.get(result.summary_id)
+    assert stored is not None and stored.tldr == "edited"
 
 
 async def test_soft_delete_restore_and_revive(db: Database) -> None:

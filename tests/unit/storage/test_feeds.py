@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import Database
+from bot.storage import Database, load_migrations
 from bot.storage.feeds import (
     AlreadySubscribedError,
     CommunityAnnounceRepository,
     FeedRepository,
     SubscriptionRepository,
 )
-from bot.storage.outbox import NONCE_LENGTH, NewOutboxMessage, OutboxRepository
+from bot.storage.outbox import NONCE_LIMIT, NewOutboxMessage, OutboxRepository, derived_nonce
 
 
 @pytest.fixture
@@ -179,7 +179,7 @@ async def test_outbox_rows_have_short_unique_nonces_and_send_in_order(db: Databa
     rows = await outbox.sendable(now=1)
     assert [row.id for row in rows] == ids
     nonces = {row.nonce for row in rows}
-    assert len(nonces) == 3 and all(len(n) == NONCE_LENGTH <= 25 for n in nonces)
+    assert len(nonces) == 3 and all(len(n) <= NONCE_LIMIT == 25 for n in nonces)
 
     await outbox.mark_sent(ids[0], message_id=555, now=2)
     sent = await outbox.get(ids[0])
@@ -191,6 +191,45 @@ async def test_outbox_rows_have_short_unique_nonces_and_send_in_order(db: Databa
     assert [row.id for row in await outbox.sendable(now=100)] == [ids[1], ids[2]]
     retried = await outbox.get(ids[1])
     assert retried is not None and (retried.attempts, retried.last_error) == (1, "429")
+
+
+async def test_nonces_are_derived_from_the_row_and_differ_across_databases(
+    db: Database, tmp_path: Path
+) -> None:
+    """Issue 8, item 14: "so" + a salt made once per database + the row id in base 36."""
+    outbox = OutboxRepository(db)
+    salt = await outbox.nonce_salt()
+    assert len(salt) == 10 and int(salt, 16) >= 0
+    assert await OutboxRepository(db).nonce_salt() == salt  # stored, not made per process
+    row_id = await outbox.enqueue(kind="notice", guild_id=1, channel_id=10, text="hi", now=0)
+    row = await outbox.get(row_id)
+    assert row is not None and row.nonce == f"so{salt}{row_id}" == derived_nonce(salt, row_id)
+    assert derived_nonce(salt, 36**3) == f"so{salt}1000"
+    assert len(derived_nonce(salt, 2**63 - 1)) == NONCE_LIMIT
+    other = await Database.open(tmp_path / "other.sqlite3")
+    try:
+        await other.migrate()
+        assert await OutboxRepository(other).nonce_salt() != salt
+    finally:
+        await other.close()
+
+
+async def test_ids_and_nonces_are_never_reused_after_pruning(db: Database) -> None:
+    outbox = OutboxRepository(db)
+    first = await outbox.enqueue(kind="notice", guild_id=1, channel_id=10, text="a", now=0)
+    await outbox.mark_sent(first, message_id=1, now=0)
+    assert await outbox.prune_sent(older_than=10) == 1
+    second = await outbox.enqueue(kind="notice", guild_id=1, channel_id=10, text="b", now=20)
+    assert second > first
+
+
+async def test_the_first_attempt_is_recorded_once(db: Database) -> None:
+    outbox = OutboxRepository(db)
+    row_id = await outbox.enqueue(kind="notice", guild_id=1, channel_id=10, text="a", now=0)
+    assert (await outbox.get(row_id)).first_attempt_at is None  # type: ignore[union-attr]
+    await outbox.mark_attempting(row_id, now=5)
+    await outbox.mark_attempting(row_id, now=9)
+    assert (await outbox.get(row_id)).first_attempt_at == 5  # type: ignore[union-attr]
 
 
 async def test_outbox_enqueue_many_keeps_order_in_the_callers_transaction(db: Database) -> None:
@@ -218,7 +257,7 @@ async def test_outbox_enqueue_many_keeps_order_in_the_callers_transaction(db: Da
         ("notice", 20, None, None, "paused"),
     ]
     assert all(m.created_at == 5 for m in sent)
-    assert len({m.nonce for m in sent}) == 3 and all(len(m.nonce) == NONCE_LENGTH for m in sent)
+    assert len({m.nonce for m in sent}) == 3 and all(len(m.nonce) <= NONCE_LIMIT for m in sent)
 
 
 async def test_outbox_drop_for_channel_and_prune(db: Database) -> None:
@@ -265,3 +304,28 @@ async def test_announced_summary_joins_the_paper(db: Database) -> None:
         3,
     )
     assert await OutboxRepository(db).announced_summary(9999) is None
+
+
+async def test_migration_0010_keeps_pending_rows_and_their_nonces(tmp_path: Path) -> None:
+    """Rows written before derived nonces keep the nonce they may have been sent with; one
+    already tried counts as possibly delivered since it was written."""
+    database = await Database.open(tmp_path / "upgrade.sqlite3")
+    try:
+        migrations = load_migrations()
+        await database.migrate([m for m in migrations if m.version < 10])
+        async with database.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO announcement_outbox (nonce, kind, guild_id, channel_id, text, "
+                "attempts, created_at) VALUES ('ss0123456789abcdef0123', 'notice', 1, 10, 'a', "
+                "1, 50), ('ssffffffffffffffffffff', 'overflow', 1, 10, 'b', 0, 60)"
+            )
+        await database.migrate(migrations)
+        outbox = OutboxRepository(database)
+        tried, untried = await outbox.for_channel(10)
+        assert (tried.nonce, tried.first_attempt_at) == ("ss0123456789abcdef0123", 50)
+        assert (untried.nonce, untried.first_attempt_at) == ("ssffffffffffffffffffff", None)
+        fresh = await outbox.enqueue(kind="notice", guild_id=1, channel_id=10, text="c", now=70)
+        assert fresh == untried.id + 1
+        assert (await outbox.get(fresh)).nonce.startswith("so")  # type: ignore[union-attr]
+    finally:
+        await database.close()
