@@ -24,7 +24,7 @@ from bot.announce.community import ANNOUNCEMENT_ENQUEUED, enqueue_community_anno
 from bot.bot import ShortScienceBot
 from bot.community.arxiv import ArxivClient
 from bot.community.buttons import COMMUNITY_COG_NAME, ReadAllButton, VoteButton, vote_view
-from bot.community.cards import draft_summary, stored_summary, summary_embeds, with_text
+from bot.community.cards import draft_summary, stored_summary, summary_display, with_text
 from bot.community.export import EXPORT_FORMATS, ExportFormat, export_filename, export_guild
 from bot.community.ratelimit import SlidingWindowLimiter
 from bot.community.resolve import PaperResolver
@@ -41,6 +41,7 @@ from bot.community.service import (
 from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
 from bot.community.votes import format_score
 from bot.errors import UserFacingError
+from bot.paged import PagedMessages
 from bot.papers import PaperId, find_paper_ids, parse_paper_id
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, shorten
@@ -290,7 +291,8 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             score=existing.score if existing else 0,
             now=self.clock(),
         )
-        embeds = await summary_embeds(draft, preview=True)
+        pages = await summary_display(draft, self.bot.typesetter, preview=True)
+        first = await pages.page(0)
         notes = []
         if prepared.resolved.note:
             notes.append(f"⚠️ {prepared.resolved.note}")
@@ -303,14 +305,18 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         notes.append("This is how your summary will look. Publish it, edit it, or cancel.")
         view = PreviewView(
             interaction.user.id,
-            embeds,
+            pages,
             publish_label="Replace my summary" if prepared.existing else "Publish",
             on_publish=self._publish_clicked,
             on_edit=self._edit_clicked,
             context=prepared,
         )
         view.message = await interaction.edit_original_response(
-            content="\n".join(notes), embed=embeds[0], view=view, allowed_mentions=NO_MENTIONS
+            content="\n".join(notes),
+            embed=first.embed,
+            attachments=first.files,
+            view=view,
+            allowed_mentions=NO_MENTIONS,
         )
 
     async def _publish_clicked(self, interaction: discord.Interaction, view: PreviewView) -> None:
@@ -362,12 +368,14 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         summary = await stored_summary(self.bot.db, summary_id)
         if summary is None:
             return
-        embeds = await summary_embeds(summary)
+        pages = await summary_display(summary, self.bot.typesetter)
+        first = await pages.page(0)
         up, down = await self.repo.vote_counts(summary_id)
         await interaction.followup.send(
             content=headline.format(member=interaction.user.mention),
-            embed=embeds[0],
-            view=vote_view(summary_id, up=up, down=down, pages=len(embeds)),
+            embed=first.embed,
+            files=first.files,
+            view=vote_view(summary_id, up=up, down=down, pages=pages.count),
             allowed_mentions=NO_MENTIONS,
             wait=True,
         )
@@ -465,10 +473,13 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             await replaces.finish("Replaced by your edited preview.")
         stored = await stored_summary(self.bot.db, summary_id)
         assert stored is not None
-        embeds = await summary_embeds(with_text(stored, tldr=tldr, body=new_body), preview=True)
+        pages = await summary_display(
+            with_text(stored, tldr=tldr, body=new_body), self.bot.typesetter, preview=True
+        )
+        first = await pages.page(0)
         view = PreviewView(
             interaction.user.id,
-            embeds,
+            pages,
             publish_label="Save changes",
             on_publish=self._save_edit_clicked,
             on_edit=self._edit_clicked,
@@ -476,7 +487,8 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         )
         view.message = await interaction.edit_original_response(
             content=f"Your changes to summary #{summary_id}, as they will look.",
-            embed=embeds[0],
+            embed=first.embed,
+            attachments=first.files,
             view=view,
         )
 
@@ -546,10 +558,12 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         up, down = await self.repo.vote_counts(summary_id)
         fresh = await stored_summary(self.bot.db, summary_id)
         assert fresh is not None
-        embeds = await summary_embeds(fresh)
+        pages = await summary_display(fresh, self.bot.typesetter)
+        first = await pages.page(0)
         await interaction.response.edit_message(
-            embed=embeds[0],
-            view=vote_view(summary_id, up=up, down=down, pages=len(embeds)),
+            embed=first.embed,
+            attachments=first.files,
+            view=vote_view(summary_id, up=up, down=down, pages=pages.count),
             allowed_mentions=NO_MENTIONS,
         )
         if outcome.change.withdrawn:
@@ -568,9 +582,12 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             raise UserFacingError("This summary no longer exists.")
         stored = await stored_summary(self.bot.db, summary_id)
         assert stored is not None
-        embeds = await summary_embeds(stored)
-        view = PagedView(interaction.user.id, embeds)
-        await interaction.response.send_message(embed=embeds[0], view=view, ephemeral=True)
+        pages = await summary_display(stored, self.bot.typesetter)
+        first = await pages.page(0)
+        view = PagedView(interaction.user.id, pages)
+        await interaction.response.send_message(
+            embed=first.embed, files=first.files, view=view, ephemeral=True
+        )
         view.message = await interaction.original_response()
 
     # --- listings and export --------------------------------------------------------------------
@@ -607,7 +624,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             )
             for p in pages
         ]
-        view = PagedView(interaction.user.id, embeds)
+        view = PagedView(interaction.user.id, PagedMessages(embeds))
         await interaction.response.send_message(embed=embeds[0], view=view, ephemeral=True)
         view.message = await interaction.original_response()
 

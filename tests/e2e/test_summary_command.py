@@ -63,8 +63,10 @@ async def test_a_long_summary_is_paged_whole_within_limits(
     assert embed is not None
     assert embed["title"].startswith("Batch Normalization")
     assert embed["author"]["name"].startswith("longreader · ▲ 4")
-    # The first image is the embed image.
-    assert embed["image"]["url"] == "https://i.imgur.com/bn_curves.png"
+    # The first page's equations take the embed image; the summary's image stays a link.
+    [card] = message.attachments
+    assert card.filename == "equations-1.png" and embed["image"]["url"] == card.url
+    assert "https://i.imgur.com/bn_curves.png" in embed["description"]
     previous = message.find_component(label="Prev")
     assert previous.get("disabled") is True
 
