@@ -22,12 +22,14 @@ import discord
 
 from bot.community.reading import digest_embeds, digest_pages, digest_text
 from bot.presenters import (
+    SummaryPages,
     equation_card_filename,
     render_summary_text,
     summary_pages,
 )
 from bot.rendering.equation_pages import PageEquations
 from bot.rendering.equations import DisplayEquation
+from bot.rendering.markdown import RenderedSummary
 from bot.storage.papers import Paper
 from bot.storage.reading import Submission
 from bot.storage.summaries import Summary
@@ -103,14 +105,21 @@ async def summary_messages(
 ) -> PagedMessages:
     """A summary's pages as `/summary view` shows them (rendering off the event loop)."""
     cards = typesetter is not None and math == "image"
-    rendered = await asyncio.to_thread(render_summary_text, summary, collect_equations=cards)
-    drawings = []
-    if typesetter is not None and cards and rendered.equations:
-        drawings = await typesetter.drawings([equation.source for equation in rendered.equations])
     style = typesetter.style if typesetter is not None else DEFAULT_STYLE
-    pages = await asyncio.to_thread(
-        lambda: summary_pages(summary, rendered=rendered, drawings=drawings, style=style)
-    )
+
+    def render() -> tuple[RenderedSummary, SummaryPages | None]:
+        rendered = render_summary_text(summary, collect_equations=cards)
+        if rendered.equations:
+            return rendered, None  # planned once the equations are typeset
+        return rendered, summary_pages(summary, rendered=rendered, style=style)
+
+    rendered, pages = await asyncio.to_thread(render)
+    if pages is None:
+        assert typesetter is not None
+        drawings = await typesetter.drawings([equation.source for equation in rendered.equations])
+        pages = await asyncio.to_thread(
+            lambda: summary_pages(summary, rendered=rendered, drawings=drawings, style=style)
+        )
     return PagedMessages(
         pages.embeds,
         equations=pages.equations,

@@ -81,11 +81,10 @@ def plan_pages(
         overflow = _first_overflow(pages, by_number, drawings, style)
         if overflow is None:
             break
-        offset = numbered.find(shifted_label(overflow))
-        line_start = numbered.rfind("\n", 0, offset) + 1
-        if offset < 0 or line_start in breaks:
+        cut = _break_before(numbered, overflow)
+        if cut is None or cut in breaks:
             break  # cannot split further: the card is shrunk a little more by Discord
-        breaks.append(line_start)
+        breaks.append(cut)
     planned: list[PlannedPage] = []
     for page in pages:
         description, on_page = take_labels(page.description)
@@ -105,6 +104,20 @@ def plan_pages(
             )
         )
     return planned
+
+
+def _break_before(numbered: str, number: int) -> int | None:
+    """Where a page must end so that equation `number` starts the next one: the start of
+    its paragraph (the words introducing it go with it) when no other equation is in
+    between, else the start of its line."""
+    offset = numbered.find(shifted_label(number))
+    if offset < 0:
+        return None
+    previous = numbered.rfind(shifted_label(number - 1), 0, offset) if number > 1 else -1
+    paragraph = numbered.rfind("\n\n", max(previous, 0), offset)
+    if paragraph >= 0 and paragraph > previous:
+        return paragraph + 2
+    return numbered.rfind("\n", 0, offset) + 1
 
 
 def _first_overflow(

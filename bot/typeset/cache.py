@@ -58,8 +58,10 @@ class DiskCache:
             previous = 0
         os.replace(temporary, path)
         with self._lock:
-            self._size = self._measure() if self._size is None else self._size
-            self._size += len(data) - previous
+            if self._size is None:
+                self._size = self._measure()  # counts the file just written
+            else:
+                self._size += len(data) - previous
             over = self._size > self.max_bytes
         if over:
             self.prune()

@@ -46,40 +46,34 @@ ziamath.config.numbering.autonumber = False
 # ziamath lays out every row twice: once without its stretchy operators (`\\left(`, big
 # braces) to learn how far they must stretch, then for real. As rows nest, that doubles per
 # level: a fraction inside a square root inside a fraction costs eight layouts. The first
-# pass only matters to stretchy operators that take their size from this row; when a row
-# has none (most rows), it is skipped. Drawings are identical either way (a test compares
-# them over the whole corpus); it makes typical formulas several times faster.
-_ROW_TAGS: Final = frozenset(
-    {"mrow", "math", "mtd", "mtr", "none", "merror", "mpadded", "mphantom"}
-)
+# pass only matters where a stretchy operator lies somewhere below the row (its size, and
+# so the row's, comes from it); when none does, the row is laid out once. Drawings are
+# identical either way (a test compares them over the whole corpus).
+_MATHML: Final = "{http://www.w3.org/1998/Math/MathML}"
 _measure_row_without_stretching = Mrow._get_height_nostretch
 
 
-def _may_stretch_with_row(element: ET.Element) -> bool:
-    """Whether an operator that takes its size from the enclosing row lies in `element`."""
-    stack = [element]
-    while stack:
-        node = stack.pop()
-        if node.tag in _ROW_TAGS:
-            continue  # a row sizes its own stretchy operators
+def _holds_stretchy_operator(element: ET.Element) -> bool:
+    """Whether an operator that may stretch lies anywhere in `element`."""
+    for node in element.iter():
         text = (node.text or "").strip()
         if node.tag == "mo" or (node.tag == "mi" and text in operators.names):
             explicit = node.get("stretchy")
-            if explicit is not None and explicit != "false":
-                return True
-            if explicit is None and any(
+            if explicit is not None:
+                if explicit != "false":
+                    return True
+            elif any(
                 operators.get_params(text, form).get("stretchy", "false") != "false"
                 for form in ("prefix", "infix", "postfix")
             ):
                 return True
-        stack.extend(node)
     return False
 
 
 def _row_height_without_stretching(
     self: Mrow, line: list[ET.Element], **kwargs: Any
 ) -> tuple[float, float]:
-    if any(_may_stretch_with_row(child) for child in line):
+    if any(_holds_stretchy_operator(child) for child in line):
         return _measure_row_without_stretching(self, line, **kwargs)
     return 9999.0, -9999.0  # what ziamath answers for a row with nothing to measure
 
@@ -119,7 +113,7 @@ def typeset(source: str, style: MathStyle) -> dict[str, Any]:
         if wrapped is not None:
             candidates.append((wrapped, style.min_scale, True, True))
     for candidate, floor, is_wrapped, number_below in candidates:
-        width, height = candidate.getsize()
+        width, height = (side + 2 * candidate.margin for side in candidate.getsize())
         room = whole if number_below else inline
         tallest = style.max_equation_height - (_label_height(style) if number_below else 0)
         scale = min(1.0, room / width if width else 1.0, tallest / height if height else 1.0)
@@ -147,9 +141,23 @@ def _layout(source: str, style: MathStyle) -> ziamath.Math:
     unknown = _unknown_command(element)
     if unknown is not None:
         raise Unrenderable(f"unknown command {unknown}")
-    for table in element.iter("{http://www.w3.org/1998/Math/MathML}mtable"):
-        # Matrices and cases get MathJax's 1em between columns (latex2mathml sets none).
+    for table in element.iter(f"{_MATHML}mtable"):
+        # Matrices and cases get MathJax's 1em between columns (latex2mathml sets none), and
+        # their cells are in text style, as in TeX and MathML (aligned says display itself).
         table.attrib.setdefault("columnspacing", "1em")
+        table.attrib.setdefault("displaystyle", "false")
+    for fraction in element.iter(f"{_MATHML}mfrac"):
+        # A fraction's numerator and denominator are in text style, even in display math:
+        # `\\frac{e^x}{\\sum_j e^{x_j}}` has its limits beside the sum, as TeX sets it.
+        for part in fraction:
+            part.attrib.setdefault("displaystyle", "false")
+    for operator in element.iter(f"{_MATHML}mo"):
+        # TeX sizes a large operator (∑, ∫, ⋃...) by style, never by its row; ziamath's
+        # dictionary makes them stretchy, and one in a fraction inside \left...\right then
+        # grows to thousands of pixels.
+        text = (operator.text or "").strip()
+        if "stretchy" not in operator.attrib and _is_large_operator(text):
+            operator.set("stretchy", "false")
     drawing = ziamath.Math(element, size=style.font_px)
     width, height = drawing.getsize()
     if not (math.isfinite(width) and math.isfinite(height)):
@@ -157,6 +165,13 @@ def _layout(source: str, style: MathStyle) -> ziamath.Math:
     if width > MAX_LAYOUT_PX or height > MAX_LAYOUT_PX:
         raise Unrenderable(f"{width:.0f} × {height:.0f} px is far too large")
     return drawing
+
+
+def _is_large_operator(text: str) -> bool:
+    return any(
+        operators.get_params(text, form).get("largeop") == "true"
+        for form in ("prefix", "infix", "postfix")
+    )
 
 
 def _unknown_command(element: ET.Element) -> str | None:

@@ -369,3 +369,35 @@ def test_long_fixture_renders_without_listed_macros() -> None:
     assert "λ A(t) + η h(t) h(t)ᵀ" in rendered.text
     assert rendered.first_image_url == "https://i.imgur.com/bn_curves.png"
     assert len(rendered.image_urls) == 3
+
+
+# --- display equations: other delimiters, and collecting them -------------------------------
+
+
+def test_bracket_and_environment_display_math_is_recognised() -> None:
+    from bot.rendering.equations import DisplayEquation
+
+    source = (
+        "Energy:\n\\[ E = mc^2 \\]\nand\n\\begin{align} a &= b \\\\ c &= d \\end{align}\n"
+        "but \\[3\\] is a citation."
+    )
+    equations: list[DisplayEquation] = []
+    text = render_summary(source, equations=equations).text
+    assert [equation.source for equation in equations] == [
+        " E = mc^2 ",
+        "\\begin{align} a &= b \\\\ c &= d \\end{align}",
+    ]
+    assert [equation.unicode for equation in equations] == ["E = mc²", "a = b\nc = d"]
+    assert "\\[3\\] is a citation" in text and "\\begin" not in text
+
+
+def test_collected_equations_are_marked_and_text_is_otherwise_unchanged() -> None:
+    from bot.rendering.equations import DisplayEquation, marker, remove_markers
+
+    source = "Intro $x$ and\n$$a = b$$\n\n> quoted $$c = d$$ here\n\n`$$code$$`"
+    equations: list[DisplayEquation] = []
+    collected = render_summary(source, equations=equations)
+    assert [equation.source for equation in equations] == ["a = b", "c = d"]
+    assert collected.equations == tuple(equations)
+    assert marker(0) + "a = b" in collected.text and "> " + marker(1) + "c = d" in collected.text
+    assert remove_markers(collected.text) == render_summary(source).text
