@@ -109,9 +109,14 @@ async def summary_messages(
 
     def render() -> tuple[RenderedSummary, SummaryPages | None]:
         rendered = render_summary_text(summary, collect_equations=cards)
-        if rendered.equations:
+        if not rendered.equations:
+            return rendered, summary_pages(summary, rendered=rendered, style=style)
+        # A summary viewed lately has its drawings in memory: plan its pages right away.
+        assert typesetter is not None
+        drawings = typesetter.remembered_drawings([e.source for e in rendered.equations])
+        if drawings is None:
             return rendered, None  # planned once the equations are typeset
-        return rendered, summary_pages(summary, rendered=rendered, style=style)
+        return rendered, summary_pages(summary, rendered=rendered, drawings=drawings, style=style)
 
     rendered, pages = await asyncio.to_thread(render)
     if pages is None:

@@ -16,7 +16,9 @@ import hashlib
 import json
 import logging
 import struct
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Seconds a formula whose worker timed out or died is shown in Unicode before a retry.
 WORKER_FAULT_TTL: Final = 24 * 3600.0
+# The formulas and cards used last are also kept in memory, up to this many bytes.
+RECENT_BYTES: Final = 32 << 20
 
 
 def _key(*parts: str) -> str:
@@ -50,8 +54,39 @@ def png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
+class _Recent:
+    """What was used last, in memory, up to `max_bytes` (thread-safe: pages are planned in
+    threads)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, tuple[object, int]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[bool, object]:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return False, None
+            self._entries.move_to_end(key)
+            return True, entry[0]
+
+    def put(self, key: str, value: object, size: int) -> None:
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._size -= previous[1]
+            self._entries[key] = (value, size)
+            self._size += size
+            while self._size > self.max_bytes and self._entries:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._size -= dropped
+
+
 class Typesetter:
-    """Typesets display formulas in worker processes, with a bounded disk cache."""
+    """Typesets display formulas in worker processes, with a bounded disk cache (and the
+    most recently used formulas and cards in memory)."""
 
     def __init__(
         self,
@@ -65,6 +100,7 @@ class Typesetter:
     ) -> None:
         self.style = style
         self.cache = DiskCache(cache_dir, cache_max_bytes)
+        self.recent = _Recent(RECENT_BYTES)
         self.pool = WorkerPool(workers, job_timeout=job_timeout, memory_bytes=memory_bytes)
         # How many formulas and cards were typeset (not read from the cache): for the bench.
         self.rendered_formulas = 0
@@ -87,17 +123,47 @@ class Typesetter:
         """Each formula's drawing, or None where it is shown in Unicode only; in order."""
         return list(await asyncio.gather(*(self.drawing(source) for source in sources)))
 
+    def _formula_key(self, source: str) -> str | None:
+        prepared = prepare_formula(source)
+        if isinstance(prepared, Refusal):
+            return None
+        return _key("formula", self.style.key(), prepared)
+
+    def remembered_drawings(self, sources: Sequence[str]) -> list[Drawing | None] | None:
+        """Each formula's drawing when all are in memory (no I/O, callable from a thread),
+        else None."""
+        drawings: list[Drawing | None] = []
+        for source in sources:
+            key = self._formula_key(source)
+            if key is None:
+                drawings.append(None)
+                continue
+            found, drawing = self.recent.get(key)
+            if not found:
+                return None
+            drawings.append(drawing if isinstance(drawing, Drawing) else None)
+        return drawings
+
+    def _remember(self, key: str, answer: dict[str, object]) -> Drawing | None:
+        drawing = Drawing.from_answer(answer) if answer.get("ok") else None
+        if "until" not in answer:  # a worker's fault is retried later: not kept in memory
+            self.recent.put(key, drawing, len(drawing.inner) if drawing else 64)
+        return drawing
+
     async def drawing(self, source: str) -> Drawing | None:
         prepared = prepare_formula(source)
         if isinstance(prepared, Refusal):
             log.debug("Formula not typeset (%s): %.80r", prepared.reason, source)
             return None
         key = _key("formula", self.style.key(), prepared)
+        found, remembered = self.recent.get(key)
+        if found:
+            return remembered if isinstance(remembered, Drawing) else None
         cached = await asyncio.to_thread(self.cache.get, key)
         if cached is not None:
             answer = json.loads(cached)
             if answer.get("until", float("inf")) > time.time():
-                return Drawing.from_answer(answer) if answer.get("ok") else None
+                return self._remember(key, answer)
         try:
             answer, _ = await self.pool.run(
                 {"op": "typeset", "source": prepared, "style": self.style.to_json()}
@@ -113,7 +179,7 @@ class Typesetter:
         if not answer.get("ok"):
             log.debug("Formula not typeset (%s): %.80r", answer.get("reason"), source)
         await asyncio.to_thread(self.cache.put, key, json.dumps(answer).encode())
-        return Drawing.from_answer(answer) if answer.get("ok") else None
+        return self._remember(key, answer)
 
     # -- cards ---------------------------------------------------------------------------------
 
@@ -125,8 +191,12 @@ class Typesetter:
         if len(sources) != len(numbers) or not sources:
             raise ValueError("one number per formula, and at least one formula")
         key = self.card_key(sources, numbers)
+        found, remembered = self.recent.get(key)
+        if found and isinstance(remembered, bytes):
+            return remembered
         cached = await asyncio.to_thread(self.cache.get, key)
         if cached is not None:
+            self.recent.put(key, cached, len(cached))
             return cached
         drawings = await self.drawings([*sources, *(f"({number})" for number in numbers)])
         equations, labels = drawings[: len(sources)], drawings[len(sources) :]
@@ -148,6 +218,7 @@ class Typesetter:
             return None
         self.rendered_cards += 1
         await asyncio.to_thread(self.cache.put, key, png)
+        self.recent.put(key, png, len(png))
         return png
 
 

@@ -40,6 +40,15 @@ class Break:
     kind: BreakKind
 
 
+@dataclass(frozen=True, slots=True)
+class Wrapping:
+    """A formula broken into lines, and the width of its widest line as measured in pieces
+    (the broken formula, an `aligned` block, costs far more to lay out than its pieces)."""
+
+    source: str
+    widest: float
+
+
 def find_breaks(source: str) -> list[Break]:
     """Where the formula may be broken: top-level relations and binary plus/minus."""
     breaks: list[Break] = []
@@ -94,7 +103,7 @@ def wrap_formula(
     room: float,
     *,
     em: float,
-) -> str | None:
+) -> Wrapping | None:
     """The formula broken into lines at most `room` wide, or None when it cannot be broken.
 
     `measure(piece)` is the typeset width of a piece of the formula; pieces are joined
@@ -113,7 +122,7 @@ def wrap_formula(
     spacing = 0.5 * em
     indent = 2.0 * em
     lines: list[list[int]] = [[0]]
-    used = widths[0]
+    used = widest = widths[0]
     for index in range(1, len(pieces)):
         line_room = room if len(lines) == 1 else room - indent
         if used + spacing + widths[index] <= line_room:
@@ -122,9 +131,10 @@ def wrap_formula(
         else:
             lines.append([index])
             used = widths[index] + (indent if kinds[index] == "operator" else 0)
+        widest = max(widest, used)
     if len(lines) == 1:
         return None
-    return _aligned(pieces, kinds, lines)
+    return Wrapping(_aligned(pieces, kinds, lines), widest)
 
 
 def _aligned(
