@@ -21,6 +21,8 @@ from bot.typeset.protocol import ProtocolError, encode_frame, read_frame_async
 log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT: Final = 60.0
+_PASSED_ON: Final = ("PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "HOME", "LANG", "LC_ALL",
+                     "TMPDIR", "SYSTEMROOT")  # fmt: skip
 
 
 class WorkerFailed(Exception):
@@ -47,7 +49,10 @@ class _Worker:
         return self.process is not None and self.process.returncode is None
 
     async def start(self) -> None:
-        environment = dict(os.environ, MATH_WORKER_MEMORY_BYTES=str(self.memory_bytes))
+        # Only what Python needs: the bot's token and settings stay out of the workers.
+        environment = {name: os.environ[name] for name in _PASSED_ON if name in os.environ}
+        environment["MATH_WORKER_MEMORY_BYTES"] = str(self.memory_bytes)
+        environment["MATH_WORKER_PARENT"] = str(os.getpid())
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Seconds a formula whose worker timed out or died is shown in Unicode before a retry.
 WORKER_FAULT_TTL: Final = 24 * 3600.0
+# Equation numbers typeset when the workers start: most pages show some of these.
+WARM_NUMBERS: Final = 30
 # The formulas and cards used last are also kept in memory, up to this many bytes.
 RECENT_BYTES: Final = 32 << 20
 
@@ -108,11 +110,14 @@ class Typesetter:
 
     async def warm_up(self) -> None:
         """Start the workers now, so the first formula does not wait for them (about half a
-        second each: importing the typesetter and loading its font)."""
+        second each: importing the typesetter and loading its font), and have the usual
+        equation numbers ready (typeset once, then read from the cache)."""
         try:
             await self.pool.start()
         except WorkerFailed as exc:
             log.warning("Typesetting workers did not start: %s", exc)
+            return
+        await self.drawings([f"({number})" for number in range(1, WARM_NUMBERS + 1)])
 
     async def close(self) -> None:
         await self.pool.close()

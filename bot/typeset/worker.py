@@ -12,14 +12,18 @@ Standard output is kept for frames alone: whatever a library prints goes to stan
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import resource
+import signal
 import sys
 from typing import Any, BinaryIO
 
 from bot.typeset.protocol import read_frame, write_frame
 
 DEFAULT_MEMORY_BYTES = 1 << 30
+PR_SET_PDEATHSIG = 1
 
 
 def _limit_memory() -> None:
@@ -62,7 +66,20 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
         write_frame(answers, answer, payload)
 
 
+def _die_with_the_bot() -> None:
+    """Linux: be killed when the bot's process ends, even mid-formula (it cannot say so
+    otherwise: killed, it closes no pipe until the formula is done)."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        print("prctl(PR_SET_PDEATHSIG) failed", file=sys.stderr)
+    if os.getppid() != int(os.environ.get("MATH_WORKER_PARENT", os.getppid())):
+        sys.exit(0)  # the bot was gone before the line above
+
+
 def main() -> None:
+    _die_with_the_bot()
     _limit_memory()
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
