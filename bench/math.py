@@ -37,26 +37,26 @@ if __package__ in (None, ""):
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != _here]
     sys.path.insert(0, os.path.dirname(_here))
 
-import argparse  # noqa: E402  (after the path fix above)
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Awaitable, Callable, Sequence  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-from importlib import metadata  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
 
-from bot.paged import summary_messages  # noqa: E402
-from bot.rendering.latex import latex_to_unicode  # noqa: E402
-from bot.storage.summaries import Summary  # noqa: E402
-from bot.typeset import Typesetter  # noqa: E402
-from tests.unit.typeset.corpus import CORPUS, Formula  # noqa: E402
+from bot.paged import summary_messages
+from bot.rendering.latex import latex_to_unicode
+from bot.storage.summaries import Summary
+from bot.typeset import Typesetter
+from tests.unit.typeset.corpus import CORPUS, Formula
 
 PAGE_SIZE = 5
 WORKERS = 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -153,3 +154,43 @@ async def test_a_worker_that_died_is_replaced_and_memory_is_capped() -> None:
     with pytest.raises(WorkerFailed) as closed:
         await pool.run({"op": "typeset", "source": "x", "style": DEFAULT_STYLE.to_json()})
     assert not closed.value.formula_fault
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+async def test_a_worker_dies_with_the_bot() -> None:
+    """Killed outright, the bot leaves no typesetting worker behind, busy or not."""
+    # The worker is busy with a formula that takes it many seconds (unscreened, quadratic in
+    # ziamath) when the bot is killed.
+    script = (
+        "import asyncio\n"
+        "from bot.typeset.pool import WorkerPool\n"
+        "from bot.typeset.style import DEFAULT_STYLE\n"
+        "async def main():\n"
+        "    pool = WorkerPool(1, job_timeout=600, memory_bytes=1 << 30)\n"
+        "    await pool.start()\n"
+        "    slow = {'op': 'typeset', 'source': 'x+' * 3000, 'style': DEFAULT_STYLE.to_json()}\n"
+        "    busy = asyncio.ensure_future(pool.run(slow))\n"
+        "    await asyncio.sleep(0.5)\n"
+        "    print(pool.workers[0].process.pid, flush=True)\n"
+        "    await busy\n"
+        "asyncio.run(main())\n"
+    )
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE
+    )
+    assert bot.stdout is not None
+    worker_pid = int(await asyncio.wait_for(bot.stdout.readline(), 60))
+    bot.kill()
+    await bot.wait()
+
+    def gone() -> bool:
+        try:
+            status = Path(f"/proc/{worker_pid}/status").read_text()
+        except FileNotFoundError:
+            return True
+        return "\nState:\tZ" in status  # dead, waiting for init to reap it
+
+    deadline = time.monotonic() + 3
+    while not await asyncio.to_thread(gone):
+        assert time.monotonic() < deadline, "the worker outlived the bot"
+        await asyncio.sleep(0.05)
