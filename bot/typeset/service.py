@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # Seconds a formula whose worker timed out or died is shown in Unicode before a retry.
 WORKER_FAULT_TTL: Final = 24 * 3600.0
 # Equation numbers typeset when the workers start: most pages show some of these.
-WARM_NUMBERS: Final = 30
+WARM_NUMBERS: Final = 12
 # The formulas and cards used last are also kept in memory, up to this many bytes.
 RECENT_BYTES: Final = 32 << 20
 
