@@ -276,7 +276,17 @@ class _InlineRenderer:
         return None
 
     def _math(self, text: str, index: int, output: list[str]) -> tuple[str, int] | None:
-        found = match_math_at(text, index)
+        return self._segment(match_math_at(text, index), text, output)
+
+    def _backslash_math(
+        self, text: str, index: int, output: list[str]
+    ) -> tuple[str, int] | None:
+        """`\\[...\\]` and display environments (`\\begin{align}...`)."""
+        return self._segment(match_display_at(text, index), text, output)
+
+    def _segment(
+        self, found: tuple[MathSegment, int] | None, text: str, output: list[str]
+    ) -> tuple[str, int] | None:
         if found is None:
             return None
         segment, after = found
@@ -284,16 +294,6 @@ class _InlineRenderer:
             return latex_to_unicode(segment.content), after
         if segment.kind == "inline":
             return escape_markdown(latex_to_unicode(segment.content), line_start=False), after
-        return self._display(segment, text, after, output)
-
-    def _backslash_math(self, text: str, index: int, output: list[str]) -> tuple[str, int] | None:
-        """`\\[...\\]` and display environments (`\\begin{align}...`)."""
-        found = match_display_at(text, index)
-        if found is None:
-            return None
-        segment, after = found
-        if self.plain:
-            return latex_to_unicode(segment.content), after
         return self._display(segment, text, after, output)
 
     def _display(
