@@ -278,9 +278,7 @@ class _InlineRenderer:
     def _math(self, text: str, index: int, output: list[str]) -> tuple[str, int] | None:
         return self._segment(match_math_at(text, index), text, output)
 
-    def _backslash_math(
-        self, text: str, index: int, output: list[str]
-    ) -> tuple[str, int] | None:
+    def _backslash_math(self, text: str, index: int, output: list[str]) -> tuple[str, int] | None:
         """`\\[...\\]` and display environments (`\\begin{align}...`)."""
         return self._segment(match_display_at(text, index), text, output)
 
