@@ -16,6 +16,7 @@ from bot.bot import DEFAULT_EXTENSIONS, ShortScienceBot
 from bot.config import Settings
 from bot.net import public_only_session_options
 from bot.storage import Database
+from bot.typeset import Typesetter
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,11 @@ async def open_bot(
     background_tasks: bool = True,
     sync_on_start: bool = True,
 ) -> AsyncIterator[ShortScienceBot]:
-    """Open the database and HTTP session, build the bot, and close all three on exit."""
+    """Open the database, HTTP session and typesetter, build the bot, and close them all on
+    exit."""
     configure_discord_endpoints(settings)
     db = await Database.open(settings.database_path)
+    typesetter = make_typesetter(settings)
     try:
         timeout = aiohttp.ClientTimeout(total=60, connect=10)
         policy = {} if settings.allow_private_urls else public_only_session_options()
@@ -84,10 +87,13 @@ async def open_bot(
                 extensions=extensions,
                 background_tasks=background_tasks,
                 sync_on_start=sync_on_start,
+                typesetter=typesetter,
             )
             async with bot:
                 yield bot
     finally:
+        if typesetter is not None:
+            await typesetter.close()
         await db.close()
 
 
@@ -136,6 +142,20 @@ class GatewayUnreachableFilter(logging.Filter):
         record.levelno = logging.WARNING
         record.levelname = logging.getLevelName(logging.WARNING)
         return True
+
+
+def make_typesetter(settings: Settings) -> Typesetter | None:
+    """The typesetter for display math images, or None when `MATH_WORKERS=0`. Its worker
+    processes start when the first formula needs them."""
+    if settings.math_workers == 0:
+        return None
+    return Typesetter(
+        cache_dir=settings.math_cache_dir,
+        cache_max_bytes=settings.math_cache_max_bytes,
+        workers=settings.math_workers,
+        job_timeout=settings.math_timeout_seconds,
+        memory_bytes=settings.math_worker_memory_bytes,
+    )
 
 
 async def run_bot(settings: Settings) -> None:

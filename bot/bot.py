@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 import aiohttp
@@ -12,6 +14,7 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.errors import report_interaction_error
 from bot.storage import Database
+from bot.typeset import Typesetter
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class ShortScienceBot(commands.Bot):
         extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
         background_tasks: bool = True,
         sync_on_start: bool = True,
+        typesetter: Typesetter | None = None,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -73,8 +77,14 @@ class ShortScienceBot(commands.Bot):
         # Background loops (feed polling, reminders) stay off for one-shot CLI commands.
         self.background_tasks = background_tasks
         self.sync_on_start = sync_on_start
+        # Display math as images (None: equations in Unicode only).
+        self.typesetter = typesetter
+        self.warm_up: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
+        if self.typesetter is not None and self.background_tasks:
+            # The first summary with equations should not wait for the workers to start.
+            self.warm_up = asyncio.create_task(self.typesetter.warm_up(), name="math-warm-up")
         applied = await self.db.migrate()
         if applied:
             log.info("Database migrated to version %d", applied[-1])
@@ -94,6 +104,13 @@ class ShortScienceBot(commands.Bot):
         synced = await self.tree.sync(guild=guild)
         log.info("Synced %d commands to guild %d", len(synced), guild_id)
         return synced
+
+    async def close(self) -> None:
+        if self.warm_up is not None and not self.warm_up.done():
+            self.warm_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.warm_up
+        await super().close()
 
     async def on_ready(self) -> None:
         assert self.user is not None

@@ -73,6 +73,20 @@ class Settings(BaseSettings):
     crossref_mailto: str | None = None
     # Seconds between two passes of the enrichment loop when it has nothing due.
     enrichment_interval_seconds: float = Field(default=60.0, gt=0)
+    # Display math as images. Workers are processes typesetting formulas; 0 turns the images
+    # off (equations in Unicode only). The cache defaults to `math-cache` beside the database.
+    math_workers: int = Field(default=2, ge=0, le=16)
+    math_timeout_seconds: float = Field(default=5.0, gt=0)
+    math_worker_memory_bytes: int = Field(default=1 << 30, ge=256 << 20)
+    math_cache_path: Path | None = None
+    math_cache_max_bytes: int = Field(default=256 << 20, ge=1 << 20)
+
+    @property
+    def math_cache_dir(self) -> Path:
+        """Where typeset formulas and cards are cached."""
+        if self.math_cache_path is not None:
+            return self.math_cache_path
+        return self.database_path.parent / "math-cache"
 
     @field_validator("discord_token", mode="before")
     @classmethod
@@ -81,7 +95,9 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("dev_guild_id", "discord_gateway_url", "crossref_mailto", mode="before")
+    @field_validator(
+        "dev_guild_id", "discord_gateway_url", "crossref_mailto", "math_cache_path", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

@@ -19,20 +19,24 @@ import discord
 from discord.utils import TimestampStyle
 
 from bot.papers import PaperId
+from bot.rendering.equation_pages import PageEquations, plan_pages
 from bot.rendering.latex import convert_math_in_text
-from bot.rendering.markdown import render_summary
+from bot.rendering.markdown import RenderedSummary, render_summary
 from bot.rendering.pages import (
     DESCRIPTION_LIMIT,
     EMBED_TOTAL_LIMIT,
     FIELD_VALUE_LIMIT,
     TITLE_LIMIT,
     EmbedField,
+    EmbedPage,
     paginate_for_embed,
 )
 from bot.rendering.text import clean_user_text, escape_markdown, neutralize_mentions, shorten
 from bot.rendering.urls import embed_url, is_markdown_safe_url, is_web_url
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary
+from bot.typeset.layout import Drawing
+from bot.typeset.style import DEFAULT_STYLE, MathStyle
 
 BRAND_COLOUR: Final = 0x2B6CB0
 COMMUNITY_COLOUR: Final = 0x2F855A
@@ -168,40 +172,84 @@ def summary_byline(summary: Summary) -> str:
     return " · ".join(parts)
 
 
+EQUATION_CARD_PREFIX: Final = "equations-"
+
+
+def equation_card_filename(page: int) -> str:
+    """The attachment name of a page's equation card (`attachment://` refers to it)."""
+    return f"{EQUATION_CARD_PREFIX}{page}.png"
+
+
 @dataclass(frozen=True, slots=True)
 class SummaryPages:
-    """A summary ready to page through: one embed per page, and the images it referenced."""
+    """A summary ready to page through: one embed per page, the images it referenced, and
+    for each page the display equations its card shows (None: no card)."""
 
     embeds: list[discord.Embed]
     image_urls: tuple[str, ...]
+    equations: tuple[PageEquations | None, ...] = ()
+    # What a page with equations shows instead when its card cannot be made.
+    fallback_images: tuple[str | None, ...] = ()
 
     @property
     def count(self) -> int:
         return len(self.embeds)
 
 
-def summary_pages(summary: Summary, *, base_url: str = SHORTSCIENCE_BASE_URL) -> SummaryPages:
+def summary_source(summary: Summary) -> str:
+    """The Markdown shown for a summary: its TL;DR in bold, then its body."""
+    if summary.tldr.strip():
+        return f"**TL;DR:** {summary.tldr.strip()}\n\n{summary.body}"
+    return summary.body
+
+
+def render_summary_text(
+    summary: Summary, *, collect_equations: bool, base_url: str = SHORTSCIENCE_BASE_URL
+) -> RenderedSummary:
+    """The summary rendered for Discord; with `collect_equations`, its display equations
+    are listed and marked in the text, to be typeset (see `summary_pages`)."""
+    return render_summary(
+        summary_source(summary), base_url=base_url, equations=[] if collect_equations else None
+    )
+
+
+def summary_pages(
+    summary: Summary,
+    *,
+    base_url: str = SHORTSCIENCE_BASE_URL,
+    rendered: RenderedSummary | None = None,
+    drawings: Sequence[Drawing | None] = (),
+    style: MathStyle = DEFAULT_STYLE,
+) -> SummaryPages:
     """The whole summary, rendered for Discord, one embed per page ("page n of m").
 
-    The first image becomes the first page's embed image; every image stays as a link in
-    the text. Each embed fits Discord's limits; together the pages hold the whole text.
+    Display equations with a drawing (`drawings[i]` for `rendered.equations[i]`) are
+    numbered in the text and shown on their page's card, the page's embed image
+    (`attachment://equations-<page>.png`); the others stay in Unicode only. Otherwise the
+    first image becomes the first page's embed image; every image stays as a link in the
+    text. Each embed fits Discord's limits; together the pages hold the whole text.
     """
-    source = summary.body
-    if summary.tldr.strip():
-        source = f"**TL;DR:** {summary.tldr.strip()}\n\n{source}"
-    rendered = render_summary(source, base_url=base_url)
+    if rendered is None:
+        rendered = render_summary_text(summary, collect_equations=False, base_url=base_url)
     text = rendered.text or "*This summary is empty.*"
-    planned = paginate_for_embed(
-        text,
-        title=summary_title(summary),
-        footer_template=f"Summary #{summary.id} · page {{page}} of {{pages}}",
-        author=summary_byline(summary),
-    )
+
+    def paginate(body: str, breaks: Sequence[int]) -> list[EmbedPage]:
+        return paginate_for_embed(
+            body,
+            title=summary_title(summary),
+            footer_template=f"Summary #{summary.id} · page {{page}} of {{pages}}",
+            author=summary_byline(summary),
+            breaks=breaks,
+        )
+
+    planned = plan_pages(text, rendered.equations, drawings, paginate, style)
     url = primary_url(summary)
     colour = COMMUNITY_COLOUR if summary.origin == "community" else BRAND_COLOUR
     image = embed_url(rendered.first_image_url)
     embeds = []
-    for page in planned:
+    fallbacks: list[str | None] = []
+    for plan in planned:
+        page = plan.page
         embed = discord.Embed(
             title=page.title,
             url=url,
@@ -212,10 +260,20 @@ def summary_pages(summary: Summary, *, base_url: str = SHORTSCIENCE_BASE_URL) ->
         if page.author:
             embed.set_author(name=page.author)
         embed.set_footer(text=page.footer)
-        if image is not None and page.page == 1:
-            embed.set_image(url=image)
+        # The equations take precedence over the summary's own image (still linked above).
+        page_image = image if page.page == 1 else None
+        if plan.equations is not None:
+            embed.set_image(url=f"attachment://{equation_card_filename(page.page)}")
+        elif page_image is not None:
+            embed.set_image(url=page_image)
         embeds.append(embed)
-    return SummaryPages(embeds=embeds, image_urls=rendered.image_urls)
+        fallbacks.append(page_image)
+    return SummaryPages(
+        embeds=embeds,
+        image_urls=rendered.image_urls,
+        equations=tuple(plan.equations for plan in planned),
+        fallback_images=tuple(fallbacks),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
 
 import discord
+from discord.utils import MISSING
 
 from bot.errors import report_interaction_error
+
+T = TypeVar("T")
 
 
 class BaseView(discord.ui.View):
@@ -56,3 +61,40 @@ class BaseModal(discord.ui.Modal):
         self, interaction: discord.Interaction, error: Exception, /
     ) -> None:
         await report_interaction_error(interaction, error)
+
+
+async def within_deadline(
+    interaction: discord.Interaction,
+    work: Awaitable[T],
+    *,
+    patience: float,
+    update: bool = False,
+) -> T:
+    """Await `work`; when it takes longer than `patience` seconds, acknowledge the
+    interaction first (Discord drops answers after 3 s): "thinking" for a new reply, a
+    deferred update for a component that edits its message (`update`)."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=patience)
+    if not done and not interaction.response.is_done():
+        if update:
+            await interaction.response.defer()
+        else:
+            await interaction.response.defer(thinking=True)
+    return await task
+
+
+async def update_message(
+    interaction: discord.Interaction,
+    *,
+    embed: discord.Embed,
+    view: discord.ui.View,
+    attachments: Sequence[discord.File] | None = None,
+) -> None:
+    """Edit the message a component belongs to, whether or not the update was deferred.
+
+    `attachments` replace the message's files (an empty list removes them); None keeps them."""
+    files = MISSING if attachments is None else list(attachments)
+    if interaction.response.is_done():
+        await interaction.edit_original_response(embed=embed, view=view, attachments=files)
+    else:
+        await interaction.response.edit_message(embed=embed, view=view, attachments=files)

@@ -1,22 +1,22 @@
 """How community summaries look: exactly as `/summary view` shows any summary.
 
-The pages come from `bot.presenters.summary_pages` (shared with the search cog and the
-announcer); this module builds what it needs for a draft that is not stored yet, and marks
-preview pages as such in their footer.
+The pages come from `bot.paged.summary_messages` (shared with the search cog); this module
+builds what it needs for a draft that is not stored yet, and marks preview pages as such in
+their footer.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import discord
 
-from bot.presenters import summary_pages
+from bot.paged import PagedMessages, summary_messages
 from bot.storage.database import Database
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary, SummaryRepository
+from bot.typeset import Typesetter
 
 DRAFT_ID = 0
 
@@ -65,12 +65,15 @@ def _mark_preview(embed: discord.Embed, summary: Summary) -> discord.Embed:
     return embed.set_footer(text=footer)
 
 
-async def summary_embeds(summary: Summary, *, preview: bool = False) -> list[discord.Embed]:
-    """One embed per page, as `/summary view` shows them (rendered off the event loop)."""
-    pages = await asyncio.to_thread(summary_pages, summary)
-    if not preview:
-        return pages.embeds
-    return [_mark_preview(embed, summary) for embed in pages.embeds]
+async def summary_display(
+    summary: Summary, typesetter: Typesetter | None, *, preview: bool = False
+) -> PagedMessages:
+    """The pages as `/summary view` shows them, equation cards included (rendered off the
+    event loop); preview pages say so in their footer."""
+    pages = await summary_messages(summary, typesetter)
+    if preview:
+        pages.embeds = [_mark_preview(embed, summary) for embed in pages.embeds]
+    return pages
 
 
 async def stored_summary(db: Database, summary_id: int) -> Summary | None:

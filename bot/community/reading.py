@@ -12,11 +12,17 @@ import discord
 
 from bot.community.votes import format_score
 from bot.errors import UserFacingError
+from bot.presenters import equation_card_filename
+from bot.rendering.equation_pages import PlannedPage, plan_pages
+from bot.rendering.equations import DisplayEquation
+from bot.rendering.markdown import render_summary
 from bot.rendering.pages import EmbedPage, paginate_for_embed
 from bot.rendering.text import escape_markdown, neutralize_mentions, plural, shorten
 from bot.rendering.urls import embed_url
 from bot.storage.papers import Paper
 from bot.storage.reading import ReadingSession, Submission
+from bot.typeset.layout import Drawing
+from bot.typeset.style import DEFAULT_STYLE, MathStyle
 
 MAX_DUE_AHEAD = 366 * 86400.0
 MIN_DUE_AHEAD = 60.0
@@ -244,36 +250,60 @@ def status_lines(session: ReadingSession, submissions: list[Submission]) -> list
     return lines
 
 
-def digest_pages(paper: Paper, submissions: list[Submission]) -> list[EmbedPage]:
-    """Every summary written in the session, best score first, with its TL;DR."""
-    if submissions:
-        blocks = []
-        for rank, submission in enumerate(submissions, start=1):
-            name = escape_markdown(neutralize_mentions(shorten(submission.author_name, 80)))
-            tldr = escape_markdown(neutralize_mentions(submission.tldr)).replace("\n", " ")
-            blocks.append(
-                f"**{rank}. {name}** · score {format_score(submission.score)} · "
-                f"`/summary view id:{submission.summary_id}`\n> {tldr}"
-            )
-        text = "\n\n".join(blocks)
-    else:
-        text = "No summaries were written during this session."
+def digest_text(submissions: list[Submission], equations: list[DisplayEquation] | None) -> str:
+    """Every summary written in the session, best score first, with its TL;DR rendered
+    (math included; display equations collected into `equations` when it is a list)."""
+    if not submissions:
+        return "No summaries were written during this session."
+    blocks = []
+    for rank, submission in enumerate(submissions, start=1):
+        name = escape_markdown(neutralize_mentions(shorten(submission.author_name, 80)))
+        tldr = render_summary(submission.tldr, equations=equations).text
+        quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in tldr.split("\n"))
+        blocks.append(
+            f"**{rank}. {name}** · score {format_score(submission.score)} · "
+            f"`/summary view id:{submission.summary_id}`\n{quoted}"
+        )
+    return "\n\n".join(blocks)
+
+
+def digest_pages(
+    paper: Paper,
+    submissions: list[Submission],
+    *,
+    equations: Sequence[DisplayEquation] = (),
+    drawings: Sequence[Drawing | None] = (),
+    text: str | None = None,
+    style: MathStyle = DEFAULT_STYLE,
+) -> list[PlannedPage]:
+    """The digest's pages. `text` is `digest_text(...)` when its equations were collected
+    (and typeset into `drawings`); otherwise it is rendered here without cards."""
+    if text is None:
+        text = digest_text(submissions, None)
     count = len(submissions)
-    return paginate_for_embed(
-        text,
-        title=f"Digest: {neutralize_mentions(paper.title or paper.canonical_key)}",
-        footer_template=f"{plural(count, 'summary')} · reading session closed"
-        " · page {page} of {pages}",
-    )
+
+    def paginate(body: str, breaks: Sequence[int]) -> list[EmbedPage]:
+        return paginate_for_embed(
+            body,
+            title=f"Digest: {neutralize_mentions(paper.title or paper.canonical_key)}",
+            footer_template=f"{plural(count, 'summary')} · reading session closed"
+            " · page {page} of {pages}",
+            breaks=breaks,
+        )
+
+    return plan_pages(text, equations, drawings, paginate, style)
 
 
-def digest_embeds(paper: Paper, submissions: list[Submission]) -> list[discord.Embed]:
+def digest_embeds(pages: Sequence[PlannedPage]) -> list[discord.Embed]:
     embeds = []
-    for page in digest_pages(paper, submissions):
+    for planned in pages:
+        page = planned.page
         embed = discord.Embed(
             title=page.title, description=page.description or None, colour=SESSION_COLOUR
         )
         embed.set_footer(text=page.footer)
+        if planned.equations is not None:
+            embed.set_image(url=f"attachment://{equation_card_filename(page.page)}")
         embeds.append(embed)
     return embeds
 

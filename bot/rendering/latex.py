@@ -898,6 +898,53 @@ def match_math_at(text: str, index: int) -> tuple[MathSegment, int] | None:
     return MathSegment("inline", body, text[index : end + 1]), end + 1
 
 
+DISPLAY_ENVIRONMENTS: Final = _words(
+    """
+    equation equation* align align* gather gather* multline multline* eqnarray eqnarray*
+    flalign flalign* alignat alignat* displaymath split aligned gathered cases matrix
+    pmatrix bmatrix Bmatrix vmatrix Vmatrix
+    """
+)
+_ENVIRONMENT_START: Final = re.compile(r"\\begin\{([A-Za-z]+\*?)\}")
+# `\[3\]` in Markdown is an escaped citation, not math: bracketed math has some TeX in it.
+_LOOKS_LIKE_TEX: Final = re.compile(r"[\\^_={]")
+
+
+def match_display_at(text: str, index: int) -> tuple[MathSegment, int] | None:
+    """Display math starting with a backslash at `text[index]`: `\\[...\\]`, or a display
+    environment (`\\begin{align}...\\end{align}`, kept whole). The segment and the index
+    after it, or None."""
+    if text.startswith("\\[", index):
+        end = text.find("\\]", index + 2)
+        while end >= 0 and _is_escaped_backslash(text, end):
+            end = text.find("\\]", end + 1)
+        if end < 0:
+            return None
+        body = text[index + 2 : end]
+        if not body.strip() or not _LOOKS_LIKE_TEX.search(body):
+            return None
+        return MathSegment("display", body, text[index : end + 2]), end + 2
+    start = _ENVIRONMENT_START.match(text, index)
+    if start is None or start.group(1) not in DISPLAY_ENVIRONMENTS:
+        return None
+    name = start.group(1)
+    closing = f"\\end{{{name}}}"
+    # Nested environments of the same name are matched by counting.
+    depth, position = 1, start.end()
+    opening = start.group(0)
+    while depth:
+        next_close = text.find(closing, position)
+        if next_close < 0:
+            return None
+        next_open = text.find(opening, position, next_close)
+        if next_open >= 0:
+            depth, position = depth + 1, next_open + len(opening)
+        else:
+            depth, position = depth - 1, next_close + len(closing)
+    whole = text[index:position]
+    return MathSegment("display", whole, whole), position
+
+
 def iter_math_segments(text: str) -> Iterator[MathSegment]:
     """Split prose into text and math segments; joining every `source` gives `text` back.
 

@@ -21,7 +21,19 @@ from urllib.parse import urljoin
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from bot.rendering.latex import latex_to_unicode, match_math_at, to_script
+from bot.rendering.equations import (
+    MAX_MARKERS,
+    DisplayEquation,
+    marker,
+    strip_private_use,
+)
+from bot.rendering.latex import (
+    MathSegment,
+    latex_to_unicode,
+    match_display_at,
+    match_math_at,
+    to_script,
+)
 from bot.rendering.text import clean_user_text, escape_markdown, neutralize_mentions
 from bot.rendering.urls import is_web_url, web_url_host
 
@@ -38,6 +50,8 @@ class RenderedSummary:
     image_urls: tuple[str, ...] = ()
     # The first http(s) image, for the embed's image slot.
     first_image_url: str | None = None
+    # Display equations collected while rendering (only when asked for), in reading order.
+    equations: tuple[DisplayEquation, ...] = ()
 
 
 def _parser() -> MarkdownIt:
@@ -141,6 +155,8 @@ class _RenderContext:
     references: dict[str, dict[str, str]]
     base_url: str | None
     image_urls: list[str] = field(default_factory=list)
+    # When a list: display equations are collected into it, each marked in the text.
+    equations: list[DisplayEquation] | None = None
 
     def resolve(self, url: str) -> str:
         url = url.strip()
@@ -231,7 +247,8 @@ class _InlineRenderer:
             if char == "`":
                 handled = self._code_span(text, index)
             elif char == "\\":
-                handled = self._escape(text, index)
+                flush()
+                handled = self._backslash_math(text, index, output) or self._escape(text, index)
             elif char == "$":
                 flush()
                 handled = self._math(text, index, output)
@@ -289,7 +306,15 @@ class _InlineRenderer:
         return None
 
     def _math(self, text: str, index: int, output: list[str]) -> tuple[str, int] | None:
-        found = match_math_at(text, index)
+        return self._segment(match_math_at(text, index), text, output)
+
+    def _backslash_math(self, text: str, index: int, output: list[str]) -> tuple[str, int] | None:
+        """`\\[...\\]` and display environments (`\\begin{align}...`)."""
+        return self._segment(match_display_at(text, index), text, output)
+
+    def _segment(
+        self, found: tuple[MathSegment, int] | None, text: str, output: list[str]
+    ) -> tuple[str, int] | None:
         if found is None:
             return None
         segment, after = found
@@ -297,8 +322,18 @@ class _InlineRenderer:
             return latex_to_unicode(segment.content), after
         if segment.kind == "inline":
             return escape_markdown(latex_to_unicode(segment.content), line_start=False), after
-        rendered = escape_markdown(latex_to_unicode(segment.content, display=True))
-        # Display math goes on its own line(s).
+        return self._display(segment, text, after, output)
+
+    def _display(
+        self, segment: MathSegment, text: str, after: int, output: list[str]
+    ) -> tuple[str, int]:
+        """Display math on its own line(s), marked when equations are being collected."""
+        unicode = latex_to_unicode(segment.content, display=True)
+        rendered = escape_markdown(unicode)
+        equations = self.context.equations
+        if equations is not None and rendered and len(equations) < MAX_MARKERS:
+            rendered = marker(len(equations)) + rendered
+            equations.append(DisplayEquation(segment.content, unicode))
         so_far = "".join(output)
         current_line = so_far[so_far.rfind("\n") + 1 :]
         prefix, has_content = _continuation_prefix(current_line)
@@ -587,19 +622,29 @@ def _special_blocks(tokens: list[Token], lines: list[str], context: _RenderConte
 _EXTRA_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
-def render_summary(markdown: str, *, base_url: str | None = None) -> RenderedSummary:
+def render_summary(
+    markdown: str,
+    *,
+    base_url: str | None = None,
+    equations: list[DisplayEquation] | None = None,
+) -> RenderedSummary:
     """Render a ShortScience summary (Markdown + LaTeX) as Discord Markdown.
 
     `base_url` resolves relative link and image URLs (e.g. "https://www.shortscience.org/").
     Mentions are neutralised and control characters removed. Never raises on odd input.
+    With an `equations` list, display equations are appended to it and marked in the text
+    (see `bot.rendering.equations`); the result's `equations` lists them too.
     """
     source = clean_user_text(markdown)
+    if equations is not None:
+        source = strip_private_use(source)
     environment: dict[str, object] = {}
     tokens = _parser().parse(source, environment)
     references = environment.get("references", {})
     context = _RenderContext(
         references=references if isinstance(references, dict) else {},
         base_url=base_url,
+        equations=equations,
     )
     lines = source.split("\n")
     blocks = _special_blocks(tokens, lines, context)
@@ -620,7 +665,12 @@ def render_summary(markdown: str, *, base_url: str | None = None) -> RenderedSum
     text = neutralize_mentions(text.strip("\n"))
     images = tuple(context.image_urls)
     first_image = next((url for url in images if is_web_url(url)), None)
-    return RenderedSummary(text=text, image_urls=images, first_image_url=first_image)
+    return RenderedSummary(
+        text=text,
+        image_urls=images,
+        first_image_url=first_image,
+        equations=tuple(equations or ()),
+    )
 
 
 _FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})")

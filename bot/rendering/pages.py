@@ -207,18 +207,29 @@ def _choose_cut(text: str, start: int, limit: int, fences: _FenceIndex) -> int:
     return _hard_cut(text, start, high)
 
 
-def split_pages(text: str, limit: int = DESCRIPTION_LIMIT) -> list[str]:
+def split_pages(
+    text: str, limit: int = DESCRIPTION_LIMIT, *, breaks: Sequence[int] = ()
+) -> list[str]:
     """Split `text` into pages of at most `limit` characters; `"".join(pages) == text`.
 
-    Separators stay at the end of the page before the cut. Returns [] for empty text.
+    Separators stay at the end of the page before the cut. A page also ends at every offset
+    in `breaks` (a new page must start there). Returns [] for empty text.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
     fences = _FenceIndex(find_code_fences(text))
+    forced = sorted({cut for cut in breaks if 0 < cut < len(text)})
     pages: list[str] = []
     start = 0
-    while len(text) - start > limit:
-        cut = _choose_cut(text, start, limit, fences)
+    while True:
+        following = bisect.bisect_right(forced, start)
+        next_break = forced[following] if following < len(forced) else None
+        if next_break is not None and next_break - start <= limit:
+            cut = next_break
+        elif len(text) - start > limit:
+            cut = _choose_cut(text, start, limit, fences)
+        else:
+            break
         pages.append(text[start:cut])
         start = cut
     if start < len(text):
@@ -236,18 +247,21 @@ def _page_fence_reserve(fences: Sequence[CodeFence], limit: int) -> int:
     return min(needed, limit // 4)
 
 
-def display_pages(text: str, limit: int = DESCRIPTION_LIMIT) -> list[str]:
+def display_pages(
+    text: str, limit: int = DESCRIPTION_LIMIT, *, breaks: Sequence[int] = ()
+) -> list[str]:
     """Pages for display, each at most `limit` characters, code fences closed per page.
 
     Blank lines at page edges are trimmed and whitespace-only pages dropped, so the pages
-    are not an exact partition of `text` (use `split_pages` for that).
+    are not an exact partition of `text` (use `split_pages` for that). `breaks` are offsets
+    where a new page must start (see `split_pages`).
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
     fences = find_code_fences(text)
     index = _FenceIndex(fences)
     reserve = _page_fence_reserve(fences, limit)
-    raw_pages = split_pages(text, max(1, limit - reserve))
+    raw_pages = split_pages(text, max(1, limit - reserve), breaks=breaks)
     shown: list[str] = []
     offset = 0
     for raw in raw_pages:
@@ -324,13 +338,15 @@ def paginate_for_embed(
     footer_template: str = "page {page} of {pages}",
     author: str | None = None,
     fields: Sequence[EmbedField] = (),
+    breaks: Sequence[int] = (),
 ) -> list[EmbedPage]:
     """Plan embeds for `text`: one `EmbedPage` per page, at least one.
 
     The title and author are shortened with `…` if too long; the body is never cut, only
-    paginated (with `display_pages`). `fields` appear on every page (names and values are
-    shortened to Discord's limits). Raises ValueError if there are more than 25 fields or
-    the fixed parts leave less than `MINIMUM_DESCRIPTION_ROOM` characters for the body.
+    paginated (with `display_pages`; a page starts at each offset in `breaks`). `fields`
+    appear on every page (names and values are shortened to Discord's limits). Raises
+    ValueError if there are more than 25 fields or the fixed parts leave less than
+    `MINIMUM_DESCRIPTION_ROOM` characters for the body.
     """
     if len(fields) > FIELD_COUNT_LIMIT:
         raise ValueError(f"an embed has at most {FIELD_COUNT_LIMIT} fields")
@@ -356,7 +372,7 @@ def paginate_for_embed(
         room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - fixed_length - footer_room)
         if room < MINIMUM_DESCRIPTION_ROOM:
             raise ValueError("title, author, footer and fields leave too little room for text")
-        descriptions = display_pages(text, room) or [""]
+        descriptions = display_pages(text, room, breaks=breaks) or [""]
         if len(descriptions) <= assumed_pages:
             break
         assumed_pages = assumed_pages * 10 + 9

@@ -17,7 +17,6 @@ from bot.bot import ShortScienceBot
 from bot.community.reading import (
     KnownSummary,
     card_content,
-    digest_embeds,
     parse_due,
     reminder_text,
     session_card,
@@ -26,6 +25,7 @@ from bot.community.reading import (
 )
 from bot.community.resolve import PaperResolver
 from bot.errors import UserFacingError
+from bot.paged import digest_messages
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, shorten
 from bot.storage.papers import Paper, PaperRepository
@@ -217,15 +217,20 @@ class ReadingCog(commands.Cog, name=COG_NAME):
             raise UserFacingError("This reading session is already closed.")
         paper = await self._paper(session)
         submissions = await self.repo.submissions(session.id)
-        embeds = digest_embeds(paper, submissions)
+        digest = await digest_messages(paper, submissions, self.bot.typesetter)
+        page = await digest.page(0)
         first = await interaction.edit_original_response(
             content="📚 The reading session is closed. Here is what everyone wrote:",
-            embed=embeds[0],
+            embed=page.embed,
+            attachments=page.files,
             allowed_mentions=NO_MENTIONS,
         )
         await self.repo.set_digest_message(session.id, first.id)
-        for embed in embeds[1:]:
-            await interaction.followup.send(embed=embed, allowed_mentions=NO_MENTIONS)
+        for index in range(1, digest.count):
+            page = await digest.page(index)
+            await interaction.followup.send(
+                embed=page.embed, files=page.files, allowed_mentions=NO_MENTIONS
+            )
         thread = interaction.channel
         if isinstance(thread, discord.Thread):
             try:

@@ -32,7 +32,7 @@ from bot.announce.messages import (
 from bot.bot import ShortScienceBot
 from bot.community.arxiv import ArxivClient
 from bot.community.buttons import COMMUNITY_COG_NAME, VoteButton
-from bot.community.cards import draft_summary, stored_summary, summary_embeds, with_text
+from bot.community.cards import draft_summary, stored_summary, summary_display, with_text
 from bot.community.export import EXPORT_FORMATS, ExportFormat, export_filename, export_guild
 from bot.community.ratelimit import SlidingWindowLimiter
 from bot.community.resolve import PaperResolver
@@ -49,6 +49,7 @@ from bot.community.service import (
 from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
 from bot.community.votes import format_score
 from bot.errors import UserFacingError
+from bot.paged import PagedMessages
 from bot.papers import PaperId, find_paper_ids, parse_paper_id
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, plural, shorten
@@ -304,7 +305,8 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             score=existing.score if existing else 0,
             now=self.clock(),
         )
-        embeds = await summary_embeds(draft, preview=True)
+        pages = await summary_display(draft, self.bot.typesetter, preview=True)
+        first = await pages.page(0)
         notes = []
         if prepared.resolved.note:
             notes.append(f"⚠️ {prepared.resolved.note}")
@@ -317,14 +319,18 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         notes.append("This is how your summary will look. Publish it, edit it, or cancel.")
         view = PreviewView(
             interaction.user.id,
-            embeds,
+            pages,
             publish_label="Replace my summary" if prepared.existing else "Publish",
             on_publish=self._publish_clicked,
             on_edit=self._edit_clicked,
             context=prepared,
         )
         view.message = await interaction.edit_original_response(
-            content="\n".join(notes), embed=embeds[0], view=view, allowed_mentions=NO_MENTIONS
+            content="\n".join(notes),
+            embed=first.embed,
+            attachments=first.files,
+            view=view,
+            allowed_mentions=NO_MENTIONS,
         )
 
     async def _publish_clicked(self, interaction: discord.Interaction, view: PreviewView) -> None:
@@ -505,10 +511,13 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             await replaces.finish("Replaced by your edited preview.")
         stored = await stored_summary(self.bot.db, summary_id)
         assert stored is not None
-        embeds = await summary_embeds(with_text(stored, tldr=tldr, body=new_body), preview=True)
+        pages = await summary_display(
+            with_text(stored, tldr=tldr, body=new_body), self.bot.typesetter, preview=True
+        )
+        first = await pages.page(0)
         view = PreviewView(
             interaction.user.id,
-            embeds,
+            pages,
             publish_label="Save changes",
             on_publish=self._save_edit_clicked,
             on_edit=self._edit_clicked,
@@ -516,7 +525,8 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         )
         view.message = await interaction.edit_original_response(
             content=f"Your changes to summary #{summary_id}, as they will look.",
-            embed=embeds[0],
+            embed=first.embed,
+            attachments=first.files,
             view=view,
         )
 
@@ -639,7 +649,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             )
             for p in pages
         ]
-        view = PagedView(interaction.user.id, embeds)
+        view = PagedView(interaction.user.id, PagedMessages(embeds))
         await interaction.response.send_message(embed=embeds[0], view=view, ephemeral=True)
         view.message = await interaction.original_response()
 

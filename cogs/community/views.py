@@ -11,10 +11,13 @@ import discord
 
 from bot.community.resolve import MAX_PAPER_INPUT
 from bot.community.service import BODY_LIMIT, TLDR_LIMIT, Draft
-from bot.ui import BaseModal, OwnedView
+from bot.paged import PagedMessages
+from bot.ui import BaseModal, OwnedView, update_message, within_deadline
 
 # Interaction tokens last 15 minutes: a preview cannot be acted on after that anyway.
 PREVIEW_TIMEOUT = 14 * 60.0
+# A page that takes longer to show (its equation card being typeset) is deferred first.
+SLOW_PAGE_SECONDS = 1.5
 
 DraftHandler = Callable[[discord.Interaction, Draft], Awaitable[None]]
 
@@ -76,15 +79,17 @@ class SummaryModal(BaseModal):
 
 
 class PagedView(OwnedView):
-    """Prev/Next over embeds, for the owner only. Subclasses add their own buttons."""
+    """Prev/Next over pages, for the owner only. Subclasses add their own buttons.
+
+    Turning the page replaces the message's equation card with the new page's (or none)."""
 
     def __init__(
-        self, owner_id: int, embeds: list[discord.Embed], *, timeout: float = PREVIEW_TIMEOUT
+        self, owner_id: int, pages: PagedMessages, *, timeout: float = PREVIEW_TIMEOUT
     ) -> None:
         super().__init__(owner_id, timeout=timeout)
-        self.embeds = embeds
+        self.pages = pages
         self.page = 0
-        if len(embeds) > 1:
+        if pages.count > 1:
             self.previous_button = discord.ui.Button[PagedView](
                 label="◀ Prev", style=discord.ButtonStyle.secondary, row=0, disabled=True
             )
@@ -96,19 +101,23 @@ class PagedView(OwnedView):
             self.add_item(self.previous_button)
             self.add_item(self.next_button)
 
-    @property
-    def current(self) -> discord.Embed:
-        return self.embeds[self.page]
-
     def _sync_buttons(self) -> None:
-        if len(self.embeds) > 1:
+        if self.pages.count > 1:
             self.previous_button.disabled = self.page == 0
-            self.next_button.disabled = self.page >= len(self.embeds) - 1
+            self.next_button.disabled = self.page >= self.pages.count - 1
 
     async def _turn(self, interaction: discord.Interaction, step: int) -> None:
-        self.page = max(0, min(len(self.embeds) - 1, self.page + step))
+        self.page = max(0, min(self.pages.count - 1, self.page + step))
         self._sync_buttons()
-        await interaction.response.edit_message(embed=self.current, view=self)
+        shown = await within_deadline(
+            interaction, self.pages.page(self.page), patience=SLOW_PAGE_SECONDS, update=True
+        )
+        await update_message(
+            interaction,
+            embed=shown.embed,
+            view=self,
+            attachments=shown.files if self.pages.has_cards else None,
+        )
 
     async def _previous(self, interaction: discord.Interaction) -> None:
         await self._turn(interaction, -1)
@@ -123,14 +132,14 @@ class PreviewView(PagedView):
     def __init__(
         self,
         owner_id: int,
-        embeds: list[discord.Embed],
+        pages: PagedMessages,
         *,
         publish_label: str,
         on_publish: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
         on_edit: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
         context: Any,
     ) -> None:
-        super().__init__(owner_id, embeds)
+        super().__init__(owner_id, pages)
         self.context = context  # what the publish and edit handlers need (a draft, an id)
         self.busy = False
         self.done = False
@@ -170,7 +179,7 @@ class PreviewView(PagedView):
         self.done = True
         self.stop()
         await interaction.response.edit_message(
-            content="Cancelled: nothing was saved.", embed=None, view=None
+            content="Cancelled: nothing was saved.", embed=None, attachments=[], view=None
         )
 
     async def finish(self, content: str) -> None:

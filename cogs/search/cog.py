@@ -27,15 +27,14 @@ from discord.utils import TimestampStyle
 from bot.bot import ShortScienceBot
 from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
 from bot.errors import UserFacingError
+from bot.paged import MathMode, PagedMessages, summary_messages
 from bot.papers import NotAPaperId, parse_paper_id
 from bot.presenters import (
     EXCERPT_CHARS,
     ListedSummary,
-    SummaryPages,
     inline_text,
     listed_from_summary,
     plain_text,
-    summary_pages,
 )
 from bot.search import (
     autocomplete_titles,
@@ -47,6 +46,7 @@ from bot.storage.lookups import sources_pending
 from bot.storage.papers import Paper, PaperRepository
 from bot.storage.state import BotStateRepository
 from bot.storage.summaries import Summary, SummaryRepository
+from bot.ui import within_deadline
 from cogs.search.views import (
     PAGE_SIZE,
     SEARCH_COG_NAME,
@@ -58,7 +58,6 @@ from cogs.search.views import (
     local_loader,
     reply,
     send_summary,
-    within_deadline,
 )
 
 log = logging.getLogger(__name__)
@@ -166,9 +165,9 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
             return UserFacingError(SEEDING)
         return UserFacingError(EMPTY_LIBRARY)
 
-    async def render_pages(self, summary: Summary) -> SummaryPages:
-        # Rendering a long summary is pure CPU work: keep it off the event loop.
-        return await asyncio.to_thread(summary_pages, summary)
+    async def render_pages(self, summary: Summary, *, math: MathMode = "image") -> PagedMessages:
+        # Rendering runs in a thread and typesetting in worker processes: off the event loop.
+        return await summary_messages(summary, self.bot.typesetter, math=math)
 
     async def listed(
         self, summaries: list[Summary], *, when_style: TimestampStyle = "d"
@@ -427,14 +426,18 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
 
     @app_commands.command(name="view", description="Read a whole summary, page by page")
     @app_commands.rename(summary_id="id")
-    @app_commands.describe(summary_id="The summary's number, as shown by /search or /paper")
+    @app_commands.describe(
+        summary_id="The summary's number, as shown by /search or /paper",
+        math="Display equations typeset as images (default), or as Unicode text only",
+    )
     async def summary_view(
         self,
         interaction: discord.Interaction,
         summary_id: app_commands.Range[int, 1, MAX_SUMMARY_ID],
+        math: MathMode = "image",
     ) -> None:
         summary = await self.visible_summary(summary_id, interaction.guild_id)
-        await send_summary(self, interaction, summary)
+        await send_summary(self, interaction, summary, math=math)
 
     # -- /latest, /top, /random --------------------------------------------------------------
 

@@ -9,13 +9,12 @@ interactive controls go and link buttons stay.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import discord
 from discord.utils import MISSING
@@ -27,11 +26,11 @@ from bot.announce.components import (
     read_button,
 )
 from bot.errors import UserFacingError, report_interaction_error
+from bot.paged import MathMode, PagedMessages, PageMessage
 from bot.presenters import (
     SELECT_OPTION_LIMIT,
     Link,
     ListedSummary,
-    SummaryPages,
     abstract_is_long,
     paper_card,
     paper_links,
@@ -47,12 +46,10 @@ from bot.presenters import (
 from bot.rendering.urls import button_url
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary
-from bot.ui import OwnedView
+from bot.ui import OwnedView, update_message, within_deadline
 
 if TYPE_CHECKING:
     from cogs.search.cog import SearchCog
-
-T = TypeVar("T")
 
 PAGE_SIZE: Final = 5
 LINK_BUTTONS: Final = 5  # one row
@@ -141,26 +138,6 @@ async def remember_message(interaction: discord.Interaction, view: OwnedView) ->
         view.message = await interaction.original_response()
 
 
-async def within_deadline(
-    interaction: discord.Interaction,
-    work: Awaitable[T],
-    *,
-    patience: float,
-    update: bool = False,
-) -> T:
-    """Await `work`; when it takes longer than `patience` seconds, acknowledge the
-    interaction first (Discord drops answers after 3 s): "thinking" for a new reply, a
-    deferred update for a component that edits its message (`update`)."""
-    task = asyncio.ensure_future(work)
-    done, _ = await asyncio.wait({task}, timeout=patience)
-    if not done and not interaction.response.is_done():
-        if update:
-            await interaction.response.defer()
-        else:
-            await interaction.response.defer(thinking=True)
-    return await task
-
-
 async def reply(
     interaction: discord.Interaction,
     *,
@@ -168,6 +145,7 @@ async def reply(
     content: str | None = None,
     view: OwnedView | None = None,
     ephemeral: bool = False,
+    files: Sequence[discord.File] = (),
 ) -> None:
     """Send the interaction's answer, whether or not it was deferred, and tie `view` to it.
 
@@ -179,26 +157,21 @@ async def reply(
             embed=embed or MISSING,
             view=view or MISSING,
             ephemeral=ephemeral,
+            files=list(files) or MISSING,
             wait=True,
         )
         if view is not None:
             view.message = message
         return
     await interaction.response.send_message(
-        content=content, embed=embed or MISSING, view=view or MISSING, ephemeral=ephemeral
+        content=content,
+        embed=embed or MISSING,
+        view=view or MISSING,
+        ephemeral=ephemeral,
+        files=list(files) or MISSING,
     )
     if view is not None:
         await remember_message(interaction, view)
-
-
-async def update_message(
-    interaction: discord.Interaction, *, embed: discord.Embed, view: discord.ui.View
-) -> None:
-    """Edit the message a component belongs to, whether or not the update was deferred."""
-    if interaction.response.is_done():
-        await interaction.edit_original_response(embed=embed, view=view)
-    else:
-        await interaction.response.edit_message(embed=embed, view=view)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,13 +179,16 @@ async def update_message(
 
 
 class SummaryView(ReaderView):
-    """Prev/Next through a summary's pages (owner only), "Download .md" and links (anyone)."""
+    """Prev/Next through a summary's pages (owner only), "Download .md" and links (anyone).
+
+    Turning the page replaces the message's attachment with the new page's equation card
+    (or none), so the message never collects the cards of earlier pages."""
 
     def __init__(
         self,
         cog: SearchCog,
         summary: Summary,
-        pages: SummaryPages,
+        pages: PagedMessages,
         *,
         owner_id: int,
         timeout: float | None,
@@ -238,10 +214,6 @@ class SummaryView(ReaderView):
             self.add_item(button)
         self.update_buttons()
 
-    @property
-    def embed(self) -> discord.Embed:
-        return self.pages.embeds[self.page_index]
-
     def update_buttons(self) -> None:
         if self.pages.count > 1:
             self.previous_button.disabled = self.page_index == 0
@@ -250,7 +222,18 @@ class SummaryView(ReaderView):
     async def show_page(self, interaction: discord.Interaction, index: int) -> None:
         self.page_index = max(0, min(index, self.pages.count - 1))
         self.update_buttons()
-        await interaction.response.edit_message(embed=self.embed, view=self)
+        page = await within_deadline(
+            interaction,
+            self.pages.page(self.page_index),
+            patience=self.cog.slow_reply_seconds,
+            update=True,
+        )
+        await update_message(
+            interaction,
+            embed=page.embed,
+            view=self,
+            attachments=page.files if self.pages.has_cards else None,
+        )
 
     async def previous_page(self, interaction: discord.Interaction) -> None:
         await self.show_page(interaction, self.page_index - 1)
@@ -275,13 +258,18 @@ async def send_summary(
     summary: Summary,
     *,
     ephemeral: bool = False,
+    math: MathMode = "image",
 ) -> None:
-    """Answer `interaction` with the summary's first page and its controls."""
-    pages = await within_deadline(
-        interaction, cog.render_pages(summary), patience=cog.slow_reply_seconds
-    )
+    """Answer `interaction` with the summary's first page (and its equation card) and its
+    controls."""
+
+    async def first_page() -> tuple[PagedMessages, PageMessage]:
+        pages = await cog.render_pages(summary, math=math)
+        return pages, await pages.page(0)
+
+    pages, page = await within_deadline(interaction, first_page(), patience=cog.slow_reply_seconds)
     view = SummaryView(cog, summary, pages, owner_id=interaction.user.id, timeout=cog.view_timeout)
-    await reply(interaction, embed=view.embed, view=view, ephemeral=ephemeral)
+    await reply(interaction, embed=page.embed, view=view, ephemeral=ephemeral, files=page.files)
 
 
 async def open_summary_for(

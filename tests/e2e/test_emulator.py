@@ -323,7 +323,7 @@ async def test_urls_discord_accepts_pass(
         "embeds": [
             {
                 "url": longest,
-                "image": {"url": "attachment://figure.png"},
+                "image": {"url": "https://cdn.example.org/figure.png"},
                 "thumbnail": {"url": "http://[2001:db8::1]:8080/t.png"},
                 "author": {"name": "a", "url": "https://bücher.example/x?y=1#z"},
                 "footer": {"text": "f", "icon_url": "https://cdn.example.org/i.png"},
@@ -904,6 +904,70 @@ async def test_files_in_interaction_replies_and_direct_messages(
     assert reply.ephemeral and reply.attachments[0].data == b"a,b\n"
     dm = emulator.dm_channel(alice.user)
     assert (await emulator.wait_for_message(dm)).content == "a copy for you"
+
+
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
+
+
+async def test_embed_images_refer_to_attached_files_as_discord_resolves_them(
+    emulator: DiscordEmulator, bare_bot: StartBare
+) -> None:
+    bot = await bare_bot()
+    papers = emulator.guild.channel("papers")
+    channel = bot.get_channel(papers.id)
+    assert isinstance(channel, discord.TextChannel)
+    embed = discord.Embed(title="Card").set_image(url="attachment://card.png")
+    card = discord.File(io.BytesIO(PNG_1X1), filename="card.png", description="(1) x = y")
+    sent = await channel.send(embed=embed, file=card)
+    [stored] = emulator.messages(papers)
+    [attachment] = stored.attachments
+    # Discord works out the type and size of an image itself (clients send octet-stream).
+    assert attachment.payload()["content_type"] == "image/png"
+    assert (attachment.payload()["width"], attachment.payload()["height"]) == (1, 1)
+    assert attachment.description == "(1) x = y"
+    assert stored.embed is not None
+    assert stored.embed["image"] == {
+        "url": attachment.url,
+        "proxy_url": attachment.url,
+        "width": 1,
+        "height": 1,
+        "content_type": "image/png",
+    }
+    assert sent.embeds[0].image.url == attachment.url
+
+    # An edit that replaces the file and the reference: the old file goes.
+    other = discord.File(io.BytesIO(PNG_1X1), filename="card-2.png")
+    await sent.edit(embed=embed.set_image(url="attachment://card-2.png"), attachments=[other])
+    assert [a.filename for a in stored.attachments] == ["card-2.png"]
+    assert stored.embed["image"]["url"] == stored.attachments[0].url
+    assert emulator.take_violations() == []
+
+
+async def test_an_embed_image_without_its_file_is_a_violation(
+    emulator: DiscordEmulator, bare_bot: StartBare
+) -> None:
+    bot = await bare_bot()
+    papers = emulator.guild.channel("papers")
+    channel = bot.get_channel(papers.id)
+    assert isinstance(channel, discord.TextChannel)
+    await channel.send(embed=discord.Embed(title="x").set_image(url="attachment://missing.png"))
+    [missing] = emulator.take_violations()
+    assert "attachment://missing.png" in missing and "no such file" in missing
+    notes = discord.File(io.BytesIO(b"# notes"), filename="notes.md")
+    await channel.send(embed=discord.Embed().set_image(url="attachment://notes.md"), file=notes)
+    [not_an_image] = emulator.take_violations()
+    assert ".png" in not_an_image
+    # Removing the file an embed shows, and keeping the embed, shows nothing.
+    embed = discord.Embed(title="Card").set_image(url="attachment://card.png")
+    sent = await channel.send(
+        embed=embed, file=discord.File(io.BytesIO(PNG_1X1), filename="card.png")
+    )
+    await sent.edit(attachments=[])
+    [stale] = emulator.take_violations()
+    assert "removed" in stale
 
 
 async def test_pins_on_both_routes_and_threads(

@@ -167,6 +167,11 @@ class DiscordEmulator:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def attachment_base_url(self) -> str:
+        """Where stored files are served (the emulator's CDN)."""
+        return f"{self.base_url}/attachments/"
+
+    @property
     def api_base(self) -> str:
         """What `discord.http.Route.BASE` (DISCORD_API_BASE) must be."""
         return f"{self.base_url}/api/v10"

@@ -28,6 +28,25 @@ def new_snowflake() -> int:
     return (millis << 22) | (next(_increment) & 0x3FFFFF)
 
 
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG, GIF or JPEG, as Discord reports for image attachments."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data[:2] == b"\xff\xd8":
+        index = 2
+        while index + 9 < len(data) and data[index] == 0xFF:
+            marker = data[index + 1]
+            length = int.from_bytes(data[index + 2 : index + 4], "big")
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                height = int.from_bytes(data[index + 5 : index + 7], "big")
+                width = int.from_bytes(data[index + 7 : index + 9], "big")
+                return width, height
+            index += 2 + length
+    return None
+
+
 def iso_now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat()
 
@@ -416,6 +435,11 @@ class Attachment:
     def size(self) -> int:
         return len(self.data)
 
+    @property
+    def dimensions(self) -> tuple[int, int] | None:
+        """(width, height) when the file is an image."""
+        return image_size(self.data)
+
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": str(self.id),
@@ -428,9 +452,23 @@ class Attachment:
             data["content_type"] = self.content_type
         if self.description is not None:
             data["description"] = self.description
+        dimensions = self.dimensions
+        if dimensions is not None:
+            data["width"], data["height"] = dimensions
         if self.ephemeral:
             data["ephemeral"] = True
         return data
+
+    def embed_media(self) -> dict[str, Any]:
+        """An embed image or thumbnail showing this file, as Discord resolves
+        `attachment://<filename>`."""
+        media: dict[str, Any] = {"url": self.url, "proxy_url": self.url}
+        dimensions = self.dimensions
+        if dimensions is not None:
+            media["width"], media["height"] = dimensions
+        if self.content_type is not None:
+            media["content_type"] = self.content_type
+        return media
 
 
 @dataclass(eq=False)

@@ -591,6 +591,7 @@ class RestApi:
         *,
         interaction: InteractionHandle | None = None,
         extra_flags: int = 0,
+        record: RequestRecord | None = None,
     ) -> Message:
         flags = (int(body.get("flags") or 0) & SETTABLE_FLAGS) | extra_flags
         if interaction is None:
@@ -611,7 +612,7 @@ class RestApi:
             "mentions": [],
             "mention_roles": [],
             "attachments": [a.payload() for a in attachments],
-            "embeds": [_normalize_embed(e) for e in body.get("embeds") or []],
+            "embeds": self._embeds_with_attachments(body.get("embeds") or [], attachments, record),
             "pinned": False,
             "type": 0,
             "flags": flags,
@@ -687,11 +688,15 @@ class RestApi:
             uploads += [(u, None) for u in files if u.field not in used]
         for upload, entry in uploads:
             filename = (entry or {}).get("filename") or upload.filename
+            # Discord decides a file's type itself; clients send application/octet-stream.
+            content_type = upload.content_type
+            if content_type in (None, "application/octet-stream"):
+                content_type = None
             result.append(
                 self.emu.store_attachment(
                     filename,
                     upload.data,
-                    content_type=upload.content_type,
+                    content_type=content_type,
                     description=(entry or {}).get("description"),
                     ephemeral=ephemeral,
                 )
@@ -707,13 +712,16 @@ class RestApi:
         return result
 
     def edit_stored_message(
-        self, message: Message, body: dict[str, Any], files: list[UploadedFile]
+        self,
+        message: Message,
+        body: dict[str, Any],
+        files: list[UploadedFile],
+        *,
+        record: RequestRecord | None = None,
     ) -> Message:
         payload = message.payload
         if "content" in body:
             payload["content"] = body["content"] or ""
-        if "embeds" in body:
-            payload["embeds"] = [_normalize_embed(e) for e in body["embeds"] or []]
         if "components" in body:
             payload["components"] = body["components"] or []
         if body.get("flags") is not None:
@@ -729,12 +737,75 @@ class RestApi:
                 message.ephemeral,
             )
             payload["attachments"] = [a.payload() for a in message.attachments_stored]
+        if "embeds" in body:
+            payload["embeds"] = self._embeds_with_attachments(
+                body["embeds"] or [], message.attachments_stored, record
+            )
+        self._check_embeds_show_kept_files(message, record)
         payload["flags"] = payload["flags"] & ~LOADING
         payload["edited_timestamp"] = iso_now()
         message.edits += 1
         if not message.ephemeral:
             self.emu._message_event("MESSAGE_UPDATE", message)
         return message
+
+    def _embeds_with_attachments(
+        self,
+        embeds: list[Any],
+        attachments: list[Attachment],
+        record: RequestRecord | None,
+    ) -> list[Any]:
+        """Embeds as Discord stores them: `attachment://name` images resolved to the file of
+        that name among the message's attachments (its URL, proxy URL and size).
+
+        Discord's docs only describe referencing a file uploaded with the message, with an
+        image extension (.jpg, .jpeg, .png, .webp, .gif); a reference to a file the message
+        does not have, or to a non-image, shows no image. The emulator records either as a
+        violation: a bot never means to send one."""
+        by_name = {attachment.filename: attachment for attachment in attachments}
+        resolved = []
+        for index, embed in enumerate(embeds):
+            embed = _normalize_embed(embed)
+            if isinstance(embed, dict):
+                for key in ("image", "thumbnail"):
+                    media = embed.get(key)
+                    url = media.get("url") if isinstance(media, dict) else None
+                    if not isinstance(url, str) or not url.startswith(ATTACHMENT_SCHEME):
+                        continue
+                    name = url[len(ATTACHMENT_SCHEME) :]
+                    attachment = by_name.get(name)
+                    where = f"embeds[{index}].{key}.url {url!r}"
+                    if attachment is None:
+                        self._record_violation(record, f"{where}: the message has no such file")
+                        continue
+                    if not name.lower().endswith(EMBEDDABLE_IMAGE_EXTENSIONS):
+                        self._record_violation(
+                            record, f"{where}: only .jpg, .jpeg, .png, .webp and .gif show"
+                        )
+                        continue
+                    embed[key] = {**media, **attachment.embed_media()}
+            resolved.append(embed)
+        return resolved
+
+    def _check_embeds_show_kept_files(self, message: Message, record: RequestRecord | None) -> None:
+        """After an edit, an embed still showing a file the edit removed shows nothing."""
+        kept = {attachment.url for attachment in message.attachments_stored}
+        for index, embed in enumerate(message.payload.get("embeds") or []):
+            for key in ("image", "thumbnail"):
+                media = embed.get(key) if isinstance(embed, dict) else None
+                url = media.get("url") if isinstance(media, dict) else None
+                stored = isinstance(url, str) and url.startswith(self.emu.attachment_base_url)
+                if stored and url not in kept:
+                    self._record_violation(
+                        record,
+                        f"embeds[{index}].{key} shows a file this edit removed from the message",
+                    )
+
+    def _record_violation(self, record: RequestRecord | None, text: str) -> None:
+        if record is not None:
+            self._violation(record, text)
+        else:
+            self.emu.violations.append(text)
 
     def delete_stored_message(self, message: Message) -> None:
         message.deleted = True
@@ -848,7 +919,7 @@ class RestApi:
             earlier = self.emu._nonce_lookup(channel, nonce)
             if earlier is not None:
                 return 200, earlier.payload
-        message = self.new_message(channel, body, call.files)
+        message = self.new_message(channel, body, call.files, record=call.record)
         if nonce is not None and body.get("enforce_nonce"):
             self.emu._nonce_remember(channel, nonce, message)
         return 200, message.payload
@@ -867,7 +938,7 @@ class RestApi:
             if set(body) - {"flags"}:
                 raise codes.forbidden(codes.CANNOT_EDIT_OTHERS_MESSAGE)
             self.require(channel, Permission.MANAGE_MESSAGES)
-        return 200, self.edit_stored_message(message, body, call.files).payload
+        return 200, self.edit_stored_message(message, body, call.files, record=call.record).payload
 
     async def delete_message(self, call: Call) -> tuple[int, Any]:
         channel = self.channel(call.params["channel_id"])
@@ -1009,7 +1080,7 @@ class RestApi:
                 channel, body, thread_id=new_snowflake(), kind=ChannelType.PUBLIC_THREAD
             )
             self._check_sendable(thread, starter, call.files)
-            message = self.new_message(thread, starter, call.files)
+            message = self.new_message(thread, starter, call.files, record=call.record)
             # The starter message of a forum post shares the thread's id in Discord; the
             # emulator gives it its own id but records it as the first message.
             payload = self._thread_payload(thread)
@@ -1126,7 +1197,9 @@ class RestApi:
         message: Message | None = None
         if kind == CHANNEL_MESSAGE:
             self._check_interaction_message(data, call.files)
-            message = self.new_message(handle.channel, data, call.files, interaction=handle)
+            message = self.new_message(
+                handle.channel, data, call.files, interaction=handle, record=call.record
+            )
             handle.original = message
         elif kind == DEFERRED_CHANNEL_MESSAGE:
             flags = LOADING | (int(data.get("flags") or 0) & EPHEMERAL)
@@ -1141,7 +1214,7 @@ class RestApi:
                     400, codes.UNKNOWN_MESSAGE, "This interaction has no message to update"
                 )
             if kind == UPDATE_MESSAGE:
-                self.edit_stored_message(message, data, call.files)
+                self.edit_stored_message(message, data, call.files, record=call.record)
             handle.original = message
         elif kind == AUTOCOMPLETE_RESULT:
             handle.choices = list(data.get("choices") or [])
@@ -1173,10 +1246,14 @@ class RestApi:
             and handle.original.loading
         ):
             # The first follow-up after a "thinking" defer fills in the deferred message.
-            message = self.edit_stored_message(handle.original, body, call.files)
+            message = self.edit_stored_message(
+                handle.original, body, call.files, record=call.record
+            )
             handle.responses.append(InteractionResponse("edit_original", body, None, message))
         else:
-            message = self.new_message(handle.channel, body, call.files, interaction=handle)
+            message = self.new_message(
+                handle.channel, body, call.files, interaction=handle, record=call.record
+            )
             handle.followups.append(message)
             handle.responses.append(InteractionResponse("followup", body, None, message))
         if not call.flag("wait"):
@@ -1200,7 +1277,7 @@ class RestApi:
 
     async def webhook_message_edit(self, call: Call) -> tuple[int, Any]:
         handle, message, is_original = self._webhook_message(call)
-        self.edit_stored_message(message, call.body or {}, call.files)
+        self.edit_stored_message(message, call.body or {}, call.files, record=call.record)
         kind = "edit_original" if is_original else "edit_followup"
         handle.responses.append(InteractionResponse(kind, call.body, None, message))
         return 200, message.payload
@@ -1278,6 +1355,10 @@ def _interaction_metadata(handle: InteractionHandle) -> dict[str, Any]:
     if handle.source_message is not None:
         data["interacted_message_id"] = str(handle.source_message.id)
     return data
+
+
+ATTACHMENT_SCHEME = "attachment://"
+EMBEDDABLE_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 
 
 def _normalize_embed(embed: Any) -> Any:

@@ -22,6 +22,7 @@ from bot.presenters import (
     paper_links,
     paper_venue,
     plain_excerpt,
+    render_summary_text,
     results_embed,
     select_option_texts,
     summary_byline,
@@ -33,6 +34,7 @@ from bot.presenters import (
 from bot.rendering.urls import is_web_url
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary
+from bot.typeset.layout import Drawing
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 LONG_SUMMARY = Path(__file__).resolve().parents[1] / "fixtures" / "long_summary.md"
@@ -178,6 +180,36 @@ def test_a_long_summary_is_paged_within_limits_with_the_first_image() -> None:
     assert pages.embeds[0].image.url == "https://i.imgur.com/bn_curves.png"
     assert all(embed.image.url is None for embed in pages.embeds[1:])
     assert pages.image_urls[0] == "https://i.imgur.com/bn_curves.png"
+
+
+def test_typeset_equations_are_numbered_and_take_the_embed_image() -> None:
+    body = LONG_SUMMARY.read_text(encoding="utf-8")
+    summary = make_summary(body=body)
+    rendered = render_summary_text(summary, collect_equations=True)
+    assert len(rendered.equations) == 10
+    drawings: list[Drawing | None] = [
+        Drawing(inner="", box=(0.0, -20.0, 300.0, 40.0)) for _ in rendered.equations
+    ]
+    drawings[1] = None  # this one could not be typeset: Unicode only, no number
+    pages = summary_pages(summary, rendered=rendered, drawings=drawings)
+    shown = [page for page in pages.equations if page is not None]
+    assert [n for page in shown for n in page.numbers] == list(range(1, 10))
+    first = pages.embeds[0]
+    # The equations take precedence over the summary's image, which stays a link.
+    assert first.image.url == "attachment://equations-1.png"
+    assert pages.fallback_images[0] == "https://i.imgur.com/bn_curves.png"
+    assert "https://i.imgur.com/bn_curves.png" in (first.description or "")
+    assert "(1)\u2002μ" in (first.description or "") and "(2)\u2002x̂" in (first.description or "")
+    for embed, equations in zip(pages.embeds, pages.equations, strict=True):
+        assert_within_limits(embed)
+        if equations is None:
+            assert embed.image.url is None or not embed.image.url.startswith("attachment://")
+        else:
+            assert embed.image.url == f"attachment://equations-{pages.embeds.index(embed) + 1}.png"
+    # Without drawings (math:text, or no typesetter) nothing is numbered.
+    plain = summary_pages(summary, rendered=rendered)
+    assert "(1)" not in "".join(embed.description or "" for embed in plain.embeds)
+    assert plain.embeds[0].image.url == "https://i.imgur.com/bn_curves.png"
 
 
 def test_tldr_leads_and_community_summaries_say_where_they_were_written() -> None:

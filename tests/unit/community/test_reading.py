@@ -75,9 +75,9 @@ def test_digest_pages_fit_and_keep_everyone() -> None:
         Submission(i, i, f"member {i}", "A TL;DR of three hundred characters " * 8, i % 5, NOW)
         for i in range(60)
     ]
-    pages = digest_pages(PAPER, submissions)
+    pages = [planned.page for planned in digest_pages(PAPER, submissions)]
     assert len(pages) > 1
     assert all(page.total_length <= EMBED_TOTAL_LIMIT for page in pages)
     text = "\n".join(page.description for page in pages)
     assert all(f"member {i}**" in text for i in range(60))
-    assert "No summaries" in digest_pages(PAPER, [])[0].description
+    assert "No summaries" in digest_pages(PAPER, [])[0].page.description

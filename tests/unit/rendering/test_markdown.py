@@ -422,3 +422,35 @@ def test_one_line_texts_show_links_as_text_and_host() -> None:
     authors = "Alice, [Claim your reward](https://evil.example)"
     assert render_inline_text(authors) == "Alice, Claim your reward (evil.example)"
     assert render_inline_text(authors, markdown=False) == "Alice, Claim your reward"
+
+
+# --- display equations: other delimiters, and collecting them -------------------------------
+
+
+def test_bracket_and_environment_display_math_is_recognised() -> None:
+    from bot.rendering.equations import DisplayEquation
+
+    source = (
+        "Energy:\n\\[ E = mc^2 \\]\nand\n\\begin{align} a &= b \\\\ c &= d \\end{align}\n"
+        "but \\[3\\] is a citation."
+    )
+    equations: list[DisplayEquation] = []
+    text = render_summary(source, equations=equations).text
+    assert [equation.source for equation in equations] == [
+        " E = mc^2 ",
+        "\\begin{align} a &= b \\\\ c &= d \\end{align}",
+    ]
+    assert [equation.unicode for equation in equations] == ["E = mc²", "a = b\nc = d"]
+    assert "\\[3\\] is a citation" in text and "\\begin" not in text
+
+
+def test_collected_equations_are_marked_and_text_is_otherwise_unchanged() -> None:
+    from bot.rendering.equations import DisplayEquation, marker, remove_markers
+
+    source = "Intro $x$ and\n$$a = b$$\n\n> quoted $$c = d$$ here\n\n`$$code$$`"
+    equations: list[DisplayEquation] = []
+    collected = render_summary(source, equations=equations)
+    assert [equation.source for equation in equations] == ["a = b", "c = d"]
+    assert collected.equations == tuple(equations)
+    assert marker(0) + "a = b" in collected.text and "> " + marker(1) + "c = d" in collected.text
+    assert remove_markers(collected.text) == render_summary(source).text

@@ -332,3 +332,12 @@ def test_long_fixture_paginates_within_limits() -> None:
         shown = display_pages(rendered.text, limit)
         assert all(len(page) <= limit for page in shown)
         assert all(len(FENCE_LINE.findall(page)) % 2 == 0 for page in shown)
+
+
+def test_forced_breaks_start_new_pages() -> None:
+    text = "aaa bbb\n\nccc ddd\n\neee fff"
+    assert split_pages(text, 100, breaks=[9]) == ["aaa bbb\n\n", "ccc ddd\n\neee fff"]
+    assert split_pages(text, 10, breaks=[9, 18]) == ["aaa bbb\n\n", "ccc ddd\n\n", "eee fff"]
+    # Breaks past the end, at the start or repeated change nothing.
+    assert split_pages(text, 100, breaks=[0, 9, 9, 500]) == ["aaa bbb\n\n", "ccc ddd\n\neee fff"]
+    assert display_pages(text, 100, breaks=[9]) == ["aaa bbb", "ccc ddd\n\neee fff"]
