@@ -70,7 +70,9 @@ async def open_bot(
 ) -> AsyncIterator[ShortScienceBot]:
     """Open the database and HTTP session, build the bot, and close all three on exit."""
     configure_discord_endpoints(settings)
-    db = await Database.open(settings.database_path)
+    db = await Database.open(
+        settings.database_path, read_connections=settings.database_read_connections
+    )
     try:
         timeout = aiohttp.ClientTimeout(total=60, connect=10)
         policy = {} if settings.allow_private_urls else public_only_session_options()

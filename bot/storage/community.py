@@ -134,7 +134,7 @@ class CommunityRepository:
     ) -> CommunitySummary | None:
         """A community summary by id, deleted or not (callers check guild and visibility)."""
         sql = _SELECT_COMMUNITY + "WHERE s.id = ? AND s.origin = 'community'"
-        row = await self._fetchone(sql, (summary_id,), conn)
+        row = await self.db.fetchone(sql, (summary_id,), conn=conn)
         return None if row is None else CommunitySummary.from_row(row)
 
     async def find_by_author(
@@ -193,27 +193,30 @@ class CommunityRepository:
     ) -> list[LeaderboardRow]:
         """Members by votes received, then summaries written, within the period."""
         start = since if since is not None else float("-inf")
-        rows = await self.db.fetchall(
-            "SELECT member, sum(written) AS written, sum(received) AS received FROM ("
-            "  SELECT author_discord_id AS member, 1 AS written, 0 AS received FROM summaries "
-            "  WHERE origin = 'community' AND guild_id = ? AND deleted_at IS NULL "
-            "  AND created_at >= ? "
-            "  UNION ALL "
-            "  SELECT s.author_discord_id, 0, v.value FROM summary_votes AS v "
-            "  JOIN summaries AS s ON s.id = v.summary_id "
-            "  WHERE s.origin = 'community' AND s.guild_id = ? AND s.deleted_at IS NULL "
-            "  AND v.voted_at >= ?"
-            ") GROUP BY member ORDER BY received DESC, written DESC, member LIMIT ?",
-            (guild_id, start, guild_id, start, limit),
-        )
-        result = []
-        for member, written, received in rows:
-            name = await self.db.fetchval(
-                "SELECT author_name FROM summaries WHERE origin = 'community' AND guild_id = ? "
-                "AND author_discord_id = ? ORDER BY edited_at DESC LIMIT 1",
-                (guild_id, member),
+        async with self.db.reading() as conn:  # the names from the same snapshot
+            rows = await self.db.fetchall(
+                "SELECT member, sum(written) AS written, sum(received) AS received FROM ("
+                "  SELECT author_discord_id AS member, 1 AS written, 0 AS received FROM summaries "
+                "  WHERE origin = 'community' AND guild_id = ? AND deleted_at IS NULL "
+                "  AND created_at >= ? "
+                "  UNION ALL "
+                "  SELECT s.author_discord_id, 0, v.value FROM summary_votes AS v "
+                "  JOIN summaries AS s ON s.id = v.summary_id "
+                "  WHERE s.origin = 'community' AND s.guild_id = ? AND s.deleted_at IS NULL "
+                "  AND v.voted_at >= ?"
+                ") GROUP BY member ORDER BY received DESC, written DESC, member LIMIT ?",
+                (guild_id, start, guild_id, start, limit),
+                conn=conn,
             )
-            result.append(LeaderboardRow(int(member), str(name or member), written, received))
+            result = []
+            for member, written, received in rows:
+                name = await self.db.fetchval(
+                    "SELECT author_name FROM summaries WHERE origin = 'community' "
+                    "AND guild_id = ? AND author_discord_id = ? ORDER BY edited_at DESC LIMIT 1",
+                    (guild_id, member),
+                    conn=conn,
+                )
+                result.append(LeaderboardRow(int(member), str(name or member), written, received))
         return result
 
     # --- writing ---------------------------------------------------------------------------
@@ -525,14 +528,6 @@ class CommunityRepository:
                 "resolved_at = excluded.resolved_at",
                 (paper_id, arxiv_id, now, " ".join(categories), now),
             )
-
-    async def _fetchone(
-        self, sql: str, params: Sequence[Any], conn: aiosqlite.Connection | None
-    ) -> aiosqlite.Row | None:
-        if conn is None:
-            return await self.db.fetchone(sql, params)
-        async with conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
 
 
 async def _link_to_open_session(

@@ -174,25 +174,20 @@ class OutboxRepository:
         return None if row is None else OutboxMessage.from_row(row)
 
     async def sendable(self, now: float, *, limit: int = 500) -> list[OutboxMessage]:
-        """Pending rows that may be sent now, oldest first.
+        """Pending rows that may be sent now, oldest first (committed rows only: a poll's
+        rows are seen once its transaction committed, never before).
 
         A row waiting for a retry holds back the later rows of its channel, so each channel
-        gets its messages in order. The read runs inside a transaction: the connection is
-        shared, and outside one it would see rows a poll has written but not yet committed
-        (which a crash could still take back after they were sent).
+        gets its messages in order.
         """
-        async with (
-            self.db.transaction() as c,
-            c.execute(
-                "SELECT * FROM announcement_outbox AS o "
-                "WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND NOT EXISTS ("
-                "  SELECT 1 FROM announcement_outbox AS e WHERE e.channel_id = o.channel_id "
-                "  AND e.state = 'pending' AND e.id < o.id AND e.next_attempt_at > ?) "
-                "ORDER BY o.id LIMIT ?",
-                (now, now, limit),
-            ) as cursor,
-        ):
-            rows = await cursor.fetchall()
+        rows = await self.db.fetchall(
+            "SELECT * FROM announcement_outbox AS o "
+            "WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND NOT EXISTS ("
+            "  SELECT 1 FROM announcement_outbox AS e WHERE e.channel_id = o.channel_id "
+            "  AND e.state = 'pending' AND e.id < o.id AND e.next_attempt_at > ?) "
+            "ORDER BY o.id LIMIT ?",
+            (now, now, limit),
+        )
         return [OutboxMessage.from_row(row) for row in rows]
 
     async def next_attempt_at(self, *, after: float) -> float | None:
@@ -274,9 +269,5 @@ class OutboxRepository:
             "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id "
             "WHERE s.id = ? AND s.deleted_at IS NULL"
         )
-        if conn is None:
-            row = await self.db.fetchone(sql, (summary_id,))
-        else:
-            async with conn.execute(sql, (summary_id,)) as cursor:
-                row = await cursor.fetchone()
+        row = await self.db.fetchone(sql, (summary_id,), conn=conn)
         return None if row is None else AnnouncedSummary(*tuple(row))

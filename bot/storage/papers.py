@@ -53,22 +53,21 @@ async def bulk_write_cache(db: Database) -> AsyncIterator[None]:
     Connection-wide, so meant for imports (the CLI), not for the bot's routine writes.
     Durability is unchanged (synchronous stays as it is).
     """
-    previous = int(await db.fetchval("PRAGMA cache_size"))
+    previous = int(await db.writer_pragma("cache_size"))
     # cache_size is pages when positive, KiB when negative; compare in KiB.
-    page_size = int(await db.fetchval("PRAGMA page_size"))
+    page_size = int(await db.writer_pragma("page_size"))
     previous_kib = previous * page_size // 1024 if previous > 0 else -previous
-    previous_checkpoint = int(await db.fetchval("PRAGMA wal_autocheckpoint"))
-    # PRAGMA takes no parameters; all values are integers computed here.
+    previous_checkpoint = int(await db.writer_pragma("wal_autocheckpoint"))
     if previous_kib < BULK_CACHE_KIB:
-        await db.connection.execute("PRAGMA cache_size = " + str(-BULK_CACHE_KIB))
+        await db.writer_pragma("cache_size", -BULK_CACHE_KIB)
     # 0 (or less) means no automatic checkpoints at all: leave that alone.
     if 0 < previous_checkpoint < BULK_CHECKPOINT_PAGES:
-        await db.connection.execute("PRAGMA wal_autocheckpoint = " + str(BULK_CHECKPOINT_PAGES))
+        await db.writer_pragma("wal_autocheckpoint", BULK_CHECKPOINT_PAGES)
     try:
         yield
     finally:
-        await db.connection.execute("PRAGMA cache_size = " + str(previous))
-        await db.connection.execute("PRAGMA wal_autocheckpoint = " + str(previous_checkpoint))
+        await db.writer_pragma("cache_size", previous)
+        await db.writer_pragma("wal_autocheckpoint", previous_checkpoint)
 
 
 @dataclass(frozen=True, slots=True)

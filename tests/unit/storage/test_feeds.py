@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -191,6 +192,22 @@ async def test_outbox_rows_have_short_unique_nonces_and_send_in_order(db: Databa
     assert [row.id for row in await outbox.sendable(now=100)] == [ids[1], ids[2]]
     retried = await outbox.get(ids[1])
     assert retried is not None and (retried.attempts, retried.last_error) == (1, "429")
+
+
+async def test_sendable_neither_sees_nor_waits_for_an_open_transaction(db: Database) -> None:
+    """The sender reads on a reader connection: a poll's rows appear once committed, and a
+    transaction that rolls back never showed its rows (issue 8, item 16)."""
+    outbox = OutboxRepository(db)
+    summary = await add_summary(db)
+    with pytest.raises(RuntimeError, match="poll failed"):
+        async with db.transaction() as conn:
+            await outbox.enqueue(
+                kind="summary", guild_id=1, channel_id=10, summary_id=summary, now=0, conn=conn
+            )
+            # Meanwhile (another coroutine), the sender looks: nothing, and at once.
+            assert await asyncio.wait_for(asyncio.create_task(outbox.sendable(now=1)), 5) == []
+            raise RuntimeError("poll failed")
+    assert await outbox.sendable(now=1) == []
 
 
 async def test_outbox_enqueue_many_keeps_order_in_the_callers_transaction(db: Database) -> None:

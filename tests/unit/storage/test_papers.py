@@ -211,34 +211,34 @@ async def test_update_overwrites_only_given_fields(papers: PaperRepository) -> N
 
 
 async def test_bulk_write_cache_is_scoped(db: Database) -> None:
-    before = await db.fetchval("PRAGMA cache_size")
+    before = await db.writer_pragma("cache_size")
     async with bulk_write_cache(db):
-        assert await db.fetchval("PRAGMA cache_size") == -BULK_CACHE_KIB
-    assert await db.fetchval("PRAGMA cache_size") == before
-    await db.connection.execute("PRAGMA cache_size = -131072")  # already bigger: kept
+        assert await db.writer_pragma("cache_size") == -BULK_CACHE_KIB
+    assert await db.writer_pragma("cache_size") == before
+    await db.writer.execute("PRAGMA cache_size = -131072")  # already bigger: kept
     async with bulk_write_cache(db):
-        assert await db.fetchval("PRAGMA cache_size") == -131072
-    assert await db.fetchval("PRAGMA cache_size") == -131072
+        assert await db.writer_pragma("cache_size") == -131072
+    assert await db.writer_pragma("cache_size") == -131072
 
 
 async def test_bulk_write_cache_checkpoints_less_then_restores(db: Database) -> None:
-    before = await db.fetchval("PRAGMA wal_autocheckpoint")
+    before = await db.writer_pragma("wal_autocheckpoint")
     async with bulk_write_cache(db):
-        assert await db.fetchval("PRAGMA wal_autocheckpoint") == BULK_CHECKPOINT_PAGES
-    assert await db.fetchval("PRAGMA wal_autocheckpoint") == before
-    await db.connection.execute("PRAGMA wal_autocheckpoint = 0")  # none at all: kept
+        assert await db.writer_pragma("wal_autocheckpoint") == BULK_CHECKPOINT_PAGES
+    assert await db.writer_pragma("wal_autocheckpoint") == before
+    await db.writer.execute("PRAGMA wal_autocheckpoint = 0")  # none at all: kept
     async with bulk_write_cache(db):
-        assert await db.fetchval("PRAGMA wal_autocheckpoint") == 0
-    assert await db.fetchval("PRAGMA wal_autocheckpoint") == 0
+        assert await db.writer_pragma("wal_autocheckpoint") == 0
+    assert await db.writer_pragma("wal_autocheckpoint") == 0
 
 
 async def test_bulk_write_cache_restores_after_an_error(db: Database) -> None:
     cache, checkpoint = (
-        await db.fetchval("PRAGMA cache_size"),
-        await db.fetchval("PRAGMA wal_autocheckpoint"),
+        await db.writer_pragma("cache_size"),
+        await db.writer_pragma("wal_autocheckpoint"),
     )
     with pytest.raises(RuntimeError):
         async with bulk_write_cache(db):
             raise RuntimeError("import failed")
-    assert await db.fetchval("PRAGMA cache_size") == cache
-    assert await db.fetchval("PRAGMA wal_autocheckpoint") == checkpoint
+    assert await db.writer_pragma("cache_size") == cache
+    assert await db.writer_pragma("wal_autocheckpoint") == checkpoint
