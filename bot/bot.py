@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.community.buttons import SummaryButtonHandler
 from bot.config import Settings
 from bot.errors import report_interaction_error
 from bot.storage import Database
@@ -66,6 +67,9 @@ class ShortScienceBot(commands.Bot):
         # Background loops (feed polling, reminders) stay off for one-shot CLI commands.
         self.background_tasks = background_tasks
         self.sync_on_start = sync_on_start
+        # Who handles clicks on the buttons under community summaries (`bot.community.
+        # buttons`): the community cog registers itself while loaded.
+        self.summary_buttons: SummaryButtonHandler | None = None
 
     async def setup_hook(self) -> None:
         applied = await self.db.migrate()

@@ -25,7 +25,7 @@ from bot.announce.poller import FeedPoller, FetchLimits, PollOutcome
 from bot.announce.schedule import first_poll_delay
 from bot.announce.sender import OutboxSender
 from bot.bot import ShortScienceBot
-from bot.errors import UserFacingError
+from bot.errors import UserFacingError, logged_autocomplete
 from bot.feeds import DiscoveredFeed, FeedEntry, FetchResult, ParsedFeed, parse_feed_async
 from bot.ingest import ingest_entries
 from bot.rendering import escape_markdown, shorten, split_pages
@@ -536,6 +536,7 @@ class FeedsCog(commands.Cog):
     @feed_pause.autocomplete("feed")
     @feed_resume.autocomplete("feed")
     @feed_test.autocomplete("feed")
+    @logged_autocomplete
     async def feed_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[int]]:

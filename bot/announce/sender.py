@@ -24,6 +24,7 @@ import aiohttp
 import discord
 
 from bot.announce.messages import OutgoingMessage, summary_message, text_message
+from bot.pacing import RequestSpacer, backoff_delay
 from bot.storage.database import Database
 from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import OutboxMessage, OutboxRepository
@@ -47,24 +48,6 @@ KEEP_SENT_SECONDS = 7 * 24 * 3600.0
 ChannelResolver = Callable[[int, int], discord.abc.Messageable]
 
 
-class RateLimiter:
-    """At most `rate` acquisitions per second, spaced evenly (a leaky bucket)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = 1.0 / rate
-        self.clock = clock
-        self._next_slot = 0.0
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            now = self.clock()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-
 @dataclass(slots=True)
 class DrainReport:
     """What one drain did (for tests and logs)."""
@@ -73,11 +56,6 @@ class DrainReport:
     retried: int = 0
     dropped: int = 0
     disabled_channels: set[int] = field(default_factory=set)
-
-
-def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
-    delay = min(RETRY_BASE_SECONDS * 2.0 ** min(attempts, 20), RETRY_CAP_SECONDS)
-    return delay / 2 + (rng or random).uniform(0, delay / 2)
 
 
 class OutboxSender:
@@ -102,7 +80,7 @@ class OutboxSender:
         self.feeds = FeedRepository(db)
         self.subscriptions = SubscriptionRepository(db)
         self.community = CommunityAnnounceRepository(db)
-        self.limiter = RateLimiter(sends_per_second)
+        self.limiter = RequestSpacer.per_second(sends_per_second)
         self._channel_slots = asyncio.Semaphore(channel_concurrency)
         self._drain_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -165,7 +143,7 @@ class OutboxSender:
                 await self.outbox.drop(row.id, "the summary no longer exists")
                 report.dropped += 1
                 return True
-            await self.limiter.acquire()
+            await self.limiter.wait_turn()
             channel = self.channel_for(row.channel_id, row.guild_id)
             sent = await channel.send(**message.send_arguments(), nonce=row.nonce)
         except (discord.NotFound, discord.Forbidden) as exc:
@@ -221,7 +199,12 @@ class OutboxSender:
         return "New community summary" if origin == "community" else "New summary"
 
     async def _retry(self, row: OutboxMessage, error: str) -> None:
-        delay = retry_delay(row.attempts, self.rng)
+        delay = backoff_delay(
+            row.attempts + 1,
+            base_seconds=RETRY_BASE_SECONDS,
+            cap_seconds=RETRY_CAP_SECONDS,
+            rng=self.rng,
+        )
         log.info("Outbox row %d will be retried in %.0f s: %s", row.id, delay, error)
         await self.outbox.schedule_retry(row.id, error, next_attempt_at=self.clock() + delay)
 

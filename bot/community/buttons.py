@@ -1,36 +1,41 @@
 """The buttons under a posted community summary: 👍 / 👎 and "Read it all".
 
-They are `DynamicItem`s whose custom_id carries the summary id, registered by the community
-cog with `bot.add_dynamic_items`, so they work on any message that carries them (the card
-posted on publishing, an announcement) and keep working after a restart. Attach them with
+They are `DynamicItem`s whose custom_id carries the summary id, registered with
+`bot.add_dynamic_items`, so they work on any message that carries them (the card posted on
+publishing, an announcement) and keep working after a restart. Attach them with
 `vote_view(summary_id, ...)`.
+
+What a click does is the Discord surface's business (a cog): it registers itself as the
+bot's `summary_buttons` handler, and the buttons call whatever is registered. The core never
+looks a cog up.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import discord
 
-from bot.errors import report_interaction_error
-
-COMMUNITY_COG_NAME = "Community"
+from bot.errors import UserFacingError, report_interaction_error
 
 
-class VoteHandler(Protocol):
+class SummaryButtonHandler(Protocol):
+    """Handles clicks on the buttons under a community summary."""
+
     async def handle_vote(
-        self, interaction: discord.Interaction, summary_id: int, pressed: int
+        self, interaction: discord.Interaction, summary_id: int, pressed: Literal[1, -1]
     ) -> None: ...
 
     async def handle_read_all(self, interaction: discord.Interaction, summary_id: int) -> None: ...
 
 
-def _handler(interaction: discord.Interaction) -> VoteHandler:
-    cog = interaction.client.get_cog(COMMUNITY_COG_NAME)  # type: ignore[attr-defined]
-    if cog is None:
-        raise RuntimeError("the community cog is not loaded")
-    return cog
+def _handler(interaction: discord.Interaction) -> SummaryButtonHandler:
+    # `ShortScienceBot.summary_buttons`, set by the cog that handles the clicks.
+    handler: SummaryButtonHandler | None = getattr(interaction.client, "summary_buttons", None)
+    if handler is None:
+        raise UserFacingError("Votes and summaries can't be opened right now; try again shortly.")
+    return handler
 
 
 VOTE_TEMPLATE = r"ss:vote:(?P<summary_id>[0-9]{1,19}):(?P<direction>up|down)"

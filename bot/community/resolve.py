@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from bot.community.arxiv import ArxivClient, ArxivLookupError, ArxivPaper
 from bot.errors import UserFacingError
+from bot.pacing import backoff_delay
 from bot.papers import NotAPaperId, PaperId, parse_paper_id
 from bot.rendering.text import clean_user_text
 from bot.storage.community import CommunityRepository
@@ -62,7 +63,10 @@ def retry_delay(attempts: int) -> float | None:
     """Seconds before the next attempt after `attempts` failures; None means give up."""
     if attempts >= RETRY_MAX_ATTEMPTS:
         return None
-    return min(RETRY_FIRST_DELAY * 2 ** max(attempts - 1, 0), RETRY_MAX_DELAY)
+    # No jitter: pending papers due together go to arXiv together, in one request.
+    return backoff_delay(
+        attempts, base_seconds=RETRY_FIRST_DELAY, cap_seconds=RETRY_MAX_DELAY, jitter=False
+    )
 
 
 def _arxiv_id_of(paper_ids: tuple[PaperId, ...]) -> str | None:

@@ -16,6 +16,7 @@ import aiosqlite
 
 from bot.community.ratelimit import SlidingWindowLimiter, describe_wait
 from bot.community.resolve import PaperResolver, ResolvedPaper
+from bot.community.votes import VoteOutcome, VoteValue, press, vote_value
 from bot.errors import UserFacingError
 from bot.rendering.text import clean_user_text
 from bot.storage.community import (
@@ -218,6 +219,19 @@ class CommunityService:
             author_id,
         )
         return result
+
+    # --- votes -----------------------------------------------------------------------------
+
+    async def vote(self, summary_id: int, voter_id: int, pressed: VoteValue) -> VoteOutcome:
+        """Apply one press of 👍 (+1) or 👎 (-1) atomically: pressing your current vote's
+        button withdraws it, the other one switches it."""
+        async with self.db.transaction() as conn:
+            current = vote_value(await self.repo.vote_of(summary_id, voter_id, conn=conn))
+            change = press(current, pressed)
+            score = await self.repo.set_vote(
+                summary_id, voter_id, change.new, now=self.clock(), conn=conn
+            )
+        return VoteOutcome(change=change, score=score)
 
     # --- changing a stored summary ---------------------------------------------------------
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import aiosqlite
 
-from bot.community.votes import NONE, VoteChange, VoteValue, press
 from bot.storage.database import Database
 
 # Called inside the transaction that created a summary (announcements, for instance).
@@ -100,12 +99,6 @@ class RemovedByModeratorError(Exception):
     def __init__(self, summary_id: int) -> None:
         super().__init__(summary_id)
         self.summary_id = summary_id
-
-
-@dataclass(frozen=True, slots=True)
-class VoteOutcome:
-    change: VoteChange
-    score: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,41 +347,50 @@ class CommunityRepository:
 
     # --- votes -----------------------------------------------------------------------------
 
-    async def vote_of(self, summary_id: int, voter_id: int) -> VoteValue:
+    async def vote_of(
+        self, summary_id: int, voter_id: int, *, conn: aiosqlite.Connection | None = None
+    ) -> int:
+        """The member's vote on the summary: +1, -1, or 0 for none."""
         value = await self.db.fetchval(
             "SELECT value FROM summary_votes WHERE summary_id = ? AND voter_id = ?",
             (summary_id, voter_id),
+            conn=conn,
         )
-        return NONE if value is None else int(value)  # type: ignore[return-value]
+        return 0 if value is None else int(value)
 
-    async def press_vote(
-        self, summary_id: int, voter_id: int, pressed: VoteValue, *, now: float
-    ) -> VoteOutcome:
-        """Apply one button press atomically; the score trigger keeps summaries.score."""
-        async with self.db.transaction() as conn:
-            async with conn.execute(
-                "SELECT value FROM summary_votes WHERE summary_id = ? AND voter_id = ?",
-                (summary_id, voter_id),
-            ) as cursor:
-                row = await cursor.fetchone()
-            current: VoteValue = NONE if row is None else int(row[0])  # type: ignore[assignment]
-            change = press(current, pressed)
-            if change.new == NONE:
-                await conn.execute(
+    async def set_vote(
+        self,
+        summary_id: int,
+        voter_id: int,
+        value: int,
+        *,
+        now: float,
+        conn: aiosqlite.Connection | None = None,
+    ) -> int:
+        """Store the member's vote (+1 or -1; 0 withdraws it) and return the summary's score,
+        which the score triggers keep. What a button press means is decided above storage
+        (`bot.community.votes`), in the caller's transaction."""
+        if value not in (-1, 0, 1):
+            raise ValueError(f"a vote is -1, 0 or +1, not {value}")
+        async with self.db.writing(conn) as c:
+            if value == 0:
+                await c.execute(
                     "DELETE FROM summary_votes WHERE summary_id = ? AND voter_id = ?",
                     (summary_id, voter_id),
                 )
             else:
-                await conn.execute(
+                await c.execute(
                     "INSERT INTO summary_votes (summary_id, voter_id, value, voted_at) "
                     "VALUES (?, ?, ?, ?) ON CONFLICT (summary_id, voter_id) DO UPDATE SET "
                     "value = excluded.value, voted_at = excluded.voted_at",
-                    (summary_id, voter_id, change.new, now),
+                    (summary_id, voter_id, value, now),
                 )
-            async with conn.execute("SELECT score FROM summaries WHERE id = ?", (summary_id,)) as c:
-                score_row = await c.fetchone()
-        assert score_row is not None
-        return VoteOutcome(change=change, score=int(score_row[0]))
+            score = await self.db.fetchval(
+                "SELECT score FROM summaries WHERE id = ?", (summary_id,), conn=c
+            )
+        if score is None:
+            raise LookupError(f"there is no summary {summary_id}")
+        return int(score)
 
     async def vote_counts(self, summary_id: int) -> tuple[int, int]:
         """(up votes, down votes) of a summary."""

@@ -22,7 +22,7 @@ from bot.community.reading import (
     thread_name,
 )
 from bot.community.resolve import PaperResolver
-from bot.errors import UserFacingError
+from bot.errors import UserFacingError, logged_autocomplete
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, shorten
 from bot.storage.papers import Paper, PaperRepository
@@ -217,12 +217,11 @@ class ReadingCog(commands.Cog, name=COG_NAME):
                 log.warning("Could not archive the thread of session %d", session.id, exc_info=True)
 
     @start.autocomplete("paper")
+    @logged_autocomplete
     async def _paper_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        with contextlib.suppress(Exception):
-            return await paper_choices(self.bot.db, current)
-        return []
+        return await paper_choices(self.bot.db, current)
 
     # --- reminders ----------------------------------------------------------------------------
 

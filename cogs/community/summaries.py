@@ -4,7 +4,6 @@ votes, /mysummaries, /leaderboard and /export."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import time
@@ -23,7 +22,7 @@ from discord.ext import commands, tasks
 from bot.announce.community import ANNOUNCEMENT_ENQUEUED, enqueue_community_announcement
 from bot.bot import ShortScienceBot
 from bot.community.arxiv import ArxivClient
-from bot.community.buttons import COMMUNITY_COG_NAME, ReadAllButton, VoteButton, vote_view
+from bot.community.buttons import ReadAllButton, VoteButton, vote_view
 from bot.community.cards import draft_summary, stored_summary, summary_embeds, with_text
 from bot.community.export import EXPORT_FORMATS, ExportFormat, export_filename, export_guild
 from bot.community.ratelimit import SlidingWindowLimiter
@@ -40,7 +39,7 @@ from bot.community.service import (
 )
 from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
 from bot.community.votes import format_score
-from bot.errors import UserFacingError
+from bot.errors import UserFacingError, logged_autocomplete
 from bot.papers import PaperId, find_paper_ids, parse_paper_id
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, shorten
@@ -51,7 +50,7 @@ from cogs.community.views import PagedView, PreviewView, RetryView, SummaryModal
 
 log = logging.getLogger(__name__)
 
-COG_NAME = COMMUNITY_COG_NAME
+COG_NAME = "Community"
 CONTEXT_MENU_NAME = "Summarize this paper"
 SUMMARY_SUBCOMMANDS = ("edit", "delete", "restore")
 LOOKUP_RETRY_SECONDS = 60.0
@@ -141,6 +140,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         self.bot.tree.add_command(self.context_menu)
         add_summary_subcommands(self.bot.tree, *self._summary_subcommands())
         self.bot.add_dynamic_items(VoteButton, ReadAllButton)
+        self.bot.summary_buttons = self
         if self.bot.background_tasks:
             self.retry_lookups.start()
 
@@ -149,6 +149,8 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         self.bot.tree.remove_command(CONTEXT_MENU_NAME, type=discord.AppCommandType.message)
         remove_summary_subcommands(self.bot.tree, *SUMMARY_SUBCOMMANDS)
         self.bot.remove_dynamic_items(VoteButton, ReadAllButton)
+        if self.bot.summary_buttons is self:
+            self.bot.summary_buttons = None
 
     @staticmethod
     async def _enqueue_announcement(
@@ -540,9 +542,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             raise UserFacingError("This summary was deleted, so it takes no votes.")
         if summary.author_id == interaction.user.id:
             raise UserFacingError("You can't vote on your own summary.")
-        outcome = await self.repo.press_vote(
-            summary_id, interaction.user.id, pressed, now=self.clock()
-        )
+        outcome = await self.service.vote(summary_id, interaction.user.id, pressed)
         up, down = await self.repo.vote_counts(summary_id)
         fresh = await stored_summary(self.bot.db, summary_id)
         assert fresh is not None
@@ -675,9 +675,8 @@ class CommunityCog(commands.Cog, name=COG_NAME):
     # --- autocomplete ---------------------------------------------------------------------------
 
     @summarize.autocomplete("paper")
+    @logged_autocomplete
     async def _paper_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        with contextlib.suppress(Exception):  # a failing suggestion list must not error out
-            return await paper_choices(self.bot.db, current)
-        return []
+        return await paper_choices(self.bot.db, current)

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
@@ -25,7 +24,7 @@ from discord.ext import commands
 
 from bot.bot import ShortScienceBot
 from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
-from bot.errors import UserFacingError
+from bot.errors import UserFacingError, logged_autocomplete
 from bot.papers import NotAPaperId, parse_paper_id
 from bot.presenters import (
     EXCERPT_CHARS,
@@ -327,16 +326,13 @@ class SearchCog(commands.Cog, name="Search"):
         await reply(interaction, embed=view.embed, view=view)
 
     @search.autocomplete("query")
+    @logged_autocomplete
     async def search_query_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        try:
-            suggestions = await autocomplete_titles(
-                self.bot.db, current.strip(), guild_id=interaction.guild_id
-            )
-        except sqlite3.Error:
-            log.warning("Title autocomplete failed for %r", current[:100], exc_info=True)
-            return []
+        suggestions = await autocomplete_titles(
+            self.bot.db, current.strip(), guild_id=interaction.guild_id
+        )
         choices: list[app_commands.Choice[str]] = []
         seen: set[str] = set()
         for suggestion in suggestions:
@@ -370,14 +366,11 @@ class SearchCog(commands.Cog, name="Search"):
         await reply(interaction, embed=view.embed, view=view)
 
     @paper.autocomplete("identifier")
+    @logged_autocomplete
     async def paper_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        try:
-            return await self.paper_choices(current, interaction.guild_id)
-        except sqlite3.Error:
-            log.warning("Paper autocomplete failed for %r", current[:100], exc_info=True)
-            return []
+        return await self.paper_choices(current, interaction.guild_id)
 
     # -- /summary view -----------------------------------------------------------------------
 

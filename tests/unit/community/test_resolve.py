@@ -9,9 +9,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.community.arxiv import ArxivClient, RequestSpacer
+from bot.community.arxiv import ArxivClient
 from bot.community.resolve import PaperResolver, retry_delay
 from bot.errors import UserFacingError
+from bot.pacing import RequestSpacer
 from bot.storage import Database
 from bot.storage.community import CommunityRepository
 from bot.storage.papers import PaperRepository

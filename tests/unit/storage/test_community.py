@@ -136,12 +136,10 @@ async def test_update_text_refuses_deleted(db: Database) -> None:
 async def test_votes_keep_the_score(db: Database) -> None:
     repo = CommunityRepository(db)
     summary_id = (await save(repo, await make_paper(db), 1)).summary_id
-    assert (await repo.press_vote(summary_id, 2, UP, now=NOW)).score == 1
-    assert (await repo.press_vote(summary_id, 3, UP, now=NOW)).score == 2
-    outcome = await repo.press_vote(summary_id, 3, DOWN, now=NOW)
-    assert (outcome.change.delta, outcome.score) == (-2, 0)
-    withdrawn = await repo.press_vote(summary_id, 2, UP, now=NOW)
-    assert withdrawn.change.withdrawn and withdrawn.score == -1
+    assert await repo.set_vote(summary_id, 2, UP, now=NOW) == 1
+    assert await repo.set_vote(summary_id, 3, UP, now=NOW) == 2
+    assert await repo.set_vote(summary_id, 3, DOWN, now=NOW) == 0
+    assert await repo.set_vote(summary_id, 2, 0, now=NOW) == -1  # withdrawn
     assert await repo.vote_of(summary_id, 2) == 0
     assert await repo.vote_of(summary_id, 3) == DOWN
     assert await repo.vote_counts(summary_id) == (0, 1)
@@ -149,6 +147,10 @@ async def test_votes_keep_the_score(db: Database) -> None:
         "SELECT COALESCE(sum(value), 0) FROM summary_votes WHERE summary_id = ?", (summary_id,)
     )
     assert await db.fetchval("SELECT score FROM summaries WHERE id = ?", (summary_id,)) == recount
+    with pytest.raises(ValueError, match="-1, 0 or \\+1"):
+        await repo.set_vote(summary_id, 2, 2, now=NOW)
+    with pytest.raises(LookupError):
+        await repo.set_vote(summary_id + 100, 2, 0, now=NOW)
 
 
 async def test_leaderboard_counts_summaries_and_votes_in_the_period(db: Database) -> None:
@@ -158,10 +160,10 @@ async def test_leaderboard_counts_summaries_and_votes_in_the_period(db: Database
     old = (await save(repo, paper_a, 1, now=NOW - 40 * 86400)).summary_id
     new = (await save(repo, paper_b, 1, now=NOW)).summary_id
     other = (await save(repo, paper_a, 2, now=NOW)).summary_id
-    await repo.press_vote(old, 5, UP, now=NOW - 40 * 86400)
-    await repo.press_vote(new, 5, UP, now=NOW)
-    await repo.press_vote(new, 6, UP, now=NOW)
-    await repo.press_vote(other, 5, DOWN, now=NOW)
+    await repo.set_vote(old, 5, UP, now=NOW - 40 * 86400)
+    await repo.set_vote(new, 5, UP, now=NOW)
+    await repo.set_vote(new, 6, UP, now=NOW)
+    await repo.set_vote(other, 5, DOWN, now=NOW)
     await save(repo, paper_a, 3, guild_id=OTHER_GUILD)  # never counted here
     everything = await repo.leaderboard(GUILD, since=None)
     assert [(r.member_id, r.summaries, r.votes) for r in everything] == [(1, 2, 3), (2, 1, -1)]
@@ -247,7 +249,7 @@ async def test_reading_sessions_link_submissions(db: Database) -> None:
         )
     during = (await save(repo, paper, 2, now=NOW + 10)).summary_id
     await save(repo, paper, 3, guild_id=OTHER_GUILD, now=NOW + 10)
-    await repo.press_vote(during, 1, UP, now=NOW + 20)
+    await repo.set_vote(during, 1, UP, now=NOW + 20)
     submissions = await reading.submissions(session.id)
     assert [(s.summary_id, s.score) for s in submissions] == [(during, 1)]
     # Rewriting an older summary during the session counts it.
