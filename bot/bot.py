@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.background import BackgroundLoops
 from bot.community.buttons import SummaryButtonHandler
 from bot.config import Settings
 from bot.errors import report_interaction_error
@@ -66,6 +67,8 @@ class ShortScienceBot(commands.Bot):
         self.initial_extensions = extensions
         # Background loops (feed polling, reminders) stay off for one-shot CLI commands.
         self.background_tasks = background_tasks
+        # Every background loop the cogs run, supervised and listed by /status.
+        self.loops = BackgroundLoops()
         self.sync_on_start = sync_on_start
         # Who handles clicks on the buttons under community summaries (`bot.community.
         # buttons`): the community cog registers itself while loaded.

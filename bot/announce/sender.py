@@ -84,7 +84,6 @@ class OutboxSender:
         self._channel_slots = asyncio.Semaphore(channel_concurrency)
         self._drain_lock = asyncio.Lock()
         self._wake = asyncio.Event()
-        self._last_prune = 0.0
 
     def notify(self) -> None:
         """Something was enqueued: drain soon."""
@@ -125,7 +124,6 @@ class OutboxSender:
                         for channel_rows in by_channel.values()
                     )
                 )
-            await self._prune()
         return report
 
     async def _drain_channel(self, rows: list[OutboxMessage], report: DrainReport) -> None:
@@ -224,9 +222,7 @@ class OutboxSender:
             dropped,
         )
 
-    async def _prune(self) -> None:
-        now = self.clock()
-        if now - self._last_prune < 3600:
-            return
-        self._last_prune = now
-        await self.outbox.prune_sent(older_than=now - KEEP_SENT_SECONDS)
+    async def prune(self) -> int:
+        """Forget rows delivered (or dropped) more than KEEP_SENT_SECONDS ago (a loop of the
+        feeds cog runs this hourly). Returns how many."""
+        return await self.outbox.prune_sent(older_than=self.clock() - KEEP_SENT_SECONDS)

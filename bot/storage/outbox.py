@@ -79,6 +79,17 @@ class AnnouncedSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxBacklog:
+    """Announcements still waiting to be delivered."""
+
+    pending: int
+    oldest_created_at: float | None  # when the oldest of them was queued
+
+    def oldest_age(self, now: float) -> float | None:
+        return None if self.oldest_created_at is None else max(now - self.oldest_created_at, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class NewOutboxMessage:
     """One message to add to the outbox (`enqueue_many`); the nonce is made on insert."""
 
@@ -242,6 +253,16 @@ class OutboxRepository:
             "SELECT * FROM announcement_outbox WHERE channel_id = ? ORDER BY id", (channel_id,)
         )
         return [OutboxMessage.from_row(row) for row in rows]
+
+    async def backlog(self, *, guild_id: int | None = None) -> OutboxBacklog:
+        """Pending rows (of one guild, or of all with None) and when the oldest was queued."""
+        row = await self.db.fetchone(
+            "SELECT count(*), min(created_at) FROM announcement_outbox "
+            "WHERE state = 'pending' AND (? IS NULL OR guild_id = ?)",
+            (guild_id, guild_id),
+        )
+        assert row is not None
+        return OutboxBacklog(int(row[0]), None if row[1] is None else float(row[1]))
 
     async def count(self, state: str) -> int:
         return int(

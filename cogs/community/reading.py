@@ -10,8 +10,9 @@ from typing import Literal
 
 import discord
 from discord import app_commands
-from discord.ext import commands, tasks
+from discord.ext import commands
 
+from bot.background import BackgroundLoop
 from bot.bot import ShortScienceBot
 from bot.community.reading import (
     digest_embeds,
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 COG_NAME = "Reading"
 REMINDER_POLL_SECONDS = 60.0
+REMINDER_LOOP = "reading reminders"
 THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week
 
 
@@ -49,13 +51,24 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         self.papers = PaperRepository(bot.db)
         # Tests move time forward here to reach the reminder without waiting a day.
         self.clock: Callable[[], float] = time.time
+        self.reminders: BackgroundLoop | None = None
 
     async def cog_load(self) -> None:
         if self.bot.background_tasks:
-            self.reminder_loop.start()
+            self.reminders = self.bot.loops.start(
+                BackgroundLoop(
+                    REMINDER_LOOP,
+                    self.send_due_reminders,
+                    interval=REMINDER_POLL_SECONDS,
+                    description="reminds reading sessions a day before they are due",
+                    before_first_run=self.bot.wait_until_ready,
+                )
+            )
 
     async def cog_unload(self) -> None:
-        self.reminder_loop.cancel()
+        if self.reminders is not None:
+            await self.bot.loops.stop(self.reminders)
+            self.reminders = None
 
     # --- commands -----------------------------------------------------------------------------
 
@@ -224,17 +237,6 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         return await paper_choices(self.bot.db, current)
 
     # --- reminders ----------------------------------------------------------------------------
-
-    @tasks.loop(seconds=REMINDER_POLL_SECONDS)
-    async def reminder_loop(self) -> None:
-        try:
-            await self.send_due_reminders()
-        except Exception:  # one bad pass must not stop the loop
-            log.exception("Sending reading-session reminders failed")
-
-    @reminder_loop.before_loop
-    async def _wait_until_ready(self) -> None:
-        await self.bot.wait_until_ready()
 
     async def send_due_reminders(self) -> int:
         """Post the one reminder of every session due within a day. Returns how many.

@@ -17,9 +17,10 @@ import aiohttp
 import aiosqlite
 import discord
 from discord import app_commands
-from discord.ext import commands, tasks
+from discord.ext import commands
 
 from bot.announce.community import ANNOUNCEMENT_ENQUEUED, enqueue_community_announcement
+from bot.background import BackgroundLoop
 from bot.bot import ShortScienceBot
 from bot.community.arxiv import ArxivClient
 from bot.community.buttons import ReadAllButton, VoteButton, vote_view
@@ -54,6 +55,7 @@ COG_NAME = "Community"
 CONTEXT_MENU_NAME = "Summarize this paper"
 SUMMARY_SUBCOMMANDS = ("edit", "delete", "restore")
 LOOKUP_RETRY_SECONDS = 60.0
+LOOKUP_RETRY_LOOP = "arXiv look-up retries"
 LEADERBOARD_PERIODS: dict[str, float | None] = {
     "week": 7 * 86400.0,
     "month": 30 * 86400.0,
@@ -135,6 +137,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             name=CONTEXT_MENU_NAME, callback=self.summarize_message
         )
         self.context_menu.guild_only = True
+        self.lookup_retries: BackgroundLoop | None = None
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.context_menu)
@@ -142,10 +145,19 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         self.bot.add_dynamic_items(VoteButton, ReadAllButton)
         self.bot.summary_buttons = self
         if self.bot.background_tasks:
-            self.retry_lookups.start()
+            self.lookup_retries = self.bot.loops.start(
+                BackgroundLoop(
+                    LOOKUP_RETRY_LOOP,
+                    self.resolver.retry_pending_lookups,
+                    interval=LOOKUP_RETRY_SECONDS,
+                    description="fills in papers arXiv could not describe yet",
+                )
+            )
 
     async def cog_unload(self) -> None:
-        self.retry_lookups.cancel()
+        if self.lookup_retries is not None:
+            await self.bot.loops.stop(self.lookup_retries)
+            self.lookup_retries = None
         self.bot.tree.remove_command(CONTEXT_MENU_NAME, type=discord.AppCommandType.message)
         remove_summary_subcommands(self.bot.tree, *SUMMARY_SUBCOMMANDS)
         self.bot.remove_dynamic_items(VoteButton, ReadAllButton)
@@ -157,15 +169,6 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         db: Database, summary_id: int, guild_id: int, conn: aiosqlite.Connection
     ) -> None:
         await enqueue_community_announcement(db, summary_id, guild_id, conn)
-
-    # --- background: papers arXiv could not describe yet ------------------------------------
-
-    @tasks.loop(seconds=LOOKUP_RETRY_SECONDS)
-    async def retry_lookups(self) -> None:
-        try:
-            await self.resolver.retry_pending_lookups()
-        except Exception:  # one bad pass must not stop the loop
-            log.exception("Retrying arXiv look-ups failed")
 
     # --- writing -----------------------------------------------------------------------------
 

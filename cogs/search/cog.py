@@ -12,7 +12,6 @@ subcommands to it (`bot.community.summary_group`), so the extensions load in any
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.background import BackgroundLoop
 from bot.bot import ShortScienceBot
 from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
 from bot.errors import UserFacingError, logged_autocomplete
@@ -38,7 +38,7 @@ from bot.presenters import (
 from bot.search import (
     autocomplete_titles,
     close_search_engine,
-    maintain_search_index,
+    refresh_search_index,
     search_summaries,
 )
 from bot.storage.papers import Paper, PaperRepository
@@ -67,6 +67,8 @@ MAX_ID_LENGTH: Final = 2000
 MAX_SUMMARY_ID: Final = 2**53 - 1  # Discord's largest integer option
 MAX_EXCERPT_LENGTH: Final = 400
 TOP_COUNT: Final = 10
+INDEX_UPKEEP_SECONDS: Final = 300.0
+INDEX_UPKEEP_LOOP: Final = "search index upkeep"
 # Autocomplete answers with this value; `/paper` reads it back as the paper's row id.
 _PAPER_CHOICE: Final = re.compile(r"paper:(\d{1,18})")
 
@@ -100,7 +102,7 @@ class SearchCog(commands.Cog, name="Search"):
         # Tests shorten these to see the controls go, and a slow answer being deferred.
         self.view_timeout: float | None = DEFAULT_VIEW_TIMEOUT
         self.slow_reply_seconds: float = SLOW_REPLY_SECONDS
-        self.index_upkeep: asyncio.Task[None] | None = None
+        self.index_upkeep: BackgroundLoop | None = None
 
     async def cog_load(self) -> None:
         # `/summary view` lives in the shared group, not at the top level of the tree.
@@ -109,19 +111,28 @@ class SearchCog(commands.Cog, name="Search"):
         add_summary_subcommands(self.bot.tree, view_command)
         if self.bot.background_tasks:
             # Searches stay exact without the accelerator, only slower: rebuild it when due.
-            self.index_upkeep = asyncio.create_task(
-                maintain_search_index(self.bot.db), name="search-index-upkeep"
+            self.index_upkeep = self.bot.loops.start(
+                BackgroundLoop(
+                    INDEX_UPKEEP_LOOP,
+                    self.refresh_index,
+                    interval=INDEX_UPKEEP_SECONDS,
+                    description="rebuilds the search accelerator when it is due",
+                )
             )
 
     async def cog_unload(self) -> None:
         remove_summary_subcommands(self.bot.tree, self.summary_view.name)
         if self.index_upkeep is not None:
-            self.index_upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.index_upkeep
+            await self.bot.loops.stop(self.index_upkeep)
             self.index_upkeep = None
         # The engine's read connection is reopened on the next search if the cog comes back.
         close_search_engine(self.bot.db)
+
+    async def refresh_index(self) -> None:
+        """One pass of the index upkeep loop: rebuild the accelerator if it is due."""
+        report = await refresh_search_index(self.bot.db)
+        if report.built:
+            log.info("Search index rebuilt in %.1f s", report.seconds)
 
     # -- shared helpers ----------------------------------------------------------------------
 
