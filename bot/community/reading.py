@@ -1,4 +1,5 @@
-"""Reading sessions, the Discord-free parts: due dates, the card, the reminder, the digest."""
+"""Reading sessions, the Discord-free parts: opening one, due dates, the card, the reminder,
+the digest."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from datetime import UTC, datetime, time
 
 import discord
 
+from bot.community.resolve import PaperResolver, ResolvedPaper
 from bot.community.votes import format_score
 from bot.errors import UserFacingError
 from bot.rendering.pages import EmbedPage, paginate_for_embed
 from bot.rendering.text import escape_markdown, neutralize_mentions, shorten
+from bot.storage.database import Database
 from bot.storage.papers import Paper
-from bot.storage.reading import ReadingSession, Submission
+from bot.storage.reading import ReadingRepository, ReadingSession, Submission
 
 MAX_DUE_AHEAD = 366 * 86400.0
 MIN_DUE_AHEAD = 60.0
@@ -199,3 +202,33 @@ def digest_embeds(paper: Paper, submissions: list[Submission]) -> list[discord.E
 
 def thread_name(paper: Paper) -> str:
     return shorten("📖 " + " ".join((paper.title or paper.canonical_key).split()), 100)
+
+
+async def start_session(
+    db: Database,
+    resolver: PaperResolver,
+    resolved: ResolvedPaper,
+    *,
+    guild_id: int,
+    channel_id: int,
+    thread_id: int,
+    started_by: int,
+    started_at: float,
+    due_at: float | None,
+) -> ReadingSession:
+    """Store the paper (when it is new) and open its session, in one transaction.
+
+    Raises `SessionAlreadyOpenError` when the paper already has an open session here.
+    """
+    async with db.transaction() as conn:
+        paper_id = await resolver.store(resolved, guild_id=guild_id, conn=conn)
+        return await ReadingRepository(db).create(
+            guild_id=guild_id,
+            paper_id=paper_id,
+            channel_id=channel_id,
+            thread_id=thread_id,
+            started_by=started_by,
+            started_at=started_at,
+            due_at=due_at,
+            conn=conn,
+        )

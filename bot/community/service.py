@@ -180,10 +180,12 @@ class CommunityService:
     async def prepare(self, draft: Draft, *, guild_id: int, author_id: int) -> PreparedDraft:
         """Check the text, find the paper (maybe on arXiv) and the author's earlier summary."""
         draft = self.check_draft(draft)
-        resolved = await self.resolver.resolve(draft.paper)
-        existing = await self.repo.find_by_author(
-            paper_id=resolved.paper.id, guild_id=guild_id, author_id=author_id
-        )
+        resolved = await self.resolver.resolve(draft.paper, guild_id=guild_id)
+        existing = None
+        if resolved.is_stored:  # a paper not stored yet has no summaries
+            existing = await self.repo.find_by_author(
+                paper_id=resolved.paper.id, guild_id=guild_id, author_id=author_id
+            )
         if existing is not None and existing.is_deleted and existing.deleted_by != author_id:
             raise _removed_by_moderator(existing.id)
         return PreparedDraft(draft=draft, resolved=resolved, existing=existing)
@@ -191,24 +193,30 @@ class CommunityService:
     async def publish(
         self, prepared: PreparedDraft, *, guild_id: int, author_id: int, author_name: str
     ) -> SaveResult:
-        """Store the summary (or edit the author's existing one); announce it when new."""
+        """Store the paper when new, and the summary (or edit the author's existing one);
+        announce it when new. All in one transaction: published entirely, or not at all."""
 
         async def on_created(conn: aiosqlite.Connection, summary_id: int, guild: int) -> None:
             if self.announce is not None:
                 await self.announce(self.db, summary_id, guild, conn)
 
         try:
-            result = await self.repo.save(
-                paper_id=prepared.resolved.paper.id,
-                guild_id=guild_id,
-                author_id=author_id,
-                author_name=clean_user_text(author_name)[:AUTHOR_NAME_LIMIT] or "Anonymous",
-                title=summary_title(prepared.resolved),
-                tldr=prepared.draft.tldr,
-                body=prepared.draft.body,
-                now=self.clock(),
-                on_created=on_created,
-            )
+            async with self.db.transaction() as conn:
+                paper_id = await self.resolver.store(
+                    prepared.resolved, guild_id=guild_id, conn=conn
+                )
+                result = await self.repo.save(
+                    paper_id=paper_id,
+                    guild_id=guild_id,
+                    author_id=author_id,
+                    author_name=clean_user_text(author_name)[:AUTHOR_NAME_LIMIT] or "Anonymous",
+                    title=summary_title(prepared.resolved),
+                    tldr=prepared.draft.tldr,
+                    body=prepared.draft.body,
+                    now=self.clock(),
+                    on_created=on_created,
+                    conn=conn,
+                )
         except RemovedByModeratorError as exc:
             raise _removed_by_moderator(exc.summary_id) from exc
         log.info(

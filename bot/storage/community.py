@@ -226,14 +226,16 @@ class CommunityRepository:
         body: str,
         now: float,
         on_created: CreatedHook | None = None,
+        conn: aiosqlite.Connection | None = None,
     ) -> SaveResult:
         """Create the author's summary of the paper in this guild, or edit the existing one.
 
         A summary the author deleted comes back with the new text; one a moderator deleted
         raises `RemovedByModeratorError`. `on_created` runs in the same transaction, so an
-        announcement is queued exactly when the summary is created.
+        announcement is queued exactly when the summary is created. Pass `conn` to make it
+        part of the caller's transaction (the paper stored with it, at Publish).
         """
-        async with self.db.transaction() as conn:
+        async with self.db.writing(conn) as conn:
             async with conn.execute(
                 "SELECT s.id, s.deleted_at, st.deleted_by FROM summaries AS s "
                 "LEFT JOIN community_summary_state AS st ON st.summary_id = s.id "
@@ -401,34 +403,6 @@ class CommunityRepository:
         )
         assert row is not None
         return int(row[0]), int(row[1])
-
-    # --- papers known only by a title -------------------------------------------------------
-
-    async def find_or_create_titled_paper(self, title: str, *, now: float) -> int:
-        """The paper with exactly this title (ignoring case), created when there is none.
-
-        Papers without any identifier get the canonical key 'title:<lower-cased title>'.
-        """
-        async with self.db.transaction() as conn:
-            async with conn.execute(
-                "SELECT id FROM papers WHERE title = ? COLLATE NOCASE ORDER BY id LIMIT 1",
-                (title,),
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is not None:
-                return int(row[0])
-            key = "title:" + title.lower()
-            await conn.execute(
-                "INSERT INTO papers (canonical_key, title, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (canonical_key) DO NOTHING",
-                (key, title, int(now), int(now)),
-            )
-            async with conn.execute(
-                "SELECT id FROM papers WHERE canonical_key = ?", (key,)
-            ) as cursor:
-                row = await cursor.fetchone()
-        assert row is not None
-        return int(row[0])
 
     # --- arXiv look-ups --------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import logging
 import re
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -17,6 +17,9 @@ from typing import Any
 import aiosqlite
 
 log = logging.getLogger(__name__)
+
+# Bound parameters: positional (`?`) or named (`:name`).
+Parameters = Sequence[Any] | Mapping[str, Any]
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Savepoint and pragma names go into SQL text (neither takes parameters): identifiers only.
@@ -336,14 +339,14 @@ class Database:
     # --- one statement -----------------------------------------------------------------------
 
     async def fetchone(
-        self, sql: str, params: Sequence[Any] = (), *, conn: aiosqlite.Connection | None = None
+        self, sql: str, params: Parameters = (), *, conn: aiosqlite.Connection | None = None
     ) -> aiosqlite.Row | None:
         """The first row of one query, on `conn` or on a reader (committed data only)."""
         async with self._statement_connection(conn) as c, c.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
     async def fetchall(
-        self, sql: str, params: Sequence[Any] = (), *, conn: aiosqlite.Connection | None = None
+        self, sql: str, params: Parameters = (), *, conn: aiosqlite.Connection | None = None
     ) -> list[aiosqlite.Row]:
         """Every row of one query, on `conn` or on a reader (committed data only)."""
         async with self._statement_connection(conn) as c:
@@ -351,7 +354,7 @@ class Database:
             return list(await c.execute_fetchall(sql, params))
 
     async def fetchval(
-        self, sql: str, params: Sequence[Any] = (), *, conn: aiosqlite.Connection | None = None
+        self, sql: str, params: Parameters = (), *, conn: aiosqlite.Connection | None = None
     ) -> Any:
         row = await self.fetchone(sql, params, conn=conn)
         return None if row is None else row[0]

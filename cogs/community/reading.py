@@ -19,6 +19,7 @@ from bot.community.reading import (
     parse_due,
     reminder_text,
     session_card,
+    start_session,
     status_lines,
     thread_name,
 )
@@ -94,8 +95,10 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         if not isinstance(target, discord.TextChannel):
             raise UserFacingError("Reading sessions open a thread in a text channel: pick one.")
         await interaction.response.defer(thinking=True)
-        resolved = await self.resolver.resolve(paper)
-        existing = await self.repo.open_for_paper(guild_id, resolved.paper.id)
+        resolved = await self.resolver.resolve(paper, guild_id=guild_id)
+        existing = None
+        if resolved.is_stored:
+            existing = await self.repo.open_for_paper(guild_id, resolved.paper.id)
         if existing is not None:
             raise UserFacingError(
                 f"This paper already has an open reading session: <#{existing.thread_id}>."
@@ -107,9 +110,11 @@ class ReadingCog(commands.Cog, name=COG_NAME):
             reason=f"Reading session started by {interaction.user}",
         )
         try:
-            session = await self.repo.create(
+            session = await start_session(
+                self.bot.db,
+                self.resolver,
+                resolved,
                 guild_id=guild_id,
-                paper_id=resolved.paper.id,
                 channel_id=target.id,
                 thread_id=thread.id,
                 started_by=interaction.user.id,
@@ -120,9 +125,10 @@ class ReadingCog(commands.Cog, name=COG_NAME):
             # Someone else started one at the same moment: theirs stands.
             with contextlib.suppress(discord.HTTPException):
                 await thread.delete()
+            theirs = None if exc.session_id is None else await self.repo.get(exc.session_id)
             raise UserFacingError(
                 "This paper already has an open reading session."
-                + (f" See <#{exc.session_id}>." if exc.session_id is None else "")
+                + (f" See <#{theirs.thread_id}>." if theirs is not None else "")
             ) from exc
         card = await thread.send(
             embed=session_card(
@@ -234,7 +240,7 @@ class ReadingCog(commands.Cog, name=COG_NAME):
     async def _paper_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await paper_choices(self.bot.db, current)
+        return await paper_choices(self.bot.db, current, interaction.guild_id)
 
     # --- reminders ----------------------------------------------------------------------------
 

@@ -91,15 +91,18 @@ def paper_choice_value(paper: Paper) -> str | None:
     return value if 0 < len(value) <= 100 else None
 
 
-async def paper_choices(db: Database, current: str) -> list[app_commands.Choice[str]]:
-    """Up to 25 papers by title prefix, for the `paper` options."""
+async def paper_choices(
+    db: Database, current: str, guild_id: int | None
+) -> list[app_commands.Choice[str]]:
+    """Up to 25 papers the guild may see, by title prefix, for the `paper` options."""
     current = current.strip()
     choices: list[app_commands.Choice[str]] = []
     parsed = parse_paper_id(current) if current else None
     if isinstance(parsed, PaperId) and len(current) <= 100:
         choices.append(app_commands.Choice(name=shorten(current, 100), value=current))
     if len(current) >= 2:
-        for paper in await PaperRepository(db).search_titles_prefix(current, 25):
+        papers = PaperRepository(db)
+        for paper in await papers.search_titles_prefix(current, 25, guild_id=guild_id):
             value = paper_choice_value(paper)
             if value is not None and len(choices) < 25:
                 choices.append(app_commands.Choice(name=shorten(paper.title, 100), value=value))
@@ -682,4 +685,4 @@ class CommunityCog(commands.Cog, name=COG_NAME):
     async def _paper_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await paper_choices(self.bot.db, current)
+        return await paper_choices(self.bot.db, current, interaction.guild_id)

@@ -181,7 +181,8 @@ class SearchCog(commands.Cog, name="Search"):
         found: dict[int, str] = {}
         parsed = parse_paper_id(text) if text else None
         if parsed is not None and not isinstance(parsed, NotAPaperId):
-            for paper in await self.papers.find_by_ids(parsed.equivalent_ids):
+            pasted = await self.papers.find_visible_by_ids(parsed.equivalent_ids, guild_id=guild_id)
+            for paper in pasted:
                 found.setdefault(paper.id, paper.title or parsed.display)
         for suggestion in await autocomplete_titles(self.bot.db, text, guild_id=guild_id):
             found.setdefault(suggestion.paper_id, suggestion.title)
@@ -192,17 +193,20 @@ class SearchCog(commands.Cog, name="Search"):
         ]
 
     async def resolve_paper(self, text: str, guild_id: int | None) -> Paper:
-        """The paper `text` names: an autocomplete pick, any identifier, or a unique title."""
+        """The paper `text` names, among those this guild may see (papers known only from
+        another server's summaries are never shown here): an autocomplete pick, any
+        identifier, or a unique title."""
         text = text.strip()
         picked = _PAPER_CHOICE.fullmatch(text)
         if picked is not None:
-            paper = await self.papers.get(int(picked.group(1)))
+            paper = await self.papers.get_visible(int(picked.group(1)), guild_id=guild_id)
             if paper is None:
+                # Missing and another server's are the same answer: ids cannot be probed.
                 raise UserFacingError("That paper is no longer known here.")
             return paper
         parsed = parse_paper_id(text)
         if not isinstance(parsed, NotAPaperId):
-            found = await self.papers.find_by_ids(parsed.equivalent_ids)
+            found = await self.papers.find_visible_by_ids(parsed.equivalent_ids, guild_id=guild_id)
             if not found:
                 raise UserFacingError(
                     f"I don't know the paper {inline_text(parsed.display, 300)} yet: nobody "
@@ -216,7 +220,7 @@ class SearchCog(commands.Cog, name="Search"):
         exact = [c for c in candidates if " ".join(c.title.split()).casefold() == wanted]
         chosen = exact[0] if len(exact) == 1 else candidates[0] if len(candidates) == 1 else None
         if chosen is not None:
-            paper = await self.papers.get(chosen.paper_id)
+            paper = await self.papers.get_visible(chosen.paper_id, guild_id=guild_id)
             if paper is not None:
                 return paper
         raise UserFacingError(

@@ -134,3 +134,22 @@ async def test_a_vote_press_withdraws_or_switches(service: CommunityService) -> 
     withdrawn = await service.vote(summary_id, 2, DOWN)
     assert withdrawn.change.withdrawn and withdrawn.score == 0
     assert await service.repo.vote_of(summary_id, 2) == 0
+
+
+async def test_a_preview_stores_nothing_and_publish_stores_it_all(
+    service: CommunityService,
+) -> None:
+    async def count(table: str) -> int:
+        return int(await service.db.fetchval("SELECT count(*) FROM " + table))
+
+    prepared = await service.prepare(
+        Draft(paper="A Memo Nobody Else Has Seen", tldr="t", body="b"),
+        guild_id=GUILD,
+        author_id=5,
+    )
+    assert not prepared.resolved.is_stored and prepared.existing is None
+    assert (await count("papers"), await count("summaries")) == (0, 0)
+    result = await service.publish(prepared, guild_id=GUILD, author_id=5, author_name="five")
+    stored = await service.get_in_guild(result.summary_id, GUILD)
+    assert stored.paper_title == "A Memo Nobody Else Has Seen"
+    assert (await count("papers"), await count("summaries")) == (1, 1)

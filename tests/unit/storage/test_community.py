@@ -41,6 +41,16 @@ async def make_paper(db: Database, arxiv_id: str = "1502.03167", title: str = "B
     return paper.id
 
 
+async def add_feed_summary(db: Database, paper_id: int) -> int:
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO summaries (paper_id, origin, title, body) VALUES (?, 'feed', 't', 'b')",
+            (paper_id,),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+
 async def save(
     repo: CommunityRepository,
     paper_id: int,
@@ -184,12 +194,26 @@ async def test_list_for_author_and_export_rows(db: Database) -> None:
     assert await repo.for_export(OTHER_GUILD) == []
 
 
-async def test_titled_papers_are_found_by_title(db: Database) -> None:
-    repo = CommunityRepository(db)
-    first = await repo.find_or_create_titled_paper("A Paper Without Ids", now=NOW)
-    assert await repo.find_or_create_titled_paper("a paper without ids", now=NOW) == first
-    existing = await make_paper(db, "1706.03762", "Attention Is All You Need")
-    assert await repo.find_or_create_titled_paper("attention is all you need", now=NOW) == existing
+async def test_titled_papers_are_found_by_title_among_the_visible_ones(db: Database) -> None:
+    papers = PaperRepository(db)
+    first = await papers.find_or_create_titled("A Paper Without Ids", guild_id=GUILD, now=NOW)
+    await save(CommunityRepository(db), first, 1)  # now visible in GUILD
+    again = await papers.find_or_create_titled("a paper without ids", guild_id=GUILD, now=NOW)
+    assert again == first
+    # Another server gets the same row (one key per title), and sees it only once it has
+    # written about it itself.
+    assert await papers.find_visible_by_title("A Paper Without Ids", guild_id=OTHER_GUILD) is None
+    elsewhere = await papers.find_or_create_titled(
+        "A PAPER WITHOUT IDS", guild_id=OTHER_GUILD, now=NOW
+    )
+    assert elsewhere == first
+    # A paper every server sees (from a feed) is found by its title.
+    feed_paper = await make_paper(db, "1706.03762", "Attention Is All You Need")
+    await add_feed_summary(db, feed_paper)
+    found = await papers.find_or_create_titled(
+        "attention is all you need", guild_id=OTHER_GUILD, now=NOW
+    )
+    assert found == feed_paper
 
 
 async def test_lookup_state(db: Database) -> None:
