@@ -7,36 +7,18 @@ community summary of that server (not deleted), or a reading session there. A ca
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from bot.bot import ShortScienceBot
 from bot.config import Settings
 from tests.e2e.conftest import StartBot
-from tests.e2e.test_community import preview, publish, summary_id_of
+from tests.e2e.test_community import arxiv, preview, publish, settings, summary_id_of
 from tests.emulator import Channel, DiscordEmulator, Guild, Member, Message
-from tests.emulator.botharness import make_settings
-from tests.fixtures.arxiv.server import ArxivFixtureServer
+
+__all__ = ["arxiv", "settings"]  # the fixtures, used by name
 
 EXTENSIONS = ("cogs.meta", "cogs.community", "cogs.search")
 MEMO = "Zeta Confidential Memo"
-
-
-@pytest.fixture
-async def arxiv() -> AsyncIterator[ArxivFixtureServer]:
-    server = ArxivFixtureServer()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-def settings(emulator: DiscordEmulator, tmp_path: Path, arxiv: ArxivFixtureServer) -> Settings:
-    return make_settings(
-        emulator, tmp_path / "visibility.sqlite3", arxiv_api_url=arxiv.url, arxiv_min_interval=0
-    )
 
 
 @pytest.fixture
@@ -61,6 +43,18 @@ async def suggestions(
     return [choice["name"] for choice in await handle.wait_choices(timeout=5)]
 
 
+async def assert_nothing_suggested(
+    emulator: DiscordEmulator, member: Member, channel: Channel
+) -> None:
+    for line, option in (
+        ("/summarize paper:Zeta", "paper"),
+        ("/reading start paper:Zeta", "paper"),
+        ("/paper id:Zeta", "id"),
+        ("/search query:Zeta", "query"),
+    ):
+        assert await suggestions(emulator, line, option, member, channel) == [], line
+
+
 async def paper_card(
     emulator: DiscordEmulator, ident: str, member: Member, channel: Channel
 ) -> Message:
@@ -80,13 +74,7 @@ async def test_a_cancelled_preview_stores_nothing_and_leaks_nothing(
     assert await bot.db.fetchval("SELECT count(*) FROM summaries") == 0
 
     _, lobby, mallory = await other_server(emulator, bot)
-    for line, option in (
-        ("/summarize paper:Zeta", "paper"),
-        ("/reading start paper:Zeta", "paper"),
-        ("/paper id:Zeta", "id"),
-        ("/search query:Zeta", "query"),
-    ):
-        assert await suggestions(emulator, line, option, mallory, lobby) == [], line
+    await assert_nothing_suggested(emulator, mallory, lobby)
     for number in range(1, 4):
         card = await paper_card(emulator, f"paper:{number}", mallory, lobby)
         assert card.ephemeral and "no longer known here" in card.content
@@ -109,13 +97,7 @@ async def test_a_paper_known_from_one_server_is_visible_only_there(
 
     # Another server sees nothing of it: no suggestion, no card by its number.
     _, lobby, mallory = await other_server(emulator, bot)
-    for line, option in (
-        ("/summarize paper:Zeta", "paper"),
-        ("/reading start paper:Zeta", "paper"),
-        ("/paper id:Zeta", "id"),
-        ("/search query:Zeta", "query"),
-    ):
-        assert await suggestions(emulator, line, option, mallory, lobby) == [], line
+    await assert_nothing_suggested(emulator, mallory, lobby)
     elsewhere = await paper_card(emulator, f"paper:{paper_id}", mallory, lobby)
     assert elsewhere.ephemeral and "no longer known here" in elsewhere.content
     assert MEMO not in elsewhere.text
