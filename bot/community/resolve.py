@@ -249,7 +249,9 @@ class PaperResolver:
                 resolved.paper.title, guild_id=guild_id, now=now, conn=conn
             )
         if resolved.found is not None:
-            await self.apply(paper_id, resolved.found, conn=conn)
+            # Someone may have stored and described it since the preview: once is enough.
+            if await self.community.lookup_status(paper_id, conn=conn) != "resolved":
+                await self.apply(paper_id, resolved.found, conn=conn)
         elif resolved.lookup_error is not None and resolved.arxiv_id is not None:
             await self.community.mark_lookup_pending(
                 paper_id,

@@ -406,9 +406,11 @@ class CommunityRepository:
 
     # --- arXiv look-ups --------------------------------------------------------------------
 
-    async def lookup_status(self, paper_id: int) -> str | None:
+    async def lookup_status(
+        self, paper_id: int, *, conn: aiosqlite.Connection | None = None
+    ) -> str | None:
         value = await self.db.fetchval(
-            "SELECT status FROM arxiv_lookups WHERE paper_id = ?", (paper_id,)
+            "SELECT status FROM arxiv_lookups WHERE paper_id = ?", (paper_id,), conn=conn
         )
         return None if value is None else str(value)
 
@@ -483,12 +485,19 @@ class CommunityRepository:
         """
         async with self.db.writing(conn) as c:
             await c.execute(
+                "UPDATE papers SET abstract = COALESCE(NULLIF(abstract, ''), ?), "
+                "year = COALESCE(year, ?), url = COALESCE(url, ?), "
+                "pdf_url = COALESCE(pdf_url, ?), venue = COALESCE(venue, ?), updated_at = ? "
+                "WHERE id = ?",
+                (abstract, year, url, pdf_url, venue, int(now), paper_id),
+            )
+            # Only when one is missing: setting title or authors (even to the same value)
+            # re-indexes every summary of the paper (trigger papers_fts_update).
+            await c.execute(
                 "UPDATE papers SET title = CASE WHEN title = '' THEN ? ELSE title END, "
-                "authors = CASE WHEN authors = '' THEN ? ELSE authors END, "
-                "abstract = COALESCE(NULLIF(abstract, ''), ?), year = COALESCE(year, ?), "
-                "url = COALESCE(url, ?), pdf_url = COALESCE(pdf_url, ?), "
-                "venue = COALESCE(venue, ?), updated_at = ? WHERE id = ?",
-                (title, authors, abstract, year, url, pdf_url, venue, int(now), paper_id),
+                "authors = CASE WHEN authors = '' THEN ? ELSE authors END "
+                "WHERE id = ? AND (title = '' OR authors = '')",
+                (title, authors, paper_id),
             )
             if doi:
                 await c.execute(

@@ -175,3 +175,19 @@ async def test_doi_and_title_and_refusals(
     ]:
         with pytest.raises(UserFacingError, match=words):
             await paper_resolver.resolve(bad, guild_id=GUILD)
+
+
+async def test_previews_of_a_new_paper_published_together_store_and_describe_it_once(
+    resolver: tuple[PaperResolver, Clock], db: Database
+) -> None:
+    """Two members preview the same new arXiv paper, then both publish: one row, described
+    once (describing it again would count another look-up and rewrite the row for nothing)."""
+    paper_resolver, _ = resolver
+    first = await paper_resolver.resolve("1706.03762", guild_id=GUILD)
+    second = await paper_resolver.resolve("1706.03762", guild_id=OTHER_GUILD)
+    assert not first.is_stored and not second.is_stored
+    paper_id = await store(paper_resolver, first)
+    await save(CommunityRepository(db), paper_id, 1)
+    assert await store(paper_resolver, second) == paper_id
+    assert await paper_count(db) == 1
+    assert await db.fetchval("SELECT attempts FROM arxiv_lookups") == 1
