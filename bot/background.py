@@ -92,6 +92,7 @@ class BackgroundLoop:
         self._clock = clock
         self._rng = rng or random.Random()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._wake = asyncio.Event()
         self._runs = 0
         self._failures = 0
@@ -110,6 +111,7 @@ class BackgroundLoop:
     def start(self) -> None:
         if self.running:
             raise RuntimeError(f"the {self.name} loop is already running")
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"loop: {self.name}")
         self._task.add_done_callback(self._ended)
 
@@ -118,6 +120,9 @@ class BackgroundLoop:
         task, self._task = self._task, None
         if task is None:
             return
+        # Also checked between runs: a body that turns its cancellation into an ordinary
+        # error must not keep the loop going (stop() would wait forever).
+        self._stopping = True
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         self._next_run_at = None
@@ -157,9 +162,14 @@ class BackgroundLoop:
                     await self._before_first_run()
                     break
                 except Exception as exc:  # logged by _failed; tried again after a backoff
-                    await asyncio.sleep(self._failed(exc, at_least=0.0))
+                    delay = self._failed(exc, at_least=0.0)
+                    if self._stopping:
+                        return
+                    await asyncio.sleep(delay)
         while True:
             delay = await self.run_once()
+            if self._stopping:
+                return
             self._next_run_at = self._clock() + delay
             self._wake.clear()
             # Woken early by run_soon(), or the interval passed: run again.

@@ -7,16 +7,18 @@ import logging
 import re
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Bound parameters: positional (`?`) or named (`:name`).
 Parameters = Sequence[Any] | Mapping[str, Any]
@@ -103,6 +105,25 @@ async def _connect(path: Path | str, *, read_only: bool) -> aiosqlite.Connection
         # A write through a reader is a bug (it would bypass the write lock): make it fail.
         await connection.execute("PRAGMA query_only = ON")
     return connection
+
+
+async def _to_completion(statement: Awaitable[T]) -> T:
+    """Await a statement even through a cancellation, then let the cancellation go on.
+
+    Once queued, a statement runs in the connection's thread whatever happens to the task
+    awaiting it: a COMMIT the task was cancelled waiting for still commits. Only when it has
+    finished does `in_transaction` say where the transaction stands, so that the clean-up
+    neither rolls back what committed ("cannot rollback - no transaction is active", which
+    would hide the cancellation) nor leaves a transaction open behind the write lock.
+    """
+    running = asyncio.ensure_future(statement)
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await asyncio.wait([running])
+        if not running.cancelled():
+            running.exception()  # retrieved: the cancellation is what the caller gets
+        raise
 
 
 class _ReaderPool:
@@ -226,16 +247,16 @@ class Database:
         async with self._write_lock:
             self._writing_task = task
             try:
-                await self.writer.execute("BEGIN IMMEDIATE")
                 try:
+                    await _to_completion(self.writer.execute("BEGIN IMMEDIATE"))
                     yield self.writer
-                    await self.writer.execute("COMMIT")
+                    await _to_completion(self.writer.execute("COMMIT"))
                 except BaseException:
                     # A failed COMMIT (a deferred constraint, a full disk) can leave the
                     # transaction open, and some errors end it already: roll back only what
                     # is still open, so the next BEGIN works and the original error surfaces.
                     if self.writer.in_transaction:
-                        await self.writer.execute("ROLLBACK")
+                        await _to_completion(self.writer.execute("ROLLBACK"))
                     raise
             finally:
                 self._writing_task = None

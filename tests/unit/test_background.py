@@ -133,3 +133,22 @@ async def test_a_failure_is_logged_as_an_error_with_its_traceback(
     await loop.run_once()
     [record] = [r for r in caplog.records if r.name == "bot.background"]
     assert record.levelno == logging.ERROR and record.exc_info is not None
+
+
+async def test_stop_ends_the_loop_even_when_the_body_masks_the_cancellation() -> None:
+    """A body that turns its cancellation into an ordinary error must not keep the loop
+    going, or `stop()` (cog unload, shutdown) would wait forever."""
+    entered = asyncio.Event()
+
+    async def masks_cancellation() -> None:
+        entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RuntimeError("cannot rollback - no transaction is active") from None
+
+    loop = BackgroundLoop("masking", masks_cancellation, interval=0, backoff_base=0.01)
+    loop.start()
+    await entered.wait()
+    await asyncio.wait_for(loop.stop(), timeout=5)
+    assert not loop.running

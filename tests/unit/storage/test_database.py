@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -331,3 +332,33 @@ async def test_memory_database_is_a_temporary_file_shared_by_its_connections() -
     finally:
         await db.close()
     assert not path.exists()
+
+
+async def test_a_transaction_cancelled_while_committing_stays_cancelled(db: Database) -> None:
+    """Cancelled while its COMMIT waits in the connection's queue: the COMMIT still runs (it
+    cannot be taken back), so no ROLLBACK may follow it; the caller sees the cancellation,
+    not "cannot rollback - no transaction is active", and the next transaction works."""
+    await db.migrate([Migration(1, "0001_a.sql", "CREATE TABLE a (x INTEGER);")])
+    await db.writer.create_function("sleep_ms", 1, lambda ms: time.sleep(ms / 1000))
+    committing = asyncio.Event()
+
+    async def write() -> None:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO a VALUES (1)")
+            # Keep the connection's thread busy, so the COMMIT waits in its queue.
+            busy = asyncio.ensure_future(conn.execute("SELECT sleep_ms(300)"))
+            await asyncio.sleep(0.01)  # queued on the thread, before the COMMIT
+            committing.set()
+        await busy
+
+    task = asyncio.create_task(write())
+    await committing.wait()
+    await asyncio.sleep(0.05)  # now awaiting the COMMIT
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not db.writer.in_transaction
+    assert await db.fetchval("SELECT count(*) FROM a") == 1  # the COMMIT had been sent
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO a VALUES (2)")
+    assert await db.fetchval("SELECT count(*) FROM a") == 2
