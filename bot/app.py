@@ -72,7 +72,9 @@ async def open_bot(
     """Open the database, HTTP session and typesetter, build the bot, and close them all on
     exit."""
     configure_discord_endpoints(settings)
-    db = await Database.open(settings.database_path)
+    db = await Database.open(
+        settings.database_path, read_connections=settings.database_read_connections
+    )
     typesetter = make_typesetter(settings)
     try:
         timeout = aiohttp.ClientTimeout(total=60, connect=10)

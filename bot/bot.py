@@ -11,6 +11,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.background import BackgroundLoops
+from bot.community.buttons import SummaryButtonHandler
 from bot.config import Settings
 from bot.errors import report_interaction_error
 from bot.storage import Database
@@ -76,10 +78,15 @@ class ShortScienceBot(commands.Bot):
         self.initial_extensions = extensions
         # Background loops (feed polling, reminders) stay off for one-shot CLI commands.
         self.background_tasks = background_tasks
+        # Every background loop the cogs run, supervised and listed by /status.
+        self.loops = BackgroundLoops()
         self.sync_on_start = sync_on_start
         # Display math as images (None: equations in Unicode only).
         self.typesetter = typesetter
         self.warm_up: asyncio.Task[None] | None = None
+        # Who handles clicks on the buttons under community summaries (`bot.community.
+        # buttons`): the community cog registers itself while loaded.
+        self.summary_buttons: SummaryButtonHandler | None = None
 
     async def setup_hook(self) -> None:
         if self.typesetter is not None and self.background_tasks:

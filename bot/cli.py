@@ -85,7 +85,9 @@ def configure_logging(settings: Settings) -> None:
 
 async def open_database(settings: Settings) -> Database:
     """Open and migrate the database, for commands that need no Discord connection."""
-    db = await Database.open(settings.database_path)
+    db = await Database.open(
+        settings.database_path, read_connections=settings.database_read_connections
+    )
     try:
         await db.migrate()
     except BaseException:

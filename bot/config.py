@@ -24,6 +24,9 @@ class Settings(BaseSettings):
 
     discord_token: SecretStr | None = None
     database_path: Path = Path("data/shortscience.sqlite3")
+    # Reader connections (reads run on them, in parallel, seeing committed data only; writes
+    # go through the one writer connection).
+    database_read_connections: int = Field(default=4, ge=1, le=64)
     discord_api_base: str = DEFAULT_API_BASE
     discord_gateway_url: str | None = None
     dev_guild_id: int | None = None

@@ -7,13 +7,19 @@ code, so no traceback ever reaches Discord.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import discord
 from discord import app_commands
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+ChoiceT = TypeVar("ChoiceT", str, int, float)
 
 
 class UserFacingError(app_commands.AppCommandError):
@@ -78,3 +84,22 @@ async def send_ephemeral(interaction: discord.Interaction, message: str) -> None
 async def report_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
     """The central handler for commands, views and modals."""
     await send_ephemeral(interaction, describe_error(error))
+
+
+def logged_autocomplete(
+    callback: Callable[P, Coroutine[Any, Any, list[app_commands.Choice[ChoiceT]]]],
+) -> Callable[P, Coroutine[Any, Any, list[app_commands.Choice[ChoiceT]]]]:
+    """Wrap an autocomplete callback: when it fails, the traceback is logged and the member
+    gets an empty list of suggestions (discord.py alone would answer nothing at all, and
+    Discord would show "Loading options failed")."""
+
+    @functools.wraps(callback)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> list[app_commands.Choice[ChoiceT]]:
+        try:
+            return await callback(*args, **kwargs)
+        except Exception:
+            typed: Any = args[-1] if args else ""
+            log.exception("Autocomplete %s failed for %r", callback.__qualname__, str(typed)[:100])
+            return []
+
+    return wrapper

@@ -18,6 +18,7 @@ from typing import Final
 import aiohttp
 
 from bot.ingest import FeedImportError, import_source
+from bot.pacing import backoff_delay
 from bot.rendering.text import plural
 from bot.storage.database import Database
 from bot.storage.state import BotStateRepository, SeedStatus
@@ -56,7 +57,12 @@ class FeedSeeder:
 
     def retry_delay(self, failures: int) -> float:
         """Seconds before the next attempt after `failures` failed ones: doubling, capped."""
-        return min(self.retry_seconds * 2 ** max(failures - 1, 0), self.max_retry_seconds)
+        return backoff_delay(
+            failures,
+            base_seconds=self.retry_seconds,
+            cap_seconds=self.max_retry_seconds,
+            jitter=False,
+        )
 
     async def run(self) -> SeedStatus | None:
         """Seed if this database is to be seeded, retrying until every source is imported.

@@ -1,24 +1,23 @@
 """The background loop that fills papers in from arXiv and Crossref (no commands).
 
-See `bot.enrichment.service` for what a pass does. The loop starts with the bot (its first
-pass at once), runs passes back to back while a backlog remains, then sleeps
-ENRICHMENT_INTERVAL_SECONDS; it logs any failure with its traceback and carries on.
+See `bot.enrichment.service` for what a pass does. The loop (a supervised `BackgroundLoop`,
+shown by `/status`) starts with the bot (its first pass at once), runs passes back to back
+while a backlog remains, then sleeps ENRICHMENT_INTERVAL_SECONDS; a failure is logged with
+its traceback and the loop carries on after a backoff.
 """
 
 from __future__ import annotations
 
-import logging
+from discord.ext import commands
 
-from discord.ext import commands, tasks
-
+from bot.background import BackgroundLoop
 from bot.bot import ShortScienceBot
 from bot.community.arxiv import ArxivClient
 from bot.enrichment.crossref import CrossrefClient
 from bot.enrichment.service import PaperEnricher
 
-log = logging.getLogger(__name__)
-
 COG_NAME = "Enrichment"
+ENRICHMENT_LOOP = "paper enrichment"
 
 
 class EnrichmentCog(commands.Cog, name=COG_NAME):
@@ -40,23 +39,28 @@ class EnrichmentCog(commands.Cog, name=COG_NAME):
             else None
         )
         self.enricher = PaperEnricher(bot.db, arxiv=arxiv, crossref=crossref)
-        self.enrich.change_interval(seconds=settings.enrichment_interval_seconds)
+        self.loop: BackgroundLoop | None = None
 
     async def cog_load(self) -> None:
         if self.bot.background_tasks:
-            self.enrich.start()
+            self.loop = self.bot.loops.start(
+                BackgroundLoop(
+                    ENRICHMENT_LOOP,
+                    self.enrich,
+                    interval=self.bot.settings.enrichment_interval_seconds,
+                    description="fills papers in from arXiv and Crossref",
+                )
+            )
 
     async def cog_unload(self) -> None:
-        self.enrich.cancel()
+        if self.loop is not None:
+            await self.bot.loops.stop(self.loop)
+            self.loop = None
 
-    @tasks.loop(seconds=60)
     async def enrich(self) -> None:
-        try:
-            # A backlog (a big import) is worked through pass after pass, without the pause.
-            while (await self.enricher.run_once()).more_due:
-                pass
-        except Exception:  # one bad pass must not stop the loop
-            log.exception("Filling in papers failed; trying again in the next pass")
+        # A backlog (a big import) is worked through pass after pass, without the pause.
+        while (await self.enricher.run_once()).more_due:
+            pass
 
 
 async def setup(bot: ShortScienceBot) -> None:

@@ -1,9 +1,10 @@
 """`/feed ...` and `/announce channel`: subscribe channels to feeds, and the loops behind them.
 
-The poller (a `tasks.loop`) starts due feed polls; the sender (another loop) drains the
-outbox. Both start in `cog_load` when the bot runs background tasks, and stop in
-`cog_unload`. Every command here needs Manage Server: hidden from others by default
-permissions, and checked again when run (a server may override the defaults).
+The poller (a background loop) starts due feed polls; the sender (another loop) drains
+the outbox, and a third prunes delivered rows. They start in `cog_load` when the bot runs
+background tasks, and stop in `cog_unload`. Every command here needs Manage Server: hidden
+from others by default permissions, and checked again when run (a server may override the
+defaults).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, cast
 import discord
 import yarl
 from discord import app_commands
-from discord.ext import commands, tasks
+from discord.ext import commands
 
 from bot.announce.community import ANNOUNCEMENT_ENQUEUED
 from bot.announce.components import RESUME_TEMPLATE, resume_button
@@ -30,8 +31,9 @@ from bot.announce.messages import summary_message
 from bot.announce.poller import FeedPoller, FetchLimits, PollOutcome
 from bot.announce.schedule import first_poll_delay
 from bot.announce.sender import OutboxSender
+from bot.background import BackgroundLoop
 from bot.bot import ShortScienceBot
-from bot.errors import UserFacingError, report_interaction_error
+from bot.errors import UserFacingError, logged_autocomplete, report_interaction_error
 from bot.feeds import DiscoveredFeed, FeedEntry, FetchResult, ParsedFeed, parse_feed_async
 from bot.ingest import ingest_entries
 from bot.rendering import escape_markdown, shorten, split_pages
@@ -55,6 +57,10 @@ MANAGE_SERVER = discord.Permissions(manage_guild=True)
 # The sender also looks at the outbox this often, for rows other code enqueued silently.
 SENDER_IDLE_SECONDS = 5.0
 MAX_POLL_TICK_SECONDS = 10.0
+PRUNE_SECONDS = 3600.0
+POLLER_LOOP = "feed poller"
+SENDER_LOOP = "announcement sender"
+PRUNING_LOOP = "outbox pruning"
 MAX_URL_LENGTH = 2000
 LIST_PAGE_CHARS = 3900
 
@@ -283,6 +289,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             on_enqueued=self.sender.notify,
         )
         self.feeds = self.poller.feeds
+        self.loops: list[BackgroundLoop] = []
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -290,38 +297,50 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
         self.bot.add_dynamic_items(ResumeButton)
         if not self.bot.background_tasks:
             return
-        self.poll_loop.change_interval(
-            seconds=poll_tick_seconds(self.bot.settings.feed_poll_seconds)
+        ready = self.bot.wait_until_ready
+        self.loops.append(
+            self.bot.loops.start(
+                BackgroundLoop(
+                    POLLER_LOOP,
+                    self.poller.start_due,
+                    interval=poll_tick_seconds(self.bot.settings.feed_poll_seconds),
+                    description="starts the polls of due feeds",
+                    before_first_run=ready,
+                )
+            )
         )
-        self.poll_loop.start()
-        self.send_loop.start()
+        self.start_sender()
+        self.loops.append(
+            self.bot.loops.start(
+                BackgroundLoop(
+                    PRUNING_LOOP,
+                    self.sender.prune,
+                    interval=PRUNE_SECONDS,
+                    description="forgets delivered announcements after a week",
+                )
+            )
+        )
+
+    def start_sender(self) -> BackgroundLoop:
+        """Start the loop that posts what waits in the outbox (tests that keep the other
+        loops off start this one alone)."""
+        loop = self.bot.loops.start(
+            BackgroundLoop(
+                SENDER_LOOP,
+                lambda: self.sender.run_once(SENDER_IDLE_SECONDS),
+                interval=0,  # run_once waits for work itself
+                description="posts the announcements waiting in the outbox",
+                before_first_run=self.bot.wait_until_ready,
+            )
+        )
+        self.loops.append(loop)
+        return loop
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(ResumeButton)
-        self.poll_loop.cancel()
-        self.send_loop.cancel()
+        for loop in self.loops:
+            await self.bot.loops.stop(loop)
         await self.poller.close()
-
-    @tasks.loop(seconds=MAX_POLL_TICK_SECONDS)
-    async def poll_loop(self) -> None:
-        try:
-            await self.poller.start_due()
-        except Exception:
-            # The loop must outlive any one bad cycle (a locked database, a bug).
-            log.exception("Could not start due feed polls")
-
-    @tasks.loop(seconds=0)
-    async def send_loop(self) -> None:
-        try:
-            await self.sender.run_once(SENDER_IDLE_SECONDS)
-        except Exception:
-            log.exception("The announcement sender failed; retrying")
-            await self.sender.wait_for_work(SENDER_IDLE_SECONDS)
-
-    @poll_loop.before_loop
-    @send_loop.before_loop
-    async def _wait_until_ready(self) -> None:
-        await self.bot.wait_until_ready()
 
     @commands.Cog.listener(f"on_{ANNOUNCEMENT_ENQUEUED}")
     async def on_announcement_enqueued(self) -> None:
@@ -616,6 +635,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
     @feed_pause.autocomplete("feed")
     @feed_resume.autocomplete("feed")
     @feed_test.autocomplete("feed")
+    @logged_autocomplete
     async def feed_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[int]]:

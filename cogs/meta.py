@@ -1,14 +1,23 @@
-"""`/help`: what the bot does and its commands, in one embed."""
+"""`/help`: what the bot does and its commands, in one embed; `/status`: how the bot's
+background loops and its announcement outbox are doing (Manage Server)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.background import LoopStatus
 from bot.bot import ShortScienceBot
+from bot.community.ratelimit import describe_wait
+from bot.errors import UserFacingError
+from bot.rendering import escape_markdown, shorten
+from bot.storage.outbox import OutboxBacklog, OutboxRepository
+
+SHOWN_ERROR_CHARS = 200
 
 INTRO = (
     "I bring [ShortScience.org](https://www.shortscience.org) to your reading group: "
@@ -32,8 +41,9 @@ READ = "Find and read"
 WRITE = "Write, vote and export"
 READING = "Reading groups"
 FEEDS = "Feeds and announcements (Manage Server)"
+RUNNING = "Running the bot (Manage Server)"
 MORE = "More"
-SECTION_ORDER = (READ, WRITE, READING, FEEDS, MORE)
+SECTION_ORDER = (READ, WRITE, READING, FEEDS, RUNNING, MORE)
 SECTION_OF = {
     "search": READ,
     "paper": READ,
@@ -49,6 +59,7 @@ SECTION_OF = {
     "reading": READING,
     "feed": FEEDS,
     "announce": FEEDS,
+    "status": RUNNING,
 }
 
 
@@ -111,15 +122,106 @@ def help_embed(bot: ShortScienceBot, guild: discord.abc.Snowflake | None) -> dis
     return embed
 
 
+def _when(timestamp: float | None) -> str:
+    return "never" if timestamp is None else f"<t:{int(timestamp)}:R>"
+
+
+def _every(seconds: float) -> str:
+    return "continuously" if seconds <= 0 else f"every {describe_wait(seconds)}"
+
+
+def loop_field(status: LoopStatus) -> tuple[str, str]:
+    """One loop of `/status`: (field name, field value)."""
+    if not status.running:
+        icon = "⏹️"
+    elif status.failing:
+        icon = "⚠️"
+    elif status.last_run_at is None:
+        icon = "⏳"
+    else:
+        icon = "✅"
+    lines = [
+        f"*{status.description}*" if status.description else "",
+        f"{_every(status.interval)} · last run {_when(status.last_run_at)} · "
+        f"last success {_when(status.last_success_at)}",
+    ]
+    if status.last_error is not None:
+        error = escape_markdown(shorten(status.last_error, SHOWN_ERROR_CHARS))
+        lines.append(f"last error {_when(status.last_error_at)}: {error}")
+    if status.failing:
+        lines.append(
+            f"failing: {status.failures_in_a_row} run{'s' if status.failures_in_a_row != 1 else ''}"
+            f" in a row · next try {_when(status.next_run_at)}"
+        )
+    elif not status.running:
+        lines.append("stopped")
+    return f"{icon} {status.name}", "\n".join(line for line in lines if line)
+
+
+def backlog_line(label: str, backlog: OutboxBacklog, now: float) -> str:
+    if backlog.pending == 0:
+        return f"{label}: nothing waiting"
+    age = backlog.oldest_age(now)
+    assert age is not None and backlog.oldest_created_at is not None
+    return (
+        f"{label}: **{backlog.pending}** waiting · the oldest for {describe_wait(age)} "
+        f"(queued <t:{int(backlog.oldest_created_at)}:f>)"
+    )
+
+
+def status_embed(
+    loops: list[LoopStatus], *, here: OutboxBacklog, everywhere: OutboxBacklog, now: float
+) -> discord.Embed:
+    """What `/status` shows: every background loop, then the announcement backlog."""
+    failing = [loop for loop in loops if loop.failing or not loop.running]
+    embed = discord.Embed(
+        title="Bot status",
+        description=(
+            "Background loops of this bot process, and announcements waiting to be posted."
+            if loops
+            else "No background loops run in this process (a one-shot command)."
+        ),
+        colour=0xC05621 if failing else 0x2F855A,
+    )
+    for status in loops:
+        name, value = loop_field(status)
+        embed.add_field(name=name, value=value[:1024], inline=False)
+    embed.add_field(
+        name="Announcement outbox",
+        value="\n".join(
+            [backlog_line("This server", here, now), backlog_line("All servers", everywhere, now)]
+        ),
+        inline=False,
+    )
+    return embed
+
+
 class Meta(commands.Cog):
     def __init__(self, bot: ShortScienceBot) -> None:
         self.bot = bot
+        self.outbox = OutboxRepository(bot.db)
 
     @app_commands.command(name="help", description="What this bot does and how to use it")
     async def help(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(
             embed=help_embed(self.bot, interaction.guild), ephemeral=True
         )
+
+    @app_commands.command(
+        name="status", description="How the bot's background work and announcements are doing"
+    )
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def status(self, interaction: discord.Interaction) -> None:
+        # Default permissions hide it; a server may override them, so check again.
+        if interaction.guild_id is None or not interaction.permissions.manage_guild:
+            raise UserFacingError("You need the Manage Server permission to see the bot's status.")
+        here = await self.outbox.backlog(guild_id=interaction.guild_id)
+        everywhere = await self.outbox.backlog()
+        embed = status_embed(
+            self.bot.loops.statuses(), here=here, everywhere=everywhere, now=time.time()
+        )
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
 async def setup(bot: ShortScienceBot) -> None:

@@ -32,13 +32,13 @@ from bot.announce.messages import ANNOUNCEMENTS_PER_POLL, overflow_text, paused_
 from bot.announce.schedule import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
-    backoff_delay,
     first_poll_delay,
     jittered,
     poll_interval,
 )
 from bot.feeds import FeedEntry, FetchResult, ParsedFeed, fetch_feed, parse_feed_async
 from bot.ingest import ingest_entries
+from bot.pacing import backoff_delay
 from bot.rendering.text import plural
 from bot.storage.database import Database
 from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
@@ -460,7 +460,9 @@ class FeedPoller:
                 error=error,
             )
         now = self.clock()
-        delay = backoff_delay(failures, base_seconds=self.backoff_base, rng=self.rng)
+        delay = backoff_delay(
+            failures, base_seconds=self.backoff_base, cap_seconds=BACKOFF_CAP_SECONDS, rng=self.rng
+        )
         if retry_after is not None:
             # The server said when to come back (429/503); a day at most, as for backoff.
             delay = max(delay, min(retry_after, BACKOFF_CAP_SECONDS))

@@ -1,4 +1,5 @@
-"""When to poll a feed next: its interval after a success, backoff after a failure."""
+"""When to poll a feed next: its interval after a success; after a failure, the backoff
+(`bot.pacing.backoff_delay`) with the base and cap here."""
 
 from __future__ import annotations
 
@@ -37,21 +38,3 @@ def first_poll_delay(interval: float, rng: random.Random | None = None) -> float
     """Delay before a new feed's next poll: anywhere in its first interval, so that feeds
     added together (an import, a burst of /feed add) are spread over the interval."""
     return (rng or random).uniform(0.5, 1.0) * interval
-
-
-def backoff_delay(
-    failures: int,
-    *,
-    base_seconds: float = BACKOFF_BASE_SECONDS,
-    cap_seconds: float = BACKOFF_CAP_SECONDS,
-    rng: random.Random | None = None,
-) -> float:
-    """Delay after the `failures`-th failed poll in a row: base, doubling, capped, jittered.
-
-    Jitter ("equal jitter") keeps at least half the delay, so a failing feed is never retried
-    sooner than half its backoff, while feeds that failed together retry apart.
-    """
-    exponent = max(failures - 1, 0)
-    # Past 2**40 the cap has long been reached; avoid huge floats.
-    delay = min(base_seconds * 2.0 ** min(exponent, 40), cap_seconds)
-    return delay / 2 + (rng or random).uniform(0, delay / 2)

@@ -39,6 +39,7 @@ from bot.announce.messages import (
     summary_embed,
     summary_message,
 )
+from bot.pacing import RequestSpacer, backoff_delay
 from bot.storage.database import Database
 from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import AnnouncedSummary, OutboxMessage, OutboxRepository
@@ -69,24 +70,6 @@ HISTORY_SCAN_LIMIT = 200
 ChannelResolver = Callable[[int, int], discord.abc.Messageable]
 
 
-class RateLimiter:
-    """At most `rate` acquisitions per second, spaced evenly (a leaky bucket)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = 1.0 / rate
-        self.clock = clock
-        self._next_slot = 0.0
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            now = self.clock()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-
 @dataclass(frozen=True, slots=True)
 class CardKey:
     """What an announcement card depends on; a card is rendered once per drain per key."""
@@ -107,11 +90,6 @@ class DrainReport:
     # Rows whose message was found in the channel (posted before a crash) and marked sent.
     found: int = 0
     disabled_channels: set[int] = field(default_factory=set)
-
-
-def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
-    delay = min(RETRY_BASE_SECONDS * 2.0 ** min(attempts, 20), RETRY_CAP_SECONDS)
-    return delay / 2 + (rng or random).uniform(0, delay / 2)
 
 
 class OutboxSender:
@@ -141,14 +119,13 @@ class OutboxSender:
         self.feeds = FeedRepository(db)
         self.subscriptions = SubscriptionRepository(db)
         self.community = CommunityAnnounceRepository(db)
-        self.limiter = RateLimiter(sends_per_second)
+        self.limiter = RequestSpacer.per_second(sends_per_second)
         self._channel_slots = asyncio.Semaphore(channel_concurrency)
         self._drain_lock = asyncio.Lock()
         # Announcement cards rendered during the current drain, shared by every channel of
         # a fan-out (see `_card`).
         self._cards: dict[CardKey, asyncio.Future[discord.Embed]] = {}
         self._wake = asyncio.Event()
-        self._last_prune = 0.0
 
     def notify(self) -> None:
         """Something was enqueued: drain soon."""
@@ -180,7 +157,6 @@ class OutboxSender:
             finally:
                 # The next drain renders afresh: a summary may be edited in between.
                 self._cards.clear()
-            await self._prune()
         return report
 
     async def _drain_all(self, report: DrainReport) -> None:
@@ -219,7 +195,7 @@ class OutboxSender:
                 await self.outbox.drop(row.id, "the summary no longer exists")
                 report.dropped += 1
                 return True
-            await self.limiter.acquire()
+            await self.limiter.wait_turn()
             if row.first_attempt_at is None:
                 await self.outbox.mark_attempting(row.id, now=self.clock())
             sent = await channel.send(**message.send_arguments(), nonce=row.nonce)
@@ -271,7 +247,7 @@ class OutboxSender:
         assert row.first_attempt_at is not None
         own_id = self.own_user_id()
         since = datetime.fromtimestamp(max(row.first_attempt_at - CLOCK_SKEW_SECONDS, 0), UTC)
-        await self.limiter.acquire()
+        await self.limiter.wait_turn()
         try:
             async for message in channel.history(
                 limit=HISTORY_SCAN_LIMIT,
@@ -332,7 +308,12 @@ class OutboxSender:
         return COMMUNITY_SOURCE if origin == "community" else "New summary"
 
     async def _retry(self, row: OutboxMessage, error: str) -> None:
-        delay = retry_delay(row.attempts, self.rng)
+        delay = backoff_delay(
+            row.attempts + 1,
+            base_seconds=RETRY_BASE_SECONDS,
+            cap_seconds=RETRY_CAP_SECONDS,
+            rng=self.rng,
+        )
         log.info("Outbox row %d will be retried in %.0f s: %s", row.id, delay, error)
         await self.outbox.schedule_retry(row.id, error, next_attempt_at=self.clock() + delay)
 
@@ -352,9 +333,7 @@ class OutboxSender:
             dropped,
         )
 
-    async def _prune(self) -> None:
-        now = self.clock()
-        if now - self._last_prune < 3600:
-            return
-        self._last_prune = now
-        await self.outbox.prune_sent(older_than=now - KEEP_SENT_SECONDS)
+    async def prune(self) -> int:
+        """Forget rows delivered (or dropped) more than KEEP_SENT_SECONDS ago (a loop of the
+        feeds cog runs this hourly). Returns how many."""
+        return await self.outbox.prune_sent(older_than=self.clock() - KEEP_SENT_SECONDS)

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ import aiohttp
 import feedparser
 
 from bot.net import ResponseTooLarge, read_body
+from bot.pacing import RequestSpacer
 from bot.papers import PaperId, parse_paper_id
 from bot.storage.papers import PaperDetails
 
@@ -96,35 +97,6 @@ class ArxivResult:
     """Papers found, keyed by arXiv id without version; ids absent from it were not found."""
 
     papers: dict[str, ArxivPaper] = field(default_factory=dict)
-
-
-class RequestSpacer:
-    """Starts of successive requests at least `interval` seconds apart, for every caller.
-
-    Each caller reserves the next free slot under a short lock and sleeps outside it, so
-    waiting callers queue in order without holding the lock while they sleep.
-    """
-
-    def __init__(
-        self,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-    ) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self._next_free: float = float("-inf")
-
-    async def wait_turn(self, interval: float) -> None:
-        # No await between reading and writing `_next_free`: atomic on one event loop.
-        now = self._clock()
-        slot = max(now, self._next_free)
-        self._next_free = slot + interval
-        if slot > now:
-            await self._sleep(slot - now)
-
-    def reset(self) -> None:
-        self._next_free = float("-inf")
 
 
 # The one spacer of this process (arXiv counts requests per client, not per bot object).

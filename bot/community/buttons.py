@@ -4,32 +4,39 @@
 community cog with `bot.add_dynamic_items`, so it works on any message that carries it (the
 card posted on publishing, an announcement) and keeps working after a restart. The buttons
 themselves are built with the other announcement buttons in `bot.announce.components`.
+
+What a click does is the Discord surface's business (a cog): it registers itself as the
+bot's `summary_buttons` handler, and the buttons call whatever is registered. The core never
+looks a cog up.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import discord
 
 from bot.announce.components import VOTE_TEMPLATE, vote_button
-from bot.errors import report_interaction_error
+from bot.errors import UserFacingError, report_interaction_error
 
 COMMUNITY_COG_NAME = "Community"
 
 
-class VoteHandler(Protocol):
+class SummaryButtonHandler(Protocol):
+    """Handles clicks on the buttons under a community summary."""
+
     async def handle_vote(
-        self, interaction: discord.Interaction, summary_id: int, pressed: int
+        self, interaction: discord.Interaction, summary_id: int, pressed: Literal[1, -1]
     ) -> None: ...
 
 
-def _handler(interaction: discord.Interaction) -> VoteHandler:
-    cog = interaction.client.get_cog(COMMUNITY_COG_NAME)  # type: ignore[attr-defined]
-    if cog is None:
-        raise RuntimeError("the community cog is not loaded")
-    return cog
+def _handler(interaction: discord.Interaction) -> SummaryButtonHandler:
+    # `ShortScienceBot.summary_buttons`, set by the cog that handles the clicks.
+    handler: SummaryButtonHandler | None = getattr(interaction.client, "summary_buttons", None)
+    if handler is None:
+        raise UserFacingError("Votes and summaries can't be opened right now; try again shortly.")
+    return handler
 
 
 class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_TEMPLATE):

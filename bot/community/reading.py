@@ -1,4 +1,5 @@
-"""Reading sessions, the Discord-free parts: due dates, the card, the reminder, the digest."""
+"""Reading sessions, the Discord-free parts: opening one, due dates, the card, the reminder,
+the digest."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Final
 
 import discord
 
+from bot.community.resolve import PaperResolver, ResolvedPaper
 from bot.community.votes import format_score
 from bot.errors import UserFacingError
 from bot.presenters import equation_card_filename
@@ -19,8 +21,9 @@ from bot.rendering.markdown import render_summary
 from bot.rendering.pages import EmbedPage, paginate_for_embed
 from bot.rendering.text import escape_markdown, neutralize_mentions, plural, shorten
 from bot.rendering.urls import embed_url
+from bot.storage.database import Database
 from bot.storage.papers import Paper
-from bot.storage.reading import ReadingSession, Submission
+from bot.storage.reading import ReadingRepository, ReadingSession, Submission
 from bot.typeset.layout import Drawing
 from bot.typeset.style import DEFAULT_STYLE, MathStyle
 
@@ -310,3 +313,35 @@ def digest_embeds(pages: Sequence[PlannedPage]) -> list[discord.Embed]:
 
 def thread_name(paper: Paper) -> str:
     return shorten("📖 " + " ".join((paper.title or paper.canonical_key).split()), 100)
+
+
+async def start_session(
+    db: Database,
+    resolver: PaperResolver,
+    resolved: ResolvedPaper,
+    *,
+    guild_id: int,
+    channel_id: int,
+    thread_id: int,
+    started_by: int,
+    started_at: float,
+    due_at: float | None,
+    mention_role_id: int | None = None,
+) -> ReadingSession:
+    """Store the paper (when it is new) and open its session, in one transaction.
+
+    Raises `SessionAlreadyOpenError` when the paper already has an open session here.
+    """
+    async with db.transaction() as conn:
+        paper_id = await resolver.store(resolved, guild_id=guild_id, conn=conn)
+        return await ReadingRepository(db).create(
+            guild_id=guild_id,
+            paper_id=paper_id,
+            channel_id=channel_id,
+            thread_id=thread_id,
+            started_by=started_by,
+            started_at=started_at,
+            due_at=due_at,
+            mention_role_id=mention_role_id,
+            conn=conn,
+        )

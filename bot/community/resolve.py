@@ -1,8 +1,11 @@
 """Which paper a member means: the local database first, then the arXiv API.
 
-A look-up that fails (arXiv's error entry, a timeout, an outage, an id arXiv does not know
-yet) never stops a submission: the paper is stored with what is known, marked pending, and
-the enrichment loop (bot/enrichment/) fills it in later.
+Resolving writes nothing: a paper that is not stored yet is described by an unsaved
+stand-in (for the preview), and `PaperResolver.store` writes it in the transaction that
+publishes the summary or opens the reading session, so a cancelled preview leaves nothing
+behind. A look-up that fails (arXiv's error entry, a timeout, an outage, an id arXiv does not
+know yet) never stops a submission: the paper is stored with what is known, marked pending,
+and the enrichment loop (bot/enrichment/) fills it in later.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Final
 
 import aiosqlite
 
@@ -21,7 +26,7 @@ from bot.papers import NotAPaperId, PaperId, parse_paper_id
 from bot.rendering.text import clean_user_text
 from bot.storage.community import CommunityRepository
 from bot.storage.database import Database
-from bot.storage.papers import Paper, PaperRepository
+from bot.storage.papers import ID_PRIORITY, Paper, PaperRepository
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +42,77 @@ _LOOKS_LIKE_AN_ID = re.compile(
 )
 
 
+# The row id of a paper that is not stored yet (row ids start at 1).
+UNSAVED_PAPER_ID: Final = 0
+
+
 @dataclass(frozen=True, slots=True)
 class ResolvedPaper:
+    """The paper a member named, as found; nothing stored by finding it.
+
+    `paper` is the stored row when there is one, else an unsaved stand-in (id
+    `UNSAVED_PAPER_ID`) made of what is known, to preview with. `PaperResolver.store` stores
+    it: found or created by `ids` (by its title when there are none), with arXiv's
+    description applied, or marked pending when arXiv could not give one.
+    """
+
     paper: Paper
-    # True when arXiv could not be asked or did not know the id: details come later.
-    pending: bool = False
+    ids: tuple[PaperId, ...] = ()
+    found: ArxivPaper | None = None  # arXiv's description, applied when stored
+    arxiv_id: str | None = None
+    lookup_error: str | None = None  # arXiv could not describe it: stored pending
     note: str | None = None  # what to tell the member about it
+
+    @property
+    def pending(self) -> bool:
+        """True when arXiv could not be asked or did not know the id: details come later."""
+        return self.lookup_error is not None
+
+    @property
+    def is_stored(self) -> bool:
+        return self.paper.id != UNSAVED_PAPER_ID
 
     @property
     def display_title(self) -> str:
         return paper_display_title(self.paper)
+
+
+def unsaved_paper(
+    ids: Iterable[PaperId], *, title: str = "", url: str | None = None, now: float
+) -> Paper:
+    """A paper not stored yet, for previews: its identifiers (or its title) and link."""
+    ids = tuple(ids)
+    by_kind: dict[str, str] = {}
+    for paper_id in ids:
+        by_kind.setdefault(paper_id.kind, paper_id.value)
+    if ids:
+        primary = min(ids, key=lambda p: ID_PRIORITY.index(p.kind))
+        key = primary.canonical_key
+    else:
+        key = "title:" + title.lower()
+    moment = datetime.fromtimestamp(now, UTC)
+    return Paper(
+        id=UNSAVED_PAPER_ID, canonical_key=key, arxiv_id=by_kind.get("arxiv"),
+        doi=by_kind.get("doi"), bibtex_key=by_kind.get("bibtex"), title=title, authors="",
+        venue=None, year=None, abstract=None, url=url, pdf_url=None, created_at=moment,
+        updated_at=moment,
+    )  # fmt: skip
+
+
+def with_arxiv_details(paper: Paper, found: ArxivPaper) -> Paper:
+    """`paper` as it will be once arXiv's description is applied: what it lacks filled in,
+    what it has kept (as `CommunityRepository.apply_arxiv_metadata` does)."""
+    return replace(
+        paper,
+        title=paper.title or found.title,
+        authors=paper.authors or found.authors_display,
+        abstract=paper.abstract or found.abstract,
+        year=paper.year if paper.year is not None else found.year,
+        url=paper.url or found.abs_url,
+        pdf_url=paper.pdf_url or found.pdf_url,
+        venue=paper.venue or found.journal_ref,
+        doi=paper.doi or found.doi,
+    )
 
 
 def paper_display_title(paper: Paper) -> str:
@@ -78,8 +144,9 @@ class PaperResolver:
         self.community = CommunityRepository(db)
         self.clock = clock
 
-    async def resolve(self, text: str) -> ResolvedPaper:
-        """The paper `text` names: an identifier or link, or else a title.
+    async def resolve(self, text: str, *, guild_id: int | None) -> ResolvedPaper:
+        """The paper `text` names in `guild_id`: an identifier or link, or else a title (of a
+        paper that guild may see, or a new one). Stores nothing: see `store`.
 
         Raises `UserFacingError` for input that is neither (with the reason).
         """
@@ -97,7 +164,7 @@ class PaperResolver:
         parsed = parse_paper_id(text)
         if isinstance(parsed, PaperId):
             return await self.resolve_id(parsed)
-        return await self._resolve_title(text, parsed)
+        return await self._resolve_title(text, parsed, guild_id=guild_id)
 
     async def resolve_id(self, paper_id: PaperId) -> ResolvedPaper:
         ids = paper_id.equivalent_ids
@@ -107,68 +174,79 @@ class PaperResolver:
         if arxiv_id is None:
             # No public API to ask for DOIs or keys here: the paper is what we know of it.
             if paper is None:
-                paper = await self.papers.find_or_create(ids, url=paper_id.url or None)
-            return ResolvedPaper(paper)
+                paper = unsaved_paper(ids, url=paper_id.url or None, now=self.clock())
+            return ResolvedPaper(paper, ids=ids)
         status = await self.community.lookup_status(paper.id) if paper else None
         if paper is not None and paper.title and status != "pending":
-            return ResolvedPaper(paper)
+            return ResolvedPaper(paper, ids=ids)
+        abs_url = f"https://arxiv.org/abs/{arxiv_id}"
         try:
-            found = await self.arxiv.lookup(arxiv_id)
+            found = await self.arxiv.lookup(arxiv_id)  # cached in memory by the client
         except ArxivLookupError as exc:
             log.info("arXiv look-up of %s failed, will retry: %s", arxiv_id, exc)
-            paper = await self._store_pending(paper, ids, arxiv_id, str(exc))
             return ResolvedPaper(
-                paper,
-                pending=True,
+                paper or unsaved_paper(ids, url=abs_url, now=self.clock()),
+                ids=ids,
+                arxiv_id=arxiv_id,
+                lookup_error=str(exc),
                 note=(
                     "arXiv could not be reached just now, so the paper's title and authors "
                     "will be filled in later. Your summary is kept either way."
                 ),
             )
         if found is None:
-            paper = await self._store_pending(paper, ids, arxiv_id, "arXiv does not know this id")
             return ResolvedPaper(
-                paper,
-                pending=True,
+                paper or unsaved_paper(ids, url=abs_url, now=self.clock()),
+                ids=ids,
+                arxiv_id=arxiv_id,
+                lookup_error="arXiv does not know this id",
                 note=(
                     f"arXiv does not know {arxiv_id} (yet). Check the id; the paper's details "
                     "will be filled in if arXiv lists it later."
                 ),
             )
-        paper = await self._store_found(paper, ids, found)
-        return ResolvedPaper(paper)
+        if paper is None:
+            if found.doi:
+                ids = (*ids, PaperId(kind="doi", value=found.doi))
+            paper = unsaved_paper(ids, url=abs_url, now=self.clock())
+        return ResolvedPaper(
+            with_arxiv_details(paper, found), ids=ids, found=found, arxiv_id=arxiv_id
+        )
 
-    async def _store_pending(
-        self, paper: Paper | None, ids: tuple[PaperId, ...], arxiv_id: str, error: str
-    ) -> Paper:
+    async def store(
+        self, resolved: ResolvedPaper, *, guild_id: int | None, conn: aiosqlite.Connection
+    ) -> int:
+        """Write what `resolve` found, in the caller's transaction; returns the paper's id.
+
+        A new paper is created (found again by its identifiers, or by its title among the
+        papers `guild_id` may see, in case someone stored it meanwhile); arXiv's description
+        is applied, or the paper marked pending for the background retry.
+        """
         now = self.clock()
-        async with self.db.transaction() as conn:
-            if paper is None:
-                paper = await self.papers.find_or_create(
-                    ids, url=f"https://arxiv.org/abs/{arxiv_id}", conn=conn
-                )
+        if resolved.is_stored:
+            paper_id = resolved.paper.id
+        elif resolved.ids:
+            created = await self.papers.find_or_create(
+                resolved.ids, url=resolved.paper.url, conn=conn
+            )
+            paper_id = created.id
+        else:
+            paper_id = await self.papers.find_or_create_titled(
+                resolved.paper.title, guild_id=guild_id, now=now, conn=conn
+            )
+        if resolved.found is not None:
+            # Someone may have stored and described it since the preview: once is enough.
+            if await self.community.lookup_status(paper_id, conn=conn) != "resolved":
+                await self.apply(paper_id, resolved.found, conn=conn)
+        elif resolved.lookup_error is not None and resolved.arxiv_id is not None:
             await self.community.mark_lookup_pending(
-                paper.id,
-                arxiv_id,
-                error=error,
+                paper_id,
+                resolved.arxiv_id,
+                error=resolved.lookup_error,
                 next_attempt_at=now + RETRY_FIRST_DELAY,
                 conn=conn,
             )
-        return paper
-
-    async def _store_found(
-        self, paper: Paper | None, ids: tuple[PaperId, ...], found: ArxivPaper
-    ) -> Paper:
-        async with self.db.transaction() as conn:
-            if paper is None:
-                all_ids = list(ids)
-                if found.doi:
-                    all_ids.append(PaperId(kind="doi", value=found.doi))
-                paper = await self.papers.find_or_create(all_ids, conn=conn)
-            await self.apply(paper.id, found, conn=conn)
-        refreshed = await self.papers.get(paper.id)
-        assert refreshed is not None
-        return refreshed
+        return paper_id
 
     async def apply(
         self, paper_id: int, found: ArxivPaper, *, conn: aiosqlite.Connection | None = None
@@ -177,7 +255,9 @@ class PaperResolver:
             paper_id, found.arxiv_id, found.details, now=self.clock(), conn=conn
         )
 
-    async def _resolve_title(self, text: str, parsed: NotAPaperId) -> ResolvedPaper:
+    async def _resolve_title(
+        self, text: str, parsed: NotAPaperId, *, guild_id: int | None
+    ) -> ResolvedPaper:
         if _LOOKS_LIKE_AN_ID.search(text):
             raise UserFacingError(
                 f"That doesn't look like a paper I can find: {parsed.reason}. Give an arXiv id "
@@ -194,7 +274,6 @@ class PaperResolver:
                 f"A paper title takes at most {MAX_TITLE_CHARS} characters (yours has "
                 f"{len(title)})."
             )
-        paper_id = await self.community.find_or_create_titled_paper(title, now=self.clock())
-        paper = await self.papers.get(paper_id)
-        assert paper is not None
-        return ResolvedPaper(paper)
+        # Only papers this guild may see: a title typed in another server stays there.
+        paper = await self.papers.find_visible_by_title(title, guild_id=guild_id)
+        return ResolvedPaper(paper or unsaved_paper((), title=title, now=self.clock()))

@@ -18,6 +18,7 @@ from bot.announce.community import SummaryCard
 from bot.announce.messages import edited_headline, published_headline
 from bot.community.ratelimit import SlidingWindowLimiter, describe_wait
 from bot.community.resolve import PaperResolver, ResolvedPaper
+from bot.community.votes import VoteOutcome, VoteValue, press, vote_value
 from bot.errors import UserFacingError
 from bot.rendering.text import clean_user_text, plural
 from bot.storage.community import (
@@ -181,10 +182,12 @@ class CommunityService:
     async def prepare(self, draft: Draft, *, guild_id: int, author_id: int) -> PreparedDraft:
         """Check the text, find the paper (maybe on arXiv) and the author's earlier summary."""
         draft = self.check_draft(draft)
-        resolved = await self.resolver.resolve(draft.paper)
-        existing = await self.repo.find_by_author(
-            paper_id=resolved.paper.id, guild_id=guild_id, author_id=author_id
-        )
+        resolved = await self.resolver.resolve(draft.paper, guild_id=guild_id)
+        existing = None
+        if resolved.is_stored:  # a paper not stored yet has no summaries
+            existing = await self.repo.find_by_author(
+                paper_id=resolved.paper.id, guild_id=guild_id, author_id=author_id
+            )
         if existing is not None and existing.is_deleted and existing.deleted_by != author_id:
             raise _removed_by_moderator(existing.id)
         return PreparedDraft(draft=draft, resolved=resolved, existing=existing)
@@ -198,9 +201,10 @@ class CommunityService:
         author_name: str,
         channel_id: int | None = None,
     ) -> SaveResult:
-        """Store the summary (or edit the author's existing one). In the same transaction,
+        """Store the paper when new, and the summary (or edit the author's existing one);
         queue its card for `channel_id` (where it was written; None when the bot cannot post
-        there) and, when new, its announcement."""
+        there) and, when new, its announcement. All in one transaction: published entirely,
+        or not at all."""
 
         async def on_saved(conn: aiosqlite.Connection, result: SaveResult) -> None:
             if self.cards is None:
@@ -218,17 +222,22 @@ class CommunityService:
             await self.cards(conn, card)
 
         try:
-            result = await self.repo.save(
-                paper_id=prepared.resolved.paper.id,
-                guild_id=guild_id,
-                author_id=author_id,
-                author_name=clean_user_text(author_name)[:AUTHOR_NAME_LIMIT] or "Anonymous",
-                title=summary_title(prepared.resolved),
-                tldr=prepared.draft.tldr,
-                body=prepared.draft.body,
-                now=self.clock(),
-                on_saved=on_saved,
-            )
+            async with self.db.transaction() as conn:
+                paper_id = await self.resolver.store(
+                    prepared.resolved, guild_id=guild_id, conn=conn
+                )
+                result = await self.repo.save(
+                    paper_id=paper_id,
+                    guild_id=guild_id,
+                    author_id=author_id,
+                    author_name=clean_user_text(author_name)[:AUTHOR_NAME_LIMIT] or "Anonymous",
+                    title=summary_title(prepared.resolved),
+                    tldr=prepared.draft.tldr,
+                    body=prepared.draft.body,
+                    now=self.clock(),
+                    on_saved=on_saved,
+                    conn=conn,
+                )
         except RemovedByModeratorError as exc:
             raise _removed_by_moderator(exc.summary_id) from exc
         log.info(
@@ -239,6 +248,19 @@ class CommunityService:
             author_id,
         )
         return result
+
+    # --- votes -----------------------------------------------------------------------------
+
+    async def vote(self, summary_id: int, voter_id: int, pressed: VoteValue) -> VoteOutcome:
+        """Apply one press of 👍 (+1) or 👎 (-1) atomically: pressing your current vote's
+        button withdraws it, the other one switches it."""
+        async with self.db.transaction() as conn:
+            current = vote_value(await self.repo.vote_of(summary_id, voter_id, conn=conn))
+            change = press(current, pressed)
+            score = await self.repo.set_vote(
+                summary_id, voter_id, change.new, now=self.clock(), conn=conn
+            )
+        return VoteOutcome(change=change, score=score)
 
     # --- changing a stored summary ---------------------------------------------------------
 

@@ -27,6 +27,25 @@ class VoteChange:
         return self.old != NONE and self.new == NONE
 
 
+@dataclass(frozen=True, slots=True)
+class VoteOutcome:
+    """A press of a vote button: what it changed, and the summary's score after it."""
+
+    change: VoteChange
+    score: int
+
+
+def vote_value(stored: int) -> VoteValue:
+    """A stored vote (-1, 0 for none, +1) as a `VoteValue`."""
+    if stored == UP:
+        return UP
+    if stored == DOWN:
+        return DOWN
+    if stored == NONE:
+        return NONE
+    raise ValueError(f"a stored vote is -1, 0 or +1, not {stored}")
+
+
 def press(current: VoteValue, pressed: VoteValue) -> VoteChange:
     """Pressing the button of your current vote withdraws it; the other button switches."""
     if pressed not in (UP, DOWN):

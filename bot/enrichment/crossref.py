@@ -24,9 +24,9 @@ import aiohttp
 import yarl
 
 from bot import __version__
-from bot.community.arxiv import RequestSpacer
 from bot.feeds.text import collapse_whitespace, html_to_text
 from bot.net import ResponseTooLarge, parse_retry_after, read_body
+from bot.pacing import RequestSpacer
 from bot.papers import PaperId
 from bot.storage.papers import PaperDetails
 

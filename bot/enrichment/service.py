@@ -26,9 +26,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from bot.announce.schedule import backoff_delay
 from bot.community.arxiv import MAX_IDS_PER_REQUEST, ArxivClient, ArxivLookupError
 from bot.enrichment.crossref import CrossrefClient, CrossrefLookupError, CrossrefRateLimited
+from bot.pacing import backoff_delay
 from bot.storage.community import CommunityRepository
 from bot.storage.database import Database
 from bot.storage.lookups import DueLookup, LookupQueue

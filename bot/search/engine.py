@@ -386,18 +386,6 @@ async def search_index_status(db: Database) -> IndexStatus:
     return await asyncio.to_thread(engine_for(db).status)
 
 
-async def maintain_search_index(db: Database, *, interval: float = 300.0) -> None:
-    """Run forever (as a task): rebuild the accelerator whenever it is due."""
-    while True:
-        try:
-            report = await refresh_search_index(db)
-            if report.built:
-                log.info("Search index rebuilt in %.1f s", report.seconds)
-        except sqlite3.Error:
-            log.exception("Search index rebuild failed; retrying later")
-        await asyncio.sleep(interval)
-
-
 def result_to_json(result: SearchResult) -> dict[str, Any]:
     return {
         "id": result.summary_id,

@@ -14,7 +14,6 @@ from typing import Any
 
 import aiosqlite
 
-from bot.community.votes import NONE, VoteChange, VoteValue, press
 from bot.storage.database import Database
 from bot.storage.lookups import LookupQueue
 from bot.storage.papers import PaperDetails, PaperRepository
@@ -107,12 +106,6 @@ class RemovedByModeratorError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class VoteOutcome:
-    change: VoteChange
-    score: int
-
-
-@dataclass(frozen=True, slots=True)
 class LeaderboardRow:
     member_id: int
     name: str
@@ -131,7 +124,7 @@ class CommunityRepository:
     ) -> CommunitySummary | None:
         """A community summary by id, deleted or not (callers check guild and visibility)."""
         sql = _SELECT_COMMUNITY + "WHERE s.id = ? AND s.origin = 'community'"
-        row = await self._fetchone(sql, (summary_id,), conn)
+        row = await self.db.fetchone(sql, (summary_id,), conn=conn)
         return None if row is None else CommunitySummary.from_row(row)
 
     async def find_by_author(
@@ -190,27 +183,30 @@ class CommunityRepository:
     ) -> list[LeaderboardRow]:
         """Members by votes received, then summaries written, within the period."""
         start = since if since is not None else float("-inf")
-        rows = await self.db.fetchall(
-            "SELECT member, sum(written) AS written, sum(received) AS received FROM ("
-            "  SELECT author_discord_id AS member, 1 AS written, 0 AS received FROM summaries "
-            "  WHERE origin = 'community' AND guild_id = ? AND deleted_at IS NULL "
-            "  AND created_at >= ? "
-            "  UNION ALL "
-            "  SELECT s.author_discord_id, 0, v.value FROM summary_votes AS v "
-            "  JOIN summaries AS s ON s.id = v.summary_id "
-            "  WHERE s.origin = 'community' AND s.guild_id = ? AND s.deleted_at IS NULL "
-            "  AND v.voted_at >= ?"
-            ") GROUP BY member ORDER BY received DESC, written DESC, member LIMIT ?",
-            (guild_id, start, guild_id, start, limit),
-        )
-        result = []
-        for member, written, received in rows:
-            name = await self.db.fetchval(
-                "SELECT author_name FROM summaries WHERE origin = 'community' AND guild_id = ? "
-                "AND author_discord_id = ? ORDER BY edited_at DESC LIMIT 1",
-                (guild_id, member),
+        async with self.db.reading() as conn:  # the names from the same snapshot
+            rows = await self.db.fetchall(
+                "SELECT member, sum(written) AS written, sum(received) AS received FROM ("
+                "  SELECT author_discord_id AS member, 1 AS written, 0 AS received FROM summaries "
+                "  WHERE origin = 'community' AND guild_id = ? AND deleted_at IS NULL "
+                "  AND created_at >= ? "
+                "  UNION ALL "
+                "  SELECT s.author_discord_id, 0, v.value FROM summary_votes AS v "
+                "  JOIN summaries AS s ON s.id = v.summary_id "
+                "  WHERE s.origin = 'community' AND s.guild_id = ? AND s.deleted_at IS NULL "
+                "  AND v.voted_at >= ?"
+                ") GROUP BY member ORDER BY received DESC, written DESC, member LIMIT ?",
+                (guild_id, start, guild_id, start, limit),
+                conn=conn,
             )
-            result.append(LeaderboardRow(int(member), str(name or member), written, received))
+            result = []
+            for member, written, received in rows:
+                name = await self.db.fetchval(
+                    "SELECT author_name FROM summaries WHERE origin = 'community' "
+                    "AND guild_id = ? AND author_discord_id = ? ORDER BY edited_at DESC LIMIT 1",
+                    (guild_id, member),
+                    conn=conn,
+                )
+                result.append(LeaderboardRow(int(member), str(name or member), written, received))
         return result
 
     # --- writing ---------------------------------------------------------------------------
@@ -227,15 +223,17 @@ class CommunityRepository:
         body: str,
         now: float,
         on_saved: SavedHook | None = None,
+        conn: aiosqlite.Connection | None = None,
     ) -> SaveResult:
         """Create the author's summary of the paper in this guild, or edit the existing one.
 
         A summary the author deleted comes back with the new text; one a moderator deleted
         raises `RemovedByModeratorError`. `on_saved(conn, result)` runs in the same
         transaction, so what it queues (a card, an announcement) exists exactly when the
-        summary does.
+        summary does. Pass `conn` to make it part of the caller's transaction (the paper
+        stored with it, at Publish).
         """
-        async with self.db.transaction() as conn:
+        async with self.db.writing(conn) as conn:
             async with conn.execute(
                 "SELECT s.id, s.deleted_at, st.deleted_by FROM summaries AS s "
                 "LEFT JOIN community_summary_state AS st ON st.summary_id = s.id "
@@ -360,41 +358,50 @@ class CommunityRepository:
 
     # --- votes -----------------------------------------------------------------------------
 
-    async def vote_of(self, summary_id: int, voter_id: int) -> VoteValue:
+    async def vote_of(
+        self, summary_id: int, voter_id: int, *, conn: aiosqlite.Connection | None = None
+    ) -> int:
+        """The member's vote on the summary: +1, -1, or 0 for none."""
         value = await self.db.fetchval(
             "SELECT value FROM summary_votes WHERE summary_id = ? AND voter_id = ?",
             (summary_id, voter_id),
+            conn=conn,
         )
-        return NONE if value is None else int(value)  # type: ignore[return-value]
+        return 0 if value is None else int(value)
 
-    async def press_vote(
-        self, summary_id: int, voter_id: int, pressed: VoteValue, *, now: float
-    ) -> VoteOutcome:
-        """Apply one button press atomically; the score trigger keeps summaries.score."""
-        async with self.db.transaction() as conn:
-            async with conn.execute(
-                "SELECT value FROM summary_votes WHERE summary_id = ? AND voter_id = ?",
-                (summary_id, voter_id),
-            ) as cursor:
-                row = await cursor.fetchone()
-            current: VoteValue = NONE if row is None else int(row[0])  # type: ignore[assignment]
-            change = press(current, pressed)
-            if change.new == NONE:
-                await conn.execute(
+    async def set_vote(
+        self,
+        summary_id: int,
+        voter_id: int,
+        value: int,
+        *,
+        now: float,
+        conn: aiosqlite.Connection | None = None,
+    ) -> int:
+        """Store the member's vote (+1 or -1; 0 withdraws it) and return the summary's score,
+        which the score triggers keep. What a button press means is decided above storage
+        (`bot.community.votes`), in the caller's transaction."""
+        if value not in (-1, 0, 1):
+            raise ValueError(f"a vote is -1, 0 or +1, not {value}")
+        async with self.db.writing(conn) as c:
+            if value == 0:
+                await c.execute(
                     "DELETE FROM summary_votes WHERE summary_id = ? AND voter_id = ?",
                     (summary_id, voter_id),
                 )
             else:
-                await conn.execute(
+                await c.execute(
                     "INSERT INTO summary_votes (summary_id, voter_id, value, voted_at) "
                     "VALUES (?, ?, ?, ?) ON CONFLICT (summary_id, voter_id) DO UPDATE SET "
                     "value = excluded.value, voted_at = excluded.voted_at",
-                    (summary_id, voter_id, change.new, now),
+                    (summary_id, voter_id, value, now),
                 )
-            async with conn.execute("SELECT score FROM summaries WHERE id = ?", (summary_id,)) as c:
-                score_row = await c.fetchone()
-        assert score_row is not None
-        return VoteOutcome(change=change, score=int(score_row[0]))
+            score = await self.db.fetchval(
+                "SELECT score FROM summaries WHERE id = ?", (summary_id,), conn=c
+            )
+        if score is None:
+            raise LookupError(f"there is no summary {summary_id}")
+        return int(score)
 
     async def vote_counts(self, summary_id: int) -> tuple[int, int]:
         """(up votes, down votes) of a summary."""
@@ -406,38 +413,12 @@ class CommunityRepository:
         assert row is not None
         return int(row[0]), int(row[1])
 
-    # --- papers known only by a title -------------------------------------------------------
-
-    async def find_or_create_titled_paper(self, title: str, *, now: float) -> int:
-        """The paper with exactly this title (ignoring case), created when there is none.
-
-        Papers without any identifier get the canonical key 'title:<lower-cased title>'.
-        """
-        async with self.db.transaction() as conn:
-            async with conn.execute(
-                "SELECT id FROM papers WHERE title = ? COLLATE NOCASE ORDER BY id LIMIT 1",
-                (title,),
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is not None:
-                return int(row[0])
-            key = "title:" + title.lower()
-            await conn.execute(
-                "INSERT INTO papers (canonical_key, title, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (canonical_key) DO NOTHING",
-                (key, title, int(now), int(now)),
-            )
-            async with conn.execute(
-                "SELECT id FROM papers WHERE canonical_key = ?", (key,)
-            ) as cursor:
-                row = await cursor.fetchone()
-        assert row is not None
-        return int(row[0])
-
     # --- arXiv look-ups --------------------------------------------------------------------
 
-    async def lookup_status(self, paper_id: int) -> str | None:
-        return await LookupQueue(self.db, "arxiv").status(paper_id)
+    async def lookup_status(
+        self, paper_id: int, *, conn: aiosqlite.Connection | None = None
+    ) -> str | None:
+        return await LookupQueue(self.db, "arxiv").status(paper_id, conn=conn)
 
     async def mark_lookup_pending(
         self,
@@ -478,14 +459,6 @@ class CommunityRepository:
         async with self.db.writing(conn) as c:
             await PaperRepository(self.db).fill_missing(paper_id, details, conn=c)
             await LookupQueue(self.db, "arxiv").mark_resolved(paper_id, arxiv_id, now=now, conn=c)
-
-    async def _fetchone(
-        self, sql: str, params: Sequence[Any], conn: aiosqlite.Connection | None
-    ) -> aiosqlite.Row | None:
-        if conn is None:
-            return await self.db.fetchone(sql, params)
-        async with conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
 
 
 async def _link_to_open_session(

@@ -325,11 +325,7 @@ class FeedRepository:
             "AND identity IN (SELECT value FROM json_each(?))"
         )
         params = (feed_id, json.dumps(list(identities)))
-        if conn is None:
-            rows = await self.db.fetchall(sql, params)
-        else:
-            # One hand-off to the database thread instead of three (execute, fetch, close).
-            rows = list(await conn.execute_fetchall(sql, params))
+        rows = await self.db.fetchall(sql, params, conn=conn)
         return {row[0] for row in rows}
 
     async def mark_seen(
@@ -431,23 +427,24 @@ class SubscriptionRepository:
     ) -> list[Subscription]:
         """Every subscription to a feed, oldest first (the caller decides who gets what)."""
         sql = _SELECT_SUBSCRIPTIONS + "WHERE s.feed_id = ? ORDER BY s.id"
-        if conn is None:
-            rows = await self.db.fetchall(sql, (feed_id,))
-        else:
-            rows = list(await conn.execute_fetchall(sql, (feed_id,)))
+        rows = await self.db.fetchall(sql, (feed_id,), conn=conn)
         return [Subscription.from_row(row) for row in rows]
 
     async def for_guild(self, guild_id: int) -> list[SubscriptionWithFeed]:
         """A guild's subscriptions with their feeds, by channel then age."""
-        rows = await self.db.fetchall(
-            _SELECT_SUBSCRIPTIONS + "WHERE s.guild_id = ? ORDER BY s.channel_id, s.id",
-            (guild_id,),
-        )
-        subscriptions = [Subscription.from_row(row) for row in rows]
-        feed_rows = await self.db.fetchall(
-            "SELECT * FROM feeds WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted({s.feed_id for s in subscriptions})),),
-        )
+        # One snapshot for both queries: a feed removed in between cannot go missing.
+        async with self.db.reading() as conn:
+            rows = await self.db.fetchall(
+                _SELECT_SUBSCRIPTIONS + "WHERE s.guild_id = ? ORDER BY s.channel_id, s.id",
+                (guild_id,),
+                conn=conn,
+            )
+            subscriptions = [Subscription.from_row(row) for row in rows]
+            feed_rows = await self.db.fetchall(
+                "SELECT * FROM feeds WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted({s.feed_id for s in subscriptions})),),
+                conn=conn,
+            )
         feeds = {row["id"]: Feed.from_row(row) for row in feed_rows}
         return [SubscriptionWithFeed(s, feeds[s.feed_id]) for s in subscriptions]
 
@@ -510,11 +507,7 @@ class CommunityAnnounceRepository:
             "SELECT guild_id, channel_id, disabled_reason FROM community_announce_channels "
             "WHERE guild_id = ?"
         )
-        if conn is None:
-            row = await self.db.fetchone(sql, (guild_id,))
-        else:
-            async with conn.execute(sql, (guild_id,)) as cursor:
-                row = await cursor.fetchone()
+        row = await self.db.fetchone(sql, (guild_id,), conn=conn)
         return None if row is None else CommunityAnnounceChannel(row[0], row[1], row[2])
 
     async def set(self, guild_id: int, channel_id: int, *, set_by: int | None, now: float) -> None:

@@ -48,10 +48,12 @@ class LookupQueue:
         self.source = source
         self._table, self._column = _TABLES[source]
 
-    async def status(self, paper_id: int) -> str | None:
+    async def status(
+        self, paper_id: int, *, conn: aiosqlite.Connection | None = None
+    ) -> str | None:
         """'pending', 'resolved', 'failed', or None when the paper has no such identifier."""
         value = await self.db.fetchval(
-            f"SELECT status FROM {self._table} WHERE paper_id = ?", (paper_id,)
+            f"SELECT status FROM {self._table} WHERE paper_id = ?", (paper_id,), conn=conn
         )
         return None if value is None else str(value)
 

@@ -103,6 +103,17 @@ class AnnouncedSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxBacklog:
+    """Announcements still waiting to be delivered."""
+
+    pending: int
+    oldest_created_at: float | None  # when the oldest of them was queued
+
+    def oldest_age(self, now: float) -> float | None:
+        return None if self.oldest_created_at is None else max(now - self.oldest_created_at, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class NewOutboxMessage:
     """One message to add to the outbox (`enqueue_many`); its nonce comes from its id."""
 
@@ -212,25 +223,20 @@ class OutboxRepository:
         return None if row is None else (await self._messages([row]))[0]
 
     async def sendable(self, now: float, *, limit: int = 500) -> list[OutboxMessage]:
-        """Pending rows that may be sent now, oldest first.
+        """Pending rows that may be sent now, oldest first (committed rows only: a poll's
+        rows are seen once its transaction committed, never before).
 
         A row waiting for a retry holds back the later rows of its channel, so each channel
-        gets its messages in order. The read runs inside a transaction: the connection is
-        shared, and outside one it would see rows a poll has written but not yet committed
-        (which a crash could still take back after they were sent).
+        gets its messages in order.
         """
-        async with (
-            self.db.transaction() as c,
-            c.execute(
-                "SELECT * FROM announcement_outbox AS o "
-                "WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND NOT EXISTS ("
-                "  SELECT 1 FROM announcement_outbox AS e WHERE e.channel_id = o.channel_id "
-                "  AND e.state = 'pending' AND e.id < o.id AND e.next_attempt_at > ?) "
-                "ORDER BY o.id LIMIT ?",
-                (now, now, limit),
-            ) as cursor,
-        ):
-            rows = await cursor.fetchall()
+        rows = await self.db.fetchall(
+            "SELECT * FROM announcement_outbox AS o "
+            "WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND NOT EXISTS ("
+            "  SELECT 1 FROM announcement_outbox AS e WHERE e.channel_id = o.channel_id "
+            "  AND e.state = 'pending' AND e.id < o.id AND e.next_attempt_at > ?) "
+            "ORDER BY o.id LIMIT ?",
+            (now, now, limit),
+        )
         return await self._messages(rows)
 
     async def next_attempt_at(self, *, after: float) -> float | None:
@@ -304,6 +310,16 @@ class OutboxRepository:
         )
         return await self._messages(rows)
 
+    async def backlog(self, *, guild_id: int | None = None) -> OutboxBacklog:
+        """Pending rows (of one guild, or of all with None) and when the oldest was queued."""
+        row = await self.db.fetchone(
+            "SELECT count(*), min(created_at) FROM announcement_outbox "
+            "WHERE state = 'pending' AND (? IS NULL OR guild_id = ?)",
+            (guild_id, guild_id),
+        )
+        assert row is not None
+        return OutboxBacklog(int(row[0]), None if row[1] is None else float(row[1]))
+
     async def count(self, state: str) -> int:
         return int(
             await self.db.fetchval(
@@ -332,9 +348,5 @@ class OutboxRepository:
             "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id "
             "WHERE s.id = ? AND s.deleted_at IS NULL"
         )
-        if conn is None:
-            row = await self.db.fetchone(sql, (summary_id,))
-        else:
-            async with conn.execute(sql, (summary_id,)) as cursor:
-                row = await cursor.fetchone()
+        row = await self.db.fetchone(sql, (summary_id,), conn=conn)
         return None if row is None else AnnouncedSummary(*tuple(row))

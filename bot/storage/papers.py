@@ -40,6 +40,26 @@ DETAIL_FIELDS: Final = ("venue", "year", "abstract", "url", "pdf_url", "publishe
 
 _UNSET: Any = object()
 
+# Which papers a server sees: THE visibility rule for papers, used by every query that shows
+# or suggests a paper to a server (the /paper card and `paper:N` ids, the paper autocompletes
+# of /paper, /summarize and /reading, look-ups by identifier or title). A paper is visible
+# to guild G when it has
+#   - a summary from a feed: feeds and `shortscience-bot import` are public, so are their
+#     papers (every imported entry that names a paper stores a feed summary of it), or
+#   - a community summary written in G that is not deleted, or
+#   - a reading session in G (open or closed).
+# So a title typed in one server, or a paper only its members summarised, stays there.
+# Outside a server (:viewer_guild NULL: a DM) only the first clause can hold. An SQL
+# condition on the `papers` row of the query, with the guild bound to :viewer_guild; any
+# index of paper titles (search suggestions) must apply the same rule.
+PAPER_VISIBLE_TO_GUILD: Final = (
+    "(EXISTS (SELECT 1 FROM summaries AS visible_summary"
+    " WHERE visible_summary.paper_id = papers.id AND (visible_summary.origin = 'feed'"
+    " OR (visible_summary.guild_id = :viewer_guild AND visible_summary.deleted_at IS NULL)))"
+    " OR EXISTS (SELECT 1 FROM reading_sessions AS visible_session"
+    " WHERE visible_session.paper_id = papers.id AND visible_session.guild_id = :viewer_guild))"
+)
+
 
 # SQLite's page cache while importing, in KiB (negative PRAGMA cache_size means KiB). The
 # default 2 MiB makes every batch re-read and re-write the same index and FTS pages: 64 MiB
@@ -61,22 +81,21 @@ async def bulk_write_cache(db: Database) -> AsyncIterator[None]:
     Connection-wide, so meant for imports (the CLI), not for the bot's routine writes.
     Durability is unchanged (synchronous stays as it is).
     """
-    previous = int(await db.fetchval("PRAGMA cache_size"))
+    previous = int(await db.writer_pragma("cache_size"))
     # cache_size is pages when positive, KiB when negative; compare in KiB.
-    page_size = int(await db.fetchval("PRAGMA page_size"))
+    page_size = int(await db.writer_pragma("page_size"))
     previous_kib = previous * page_size // 1024 if previous > 0 else -previous
-    previous_checkpoint = int(await db.fetchval("PRAGMA wal_autocheckpoint"))
-    # PRAGMA takes no parameters; all values are integers computed here.
+    previous_checkpoint = int(await db.writer_pragma("wal_autocheckpoint"))
     if previous_kib < BULK_CACHE_KIB:
-        await db.connection.execute("PRAGMA cache_size = " + str(-BULK_CACHE_KIB))
+        await db.writer_pragma("cache_size", -BULK_CACHE_KIB)
     # 0 (or less) means no automatic checkpoints at all: leave that alone.
     if 0 < previous_checkpoint < BULK_CHECKPOINT_PAGES:
-        await db.connection.execute("PRAGMA wal_autocheckpoint = " + str(BULK_CHECKPOINT_PAGES))
+        await db.writer_pragma("wal_autocheckpoint", BULK_CHECKPOINT_PAGES)
     try:
         yield
     finally:
-        await db.connection.execute("PRAGMA cache_size = " + str(previous))
-        await db.connection.execute("PRAGMA wal_autocheckpoint = " + str(previous_checkpoint))
+        await db.writer_pragma("cache_size", previous)
+        await db.writer_pragma("wal_autocheckpoint", previous_checkpoint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +186,43 @@ class PaperRepository:
         self.db = db
 
     async def get(self, paper_id: int) -> Paper | None:
+        """Any paper by row id, visible or not: for the bot's own bookkeeping. What a server
+        is shown goes through `get_visible`."""
         row = await self.db.fetchone(SELECT_PAPERS + " WHERE id = ?", (paper_id,))
+        return None if row is None else Paper.from_row(row)
+
+    async def get_visible(self, paper_id: int, *, guild_id: int | None) -> Paper | None:
+        """The paper with this row id if the guild may see it (PAPER_VISIBLE_TO_GUILD)."""
+        row = await self.db.fetchone(
+            SELECT_PAPERS + " WHERE id = :id AND " + PAPER_VISIBLE_TO_GUILD,
+            {"id": paper_id, "viewer_guild": guild_id},
+        )
+        return None if row is None else Paper.from_row(row)
+
+    async def find_visible_by_ids(
+        self, ids: Iterable[PaperId], *, guild_id: int | None
+    ) -> list[Paper]:
+        """`find_by_ids`, keeping only papers the guild may see (PAPER_VISIBLE_TO_GUILD)."""
+        found = await self.find_by_ids(ids)
+        if not found:
+            return []
+        rows = await self.db.fetchall(
+            "SELECT id FROM papers WHERE id IN (SELECT value FROM json_each(:ids)) AND "
+            + PAPER_VISIBLE_TO_GUILD,
+            {"ids": json.dumps([paper.id for paper in found]), "viewer_guild": guild_id},
+        )
+        visible = {row[0] for row in rows}
+        return [paper for paper in found if paper.id in visible]
+
+    async def find_visible_by_title(self, title: str, *, guild_id: int | None) -> Paper | None:
+        """The oldest paper the guild may see with exactly this title, ignoring ASCII case."""
+        row = await self.db.fetchone(
+            SELECT_PAPERS
+            + " WHERE title = :title COLLATE NOCASE AND "
+            + PAPER_VISIBLE_TO_GUILD
+            + " ORDER BY id LIMIT 1",
+            {"title": title, "viewer_guild": guild_id},
+        )
         return None if row is None else Paper.from_row(row)
 
     async def find(self, paper_id: PaperId) -> Paper | None:
@@ -363,8 +418,47 @@ class PaperRepository:
                 [(s.values["title"], s.values["authors"], s.id) for s in retitled],
             )
 
-    async def search_titles_prefix(self, prefix: str, limit: int = 25) -> list[Paper]:
-        """Papers whose title starts with `prefix`, ignoring ASCII case, in title order.
+    async def find_or_create_titled(
+        self,
+        title: str,
+        *,
+        guild_id: int | None,
+        now: float,
+        conn: aiosqlite.Connection | None = None,
+    ) -> int:
+        """The paper a title typed in `guild_id` names: one the guild may see with exactly
+        this title (ignoring case), else a paper known only by it, created when missing.
+        Returns its row id.
+
+        Papers without any identifier get the canonical key 'title:<lower-cased title>'.
+        """
+        async with self.db.writing(conn) as c:
+            row = await self.db.fetchone(
+                "SELECT id FROM papers WHERE title = :title COLLATE NOCASE AND "
+                + PAPER_VISIBLE_TO_GUILD
+                + " ORDER BY id LIMIT 1",
+                {"title": title, "viewer_guild": guild_id},
+                conn=c,
+            )
+            if row is not None:
+                return int(row[0])
+            key = "title:" + title.lower()
+            await c.execute(
+                "INSERT INTO papers (canonical_key, title, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (canonical_key) DO NOTHING",
+                (key, title, int(now), int(now)),
+            )
+            found = await self.db.fetchval(
+                "SELECT id FROM papers WHERE canonical_key = ?", (key,), conn=c
+            )
+        assert found is not None
+        return int(found)
+
+    async def search_titles_prefix(
+        self, prefix: str, limit: int = 25, *, guild_id: int | None
+    ) -> list[Paper]:
+        """Papers the guild may see (PAPER_VISIBLE_TO_GUILD) whose title starts with
+        `prefix`, ignoring ASCII case, in title order.
 
         A range over the NOCASE title index (LIKE could not use it), for autocomplete.
         """
@@ -373,18 +467,19 @@ class PaperRepository:
             return []
         # The smallest string greater than every string starting with `prefix`.
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if ord(prefix[-1]) < 0x10FFFF else None
-        if upper is None:
-            rows = await self.db.fetchall(
-                SELECT_PAPERS + " WHERE title >= ? COLLATE NOCASE"
-                " ORDER BY title COLLATE NOCASE LIMIT ?",
-                (prefix, limit),
-            )
-        else:
-            rows = await self.db.fetchall(
-                SELECT_PAPERS + " WHERE title >= ? COLLATE NOCASE AND title < ? COLLATE NOCASE"
-                " ORDER BY title COLLATE NOCASE LIMIT ?",
-                (prefix, upper, limit),
-            )
+        # Both bounds must be plain comparisons for SQLite to scan only the range.
+        bounds = "title >= :low COLLATE NOCASE"
+        if upper is not None:
+            bounds += " AND title < :high COLLATE NOCASE"
+        rows = await self.db.fetchall(
+            SELECT_PAPERS
+            + " WHERE "
+            + bounds
+            + " AND "
+            + PAPER_VISIBLE_TO_GUILD
+            + " ORDER BY title COLLATE NOCASE LIMIT :limit",
+            {"low": prefix, "high": upper, "limit": limit, "viewer_guild": guild_id},
+        )
         folded = prefix.lower()
         return [Paper.from_row(row) for row in rows if row["title"].lower().startswith(folded)]
 

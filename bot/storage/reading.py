@@ -10,6 +10,9 @@ import aiosqlite
 from bot.storage.database import Database
 
 REMINDER_LEAD_SECONDS = 24 * 3600.0
+_SELECT_OPEN_FOR_PAPER = (
+    "SELECT * FROM reading_sessions WHERE guild_id = ? AND paper_id = ? AND closed_at IS NULL"
+)
 
 
 class SessionAlreadyOpenError(Exception):
@@ -78,15 +81,17 @@ class ReadingRepository:
         started_at: float,
         due_at: float | None,
         mention_role_id: int | None = None,
+        conn: aiosqlite.Connection | None = None,
     ) -> ReadingSession:
         """Open a session. Raises `SessionAlreadyOpenError` when the paper has one here.
 
         Summaries of the paper already written in this guild are not counted: only what is
-        written (or rewritten) while the session is open.
+        written (or rewritten) while the session is open. Pass `conn` to make it part of the
+        caller's transaction (the paper stored with it).
         """
-        try:
-            async with self.db.transaction() as conn:
-                cursor = await conn.execute(
+        async with self.db.writing(conn) as c:
+            try:
+                cursor = await c.execute(
                     "INSERT INTO reading_sessions (guild_id, paper_id, channel_id, thread_id, "
                     "started_by, started_at, due_at, mention_role_id) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -101,14 +106,18 @@ class ReadingRepository:
                         mention_role_id,
                     ),
                 )
-                session_id = cursor.lastrowid
-        except sqlite3.IntegrityError as exc:
-            existing = await self.open_for_paper(guild_id, paper_id)
-            raise SessionAlreadyOpenError(existing.id if existing else None) from exc
-        assert session_id is not None
-        session = await self.get(int(session_id))
-        assert session is not None
-        return session
+            except sqlite3.IntegrityError as exc:
+                existing = await self.db.fetchone(
+                    _SELECT_OPEN_FOR_PAPER, (guild_id, paper_id), conn=c
+                )
+                raise SessionAlreadyOpenError(
+                    None if existing is None else int(existing["id"])
+                ) from exc
+            row = await self.db.fetchone(
+                "SELECT * FROM reading_sessions WHERE id = ?", (cursor.lastrowid,), conn=c
+            )
+        assert row is not None
+        return ReadingSession.from_row(row)
 
     async def get(self, session_id: int) -> ReadingSession | None:
         row = await self.db.fetchone("SELECT * FROM reading_sessions WHERE id = ?", (session_id,))
@@ -121,11 +130,7 @@ class ReadingRepository:
         return None if row is None else ReadingSession.from_row(row)
 
     async def open_for_paper(self, guild_id: int, paper_id: int) -> ReadingSession | None:
-        row = await self.db.fetchone(
-            "SELECT * FROM reading_sessions WHERE guild_id = ? AND paper_id = ? "
-            "AND closed_at IS NULL",
-            (guild_id, paper_id),
-        )
+        row = await self.db.fetchone(_SELECT_OPEN_FOR_PAPER, (guild_id, paper_id))
         return None if row is None else ReadingSession.from_row(row)
 
     async def open_in_guild(self, guild_id: int) -> list[ReadingSession]:

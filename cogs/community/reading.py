@@ -10,9 +10,10 @@ from typing import Literal
 
 import discord
 from discord import app_commands
-from discord.ext import commands, tasks
+from discord.ext import commands
 
 from bot.announce.messages import role_mentions
+from bot.background import BackgroundLoop
 from bot.bot import ShortScienceBot
 from bot.community.reading import (
     KnownSummary,
@@ -20,11 +21,12 @@ from bot.community.reading import (
     parse_due,
     reminder_text,
     session_card,
+    start_session,
     status_lines,
     thread_name,
 )
 from bot.community.resolve import PaperResolver
-from bot.errors import UserFacingError
+from bot.errors import UserFacingError, logged_autocomplete
 from bot.paged import digest_messages
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, shorten
@@ -40,6 +42,7 @@ COG_NAME = "Reading"
 REMINDER_POLL_SECONDS = 60.0
 # The card lists at most this many of the summaries a paper already has (best first).
 KNOWN_SUMMARIES_SHOWN = 25
+REMINDER_LOOP = "reading reminders"
 THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week
 
 
@@ -58,13 +61,24 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         self.posts = SummaryPostRepository(bot.db)
         # Tests move time forward here to reach the reminder without waiting a day.
         self.clock: Callable[[], float] = time.time
+        self.reminders: BackgroundLoop | None = None
 
     async def cog_load(self) -> None:
         if self.bot.background_tasks:
-            self.reminder_loop.start()
+            self.reminders = self.bot.loops.start(
+                BackgroundLoop(
+                    REMINDER_LOOP,
+                    self.send_due_reminders,
+                    interval=REMINDER_POLL_SECONDS,
+                    description="reminds reading sessions a day before they are due",
+                    before_first_run=self.bot.wait_until_ready,
+                )
+            )
 
     async def cog_unload(self) -> None:
-        self.reminder_loop.cancel()
+        if self.reminders is not None:
+            await self.bot.loops.stop(self.reminders)
+            self.reminders = None
 
     # --- commands -----------------------------------------------------------------------------
 
@@ -95,8 +109,10 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         if not isinstance(target, discord.TextChannel):
             raise UserFacingError("Reading sessions open a thread in a text channel: pick one.")
         await interaction.response.defer(thinking=True)
-        resolved = await self.resolver.resolve(paper)
-        existing = await self.repo.open_for_paper(guild_id, resolved.paper.id)
+        resolved = await self.resolver.resolve(paper, guild_id=guild_id)
+        existing = None
+        if resolved.is_stored:
+            existing = await self.repo.open_for_paper(guild_id, resolved.paper.id)
         if existing is not None:
             raise UserFacingError(
                 f"This paper already has an open reading session: <#{existing.thread_id}>."
@@ -108,9 +124,11 @@ class ReadingCog(commands.Cog, name=COG_NAME):
             reason=f"Reading session started by {interaction.user}",
         )
         try:
-            session = await self.repo.create(
+            session = await start_session(
+                self.bot.db,
+                self.resolver,
+                resolved,
                 guild_id=guild_id,
-                paper_id=resolved.paper.id,
                 channel_id=target.id,
                 thread_id=thread.id,
                 started_by=interaction.user.id,
@@ -122,9 +140,10 @@ class ReadingCog(commands.Cog, name=COG_NAME):
             # Someone else started one at the same moment: theirs stands.
             with contextlib.suppress(discord.HTTPException):
                 await thread.delete()
+            theirs = None if exc.session_id is None else await self.repo.get(exc.session_id)
             raise UserFacingError(
                 "This paper already has an open reading session."
-                + (f" See <#{exc.session_id}>." if exc.session_id is None else "")
+                + (f" See <#{theirs.thread_id}>." if theirs is not None else "")
             ) from exc
         card = await thread.send(
             content=card_content(resolved.paper, due_at=due_at, role_id=role_id),
@@ -239,25 +258,13 @@ class ReadingCog(commands.Cog, name=COG_NAME):
                 log.warning("Could not archive the thread of session %d", session.id, exc_info=True)
 
     @start.autocomplete("paper")
+    @logged_autocomplete
     async def _paper_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        with contextlib.suppress(Exception):
-            return await paper_choices(self.bot.db, current)
-        return []
+        return await paper_choices(self.bot.db, current, interaction.guild_id)
 
     # --- reminders ----------------------------------------------------------------------------
-
-    @tasks.loop(seconds=REMINDER_POLL_SECONDS)
-    async def reminder_loop(self) -> None:
-        try:
-            await self.send_due_reminders()
-        except Exception:  # one bad pass must not stop the loop
-            log.exception("Sending reading-session reminders failed")
-
-    @reminder_loop.before_loop
-    async def _wait_until_ready(self) -> None:
-        await self.bot.wait_until_ready()
 
     async def send_due_reminders(self) -> int:
         """Post the one reminder of every session due within a day. Returns how many.

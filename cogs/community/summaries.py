@@ -4,7 +4,6 @@ votes, /mysummaries, /leaderboard and /export."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import time
@@ -31,7 +30,7 @@ from bot.announce.messages import (
 )
 from bot.bot import ShortScienceBot
 from bot.community.arxiv import ArxivClient
-from bot.community.buttons import COMMUNITY_COG_NAME, VoteButton
+from bot.community.buttons import VoteButton
 from bot.community.cards import draft_summary, stored_summary, summary_display, with_text
 from bot.community.export import EXPORT_FORMATS, ExportFormat, export_filename, export_guild
 from bot.community.ratelimit import SlidingWindowLimiter
@@ -48,7 +47,7 @@ from bot.community.service import (
 )
 from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
 from bot.community.votes import format_score
-from bot.errors import UserFacingError
+from bot.errors import UserFacingError, logged_autocomplete
 from bot.paged import PagedMessages
 from bot.papers import PaperId, find_paper_ids, parse_paper_id
 from bot.rendering.pages import paginate_for_embed
@@ -62,7 +61,7 @@ from cogs.community.views import PagedView, PreviewView, RetryView, SummaryModal
 
 log = logging.getLogger(__name__)
 
-COG_NAME = COMMUNITY_COG_NAME
+COG_NAME = "Community"
 CONTEXT_MENU_NAME = "Summarize this paper"
 SUMMARY_SUBCOMMANDS = ("edit", "delete", "restore")
 LEADERBOARD_PERIODS: dict[str, float | None] = {
@@ -118,15 +117,18 @@ def paper_choice_value(paper: Paper) -> str | None:
     return value if 0 < len(value) <= 100 else None
 
 
-async def paper_choices(db: Database, current: str) -> list[app_commands.Choice[str]]:
-    """Up to 25 papers by title prefix, for the `paper` options."""
+async def paper_choices(
+    db: Database, current: str, guild_id: int | None
+) -> list[app_commands.Choice[str]]:
+    """Up to 25 papers the guild may see, by title prefix, for the `paper` options."""
     current = current.strip()
     choices: list[app_commands.Choice[str]] = []
     parsed = parse_paper_id(current) if current else None
     if isinstance(parsed, PaperId) and len(current) <= 100:
         choices.append(app_commands.Choice(name=shorten(current, 100), value=current))
     if len(current) >= 2:
-        for paper in await PaperRepository(db).search_titles_prefix(current, 25):
+        papers = PaperRepository(db)
+        for paper in await papers.search_titles_prefix(current, 25, guild_id=guild_id):
             value = paper_choice_value(paper)
             if value is not None and len(choices) < 25:
                 choices.append(app_commands.Choice(name=shorten(paper.title, 100), value=value))
@@ -171,11 +173,14 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         self.bot.tree.add_command(self.context_menu)
         add_summary_subcommands(self.bot.tree, *self._summary_subcommands())
         self.bot.add_dynamic_items(VoteButton)
+        self.bot.summary_buttons = self
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(CONTEXT_MENU_NAME, type=discord.AppCommandType.message)
         remove_summary_subcommands(self.bot.tree, *SUMMARY_SUBCOMMANDS)
         self.bot.remove_dynamic_items(VoteButton)
+        if self.bot.summary_buttons is self:
+            self.bot.summary_buttons = None
 
     async def _enqueue_cards(self, conn: aiosqlite.Connection, card: SummaryCard) -> None:
         await enqueue_summary_cards(self.bot.db, card, conn)
@@ -596,9 +601,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             raise UserFacingError("This summary was deleted, so it takes no votes.")
         if summary.author_id == interaction.user.id:
             raise UserFacingError("You can't vote on your own summary.")
-        outcome = await self.repo.press_vote(
-            summary_id, interaction.user.id, pressed, now=self.clock()
-        )
+        outcome = await self.service.vote(summary_id, interaction.user.id, pressed)
         # The card again with the new counts; its text (headline) and outbox marker stay.
         components = interaction.message.components if interaction.message else []
         card = await self.card(summary_id, marker=marker_of(components))
@@ -718,9 +721,8 @@ class CommunityCog(commands.Cog, name=COG_NAME):
     # --- autocomplete ---------------------------------------------------------------------------
 
     @summarize.autocomplete("paper")
+    @logged_autocomplete
     async def _paper_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        with contextlib.suppress(Exception):  # a failing suggestion list must not error out
-            return await paper_choices(self.bot.db, current)
-        return []
+        return await paper_choices(self.bot.db, current, interaction.guild_id)

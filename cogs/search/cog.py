@@ -12,10 +12,8 @@ subcommands to it (`bot.community.summary_group`), so the extensions load in any
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
@@ -24,9 +22,10 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import TimestampStyle
 
+from bot.background import BackgroundLoop
 from bot.bot import ShortScienceBot
 from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
-from bot.errors import UserFacingError
+from bot.errors import UserFacingError, logged_autocomplete
 from bot.paged import MathMode, PagedMessages, summary_messages
 from bot.papers import NotAPaperId, parse_paper_id
 from bot.presenters import (
@@ -39,7 +38,7 @@ from bot.presenters import (
 from bot.search import (
     autocomplete_titles,
     close_search_engine,
-    maintain_search_index,
+    refresh_search_index,
     search_summaries,
 )
 from bot.storage.lookups import sources_pending
@@ -73,6 +72,8 @@ MAX_ID_LENGTH: Final = 2000
 MAX_SUMMARY_ID: Final = 2**53 - 1  # Discord's largest integer option
 MAX_EXCERPT_LENGTH: Final = 400
 TOP_COUNT: Final = 10
+INDEX_UPKEEP_SECONDS: Final = 300.0
+INDEX_UPKEEP_LOOP: Final = "search index upkeep"
 # Autocomplete answers with this value; `/paper` reads it back as the paper's row id.
 _PAPER_CHOICE: Final = re.compile(r"paper:(\d{1,18})")
 
@@ -119,7 +120,7 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         # Tests shorten these to see the controls go, and a slow answer being deferred.
         self.view_timeout: float | None = DEFAULT_VIEW_TIMEOUT
         self.slow_reply_seconds: float = SLOW_REPLY_SECONDS
-        self.index_upkeep: asyncio.Task[None] | None = None
+        self.index_upkeep: BackgroundLoop | None = None
 
     async def cog_load(self) -> None:
         # `/summary view` lives in the shared group, not at the top level of the tree.
@@ -130,20 +131,29 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         self.bot.add_dynamic_items(ReadButton, LatestButton)
         if self.bot.background_tasks:
             # Searches stay exact without the accelerator, only slower: rebuild it when due.
-            self.index_upkeep = asyncio.create_task(
-                maintain_search_index(self.bot.db), name="search-index-upkeep"
+            self.index_upkeep = self.bot.loops.start(
+                BackgroundLoop(
+                    INDEX_UPKEEP_LOOP,
+                    self.refresh_index,
+                    interval=INDEX_UPKEEP_SECONDS,
+                    description="rebuilds the search accelerator when it is due",
+                )
             )
 
     async def cog_unload(self) -> None:
         remove_summary_subcommands(self.bot.tree, self.summary_view.name)
         self.bot.remove_dynamic_items(ReadButton, LatestButton)
         if self.index_upkeep is not None:
-            self.index_upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.index_upkeep
+            await self.bot.loops.stop(self.index_upkeep)
             self.index_upkeep = None
         # The engine's read connection is reopened on the next search if the cog comes back.
         close_search_engine(self.bot.db)
+
+    async def refresh_index(self) -> None:
+        """One pass of the index upkeep loop: rebuild the accelerator if it is due."""
+        report = await refresh_search_index(self.bot.db)
+        if report.built:
+            log.info("Search index rebuilt in %.1f s", report.seconds)
 
     # -- shared helpers ----------------------------------------------------------------------
 
@@ -206,7 +216,8 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         found: dict[int, str] = {}
         parsed = parse_paper_id(text) if text else None
         if parsed is not None and not isinstance(parsed, NotAPaperId):
-            for paper in await self.papers.find_by_ids(parsed.equivalent_ids):
+            pasted = await self.papers.find_visible_by_ids(parsed.equivalent_ids, guild_id=guild_id)
+            for paper in pasted:
                 found.setdefault(paper.id, paper.title or parsed.display)
         for suggestion in await autocomplete_titles(self.bot.db, text, guild_id=guild_id):
             found.setdefault(suggestion.paper_id, suggestion.title)
@@ -217,17 +228,20 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         ]
 
     async def resolve_paper(self, text: str, guild_id: int | None) -> Paper:
-        """The paper `text` names: an autocomplete pick, any identifier, or a unique title."""
+        """The paper `text` names, among those this guild may see (papers known only from
+        another server's summaries are never shown here): an autocomplete pick, any
+        identifier, or a unique title."""
         text = text.strip()
         picked = _PAPER_CHOICE.fullmatch(text)
         if picked is not None:
-            paper = await self.papers.get(int(picked.group(1)))
+            paper = await self.papers.get_visible(int(picked.group(1)), guild_id=guild_id)
             if paper is None:
+                # Missing and another server's are the same answer: ids cannot be probed.
                 raise UserFacingError("That paper is no longer known here.")
             return paper
         parsed = parse_paper_id(text)
         if not isinstance(parsed, NotAPaperId):
-            found = await self.papers.find_by_ids(parsed.equivalent_ids)
+            found = await self.papers.find_visible_by_ids(parsed.equivalent_ids, guild_id=guild_id)
             if not found:
                 raise UserFacingError(
                     f"I don't know the paper {inline_text(parsed.display, 300)} yet: nobody "
@@ -241,7 +255,7 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         exact = [c for c in candidates if " ".join(c.title.split()).casefold() == wanted]
         chosen = exact[0] if len(exact) == 1 else candidates[0] if len(candidates) == 1 else None
         if chosen is not None:
-            paper = await self.papers.get(chosen.paper_id)
+            paper = await self.papers.get_visible(chosen.paper_id, guild_id=guild_id)
             if paper is not None:
                 return paper
         # One sentence: what was not found, and what to give instead.
@@ -365,16 +379,13 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         await reply(interaction, embed=view.embed, view=view)
 
     @search.autocomplete("query")
+    @logged_autocomplete
     async def search_query_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        try:
-            suggestions = await autocomplete_titles(
-                self.bot.db, current.strip(), guild_id=interaction.guild_id
-            )
-        except sqlite3.Error:
-            log.warning("Title autocomplete failed for %r", current[:100], exc_info=True)
-            return []
+        suggestions = await autocomplete_titles(
+            self.bot.db, current.strip(), guild_id=interaction.guild_id
+        )
         choices: list[app_commands.Choice[str]] = []
         seen: set[str] = set()
         for suggestion in suggestions:
@@ -413,14 +424,11 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         await reply(interaction, embed=view.embed, view=view)
 
     @paper.autocomplete("identifier")
+    @logged_autocomplete
     async def paper_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        try:
-            return await self.paper_choices(current, interaction.guild_id)
-        except sqlite3.Error:
-            log.warning("Paper autocomplete failed for %r", current[:100], exc_info=True)
-            return []
+        return await self.paper_choices(current, interaction.guild_id)
 
     # -- /summary view -----------------------------------------------------------------------
 

@@ -163,6 +163,7 @@ def test_export_writes_a_file_that_parses_back(tmp_path: Path) -> None:
     from bot.community.export import parse_json_export, parse_markdown_export
     from bot.storage import Database
     from bot.storage.community import CommunityRepository
+    from bot.storage.papers import PaperRepository
 
     database_path = tmp_path / "db.sqlite3"
 
@@ -171,8 +172,8 @@ def test_export_writes_a_file_that_parses_back(tmp_path: Path) -> None:
         try:
             await db.migrate()
             repository = CommunityRepository(db)
-            paper_id = await repository.find_or_create_titled_paper(
-                "Attention Is All You Need", now=1.0
+            paper_id = await PaperRepository(db).find_or_create_titled(
+                "Attention Is All You Need", guild_id=42, now=1.0
             )
             for author_id, name in ((1, "ada"), (2, "grace @everyone")):
                 await repository.save(

@@ -54,7 +54,7 @@ async def start_community_bot(start_bot: StartBot, settings: Settings) -> ShortS
     bot = await start_bot(settings, extensions=EXTENSIONS, background_tasks=False)
     feeds = bot.get_cog("FeedsCog")
     assert feeds is not None
-    feeds.send_loop.start()  # type: ignore[attr-defined]
+    feeds.start_sender()  # type: ignore[attr-defined]
     return bot
 
 

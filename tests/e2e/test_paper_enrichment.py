@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.papers import PaperId
 from bot.storage.lookups import LookupQueue
 from bot.storage.papers import PaperRepository
+from bot.storage.summaries import SummaryRepository
 from tests.e2e.conftest import StartBot
 from tests.e2e.search_seed import find_paper, import_sample, link_urls
 from tests.emulator import DiscordEmulator, Message
@@ -137,9 +138,12 @@ async def test_imported_papers_are_filled_in_and_shown_like_shortscience(
 async def test_the_abstract_shows_its_math_and_more_shows_the_rest(
     emulator: DiscordEmulator, bot: ShortScienceBot
 ) -> None:
-    # As an import leaves it: an arXiv id and a title.
-    await PaperRepository(bot.db).find_or_create(
+    # As an import leaves it: an arXiv id and a title, and a feed summary of it.
+    paper = await PaperRepository(bot.db).find_or_create(
         [PaperId("arxiv", "1711.05101")], title="Decoupled Weight Decay Regularization", year=2017
+    )
+    await SummaryRepository(bot.db).upsert_external(
+        external_id="adamw", body="Decouple the weight decay.", paper_id=paper.id
     )
     await filled_in(bot, "arxiv", "1711.05101")
     message = await (await emulator.slash("/paper id:arXiv:1711.05101")).wait_reply(3.0)

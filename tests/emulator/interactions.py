@@ -203,11 +203,13 @@ class InteractionHandle:
 
     async def wait_choices(self, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Autocomplete choices (callback type 8)."""
-        return await self.wait_for(
-            lambda h: h.choices if h.choices is not None else None,
+        # Wrapped: an empty list of choices is an answer too.
+        found = await self.wait_for(
+            lambda h: (h.choices,) if h.choices is not None else None,
             timeout=timeout,
             what="autocomplete choices",
         )
+        return found[0]
 
 
 @dataclass

@@ -413,7 +413,7 @@ async def counted_transactions(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[list[int]]:
     """The database with table t; counts the transactions begun."""
-    await db.connection.execute("CREATE TABLE t (x INTEGER)")
+    await db.writer.execute("CREATE TABLE t (x INTEGER)")
     begun: list[int] = []
     real_transaction = db.transaction
 
@@ -461,13 +461,13 @@ async def test_batch_writer_a_job_alone_that_fails_writes_nothing(
         await writer.run(insert(1, fail=True))
     assert await writer.run(insert(2)) == 2
     assert await values_in(db) == [2]
-    assert not db.connection.in_transaction
+    assert not db.writer.in_transaction
 
 
 async def test_batch_writer_reports_nothing_done_when_the_commit_fails(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await db.connection.execute("CREATE TABLE t (x INTEGER)")
+    await db.writer.execute("CREATE TABLE t (x INTEGER)")
     real_transaction = db.transaction
 
     @asynccontextmanager

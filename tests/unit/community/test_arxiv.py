@@ -11,9 +11,9 @@ import pytest
 from bot.community.arxiv import (
     ArxivClient,
     ArxivLookupError,
-    RequestSpacer,
     parse_arxiv_response,
 )
+from bot.pacing import RequestSpacer
 from tests.fixtures.arxiv.server import FIXTURES, ArxivFixtureServer
 from tests.fixtures.chunked import chunk_size
 
@@ -110,22 +110,6 @@ async def test_requests_are_spaced_across_clients(
     )
     assert len(server.requests) == 3
     assert sorted(slept) == [3.0, 6.0]
-
-
-async def test_spacer_reserves_slots_in_order() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    spacer = RequestSpacer(clock=lambda: now[0], sleep=fake_sleep)
-    for _ in range(3):
-        await spacer.wait_turn(3.0)
-    assert slept == [3.0, 6.0]
-    now[0] = 100.0
-    await spacer.wait_turn(3.0)
-    assert slept == [3.0, 6.0]
 
 
 async def test_error_entry_outage_and_timeout_raise(

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.community.arxiv import ArxivClient, RequestSpacer
+from bot.community.arxiv import ArxivClient
 from bot.community.ratelimit import SlidingWindowLimiter
 from bot.community.resolve import PaperResolver
 from bot.community.service import (
@@ -20,7 +20,9 @@ from bot.community.service import (
     clean_tldr,
     read_summary_file,
 )
+from bot.community.votes import DOWN, UP
 from bot.errors import UserFacingError
+from bot.pacing import RequestSpacer
 from bot.storage import Database
 from tests.unit.storage.test_community import GUILD, open_community_db
 
@@ -121,3 +123,33 @@ async def test_rate_limit_message_names_the_limit(service: CommunityService) -> 
     with pytest.raises(UserFacingError, match="Your preview stays here"):
         service.acquire_rate(7)
     service.check_rate(8)
+
+
+async def test_a_vote_press_withdraws_or_switches(service: CommunityService) -> None:
+    summary_id = await publish(service, 1)
+    first = await service.vote(summary_id, 2, UP)
+    assert (first.change.delta, first.score) == (1, 1)
+    switched = await service.vote(summary_id, 2, DOWN)
+    assert (switched.change.delta, switched.score) == (-2, -1)
+    withdrawn = await service.vote(summary_id, 2, DOWN)
+    assert withdrawn.change.withdrawn and withdrawn.score == 0
+    assert await service.repo.vote_of(summary_id, 2) == 0
+
+
+async def test_a_preview_stores_nothing_and_publish_stores_it_all(
+    service: CommunityService,
+) -> None:
+    async def count(table: str) -> int:
+        return int(await service.db.fetchval("SELECT count(*) FROM " + table))
+
+    prepared = await service.prepare(
+        Draft(paper="A Memo Nobody Else Has Seen", tldr="t", body="b"),
+        guild_id=GUILD,
+        author_id=5,
+    )
+    assert not prepared.resolved.is_stored and prepared.existing is None
+    assert (await count("papers"), await count("summaries")) == (0, 0)
+    result = await service.publish(prepared, guild_id=GUILD, author_id=5, author_name="five")
+    stored = await service.get_in_guild(result.summary_id, GUILD)
+    assert stored.paper_title == "A Memo Nobody Else Has Seen"
+    assert (await count("papers"), await count("summaries")) == (1, 1)

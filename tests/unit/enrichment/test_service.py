@@ -146,10 +146,13 @@ async def test_a_failed_look_up_is_retried_with_backoff_until_it_works(
         arxiv_server.hang_ids.add(arxiv_id)
     elif fault == "outage":
         arxiv_server.outage_status = 503
-    resolved = await PaperResolver(db, arxiv_client, clock=clock).resolve(arxiv_id)
+    resolver = PaperResolver(db, arxiv_client, clock=clock)
+    resolved = await resolver.resolve(arxiv_id, guild_id=1)
     assert resolved.pending and resolved.note and resolved.paper.title == ""
+    async with db.transaction() as conn:  # as Publish stores it
+        paper_id = await resolver.store(resolved, guild_id=1, conn=conn)
     queue = LookupQueue(db, "arxiv")
-    assert await queue.status(resolved.paper.id) == "pending"
+    assert await queue.status(paper_id) == "pending"
     # Not due yet: nothing is asked.
     requests_before = len(arxiv_server.requests)
     assert (await enricher.run_once()).arxiv_filled == 0
@@ -166,7 +169,7 @@ async def test_a_failed_look_up_is_retried_with_backoff_until_it_works(
         assert (await queue.due(clock.now + 10**6, limit=1))[0].attempts == 2
         return
     assert report.arxiv_filled == 1
-    paper = await PaperRepository(db).get(resolved.paper.id)
+    paper = await PaperRepository(db).get(paper_id)
     assert paper is not None and paper.title == "Attention Is All You Need"
     assert await queue.status(paper.id) == "resolved"
 

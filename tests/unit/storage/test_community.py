@@ -42,6 +42,16 @@ async def make_paper(db: Database, arxiv_id: str = "1502.03167", title: str = "B
     return paper.id
 
 
+async def add_feed_summary(db: Database, paper_id: int) -> int:
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO summaries (paper_id, origin, title, body) VALUES (?, 'feed', 't', 'b')",
+            (paper_id,),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+
 async def save(
     repo: CommunityRepository,
     paper_id: int,
@@ -148,12 +158,10 @@ async def test_update_text_refuses_deleted(db: Database) -> None:
 async def test_votes_keep_the_score(db: Database) -> None:
     repo = CommunityRepository(db)
     summary_id = (await save(repo, await make_paper(db), 1)).summary_id
-    assert (await repo.press_vote(summary_id, 2, UP, now=NOW)).score == 1
-    assert (await repo.press_vote(summary_id, 3, UP, now=NOW)).score == 2
-    outcome = await repo.press_vote(summary_id, 3, DOWN, now=NOW)
-    assert (outcome.change.delta, outcome.score) == (-2, 0)
-    withdrawn = await repo.press_vote(summary_id, 2, UP, now=NOW)
-    assert withdrawn.change.withdrawn and withdrawn.score == -1
+    assert await repo.set_vote(summary_id, 2, UP, now=NOW) == 1
+    assert await repo.set_vote(summary_id, 3, UP, now=NOW) == 2
+    assert await repo.set_vote(summary_id, 3, DOWN, now=NOW) == 0
+    assert await repo.set_vote(summary_id, 2, 0, now=NOW) == -1  # withdrawn
     assert await repo.vote_of(summary_id, 2) == 0
     assert await repo.vote_of(summary_id, 3) == DOWN
     assert await repo.vote_counts(summary_id) == (0, 1)
@@ -161,6 +169,10 @@ async def test_votes_keep_the_score(db: Database) -> None:
         "SELECT COALESCE(sum(value), 0) FROM summary_votes WHERE summary_id = ?", (summary_id,)
     )
     assert await db.fetchval("SELECT score FROM summaries WHERE id = ?", (summary_id,)) == recount
+    with pytest.raises(ValueError, match="-1, 0 or \\+1"):
+        await repo.set_vote(summary_id, 2, 2, now=NOW)
+    with pytest.raises(LookupError):
+        await repo.set_vote(summary_id + 100, 2, 0, now=NOW)
 
 
 async def test_leaderboard_counts_summaries_and_votes_in_the_period(db: Database) -> None:
@@ -170,10 +182,10 @@ async def test_leaderboard_counts_summaries_and_votes_in_the_period(db: Database
     old = (await save(repo, paper_a, 1, now=NOW - 40 * 86400)).summary_id
     new = (await save(repo, paper_b, 1, now=NOW)).summary_id
     other = (await save(repo, paper_a, 2, now=NOW)).summary_id
-    await repo.press_vote(old, 5, UP, now=NOW - 40 * 86400)
-    await repo.press_vote(new, 5, UP, now=NOW)
-    await repo.press_vote(new, 6, UP, now=NOW)
-    await repo.press_vote(other, 5, DOWN, now=NOW)
+    await repo.set_vote(old, 5, UP, now=NOW - 40 * 86400)
+    await repo.set_vote(new, 5, UP, now=NOW)
+    await repo.set_vote(new, 6, UP, now=NOW)
+    await repo.set_vote(other, 5, DOWN, now=NOW)
     await save(repo, paper_a, 3, guild_id=OTHER_GUILD)  # never counted here
     everything = await repo.leaderboard(GUILD, since=None)
     assert [(r.member_id, r.summaries, r.votes) for r in everything] == [(1, 2, 3), (2, 1, -1)]
@@ -194,12 +206,26 @@ async def test_list_for_author_and_export_rows(db: Database) -> None:
     assert await repo.for_export(OTHER_GUILD) == []
 
 
-async def test_titled_papers_are_found_by_title(db: Database) -> None:
-    repo = CommunityRepository(db)
-    first = await repo.find_or_create_titled_paper("A Paper Without Ids", now=NOW)
-    assert await repo.find_or_create_titled_paper("a paper without ids", now=NOW) == first
-    existing = await make_paper(db, "1706.03762", "Attention Is All You Need")
-    assert await repo.find_or_create_titled_paper("attention is all you need", now=NOW) == existing
+async def test_titled_papers_are_found_by_title_among_the_visible_ones(db: Database) -> None:
+    papers = PaperRepository(db)
+    first = await papers.find_or_create_titled("A Paper Without Ids", guild_id=GUILD, now=NOW)
+    await save(CommunityRepository(db), first, 1)  # now visible in GUILD
+    again = await papers.find_or_create_titled("a paper without ids", guild_id=GUILD, now=NOW)
+    assert again == first
+    # Another server gets the same row (one key per title), and sees it only once it has
+    # written about it itself.
+    assert await papers.find_visible_by_title("A Paper Without Ids", guild_id=OTHER_GUILD) is None
+    elsewhere = await papers.find_or_create_titled(
+        "A PAPER WITHOUT IDS", guild_id=OTHER_GUILD, now=NOW
+    )
+    assert elsewhere == first
+    # A paper every server sees (from a feed) is found by its title.
+    feed_paper = await make_paper(db, "1706.03762", "Attention Is All You Need")
+    await add_feed_summary(db, feed_paper)
+    found = await papers.find_or_create_titled(
+        "attention is all you need", guild_id=OTHER_GUILD, now=NOW
+    )
+    assert found == feed_paper
 
 
 async def test_lookup_state(db: Database) -> None:
@@ -266,7 +292,7 @@ async def test_reading_sessions_link_submissions(db: Database) -> None:
         )
     during = (await save(repo, paper, 2, now=NOW + 10)).summary_id
     await save(repo, paper, 3, guild_id=OTHER_GUILD, now=NOW + 10)
-    await repo.press_vote(during, 1, UP, now=NOW + 20)
+    await repo.set_vote(during, 1, UP, now=NOW + 20)
     submissions = await reading.submissions(session.id)
     assert [(s.summary_id, s.score) for s in submissions] == [(during, 1)]
     # Rewriting an older summary during the session counts it.

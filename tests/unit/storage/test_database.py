@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -149,7 +151,7 @@ async def test_fts_follows_summary_and_paper_changes(db: Database) -> None:
 
 
 async def test_savepoint_undoes_only_its_block_and_the_transaction_goes_on(db: Database) -> None:
-    await db.connection.execute("CREATE TABLE t (x INTEGER)")
+    await db.writer.execute("CREATE TABLE t (x INTEGER)")
     async with db.transaction() as conn:
         await conn.execute("INSERT INTO t VALUES (1)")
         async with db.savepoint(conn, "kept"):
@@ -165,7 +167,7 @@ async def test_savepoint_undoes_only_its_block_and_the_transaction_goes_on(db: D
 
 
 async def test_savepoint_writes_go_when_the_transaction_rolls_back(db: Database) -> None:
-    await db.connection.execute("CREATE TABLE t (x INTEGER)")
+    await db.writer.execute("CREATE TABLE t (x INTEGER)")
     with pytest.raises(RuntimeError, match="crash"):
         async with db.transaction() as conn:
             async with db.savepoint(conn, "released"):
@@ -184,7 +186,7 @@ async def test_savepoint_names_must_be_identifiers(db: Database, name: str) -> N
 
 async def test_savepoint_refuses_to_run_outside_a_transaction(db: Database) -> None:
     with pytest.raises(RuntimeError, match="inside transaction"):
-        async with db.savepoint(db.connection, "alone"):
+        async with db.savepoint(db.writer, "alone"):
             pass
 
 
@@ -204,8 +206,159 @@ async def test_failed_commit_is_rolled_back_and_the_next_transaction_works(db: D
         async with db.transaction() as conn:
             # Deferred: only the COMMIT finds the missing parent.
             await conn.execute("INSERT INTO child VALUES (99)")
-    assert not db.connection.in_transaction
+    assert not db.writer.in_transaction
     async with db.transaction() as conn:
         await conn.execute("INSERT INTO parent VALUES (1)")
         await conn.execute("INSERT INTO child VALUES (1)")
     assert await db.fetchval("SELECT count(*) FROM child") == 1
+
+
+# --- reads never see uncommitted writes (issue 8, item 16) -----------------------------------
+
+
+async def test_a_read_never_sees_another_coroutines_uncommitted_write(db: Database) -> None:
+    """Coroutine A writes in a transaction and rolls back; B reads in between: B must not see
+    A's row (it never existed)."""
+    await db.migrate([Migration(1, "0001_a.sql", "CREATE TABLE a (x INTEGER);")])
+    written, read = asyncio.Event(), asyncio.Event()
+
+    async def writer() -> None:
+        with pytest.raises(RuntimeError, match="rolled back"):
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO a VALUES (1)")
+                written.set()
+                await read.wait()
+                raise RuntimeError("rolled back")
+
+    async def reader() -> tuple[int, int, list[int]]:
+        await written.wait()
+        try:
+            counted = await db.fetchval("SELECT count(*) FROM a")
+            row = await db.fetchone("SELECT count(*) FROM a")
+            rows = [r[0] for r in await db.fetchall("SELECT x FROM a")]
+        finally:
+            read.set()
+        assert row is not None
+        return counted, row[0], rows
+
+    _, seen = await asyncio.gather(writer(), reader())
+    assert seen == (0, 0, [])
+    assert await db.fetchval("SELECT count(*) FROM a") == 0
+
+
+async def test_reading_sees_one_snapshot_for_all_its_statements(db: Database) -> None:
+    await db.migrate([Migration(1, "0001_a.sql", "CREATE TABLE a (x INTEGER);")])
+    async with db.reading() as conn:
+        before = await db.fetchval("SELECT count(*) FROM a", conn=conn)
+        async with db.transaction() as writer:  # another unit of work commits meanwhile
+            await writer.execute("INSERT INTO a VALUES (1)")
+        assert await db.fetchval("SELECT count(*) FROM a", conn=conn) == before == 0
+    assert await db.fetchval("SELECT count(*) FROM a") == 1  # the next unit sees it
+
+
+async def test_code_inside_a_transaction_reads_through_its_conn(db: Database) -> None:
+    await db.migrate([Migration(1, "0001_a.sql", "CREATE TABLE a (x INTEGER);")])
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO a VALUES (1)")
+        assert await db.fetchval("SELECT count(*) FROM a", conn=conn) == 1
+        # A reader would not see the transaction's own write: refused, not silently stale.
+        with pytest.raises(RuntimeError, match="read through its conn"):
+            await db.fetchval("SELECT count(*) FROM a")
+        with pytest.raises(RuntimeError, match="read through its conn"):
+            async with db.reading():
+                pass
+        with pytest.raises(RuntimeError, match="pass its conn on"):
+            async with db.transaction():
+                pass
+
+
+async def test_readers_cannot_write(db: Database) -> None:
+    await db.migrate([Migration(1, "0001_a.sql", "CREATE TABLE a (x INTEGER);")])
+    async with db.reading() as conn:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await conn.execute("INSERT INTO a VALUES (1)")
+    assert await db.fetchval("SELECT count(*) FROM a") == 0
+
+
+async def test_the_reader_pool_is_bounded_and_reused(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "pool.sqlite3", read_connections=1)
+    try:
+        first_in, release = asyncio.Event(), asyncio.Event()
+        order: list[str] = []
+
+        async def long_read() -> None:
+            async with db.reading():
+                order.append("first")
+                first_in.set()
+                await release.wait()
+
+        async def second_read() -> None:
+            await first_in.wait()
+            async with db.reading():
+                order.append("second")
+
+        first, second = asyncio.create_task(long_read()), asyncio.create_task(second_read())
+        await first_in.wait()
+        await asyncio.sleep(0.05)
+        assert order == ["first"]  # the one reader is busy: the second read waits its turn
+        release.set()
+        await asyncio.gather(first, second)
+        assert order == ["first", "second"]
+        # An ordinary error keeps the connection; a cancelled read gives it up for a new one.
+        with pytest.raises(sqlite3.OperationalError):
+            await db.fetchval("SELECT * FROM no_such_table")
+        assert await db.fetchval("SELECT 1") == 1
+        first_in.clear()
+        release.clear()
+        cancelled = asyncio.create_task(long_read())
+        await first_in.wait()
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert await asyncio.wait_for(db.fetchval("SELECT 2"), 5) == 2
+    finally:
+        await db.close()
+
+
+async def test_memory_database_is_a_temporary_file_shared_by_its_connections() -> None:
+    db = await Database.open(":memory:")
+    path = db.path
+    try:
+        await db.migrate([Migration(1, "0001_a.sql", "CREATE TABLE a (x INTEGER);")])
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO a VALUES (7)")
+        assert await db.fetchval("SELECT x FROM a") == 7
+        assert path.exists()
+    finally:
+        await db.close()
+    assert not path.exists()
+
+
+async def test_a_transaction_cancelled_while_committing_stays_cancelled(db: Database) -> None:
+    """Cancelled while its COMMIT waits in the connection's queue: the COMMIT still runs (it
+    cannot be taken back), so no ROLLBACK may follow it; the caller sees the cancellation,
+    not "cannot rollback - no transaction is active", and the next transaction works."""
+    await db.migrate([Migration(1, "0001_a.sql", "CREATE TABLE a (x INTEGER);")])
+    await db.writer.create_function("sleep_ms", 1, lambda ms: time.sleep(ms / 1000))
+    committing = asyncio.Event()
+
+    async def write() -> None:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO a VALUES (1)")
+            # Keep the connection's thread busy, so the COMMIT waits in its queue.
+            busy = asyncio.ensure_future(conn.execute("SELECT sleep_ms(300)"))
+            await asyncio.sleep(0.01)  # queued on the thread, before the COMMIT
+            committing.set()
+        await busy
+
+    task = asyncio.create_task(write())
+    await committing.wait()
+    await asyncio.sleep(0.05)  # now awaiting the COMMIT
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not db.writer.in_transaction
+    assert await db.fetchval("SELECT count(*) FROM a") == 1  # the COMMIT had been sent
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO a VALUES (2)")
+    assert await db.fetchval("SELECT count(*) FROM a") == 2

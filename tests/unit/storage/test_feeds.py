@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -230,6 +231,22 @@ async def test_the_first_attempt_is_recorded_once(db: Database) -> None:
     await outbox.mark_attempting(row_id, now=5)
     await outbox.mark_attempting(row_id, now=9)
     assert (await outbox.get(row_id)).first_attempt_at == 5  # type: ignore[union-attr]
+
+
+async def test_sendable_neither_sees_nor_waits_for_an_open_transaction(db: Database) -> None:
+    """The sender reads on a reader connection: a poll's rows appear once committed, and a
+    transaction that rolls back never showed its rows (issue 8, item 16)."""
+    outbox = OutboxRepository(db)
+    summary = await add_summary(db)
+    with pytest.raises(RuntimeError, match="poll failed"):
+        async with db.transaction() as conn:
+            await outbox.enqueue(
+                kind="summary", guild_id=1, channel_id=10, summary_id=summary, now=0, conn=conn
+            )
+            # Meanwhile (another coroutine), the sender looks: nothing, and at once.
+            assert await asyncio.wait_for(asyncio.create_task(outbox.sendable(now=1)), 5) == []
+            raise RuntimeError("poll failed")
+    assert await outbox.sendable(now=1) == []
 
 
 async def test_outbox_enqueue_many_keeps_order_in_the_callers_transaction(db: Database) -> None:

@@ -12,6 +12,9 @@ from bot.storage import Database
 from bot.storage.papers import (
     BULK_CACHE_KIB,
     BULK_CHECKPOINT_PAGES,
+    PAPER_VISIBLE_TO_GUILD,
+    SELECT_PAPERS,
+    Paper,
     PaperDetails,
     PaperRepository,
     bulk_write_cache,
@@ -177,30 +180,96 @@ async def test_find_or_create_needs_an_identifier(papers: PaperRepository) -> No
         await papers.find_or_create([])
 
 
+async def add_summary(
+    db: Database, paper_id: int, *, guild_id: int | None = None, deleted: bool = False
+) -> None:
+    """A feed summary of the paper, or with `guild_id` a community summary of that guild."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO summaries (paper_id, origin, guild_id, author_discord_id, deleted_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                paper_id,
+                "feed" if guild_id is None else "community",
+                guild_id,
+                None if guild_id is None else 1,
+                1 if deleted else None,
+            ),
+        )
+
+
 async def test_search_titles_prefix(papers: PaperRepository, db: Database) -> None:
     titles = ["Attention Is All You Need", "attention augmented networks", "Batch Normalization",
               "Attentive Neural Processes", "", "Atten"]  # fmt: skip
     for number, title in enumerate(titles, start=1):
-        await papers.find_or_create(
+        paper = await papers.find_or_create(
             [PaperId(kind="arxiv", value=f"1706.{number:05d}")], title=title
         )
-    found = [paper.title for paper in await papers.search_titles_prefix("atten")]
+        await add_summary(db, paper.id)
+    hidden = await papers.find_or_create([PaperId(kind="arxiv", value="1706.09999")], title="Attx")
+    assert hidden.title == "Attx"  # known to no server: never suggested
+
+    def titles_of(found: list[Paper]) -> list[str]:
+        return [paper.title for paper in found]
+
+    found = titles_of(await papers.search_titles_prefix("atten", guild_id=1))
     assert found == [
         "Atten", "attention augmented networks", "Attention Is All You Need",
         "Attentive Neural Processes",
     ]  # fmt: skip
-    assert [p.title for p in await papers.search_titles_prefix("ATTENTION ", limit=5)] == [
+    assert titles_of(await papers.search_titles_prefix("ATTENTION ", limit=5, guild_id=1)) == [
         "attention augmented networks", "Attention Is All You Need",
     ]  # fmt: skip
-    assert len(await papers.search_titles_prefix("atten", limit=2)) == 2
-    assert await papers.search_titles_prefix("   ") == []
-    assert await papers.search_titles_prefix("zzz") == []
+    assert len(await papers.search_titles_prefix("atten", limit=2, guild_id=None)) == 2
+    assert await papers.search_titles_prefix("   ", guild_id=1) == []
+    assert await papers.search_titles_prefix("zzz", guild_id=1) == []
+    assert await papers.search_titles_prefix("attx", guild_id=1) == []
     plan = await db.fetchall(
-        "EXPLAIN QUERY PLAN SELECT id FROM papers WHERE title >= ? COLLATE NOCASE"
-        " AND title < ? COLLATE NOCASE ORDER BY title COLLATE NOCASE LIMIT 25",
-        ("a", "b"),
+        "EXPLAIN QUERY PLAN " + SELECT_PAPERS + " WHERE title >= :low COLLATE NOCASE"
+        " AND title < :high COLLATE NOCASE AND "
+        + PAPER_VISIBLE_TO_GUILD
+        + " ORDER BY title COLLATE NOCASE LIMIT 25",
+        {"low": "a", "high": "b", "viewer_guild": 1},
     )
     assert any("papers_title_nocase" in row[3] for row in plan)
+
+
+async def test_the_visibility_rule(papers: PaperRepository, db: Database) -> None:
+    """Visible to a server: feed papers, papers of its live community summaries, papers of
+    its reading sessions; nothing else (issue 8, item 12)."""
+
+    async def paper(number: int) -> Paper:
+        return await papers.find_or_create(
+            [PaperId(kind="arxiv", value=f"2001.{number:05d}")], title=f"Paper {number}"
+        )
+
+    feed, mine, deleted, read, bare = [await paper(n) for n in range(1, 6)]
+    await add_summary(db, feed.id)
+    await add_summary(db, mine.id, guild_id=10)
+    await add_summary(db, deleted.id, guild_id=10, deleted=True)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO reading_sessions (guild_id, paper_id, channel_id, thread_id, "
+            "started_by, started_at, closed_at) VALUES (10, ?, 1, 2, 3, 0, 5)",
+            (read.id,),
+        )
+
+    async def visible(guild_id: int | None) -> set[int]:
+        return {
+            p.id
+            for p in (feed, mine, deleted, read, bare)
+            if await papers.get_visible(p.id, guild_id=guild_id) is not None
+        }
+
+    assert await visible(10) == {feed.id, mine.id, read.id}
+    assert await visible(20) == {feed.id}
+    assert await visible(None) == {feed.id}
+    by_ids = await papers.find_visible_by_ids(
+        [PaperId(kind="arxiv", value="2001.00002")], guild_id=20
+    )
+    assert by_ids == []
+    assert await papers.find_visible_by_title("paper 2", guild_id=10) == mine
+    assert await papers.find_visible_by_title("paper 2", guild_id=20) is None
 
 
 async def test_update_overwrites_only_given_fields(papers: PaperRepository) -> None:
@@ -212,37 +281,37 @@ async def test_update_overwrites_only_given_fields(papers: PaperRepository) -> N
 
 
 async def test_bulk_write_cache_is_scoped(db: Database) -> None:
-    before = await db.fetchval("PRAGMA cache_size")
+    before = await db.writer_pragma("cache_size")
     async with bulk_write_cache(db):
-        assert await db.fetchval("PRAGMA cache_size") == -BULK_CACHE_KIB
-    assert await db.fetchval("PRAGMA cache_size") == before
-    await db.connection.execute("PRAGMA cache_size = -131072")  # already bigger: kept
+        assert await db.writer_pragma("cache_size") == -BULK_CACHE_KIB
+    assert await db.writer_pragma("cache_size") == before
+    await db.writer.execute("PRAGMA cache_size = -131072")  # already bigger: kept
     async with bulk_write_cache(db):
-        assert await db.fetchval("PRAGMA cache_size") == -131072
-    assert await db.fetchval("PRAGMA cache_size") == -131072
+        assert await db.writer_pragma("cache_size") == -131072
+    assert await db.writer_pragma("cache_size") == -131072
 
 
 async def test_bulk_write_cache_checkpoints_less_then_restores(db: Database) -> None:
-    before = await db.fetchval("PRAGMA wal_autocheckpoint")
+    before = await db.writer_pragma("wal_autocheckpoint")
     async with bulk_write_cache(db):
-        assert await db.fetchval("PRAGMA wal_autocheckpoint") == BULK_CHECKPOINT_PAGES
-    assert await db.fetchval("PRAGMA wal_autocheckpoint") == before
-    await db.connection.execute("PRAGMA wal_autocheckpoint = 0")  # none at all: kept
+        assert await db.writer_pragma("wal_autocheckpoint") == BULK_CHECKPOINT_PAGES
+    assert await db.writer_pragma("wal_autocheckpoint") == before
+    await db.writer.execute("PRAGMA wal_autocheckpoint = 0")  # none at all: kept
     async with bulk_write_cache(db):
-        assert await db.fetchval("PRAGMA wal_autocheckpoint") == 0
-    assert await db.fetchval("PRAGMA wal_autocheckpoint") == 0
+        assert await db.writer_pragma("wal_autocheckpoint") == 0
+    assert await db.writer_pragma("wal_autocheckpoint") == 0
 
 
 async def test_bulk_write_cache_restores_after_an_error(db: Database) -> None:
     cache, checkpoint = (
-        await db.fetchval("PRAGMA cache_size"),
-        await db.fetchval("PRAGMA wal_autocheckpoint"),
+        await db.writer_pragma("cache_size"),
+        await db.writer_pragma("wal_autocheckpoint"),
     )
     with pytest.raises(RuntimeError):
         async with bulk_write_cache(db):
             raise RuntimeError("import failed")
-    assert await db.fetchval("PRAGMA cache_size") == cache
-    assert await db.fetchval("PRAGMA wal_autocheckpoint") == checkpoint
+    assert await db.writer_pragma("cache_size") == cache
+    assert await db.writer_pragma("wal_autocheckpoint") == checkpoint
 
 
 async def test_fill_missing_fills_only_empty_fields_and_free_identifiers(
