@@ -22,15 +22,52 @@ class PrivateAddressError(aiohttp.ClientConnectionError):
     """A URL pointed at an address the bot does not fetch from."""
 
 
+# IPv6 prefixes whose addresses carry an IPv4 address in their last 32 bits: NAT64's
+# well-known prefix (RFC 6052; a gateway forwards to that IPv4 address) and the deprecated
+# IPv4-compatible addresses.
+_IPV4_IN_LAST_32_BITS = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("::/96"),
+)
+# NAT64's local-use prefix (RFC 8215): translated by the operator's own network, where the
+# IPv4 address may sit anywhere in the address.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def is_public_address(address: str) -> bool:
-    """Whether an IP address is globally routable (not loopback, private, link-local...)."""
+    """Whether an IP address is globally routable (not loopback, private, link-local...).
+
+    An IPv6 address that carries an IPv4 address (IPv4-mapped or -compatible, NAT64, 6to4,
+    Teredo) is public only when every IPv4 address it carries is: otherwise
+    `64:ff9b::7f00:1` would reach 127.0.0.1 through a NAT64 gateway.
+    """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _is_public(ip)
+    if ip.ipv4_mapped is not None:
+        return _is_public(ip.ipv4_mapped)
+    if ip in _LOCAL_NAT64:
+        return False
+    return _is_public(ip) and all(_is_public(inner) for inner in _embedded_ipv4(ip))
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to (6to4, Teredo, NAT64, IPv4-compatible)."""
+    embedded: list[ipaddress.IPv4Address] = []
+    if ip.sixtofour is not None:
+        embedded.append(ip.sixtofour)
+    if ip.teredo is not None:
+        embedded.extend(ip.teredo)
+    if any(ip in network for network in _IPV4_IN_LAST_32_BITS):
+        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
+    return embedded
 
 
 def _is_ip_literal(host: str) -> bool:
