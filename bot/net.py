@@ -10,6 +10,7 @@ each request, redirects included.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from types import SimpleNamespace
 from typing import Any
@@ -68,6 +69,31 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     if any(ip in network for network in _IPV4_IN_LAST_32_BITS):
         embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
     return embedded
+
+
+# A DNS label as resolvers take it (underscores occur in real host names), once IDNA-encoded.
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
+MAX_HOST_NAME_LENGTH = 253
+
+
+def is_valid_host_name(host: str) -> bool:
+    """Whether `host` (a URL's host) is an IP address or a host name that can be looked up.
+
+    Empty labels (`a..b`, `.invalid`), labels over 63 characters, names over 253 and
+    characters DNS has no place for are refused here, rather than by the resolver, which
+    raises UnicodeError for some of them.
+    """
+    if _is_ip_literal(host):
+        return True
+    try:
+        encoded = host.encode("idna")
+        encoded.decode("idna")  # refuses broken punycode labels (`xn--a`)
+    except UnicodeError:
+        return False
+    name = encoded.decode("ascii").removesuffix(".")
+    return 0 < len(name) <= MAX_HOST_NAME_LENGTH and all(
+        _HOST_LABEL.fullmatch(label) for label in name.split(".")
+    )
 
 
 def _is_ip_literal(host: str) -> bool:

@@ -48,6 +48,11 @@ MANAGE_SERVER = discord.Permissions(manage_guild=True)
 SENDER_IDLE_SECONDS = 5.0
 MAX_POLL_TICK_SECONDS = 10.0
 MAX_URL_LENGTH = 2000
+# The option itself takes as much as Discord allows, so a longer address gets a clear
+# answer from the bot rather than a silent refusal from the client.
+MAX_URL_OPTION_LENGTH = 6000
+# How much of an address replies quote: enough to recognise it, short enough to always fit.
+SHOWN_URL_LENGTH = 200
 LIST_PAGE_CHARS = 3900
 
 
@@ -56,9 +61,19 @@ def poll_tick_seconds(poll_seconds: float) -> float:
     return min(max(poll_seconds / 4, 0.25), MAX_POLL_TICK_SECONDS)
 
 
+def shown_url(url: str) -> str:
+    """An address as replies quote it (in `<...>`, so Discord shows no preview)."""
+    return shorten(url, SHOWN_URL_LENGTH)
+
+
 def normalise_feed_url(text: str) -> str:
     """An http(s) URL from what was typed (`arxiv.org/rss/cs.LG` gets `https://`)."""
     text = text.strip().strip("<>")
+    if len(text) > MAX_URL_LENGTH:
+        raise UserFacingError(
+            f"That address is {len(text):,} characters long; a feed address may have at most "
+            f"{MAX_URL_LENGTH:,} characters."
+        )
     if "://" not in text:
         text = "https://" + text
     try:
@@ -170,11 +185,11 @@ class DiscoveredFeedsView(OwnedView):
     async def choose(self, interaction: discord.Interaction, index: int) -> None:
         url = self.feeds[index].url
         self.stop()
-        await interaction.response.edit_message(content=f"Checking <{url}>…", view=None)
+        await interaction.response.edit_message(content=f"Checking <{shown_url(url)}>…", view=None)
         try:
             result, parsed = await self.cog.fetch_and_parse(url)
             if not parsed.is_feed:
-                raise UserFacingError(f"<{url}> is not a feed either: {parsed.error}.")
+                raise UserFacingError(f"<{shown_url(url)}> is not a feed either: {parsed.error}.")
             text = await self.cog.subscribe(self.request, url, result, parsed)
         except UserFacingError as exc:
             await interaction.edit_original_response(content=exc.message)
@@ -295,9 +310,9 @@ class FeedsCog(commands.Cog):
         """Fetch a URL once, as a poll would, and parse it; refuse what cannot be used."""
         result = await self.poller.fetch(url)
         if result.gone:
-            raise UserFacingError(f"<{url}> is gone: the server answered 410 Gone.")
+            raise UserFacingError(f"<{shown_url(url)}> is gone: the server answered 410 Gone.")
         if not result.ok:
-            raise UserFacingError(f"I couldn't fetch <{url}>: {result.error_message}.")
+            raise UserFacingError(f"I couldn't fetch <{shown_url(url)}>: {result.error_message}.")
         parsed = await parse_feed_async(result.body, url=result.final_url, headers=result.headers)
         return result, parsed
 
@@ -351,7 +366,7 @@ class FeedsCog(commands.Cog):
         seen = await self.feeds.seen_count(feed.id)
         name = escape_markdown(parsed.title or feed.display_name)
         lines = [
-            f"Subscribed <#{request.channel_id}> to **{name}** (<{feed.url}>).",
+            f"Subscribed <#{request.channel_id}> to **{name}** (<{shown_url(feed.url)}>).",
             f"Its {seen} current entries count as seen; new ones will be announced there "
             f"(checked every {self._interval_words()}).",
         ]
@@ -391,7 +406,7 @@ class FeedsCog(commands.Cog):
     async def feed_add(
         self,
         interaction: discord.Interaction,
-        url: app_commands.Range[str, 1, MAX_URL_LENGTH],
+        url: app_commands.Range[str, 1, MAX_URL_OPTION_LENGTH],
         channel: discord.TextChannel | None = None,
         include: app_commands.Range[str, 0, MAX_FILTER_LENGTH] | None = None,
         exclude: app_commands.Range[str, 0, MAX_FILTER_LENGTH] | None = None,
@@ -423,7 +438,7 @@ class FeedsCog(commands.Cog):
         if parsed.discovered_feeds:
             view = DiscoveredFeedsView(self, request, parsed.discovered_feeds)
             view.message = await interaction.followup.send(
-                f"<{address}> is a web page, not a feed, but it links to "
+                f"<{shown_url(address)}> is a web page, not a feed, but it links to "
                 f"{len(view.feeds)} feed{'s' if len(view.feeds) != 1 else ''}. Pick one:",
                 view=view,
                 ephemeral=True,
@@ -431,7 +446,7 @@ class FeedsCog(commands.Cog):
             )
             return
         reason = parsed.error or "it is not an RSS or Atom feed"
-        raise UserFacingError(f"I can't subscribe to <{address}>: {reason}.")
+        raise UserFacingError(f"I can't subscribe to <{shown_url(address)}>: {reason}.")
 
     # --- /feed list, remove, pause, resume, test ---------------------------------------
 

@@ -336,6 +336,31 @@ async def test_feed_add_refuses_what_is_not_a_feed_with_the_reason(
     assert await SubscriptionRepository(bot.db).count_for_guild(emulator.guild.id) == 0
 
 
+@pytest.mark.parametrize("host", ["a..b", ".invalid", "a" * 1990])
+async def test_feed_add_refuses_a_malformed_host_name_clearly(
+    emulator: DiscordEmulator, bot: ShortScienceBot, host: str
+) -> None:
+    reply = await command(emulator, f"/feed add url:http://{host}/")
+    assert reply.ephemeral and "host name" in reply.content, reply.content
+    assert "error code" not in reply.content
+    assert await SubscriptionRepository(bot.db).count_for_guild(emulator.guild.id) == 0
+
+
+async def test_feed_add_with_a_very_long_url_gets_a_short_clear_reply(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    too_long = feed_server.url("/dynamic/x?" + "q" * 4000)
+    reply = await command(emulator, f"/feed add url:{too_long}")
+    assert reply.ephemeral and "at most 2,000 characters" in reply.content, reply.content
+    # The longest address accepted, failing to fetch: the reply quotes it shortened.
+    longest = feed_server.url("/status/404?")
+    longest += "q" * (2000 - len(longest))
+    reply = await command(emulator, f"/feed add url:{longest}")
+    assert reply.ephemeral and "404" in reply.content, reply.content
+    assert len(reply.content) <= 2000 and longest not in reply.content
+    assert await SubscriptionRepository(bot.db).count_for_guild(emulator.guild.id) == 0
+
+
 async def test_the_per_server_cap_and_duplicates_are_refused(
     emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
 ) -> None:

@@ -354,6 +354,18 @@ async def test_not_a_feed_is_a_failure(
     assert (await poll(poller, feed_id))[0] == "failed"
 
 
+@pytest.mark.parametrize("host", ["a..b", ".invalid", "a" * 1990])
+async def test_a_malformed_host_name_fails_the_poll_with_a_clear_error(
+    db: Database, poller: FeedPoller, server: FeedServer, host: str
+) -> None:
+    server.routes["/moved"] = Route(status=302, headers={"Location": f"http://{host}/feed"})
+    for url in (f"http://{host}/feed", server.url("/moved")):
+        feed_id, _ = await add_feed(db, url, [10])
+        assert (await poll(poller, feed_id))[0] == "failed"
+        feed = await FeedRepository(db).get(feed_id)
+        assert feed is not None and "host name" in (feed.last_error or ""), feed.last_error
+
+
 async def test_a_crash_inside_the_poll_transaction_leaves_nothing_half_done(
     db: Database, poller: FeedPoller, server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
