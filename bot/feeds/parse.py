@@ -68,6 +68,10 @@ _MONTHS = {name: number for number, name in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
 )}  # fmt: skip
 _RSS_AUTHOR_WITH_EMAIL = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$")
+# The dates a feed entry may have (see `parse_date`) and the vote counts it may claim.
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+LATEST_DATE_AHEAD = timedelta(days=1)
+MAX_FEED_VOTES = 100_000
 _HTMLISH_START = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
@@ -166,23 +170,38 @@ def choose_identity(entries: Sequence[_IdentitySource]) -> list[str]:
 
 
 def parse_date(text: str | None) -> datetime | None:
-    """An RFC 822 or ISO 8601 date (or anything feedparser understands) as aware UTC."""
+    """An RFC 822 or ISO 8601 date (or anything feedparser understands) as aware UTC.
+
+    None for what is not a date, and for dates outside [1990-01-01, now + 1 day]: a feed
+    that says 31 Dec 9999 means nothing by it, and such a date must neither fail the feed
+    (it overflows datetime once in UTC) nor keep its entry at the top of `/latest`.
+    """
     if not text or not text.strip():
         return None
-    text = text.strip()
+    try:
+        return plausible_date(_parse_date_text(text.strip()))
+    except (ValueError, OverflowError):
+        return None
+
+
+def plausible_date(value: datetime | None) -> datetime | None:
+    """`value` when it is a date a feed entry can have (see `parse_date`), else None."""
+    if value is None or not EARLIEST_DATE <= value <= datetime.now(UTC) + LATEST_DATE_AHEAD:
+        return None
+    return value
+
+
+def _parse_date_text(text: str) -> datetime | None:
     value: datetime | None
     quick = _RFC822_DATE.match(text)
     if quick:
         day, month, year, hour, minute, second, zone = quick.groups()
         month_number = _MONTHS.get(month.lower())
         if month_number is not None:
-            try:
-                value = datetime(
-                    int(year), month_number, int(day), int(hour), int(minute), int(second or 0),
-                    tzinfo=UTC,
-                )  # fmt: skip
-            except ValueError:
-                return None
+            value = datetime(
+                int(year), month_number, int(day), int(hour), int(minute), int(second or 0),
+                tzinfo=UTC,
+            )  # fmt: skip
             if zone[0] in "+-":
                 offset = (int(zone[1:3]) * 60 + int(zone[3:5])) * (1 if zone[0] == "+" else -1)
                 value -= timedelta(minutes=offset)
@@ -365,6 +384,14 @@ def _int_or_none(text: str | None) -> int | None:
         return int(text.strip())
     except ValueError:
         return None
+
+
+def _votes(text: str | None) -> int | None:
+    """A feed's vote count, within ±MAX_FEED_VOTES (a feed claiming 2**63 gets no further)."""
+    votes = _int_or_none(text)
+    if votes is None:
+        return None
+    return max(-MAX_FEED_VOTES, min(votes, MAX_FEED_VOTES))
 
 
 def _rss_author(text: str | None) -> str | None:
@@ -675,7 +702,7 @@ def _rss_item(item: ET.Element, base: str | None) -> tuple[_Draft, str]:
                 elif name == "bibtexkey":
                     draft.bibtex_key = value or None
                 elif name == "votes":
-                    draft.votes = _int_or_none(value)
+                    draft.votes = _votes(value)
             elif namespace == NS_ARXIV:
                 kind = "arxiv"
                 value = (child.text or "").strip()
@@ -945,10 +972,13 @@ def _plain(text: str) -> str:
 def _feedparser_date(entry: Mapping[str, Any], key: str) -> datetime | None:
     # dict.get, not entry.get: FeedParserDict answers "updated" with the published date.
     parsed = dict.get(entry, f"{key}_parsed")  # type: ignore[call-overload]
-    if parsed:
-        year, month, day, hour, minute, second = parsed[:6]
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    return None
+    if not parsed:
+        return None
+    year, month, day, hour, minute, second = parsed[:6]
+    try:
+        return plausible_date(datetime(year, month, day, hour, minute, second, tzinfo=UTC))
+    except (ValueError, OverflowError):
+        return None
 
 
 def _prefixed(entry: Mapping[str, Any], name: str) -> Any:
@@ -986,7 +1016,7 @@ def _feedparser_entry(
     arxiv_text = _prefixed(entry, "arxivid")
     if votes is not None or bibtex_key is not None or arxiv_text is not None:
         # ShortScience: the description is Markdown whatever feedparser guessed its type was.
-        draft.votes = _int_or_none(votes)
+        draft.votes = _votes(votes)
         draft.bibtex_key = (bibtex_key or "").strip() or _bibtex_from_link(draft.link)
         draft.arxiv_id, draft.arxiv_version = _arxiv_parts(arxiv_text)
         draft.paper_title = draft.title or None

@@ -11,6 +11,8 @@ did *not* happen.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import cast
 
@@ -75,6 +77,12 @@ async def settle(bot: ShortScienceBot) -> None:
 def announcements(emulator: DiscordEmulator, channel: Channel) -> list[str]:
     """Titles of the announcement embeds (or the text of plain messages) in a channel."""
     return [m.embed["title"] if m.embed else m.content for m in emulator.messages(channel)]
+
+
+def listed_titles(message: Message) -> list[str]:
+    """The titles of a `/latest` or `/top` list, in order."""
+    assert message.embed is not None
+    return re.findall(r"^\*\*\d+\.\*\* \[([^\]]+)\]", message.embed["description"], re.M)
 
 
 def summary_id_in(message: Message) -> int:
@@ -359,6 +367,39 @@ async def test_feed_add_with_a_very_long_url_gets_a_short_clear_reply(
     assert reply.ephemeral and "404" in reply.content, reply.content
     assert len(reply.content) <= 2000 and longest not in reply.content
     assert await SubscriptionRepository(bot.db).count_for_guild(emulator.guild.id) == 0
+
+
+async def test_edge_dates_and_huge_vote_counts_kill_no_feed_and_skew_neither_latest_nor_top(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    general = emulator.guild.channel("general")
+    items = [Item("old/1", title="Old", date="Mon, 13 Mar 2017 09:00:00 +0000")]
+    url = feed_server.set_feed("ss", shortscience_rss(items))
+    await command(emulator, f"/feed add url:{url} channel:#general")
+    items[:0] = [
+        Item("e/1", title="Far future", date="31 Dec 9999 23:00 -1200"),
+        Item("e/2", title="Year one", date="01 Jan 0001 +0100"),
+        Item("e/3", title="Innocent", date=FRESH_DATE),
+        Item("e/4", title="Huge votes", date=FRESH_DATE, votes=9223372036854775807),
+    ]
+    feed_server.set_feed("ss", shortscience_rss(items))
+    shown = await wait_titles(emulator, general, 4)
+    assert sorted(shown) == ["Far future", "Huge votes", "Innocent", "Year one"]
+
+    # An entry dated now goes above those whose dates were unusable: they count from when
+    # the bot first saw them, not from the year 9999.
+    soon = format_datetime(datetime.now(UTC) + timedelta(minutes=5), usegmt=True)
+    items.insert(0, Item("e/5", title="Brand new", date=soon))
+    feed_server.set_feed("ss", shortscience_rss(items))
+    await wait_titles(emulator, general, 5)
+    latest = await command(emulator, "/latest")
+    assert latest.embed is not None
+    assert listed_titles(latest)[0] == "Brand new"
+    top = await command(emulator, "/top period:all")
+    assert top.embed is not None
+    assert listed_titles(top)[0] == "Huge votes"
+    assert "▲ 100000 ·" in top.embed["description"]
+    assert "9223372036854775807" not in top.embed["description"]
 
 
 async def test_the_per_server_cap_and_duplicates_are_refused(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from bot.feeds import FeedEntry, choose_identity, discover_feeds, parse_feed, parse_feed_async
 from bot.feeds.parse import (
+    EARLIEST_DATE,
+    LATEST_DATE_AHEAD,
     _as_utf8_xml,
     _decode,
     _parse_with_feedparser,
@@ -492,6 +494,103 @@ def test_identity_is_unique_when_guids_are(guids: list[str]) -> None:
 )
 def test_parse_date(text: str | None, expected: datetime | None) -> None:
     assert parse_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "31 Dec 9999 23:00 -1200",  # past datetime.max once in UTC
+        "Fri, 31 Dec 9999 23:00:00 -1200",
+        "01 Jan 0001 +0100",  # before datetime.min once in UTC
+        "Mon, 01 Jan 0001 00:00:00 +0100",
+        "9999-12-31T23:00:00-12:00",
+        "0001-01-01T00:00:00+01:00",
+        "0001-01-01",
+        "9999-12-31",
+        "Sun, 31 Dec 1989 23:59:59 +0000",  # before 1990: not a summary's date
+        "Tue, 14 Mar 2317 09:21:07 +0000",  # centuries ahead
+        "2099-01-01T00:00:00Z",
+        "Wed, 31 Dec 9999 23:59:59 GMT",
+    ],
+)
+def test_dates_outside_1990_to_tomorrow_are_unknown_and_never_raise(text: str) -> None:
+    assert parse_date(text) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.builds(
+            lambda day, month, year, zone: f"{day:02d} {month} {year:04d} 23:00 {zone}",
+            st.integers(1, 31),
+            st.sampled_from(["Jan", "Feb", "Dec"]),
+            st.integers(1, 9999),
+            st.sampled_from(["+1400", "-1200", "+0000", "GMT", "-2359", "+9999"]),
+        ),
+        st.datetimes(timezones=st.timezones()).map(lambda moment: moment.isoformat()),
+    )
+)
+def test_parse_date_never_raises_and_stays_in_range(text: str) -> None:
+    value = parse_date(text)
+    assert value is None or EARLIEST_DATE <= value <= datetime.now(UTC) + LATEST_DATE_AHEAD
+
+
+def test_dates_up_to_a_day_ahead_are_kept() -> None:
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=20)
+    assert parse_date(soon.isoformat()) == soon
+    assert parse_date("1990-01-01T00:00:00Z") == datetime(1990, 1, 1, tzinfo=UTC)
+    assert parse_date((soon + timedelta(days=2)).isoformat()) is None
+
+
+def test_a_feed_with_dates_at_the_edges_of_datetime_keeps_every_entry() -> None:
+    items = [
+        ("Far future", "31 Dec 9999 23:00 -1200"),
+        ("Year one", "01 Jan 0001 +0100"),
+        ("Innocent", "Tue, 14 Mar 2017 09:21:07 +0000"),
+    ]
+    body = (
+        '<rss version="2.0"><channel><title>T</title>'
+        + "".join(
+            f"<item><title>{title}</title><link>https://x.org/{n}</link><pubDate>{date}</pubDate>"
+            "</item>"
+            for n, (title, date) in enumerate(items)
+        )
+        + "</channel></rss>"
+    )
+    for variant in (body, body.replace("</channel>", "<p></channel>")):  # fast, feedparser
+        feed = parse_feed(variant.encode())
+        assert [(e.title, e.published) for e in feed.entries] == [
+            ("Far future", None),
+            ("Year one", None),
+            ("Innocent", datetime(2017, 3, 14, 9, 21, 7, tzinfo=UTC)),
+        ]
+
+
+@pytest.mark.parametrize(
+    ("votes", "expected"),
+    [
+        ("12", 12),
+        ("9223372036854775807", 100_000),
+        ("99999999999999999999999999", 100_000),
+        ("-9223372036854775808", -100_000),
+        ("1" * 5000, None),  # more digits than int() reads
+        ("many", None),
+    ],
+)
+def test_vote_counts_from_a_feed_are_clamped(votes: str, expected: int | None) -> None:
+    item = (
+        "<item><title>T</title><link>https://www.shortscience.org/paper?bibtexKey=k#u</link>"
+        f"<shortscience:bibtexkey>k</shortscience:bibtexkey><shortscience:votes>{votes}"
+        "</shortscience:votes></item>"
+    )
+    body = (
+        '<rss version="2.0" xmlns:shortscience="http://www.shortscience.org"><channel>'
+        f"<title>S</title>{item}</channel></rss>"
+    )
+    for variant in (body, body.replace("</channel>", "<p></channel>")):  # fast, feedparser
+        [entry] = parse_feed(variant.encode()).entries
+        assert entry.votes == expected
 
 
 def test_html_to_text() -> None:
