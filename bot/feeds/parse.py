@@ -76,6 +76,21 @@ _HTMLISH_START = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
 
+# Python text codecs that are no character set a document is written in: `undefined` always
+# raises, punycode and idna are quadratic on a long body, and the escape codecs (and UTF-7,
+# which browsers refuse too) would turn the bytes into other text than was sent.
+_NOT_DOCUMENT_CHARSETS = frozenset(
+    {
+        "undefined",
+        "punycode",
+        "idna",
+        "unicode-escape",
+        "raw-unicode-escape",
+        "utf-7",
+        "mbcs",
+        "oem",
+    }
+)
 # WHATWG: pages labelled ISO-8859-1 are really windows-1252 (curly quotes at 0x91-0x94).
 _ENCODING_ALIASES = dict.fromkeys(
     ("iso-8859-1", "iso8859-1", "latin-1", "latin1", "us-ascii", "ascii"), "windows-1252"
@@ -260,21 +275,37 @@ def _decode(body: bytes, content_type: str | None) -> tuple[str, str, list[str]]
         candidates.append(declared.group(1).decode("ascii"))
     candidates += ["utf-8", "windows-1252"]
     for name in candidates:
-        codec_name = _ENCODING_ALIASES.get(name.lower(), name)
         try:
-            codecs.lookup(codec_name)
-        except LookupError:
-            problems.append(f"unknown character encoding {name!r}")
+            codec_name = _document_charset(name)
+        except LookupError as exc:
+            problems.append(f"{exc}: {name!r}")
             continue
         try:
             text = body.decode(codec_name)
-        except UnicodeDecodeError:
+        except UnicodeError:
             problems.append(f"the body is not valid {name}")
             continue
-        return text, codecs.lookup(codec_name).name, problems
+        return text, codec_name, problems
     # windows-1252 leaves five bytes undefined; latin-1 decodes anything.
     problems.append("decoded as latin-1 as a last resort")
     return body.decode("latin-1"), "latin-1", problems
+
+
+def _document_charset(label: str) -> str:
+    """The Python codec for a charset label a document may carry.
+
+    Raises LookupError for a label Python does not know, and for codecs that are no
+    character set: binary transforms (`zlib`, `base64`, `rot13`: a feed may name any codec)
+    and the text codecs in _NOT_DOCUMENT_CHARSETS.
+    """
+    try:
+        info = codecs.lookup(_ENCODING_ALIASES.get(label.lower(), label))
+    except LookupError:
+        raise LookupError("unknown character encoding") from None
+    # CodecInfo marks bytes-to-bytes and str-to-str codecs as not text encodings.
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_DOCUMENT_CHARSETS:
+        raise LookupError("not a character encoding")
+    return info.name
 
 
 def _declared_utf8(body: bytes, content_type: str | None) -> bytes | None:

@@ -402,6 +402,24 @@ async def test_edge_dates_and_huge_vote_counts_kill_no_feed_and_skew_neither_lat
     assert "9223372036854775807" not in top.embed["description"]
 
 
+@pytest.mark.parametrize("codec", ["zlib", "rot13", "undefined", "punycode"])
+async def test_a_feed_naming_a_codec_that_is_no_character_set_still_works(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer, codec: str
+) -> None:
+    general = emulator.guild.channel("general")
+    items = [Item("old/1")]
+
+    def body() -> bytes:
+        return shortscience_rss(items).replace(b'encoding="UTF-8"', f'encoding="{codec}"'.encode())
+
+    url = feed_server.set_feed("ss", body(), content_type=f"application/rss+xml; charset={codec}")
+    reply = await command(emulator, f"/feed add url:{url} channel:#general")
+    assert "Subscribed" in reply.content, reply.content
+    items.insert(0, Item("n/1", title="Still announced"))
+    feed_server.set_feed("ss", body(), content_type=f"application/rss+xml; charset={codec}")
+    assert await wait_titles(emulator, general, 1) == ["Still announced"]
+
+
 async def test_the_per_server_cap_and_duplicates_are_refused(
     emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
 ) -> None:

@@ -291,6 +291,34 @@ def test_http_charset_wins_over_the_declaration() -> None:
     assert feed.title == "Ça" and feed.entries[0].title == "é"
 
 
+NOT_TEXT_ENCODINGS = ["zlib", "base64", "rot13", "uu", "hex", "bz2", "quopri"]
+# Text codecs that are no character set a document can be in: `undefined` always raises,
+# punycode is quadratic to decode, the rest turn bytes into something else than was sent.
+NOT_DOCUMENT_CHARSETS = [
+    "undefined", "punycode", "idna", "unicode_escape", "raw_unicode_escape", "utf-7",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("encoding", NOT_TEXT_ENCODINGS + NOT_DOCUMENT_CHARSETS)
+@pytest.mark.parametrize("where", ["declaration", "http"])
+def test_a_codec_that_is_no_character_set_is_ignored(encoding: str, where: str) -> None:
+    declared = f' encoding="{encoding}"' if where == "declaration" else ""
+    # ASCII only (the one non-ASCII letter is a character reference): every codec named
+    # could decode it, and punycode would take quadratic time on a big one.
+    body = f'<?xml version="1.0"{declared}?><rss version="2.0"><channel><title>na&#239;ve</title>'
+    body += "<item><title>Entry \\u0041 +AGEA-</title><guid>http://x/1</guid></item>"
+    body += "</channel></rss>"
+    headers = (
+        {"Content-Type": f"application/rss+xml; charset={encoding}"} if where == "http" else {}
+    )
+    for variant in (body, body.replace("</channel>", "<p></channel>")):  # fast, feedparser
+        feed = parse_feed(variant.encode("utf-8"), headers=headers)
+        assert feed.is_feed and feed.encoding == "utf-8", feed.error
+        assert feed.title == "naïve"
+        assert [entry.title for entry in feed.entries] == ["Entry \\u0041 +AGEA-"]
+        assert any(encoding in problem for problem in feed.bozo), feed.bozo
+
+
 def test_wrong_declaration_falls_back_to_utf8() -> None:
     body = '<?xml version="1.0" encoding="x-unknown-charset"?><rss version="2.0"><channel>'
     body += "<title>naïve</title></channel></rss>"
