@@ -17,6 +17,7 @@ import email.utils
 import hashlib
 import re
 import xml.etree.ElementTree as ET
+import xml.sax
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -946,14 +947,21 @@ def _parse_with_feedparser(
         problems.append(f"feedparser recovered from: {exception}")
     feed = result.feed
     version = str(result.get("version") or "")
-    title = _clean_title(_plain(feed.get("title") or ""))
-    link = feed.get("link")
+    fields = _FeedparserFields(
+        is_atom=version.startswith("atom"),
+        # The strict parser (expat) failed and the lenient one read the body instead.
+        lenient=isinstance(exception, xml.sax.SAXException),
+    )
+    title = _clean_title(fields.typed(feed, "title"))
+    link = fields.untyped(feed.get("link")) if not fields.is_atom else feed.get("link")
     base = _link_base(url, link)
-    feed_author = feed.get("author") if version.startswith("atom") else None
+    feed_author = fields.untyped(feed.get("author")) if fields.is_atom else None
     drafts: list[_Draft] = []
     errors: list[str] = []
     for entry in result.entries:
-        draft = _feedparser_entry(entry, base, feed_author, is_rss=version.startswith("rss"))
+        draft = _feedparser_entry(
+            entry, base, feed_author, fields, is_rss=version.startswith("rss")
+        )
         if draft.guid and "arxiv.org/api/errors" in draft.guid and draft.title == "Error":
             errors.append(draft.content or "unknown error")
             continue
@@ -1000,6 +1008,54 @@ def _plain(text: str) -> str:
     return html_to_text(text) if looks_like_html(text) else text
 
 
+# What feedparser's lenient parser leaves escaped in elements that have no content type
+# (author names, ids, RSS links, extension elements): the XML entities, named or numbered.
+_LENIENT_ESCAPES = re.compile(
+    r"&(lt|gt|amp|quot|apos|#(?:34|38|39|60|62)|#[xX](?:22|26|27|3[cCeE]));"
+)
+_LENIENT_CHARACTERS = {
+    "lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'",
+    "#34": '"', "#38": "&", "#39": "'", "#60": "<", "#62": ">",
+    "#x22": '"', "#x26": "&", "#x27": "'", "#x3c": "<", "#x3e": ">",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _FeedparserFields:
+    """Reads feedparser's values as the XML text the fast readers see, decoded once.
+
+    Typed values (titles, summaries, content) come decoded by both of feedparser's parsers,
+    as text or as HTML according to their type. Untyped ones (author names, ids, links,
+    extension elements) come decoded from the strict parser but still escaped from the
+    lenient one (`R&amp;D Team`): they are unescaped here, in one pass, so that text that
+    really reads `&amp;` keeps it.
+    """
+
+    is_atom: bool
+    lenient: bool
+
+    def untyped(self, value: Any) -> Any:
+        if self.lenient and isinstance(value, str) and "&" in value:
+            return _LENIENT_ESCAPES.sub(lambda m: _LENIENT_CHARACTERS[m.group(1).lower()], value)
+        return value
+
+    def typed(self, item: Mapping[str, Any], key: str) -> str:
+        """A text construct: Atom's declared HTML becomes text (as the fast reader does);
+        RSS says nothing, so markup is recognised by its tags."""
+        value = item.get(key) or ""
+        kind = (item.get(f"{key}_detail") or {}).get("type", "")
+        if self.is_atom and "html" in kind:
+            return html_to_text(value)
+        return _plain(value)
+
+    def extension(self, entry: Mapping[str, Any], name: str) -> Any:
+        """An extension element whatever prefix the feed declared (`shortscience_votes`)."""
+        for key, value in entry.items():
+            if key.endswith(f"_{name}") and not key.endswith("_detail"):
+                return self.untyped(value)
+        return None
+
+
 def _feedparser_date(entry: Mapping[str, Any], key: str) -> datetime | None:
     # dict.get, not entry.get: FeedParserDict answers "updated" with the published date.
     parsed = dict.get(entry, f"{key}_parsed")  # type: ignore[call-overload]
@@ -1012,23 +1068,28 @@ def _feedparser_date(entry: Mapping[str, Any], key: str) -> datetime | None:
         return None
 
 
-def _prefixed(entry: Mapping[str, Any], name: str) -> Any:
-    """An extension element whatever prefix the feed declared (`shortscience_votes`, ...)."""
-    for key, value in entry.items():
-        if key.endswith(f"_{name}") and not key.endswith("_detail"):
-            return value
-    return None
-
-
 def _feedparser_entry(
-    entry: Mapping[str, Any], base: str | None, feed_author: str | None, *, is_rss: bool
+    entry: Mapping[str, Any],
+    base: str | None,
+    feed_author: str | None,
+    fields: _FeedparserFields,
+    *,
+    is_rss: bool,
 ) -> _Draft:
     draft = _Draft()
-    draft.guid = entry.get("id") or None
-    draft.link = _absolute(entry.get("link"), base)
-    draft.title = _clean_title(_plain(entry.get("title") or ""))
-    names = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
-    draft.author = ", ".join(names) or _rss_author(entry.get("author")) or feed_author
+    draft.guid = fields.untyped(entry.get("id")) or None
+    if fields.is_atom:
+        # An attribute, which feedparser decodes itself; without one feedparser offers the
+        # id as the link, which Atom never means (the fast reader leaves it out too).
+        link = entry.get("link") if entry.get("links") else None
+    else:
+        link = fields.untyped(entry.get("link"))
+    draft.link = _absolute(link, base)
+    draft.title = _clean_title(fields.typed(entry, "title"))
+    names = [fields.untyped(a["name"]) for a in entry.get("authors", []) if a.get("name")]
+    draft.author = (
+        ", ".join(names) or _rss_author(fields.untyped(entry.get("author"))) or feed_author
+    )
     contents = entry.get("content") or []
     if contents:
         draft.content, kind = contents[0].get("value", ""), contents[0].get("type", "")
@@ -1041,10 +1102,12 @@ def _feedparser_entry(
     if is_rss and draft.published is None:
         # feedparser files RSS's dc:date under "updated"; the fast reader calls it published.
         draft.published, draft.updated = draft.updated, None
-    draft.categories = [tag.get("term") for tag in entry.get("tags", []) if tag.get("term")]
+    terms = [tag["term"] for tag in entry.get("tags", []) if tag.get("term")]
+    # Atom categories are attributes, which feedparser decodes itself.
+    draft.categories = terms if fields.is_atom else [fields.untyped(term) for term in terms]
 
-    votes, bibtex_key = _prefixed(entry, "votes"), _prefixed(entry, "bibtexkey")
-    arxiv_text = _prefixed(entry, "arxivid")
+    votes, bibtex_key = fields.extension(entry, "votes"), fields.extension(entry, "bibtexkey")
+    arxiv_text = fields.extension(entry, "arxivid")
     if votes is not None or bibtex_key is not None or arxiv_text is not None:
         # ShortScience: the description is Markdown whatever feedparser guessed its type was.
         draft.votes = _votes(votes)
@@ -1054,11 +1117,11 @@ def _feedparser_entry(
         draft.updated = draft.published
         draft.author = draft.author or "Anonymous"
         return draft
-    announce = _prefixed(entry, "announce_type")
+    announce = fields.extension(entry, "announce_type")
     if announce or (draft.guid or "").lower().startswith("oai:arxiv.org:"):
         draft.announce_type = announce or None
-        draft.doi = (_prefixed(entry, "doi") or "").strip().lower() or None
-        draft.journal_ref = (_prefixed(entry, "journal_reference") or "").strip() or None
+        draft.doi = (fields.extension(entry, "doi") or "").strip().lower() or None
+        draft.journal_ref = (fields.extension(entry, "journal_reference") or "").strip() or None
         draft.arxiv_item = True
         return draft
     if draft.guid and "arxiv.org/abs/" in draft.guid:
@@ -1068,8 +1131,8 @@ def _feedparser_entry(
             draft.abstract = draft.content
             draft.paper_title = draft.title
             draft.paper_authors = draft.author
-            draft.doi = (entry.get("arxiv_doi") or "").strip().lower() or None
-            draft.journal_ref = entry.get("arxiv_journal_ref") or None
+            draft.doi = (fields.untyped(entry.get("arxiv_doi")) or "").strip().lower() or None
+            draft.journal_ref = fields.untyped(entry.get("arxiv_journal_ref")) or None
             draft.pdf_url = next(
                 (x.get("href") for x in entry.get("links", []) if x.get("title") == "pdf"),
                 f"https://arxiv.org/pdf/{draft.arxiv_id}",
@@ -1078,7 +1141,10 @@ def _feedparser_entry(
             if primary:
                 draft.categories = [primary, *(c for c in draft.categories if c != primary)]
             return draft
-    if "html" in kind:
+    if "html" in kind and fields.is_atom:
+        # Declared HTML: text whether or not it has tags, as the fast reader makes it.
+        draft.content, draft.content_html = html_to_text(draft.content).strip(), draft.content
+    elif "html" in kind:
         _set_content(draft, draft.content, html_allowed=True)
     return draft
 

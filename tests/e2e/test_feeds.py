@@ -420,6 +420,40 @@ async def test_a_feed_naming_a_codec_that_is_no_character_set_still_works(
     assert await wait_titles(emulator, general, 1) == ["Still announced"]
 
 
+async def test_a_broken_feed_read_leniently_shows_entities_decoded_once(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    general = emulator.guild.channel("general")
+    entries = ["<entry><id>tag:x,2024:1</id><title>Old</title></entry>"]
+
+    def broken_atom() -> str:  # an unclosed <p>: only feedparser's lenient parser reads it
+        return (
+            '<feed xmlns="http://www.w3.org/2005/Atom"><title type="html">R&amp;amp;D Team</title>'
+            "<id>tag:x,2024:feed</id>" + "".join(entries) + "<p></feed>"
+        )
+
+    url = feed_server.set_feed("rd", broken_atom(), content_type="application/atom+xml")
+    reply = await command(emulator, f"/feed add url:{url} channel:#general")
+    assert "to **R&D Team**" in reply.content, reply.content
+    entries.insert(
+        0,
+        "<entry><id>tag:x,2024:2</id><title type='html'>R&amp;amp;D &amp;lt;3</title>"
+        "<author><name>R&amp;D Team</name></author><summary>Plain &amp;amp; kept</summary>"
+        "</entry>",
+    )
+    feed_server.set_feed("rd", broken_atom(), content_type="application/atom+xml")
+    assert await wait_titles(emulator, general, 1) == ["R&D <3"]
+    summary = await SummaryRepository(bot.db).get(summary_id_in(emulator.messages(general)[0]))
+    assert summary is not None
+    assert (summary.title, summary.author_name, summary.body) == (
+        "R&D <3",
+        "R&D Team",
+        "Plain &amp; kept",
+    )
+    listing = await command(emulator, "/feed list")
+    assert listing.embed is not None and "[R&D Team]" in listing.embed["description"]
+
+
 async def test_the_per_server_cap_and_duplicates_are_refused(
     emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
 ) -> None:

@@ -440,6 +440,68 @@ def test_feedparser_fallback_reads_the_same_entries(name: str) -> None:
     assert lenient.entries == fast.entries
 
 
+ENTITIES_RSS = """<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>
+<title>R&amp;D Team</title><link>https://x.org/?a=1&amp;b=2</link>
+<item><title>R&amp;D Team</title><link>https://x.org/item?a=1&amp;b=2</link>
+<guid isPermaLink="false">tag:R&amp;D</guid><author>rd@x.org (R&amp;D Team)</author>
+<category>R&amp;D</category><description>By R&amp;D Team: AT&amp;amp;T</description></item>
+<item><title>Literal &amp;amp; kept</title><guid isPermaLink="false">tag:2</guid>
+<dc:creator>R&amp;amp;D</dc:creator>
+<description>&lt;p&gt;R&amp;amp;D &lt;b&gt;Team&lt;/b&gt;&lt;/p&gt;
+</description></item>
+</channel></rss>"""
+ENTITIES_ATOM = """<feed xmlns="http://www.w3.org/2005/Atom">
+<title type="html">R&amp;amp;D Team</title><id>urn:x</id>
+<entry><id>tag:R&amp;D</id><title type="html">R&amp;amp;D Team</title>
+<link href="https://x.org/e?a=1&amp;b=2"/><author><name>R&amp;D Team</name></author>
+<summary type="text">Plain R&amp;amp;D</summary></entry>
+<entry><id>tag:2</id><title type="text">Literal R&amp;amp;D</title>
+<author><name>A &amp;amp; B</name></author>
+<content type="html">&lt;p&gt;R&amp;amp;D &lt;b&gt;Team&lt;/b&gt;&lt;/p&gt;</content></entry>
+</feed>"""
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            ENTITIES_RSS,
+            [
+                (
+                    "R&D Team",
+                    "R&D Team",
+                    "tag:R&D",
+                    "https://x.org/item?a=1&b=2",
+                    "By R&D Team: AT&amp;T",
+                ),
+                ("Literal &amp; kept", "R&amp;D", "tag:2", None, "R&D Team"),
+            ],
+        ),
+        (
+            ENTITIES_ATOM,
+            [
+                ("R&D Team", "R&D Team", "tag:R&D", "https://x.org/e?a=1&b=2", "Plain R&amp;D"),
+                ("Literal R&amp;D", "A &amp; B", "tag:2", None, "R&D Team"),
+            ],
+        ),
+    ],
+    ids=["rss", "atom"],
+)
+def test_entities_are_decoded_exactly_once_by_feedparser_too(
+    body: str, expected: list[tuple[str, str, str, str | None, str]]
+) -> None:
+    """`R&amp;D Team` is `R&D Team`, and text that really reads `&amp;` keeps it, whether the
+    feed is well-formed (read with ElementTree) or broken (read with feedparser)."""
+    broken = body.replace("</channel>", "<p></channel>").replace("</feed>", "<p></feed>")
+    fast, lenient = parse_feed(body.encode()), parse_feed(broken.encode())
+    assert lenient.bozo and not fast.bozo  # the second one did go through feedparser
+    for feed in (fast, lenient):
+        assert feed.title == "R&D Team"
+        got = [(e.title, e.author, e.guid, e.link, e.content) for e in feed.entries]
+        assert got == expected
+    assert lenient.entries == fast.entries
+
+
 # --- identity -----------------------------------------------------------------------------------
 
 
