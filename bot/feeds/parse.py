@@ -106,6 +106,8 @@ class _IdentitySource(Protocol):
     @property
     def title(self) -> str: ...
     @property
+    def content(self) -> str: ...
+    @property
     def date(self) -> datetime | None: ...
 
 
@@ -179,7 +181,9 @@ def choose_identity(entries: Sequence[_IdentitySource]) -> list[str]:
     The first of guid, link, title+date that every entry has and that is unique within the
     feed is used for all entries. arXiv guids (`oai:arXiv.org:IDvN`) count without their
     version, so a replacement announcement is the same entry. When no basis qualifies, each
-    entry uses the best one it has.
+    entry uses the best one it has, and an entry with none of them (valid RSS 2.0 needs only
+    a description) is known by its title, text and date: nothing that moves when entries are
+    added or dropped around it.
     """
     bases = _identity_bases(entries)
     return [hashlib.sha256(basis.encode("utf-8")).hexdigest() for basis in bases]
@@ -550,8 +554,16 @@ def _identity_bases(entries: Sequence[_IdentitySource]) -> list[str]:
     fallback = []
     for entry in entries:
         basis = next((value for key in keys if (value := key(entry))), None)
-        fallback.append(basis or entry.title or "")
+        fallback.append(basis or f"entry:{_text_basis(entry)}")
     return fallback
+
+
+def _text_basis(entry: _IdentitySource) -> str:
+    """What an entry without guid, link or dated title is known by: title, text and date."""
+    basis = f"{entry.title}\n{entry.content}"
+    if entry.date is not None:
+        basis += f"\n{entry.date.isoformat()}"
+    return basis
 
 
 def _external_id(draft: _Draft, scope: str) -> str:
@@ -573,7 +585,7 @@ def _external_id(draft: _Draft, scope: str) -> str:
     elif draft.title and draft.date is not None:
         basis = f"title+date:{draft.title}\n{draft.date.isoformat()}"
     else:
-        basis = f"entry:{draft.title}\n{draft.content}"
+        basis = f"entry:{_text_basis(draft)}"
     digest = hashlib.sha256(f"{scope}\n{basis}".encode()).hexdigest()
     return f"urn:sha256:{digest}"
 

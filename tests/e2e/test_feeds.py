@@ -150,6 +150,33 @@ async def test_a_new_item_is_announced_once_in_each_subscribed_channel(
     assert stored is not None and stored.body == "Edited text."
 
 
+async def test_entries_without_guid_link_or_title_are_each_stored_and_announced(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    general = emulator.guild.channel("general")
+    texts = ["The first notice."]
+
+    def bare() -> str:  # valid RSS 2.0: an item needs only a title or a description
+        items = "".join(f"<item><description>{text}</description></item>" for text in texts)
+        return f'<rss version="2.0"><channel><title>Notices</title>{items}</channel></rss>'
+
+    url = feed_server.set_feed("bare", bare())
+    assert (
+        "Subscribed" in (await command(emulator, f"/feed add url:{url} channel:#general")).content
+    )
+    texts[:0] = [f"Notice number {n}." for n in range(5, 0, -1)]  # newest first
+    feed_server.set_feed("bare", bare())
+    await wait_titles(emulator, general, 5)
+    await settle(bot)
+    messages = emulator.messages(general)
+    assert len(messages) == 5
+    assert [m.embed["description"].split("\n")[0] for m in messages if m.embed] == [
+        f"Notice number {n}." for n in range(1, 6)
+    ]
+    feed = await FeedRepository(bot.db).get_by_url(url)
+    assert feed is not None and await FeedRepository(bot.db).seen_count(feed.id) == 6
+
+
 async def test_filters_and_the_role_mention(
     emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
 ) -> None:

@@ -511,6 +511,7 @@ class Item:
     link: str | None = None
     title: str = ""
     date: datetime | None = None
+    content: str = ""
 
 
 def sha(text: str) -> str:
@@ -542,8 +543,46 @@ def test_identity_falls_back_to_title_and_date() -> None:
 
 
 def test_identity_without_a_complete_basis_uses_each_entry_best() -> None:
-    items = [Item(guid="g"), Item(link="l"), Item(title="t")]
-    assert choose_identity(items) == [sha("g"), sha("l"), sha("t")]
+    items = [Item(guid="g"), Item(link="l"), Item(title="t"), Item(content="c")]
+    assert choose_identity(items) == [sha("g"), sha("l"), sha("entry:t\n"), sha("entry:\nc")]
+
+
+def bare_rss(descriptions: list[str], date: str | None = None) -> bytes:
+    """Valid RSS 2.0 whose items have only a description (and maybe a date)."""
+    when = f"<pubDate>{date}</pubDate>" if date else ""
+    items = "".join(f"<item><description>{d}</description>{when}</item>" for d in descriptions)
+    return f'<rss version="2.0"><channel><title>Bare</title>{items}</channel></rss>'.encode()
+
+
+@pytest.mark.parametrize("date", [None, "Tue, 14 Mar 2017 09:21:07 +0000"])
+def test_entries_without_guid_link_or_title_each_get_their_own_stable_identity(
+    date: str | None,
+) -> None:
+    texts = [f"Notice number {n}." for n in range(5)]
+    feed = parse_feed(bare_rss(texts, date))
+    identities = [entry.identity for entry in feed.entries]
+    external = [entry.external_id for entry in feed.entries]
+    assert len(set(identities)) == 5 and len(set(external)) == 5
+    # Stable across polls: a new entry on top and one dropped at the bottom change nothing.
+    later = parse_feed(bare_rss(["A newer notice.", *texts[:4]], date))
+    assert [entry.identity for entry in later.entries][1:] == identities[:4]
+    assert [entry.external_id for entry in later.entries][1:] == external[:4]
+    # The same item twice is one entry, as with a repeated guid.
+    twice = parse_feed(bare_rss([texts[0], texts[0]], date))
+    assert twice.entries[0].identity == twice.entries[1].identity
+
+
+def test_the_same_text_on_another_date_is_another_entry() -> None:
+    body = (
+        '<rss version="2.0"><channel><title>Bare</title>'
+        "<item><description>Server restarted.</description>"
+        "<pubDate>Tue, 14 Mar 2017 09:21:07 +0000</pubDate></item>"
+        "<item><description>Server restarted.</description>"
+        "<pubDate>Mon, 13 Mar 2017 09:21:07 +0000</pubDate></item>"
+        "</channel></rss>"
+    )
+    first, second = parse_feed(body.encode()).entries
+    assert first.identity != second.identity and first.external_id != second.external_id
 
 
 def test_identity_of_arxiv_guids_ignores_the_version() -> None:
