@@ -14,6 +14,7 @@ from discord.gateway import DiscordWebSocket
 from bot import __version__
 from bot.bot import DEFAULT_EXTENSIONS, ShortScienceBot
 from bot.config import Settings
+from bot.feeds.workers import FeedWorkers
 from bot.net import public_only_session_options
 from bot.storage import Database
 
@@ -68,9 +69,10 @@ async def open_bot(
     background_tasks: bool = True,
     sync_on_start: bool = True,
 ) -> AsyncIterator[ShortScienceBot]:
-    """Open the database and HTTP session, build the bot, and close all three on exit."""
+    """Open the database, HTTP session and feed workers, build the bot, close all on exit."""
     configure_discord_endpoints(settings)
     db = await Database.open(settings.database_path)
+    workers = FeedWorkers(workers=settings.feed_parse_workers, timeout=settings.feed_parse_timeout)
     try:
         timeout = aiohttp.ClientTimeout(total=60, connect=10)
         policy = {} if settings.allow_private_urls else public_only_session_options()
@@ -81,6 +83,7 @@ async def open_bot(
                 settings=settings,
                 db=db,
                 http_session=session,
+                feed_workers=workers,
                 extensions=extensions,
                 background_tasks=background_tasks,
                 sync_on_start=sync_on_start,
@@ -88,6 +91,7 @@ async def open_bot(
             async with bot:
                 yield bot
     finally:
+        await workers.close()
         await db.close()
 
 

@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.errors import report_interaction_error
+from bot.feeds.workers import FeedWorkers
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ def bot_intents() -> discord.Intents:
 
 
 class ShortScienceBot(commands.Bot):
-    """The bot. Its database and HTTP session are created by the caller and passed in."""
+    """The bot. Its database, HTTP session and feed workers are created by the caller and
+    passed in."""
 
     def __init__(
         self,
@@ -43,6 +45,7 @@ class ShortScienceBot(commands.Bot):
         settings: Settings,
         db: Database,
         http_session: aiohttp.ClientSession,
+        feed_workers: FeedWorkers,
         extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
         background_tasks: bool = True,
         sync_on_start: bool = True,
@@ -62,6 +65,9 @@ class ShortScienceBot(commands.Bot):
         self.settings = settings
         self.db = db
         self.http_session = http_session
+        # Worker processes that parse feeds (started on first use: one-shot commands that
+        # never parse start none).
+        self.feed_workers = feed_workers
         self.initial_extensions = extensions
         # Background loops (feed polling, reminders) stay off for one-shot CLI commands.
         self.background_tasks = background_tasks

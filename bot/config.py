@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     feed_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     feed_max_failures: int = Field(default=10, ge=1)
     feeds_per_guild: int = Field(default=25, ge=1)
+    # Worker processes that parse feed bodies (and match keyword filters), and the seconds
+    # one job may take before its worker is ended and that feed's poll counts as failed.
+    feed_parse_workers: int = Field(default=2, ge=1)
+    feed_parse_timeout: float = Field(default=20.0, gt=0)
 
     # Community summaries.
     arxiv_api_url: str = "http://export.arxiv.org/api/query"

@@ -26,7 +26,7 @@ from bot.announce.schedule import first_poll_delay
 from bot.announce.sender import OutboxSender
 from bot.bot import ShortScienceBot
 from bot.errors import UserFacingError
-from bot.feeds import DiscoveredFeed, FeedEntry, FetchResult, ParsedFeed, parse_feed_async
+from bot.feeds import DiscoveredFeed, FeedEntry, FetchResult, ParsedFeed
 from bot.ingest import ingest_entries
 from bot.rendering import escape_markdown, shorten, split_pages
 from bot.storage.feeds import (
@@ -230,6 +230,7 @@ class FeedsCog(commands.Cog):
             concurrency=settings.feed_concurrency,
             max_failures=settings.feed_max_failures,
             limits=FetchLimits(max_bytes=settings.feed_max_bytes),
+            workers=bot.feed_workers,
             on_enqueued=self.sender.notify,
         )
         self.feeds = self.poller.feeds
@@ -313,7 +314,7 @@ class FeedsCog(commands.Cog):
             raise UserFacingError(f"<{shown_url(url)}> is gone: the server answered 410 Gone.")
         if not result.ok:
             raise UserFacingError(f"I couldn't fetch <{shown_url(url)}>: {result.error_message}.")
-        parsed = await parse_feed_async(result.body, url=result.final_url, headers=result.headers)
+        parsed = await self.poller.parse(result)
         return result, parsed
 
     async def subscribe(

@@ -37,7 +37,8 @@ from bot.announce.schedule import (
     jittered,
     poll_interval,
 )
-from bot.feeds import FeedEntry, FetchResult, ParsedFeed, fetch_feed, parse_feed_async
+from bot.feeds import FeedEntry, FetchResult, ParsedFeed, fetch_feed
+from bot.feeds.workers import FeedWorkError, FeedWorkers
 from bot.ingest import ingest_entries
 from bot.storage.database import Database
 from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
@@ -209,6 +210,7 @@ class FeedPoller:
         concurrency: int,
         max_failures: int,
         limits: FetchLimits | None = None,
+        workers: FeedWorkers | None = None,
         backoff_base: float = BACKOFF_BASE_SECONDS,
         on_enqueued: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
@@ -219,6 +221,9 @@ class FeedPoller:
         self.poll_seconds = poll_seconds
         self.max_failures = max_failures
         self.limits = limits or FetchLimits()
+        # Parsing (and filtering) runs in worker processes; the bot passes its pool in.
+        self.workers = workers or FeedWorkers()
+        self._owns_workers = workers is None
         self.backoff_base = backoff_base
         self.on_enqueued = on_enqueued
         self.clock = clock
@@ -245,6 +250,11 @@ class FeedPoller:
             started.append(task)
         return started
 
+    @property
+    def polls_in_flight(self) -> int:
+        """How many feeds are being polled right now."""
+        return len(self._in_flight)
+
     def _forget_in_flight(self, feed_id: int, _task: asyncio.Task[PollOutcome]) -> None:
         self._in_flight.pop(feed_id, None)
 
@@ -265,6 +275,8 @@ class FeedPoller:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.writer.close()
+        if self._owns_workers:
+            await self.workers.close()
 
     # --- one feed ---------------------------------------------------------------------
 
@@ -283,6 +295,10 @@ class FeedPoller:
             max_redirects=self.limits.max_redirects,
         )
 
+    async def parse(self, result: FetchResult) -> ParsedFeed:
+        """Parse a fetched body in a worker process; never raises for what the body holds."""
+        return await self.workers.parse(result.body, url=result.final_url, headers=result.headers)
+
     async def poll(self, feed: Feed) -> PollOutcome:
         """Poll one feed. Never raises (except cancellation): failures are recorded."""
         try:
@@ -293,6 +309,8 @@ class FeedPoller:
                 return await self.apply(feed, result)
         except asyncio.CancelledError:
             raise
+        except FeedWorkError as exc:
+            return await self._failed(feed, str(exc))
         except Exception as exc:
             # A bug must cost one feed one poll, never the poller.
             log.exception("Polling feed %d (%s) failed unexpectedly", feed.id, feed.url)
@@ -329,9 +347,7 @@ class FeedPoller:
             )
             return PollOutcome(feed.id, "unchanged")
         if parsed is None:
-            parsed = await parse_feed_async(
-                result.body, url=result.final_url, headers=result.headers
-            )
+            parsed = await self.parse(result)
         if not parsed.is_feed:
             return await self._failed(
                 feed, parsed.error or "the response is not an RSS or Atom feed"

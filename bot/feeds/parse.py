@@ -6,12 +6,12 @@ the raw text of every element, so ShortScience's Markdown is kept byte for byte.
 else (broken XML, Atom 0.3, odd dialects) goes through feedparser, whose lenient parser
 recovers what it can. HTML pages are searched for `<link rel="alternate">` feed links.
 
-Everything here is synchronous and CPU-bound: call `parse_feed_async` from the event loop.
+Everything here is synchronous and CPU-bound: the bot runs it in worker processes
+(`bot.feeds.workers`), never on the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import email.utils
 import hashlib
@@ -166,13 +166,6 @@ def parse_feed(
     return _not_a_feed(
         utf8, url, encoding, f"not a feed: unknown XML document <{_local(root.tag)}>"
     )
-
-
-async def parse_feed_async(
-    body: bytes, *, url: str | None = None, headers: Mapping[str, str] | None = None
-) -> ParsedFeed:
-    """`parse_feed` in a worker thread, so the event loop keeps running."""
-    return await asyncio.to_thread(parse_feed, body, url=url, headers=headers)
 
 
 def choose_identity(entries: Sequence[_IdentitySource]) -> list[str]:

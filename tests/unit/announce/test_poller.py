@@ -5,12 +5,14 @@ writer that commits several polls together."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import random
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import aiohttp
@@ -19,6 +21,7 @@ import pytest
 from aiohttp import web
 
 from bot.announce.poller import BatchWriter, FeedPoller, FetchLimits, WriteJob
+from bot.feeds.workers import FeedWorkers
 from bot.storage import Database
 from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import OutboxRepository
@@ -47,6 +50,17 @@ class Item:
             f"<shortscience:bibtexkey>{escape(self.key)}</shortscience:bibtexkey>"
             f"<shortscience:votes>{self.votes}</shortscience:votes></item>"
         )
+
+
+def slow_body(items: int = 6000) -> bytes:
+    """A broken feed (an unclosed tag): only feedparser's lenient parser reads it, which takes
+    seconds for a few MB."""
+    entries = "".join(
+        f"<item><title>Entry {n}</title><guid>g{n}</guid><description>{'word ' * 60}"
+        "</description></item>"
+        for n in range(items)
+    )
+    return f'<rss version="2.0"><channel><title>Slow</title>{entries}<p></channel></rss>'.encode()
 
 
 def shortscience_rss(items: list[Item], *, ttl: int | None = None) -> bytes:
@@ -132,10 +146,12 @@ def clock() -> Clock:
 @pytest.fixture
 async def poller(db: Database, clock: Clock) -> AsyncIterator[FeedPoller]:
     async with aiohttp.ClientSession() as session:
-        yield FeedPoller(
+        feed_poller = FeedPoller(
             db, session, poll_seconds=60, concurrency=4, max_failures=3,
             limits=FetchLimits(total_timeout=5), clock=clock, rng=random.Random(0),
         )  # fmt: skip
+        yield feed_poller
+        await feed_poller.close()
 
 
 async def add_feed(
@@ -364,6 +380,53 @@ async def test_a_malformed_host_name_fails_the_poll_with_a_clear_error(
         assert (await poll(poller, feed_id))[0] == "failed"
         feed = await FeedRepository(db).get(feed_id)
         assert feed is not None and "host name" in (feed.last_error or ""), feed.last_error
+
+
+async def test_a_parse_over_its_time_budget_fails_that_feed_only_with_backoff(
+    db: Database, server: FeedServer, clock: Clock
+) -> None:
+    server.routes["/slow"] = Route(slow_body())
+    server.routes["/fine"] = Route(shortscience_rss([Item("a/1")]))
+    slow, _ = await add_feed(db, server.url("/slow"), [10])
+    fine, _ = await add_feed(db, server.url("/fine"), [20])
+    workers = FeedWorkers(workers=1, timeout=0.5)
+    async with aiohttp.ClientSession() as session:
+        poller = FeedPoller(
+            db, session, poll_seconds=60, concurrency=4, max_failures=3, workers=workers,
+            clock=clock, rng=random.Random(0),
+        )  # fmt: skip
+        try:
+            outcomes = {outcome.feed_id: outcome for outcome in await poller.poll_due()}
+        finally:
+            await poller.close()
+            await workers.close()
+    assert outcomes[fine].status == "initialized"
+    assert outcomes[slow].status == "failed"
+    assert outcomes[slow].error == "reading it took over 0.5 s, the most one feed may take"
+    feed = await FeedRepository(db).get(slow)
+    assert feed is not None and feed.consecutive_failures == 1
+    assert feed.next_poll_at - clock.now >= 150  # backoff: 5 minutes, jittered
+
+
+async def test_parsing_never_uses_the_default_thread_pool(
+    db: Database, poller: FeedPoller, server: FeedServer
+) -> None:
+    """`/search` and other user-facing work run in the loop's default executor: a feed's parse
+    must never queue there (nor hold the GIL in this process)."""
+    submitted: list[str] = []
+
+    class RecordingExecutor(concurrent.futures.ThreadPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            submitted.append(getattr(fn, "__qualname__", repr(fn)))
+            return super().submit(fn, *args, **kwargs)
+
+    asyncio.get_running_loop().set_default_executor(RecordingExecutor(max_workers=2))
+    server.routes["/ss"] = Route(shortscience_rss([Item("a/1")]))
+    server.routes["/broken"] = Route(slow_body(50))
+    for path in ("/ss", "/broken"):
+        feed_id, _ = await add_feed(db, server.url(path), [10])
+        assert (await poll(poller, feed_id))[0] == "initialized"
+    assert not [name for name in submitted if "parse" in name], submitted
 
 
 async def test_a_crash_inside_the_poll_transaction_leaves_nothing_half_done(

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.feeds import FeedEntry, choose_identity, discover_feeds, parse_feed, parse_feed_async
+from bot.feeds import FeedEntry, choose_identity, discover_feeds, parse_feed
 from bot.feeds.parse import (
     EARLIEST_DATE,
     LATEST_DATE_AHEAD,
@@ -730,11 +730,6 @@ def test_html_to_text() -> None:
     assert html_to_text(html) == (
         "Hello world & [link](https://x.org/a)\n\nTwo\nlines\n\n- a\n- b\n\nafter"
     )
-
-
-async def test_parse_feed_async_runs_in_a_thread() -> None:
-    feed = await parse_feed_async((FIXTURES / "shortscience.xml").read_bytes())
-    assert feed.format == "shortscience" and len(feed.entries) == 5
 
 
 # --- streaming (imports) ------------------------------------------------------------------------
