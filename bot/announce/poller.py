@@ -21,13 +21,13 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
 
 import aiohttp
 import aiosqlite
 
-from bot.announce.filters import KeywordFilter
+from bot.announce.filters import KeywordFilter, select_matching
 from bot.announce.messages import ANNOUNCEMENTS_PER_POLL, overflow_text, paused_notice_text
 from bot.announce.schedule import (
     BACKOFF_BASE_SECONDS,
@@ -41,7 +41,7 @@ from bot.feeds import FeedEntry, FetchResult, ParsedFeed, fetch_feed
 from bot.feeds.workers import FeedWorkError, FeedWorkers
 from bot.ingest import ingest_entries
 from bot.storage.database import Database
-from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
+from bot.storage.feeds import Feed, FeedRepository, Subscription, SubscriptionRepository
 from bot.storage.outbox import NewOutboxMessage, OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -111,28 +111,47 @@ JOB_SAVEPOINT = "poll_write"
 # Polls written per transaction at most: enough to spread a commit's cost thin, small
 # enough that other writers (the sender marking rows sent) never wait long for the lock.
 WRITE_BATCH_SIZE = 16
+# Feed entries written per transaction at most (a poll's entries, summaries, seen marks and
+# outbox rows): a 50,000-entry feed is written in many short transactions, each letting the
+# writers waiting meanwhile (votes, the sender) in, instead of holding the lock for seconds.
+WRITE_BATCH_ENTRIES = 500
+
+
+class _Waiting(NamedTuple):
+    job: WriteJob
+    future: asyncio.Future[Any]
+    weight: int
 
 
 class BatchWriter:
     """Runs write jobs, grouping the ones waiting at the same time into one transaction.
 
-    Each job of a batch runs inside its own savepoint: when it raises, only its writes are
-    undone and its caller gets the exception; the others in the batch go on. Every caller
-    gets its result (or exception) only after its batch committed, so nothing is reported
-    done that a crash could still take back. If the commit itself fails, every job of the
-    batch gets that error (nothing of theirs was written).
+    A batch holds at most `batch_size` jobs and, past its first job, at most `max_weight` in
+    all (a job's weight is the number of entries it writes). Each job of a batch runs inside
+    its own savepoint: when it raises, only its writes are undone and its caller gets the
+    exception; the others in the batch go on. Every caller gets its result (or exception)
+    only after its batch committed, so nothing is reported done that a crash could still take
+    back. If the commit itself fails, every job of the batch gets that error (nothing of
+    theirs was written).
     """
 
-    def __init__(self, db: Database, *, batch_size: int = WRITE_BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        batch_size: int = WRITE_BATCH_SIZE,
+        max_weight: int = WRITE_BATCH_ENTRIES,
+    ) -> None:
         self.db = db
         self.batch_size = batch_size
-        self._waiting: deque[tuple[WriteJob, asyncio.Future[Any]]] = deque()
+        self.max_weight = max_weight
+        self._waiting: deque[_Waiting] = deque()
         self._task: asyncio.Task[None] | None = None
 
-    async def run(self, job: WriteJob) -> Any:
+    async def run(self, job: WriteJob, *, weight: int = 1) -> Any:
         """Run `job(conn)` in a transaction, maybe alongside others; return what it returned."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append((job, future))
+        self._waiting.append(_Waiting(job, future, weight))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._write_batches(), name="poll-batch-writer")
         return await future
@@ -143,25 +162,30 @@ class BatchWriter:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         while self._waiting:
-            self._waiting.popleft()[1].cancel()
+            self._waiting.popleft().future.cancel()
 
     async def _write_batches(self) -> None:
         while self._waiting:
-            batch: list[tuple[WriteJob, asyncio.Future[Any]]] = []
+            batch: list[_Waiting] = []
+            weight = 0
             while self._waiting and len(batch) < self.batch_size:
-                job, future = self._waiting.popleft()
-                if not future.done():  # a caller cancelled while waiting: skip its job
-                    batch.append((job, future))
+                waiting = self._waiting[0]
+                if batch and weight + waiting.weight > self.max_weight:
+                    break
+                self._waiting.popleft()
+                if not waiting.future.done():  # a caller cancelled while waiting: skip its job
+                    batch.append(waiting)
+                    weight += waiting.weight
             if batch:
                 await self._write_batch(batch)
 
-    async def _write_batch(self, batch: list[tuple[WriteJob, asyncio.Future[Any]]]) -> None:
+    async def _write_batch(self, batch: list[_Waiting]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         # A job alone needs no savepoint (two statements fewer): the transaction is its own.
         isolate = len(batch) > 1
         try:
             async with self.db.transaction() as conn:
-                for index, (job, future) in enumerate(batch):
+                for index, (job, future, _weight) in enumerate(batch):
                     try:
                         if isolate:
                             async with self.db.savepoint(conn, JOB_SAVEPOINT):
@@ -186,8 +210,8 @@ class BatchWriter:
             return
         except BaseException:
             # Cancelled (the poller closing): the transaction rolled back, nothing was written.
-            for _job, future in batch:
-                future.cancel()
+            for waiting in batch:
+                waiting.future.cancel()
             raise
         for future, result, error in outcomes:
             if future.done():
@@ -365,37 +389,24 @@ class FeedPoller:
     async def _record_entries(
         self, feed: Feed, result: FetchResult, parsed: ParsedFeed, digest: str
     ) -> PollOutcome:
+        """Store the entries, mark them seen and enqueue announcements of the new ones.
+
+        Oldest first, in transactions of at most WRITE_BATCH_ENTRIES entries: each commits
+        its entries' summaries, seen marks and announcement rows together, so a crash
+        between two loses or doubles nothing (the next poll finds the rest still new), and
+        other writers get the lock between them. The feed's new validators and body hash
+        are recorded with the last one, so an interrupted poll is redone.
+        """
         now = self.clock()
         interval = self._interval(feed, result, parsed)
         if feed.initialized:
             next_poll_at = now + jittered(interval, self.rng)
         else:
             next_poll_at = now + first_poll_delay(interval, self.rng)
-        entries = _unique_by_identity(parsed.entries)
+        entries = chronological(_unique_by_identity(parsed.entries))
+        plan = await self._plan_announcements(feed, parsed, entries) if feed.initialized else None
 
-        async def write(conn: aiosqlite.Connection) -> tuple[int, int]:
-            """Everything the poll changes, atomically. Returns (new entries, announcements)."""
-            seen = await self.feeds.seen_identities(
-                feed.id, [entry.identity for entry in entries], conn=conn
-            )
-            new = [entry for entry in entries if entry.identity not in seen]
-            # Every entry is ingested, not just the new ones: an edited summary is updated
-            # in place (and never announced again, since its identity was seen).
-            ingested = await ingest_entries(
-                self.db, entries, origin_feed_title=parsed.title, conn=conn
-            )
-            summary_ids = {item.entry.identity: item.summary_id for item in ingested.results}
-            await self.feeds.mark_seen(
-                feed.id,
-                [(entry.identity, summary_ids.get(entry.identity)) for entry in entries],
-                now=now,
-                conn=conn,
-            )
-            announcements = 0
-            if feed.initialized and new:
-                announcements = await self._enqueue_announcements(
-                    feed, parsed, new, summary_ids, now=now, conn=conn
-                )
+        async def record_success(conn: aiosqlite.Connection) -> None:
             await self.feeds.record_success(
                 feed.id,
                 now=now,
@@ -408,61 +419,128 @@ class FeedPoller:
                 site_url=parsed.link,
                 conn=conn,
             )
-            return len(new), announcements
 
-        # Returns once committed, with the feeds polled alongside (see BatchWriter).
-        new_entries, announcements = await self.writer.run(write)
-        if announcements:
-            self.on_enqueued()
+        new_entries = announcements = 0
+        batches = [
+            entries[start : start + WRITE_BATCH_ENTRIES]
+            for start in range(0, len(entries), WRITE_BATCH_ENTRIES)
+        ] or [[]]
+        for number, batch in enumerate(batches, start=1):
+            last = number == len(batches)
+
+            async def write(
+                conn: aiosqlite.Connection, batch: list[FeedEntry] = batch, last: bool = last
+            ) -> tuple[int, int]:
+                """One batch of the poll, atomically. Returns (new entries, announcements)."""
+                counts = await self._write_entries(
+                    feed, parsed, batch, plan, now=now, last=last, conn=conn
+                )
+                if last:
+                    await record_success(conn)
+                return counts
+
+            # Returns once committed, maybe with other polls' writes (see BatchWriter).
+            batch_new, batch_announcements = await self.writer.run(write, weight=len(batch) or 1)
+            new_entries += batch_new
+            announcements += batch_announcements
+            if batch_announcements:
+                self.on_enqueued()
         if not feed.initialized:
             log.info("Feed %d initialised: %d entries recorded as seen", feed.id, len(entries))
             return PollOutcome(feed.id, "initialized", new_entries=new_entries)
         return PollOutcome(feed.id, "new", new_entries=new_entries, announcements=announcements)
 
-    async def _enqueue_announcements(
+    async def _write_entries(
         self,
         feed: Feed,
         parsed: ParsedFeed,
-        new: list[FeedEntry],
-        summary_ids: dict[str, int],
+        entries: list[FeedEntry],
+        plan: _AnnouncementPlan | None,
         *,
         now: float,
+        last: bool,
         conn: aiosqlite.Connection,
-    ) -> int:
-        """One outbox row per (new entry, subscribed channel that wants it), at most
-        ANNOUNCEMENTS_PER_POLL per channel plus one "and N more" row."""
-        candidates = chronological(
-            [e for e in new if is_announceable(e) and e.identity in summary_ids]
+    ) -> tuple[int, int]:
+        """Ingest, mark seen and announce one batch of entries inside the caller's transaction.
+
+        Every entry is ingested, not just the new ones: an edited summary is updated in place
+        (and never announced again, since its identity was seen). Whether an entry is new is
+        decided here, in the transaction that marks it seen: that is what makes its
+        announcement happen once.
+        """
+        seen = await self.feeds.seen_identities(
+            feed.id, [entry.identity for entry in entries], conn=conn
         )
-        feed_name = parsed.title or feed.display_name
-        rows: list[NewOutboxMessage] = []
-        for subscription in await self.subscriptions.for_feed(feed.id, conn=conn):
-            if not subscription.delivers:
-                continue
-            keywords = KeywordFilter.parse(subscription.include_terms, subscription.exclude_terms)
-            wanted = [entry for entry in candidates if keywords.matches(*entry_texts(entry))]
-            shown = wanted[-ANNOUNCEMENTS_PER_POLL:]
-            # Every row of this subscription goes to its channel, on behalf of this feed.
-            to_subscription = functools.partial(
-                NewOutboxMessage,
-                guild_id=subscription.guild_id,
-                channel_id=subscription.channel_id,
-                subscription_id=subscription.id,
-                feed_id=feed.id,
-            )
-            rows.extend(
-                to_subscription(
-                    kind="summary",
-                    summary_id=summary_ids[entry.identity],
-                    mention_role_id=subscription.mention_role_id,
-                )
-                for entry in shown
-            )
-            hidden = len(wanted) - len(shown)
-            if hidden:
-                rows.append(to_subscription(kind="overflow", text=overflow_text(hidden, feed_name)))
+        ingested = await ingest_entries(self.db, entries, origin_feed_title=parsed.title, conn=conn)
+        summary_ids = {item.entry.identity: item.summary_id for item in ingested.results}
+        await self.feeds.mark_seen(
+            feed.id,
+            [(entry.identity, summary_ids.get(entry.identity)) for entry in entries],
+            now=now,
+            conn=conn,
+        )
+        new = [entry for entry in entries if entry.identity not in seen]
+        if plan is None or not (new or last):
+            return len(new), 0
+        # Subscriptions paused or removed since the plan was made get nothing.
+        delivering = {
+            subscription.id
+            for subscription in await self.subscriptions.for_feed(feed.id, conn=conn)
+            if subscription.delivers
+        }
+        rows = [
+            plan.summary_row(subscription, summary_ids[entry.identity])
+            for entry in new
+            if entry.identity in summary_ids
+            for subscription in plan.shown.get(entry.identity, ())
+            if subscription.id in delivering
+        ]
+        if last:
+            rows += [
+                plan.overflow_row(subscription, hidden)
+                for subscription, hidden in plan.overflow
+                if subscription.id in delivering
+            ]
         # One statement for them all: in order, so each channel's rows keep their order.
-        return await self.outbox.enqueue_many(rows, now=now, conn=conn)
+        return len(new), await self.outbox.enqueue_many(rows, now=now, conn=conn)
+
+    async def _plan_announcements(
+        self, feed: Feed, parsed: ParsedFeed, entries: list[FeedEntry]
+    ) -> _AnnouncementPlan | None:
+        """Which new entries go to which subscribed channel: at most ANNOUNCEMENTS_PER_POLL
+        per channel (the newest it wants), plus one "and N more" row for the rest.
+
+        Keyword filters are matched in the feed workers: a feed of 25,000 entries and a dozen
+        filtered subscriptions is seconds of CPU that must not block the event loop.
+        """
+        seen = await self.feeds.seen_identities(feed.id, [entry.identity for entry in entries])
+        candidates = [e for e in entries if e.identity not in seen and is_announceable(e)]
+        if not candidates:
+            return None
+        subscriptions = [s for s in await self.subscriptions.for_feed(feed.id) if s.delivers]
+        filtered = [
+            s
+            for s in subscriptions
+            if not KeywordFilter.parse(s.include_terms, s.exclude_terms).is_empty
+        ]
+        matching: dict[int, list[int]] = {}
+        if filtered:
+            selections = await self.workers.run(
+                select_matching,
+                [entry_texts(entry) for entry in candidates],
+                [(s.include_terms, s.exclude_terms) for s in filtered],
+            )
+            matching = {s.id: indexes for s, indexes in zip(filtered, selections, strict=True)}
+        everything = list(range(len(candidates)))
+        plan = _AnnouncementPlan(feed_id=feed.id, feed_name=parsed.title or feed.display_name)
+        for subscription in subscriptions:
+            wanted = matching.get(subscription.id, everything)
+            shown = wanted[-ANNOUNCEMENTS_PER_POLL:]
+            for index in shown:
+                plan.shown.setdefault(candidates[index].identity, []).append(subscription)
+            if len(wanted) > len(shown):
+                plan.overflow.append((subscription, len(wanted) - len(shown)))
+        return plan
 
     async def _failed(
         self, feed: Feed, error: str, *, retry_after: float | None = None
@@ -511,6 +589,37 @@ class FeedPoller:
         if notified:
             self.on_enqueued()
         return PollOutcome(feed.id, "paused", error=error or reason)
+
+
+@dataclass(slots=True)
+class _AnnouncementPlan:
+    """The announcements a poll makes, decided before its entries are written."""
+
+    feed_id: int
+    feed_name: str
+    shown: dict[str, list[Subscription]] = field(default_factory=dict)  # by entry identity
+    overflow: list[tuple[Subscription, int]] = field(default_factory=list)  # (who, how many)
+
+    def summary_row(self, subscription: Subscription, summary_id: int) -> NewOutboxMessage:
+        return NewOutboxMessage(
+            kind="summary",
+            guild_id=subscription.guild_id,
+            channel_id=subscription.channel_id,
+            subscription_id=subscription.id,
+            feed_id=self.feed_id,
+            summary_id=summary_id,
+            mention_role_id=subscription.mention_role_id,
+        )
+
+    def overflow_row(self, subscription: Subscription, hidden: int) -> NewOutboxMessage:
+        return NewOutboxMessage(
+            kind="overflow",
+            guild_id=subscription.guild_id,
+            channel_id=subscription.channel_id,
+            subscription_id=subscription.id,
+            feed_id=self.feed_id,
+            text=overflow_text(hidden, self.feed_name),
+        )
 
 
 def _unique_by_identity(entries: Sequence[FeedEntry]) -> list[FeedEntry]:

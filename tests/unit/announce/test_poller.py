@@ -8,9 +8,11 @@ import asyncio
 import concurrent.futures
 import random
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -20,7 +22,15 @@ import aiosqlite
 import pytest
 from aiohttp import web
 
-from bot.announce.poller import BatchWriter, FeedPoller, FetchLimits, WriteJob
+from bot.announce import poller as poller_module
+from bot.announce.filters import KeywordFilter
+from bot.announce.poller import (
+    WRITE_BATCH_ENTRIES,
+    BatchWriter,
+    FeedPoller,
+    FetchLimits,
+    WriteJob,
+)
 from bot.feeds.workers import FeedWorkers
 from bot.storage import Database
 from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
@@ -299,6 +309,119 @@ async def test_at_most_five_per_channel_then_one_overflow_line(
     assert rows[5][0] == "overflow" and "3 more" in rows[5][1] and "/latest" in rows[5][1]
 
 
+def paper_title(n: int) -> str:
+    return f"{'Vision' if n % 2 else 'Language'} paper {n}"
+
+
+def many_items(count: int, *, prefix: str = "n") -> list[Item]:
+    """`count` entries, newest first, every other one about vision."""
+    return [
+        Item(
+            f"{prefix}/{n}",
+            title=paper_title(n),
+            date=format_datetime(datetime(2017, 3, 1, tzinfo=UTC) + timedelta(minutes=n)),
+        )
+        for n in reversed(range(count))
+    ]
+
+
+async def test_keyword_filters_run_in_the_feed_workers_not_on_the_event_loop(
+    db: Database, poller: FeedPoller, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.routes["/ss"] = Route(shortscience_rss([Item("old/1")]))
+    feed_id, _ = await add_feed(db, server.url("/ss"), [10, 20], include="vision")
+    await poll(poller, feed_id)
+    server.routes["/ss"].body = shortscience_rss([*many_items(1000), Item("old/1")])
+    dispatched: list[str] = []
+    real_run = poller.workers.run
+
+    async def spying_run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        dispatched.append(function.__name__)
+        return await real_run(function, *args, **kwargs)
+
+    def not_in_this_process(*_args: object) -> bool:
+        raise AssertionError("keyword filtering ran in the bot's own process")
+
+    monkeypatch.setattr(poller.workers, "run", spying_run)
+    monkeypatch.setattr(KeywordFilter, "matches", not_in_this_process)
+    assert await poll(poller, feed_id) == ("new", 12)  # 5 and "...and 495 more", twice
+    assert dispatched == ["parse_feed", "select_matching"]
+    rows = await queued(db, 10)
+    assert [title for _, title in rows[:5]] == [paper_title(n) for n in range(991, 1000, 2)]
+    assert "495 more" in rows[5][1]
+
+
+async def test_a_big_poll_is_written_in_bounded_batches_that_let_other_writers_in(
+    db: Database, poller: FeedPoller, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.routes["/ss"] = Route(shortscience_rss([Item("old/1")]))
+    feed_id, _ = await add_feed(db, server.url("/ss"), [10])
+    await poll(poller, feed_id)
+    server.routes["/ss"].body = shortscience_rss([*many_items(2300), Item("old/1")])
+    batches: list[int] = []
+    events: list[str] = []
+    writing = asyncio.Event()
+    real_ingest = poller_module.ingest_entries
+
+    async def recording_ingest(*args: Any, **kwargs: Any) -> Any:
+        batches.append(len(args[1]))
+        writing.set()
+        stats = await real_ingest(*args, **kwargs)
+        events.append("poll batch")
+        return stats
+
+    async def vote_meanwhile() -> None:
+        """Another writer (a member's vote, say) arriving while the poll writes."""
+        await writing.wait()
+        async with db.transaction() as conn:
+            await conn.execute("CREATE TABLE a_vote (x INTEGER)")
+        events.append("vote")
+
+    monkeypatch.setattr(poller_module, "ingest_entries", recording_ingest)
+    vote = asyncio.create_task(vote_meanwhile())
+    assert await poll(poller, feed_id) == ("new", 6)
+    await vote
+    assert sum(batches) == 2301 and max(batches) <= WRITE_BATCH_ENTRIES
+    # The vote had the write lock as soon as the first batch committed, not after the poll.
+    assert events.index("vote") == 1 and len(events) == len(batches) + 1
+    assert await FeedRepository(db).seen_count(feed_id) == 2301
+    rows = await queued(db, 10)
+    assert [title for _, title in rows[:5]] == [paper_title(n) for n in range(2295, 2300)]
+    assert rows[5][0] == "overflow" and "2295 more" in rows[5][1]
+
+
+async def test_a_crash_between_batches_loses_and_doubles_nothing(
+    db: Database, poller: FeedPoller, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.routes["/ss"] = Route(shortscience_rss([Item("old/1")]))
+    feed_id, _ = await add_feed(db, server.url("/ss"), [10, 20])
+    await poll(poller, feed_id)
+    server.routes["/ss"].body = shortscience_rss([*many_items(1200), Item("old/1")])
+    real_ingest = poller_module.ingest_entries
+    calls: list[int] = []
+
+    async def dies_in_the_third_batch(*args: Any, **kwargs: Any) -> Any:
+        calls.append(len(args[1]))
+        if len(calls) == 3:
+            raise RuntimeError("killed in the third batch")
+        return await real_ingest(*args, **kwargs)
+
+    monkeypatch.setattr(poller_module, "ingest_entries", dies_in_the_third_batch)
+    assert (await poll(poller, feed_id))[0] == "failed"
+    committed = sum(calls[:2])
+    assert await FeedRepository(db).seen_count(feed_id) == 1 + committed
+    monkeypatch.setattr(poller_module, "ingest_entries", real_ingest)
+    status, _ = await poll(poller, feed_id)
+    assert status == "new"
+    assert await FeedRepository(db).seen_count(feed_id) == 1201
+    for channel in (10, 20):
+        rows = await queued(db, channel)
+        titles = [title for kind, title in rows if kind == "summary"]
+        assert titles == [paper_title(n) for n in range(1195, 1200)]  # each once, the newest
+        assert [kind for kind, _ in rows].count("overflow") == 1
+    assert await db.fetchval("SELECT count(*) FROM summaries") == 1201
+
+
 async def test_arxiv_replacements_are_not_announced(
     db: Database, poller: FeedPoller, server: FeedServer
 ) -> None:
@@ -509,6 +632,20 @@ async def test_batch_writer_commits_jobs_waiting_together_in_one_transaction(
     results = await asyncio.gather(*(writer.run(insert(value)) for value in range(5)))
     assert results == [0, 1, 2, 3, 4]
     assert len(counted_transactions) == 2  # 3 + 2
+    assert await values_in(db) == [0, 1, 2, 3, 4]
+
+
+async def test_batch_writer_bounds_a_batch_by_the_entries_it_writes(
+    db: Database, counted_transactions: list[int]
+) -> None:
+    writer = BatchWriter(db, batch_size=10, max_weight=100)
+    weights = [60, 30, 20, 150, 5]
+    results = await asyncio.gather(
+        *(writer.run(insert(value), weight=weight) for value, weight in enumerate(weights))
+    )
+    assert results == [0, 1, 2, 3, 4]
+    # 60 + 30, then 20 (150 would pass 100), then 150 alone (a batch always takes one), then 5.
+    assert len(counted_transactions) == 4
     assert await values_in(db) == [0, 1, 2, 3, 4]
 
 
