@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # Feeds and announcements.
     feed_poll_seconds: float = Field(default=600.0, gt=0)
     feed_concurrency: int = Field(default=16, ge=1)
+    # Of those, how many one server's feeds may hold (slow feeds of one server never hold up
+    # the others' polls).
+    feed_guild_concurrency: int = Field(default=4, ge=1)
     feed_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     feed_max_failures: int = Field(default=10, ge=1)
     feeds_per_guild: int = Field(default=25, ge=1)

@@ -228,6 +228,7 @@ class FeedsCog(commands.Cog):
             bot.http_session,
             poll_seconds=settings.feed_poll_seconds,
             concurrency=settings.feed_concurrency,
+            guild_concurrency=settings.feed_guild_concurrency,
             max_failures=settings.feed_max_failures,
             limits=FetchLimits(max_bytes=settings.feed_max_bytes),
             workers=bot.feed_workers,

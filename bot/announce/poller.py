@@ -1,12 +1,17 @@
-"""The feed poller: fetch due feeds, find new entries, and fill the outbox in one transaction.
+"""The feed poller: fetch due feeds, find new entries, and fill the outbox with them.
 
-Each due feed is polled in its own task, at most `concurrency` at once, so a slow or broken
-feed never holds up the others. A poll that finds new entries ingests them (papers and
-summaries, searchable at once), records them as seen and writes one outbox row per
-subscribed channel that wants them, all in one transaction: a crash either loses the whole
-poll (it is simply redone) or keeps all of it (the sender delivers it).
+Each due feed is polled in its own task, at most `concurrency` at once and at most
+`guild_concurrency` of them for any one server (see FetchSlots), so a slow or broken feed
+never holds up the others, nor one server's feeds another server's. Bodies are parsed, and
+keyword filters matched, in worker processes (`bot.feeds.workers`), never on the event loop.
 
-Those writes go through one `BatchWriter`, which commits the polls ready at the same time
+A poll that finds new entries ingests them (papers and summaries, searchable at once),
+records them as seen and writes one outbox row per subscribed channel that wants them. An
+entry's summary, seen mark and outbox rows are committed in the same transaction, in
+transactions of at most WRITE_BATCH_ENTRIES entries: a crash loses nothing (what was not
+committed is still new at the next poll) and doubles nothing (what was committed is seen).
+
+Those writes go through one `BatchWriter`, which commits the writes ready at the same time
 together (each in a savepoint, so a failing poll costs only itself): one commit per batch
 instead of one per feed. A poll learns its result only once its batch has committed.
 """
@@ -37,6 +42,7 @@ from bot.announce.schedule import (
     jittered,
     poll_interval,
 )
+from bot.announce.slots import FetchSlots
 from bot.feeds import FeedEntry, FetchResult, ParsedFeed, fetch_feed
 from bot.feeds.workers import FeedWorkError, FeedWorkers
 from bot.ingest import ingest_entries
@@ -233,6 +239,7 @@ class FeedPoller:
         poll_seconds: float,
         concurrency: int,
         max_failures: int,
+        guild_concurrency: int | None = None,
         limits: FetchLimits | None = None,
         workers: FeedWorkers | None = None,
         backoff_base: float = BACKOFF_BASE_SECONDS,
@@ -255,7 +262,8 @@ class FeedPoller:
         self.feeds = FeedRepository(db)
         self.subscriptions = SubscriptionRepository(db)
         self.outbox = OutboxRepository(db)
-        self._semaphore = asyncio.Semaphore(concurrency)
+        # A quarter of the slots per server unless told otherwise (the bot's setting).
+        self.slots = FetchSlots(concurrency, guild_concurrency or max(1, concurrency // 4))
         self.writer = BatchWriter(db)
         self._in_flight: dict[int, asyncio.Task[PollOutcome]] = {}
 
@@ -264,11 +272,14 @@ class FeedPoller:
     async def start_due(self) -> list[asyncio.Task[PollOutcome]]:
         """Start a poll task for every due feed not already being polled; do not wait."""
         due = await self.feeds.due(self.clock(), exclude=list(self._in_flight))
+        guilds = await self.feeds.subscriber_guilds([feed.id for feed in due])
         started = []
         for feed in due:
             if feed.id in self._in_flight:
                 continue  # started by a concurrent caller while we were querying
-            task = asyncio.create_task(self.poll(feed), name=f"poll-feed-{feed.id}")
+            task = asyncio.create_task(
+                self.poll(feed, guilds.get(feed.id, ())), name=f"poll-feed-{feed.id}"
+            )
             self._in_flight[feed.id] = task
             task.add_done_callback(functools.partial(self._forget_in_flight, feed.id))
             started.append(task)
@@ -323,10 +334,16 @@ class FeedPoller:
         """Parse a fetched body in a worker process; never raises for what the body holds."""
         return await self.workers.parse(result.body, url=result.final_url, headers=result.headers)
 
-    async def poll(self, feed: Feed) -> PollOutcome:
-        """Poll one feed. Never raises (except cancellation): failures are recorded."""
+    async def poll(self, feed: Feed, guild_ids: Sequence[int] | None = None) -> PollOutcome:
+        """Poll one feed. Never raises (except cancellation): failures are recorded.
+
+        `guild_ids` are the servers subscribed to it (looked up when not given): the poll
+        waits for a fetch slot one of them may use.
+        """
         try:
-            async with self._semaphore:
+            if guild_ids is None:
+                guild_ids = (await self.feeds.subscriber_guilds([feed.id])).get(feed.id, ())
+            async with self.slots.slot(guild_ids):
                 result = await self.fetch(
                     feed.url, etag=feed.etag, last_modified=feed.last_modified
                 )

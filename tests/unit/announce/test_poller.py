@@ -35,6 +35,10 @@ from bot.feeds.workers import FeedWorkers
 from bot.storage import Database
 from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import OutboxRepository
+from tests.feedserver import FeedServer as FaultServer
+from tests.feedserver import feed_server
+
+__all__ = ["feed_server"]  # the fixture, used by name
 
 GUILD = 1
 ARXIV_RSS = (
@@ -165,13 +169,19 @@ async def poller(db: Database, clock: Clock) -> AsyncIterator[FeedPoller]:
 
 
 async def add_feed(
-    db: Database, url: str, channels: list[int], *, include: str = "", role: int | None = None
+    db: Database,
+    url: str,
+    channels: list[int],
+    *,
+    include: str = "",
+    role: int | None = None,
+    guild: int = GUILD,
 ) -> tuple[int, list[int]]:
     feed_id = await FeedRepository(db).create(url, title="", site_url=None, now=0, next_poll_at=0)
     subs = [
         await SubscriptionRepository(db).add(
             feed_id=feed_id,
-            guild_id=GUILD,
+            guild_id=guild,
             channel_id=channel,
             include_terms=include,
             exclude_terms="",
@@ -550,6 +560,35 @@ async def test_parsing_never_uses_the_default_thread_pool(
         feed_id, _ = await add_feed(db, server.url(path), [10])
         assert (await poll(poller, feed_id))[0] == "initialized"
     assert not [name for name in submitted if "parse" in name], submitted
+
+
+async def test_one_servers_slow_feeds_do_not_delay_another_servers_poll(
+    db: Database, feed_server: FaultServer, clock: Clock
+) -> None:
+    """Slowloris feeds of one server hold at most that server's share of the fetch slots."""
+    feed_server.hang_seconds = 120
+    for n in range(6):
+        await add_feed(db, feed_server.url(f"/hang?feed={n}"), [100 + n], guild=1)
+    shared, _ = await add_feed(db, feed_server.url("/hang?feed=shared"), [200], guild=1)
+    await SubscriptionRepository(db).add(
+        feed_id=shared, guild_id=2, channel_id=201, include_terms="", exclude_terms="",
+        mention_role_id=None, created_by=None, now=0,
+    )  # fmt: skip
+    normal, _ = await add_feed(db, feed_server.url("/fixtures/shortscience.xml"), [300], guild=2)
+    async with aiohttp.ClientSession() as session:
+        poller = FeedPoller(
+            db, session, poll_seconds=60, concurrency=4, guild_concurrency=2, max_failures=3,
+            limits=FetchLimits(total_timeout=120), clock=clock, rng=random.Random(0),
+        )  # fmt: skip
+        try:
+            tasks = {task.get_name(): task for task in await poller.start_due()}
+            outcome = await asyncio.wait_for(tasks[f"poll-feed-{normal}"], timeout=15)
+            assert outcome.status == "initialized"
+            # Server 1 holds its two slots; the feed it shares with server 2 took one of
+            # server 2's (a shared feed counts once, against whichever server has room).
+            assert feed_server.requests["/hang"] == 3
+        finally:
+            await poller.close()
 
 
 async def test_a_crash_inside_the_poll_transaction_leaves_nothing_half_done(
