@@ -41,8 +41,8 @@ async def test_slow_feed_parses_do_not_delay_a_search(
         feed_id = await feeds.create(
             feed_server.url(path), title="", site_url=None, now=0, next_poll_at=0
         )
-        await subscriptions.add(
-            feed_id=feed_id, guild_id=emulator.guild.id, channel_id=1, include_terms="",
+        await subscriptions.add(  # from as many servers, so no server's share holds them
+            feed_id=feed_id, guild_id=1000 + n, channel_id=1, include_terms="",
             exclude_terms="", mention_role_id=None, created_by=None, now=0,
         )  # fmt: skip
     poller = feeds_cog(bot).poller
