@@ -42,8 +42,9 @@ if __package__ in (None, ""):
 import aiohttp
 from aiohttp import web
 
+from bench.poll import serve_until_told
+
 WORDS = ("vision", "language", "graph", "diffusion", "survey", "robust", "sparse", "agent")
-SERVER_LIFETIME_SECONDS = 1800.0
 
 
 def feed_body(generation: int, entries: int) -> bytes:
@@ -79,18 +80,7 @@ async def _serve(conn: multiprocessing.connection.Connection) -> None:
 
     app = web.Application()
     app.add_routes([web.get("/feed", feed), web.post("/admin", admin)])
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    assert site._server is not None
-    conn.send(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-    parent = os.getppid()
-    for _ in range(int(SERVER_LIFETIME_SECONDS / 0.5)):
-        if os.getppid() != parent or conn.poll():
-            break
-        await asyncio.sleep(0.5)
-    await runner.cleanup()
+    await serve_until_told(conn, app)
 
 
 def _serve_in_child(conn: multiprocessing.connection.Connection) -> None:

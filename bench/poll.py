@@ -198,6 +198,13 @@ async def _serve(conn: multiprocessing.connection.Connection, entries: int) -> N
     feeds = _FeedApp(entries)
     app = web.Application()
     app.add_routes([web.get("/feed/{index:\\d+}", feeds.feed), web.post("/admin", feeds.admin)])
+    await serve_until_told(conn, app)
+
+
+async def serve_until_told(
+    conn: multiprocessing.connection.Connection, app: web.Application
+) -> None:
+    """Serve `app` on a free port of 127.0.0.1 (sent through `conn`) in a child process."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)

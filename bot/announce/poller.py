@@ -618,24 +618,24 @@ class _AnnouncementPlan:
     overflow: list[tuple[Subscription, int]] = field(default_factory=list)  # (who, how many)
 
     def summary_row(self, subscription: Subscription, summary_id: int) -> NewOutboxMessage:
-        return NewOutboxMessage(
+        return self._row(
+            subscription,
             kind="summary",
-            guild_id=subscription.guild_id,
-            channel_id=subscription.channel_id,
-            subscription_id=subscription.id,
-            feed_id=self.feed_id,
             summary_id=summary_id,
             mention_role_id=subscription.mention_role_id,
         )
 
     def overflow_row(self, subscription: Subscription, hidden: int) -> NewOutboxMessage:
+        return self._row(subscription, kind="overflow", text=overflow_text(hidden, self.feed_name))
+
+    def _row(self, subscription: Subscription, **message: Any) -> NewOutboxMessage:
+        """A row to the subscription's channel, on behalf of this feed."""
         return NewOutboxMessage(
-            kind="overflow",
             guild_id=subscription.guild_id,
             channel_id=subscription.channel_id,
             subscription_id=subscription.id,
             feed_id=self.feed_id,
-            text=overflow_text(hidden, self.feed_name),
+            **message,
         )
 
 
