@@ -32,12 +32,13 @@ class FetchSlots:
             raise ValueError("slots must be at least 1")
         self.total = total
         self.per_guild = min(per_guild, total)
+        self._in_use = 0
         self._running: Counter[int] = Counter()
         self._waiting: deque[tuple[Collection[int], asyncio.Future[int]]] = deque()
 
     @property
     def in_use(self) -> int:
-        return self._running.total()
+        return self._in_use
 
     def in_use_by(self, guild_id: int) -> int:
         return self._running[guild_id]
@@ -63,29 +64,33 @@ class FetchSlots:
             raise
 
     def _release(self, guild_id: int) -> None:
+        self._in_use -= 1
         self._running[guild_id] -= 1
         if self._running[guild_id] <= 0:
             del self._running[guild_id]
         self._start_waiting()
 
     def _start_waiting(self) -> None:
-        """Grant slots to waiting polls, oldest first, skipping those that must wait."""
-        still_waiting: deque[tuple[Collection[int], asyncio.Future[int]]] = deque()
-        while self._waiting:
+        """Grant free slots to waiting polls, oldest first, skipping those that must wait.
+
+        Stops as soon as the slots are all taken, so a release costs a look at the polls
+        skipped (those of servers at their share), not at every poll waiting.
+        """
+        skipped: list[tuple[Collection[int], asyncio.Future[int]]] = []
+        while self._waiting and self._in_use < self.total:
             guild_ids, future = self._waiting.popleft()
             if future.done():  # its poll was cancelled while waiting
                 continue
             guild_id = self._free_guild(guild_ids)
             if guild_id is None:
-                still_waiting.append((guild_ids, future))
+                skipped.append((guild_ids, future))
                 continue
+            self._in_use += 1
             self._running[guild_id] += 1
             future.set_result(guild_id)
-        self._waiting = still_waiting
+        self._waiting.extendleft(reversed(skipped))
 
     def _free_guild(self, guild_ids: Collection[int]) -> int | None:
-        if self.in_use >= self.total:
-            return None
         open_guilds = [g for g in guild_ids if self._running[g] < self.per_guild]
         if not open_guilds:
             return None
