@@ -198,6 +198,13 @@ async def _serve(conn: multiprocessing.connection.Connection, entries: int) -> N
     feeds = _FeedApp(entries)
     app = web.Application()
     app.add_routes([web.get("/feed/{index:\\d+}", feeds.feed), web.post("/admin", feeds.admin)])
+    await serve_until_told(conn, app)
+
+
+async def serve_until_told(
+    conn: multiprocessing.connection.Connection, app: web.Application
+) -> None:
+    """Serve `app` on a free port of 127.0.0.1 (sent through `conn`) in a child process."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
@@ -368,6 +375,18 @@ def parse_baselines(bodies: list[bytes], repeats: int) -> dict[str, Any]:
 # --- poll cycles ------------------------------------------------------------------------------
 
 
+def in_thread_parsing() -> Any:
+    """Feed workers that parse as the bot did before worker processes: in the loop's default
+    thread pool (for comparison)."""
+    from bot.feeds.workers import FeedWorkers
+
+    class InThreadParsing(FeedWorkers):
+        async def run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            return await asyncio.to_thread(function, *args, **kwargs)
+
+    return InThreadParsing()
+
+
 async def create_feeds(db: Database, urls: list[str], now: float) -> list[int]:
     """Feeds with one subscribed channel each (the poller only polls subscribed feeds)."""
     from bot.storage.feeds import FeedRepository, SubscriptionRepository
@@ -478,10 +497,35 @@ async def poll_benchmark(args: argparse.Namespace, tally: LogTally) -> dict[str,
                     report["changed_one_new_entry"] = cycle_figures(
                         one_new, statuses, args.feeds * entries
                     )
+
+                    # The same all-changed cycle with parsing in worker processes (the bot's
+                    # way) and in the default thread pool (the way before), alternating, so
+                    # both see the same load.
+                    by_executor: dict[str, list[Timed]] = {"processes": [], "threads": []}
+                    in_processes, in_threads = poller.workers, in_thread_parsing()
+                    for _ in range(args.repeats):
+                        for name, executor in (
+                            ("threads", in_threads),
+                            ("processes", in_processes),
+                        ):
+                            poller.workers = executor
+                            newest += entries
+                            await server.publish(session, newest)
+                            await cycle(by_executor[name])
+                    poller.workers = in_processes
+                    comparison: dict[str, Any] = {
+                        name: cycle_figures(runs, Counter(), args.feeds * entries)
+                        for name, runs in by_executor.items()
+                    }
+                    comparison["processes_seconds_per_threads_seconds"] = round(
+                        comparison["processes"]["seconds"] / comparison["threads"]["seconds"], 3
+                    )
+                    report["all_changed_parse_executor"] = comparison
                     report["ingest_only"] = await ingest_only(db, sample, newest, args)
                     outbox = OutboxRepository(db)
                     report["outbox_rows_written"] = await outbox.count("pending")
                     report["database_bytes"] = (Path(tmp) / "poll.sqlite3").stat().st_size
+                    await poller.close()
             finally:
                 await db.close()
     finally:

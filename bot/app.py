@@ -14,6 +14,7 @@ from discord.gateway import DiscordWebSocket
 from bot import __version__
 from bot.bot import DEFAULT_EXTENSIONS, ShortScienceBot
 from bot.config import Settings
+from bot.feeds.workers import FeedWorkers
 from bot.net import public_only_session_options
 from bot.storage import Database
 from bot.typeset import Typesetter
@@ -69,12 +70,13 @@ async def open_bot(
     background_tasks: bool = True,
     sync_on_start: bool = True,
 ) -> AsyncIterator[ShortScienceBot]:
-    """Open the database, HTTP session and typesetter, build the bot, and close them all on
-    exit."""
+    """Open the database, HTTP session, feed workers and typesetter, build the bot, and close
+    them all on exit."""
     configure_discord_endpoints(settings)
     db = await Database.open(
         settings.database_path, read_connections=settings.database_read_connections
     )
+    workers = FeedWorkers(workers=settings.feed_parse_workers, timeout=settings.feed_parse_timeout)
     typesetter = make_typesetter(settings)
     try:
         timeout = aiohttp.ClientTimeout(total=60, connect=10)
@@ -86,6 +88,7 @@ async def open_bot(
                 settings=settings,
                 db=db,
                 http_session=session,
+                feed_workers=workers,
                 extensions=extensions,
                 background_tasks=background_tasks,
                 sync_on_start=sync_on_start,
@@ -94,6 +97,7 @@ async def open_bot(
             async with bot:
                 yield bot
     finally:
+        await workers.close()
         if typesetter is not None:
             await typesetter.close()
         await db.close()

@@ -15,6 +15,7 @@ from bot.background import BackgroundLoops
 from bot.community.buttons import SummaryButtonHandler
 from bot.config import Settings
 from bot.errors import report_interaction_error
+from bot.feeds.workers import FeedWorkers
 from bot.storage import Database
 from bot.typeset import Typesetter
 
@@ -47,7 +48,8 @@ def bot_intents() -> discord.Intents:
 
 
 class ShortScienceBot(commands.Bot):
-    """The bot. Its database and HTTP session are created by the caller and passed in."""
+    """The bot. Its database, HTTP session and feed workers are created by the caller and
+    passed in."""
 
     def __init__(
         self,
@@ -55,6 +57,7 @@ class ShortScienceBot(commands.Bot):
         settings: Settings,
         db: Database,
         http_session: aiohttp.ClientSession,
+        feed_workers: FeedWorkers,
         extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
         background_tasks: bool = True,
         sync_on_start: bool = True,
@@ -75,6 +78,9 @@ class ShortScienceBot(commands.Bot):
         self.settings = settings
         self.db = db
         self.http_session = http_session
+        # Worker processes that parse feeds (started on first use: one-shot commands that
+        # never parse start none).
+        self.feed_workers = feed_workers
         self.initial_extensions = extensions
         # Background loops (feed polling, reminders) stay off for one-shot CLI commands.
         self.background_tasks = background_tasks

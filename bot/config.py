@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Feeds and announcements.
     feed_poll_seconds: float = Field(default=600.0, gt=0)
     feed_concurrency: int = Field(default=16, ge=1)
+    # Of those, how many one server's feeds may hold (slow feeds of one server never hold up
+    # the others' polls).
+    feed_guild_concurrency: int = Field(default=4, ge=1)
     feed_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     feed_max_failures: int = Field(default=10, ge=1)
     feeds_per_guild: int = Field(default=25, ge=1)
@@ -50,6 +53,10 @@ class Settings(BaseSettings):
     # send is older than this and whose outcome is unknown is looked for in the channel
     # before it is sent again. Keep it below Discord's real window ("a few minutes").
     discord_nonce_window_seconds: float = Field(default=60.0, gt=0)
+    # Worker processes that parse feed bodies (and match keyword filters), and the seconds
+    # one job may take before its worker is ended and that feed's poll counts as failed.
+    feed_parse_workers: int = Field(default=2, ge=1)
+    feed_parse_timeout: float = Field(default=20.0, gt=0)
 
     # Community summaries.
     arxiv_api_url: str = "http://export.arxiv.org/api/query"

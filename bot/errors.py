@@ -16,6 +16,8 @@ from typing import Any, ParamSpec, TypeVar
 import discord
 from discord import app_commands
 
+from bot.rendering.text import shorten
+
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
@@ -69,8 +71,17 @@ def describe_error(error: BaseException) -> str:
     return f"Something went wrong (error code {code}). It has been logged."
 
 
+# Discord refuses a message longer than this, and the user would then see nothing at all.
+MESSAGE_LENGTH_LIMIT = 2000
+
+
 async def send_ephemeral(interaction: discord.Interaction, message: str) -> None:
-    """Reply ephemerally whether or not the interaction was already answered."""
+    """Reply ephemerally whether or not the interaction was already answered.
+
+    Messages quote what users and feeds gave (addresses, names): whatever their length, the
+    reply is cut to fit rather than refused.
+    """
+    message = shorten(message, MESSAGE_LENGTH_LIMIT)
     try:
         if interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)

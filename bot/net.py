@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import re
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -29,18 +30,81 @@ class PrivateAddressError(aiohttp.ClientConnectionError):
     """A URL pointed at an address the bot does not fetch from."""
 
 
+# IPv6 prefixes whose addresses carry an IPv4 address in their last 32 bits: NAT64's
+# well-known prefix (RFC 6052; a gateway forwards to that IPv4 address) and the deprecated
+# IPv4-compatible addresses.
+_IPV4_IN_LAST_32_BITS = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("::/96"),
+)
+# NAT64's local-use prefix (RFC 8215): translated by the operator's own network, where the
+# IPv4 address may sit anywhere in the address.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def is_public_address(address: str) -> bool:
-    """Whether an IP address is globally routable (not loopback, private, link-local...)."""
+    """Whether an IP address is globally routable (not loopback, private, link-local...).
+
+    An IPv6 address that carries an IPv4 address (IPv4-mapped or -compatible, NAT64, 6to4,
+    Teredo) is public only when every IPv4 address it carries is: otherwise
+    `64:ff9b::7f00:1` would reach 127.0.0.1 through a NAT64 gateway.
+    """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _is_public(ip)
+    if ip.ipv4_mapped is not None:
+        return _is_public(ip.ipv4_mapped)
+    if ip in _LOCAL_NAT64:
+        return False
+    return _is_public(ip) and all(_is_public(inner) for inner in _embedded_ipv4(ip))
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _is_ip_literal(host: str) -> bool:
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to (6to4, Teredo, NAT64, IPv4-compatible)."""
+    embedded: list[ipaddress.IPv4Address] = []
+    if ip.sixtofour is not None:
+        embedded.append(ip.sixtofour)
+    if ip.teredo is not None:
+        embedded.extend(ip.teredo)
+    if any(ip in network for network in _IPV4_IN_LAST_32_BITS):
+        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
+    return embedded
+
+
+# A DNS label once IDNA-encoded: letters, digits and hyphens, not starting or ending with a
+# hyphen (underscores occur in real host names, so they are let through too).
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+MAX_HOST_NAME_LENGTH = 253
+
+
+def is_valid_host_name(host: str) -> bool:
+    """Whether `host` (a URL's host) is an IP address or a host name that can be looked up.
+
+    Empty labels (`a..b`, `.invalid`), labels over 63 characters, names over 253 and
+    characters DNS has no place for are refused here, rather than by the resolver, which
+    raises UnicodeError for some of them.
+    """
+    if is_ip_literal(host):
+        return True
+    try:
+        encoded = host.encode("idna")
+        encoded.decode("idna")  # refuses broken punycode labels (`xn--a`)
+    except UnicodeError:
+        return False
+    name = encoded.decode("ascii").removesuffix(".")
+    return 0 < len(name) <= MAX_HOST_NAME_LENGTH and all(
+        _HOST_LABEL.fullmatch(label) for label in name.split(".")
+    )
+
+
+def is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
     except ValueError:
@@ -73,7 +137,7 @@ async def _refuse_private_literals(
     session: aiohttp.ClientSession, context: SimpleNamespace, params: Any
 ) -> None:
     host = params.url.host or ""
-    if _is_ip_literal(host) and not is_public_address(host.strip("[]")):
+    if is_ip_literal(host) and not is_public_address(host.strip("[]")):
         raise PrivateAddressError(
             f"{host} is a private or local address, which the bot does not fetch"
         )

@@ -10,7 +10,6 @@ defaults).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 import time
@@ -34,8 +33,9 @@ from bot.announce.sender import OutboxSender
 from bot.background import BackgroundLoop
 from bot.bot import ShortScienceBot
 from bot.errors import UserFacingError, logged_autocomplete, report_interaction_error
-from bot.feeds import DiscoveredFeed, FeedEntry, FetchResult, ParsedFeed, parse_feed_async
+from bot.feeds import DiscoveredFeed, FeedEntry, FetchResult, ParsedFeed
 from bot.ingest import ingest_entries
+from bot.net import is_ip_literal, is_valid_host_name
 from bot.rendering import escape_markdown, shorten, split_pages
 from bot.rendering.text import plural
 from bot.storage.feeds import (
@@ -62,6 +62,11 @@ POLLER_LOOP = "feed poller"
 SENDER_LOOP = "announcement sender"
 PRUNING_LOOP = "outbox pruning"
 MAX_URL_LENGTH = 2000
+# The option itself takes as much as Discord allows, so a longer address gets a clear
+# answer from the bot rather than a silent refusal from the client.
+MAX_URL_OPTION_LENGTH = 6000
+# How much of an address replies quote: enough to recognise it, short enough to always fit.
+SHOWN_URL_LENGTH = 200
 LIST_PAGE_CHARS = 3900
 
 
@@ -70,11 +75,9 @@ def poll_tick_seconds(poll_seconds: float) -> float:
     return min(max(poll_seconds / 4, 0.25), MAX_POLL_TICK_SECONDS)
 
 
-# A host name: dot-separated labels of letters, digits and hyphens (IDNA-encoded;
-# underscores occur in real names). Without a scheme typed, at least one dot is needed too
-# ("hello" is a word, "http://intranet/feed" an address).
-_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
-_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+def shown_url(url: str) -> str:
+    """An address as replies quote it (in `<...>`, so Discord shows no preview)."""
+    return shorten(url, SHOWN_URL_LENGTH)
 
 
 def normalise_feed_url(text: str) -> str:
@@ -82,11 +85,18 @@ def normalise_feed_url(text: str) -> str:
     that cannot be a web address is refused with one clear sentence, before any fetch."""
     typed = text.strip()
     text = typed.strip("<>")
-    if "://" not in text:
+    if len(text) > MAX_URL_LENGTH:
+        raise UserFacingError(
+            f"That address is {len(text):,} characters long; a feed address may have at most "
+            f"{MAX_URL_LENGTH:,} characters."
+        )
+    scheme_typed = "://" in text
+    if not scheme_typed:
         text = "https://" + text
+    quoted = escape_markdown(shorten(typed, SHOWN_URL_LENGTH), line_start=False)
     not_an_address = UserFacingError(
-        f"“{escape_markdown(shorten(typed, 200), line_start=False)}” is not a web address: give "
-        "the feed's URL, such as `https://www.shortscience.org/rss.xml`."
+        f"“{quoted}” is not a web address: give the feed's URL, such as "
+        "`https://www.shortscience.org/rss.xml`."
     )
     if any(character.isspace() for character in text):
         raise not_an_address
@@ -97,20 +107,17 @@ def normalise_feed_url(text: str) -> str:
         raise not_an_address from exc
     if url.scheme not in {"http", "https"}:
         raise UserFacingError("A feed address starts with http:// or https:// and names a host.")
-    named = _HOST_NAME.fullmatch(host.lower()) is not None and (
-        "." in host.rstrip(".") or "://" in typed
-    )
-    if not (_is_ip_literal(host) or named):
+    if not host:
+        raise not_an_address
+    if not is_valid_host_name(host):
+        raise UserFacingError(
+            f"“{quoted}” has no valid host name, so it is not a web address: give the feed's "
+            "URL, such as `https://www.shortscience.org/rss.xml`."
+        )
+    # Without a scheme, a word without a dot is not taken for a host ("hello").
+    if not scheme_typed and "." not in host.rstrip(".") and not is_ip_literal(host):
         raise not_an_address
     return str(url)
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def newest_entry(entries: list[FeedEntry]) -> FeedEntry:
@@ -213,11 +220,11 @@ class DiscoveredFeedsView(OwnedView):
     async def choose(self, interaction: discord.Interaction, index: int) -> None:
         url = self.feeds[index].url
         self.stop()
-        await interaction.response.edit_message(content=f"Checking <{url}>…", view=None)
+        await interaction.response.edit_message(content=f"Checking <{shown_url(url)}>…", view=None)
         try:
             result, parsed = await self.cog.fetch_and_parse(url)
             if not parsed.is_feed:
-                raise UserFacingError(f"<{url}> is not a feed either: {parsed.error}.")
+                raise UserFacingError(f"<{shown_url(url)}> is not a feed either: {parsed.error}.")
             text = await self.cog.subscribe(self.request, url, result, parsed)
         except UserFacingError as exc:
             await interaction.edit_original_response(content=exc.message)
@@ -284,8 +291,10 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             bot.http_session,
             poll_seconds=settings.feed_poll_seconds,
             concurrency=settings.feed_concurrency,
+            guild_concurrency=settings.feed_guild_concurrency,
             max_failures=settings.feed_max_failures,
             limits=FetchLimits(max_bytes=settings.feed_max_bytes),
+            workers=bot.feed_workers,
             on_enqueued=self.sender.notify,
         )
         self.feeds = self.poller.feeds
@@ -381,10 +390,10 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
         """Fetch a URL once, as a poll would, and parse it; refuse what cannot be used."""
         result = await self.poller.fetch(url)
         if result.gone:
-            raise UserFacingError(f"<{url}> is gone: the server answered 410 Gone.")
+            raise UserFacingError(f"<{shown_url(url)}> is gone: the server answered 410 Gone.")
         if not result.ok:
-            raise UserFacingError(f"I couldn't fetch <{url}>: {result.error_message}.")
-        parsed = await parse_feed_async(result.body, url=result.final_url, headers=result.headers)
+            raise UserFacingError(f"I couldn't fetch <{shown_url(url)}>: {result.error_message}.")
+        parsed = await self.poller.parse(result)
         return result, parsed
 
     async def subscribe(
@@ -437,7 +446,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
         seen = await self.feeds.seen_count(feed.id)
         name = escape_markdown(parsed.title or feed.display_name)
         lines = [
-            f"Subscribed <#{request.channel_id}> to **{name}** (<{feed.url}>).",
+            f"Subscribed <#{request.channel_id}> to **{name}** (<{shown_url(feed.url)}>).",
             (
                 f"Its {plural(seen, 'current entry')} {'counts' if seen == 1 else 'count'} as "
                 "seen; new ones"
@@ -482,7 +491,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
     async def feed_add(
         self,
         interaction: discord.Interaction,
-        url: app_commands.Range[str, 1, MAX_URL_LENGTH],
+        url: app_commands.Range[str, 1, MAX_URL_OPTION_LENGTH],
         channel: discord.TextChannel | None = None,
         include: app_commands.Range[str, 0, MAX_FILTER_LENGTH] | None = None,
         exclude: app_commands.Range[str, 0, MAX_FILTER_LENGTH] | None = None,
@@ -514,7 +523,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
         if parsed.discovered_feeds:
             view = DiscoveredFeedsView(self, request, parsed.discovered_feeds)
             view.message = await interaction.followup.send(
-                f"<{address}> is a web page, not a feed, but it links to "
+                f"<{shown_url(address)}> is a web page, not a feed, but it links to "
                 f"{plural(len(view.feeds), 'feed')}. Pick one:",
                 view=view,
                 ephemeral=True,
@@ -522,7 +531,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             )
             return
         reason = parsed.error or "it is not an RSS or Atom feed"
-        raise UserFacingError(f"I can't subscribe to <{address}>: {reason}.")
+        raise UserFacingError(f"I can't subscribe to <{shown_url(address)}>: {reason}.")
 
     # --- /feed list, remove, pause, resume, test ---------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -66,14 +67,37 @@ class KeywordFilter:
 
     def matches(self, *texts: str | None) -> bool:
         """Whether an entry with these texts (title, author, body...) should be announced."""
-        if self.is_empty:
-            return True
-        haystack = normalise(" \n ".join(text for text in texts if text))
+        return self.is_empty or self.matches_normalised(haystack(texts))
+
+    def matches_normalised(self, text: str) -> bool:
+        """`matches` on texts already joined and normalised by `haystack()`."""
         include = self._include_pattern
-        if include is not None and include.search(haystack) is None:
+        if include is not None and include.search(text) is None:
             return False
         exclude = self._exclude_pattern
-        return exclude is None or exclude.search(haystack) is None
+        return exclude is None or exclude.search(text) is None
+
+
+def haystack(texts: Sequence[str | None]) -> str:
+    """An entry's texts as filters search them: joined and normalised."""
+    return normalise(" \n ".join(text for text in texts if text))
+
+
+def select_matching(
+    entries: Sequence[Sequence[str | None]], filters: Sequence[tuple[str, str]]
+) -> list[list[int]]:
+    """For each (include, exclude) filter, the indexes of the entries it lets through.
+
+    Each entry's texts are normalised once whatever the number of filters: a big feed with
+    many filtered subscriptions costs one pass, not one per subscription. CPU-bound: the
+    poller runs it in its feed workers.
+    """
+    keyword_filters = [KeywordFilter.parse(include, exclude) for include, exclude in filters]
+    haystacks = [haystack(texts) for texts in entries]
+    return [
+        [index for index, text in enumerate(haystacks) if keywords.matches_normalised(text)]
+        for keywords in keyword_filters
+    ]
 
 
 def _any_term_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:

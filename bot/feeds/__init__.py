@@ -2,7 +2,7 @@
 
 from bot.feeds.fetch import FetchResult, fetch_feed
 from bot.feeds.models import DiscoveredFeed, FeedEntry, ParsedFeed
-from bot.feeds.parse import choose_identity, discover_feeds, parse_feed, parse_feed_async
+from bot.feeds.parse import choose_identity, discover_feeds, parse_feed
 
 __all__ = [
     "DiscoveredFeed",
@@ -13,5 +13,4 @@ __all__ = [
     "discover_feeds",
     "fetch_feed",
     "parse_feed",
-    "parse_feed_async",
 ]

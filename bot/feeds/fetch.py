@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from bot import __version__
-from bot.net import ResponseTooLarge, iter_body, parse_retry_after
+from bot.net import ResponseTooLarge, is_valid_host_name, iter_body, parse_retry_after
 
 USER_AGENT: Final = f"shortscience-bot/{__version__} (Discord bot; RSS/Atom reader)"
 ACCEPT: Final = (
@@ -31,6 +31,8 @@ ACCEPT: Final = (
 DEFAULT_MAX_BYTES: Final = 5 * 1024 * 1024
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS: Final = frozenset({301, 308})
+# Error messages quote URLs, reason phrases and library errors, all of any length.
+MAX_ERROR_MESSAGE_LENGTH: Final = 300
 _MAX_AGE: Final = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 FetchOutcome = Literal["ok", "not_modified", "gone", "error"]
@@ -217,7 +219,7 @@ async def _fetch(
                 return FetchResult(
                     outcome="error",
                     error_kind="http_status",
-                    error_message=f"HTTP {status} {response.reason or ''}".strip(),
+                    error_message=_capped(f"HTTP {status} {response.reason or ''}".strip()),
                     retry_after=parse_retry_after(response.headers.get("Retry-After")),
                     **common,  # type: ignore[arg-type]
                 )
@@ -231,9 +233,16 @@ async def _fetch(
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """Refuse, before any request, what is not an http(s) URL with a usable host name."""
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port  # .port raises ValueError when out of range
+    except ValueError as exc:
+        raise _FetchFailed("invalid_url", f"not a valid URL ({exc}): {url[:200]}") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise _FetchFailed("invalid_url", f"not an http(s) URL: {url[:200]}")
+    if not is_valid_host_name(host):
+        raise _FetchFailed("invalid_url", f"the host name {host[:100]!r} is malformed")
 
 
 def _follow(
@@ -244,8 +253,14 @@ def _follow(
         raise _FetchFailed(
             "bad_redirect", f"HTTP {response.status} redirect without a Location", response.status
         )
-    target = urljoin(state.current, location.strip()).split("#", 1)[0]
-    if urlsplit(target).scheme not in ("http", "https"):
+    try:
+        target = urljoin(state.current, location.strip()).split("#", 1)[0]
+        scheme = urlsplit(target).scheme
+    except ValueError as exc:
+        raise _FetchFailed(
+            "bad_redirect", f"redirected to an invalid URL ({exc})", response.status
+        ) from None
+    if scheme not in ("http", "https"):
         raise _FetchFailed(
             "bad_redirect", f"redirected to a non-http(s) URL: {target[:200]}", response.status
         )
@@ -371,6 +386,13 @@ def _describe_client_error(exc: aiohttp.ClientError) -> str:
     return f"network error: {exc}"
 
 
+def _capped(message: str) -> str:
+    """An error message short enough to store, list and quote back to a user."""
+    if len(message) <= MAX_ERROR_MESSAGE_LENGTH:
+        return message
+    return message[: MAX_ERROR_MESSAGE_LENGTH - 1] + "…"
+
+
 def _error(
     state: _Redirects, kind: FetchErrorKind, message: str, status: int | None = None
 ) -> FetchResult:
@@ -381,7 +403,7 @@ def _error(
         status=status,
         permanent_redirect_url=state.permanent_url,
         error_kind=kind,
-        error_message=message,
+        error_message=_capped(message),
     )
 
 

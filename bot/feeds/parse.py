@@ -6,17 +6,18 @@ the raw text of every element, so ShortScience's Markdown is kept byte for byte.
 else (broken XML, Atom 0.3, odd dialects) goes through feedparser, whose lenient parser
 recovers what it can. HTML pages are searched for `<link rel="alternate">` feed links.
 
-Everything here is synchronous and CPU-bound: call `parse_feed_async` from the event loop.
+Everything here is synchronous and CPU-bound: the bot runs it in worker processes
+(`bot.feeds.workers`), never on the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import email.utils
 import hashlib
 import re
 import xml.etree.ElementTree as ET
+import xml.sax
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,10 +70,29 @@ _MONTHS = {name: number for number, name in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
 )}  # fmt: skip
 _RSS_AUTHOR_WITH_EMAIL = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$")
+# The dates a feed entry may have (see `parse_date`) and the vote counts it may claim.
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+LATEST_DATE_AHEAD = timedelta(days=1)
+MAX_FEED_VOTES = 100_000
 _HTMLISH_START = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
 
+# Python text codecs that are no character set a document is written in: `undefined` always
+# raises, punycode and idna are quadratic on a long body, and the escape codecs (and UTF-7,
+# which browsers refuse too) would turn the bytes into other text than was sent.
+_NOT_DOCUMENT_CHARSETS = frozenset(
+    {
+        "undefined",
+        "punycode",
+        "idna",
+        "unicode-escape",
+        "raw-unicode-escape",
+        "utf-7",
+        "mbcs",
+        "oem",
+    }
+)
 # WHATWG: pages labelled ISO-8859-1 are really windows-1252 (curly quotes at 0x91-0x94).
 _ENCODING_ALIASES = dict.fromkeys(
     ("iso-8859-1", "iso8859-1", "latin-1", "latin1", "us-ascii", "ascii"), "windows-1252"
@@ -86,6 +106,8 @@ class _IdentitySource(Protocol):
     def link(self) -> str | None: ...
     @property
     def title(self) -> str: ...
+    @property
+    def content(self) -> str: ...
     @property
     def date(self) -> datetime | None: ...
 
@@ -147,43 +169,53 @@ def parse_feed(
     )
 
 
-async def parse_feed_async(
-    body: bytes, *, url: str | None = None, headers: Mapping[str, str] | None = None
-) -> ParsedFeed:
-    """`parse_feed` in a worker thread, so the event loop keeps running."""
-    return await asyncio.to_thread(parse_feed, body, url=url, headers=headers)
-
-
 def choose_identity(entries: Sequence[_IdentitySource]) -> list[str]:
     """One stable sha256 hex per entry, chosen per feed as MonitoRSS does.
 
     The first of guid, link, title+date that every entry has and that is unique within the
     feed is used for all entries. arXiv guids (`oai:arXiv.org:IDvN`) count without their
     version, so a replacement announcement is the same entry. When no basis qualifies, each
-    entry uses the best one it has.
+    entry uses the best one it has, and an entry with none of them (valid RSS 2.0 needs only
+    a description) is known by its title, text and date: nothing that moves when entries are
+    added or dropped around it.
     """
     bases = _identity_bases(entries)
     return [hashlib.sha256(basis.encode("utf-8")).hexdigest() for basis in bases]
 
 
 def parse_date(text: str | None) -> datetime | None:
-    """An RFC 822 or ISO 8601 date (or anything feedparser understands) as aware UTC."""
+    """An RFC 822 or ISO 8601 date (or anything feedparser understands) as aware UTC.
+
+    None for what is not a date, and for dates outside [1990-01-01, now + 1 day]: a feed
+    that says 31 Dec 9999 means nothing by it, and such a date must neither fail the feed
+    (it overflows datetime once in UTC) nor keep its entry at the top of `/latest`.
+    """
     if not text or not text.strip():
         return None
-    text = text.strip()
+    try:
+        return plausible_date(_parse_date_text(text.strip()))
+    except (ValueError, OverflowError):
+        return None
+
+
+def plausible_date(value: datetime | None) -> datetime | None:
+    """`value` when it is a date a feed entry can have (see `parse_date`), else None."""
+    if value is None or not EARLIEST_DATE <= value <= datetime.now(UTC) + LATEST_DATE_AHEAD:
+        return None
+    return value
+
+
+def _parse_date_text(text: str) -> datetime | None:
     value: datetime | None
     quick = _RFC822_DATE.match(text)
     if quick:
         day, month, year, hour, minute, second, zone = quick.groups()
         month_number = _MONTHS.get(month.lower())
         if month_number is not None:
-            try:
-                value = datetime(
-                    int(year), month_number, int(day), int(hour), int(minute), int(second or 0),
-                    tzinfo=UTC,
-                )  # fmt: skip
-            except ValueError:
-                return None
+            value = datetime(
+                int(year), month_number, int(day), int(hour), int(minute), int(second or 0),
+                tzinfo=UTC,
+            )  # fmt: skip
             if zone[0] in "+-":
                 offset = (int(zone[1:3]) * 60 + int(zone[3:5])) * (1 if zone[0] == "+" else -1)
                 value -= timedelta(minutes=offset)
@@ -242,21 +274,37 @@ def _decode(body: bytes, content_type: str | None) -> tuple[str, str, list[str]]
         candidates.append(declared.group(1).decode("ascii"))
     candidates += ["utf-8", "windows-1252"]
     for name in candidates:
-        codec_name = _ENCODING_ALIASES.get(name.lower(), name)
         try:
-            codecs.lookup(codec_name)
-        except LookupError:
-            problems.append(f"unknown character encoding {name!r}")
+            codec_name = _document_charset(name)
+        except LookupError as exc:
+            problems.append(f"{exc}: {name!r}")
             continue
         try:
             text = body.decode(codec_name)
-        except UnicodeDecodeError:
+        except UnicodeError:
             problems.append(f"the body is not valid {name}")
             continue
-        return text, codecs.lookup(codec_name).name, problems
+        return text, codec_name, problems
     # windows-1252 leaves five bytes undefined; latin-1 decodes anything.
     problems.append("decoded as latin-1 as a last resort")
     return body.decode("latin-1"), "latin-1", problems
+
+
+def _document_charset(label: str) -> str:
+    """The Python codec for a charset label a document may carry.
+
+    Raises LookupError for a label Python does not know, and for codecs that are no
+    character set: binary transforms (`zlib`, `base64`, `rot13`: a feed may name any codec)
+    and the text codecs in _NOT_DOCUMENT_CHARSETS.
+    """
+    try:
+        info = codecs.lookup(_ENCODING_ALIASES.get(label.lower(), label))
+    except LookupError:
+        raise LookupError("unknown character encoding") from None
+    # CodecInfo marks bytes-to-bytes and str-to-str codecs as not text encodings.
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_DOCUMENT_CHARSETS:
+        raise LookupError("not a character encoding")
+    return info.name
 
 
 def _declared_utf8(body: bytes, content_type: str | None) -> bytes | None:
@@ -366,6 +414,14 @@ def _int_or_none(text: str | None) -> int | None:
         return int(text.strip())
     except ValueError:
         return None
+
+
+def _votes(text: str | None) -> int | None:
+    """A feed's vote count, within ±MAX_FEED_VOTES (a feed claiming 2**63 gets no further)."""
+    votes = _int_or_none(text)
+    if votes is None:
+        return None
+    return max(-MAX_FEED_VOTES, min(votes, MAX_FEED_VOTES))
 
 
 def _rss_author(text: str | None) -> str | None:
@@ -492,8 +548,16 @@ def _identity_bases(entries: Sequence[_IdentitySource]) -> list[str]:
     fallback = []
     for entry in entries:
         basis = next((value for key in keys if (value := key(entry))), None)
-        fallback.append(basis or entry.title or "")
+        fallback.append(basis or f"entry:{_text_basis(entry)}")
     return fallback
+
+
+def _text_basis(entry: _IdentitySource) -> str:
+    """What an entry without guid, link or dated title is known by: title, text and date."""
+    basis = f"{entry.title}\n{entry.content}"
+    if entry.date is not None:
+        basis += f"\n{entry.date.isoformat()}"
+    return basis
 
 
 def _external_id(draft: _Draft, scope: str) -> str:
@@ -515,7 +579,7 @@ def _external_id(draft: _Draft, scope: str) -> str:
     elif draft.title and draft.date is not None:
         basis = f"title+date:{draft.title}\n{draft.date.isoformat()}"
     else:
-        basis = f"entry:{draft.title}\n{draft.content}"
+        basis = f"entry:{_text_basis(draft)}"
     digest = hashlib.sha256(f"{scope}\n{basis}".encode()).hexdigest()
     return f"urn:sha256:{digest}"
 
@@ -676,7 +740,7 @@ def _rss_item(item: ET.Element, base: str | None) -> tuple[_Draft, str]:
                 elif name == "bibtexkey":
                     draft.bibtex_key = value or None
                 elif name == "votes":
-                    draft.votes = _int_or_none(value)
+                    draft.votes = _votes(value)
             elif namespace == NS_ARXIV:
                 kind = "arxiv"
                 value = (child.text or "").strip()
@@ -889,14 +953,21 @@ def _parse_with_feedparser(
         problems.append(f"feedparser recovered from: {exception}")
     feed = result.feed
     version = str(result.get("version") or "")
-    title = _clean_title(_plain(feed.get("title") or ""))
-    link = feed.get("link")
+    fields = _FeedparserFields(
+        is_atom=version.startswith("atom"),
+        # The strict parser (expat) failed and the lenient one read the body instead.
+        lenient=isinstance(exception, xml.sax.SAXException),
+    )
+    title = _clean_title(fields.typed(feed, "title"))
+    link = fields.untyped(feed.get("link")) if not fields.is_atom else feed.get("link")
     base = _link_base(url, link)
-    feed_author = feed.get("author") if version.startswith("atom") else None
+    feed_author = fields.untyped(feed.get("author")) if fields.is_atom else None
     drafts: list[_Draft] = []
     errors: list[str] = []
     for entry in result.entries:
-        draft = _feedparser_entry(entry, base, feed_author, is_rss=version.startswith("rss"))
+        draft = _feedparser_entry(
+            entry, base, feed_author, fields, is_rss=version.startswith("rss")
+        )
         if draft.guid and "arxiv.org/api/errors" in draft.guid and draft.title == "Error":
             errors.append(draft.content or "unknown error")
             continue
@@ -943,32 +1014,88 @@ def _plain(text: str) -> str:
     return html_to_text(text) if looks_like_html(text) else text
 
 
+# What feedparser's lenient parser leaves escaped in elements that have no content type
+# (author names, ids, RSS links, extension elements): the XML entities, named or numbered.
+_LENIENT_ESCAPES = re.compile(
+    r"&(lt|gt|amp|quot|apos|#(?:34|38|39|60|62)|#[xX](?:22|26|27|3[cCeE]));"
+)
+_LENIENT_CHARACTERS = {
+    "lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'",
+    "#34": '"', "#38": "&", "#39": "'", "#60": "<", "#62": ">",
+    "#x22": '"', "#x26": "&", "#x27": "'", "#x3c": "<", "#x3e": ">",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _FeedparserFields:
+    """Reads feedparser's values as the XML text the fast readers see, decoded once.
+
+    Typed values (titles, summaries, content) come decoded by both of feedparser's parsers,
+    as text or as HTML according to their type. Untyped ones (author names, ids, links,
+    extension elements) come decoded from the strict parser but still escaped from the
+    lenient one (`R&amp;D Team`): they are unescaped here, in one pass, so that text that
+    really reads `&amp;` keeps it.
+    """
+
+    is_atom: bool
+    lenient: bool
+
+    def untyped(self, value: Any) -> Any:
+        if self.lenient and isinstance(value, str) and "&" in value:
+            return _LENIENT_ESCAPES.sub(lambda m: _LENIENT_CHARACTERS[m.group(1).lower()], value)
+        return value
+
+    def typed(self, item: Mapping[str, Any], key: str) -> str:
+        """A text construct: Atom's declared HTML becomes text (as the fast reader does);
+        RSS says nothing, so markup is recognised by its tags."""
+        value = item.get(key) or ""
+        kind = (item.get(f"{key}_detail") or {}).get("type", "")
+        if self.is_atom and "html" in kind:
+            return html_to_text(value)
+        return _plain(value)
+
+    def extension(self, entry: Mapping[str, Any], name: str) -> Any:
+        """An extension element whatever prefix the feed declared (`shortscience_votes`)."""
+        for key, value in entry.items():
+            if key.endswith(f"_{name}") and not key.endswith("_detail"):
+                return self.untyped(value)
+        return None
+
+
 def _feedparser_date(entry: Mapping[str, Any], key: str) -> datetime | None:
     # dict.get, not entry.get: FeedParserDict answers "updated" with the published date.
     parsed = dict.get(entry, f"{key}_parsed")  # type: ignore[call-overload]
-    if parsed:
-        year, month, day, hour, minute, second = parsed[:6]
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    return None
-
-
-def _prefixed(entry: Mapping[str, Any], name: str) -> Any:
-    """An extension element whatever prefix the feed declared (`shortscience_votes`, ...)."""
-    for key, value in entry.items():
-        if key.endswith(f"_{name}") and not key.endswith("_detail"):
-            return value
-    return None
+    if not parsed:
+        return None
+    year, month, day, hour, minute, second = parsed[:6]
+    try:
+        return plausible_date(datetime(year, month, day, hour, minute, second, tzinfo=UTC))
+    except (ValueError, OverflowError):
+        return None
 
 
 def _feedparser_entry(
-    entry: Mapping[str, Any], base: str | None, feed_author: str | None, *, is_rss: bool
+    entry: Mapping[str, Any],
+    base: str | None,
+    feed_author: str | None,
+    fields: _FeedparserFields,
+    *,
+    is_rss: bool,
 ) -> _Draft:
     draft = _Draft()
-    draft.guid = entry.get("id") or None
-    draft.link = _absolute(entry.get("link"), base)
-    draft.title = _clean_title(_plain(entry.get("title") or ""))
-    names = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
-    draft.author = ", ".join(names) or _rss_author(entry.get("author")) or feed_author
+    draft.guid = fields.untyped(entry.get("id")) or None
+    if fields.is_atom:
+        # An attribute, which feedparser decodes itself; without one feedparser offers the
+        # id as the link, which Atom never means (the fast reader leaves it out too).
+        link = entry.get("link") if entry.get("links") else None
+    else:
+        link = fields.untyped(entry.get("link"))
+    draft.link = _absolute(link, base)
+    draft.title = _clean_title(fields.typed(entry, "title"))
+    names = [fields.untyped(a["name"]) for a in entry.get("authors", []) if a.get("name")]
+    draft.author = (
+        ", ".join(names) or _rss_author(fields.untyped(entry.get("author"))) or feed_author
+    )
     contents = entry.get("content") or []
     if contents:
         draft.content, kind = contents[0].get("value", ""), contents[0].get("type", "")
@@ -981,24 +1108,26 @@ def _feedparser_entry(
     if is_rss and draft.published is None:
         # feedparser files RSS's dc:date under "updated"; the fast reader calls it published.
         draft.published, draft.updated = draft.updated, None
-    draft.categories = [tag.get("term") for tag in entry.get("tags", []) if tag.get("term")]
+    terms = [tag["term"] for tag in entry.get("tags", []) if tag.get("term")]
+    # Atom categories are attributes, which feedparser decodes itself.
+    draft.categories = terms if fields.is_atom else [fields.untyped(term) for term in terms]
 
-    votes, bibtex_key = _prefixed(entry, "votes"), _prefixed(entry, "bibtexkey")
-    arxiv_text = _prefixed(entry, "arxivid")
+    votes, bibtex_key = fields.extension(entry, "votes"), fields.extension(entry, "bibtexkey")
+    arxiv_text = fields.extension(entry, "arxivid")
     if votes is not None or bibtex_key is not None or arxiv_text is not None:
         # ShortScience: the description is Markdown whatever feedparser guessed its type was.
-        draft.votes = _int_or_none(votes)
+        draft.votes = _votes(votes)
         draft.bibtex_key = (bibtex_key or "").strip() or _bibtex_from_link(draft.link)
         draft.arxiv_id, draft.arxiv_version = _arxiv_parts(arxiv_text)
         draft.paper_title = draft.title or None
         draft.updated = draft.published
         draft.author = draft.author or "Anonymous"
         return draft
-    announce = _prefixed(entry, "announce_type")
+    announce = fields.extension(entry, "announce_type")
     if announce or (draft.guid or "").lower().startswith("oai:arxiv.org:"):
         draft.announce_type = announce or None
-        draft.doi = (_prefixed(entry, "doi") or "").strip().lower() or None
-        draft.journal_ref = (_prefixed(entry, "journal_reference") or "").strip() or None
+        draft.doi = (fields.extension(entry, "doi") or "").strip().lower() or None
+        draft.journal_ref = (fields.extension(entry, "journal_reference") or "").strip() or None
         draft.arxiv_item = True
         return draft
     if draft.guid and "arxiv.org/abs/" in draft.guid:
@@ -1008,8 +1137,8 @@ def _feedparser_entry(
             draft.abstract = draft.content
             draft.paper_title = draft.title
             draft.paper_authors = draft.author
-            draft.doi = (entry.get("arxiv_doi") or "").strip().lower() or None
-            draft.journal_ref = entry.get("arxiv_journal_ref") or None
+            draft.doi = (fields.untyped(entry.get("arxiv_doi")) or "").strip().lower() or None
+            draft.journal_ref = fields.untyped(entry.get("arxiv_journal_ref")) or None
             draft.pdf_url = next(
                 (x.get("href") for x in entry.get("links", []) if x.get("title") == "pdf"),
                 f"https://arxiv.org/pdf/{draft.arxiv_id}",
@@ -1018,7 +1147,10 @@ def _feedparser_entry(
             if primary:
                 draft.categories = [primary, *(c for c in draft.categories if c != primary)]
             return draft
-    if "html" in kind:
+    if "html" in kind and fields.is_atom:
+        # Declared HTML: text whether or not it has tags, as the fast reader makes it.
+        draft.content, draft.content_html = html_to_text(draft.content).strip(), draft.content
+    elif "html" in kind:
         _set_content(draft, draft.content, html_allowed=True)
     return draft
 

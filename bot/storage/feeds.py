@@ -188,6 +188,18 @@ class FeedRepository:
         )
         return [Feed.from_row(row) for row in rows]
 
+    async def subscriber_guilds(self, feed_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
+        """The servers subscribed to each of these feeds (feeds without any are left out)."""
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT feed_id, guild_id FROM feed_subscriptions "
+            "WHERE feed_id IN (SELECT value FROM json_each(?)) ORDER BY feed_id, guild_id",
+            (json.dumps(list(feed_ids)),),
+        )
+        guilds: dict[int, list[int]] = {}
+        for feed_id, guild_id in rows:
+            guilds.setdefault(feed_id, []).append(guild_id)
+        return {feed_id: tuple(ids) for feed_id, ids in guilds.items()}
+
     async def record_unchanged(
         self,
         feed_id: int,

@@ -21,7 +21,9 @@ async def test_feed_add_refuses_private_addresses(
     bot = await start_bot(settings)
     url = feed_server.set_feed("internal", shortscience_rss([Item("k/1")]))
     mod = emulator.guild.member("mod")
-    for target in (url, url.replace("127.0.0.1", "localhost")):
+    # Loopback by name, and through NAT64, 6to4 and IPv4-compatible IPv6 addresses.
+    disguises = ["localhost", "[64:ff9b::7f00:1]", "[2002:7f00:1::1]", "[::7f00:1]"]
+    for target in [url, *(url.replace("127.0.0.1", host) for host in disguises)]:
         handle = await emulator.slash(f"/feed add url:{target}", member=mod)
         reply = await handle.wait_reply(timeout=15)
         assert reply.ephemeral

@@ -11,6 +11,8 @@ did *not* happen.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import cast
 
@@ -75,6 +77,12 @@ async def settle(bot: ShortScienceBot) -> None:
 def announcements(emulator: DiscordEmulator, channel: Channel) -> list[str]:
     """Titles of the announcement embeds (or the text of plain messages) in a channel."""
     return [m.embed["title"] if m.embed else m.content for m in emulator.messages(channel)]
+
+
+def listed_titles(message: Message) -> list[str]:
+    """The titles of a `/latest` or `/top` list, in order."""
+    assert message.embed is not None
+    return re.findall(r"^\*\*\d+\.\*\* \[([^\]]+)\]", message.embed["description"], re.M)
 
 
 def summary_id_in(message: Message) -> int:
@@ -148,6 +156,33 @@ async def test_a_new_item_is_announced_once_in_each_subscribed_channel(
     summary_id = summary_id_in(emulator.messages(general)[0])
     stored = await SummaryRepository(bot.db).get(summary_id)
     assert stored is not None and stored.body == "Edited text."
+
+
+async def test_entries_without_guid_link_or_title_are_each_stored_and_announced(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    general = emulator.guild.channel("general")
+    texts = ["The first notice."]
+
+    def bare() -> str:  # valid RSS 2.0: an item needs only a title or a description
+        items = "".join(f"<item><description>{text}</description></item>" for text in texts)
+        return f'<rss version="2.0"><channel><title>Notices</title>{items}</channel></rss>'
+
+    url = feed_server.set_feed("bare", bare())
+    assert (
+        "Subscribed" in (await command(emulator, f"/feed add url:{url} channel:#general")).content
+    )
+    texts[:0] = [f"Notice number {n}." for n in range(5, 0, -1)]  # newest first
+    feed_server.set_feed("bare", bare())
+    await wait_titles(emulator, general, 5)
+    await settle(bot)
+    messages = emulator.messages(general)
+    assert len(messages) == 5
+    assert [m.embed["description"].split("\n")[0] for m in messages if m.embed] == [
+        f"Notice number {n}." for n in range(1, 6)
+    ]
+    feed = await FeedRepository(bot.db).get_by_url(url)
+    assert feed is not None and await FeedRepository(bot.db).seen_count(feed.id) == 6
 
 
 async def test_filters_and_the_role_mention(
@@ -370,6 +405,116 @@ async def test_counts_are_written_with_the_right_plural(
     listing = await command(emulator, "/feed list")
     assert listing.embed is not None
     assert "failing (1 poll in a row)" in listing.embed["description"]
+
+
+@pytest.mark.parametrize("host", ["a..b", ".invalid", "a" * 1990])
+async def test_feed_add_refuses_a_malformed_host_name_clearly(
+    emulator: DiscordEmulator, bot: ShortScienceBot, host: str
+) -> None:
+    reply = await command(emulator, f"/feed add url:http://{host}/")
+    assert reply.ephemeral and "host name" in reply.content, reply.content
+    assert "error code" not in reply.content
+    assert await SubscriptionRepository(bot.db).count_for_guild(emulator.guild.id) == 0
+
+
+async def test_feed_add_with_a_very_long_url_gets_a_short_clear_reply(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    too_long = feed_server.url("/dynamic/x?" + "q" * 4000)
+    reply = await command(emulator, f"/feed add url:{too_long}")
+    assert reply.ephemeral and "at most 2,000 characters" in reply.content, reply.content
+    # The longest address accepted, failing to fetch: the reply quotes it shortened.
+    longest = feed_server.url("/status/404?")
+    longest += "q" * (2000 - len(longest))
+    reply = await command(emulator, f"/feed add url:{longest}")
+    assert reply.ephemeral and "404" in reply.content, reply.content
+    assert len(reply.content) <= 2000 and longest not in reply.content
+    assert await SubscriptionRepository(bot.db).count_for_guild(emulator.guild.id) == 0
+
+
+async def test_edge_dates_and_huge_vote_counts_kill_no_feed_and_skew_neither_latest_nor_top(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    general = emulator.guild.channel("general")
+    items = [Item("old/1", title="Old", date="Mon, 13 Mar 2017 09:00:00 +0000")]
+    url = feed_server.set_feed("ss", shortscience_rss(items))
+    await command(emulator, f"/feed add url:{url} channel:#general")
+    items[:0] = [
+        Item("e/1", title="Far future", date="31 Dec 9999 23:00 -1200"),
+        Item("e/2", title="Year one", date="01 Jan 0001 +0100"),
+        Item("e/3", title="Innocent", date=FRESH_DATE),
+        Item("e/4", title="Huge votes", date=FRESH_DATE, votes=9223372036854775807),
+    ]
+    feed_server.set_feed("ss", shortscience_rss(items))
+    shown = await wait_titles(emulator, general, 4)
+    assert sorted(shown) == ["Far future", "Huge votes", "Innocent", "Year one"]
+
+    # An entry dated now goes above those whose dates were unusable: they count from when
+    # the bot first saw them, not from the year 9999.
+    soon = format_datetime(datetime.now(UTC) + timedelta(minutes=5), usegmt=True)
+    items.insert(0, Item("e/5", title="Brand new", date=soon))
+    feed_server.set_feed("ss", shortscience_rss(items))
+    await wait_titles(emulator, general, 5)
+    latest = await command(emulator, "/latest")
+    assert latest.embed is not None
+    assert listed_titles(latest)[0] == "Brand new"
+    top = await command(emulator, "/top period:all")
+    assert top.embed is not None
+    assert listed_titles(top)[0] == "Huge votes"
+    assert "▲ 100000 ·" in top.embed["description"]
+    assert "9223372036854775807" not in top.embed["description"]
+
+
+@pytest.mark.parametrize("codec", ["zlib", "rot13", "undefined", "punycode"])
+async def test_a_feed_naming_a_codec_that_is_no_character_set_still_works(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer, codec: str
+) -> None:
+    general = emulator.guild.channel("general")
+    items = [Item("old/1")]
+
+    def body() -> bytes:
+        return shortscience_rss(items).replace(b'encoding="UTF-8"', f'encoding="{codec}"'.encode())
+
+    url = feed_server.set_feed("ss", body(), content_type=f"application/rss+xml; charset={codec}")
+    reply = await command(emulator, f"/feed add url:{url} channel:#general")
+    assert "Subscribed" in reply.content, reply.content
+    items.insert(0, Item("n/1", title="Still announced"))
+    feed_server.set_feed("ss", body(), content_type=f"application/rss+xml; charset={codec}")
+    assert await wait_titles(emulator, general, 1) == ["Still announced"]
+
+
+async def test_a_broken_feed_read_leniently_shows_entities_decoded_once(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    general = emulator.guild.channel("general")
+    entries = ["<entry><id>tag:x,2024:1</id><title>Old</title></entry>"]
+
+    def broken_atom() -> str:  # an unclosed <p>: only feedparser's lenient parser reads it
+        return (
+            '<feed xmlns="http://www.w3.org/2005/Atom"><title type="html">R&amp;amp;D Team</title>'
+            "<id>tag:x,2024:feed</id>" + "".join(entries) + "<p></feed>"
+        )
+
+    url = feed_server.set_feed("rd", broken_atom(), content_type="application/atom+xml")
+    reply = await command(emulator, f"/feed add url:{url} channel:#general")
+    assert "to **R&D Team**" in reply.content, reply.content
+    entries.insert(
+        0,
+        "<entry><id>tag:x,2024:2</id><title type='html'>R&amp;amp;D &amp;lt;3</title>"
+        "<author><name>R&amp;D Team</name></author><summary>Plain &amp;amp; kept</summary>"
+        "</entry>",
+    )
+    feed_server.set_feed("rd", broken_atom(), content_type="application/atom+xml")
+    assert await wait_titles(emulator, general, 1) == ["R&D <3"]
+    summary = await SummaryRepository(bot.db).get(summary_id_in(emulator.messages(general)[0]))
+    assert summary is not None
+    assert (summary.title, summary.author_name, summary.body) == (
+        "R&D <3",
+        "R&D Team",
+        "Plain &amp; kept",
+    )
+    listing = await command(emulator, "/feed list")
+    assert listing.embed is not None and "[R&D Team]" in listing.embed["description"]
 
 
 async def test_the_per_server_cap_and_duplicates_are_refused(

@@ -16,6 +16,7 @@ Routes:
     /redirect-absolute/{code}/{path}  the same with an absolute Location
     /redirect-no-location       302 without a Location header
     /redirect-ftp               301 to an ftp:// URL
+    /redirect-to?location=L     302 to L exactly as given (malformed hosts, odd schemes)
     /loop/a, /loop/b            302 to each other
     /chain/{n}                  302 to /chain/{n-1}; /chain/0 serves the ShortScience fixture
     /big                        `big_size` bytes, streamed without Content-Length
@@ -99,6 +100,7 @@ class FeedServer:
                 web.get("/redirect-absolute/{code:\\d+}/{target:.*}", self._redirect_absolute),
                 web.get("/redirect-no-location", self._redirect_no_location),
                 web.get("/redirect-ftp", self._redirect_ftp),
+                web.get("/redirect-to", self._redirect_to),
                 web.get("/loop/{side}", self._loop),
                 web.get("/chain/{n:\\d+}", self._chain),
                 web.get("/big", self._big),
@@ -238,6 +240,9 @@ class FeedServer:
 
     async def _redirect_ftp(self, request: web.Request) -> web.Response:
         return web.Response(status=301, headers={"Location": "ftp://127.0.0.1/feed.xml"})
+
+    async def _redirect_to(self, request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": request.query["location"]})
 
     async def _loop(self, request: web.Request) -> web.Response:
         other = "b" if request.match_info["side"] == "a" else "a"

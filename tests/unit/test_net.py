@@ -45,6 +45,36 @@ def test_is_public_address(address: str, public: bool) -> None:
     assert is_public_address(address) is public
 
 
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        # NAT64, well-known prefix (RFC 6052): the IPv4 address is the last 32 bits.
+        ("64:ff9b::7f00:1", False),
+        ("64:ff9b::a9fe:a9fe", False),  # 169.254.169.254 through the gateway
+        ("64:ff9b::808:808", True),  # 8.8.8.8: what DNS64 gives for a public IPv4-only host
+        # NAT64, local-use prefix (RFC 8215): whatever the operator's network translates.
+        ("64:ff9b:1::a00:1", False),
+        ("64:ff9b:1::808:808", False),
+        # 6to4 (RFC 3056): the IPv4 address is bits 16-48.
+        ("2002:7f00:1::1", False),
+        ("2002:a00:1::", False),
+        ("2002:808:808::1", True),
+        # IPv4-compatible (deprecated): the last 32 bits.
+        ("::7f00:1", False),
+        ("::a00:1", False),
+        # IPv4-mapped, written in hex.
+        ("::ffff:a9fe:a9fe", False),
+        # Teredo (RFC 4380): server and (obfuscated) client IPv4 addresses.
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # client 127.0.0.1
+        ("2001:0:a00:1:8000:63bf:f7f7:f7f7", False),  # server 10.0.0.1
+    ],
+)
+def test_ipv6_addresses_embedding_an_ipv4_address_are_judged_by_it(
+    address: str, public: bool
+) -> None:
+    assert is_public_address(address) is public
+
+
 class FixedResolver(AbstractResolver):
     """Answers every name with the given addresses, like a (possibly hostile) DNS server."""
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.announce.filters import KeywordFilter, describe_terms, parse_terms
+from bot.announce.filters import KeywordFilter, describe_terms, parse_terms, select_matching
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,21 @@ def test_any_input_is_safe(include: str, exclude: str, text: str) -> None:
     assert isinstance(keywords.matches(text), bool)
     # What describe_terms prints parses back to the same terms.
     assert parse_terms(describe_terms(keywords.include)) == keywords.include
+
+
+@given(
+    st.lists(st.tuples(st.text(max_size=40), st.none() | st.text(max_size=40)), max_size=8),
+    st.lists(st.tuples(st.text(max_size=20), st.text(max_size=20)), max_size=4),
+)
+def test_select_matching_agrees_with_matching_one_by_one(
+    entries: list[tuple[str, str | None]], filters: list[tuple[str, str]]
+) -> None:
+    selected = select_matching(entries, filters)
+    assert selected == [
+        [
+            index
+            for index, texts in enumerate(entries)
+            if KeywordFilter.parse(include, exclude).matches(*texts)
+        ]
+        for include, exclude in filters
+    ]

@@ -5,12 +5,16 @@ writer that commits several polls together."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import random
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import aiohttp
@@ -18,10 +22,23 @@ import aiosqlite
 import pytest
 from aiohttp import web
 
-from bot.announce.poller import BatchWriter, FeedPoller, FetchLimits, WriteJob
+from bot.announce import poller as poller_module
+from bot.announce.filters import KeywordFilter
+from bot.announce.poller import (
+    WRITE_BATCH_ENTRIES,
+    BatchWriter,
+    FeedPoller,
+    FetchLimits,
+    WriteJob,
+)
+from bot.feeds.workers import FeedWorkers
 from bot.storage import Database
 from bot.storage.feeds import Feed, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import OutboxRepository
+from tests.feedserver import FeedServer as FaultServer
+from tests.feedserver import feed_server
+
+__all__ = ["feed_server"]  # the fixture, used by name
 
 GUILD = 1
 ARXIV_RSS = (
@@ -47,6 +64,17 @@ class Item:
             f"<shortscience:bibtexkey>{escape(self.key)}</shortscience:bibtexkey>"
             f"<shortscience:votes>{self.votes}</shortscience:votes></item>"
         )
+
+
+def slow_body(items: int = 6000) -> bytes:
+    """A broken feed (an unclosed tag): only feedparser's lenient parser reads it, which takes
+    seconds for a few MB."""
+    entries = "".join(
+        f"<item><title>Entry {n}</title><guid>g{n}</guid><description>{'word ' * 60}"
+        "</description></item>"
+        for n in range(items)
+    )
+    return f'<rss version="2.0"><channel><title>Slow</title>{entries}<p></channel></rss>'.encode()
 
 
 def shortscience_rss(items: list[Item], *, ttl: int | None = None) -> bytes:
@@ -132,20 +160,28 @@ def clock() -> Clock:
 @pytest.fixture
 async def poller(db: Database, clock: Clock) -> AsyncIterator[FeedPoller]:
     async with aiohttp.ClientSession() as session:
-        yield FeedPoller(
+        feed_poller = FeedPoller(
             db, session, poll_seconds=60, concurrency=4, max_failures=3,
             limits=FetchLimits(total_timeout=5), clock=clock, rng=random.Random(0),
         )  # fmt: skip
+        yield feed_poller
+        await feed_poller.close()
 
 
 async def add_feed(
-    db: Database, url: str, channels: list[int], *, include: str = "", role: int | None = None
+    db: Database,
+    url: str,
+    channels: list[int],
+    *,
+    include: str = "",
+    role: int | None = None,
+    guild: int = GUILD,
 ) -> tuple[int, list[int]]:
     feed_id = await FeedRepository(db).create(url, title="", site_url=None, now=0, next_poll_at=0)
     subs = [
         await SubscriptionRepository(db).add(
             feed_id=feed_id,
-            guild_id=GUILD,
+            guild_id=guild,
             channel_id=channel,
             include_terms=include,
             exclude_terms="",
@@ -283,6 +319,119 @@ async def test_at_most_five_per_channel_then_one_overflow_line(
     assert rows[5][0] == "overflow" and "3 more" in rows[5][1] and "/latest" in rows[5][1]
 
 
+def paper_title(n: int) -> str:
+    return f"{'Vision' if n % 2 else 'Language'} paper {n}"
+
+
+def many_items(count: int, *, prefix: str = "n") -> list[Item]:
+    """`count` entries, newest first, every other one about vision."""
+    return [
+        Item(
+            f"{prefix}/{n}",
+            title=paper_title(n),
+            date=format_datetime(datetime(2017, 3, 1, tzinfo=UTC) + timedelta(minutes=n)),
+        )
+        for n in reversed(range(count))
+    ]
+
+
+async def test_keyword_filters_run_in_the_feed_workers_not_on_the_event_loop(
+    db: Database, poller: FeedPoller, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.routes["/ss"] = Route(shortscience_rss([Item("old/1")]))
+    feed_id, _ = await add_feed(db, server.url("/ss"), [10, 20], include="vision")
+    await poll(poller, feed_id)
+    server.routes["/ss"].body = shortscience_rss([*many_items(1000), Item("old/1")])
+    dispatched: list[str] = []
+    real_run = poller.workers.run
+
+    async def spying_run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        dispatched.append(function.__name__)
+        return await real_run(function, *args, **kwargs)
+
+    def not_in_this_process(*_args: object) -> bool:
+        raise AssertionError("keyword filtering ran in the bot's own process")
+
+    monkeypatch.setattr(poller.workers, "run", spying_run)
+    monkeypatch.setattr(KeywordFilter, "matches", not_in_this_process)
+    assert await poll(poller, feed_id) == ("new", 12)  # 5 and "...and 495 more", twice
+    assert dispatched == ["parse_feed", "select_matching"]
+    rows = await queued(db, 10)
+    assert [title for _, title in rows[:5]] == [paper_title(n) for n in range(991, 1000, 2)]
+    assert "495 more" in rows[5][1]
+
+
+async def test_a_big_poll_is_written_in_bounded_batches_that_let_other_writers_in(
+    db: Database, poller: FeedPoller, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.routes["/ss"] = Route(shortscience_rss([Item("old/1")]))
+    feed_id, _ = await add_feed(db, server.url("/ss"), [10])
+    await poll(poller, feed_id)
+    server.routes["/ss"].body = shortscience_rss([*many_items(2300), Item("old/1")])
+    batches: list[int] = []
+    events: list[str] = []
+    writing = asyncio.Event()
+    real_ingest = poller_module.ingest_entries
+
+    async def recording_ingest(*args: Any, **kwargs: Any) -> Any:
+        batches.append(len(args[1]))
+        writing.set()
+        stats = await real_ingest(*args, **kwargs)
+        events.append("poll batch")
+        return stats
+
+    async def vote_meanwhile() -> None:
+        """Another writer (a member's vote, say) arriving while the poll writes."""
+        await writing.wait()
+        async with db.transaction() as conn:
+            await conn.execute("CREATE TABLE a_vote (x INTEGER)")
+        events.append("vote")
+
+    monkeypatch.setattr(poller_module, "ingest_entries", recording_ingest)
+    vote = asyncio.create_task(vote_meanwhile())
+    assert await poll(poller, feed_id) == ("new", 6)
+    await vote
+    assert sum(batches) == 2301 and max(batches) <= WRITE_BATCH_ENTRIES
+    # The vote had the write lock as soon as the first batch committed, not after the poll.
+    assert events.index("vote") == 1 and len(events) == len(batches) + 1
+    assert await FeedRepository(db).seen_count(feed_id) == 2301
+    rows = await queued(db, 10)
+    assert [title for _, title in rows[:5]] == [paper_title(n) for n in range(2295, 2300)]
+    assert rows[5][0] == "overflow" and "2295 more" in rows[5][1]
+
+
+async def test_a_crash_between_batches_loses_and_doubles_nothing(
+    db: Database, poller: FeedPoller, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.routes["/ss"] = Route(shortscience_rss([Item("old/1")]))
+    feed_id, _ = await add_feed(db, server.url("/ss"), [10, 20])
+    await poll(poller, feed_id)
+    server.routes["/ss"].body = shortscience_rss([*many_items(1200), Item("old/1")])
+    real_ingest = poller_module.ingest_entries
+    calls: list[int] = []
+
+    async def dies_in_the_third_batch(*args: Any, **kwargs: Any) -> Any:
+        calls.append(len(args[1]))
+        if len(calls) == 3:
+            raise RuntimeError("killed in the third batch")
+        return await real_ingest(*args, **kwargs)
+
+    monkeypatch.setattr(poller_module, "ingest_entries", dies_in_the_third_batch)
+    assert (await poll(poller, feed_id))[0] == "failed"
+    committed = sum(calls[:2])
+    assert await FeedRepository(db).seen_count(feed_id) == 1 + committed
+    monkeypatch.setattr(poller_module, "ingest_entries", real_ingest)
+    status, _ = await poll(poller, feed_id)
+    assert status == "new"
+    assert await FeedRepository(db).seen_count(feed_id) == 1201
+    for channel in (10, 20):
+        rows = await queued(db, channel)
+        titles = [title for kind, title in rows if kind == "summary"]
+        assert titles == [paper_title(n) for n in range(1195, 1200)]  # each once, the newest
+        assert [kind for kind, _ in rows].count("overflow") == 1
+    assert await db.fetchval("SELECT count(*) FROM summaries") == 1201
+
+
 async def test_arxiv_replacements_are_not_announced(
     db: Database, poller: FeedPoller, server: FeedServer
 ) -> None:
@@ -352,6 +501,94 @@ async def test_not_a_feed_is_a_failure(
     )
     feed_id, _ = await add_feed(db, server.url("/html"), [10])
     assert (await poll(poller, feed_id))[0] == "failed"
+
+
+@pytest.mark.parametrize("host", ["a..b", ".invalid", "a" * 1990])
+async def test_a_malformed_host_name_fails_the_poll_with_a_clear_error(
+    db: Database, poller: FeedPoller, server: FeedServer, host: str
+) -> None:
+    server.routes["/moved"] = Route(status=302, headers={"Location": f"http://{host}/feed"})
+    for url in (f"http://{host}/feed", server.url("/moved")):
+        feed_id, _ = await add_feed(db, url, [10])
+        assert (await poll(poller, feed_id))[0] == "failed"
+        feed = await FeedRepository(db).get(feed_id)
+        assert feed is not None and "host name" in (feed.last_error or ""), feed.last_error
+
+
+async def test_a_parse_over_its_time_budget_fails_that_feed_only_with_backoff(
+    db: Database, server: FeedServer, clock: Clock
+) -> None:
+    server.routes["/slow"] = Route(slow_body())
+    server.routes["/fine"] = Route(shortscience_rss([Item("a/1")]))
+    slow, _ = await add_feed(db, server.url("/slow"), [10])
+    fine, _ = await add_feed(db, server.url("/fine"), [20])
+    workers = FeedWorkers(workers=1, timeout=0.5)
+    async with aiohttp.ClientSession() as session:
+        poller = FeedPoller(
+            db, session, poll_seconds=60, concurrency=4, max_failures=3, workers=workers,
+            clock=clock, rng=random.Random(0),
+        )  # fmt: skip
+        try:
+            outcomes = {outcome.feed_id: outcome for outcome in await poller.poll_due()}
+        finally:
+            await poller.close()
+            await workers.close()
+    assert outcomes[fine].status == "initialized"
+    assert outcomes[slow].status == "failed"
+    assert outcomes[slow].error == "reading it took over 0.5 s, the most one feed may take"
+    feed = await FeedRepository(db).get(slow)
+    assert feed is not None and feed.consecutive_failures == 1
+    assert feed.next_poll_at - clock.now >= 150  # backoff: 5 minutes, jittered
+
+
+async def test_parsing_never_uses_the_default_thread_pool(
+    db: Database, poller: FeedPoller, server: FeedServer
+) -> None:
+    """`/search` and other user-facing work run in the loop's default executor: a feed's parse
+    must never queue there (nor hold the GIL in this process)."""
+    submitted: list[str] = []
+
+    class RecordingExecutor(concurrent.futures.ThreadPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            submitted.append(getattr(fn, "__qualname__", repr(fn)))
+            return super().submit(fn, *args, **kwargs)
+
+    asyncio.get_running_loop().set_default_executor(RecordingExecutor(max_workers=2))
+    server.routes["/ss"] = Route(shortscience_rss([Item("a/1")]))
+    server.routes["/broken"] = Route(slow_body(50))
+    for path in ("/ss", "/broken"):
+        feed_id, _ = await add_feed(db, server.url(path), [10])
+        assert (await poll(poller, feed_id))[0] == "initialized"
+    assert not [name for name in submitted if "parse" in name], submitted
+
+
+async def test_one_servers_slow_feeds_do_not_delay_another_servers_poll(
+    db: Database, feed_server: FaultServer, clock: Clock
+) -> None:
+    """Slowloris feeds of one server hold at most that server's share of the fetch slots."""
+    feed_server.hang_seconds = 120
+    for n in range(6):
+        await add_feed(db, feed_server.url(f"/hang?feed={n}"), [100 + n], guild=1)
+    shared, _ = await add_feed(db, feed_server.url("/hang?feed=shared"), [200], guild=1)
+    await SubscriptionRepository(db).add(
+        feed_id=shared, guild_id=2, channel_id=201, include_terms="", exclude_terms="",
+        mention_role_id=None, created_by=None, now=0,
+    )  # fmt: skip
+    normal, _ = await add_feed(db, feed_server.url("/fixtures/shortscience.xml"), [300], guild=2)
+    async with aiohttp.ClientSession() as session:
+        poller = FeedPoller(
+            db, session, poll_seconds=60, concurrency=4, guild_concurrency=2, max_failures=3,
+            limits=FetchLimits(total_timeout=120), clock=clock, rng=random.Random(0),
+        )  # fmt: skip
+        try:
+            tasks = {task.get_name(): task for task in await poller.start_due()}
+            outcome = await asyncio.wait_for(tasks[f"poll-feed-{normal}"], timeout=15)
+            assert outcome.status == "initialized"
+            # Server 1 holds its two slots; the feed it shares with server 2 took one of
+            # server 2's (a shared feed counts once, against whichever server has room).
+            assert feed_server.requests["/hang"] == 3
+        finally:
+            await poller.close()
 
 
 async def test_a_crash_inside_the_poll_transaction_leaves_nothing_half_done(
@@ -434,6 +671,20 @@ async def test_batch_writer_commits_jobs_waiting_together_in_one_transaction(
     results = await asyncio.gather(*(writer.run(insert(value)) for value in range(5)))
     assert results == [0, 1, 2, 3, 4]
     assert len(counted_transactions) == 2  # 3 + 2
+    assert await values_in(db) == [0, 1, 2, 3, 4]
+
+
+async def test_batch_writer_bounds_a_batch_by_the_entries_it_writes(
+    db: Database, counted_transactions: list[int]
+) -> None:
+    writer = BatchWriter(db, batch_size=10, max_weight=100)
+    weights = [60, 30, 20, 150, 5]
+    results = await asyncio.gather(
+        *(writer.run(insert(value), weight=weight) for value, weight in enumerate(weights))
+    )
+    assert results == [0, 1, 2, 3, 4]
+    # 60 + 30, then 20 (150 would pass 100), then 150 alone (a batch always takes one), then 5.
+    assert len(counted_transactions) == 4
     assert await values_in(db) == [0, 1, 2, 3, 4]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -209,10 +210,45 @@ async def test_connection_refused(feed_server: FeedServer, session: aiohttp.Clie
     assert "could not connect" in (result.error_message or "")
 
 
-@pytest.mark.parametrize("url", ["ftp://example.org/feed", "not a url", "http://"])
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://example.org/feed", "not a url", "http://", "http://[::1/feed", "http://a.b:99999/"],
+)
 async def test_invalid_urls(session: aiohttp.ClientSession, url: str) -> None:
     result = await fetch_feed(session, url)
     assert result.error_kind == "invalid_url"
+
+
+MALFORMED_HOSTS = ["a..b", ".invalid", "a" * 1990, "x" * 64 + ".example", "exa mple.com", "xn--a"]
+
+
+@pytest.mark.parametrize("host", MALFORMED_HOSTS)
+async def test_malformed_host_names_are_an_invalid_url_never_an_exception(
+    session: aiohttp.ClientSession, host: str
+) -> None:
+    result = await fetch_feed(session, f"http://{host}/feed.xml")
+    assert result.outcome == "error" and result.error_kind == "invalid_url"
+    assert "host name" in (result.error_message or "")
+    assert len(result.error_message or "") <= 300
+
+
+@pytest.mark.parametrize("host", MALFORMED_HOSTS[:3])
+async def test_a_redirect_to_a_malformed_host_name_is_refused_as_an_invalid_url(
+    feed_server: FeedServer, session: aiohttp.ClientSession, host: str
+) -> None:
+    url = feed_server.url("/redirect-to?location=" + quote(f"http://{host}/feed.xml"))
+    result = await fetch_feed(session, url)
+    assert result.outcome == "error" and result.error_kind == "invalid_url"
+    assert "host name" in (result.error_message or "")
+    assert result.final_url == f"http://{host}/feed.xml"
+
+
+async def test_a_redirect_to_an_unparseable_url_is_a_bad_redirect(
+    feed_server: FeedServer, session: aiohttp.ClientSession
+) -> None:
+    result = await fetch_feed(session, feed_server.url("/redirect-to?location=http://[::1/x"))
+    assert result.outcome == "error" and result.error_kind == "bad_redirect"
+    assert "invalid URL" in (result.error_message or "")
 
 
 async def test_streamed_body_over_the_cap(

@@ -63,6 +63,21 @@ async def test_due_needs_a_subscriber_and_skips_paused_and_in_flight(db: Databas
     assert lonely not in {f.id for f in await feeds.due(1000)}
 
 
+async def test_subscriber_guilds_lists_each_server_once(db: Database) -> None:
+    feeds, subs = FeedRepository(db), SubscriptionRepository(db)
+    shared = await feeds.create("http://a", title="", site_url=None, now=0, next_poll_at=0)
+    own = await feeds.create("http://b", title="", site_url=None, now=0, next_poll_at=0)
+    lonely = await feeds.create("http://c", title="", site_url=None, now=0, next_poll_at=0)
+    for feed_id, guild_id, channel_id in ((shared, 2, 20), (shared, 1, 10), (shared, 1, 11),
+                                          (own, 3, 30)):  # fmt: skip
+        await subs.add(
+            feed_id=feed_id, guild_id=guild_id, channel_id=channel_id, include_terms="",
+            exclude_terms="", mention_role_id=None, created_by=None, now=0,
+        )  # fmt: skip
+    assert await feeds.subscriber_guilds([shared, own, lonely]) == {shared: (1, 2), own: (3,)}
+    assert await feeds.subscriber_guilds([]) == {}
+
+
 async def test_failures_count_up_and_success_resets(db: Database) -> None:
     feeds = FeedRepository(db)
     feed_id = await feeds.create("http://a", title="", site_url=None, now=0, next_poll_at=0)
