@@ -58,12 +58,12 @@ if __package__ in (None, ""):
 
 import numpy as np
 import tantivy
+from bot.search.bm25 import COLUMNS, WEIGHTS
+from bot.search.repository import Visibility, index_size_bytes
 
 from bot.ingest import import_source
 from bot.search import engine_for, refresh_search_index, search_summaries
-from bot.search.bm25 import COLUMNS, WEIGHTS
 from bot.search.query import build_fts_query
-from bot.search.repository import Visibility, index_size_bytes
 from bot.storage.database import Database
 
 ITEMS_PER_FILE = 10_000

@@ -15,6 +15,7 @@ from bot import __version__
 from bot.bot import DEFAULT_EXTENSIONS, ShortScienceBot
 from bot.config import Settings
 from bot.net import public_only_session_options
+from bot.search import SearchService
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,16 @@ async def open_bot(
     background_tasks: bool = True,
     sync_on_start: bool = True,
 ) -> AsyncIterator[ShortScienceBot]:
-    """Open the database and HTTP session, build the bot, and close all three on exit."""
+    """Open the database, the search index and the HTTP session, build the bot, and close
+    them all on exit."""
     configure_discord_endpoints(settings)
     db = await Database.open(settings.database_path)
+    search: SearchService | None = None
     try:
+        # Migrated before the search index opens: it reads the change log.
+        await db.migrate()
+        search = SearchService(settings.database_path, settings.resolved_search_index_path)
+        await search.start(db)
         timeout = aiohttp.ClientTimeout(total=60, connect=10)
         policy = {} if settings.allow_private_urls else public_only_session_options()
         async with aiohttp.ClientSession(
@@ -80,6 +87,7 @@ async def open_bot(
             bot = ShortScienceBot(
                 settings=settings,
                 db=db,
+                search=search,
                 http_session=session,
                 extensions=extensions,
                 background_tasks=background_tasks,
@@ -88,6 +96,8 @@ async def open_bot(
             async with bot:
                 yield bot
     finally:
+        if search is not None:
+            await search.close()
         await db.close()
 
 

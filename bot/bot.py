@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.errors import report_interaction_error
+from bot.search import SearchService
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class ShortScienceBot(commands.Bot):
         *,
         settings: Settings,
         db: Database,
+        search: SearchService,
         http_session: aiohttp.ClientSession,
         extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
         background_tasks: bool = True,
@@ -61,6 +63,7 @@ class ShortScienceBot(commands.Bot):
         )
         self.settings = settings
         self.db = db
+        self.search = search
         self.http_session = http_session
         self.initial_extensions = extensions
         # Background loops (feed polling, reminders) stay off for one-shot CLI commands.

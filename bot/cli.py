@@ -1,4 +1,4 @@
-"""The `shortscience-bot` command: run (the default), sync, import, search, export."""
+"""The `shortscience-bot` command: run (the default), sync, import, search, reindex, export."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import logging
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -20,13 +20,8 @@ from bot.app import USER_AGENT, MissingTokenError, run_bot, sync_commands
 from bot.community.export import ExportFormat, export_guild
 from bot.config import Settings
 from bot.ingest import FeedImportError, import_source
-from bot.search.engine import (
-    SearchResult,
-    close_search_engine,
-    refresh_search_index,
-    result_to_json,
-    search_summaries,
-)
+from bot.search import SearchIndexRebuildingError, SearchResult, SearchService
+from bot.search.engine import result_to_json
 from bot.storage import Database, DatabaseTooNewError, MigrationError
 
 log = logging.getLogger("bot.cli")
@@ -61,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="see what this server sees (feed summaries and its own); default: everything",
     )
 
+    reindex = commands.add_parser(
+        "reindex", help="rebuild the search index from the database (it also rebuilds itself)"
+    )
+    reindex.add_argument("--quiet", action="store_true", help="no progress bar")
+
     export = commands.add_parser("export", help="export a server's community summaries")
     export.add_argument("--guild", type=int, required=True, help="the server (guild) id")
     export.add_argument("--format", choices=("markdown", "json"), default="markdown")
@@ -87,29 +87,44 @@ async def open_database(settings: Settings) -> Database:
     return db
 
 
-async def import_command(settings: Settings, source: str, *, quiet: bool) -> int:
-    db = await open_database(settings)
-    bar = tqdm(desc="Importing", unit=" entries", disable=quiet, file=sys.stderr)
+async def open_search(settings: Settings, db: Database, *, rebuild: bool = True) -> SearchService:
+    """This process's search index, following `db` (rebuilt in the background if needed)."""
+    search = SearchService(settings.database_path, settings.resolved_search_index_path)
+    await search.start(db, rebuild=rebuild)
+    return search
+
+
+def progress_bar(
+    description: str, unit: str, *, quiet: bool
+) -> tuple[tqdm, Callable[[int, int], None]]:
+    bar = tqdm(desc=description, unit=unit, disable=quiet, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
         bar.total = total
         bar.n = done
         bar.refresh()
 
+    return bar, progress
+
+
+async def import_command(settings: Settings, source: str, *, quiet: bool) -> int:
+    db = await open_database(settings)
+    search = await open_search(settings, db)
+    bar, progress = progress_bar("Importing", " entries", quiet=quiet)
     try:
         async with aiohttp.ClientSession(headers={"User-Agent": USER_AGENT}) as session:
-            stats = await import_source(db, session, source, progress=progress)
+            # The index follows each batch as it commits; searchable once we have waited.
+            with db.commit_hooks_not_awaited():
+                stats = await import_source(db, session, source, progress=progress)
         bar.close()
-        if stats.inserted or stats.updated:
-            # Searches stay exact without it, but common words are only fast once the
-            # accelerator has caught up with a bulk import (it skips itself when not due).
-            await refresh_search_index(db)
+        await search.wait_ready()
+        await search.sync(within=3600.0)
     except FeedImportError as exc:
         bar.close()
         print(f"shortscience-bot import: {exc}", file=sys.stderr)
         return 1
     finally:
-        close_search_engine(db)
+        await search.close()
         await db.close()
     print(
         f"Imported {stats.total} entries from {source}: {stats.inserted} new, "
@@ -123,12 +138,20 @@ async def search_command(
     settings: Settings, query: str, *, limit: int, as_json: bool, guild_id: int | None
 ) -> int:
     db = await open_database(settings)
+    search = await open_search(settings, db)
     try:
-        page = await search_summaries(
-            db, query, guild_id=guild_id, all_guilds=guild_id is None, limit=max(1, limit)
-        )
+        try:
+            page = await search.search(
+                query, guild_id=guild_id, all_guilds=guild_id is None, limit=max(1, limit)
+            )
+        except SearchIndexRebuildingError:
+            print("Building the search index first (once)...", file=sys.stderr)
+            await search.wait_ready()
+            page = await search.search(
+                query, guild_id=guild_id, all_guilds=guild_id is None, limit=max(1, limit)
+            )
     finally:
-        close_search_engine(db)
+        await search.close()
         await db.close()
     if as_json:
         print(json.dumps([result_to_json(result) for result in page.results], indent=2))
@@ -139,7 +162,26 @@ async def search_command(
     if not page.results:
         print(f"No summaries match {query!r}. Try fewer or broader words.")
         return 0
+    if page.corrected is not None:
+        print(f"No summaries match {query!r}; showing results for {page.corrected!r}.")
     print(format_results_table(page.results))
+    return 0
+
+
+async def reindex_command(settings: Settings, *, quiet: bool) -> int:
+    db = await open_database(settings)
+    search = await open_search(settings, db, rebuild=False)
+    bar, progress = progress_bar("Indexing", " summaries", quiet=quiet)
+    try:
+        report = await search.rebuild(progress)
+    finally:
+        bar.close()
+        await search.close()
+        await db.close()
+    print(
+        f"Rebuilt the search index at {settings.resolved_search_index_path}: "
+        f"{report.summaries} summaries ({report.documents} documents) in {report.seconds:.1f} s."
+    )
     return 0
 
 
@@ -216,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     settings, args.query, limit=args.limit, as_json=args.json, guild_id=args.guild
                 )
             )
+        elif command == "reindex":
+            return asyncio.run(reindex_command(settings, quiet=args.quiet))
         elif command == "export":
             return export_command(settings, args.guild, args.format, args.output)
         else:  # pragma: no cover - argparse rejects unknown commands first

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
 
     discord_token: SecretStr | None = None
     database_path: Path = Path("data/shortscience.sqlite3")
+    # The search index (derived from the database, rebuilt when missing). Default: beside the
+    # database (`data/shortscience.search`). Each bot process needs its own.
+    search_index_path: Path | None = None
     discord_api_base: str = DEFAULT_API_BASE
     discord_gateway_url: str | None = None
     dev_guild_id: int | None = None
@@ -56,7 +59,13 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("dev_guild_id", "discord_gateway_url", mode="before")
+    @property
+    def resolved_search_index_path(self) -> Path:
+        if self.search_index_path is not None:
+            return self.search_index_path
+        return self.database_path.parent / f"{self.database_path.stem}.search"
+
+    @field_validator("dev_guild_id", "discord_gateway_url", "search_index_path", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

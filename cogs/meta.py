@@ -37,6 +37,7 @@ SECTION_ORDER = (READ, WRITE, READING, FEEDS, MORE)
 SECTION_OF = {
     "search": READ,
     "paper": READ,
+    "similar": READ,
     "summary view": READ,
     "latest": READ,
     "top": READ,

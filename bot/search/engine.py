@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import tantivy
 
@@ -142,7 +142,10 @@ def visibility_clauses(
             clauses.append(filter_clause(term(schema, "guild", visibility.guild_id)))
         else:
             clauses.append(filter_clause(_guild_clause(schema, visibility.guild_id)))
-    for text, fields in ((visibility.author, ("author", "authors")), (visibility.venue, ("venue",))):
+    for text, fields in (
+        (visibility.author, ("author", "authors")),
+        (visibility.venue, ("venue",)),
+    ):
         if text is None:
             continue
         tokens = analyze(text)
@@ -204,7 +207,9 @@ def search_page(
     clauses = visibility_clauses(schema, visibility)
     if clauses is None:
         return SearchPage(parsed.display, (), offset, limit, False)
-    query = tantivy.Query.boolean_query([(tantivy.Occur.Must, text_query(schema, parsed)), *clauses])
+    query = tantivy.Query.boolean_query(
+        [(tantivy.Occur.Must, text_query(schema, parsed)), *clauses]
+    )
     hits, has_more = rank(index, query, offset=offset, limit=limit)
     if not hits and offset == 0 and typo_tolerant:
         corrected = correct_spelling(index, conn, parsed, clauses)
@@ -283,7 +288,7 @@ def correct_spelling(
         query = tantivy.Query.boolean_query([(tantivy.Occur.Must, fuzzy), *clauses])
         hits = searcher.search(query, FUZZY_SAMPLE_DOCS, count=False).hits
         ids = searcher.fast_field_values("summary_id", [address for _, address in hits])
-        rows = source.result_rows(conn, [i for i in ids if i is not None])
+        rows = source.result_rows(conn, [int(i) for i in ids if i is not None])
         candidates: set[str] = set()
         for row in rows.values():
             for text in (row.paper_title, row.tldr, row.body, row.author):
@@ -374,16 +379,16 @@ def autocomplete(
 
     key = title_key(prefix)
     if not key:
-        for paper_id, title in collect(
-            tantivy.Query.boolean_query(base), limit, by_recency=True
-        ):
+        for paper_id, title in collect(tantivy.Query.boolean_query(base), limit, by_recency=True):
             found.setdefault(paper_id, title)
         return [TitleSuggestion(paper_id, title) for paper_id, title in found.items()]
     folded = title_key_analyzer().analyze(key)
     if folded:
         starts = tantivy.Query.regex_query(schema, "title_key", _regex_literal(folded[0]) + ".*")
         matches = collect(
-            tantivy.Query.boolean_query([(tantivy.Occur.Must, starts), *base]), limit, by_recency=True
+            tantivy.Query.boolean_query([(tantivy.Occur.Must, starts), *base]),
+            limit,
+            by_recency=True,
         )
         for paper_id, title in sorted(matches, key=lambda item: item[1].casefold()):
             found.setdefault(paper_id, title)
@@ -462,3 +467,35 @@ def similar_papers(
     return [
         SimilarPaper(other, titles.get(other, ""), counts[other], score) for other, score in ranked
     ]
+
+
+# -- JSON (the CLI's `search --json`) ------------------------------------------------------------
+
+
+def result_to_json(result: SearchResult) -> dict[str, Any]:
+    return {
+        "id": result.summary_id,
+        "paper_id": result.paper_id,
+        "paper_title": result.paper_title,
+        "author": result.author,
+        "score": result.score,
+        "url": result.url,
+        "created_at": result.created_at,
+        "origin": result.origin,
+        "guild_id": result.guild_id,
+        "rank": result.rank,
+        "excerpt": result.excerpt_text,
+        "excerpt_markdown": result.excerpt,
+    }
+
+
+def page_to_json(page: SearchPage) -> dict[str, Any]:
+    return {
+        "query": page.query,
+        "corrected": page.corrected,
+        "offset": page.offset,
+        "limit": page.limit,
+        "has_more": page.has_more,
+        "nothing_to_search": page.nothing_to_search,
+        "results": [result_to_json(result) for result in page.results],
+    }

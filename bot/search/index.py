@@ -257,7 +257,8 @@ def _next_generation(root: Path) -> Path:
     numbers = [
         int(entry.name[len(GENERATION_PREFIX) :])
         for entry in root.iterdir()
-        if entry.name.startswith(GENERATION_PREFIX) and entry.name[len(GENERATION_PREFIX) :].isdigit()
+        if entry.name.startswith(GENERATION_PREFIX)
+        and entry.name[len(GENERATION_PREFIX) :].isdigit()
     ]
     return root / f"{GENERATION_PREFIX}{max(numbers, default=0) + 1:06d}"
 

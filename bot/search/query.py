@@ -80,9 +80,7 @@ def parse_query(text: str) -> ParsedQuery | None:
         quoted = index % 2 == 1
         chunks = [part] if quoted else part.split()
         for chunk in chunks:
-            tokens = tuple(analyze(" ".join(chunk.split())[:MAX_PHRASE_CHARS]))[
-                :MAX_PHRASE_TOKENS
-            ]
+            tokens = tuple(analyze(" ".join(chunk.split())[:MAX_PHRASE_CHARS]))[:MAX_PHRASE_TOKENS]
             if not tokens or tokens in seen:
                 continue  # punctuation only, or a repeat (it would match nothing more)
             seen.add(tokens)
@@ -133,7 +131,10 @@ def phrase_query(schema: tantivy.Schema, phrase: Phrase, fields: Sequence[str]) 
 def text_query(schema: tantivy.Schema, query: ParsedQuery) -> tantivy.Query:
     """Every phrase must match (in some field)."""
     return tantivy.Query.boolean_query(
-        [(tantivy.Occur.Must, phrase_query(schema, phrase, tuple(FIELD_WEIGHTS))) for phrase in query.phrases]
+        [
+            (tantivy.Occur.Must, phrase_query(schema, phrase, tuple(FIELD_WEIGHTS)))
+            for phrase in query.phrases
+        ]
     )
 
 

@@ -28,6 +28,7 @@ rebuilt from the current rows), so after a restart nothing is skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
+from bot.errors import UserFacingError
 from bot.search import engine
 from bot.search.engine import (
     SearchPage,
@@ -55,7 +57,7 @@ from bot.search.index import (
     paper_document,
     summary_document,
 )
-from bot.search.query import parse_query
+from bot.search.query import ParsedQuery, parse_query
 from bot.storage import search as source
 from bot.storage.database import Database
 
@@ -75,17 +77,18 @@ PRUNE_EVERY_SECONDS: Final = 3600.0
 _ORIGINS: Final = {"feeds": "feed", "feed": "feed", "community": "community", "all": "all"}
 
 
-class SearchIndexRebuildingError(Exception):
+class SearchIndexRebuildingError(UserFacingError):
     """The index is being rebuilt: no results until it is done (never wrong or empty ones)."""
 
     def __init__(self, done: int, total: int) -> None:
-        super().__init__(f"the search index is being rebuilt ({done} of {total})")
+        percent = int(100 * done / total) if total else 0
+        super().__init__(
+            f"The search index is being rebuilt ({percent}% done), so search, title "
+            "suggestions and similar papers are back in a minute or two. `/latest`, `/top`, "
+            "`/random` and `/paper` with an id work meanwhile."
+        )
         self.done = done
         self.total = total
-
-    @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,17 +151,20 @@ class SearchService:
 
     # -- life cycle ---------------------------------------------------------------------------
 
-    async def start(self, db: Database | None = None, *, background: bool = True) -> None:
-        """Open the index (rebuilding it in the background when unusable), follow `db`'s
-        commits, and with `background` run the indexer loop until `close()`."""
+    async def start(
+        self, db: Database | None = None, *, background: bool = True, rebuild: bool = True
+    ) -> None:
+        """Open the index (rebuilding it in the background when unusable, unless not
+        `rebuild`), follow `db`'s commits, and with `background` run the indexer loop until
+        `close()`."""
         if db is not None:
             self._db = db
             db.add_commit_hook(self.after_commit)
         reason = await self._in_writer(self._open)
-        if reason is not None:
-            log.warning("Search index at %s: %s; rebuilding it from the database", self.index_path, reason)
+        if reason is not None and not rebuild:
             self._state = "rebuilding"
-            self._rebuild_task = asyncio.create_task(self._background_rebuild(), name="search-rebuild")
+        elif reason is not None:
+            self._schedule_rebuild(f"{self.index_path}: {reason}")
         if background:
             self._loop_task = asyncio.create_task(self._run(), name="search-indexer")
 
@@ -198,9 +204,9 @@ class SearchService:
         if wait and self._state == "ready" and self._loop_task is not None:
             await self.sync()
 
-    async def sync(self, timeout: float | None = None) -> bool:
-        """Wait until the index covers every change committed before this call (bounded by
-        `timeout`, default `sync_timeout`); False when it did not in time."""
+    async def sync(self, within: float | None = None) -> bool:
+        """Wait until the index covers every change committed before this call (at most
+        `within` seconds, default `sync_timeout`); False when it did not in time."""
         if self._state != "ready" or self._index is None or self._index.read_only:
             return False
         if self._loop_task is None or self._loop_task.done():
@@ -212,7 +218,7 @@ class SearchService:
             async with self._cycle:
                 await asyncio.wait_for(
                     self._cycle.wait_for(lambda: self._cycles_done >= target),
-                    timeout if timeout is not None else self.sync_timeout,
+                    within if within is not None else self.sync_timeout,
                 )
         except TimeoutError:
             log.warning("The search index did not catch up within %.1f s", self.sync_timeout)
@@ -222,10 +228,9 @@ class SearchService:
     async def _run(self) -> None:
         failures = 0
         while True:
-            try:
+            # Without a nudge, poll the log anyway: other processes write too.
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nudged.wait(), self.poll_seconds)
-            except TimeoutError:
-                pass  # poll the log: other processes write too
             self._nudged.clear()
             self._cycles_started += 1
             cycle = self._cycles_started
@@ -270,7 +275,9 @@ class SearchService:
                 await asyncio.sleep(60.0)
                 continue
             log.info(
-                "Search index rebuilt: %d summaries in %.1f s", report.summaries, time.monotonic() - started
+                "Search index rebuilt: %d summaries in %.1f s",
+                report.summaries,
+                time.monotonic() - started,
             )
             return report
 
@@ -374,7 +381,9 @@ class SearchService:
             if not fresh and new_watermark == watermark:
                 return
             index.apply(self._changes(conn, fresh), new_watermark)
-            self._seen = {seq for seq in self._seen | {row[0] for row in fresh} if seq > new_watermark}
+            self._seen = {
+                seq for seq in self._seen | {row[0] for row in fresh} if seq > new_watermark
+            }
             if len(rows) < CHANGES_PER_COMMIT:
                 return
 
@@ -509,7 +518,14 @@ class SearchService:
         index = self._ready_index()
         return await self._in_reader(self._search, index, parsed, visibility, offset, limit)
 
-    def _search(self, index: TantivyIndex, parsed: Any, visibility: Visibility, offset: int, limit: int) -> SearchPage:
+    def _search(
+        self,
+        index: TantivyIndex,
+        parsed: ParsedQuery,
+        visibility: Visibility,
+        offset: int,
+        limit: int,
+    ) -> SearchPage:
         return engine.search_page(
             index, self._reader_connection(), parsed, visibility, offset=offset, limit=limit
         )

@@ -270,6 +270,8 @@ class Database:
         pages = int(await self.fetchval("PRAGMA page_count"))
         free = int(await self.fetchval("PRAGMA freelist_count"))
         if pages and free / pages > VACUUM_FREE_FRACTION:
-            log.info("Compacting the database: %d of %d pages are free after migrating", free, pages)
+            log.info(
+                "Compacting the database: %d of %d pages are free after migrating", free, pages
+            )
             async with self._write_lock:
                 await self.connection.execute("VACUUM")

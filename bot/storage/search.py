@@ -80,7 +80,9 @@ class ResultRow:
 
 def connect(path: str, *, busy_timeout: float = 5.0) -> sqlite3.Connection:
     """A connection of the search service's own (autocommit; one thread at a time)."""
-    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
     conn.execute("PRAGMA query_only = ON")
     return conn
 
@@ -160,7 +162,9 @@ def _summary(row: Sequence[object]) -> SummarySource:
 
 def summaries_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> list[SummarySource]:
     rows = conn.execute(
-        "SELECT" + _SUMMARY_COLUMNS + "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id"
+        "SELECT"
+        + _SUMMARY_COLUMNS
+        + "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id"
         " WHERE s.id IN (SELECT value FROM json_each(?))",
         (_ids(ids),),
     ).fetchall()
@@ -170,7 +174,9 @@ def summaries_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> list[Summar
 def summaries_after(conn: sqlite3.Connection, after_id: int, limit: int) -> list[SummarySource]:
     """Live summaries with an id above `after_id`, in id order (a full rebuild's pages)."""
     rows = conn.execute(
-        "SELECT" + _SUMMARY_COLUMNS + "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id"
+        "SELECT"
+        + _SUMMARY_COLUMNS
+        + "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id"
         " WHERE s.id > ? AND s.deleted_at IS NULL ORDER BY s.id LIMIT ?",
         (after_id, limit),
     ).fetchall()
@@ -178,7 +184,9 @@ def summaries_after(conn: sqlite3.Connection, after_id: int, limit: int) -> list
 
 
 def count_live_summaries(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT count(*) FROM summaries WHERE deleted_at IS NULL").fetchone()[0])
+    return int(
+        conn.execute("SELECT count(*) FROM summaries WHERE deleted_at IS NULL").fetchone()[0]
+    )
 
 
 def summary_ids_of_papers(conn: sqlite3.Connection, paper_ids: Iterable[int]) -> list[int]:
@@ -194,7 +202,8 @@ def papers_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> list[PaperSour
     ids_json = _ids(ids)
     rows = conn.execute(
         """SELECT p.id, p.title, COALESCE(p.abstract, ''),
-                  EXISTS (SELECT 1 FROM summaries AS s WHERE s.paper_id = p.id AND s.origin = 'feed'),
+                  EXISTS (SELECT 1 FROM summaries AS s
+                          WHERE s.paper_id = p.id AND s.origin = 'feed'),
                   COALESCE((SELECT max(s.created_at) FROM summaries AS s
                             WHERE s.paper_id = p.id AND s.deleted_at IS NULL), p.updated_at)
            FROM papers AS p WHERE p.id IN (SELECT value FROM json_each(?))""",

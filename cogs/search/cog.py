@@ -1,5 +1,5 @@
-"""Finding and reading summaries: `/search`, `/paper`, `/summary view`, `/latest`, `/top`,
-`/random`.
+"""Finding and reading summaries: `/search`, `/paper`, `/similar`, `/summary view`, `/latest`,
+`/top`, `/random`.
 
 Visibility is the storage layer's rule, applied to every read here with the viewer's guild:
 feed summaries everywhere, community summaries only in their own guild, deleted ones never.
@@ -12,7 +12,6 @@ subcommands to it (`bot.community.summary_group`), so the extensions load in any
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import sqlite3
@@ -36,18 +35,14 @@ from bot.presenters import (
     plain_text,
     summary_pages,
 )
-from bot.search import (
-    autocomplete_titles,
-    close_search_engine,
-    maintain_search_index,
-    search_summaries,
-)
+from bot.search import SimilarPaper, TitleSuggestion
 from bot.storage.papers import Paper, PaperRepository
 from bot.storage.summaries import Summary, SummaryRepository
 from cogs.search.views import (
     PAGE_SIZE,
     PaperView,
     ResultPage,
+    SimilarView,
     SummaryListView,
     local_loader,
     reply,
@@ -101,28 +96,15 @@ class SearchCog(commands.Cog, name="Search"):
         # Tests shorten these to see the controls go, and a slow answer being deferred.
         self.view_timeout: float | None = DEFAULT_VIEW_TIMEOUT
         self.slow_reply_seconds: float = SLOW_REPLY_SECONDS
-        self.index_upkeep: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
         # `/summary view` lives in the shared group, not at the top level of the tree.
         view_command = self.summary_view
         self.__cog_app_commands__ = [c for c in self.__cog_app_commands__ if c is not view_command]
         add_summary_subcommands(self.bot.tree, view_command)
-        if self.bot.background_tasks:
-            # Searches stay exact without the accelerator, only slower: rebuild it when due.
-            self.index_upkeep = asyncio.create_task(
-                maintain_search_index(self.bot.db), name="search-index-upkeep"
-            )
 
     async def cog_unload(self) -> None:
         remove_summary_subcommands(self.bot.tree, self.summary_view.name)
-        if self.index_upkeep is not None:
-            self.index_upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.index_upkeep
-            self.index_upkeep = None
-        # The engine's read connection is reopened on the next search if the cog comes back.
-        close_search_engine(self.bot.db)
 
     # -- shared helpers ----------------------------------------------------------------------
 
@@ -134,6 +116,14 @@ class SearchCog(commands.Cog, name="Search"):
                 "`#123` in `/search`, `/latest` and `/paper`."
             )
         return summary
+
+    async def visible_paper(self, paper_id: int, guild_id: int | None) -> Paper:
+        """A paper picked from a list (similar papers): those lists only hold papers with a
+        summary visible here."""
+        paper = await self.papers.get(paper_id)
+        if paper is None:
+            raise UserFacingError("That paper is no longer known here.")
+        return paper
 
     async def render_pages(self, summary: Summary) -> SummaryPages:
         # Rendering a long summary is pure CPU work: keep it off the event loop.
@@ -173,7 +163,7 @@ class SearchCog(commands.Cog, name="Search"):
         if parsed is not None and not isinstance(parsed, NotAPaperId):
             for paper in await self.papers.find_by_ids(parsed.equivalent_ids):
                 found.setdefault(paper.id, paper.title or parsed.display)
-        for suggestion in await autocomplete_titles(self.bot.db, text, guild_id=guild_id):
+        for suggestion in await self.title_suggestions(text, guild_id):
             found.setdefault(suggestion.paper_id, suggestion.title)
         return [
             app_commands.Choice(name=plain_text(title, CHOICE_LIMIT), value=f"paper:{paper_id}")
@@ -201,7 +191,7 @@ class SearchCog(commands.Cog, name="Search"):
             return found[0]
         # A title typed without picking a suggestion: only papers with a summary visible
         # here, as in the suggestions.
-        candidates = await autocomplete_titles(self.bot.db, text, guild_id=guild_id, limit=2)
+        candidates = await self.title_suggestions(text, guild_id, limit=2)
         wanted = " ".join(text.split()).casefold()
         exact = [c for c in candidates if " ".join(c.title.split()).casefold() == wanted]
         chosen = exact[0] if len(exact) == 1 else candidates[0] if len(candidates) == 1 else None
@@ -213,6 +203,35 @@ class SearchCog(commands.Cog, name="Search"):
             f"I can't read that as a paper: {parsed.reason} Give an arXiv id or link, a DOI, a "
             "ShortScience link or a bibtex key, or start typing a title and pick one of the "
             "suggestions."
+        )
+
+    async def title_suggestions(
+        self, text: str, guild_id: int | None, *, limit: int = AUTOCOMPLETE_LIMIT
+    ) -> list[TitleSuggestion]:
+        return await self.bot.search.autocomplete(text, guild_id=guild_id, limit=limit)
+
+    async def similar_to(self, paper: Paper, guild_id: int | None) -> list[SimilarPaper]:
+        return await self.bot.search.similar(paper.id, guild_id=guild_id)
+
+    async def send_similar(
+        self, interaction: discord.Interaction, paper: Paper, *, owner_id: int
+    ) -> None:
+        """The papers most like `paper`: in public for `owner_id`, else ephemerally."""
+        similar = await within_deadline(
+            interaction,
+            self.similar_to(paper, interaction.guild_id),
+            patience=self.slow_reply_seconds,
+        )
+        if not similar:
+            raise UserFacingError(
+                "I found no similar papers with summaries here yet: similarity comes from "
+                "summaries and abstracts, so it grows as more papers are summarised."
+            )
+        view = SimilarView(
+            self, paper, similar, owner_id=interaction.user.id, timeout=self.view_timeout
+        )
+        await reply(
+            interaction, embed=view.embed, view=view, ephemeral=interaction.user.id != owner_id
         )
 
     async def search_page(
@@ -227,8 +246,7 @@ class SearchCog(commands.Cog, name="Search"):
         offset: int,
         limit: int,
     ) -> ResultPage:
-        page = await search_summaries(
-            self.bot.db,
+        page = await self.bot.search.search(
             query,
             guild_id=guild_id,
             author=author,
@@ -259,6 +277,7 @@ class SearchCog(commands.Cog, name="Search"):
             total=None,
             has_more=page.has_more,
             nothing_to_search=page.nothing_to_search,
+            corrected=page.corrected,
         )
 
     # -- /search -----------------------------------------------------------------------------
@@ -315,14 +334,31 @@ class SearchCog(commands.Cog, name="Search"):
                 ephemeral=True,
             )
             return
+        notes = []
+        if first.corrected is not None:
+            # The pages that follow keep showing the corrected search.
+            corrected = first.corrected
+
+            async def load(offset: int, limit: int) -> ResultPage:
+                return await self.search_page(
+                    corrected, guild_id=guild_id, author=author, year=year, venue=venue,
+                    origin=origin, offset=offset, limit=limit,
+                )  # fmt: skip
+
+            notes.append(
+                f"No summaries match **{shown_query}**: showing results for "
+                f"*{inline_text(first.corrected, 200)}*."
+            )
+        if filters:
+            notes.append(f"Filters: {filters}")
         view = SummaryListView(
             self,
             owner_id=interaction.user.id,
-            title=f"Search: {' '.join(query.split())}",
+            title=f"Search: {' '.join((first.corrected or query).split())}",
             loader=load,
             first_page=first,
             timeout=self.view_timeout,
-            description_prefix=f"Filters: {filters}" if filters else "",
+            description_prefix="\n".join(notes),
         )
         await reply(interaction, embed=view.embed, view=view)
 
@@ -331,10 +367,8 @@ class SearchCog(commands.Cog, name="Search"):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         try:
-            suggestions = await autocomplete_titles(
-                self.bot.db, current.strip(), guild_id=interaction.guild_id
-            )
-        except sqlite3.Error:
+            suggestions = await self.title_suggestions(current.strip(), interaction.guild_id)
+        except (sqlite3.Error, ValueError):
             log.warning("Title autocomplete failed for %r", current[:100], exc_info=True)
             return []
         choices: list[app_commands.Choice[str]] = []
@@ -363,21 +397,57 @@ class SearchCog(commands.Cog, name="Search"):
         identifier: app_commands.Range[str, 1, MAX_ID_LENGTH],
     ) -> None:
         paper = await self.resolve_paper(identifier, interaction.guild_id)
+        await self.send_paper(interaction, paper)
+
+    async def send_paper(
+        self, interaction: discord.Interaction, paper: Paper, *, ephemeral: bool = False
+    ) -> None:
+        """The paper's card with its summaries visible here, and its controls."""
         summaries = await self.summaries.list_for_paper(paper.id, guild_id=interaction.guild_id)
         view = PaperView(
             self, paper, summaries, owner_id=interaction.user.id, timeout=self.view_timeout
         )
-        await reply(interaction, embed=view.embed, view=view)
+        await reply(interaction, embed=view.embed, view=view, ephemeral=ephemeral)
 
     @paper.autocomplete("identifier")
     async def paper_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        return await self.safe_paper_choices(current, interaction.guild_id)
+
+    async def safe_paper_choices(
+        self, current: str, guild_id: int | None
+    ) -> list[app_commands.Choice[str]]:
+        """`paper_choices`, or none when they cannot be had (logged): an autocomplete has no
+        way to show an error."""
         try:
-            return await self.paper_choices(current, interaction.guild_id)
-        except sqlite3.Error:
+            return await self.paper_choices(current, guild_id)
+        except (sqlite3.Error, ValueError):
+            # ValueError: tantivy's errors (a damaged index is rebuilt by the service).
             log.warning("Paper autocomplete failed for %r", current[:100], exc_info=True)
             return []
+
+    # -- /similar ----------------------------------------------------------------------------
+
+    @app_commands.command(
+        name="similar", description="Papers like this one, by their summaries and abstracts"
+    )
+    @app_commands.describe(
+        paper="arXiv id or link, DOI, ShortScience link or bibtex key; or type a title"
+    )
+    async def similar(
+        self,
+        interaction: discord.Interaction,
+        paper: app_commands.Range[str, 1, MAX_ID_LENGTH],
+    ) -> None:
+        found = await self.resolve_paper(paper, interaction.guild_id)
+        await self.send_similar(interaction, found, owner_id=interaction.user.id)
+
+    @similar.autocomplete("paper")
+    async def similar_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.safe_paper_choices(current, interaction.guild_id)
 
     # -- /summary view -----------------------------------------------------------------------
 

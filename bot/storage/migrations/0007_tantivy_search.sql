@@ -55,10 +55,17 @@ CREATE TRIGGER search_log_summary_insert AFTER INSERT ON summaries BEGIN
     INSERT INTO search_changes (kind, item_id) VALUES ('summary', new.id);
 END;
 
--- Scores are in the index (votes are a small boost), so a vote is a change too.
+-- Scores are in the index (votes are a small boost), so a vote is a change too. An UPDATE
+-- that leaves every searched column as it was logs nothing.
 CREATE TRIGGER search_log_summary_update
 AFTER UPDATE OF paper_id, origin, guild_id, author_name, title, tldr, body, score, created_at,
-                deleted_at ON summaries BEGIN
+                deleted_at ON summaries
+WHEN old.paper_id IS NOT new.paper_id OR old.origin IS NOT new.origin
+     OR old.guild_id IS NOT new.guild_id OR old.author_name IS NOT new.author_name
+     OR old.title IS NOT new.title OR old.tldr IS NOT new.tldr OR old.body IS NOT new.body
+     OR old.score IS NOT new.score OR old.created_at IS NOT new.created_at
+     OR old.deleted_at IS NOT new.deleted_at
+BEGIN
     INSERT INTO search_changes (kind, item_id) VALUES ('summary', new.id);
     INSERT INTO search_changes (kind, item_id)
     SELECT 'paper', old.paper_id WHERE old.paper_id IS NOT NULL AND old.paper_id IS NOT new.paper_id;
@@ -71,7 +78,11 @@ CREATE TRIGGER search_log_summary_delete AFTER DELETE ON summaries BEGIN
 END;
 
 CREATE TRIGGER search_log_paper_update
-AFTER UPDATE OF title, authors, venue, year, abstract ON papers BEGIN
+AFTER UPDATE OF title, authors, venue, year, abstract ON papers
+WHEN old.title IS NOT new.title OR old.authors IS NOT new.authors
+     OR old.venue IS NOT new.venue OR old.year IS NOT new.year
+     OR old.abstract IS NOT new.abstract
+BEGIN
     INSERT INTO search_changes (kind, item_id) VALUES ('paper_text', new.id);
 END;
 

@@ -6,12 +6,12 @@ import sqlite3
 from collections.abc import Iterator
 
 import pytest
+from bot.search.repository import Visibility, plain_search
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.search.excerpt import MatchFinder, fragment, markdown_excerpt
 from bot.search.query import MAX_PHRASES, build_fts_query
-from bot.search.repository import Visibility, plain_search
 from bot.storage.database import load_migrations, split_statements
 
 # Module-scoped fixtures are shared on purpose: queries only read them.
