@@ -22,6 +22,7 @@ from bot.search.query import (
     ParsedQuery,
     Phrase,
     analyze,
+    clean_text,
     filter_clause,
     fuzzy_distance,
     text_query,
@@ -49,7 +50,8 @@ STOP_WORDS: Final = tuple(
         "out over own same she should so some such than that the their them then there these "
         "they this those through to too under until up very was we were what when where which "
         "while who whom why will with would you your paper method results show using use based "
-        "propose proposed approach work model models"
+        "propose proposed approach work model models per via into onto upon within without "
+        "among across also however thus therefore since given"
     ).split()
 )
 FUZZY_SAMPLE_DOCS: Final = 24
@@ -377,7 +379,7 @@ def autocomplete(
             if paper_id is not None
         ]
 
-    key = title_key(prefix)
+    key = title_key(clean_text(prefix))
     if not key:
         for paper_id, title in collect(tantivy.Query.boolean_query(base), limit, by_recency=True):
             found.setdefault(paper_id, title)
@@ -395,12 +397,11 @@ def autocomplete(
     tokens = analyze(key)
     if len(found) < limit and tokens and (len(tokens) > 1 or len(tokens[-1]) >= 2):
         words = [
-            (tantivy.Occur.Must, tantivy.Query.term_query(schema, "title", token))
+            (tantivy.Occur.Must, tantivy.Query.term_query(schema, "paper_title", token))
             for token in tokens[:-1]
         ]
-        words.append(
-            (tantivy.Occur.Must, tantivy.Query.phrase_prefix_query(schema, "title", [tokens[-1]]))
-        )
+        last = tantivy.Query.phrase_prefix_query(schema, "paper_title", [tokens[-1]])
+        words.append((tantivy.Occur.Must, last))
         for paper_id, title in collect(
             tantivy.Query.boolean_query([*words, *base]), limit * 2, by_recency=False
         ):
@@ -429,7 +430,13 @@ def similar_papers(
     if texts is None:
         return []
     title, abstract, tldrs, bodies = texts
-    fields = {"title": [title], "abstract": [abstract], "tldr": tldrs, "body": bodies}
+    fields = {
+        "title": [title],
+        "paper_title": [title],
+        "abstract": [abstract],
+        "tldr": tldrs,
+        "body": bodies,
+    }
     fields = {name: values for name, values in fields.items() if any(v.strip() for v in values)}
     if not fields:
         return []
@@ -439,7 +446,6 @@ def similar_papers(
         schema,
         fields,
         min_doc_frequency=2,
-        max_doc_frequency=max(2, searcher.num_docs // 4),
         min_term_frequency=1,
         max_query_terms=SIMILAR_QUERY_TERMS,
         min_word_length=3,

@@ -90,7 +90,7 @@ def paper_document(source: PaperSource) -> tantivy.Document | None:
         kind=KIND_PAPER,
         paper_id=source.id,
         guild=guilds,
-        title=source.title,
+        paper_title=source.title,
         title_key=title_key(source.title),
         display_title=source.title,
         abstract=source.abstract,
@@ -135,7 +135,11 @@ class TantivyIndex:
             index = tantivy.Index.open(str(directory))
             register_analyzers(index)
             meta = _read_meta(index)
-        except ValueError as exc:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            # ValueError for what tantivy detects, a PanicException (a BaseException) for
+            # what trips its assertions: either way the files cannot be used.
             raise IndexUnusableError(f"the search index is damaged ({exc})") from exc
         if meta is None or meta[1] != SCHEMA_VERSION:
             raise IndexUnusableError("the search index was built by another version")

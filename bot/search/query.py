@@ -72,7 +72,7 @@ def analyze(text: str) -> list[str]:
 
 def parse_query(text: str) -> ParsedQuery | None:
     """The phrases of `text`, or None when it holds nothing to search for."""
-    cleaned = _clean(text[: MAX_QUERY_CHARS * 2])[:MAX_QUERY_CHARS]
+    cleaned = clean_text(text[: MAX_QUERY_CHARS * 2])[:MAX_QUERY_CHARS]
     phrases: list[Phrase] = []
     seen: set[tuple[str, ...]] = set()
     for index, part in enumerate(cleaned.split('"')):
@@ -90,7 +90,8 @@ def parse_query(text: str) -> ParsedQuery | None:
     return ParsedQuery(tuple(phrases)) if phrases else None
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
+    """`text` without controls, unpaired surrogates, format and unassigned characters."""
     out = []
     for char in text:
         if char.isascii():

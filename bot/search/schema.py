@@ -5,8 +5,8 @@ One index holds three kinds of documents:
 * a summary (kind `summary`): the searchable text of a visible summary with its paper's title,
   authors, year and venue, who may see it (`guild`: 0 for a feed summary, else its server),
   its score and time (ties, vote boost);
-* a paper (kind `paper`): title (autocomplete), abstract (similar papers) and the servers
-  where it is visible (`guild`, several values; 0 when it is public);
+* a paper (kind `paper`): title (`paper_title`, for autocomplete), abstract (similar
+  papers) and the servers where it is visible (`guild`, several values; 0 when public);
 * one `meta` document: the last change-log sequence applied and the schema version. It is
   replaced in every commit, so it is committed atomically with the documents it describes
   (tantivy-py exposes no commit payload; a document in the same commit is the same guarantee).
@@ -63,6 +63,9 @@ def build_schema() -> tantivy.Schema:
     for field in TEXT_FIELDS:
         builder.add_text_field(field, tokenizer_name=WORDS, index_option="position")
     builder.add_text_field("venue", tokenizer_name=WORDS, index_option="position")
+    # Papers' own fields apart from the summaries' ones, so that paper entries never change
+    # the statistics summaries are ranked by.
+    builder.add_text_field("paper_title", tokenizer_name=WORDS, index_option="position")
     builder.add_integer_field("year", indexed=True)
     builder.add_text_field("abstract", tokenizer_name=WORDS, index_option="freq")
     builder.add_text_field("title_key", tokenizer_name=TITLE_KEY, index_option="basic")

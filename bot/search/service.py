@@ -148,6 +148,7 @@ class SearchService:
         self._rebuild_task: asyncio.Task[RebuildReport] | None = None
         self._last_prune = 0.0
         self._db: Database | None = None
+        self._closed = False
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -161,7 +162,11 @@ class SearchService:
             self._db = db
             db.add_commit_hook(self.after_commit)
         reason = await self._in_writer(self._open)
-        if reason is not None and not rebuild:
+        if reason is None and self._state == "ready":
+            # What was committed while no process of ours was indexing (a crash between the
+            # SQLite commit and the index commit, or writes by other processes).
+            await self._in_writer(self._catch_up)
+        elif reason is not None and not rebuild:
             self._state = "rebuilding"
         elif reason is not None:
             self._schedule_rebuild(f"{self.index_path}: {reason}")
@@ -169,6 +174,9 @@ class SearchService:
             self._loop_task = asyncio.create_task(self._run(), name="search-indexer")
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self._db is not None:
             self._db.remove_commit_hook(self.after_commit)
             self._db = None
@@ -494,6 +502,7 @@ class SearchService:
         all_guilds: bool = False,
         offset: int = 0,
         limit: int = 5,
+        typo_tolerant: bool = True,
     ) -> SearchPage:
         """Ranked summaries matching `query` that the viewer may see.
 
@@ -516,7 +525,9 @@ class SearchService:
             venue=_blank_is_none(venue),
         )
         index = self._ready_index()
-        return await self._in_reader(self._search, index, parsed, visibility, offset, limit)
+        return await self._in_reader(
+            self._search, index, parsed, visibility, offset, limit, typo_tolerant
+        )
 
     def _search(
         self,
@@ -525,10 +536,12 @@ class SearchService:
         visibility: Visibility,
         offset: int,
         limit: int,
+        typo_tolerant: bool,
     ) -> SearchPage:
         return engine.search_page(
-            index, self._reader_connection(), parsed, visibility, offset=offset, limit=limit
-        )
+            index, self._reader_connection(), parsed, visibility, offset=offset, limit=limit,
+            typo_tolerant=typo_tolerant,
+        )  # fmt: skip
 
     async def autocomplete(
         self,

@@ -95,8 +95,9 @@ def _ids(values: Iterable[int]) -> str:
 
 
 def last_seq(conn: sqlite3.Connection) -> int:
+    """The latest change logged (pruning may have emptied the log: then where it pruned)."""
     row = conn.execute("SELECT seq FROM search_changes ORDER BY seq DESC LIMIT 1").fetchone()
-    return 0 if row is None else int(row[0])
+    return max(0 if row is None else int(row[0]), pruned_through(conn))
 
 
 def pruned_through(conn: sqlite3.Connection) -> int:

@@ -177,7 +177,9 @@ async def test_visibility(searchable: Searchable, corpus: dict[str, int]) -> Non
         c["ours_a"]
     ]
     assert await ranked(searchable, "attention", guild_id=None, origin="community") == []
-    assert c["ours_a"] not in await ranked(searchable, "attention", origin="feeds", guild_id=GUILD_A)
+    assert c["ours_a"] not in await ranked(
+        searchable, "attention", origin="feeds", guild_id=GUILD_A
+    )
     with pytest.raises(ValueError):
         await searchable.search.search("attention", guild_id=1, origin="nonsense")
 
@@ -192,7 +194,9 @@ async def test_deleted_summaries_are_never_shown(
     # The commit waited for the index: gone from the very next search.
     assert await ranked(searchable, "attention") == [c["alignment"]]
     async with searchable.db.transaction() as conn:
-        await conn.execute("UPDATE summaries SET deleted_at = NULL WHERE id = ?", (c["transformer"],))
+        await conn.execute(
+            "UPDATE summaries SET deleted_at = NULL WHERE id = ?", (c["transformer"],)
+        )
     assert (await ranked(searchable, "attention"))[0] == c["transformer"]
 
 
