@@ -182,6 +182,25 @@ async def test_summarize_previews_then_publishes_and_announces_once(
     assert [(row.kind, row.summary_id) for row in outbox] == [("summary", summary_id)]
 
 
+async def test_a_published_summary_is_found_by_the_very_next_search(
+    emulator: DiscordEmulator, start_bot: StartBot, settings: Settings
+) -> None:
+    """Publish waits for the search index: the next command already finds the summary,
+    and after a delete the next one no longer does."""
+    await start_bot(settings, extensions=(*EXTENSIONS, "cogs.search"), background_tasks=False)
+    alice, mod = emulator.guild.member("alice"), emulator.guild.member("mod")
+    card = await write(emulator, alice, body="Our notes on the quixotic normaliser.")
+    summary_id = summary_id_of(card)
+    found = await (await emulator.slash("/search query:quixotic", member=mod)).wait_reply(3.0)
+    assert found.embed is not None, found.content
+    assert f"#{summary_id}" in found.embed["description"]
+    assert "**quixotic**" in found.embed["description"]
+    deleted = await emulator.slash(f"/summary delete id:{summary_id}", member=alice)
+    await deleted.wait_reply(3.0)
+    gone = await (await emulator.slash("/search query:quixotic", member=mod)).wait_reply(3.0)
+    assert gone.ephemeral and "No summaries match" in gone.content
+
+
 async def test_cancel_saves_nothing(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
     alice = emulator.guild.member("alice")
     _, shown = await preview(emulator, alice, "1706.03762")
