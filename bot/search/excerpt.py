@@ -50,7 +50,7 @@ _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"\*{1,3}|_{2,3}|`+|~~|\|\|")
 _LINE_MARKERS = re.compile(r"(?m)^[ \t]*(?:#{1,6}|>+|-#)[ \t]+")
-# FTS5's token characters are letters and digits; "_" separates, like punctuation.
+# The index's token characters are letters and digits; "_" separates, like punctuation.
 _TOKEN_EDGE_BEFORE = r"(?<![^\W_])"
 _TOKEN_EDGE_AFTER = r"(?![^\W_])"
 _SEPARATORS = r"[\W_]+"

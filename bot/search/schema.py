@@ -80,7 +80,7 @@ def build_schema() -> tantivy.Schema:
 
 def words_analyzer() -> tantivy.TextAnalyzer:
     """Split at anything that is not a letter or digit, lower-case, fold diacritics to ASCII
-    ("Naïve" finds "naive"), like FTS5's unicode61 with remove_diacritics did."""
+    ("Naïve" finds "naive"), as SQLite FTS5's unicode61 with remove_diacritics did before."""
     return (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
         .filter(tantivy.Filter.remove_long(MAX_TOKEN_CHARS + 1))
