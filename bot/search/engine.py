@@ -167,15 +167,14 @@ def rank(
     tantivy orders equal scores by its own document order; hits are fetched until the
     page's last score is passed, then ties are ordered by votes, newest, id."""
     searcher = index.searcher()
-    need = offset + limit + 1
-    fetch = need
+    last_on_page = offset + limit - 1
+    fetch = offset + limit + 1
     while True:
         hits = searcher.search(query, fetch, count=False, weight_by_field="vote_weight").hits
         if len(hits) < fetch or fetch >= MAX_TIE_FETCH:
-            break
-        boundary = hits[min(need, len(hits)) - 1][0]
-        if hits[-1][0] < boundary:
-            break
+            break  # every match is here
+        if hits[-1][0] < hits[last_on_page][0]:
+            break  # everything tied with the page's last result is here
         fetch *= 2
     if not hits:
         return [], False

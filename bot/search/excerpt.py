@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from bot.rendering.latex import iter_math_segments, latex_to_unicode
+from bot.rendering.latex import latex_to_unicode, match_math_at
 from bot.search.query import ParsedQuery
 from bot.search.schema import fold
 
@@ -121,16 +121,27 @@ def fragment(texts: Sequence[str], finder: MatchFinder | None) -> str:
 
 
 def _math_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, content) of every formula in `text`."""
+    """(start, end, content) of every formula in `text`, found as `/summary view` finds
+    them (`iter_math_segments`), jumping from one `$` or backslash escape to the next."""
     if "$" not in text:
         return []
     spans = []
-    offset = 0
-    for segment in iter_math_segments(text):
-        if segment.kind != "text":
-            spans.append((offset, offset + len(segment.source), segment.content))
-        offset += len(segment.source)
+    position = 0
+    while (found := _DOLLAR_OR_ESCAPE.search(text, position)) is not None:
+        start = found.start()
+        if text[start] == "\\":
+            position = start + 2
+            continue
+        math = match_math_at(text, start)
+        if math is None:
+            position = start + (2 if text.startswith("$$", start) else 1)
+            continue
+        segment, position = math
+        spans.append((start, position, segment.content))
     return spans
+
+
+_DOLLAR_OR_ESCAPE: Final = re.compile(r"[\\$]")
 
 
 def _inside_math(match: tuple[int, int, str], spans: list[tuple[int, int, str]]) -> bool:

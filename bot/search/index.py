@@ -39,7 +39,7 @@ GENERATION_PREFIX: Final = "gen-"
 # Memory tantivy may buffer before writing a segment: small for the steady trickle of
 # changes, big for a rebuild (fewer, larger segments; two indexing threads).
 WRITER_HEAP_BYTES: Final = 48_000_000
-BUILD_HEAP_BYTES: Final = 256_000_000
+BUILD_HEAP_BYTES: Final = 128_000_000
 BUILD_THREADS: Final = 2
 
 
@@ -154,6 +154,7 @@ class TantivyIndex:
                     self.read_only = True
                     raise IndexWriterBusyError(str(exc)) from exc
                 raise
+            self.read_only = False
         return self._writer
 
     def searcher(self) -> tantivy.Searcher:

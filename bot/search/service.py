@@ -363,7 +363,13 @@ class SearchService:
             index = self._index
             assert index is not None
         if index.read_only:
-            return
+            # The process that held the writer (a `reindex`, say) may have finished.
+            try:
+                index.writer()
+            except IndexWriterBusyError:
+                return
+            index.read_only = False
+            self._state = "ready"
         self._catch_up()
         if time.monotonic() - self._last_prune >= PRUNE_EVERY_SECONDS:
             self._last_prune = time.monotonic()

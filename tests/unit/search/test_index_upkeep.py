@@ -382,3 +382,36 @@ def test_the_change_log_design_is_documented() -> None:
     """The PostgreSQL hole handling is described where the code is."""
     assert "watermark" in (service_module.__doc__ or "")
     assert json.dumps(service_module.CHANGES_PER_COMMIT)
+
+
+async def test_a_reindex_by_another_process_is_followed(tmp_path: Path) -> None:
+    """`shortscience-bot reindex` next to a running bot on the same index folder: the bot
+    switches to the new generation and keeps indexing."""
+    db = await Database.open(tmp_path / "db.sqlite3")
+    await db.migrate()
+    bot = await open_search(tmp_path / "db.sqlite3", tmp_path / "index", db, poll_seconds=0.05)
+    cli = SearchService(tmp_path / "db.sqlite3", tmp_path / "index")
+    try:
+        first = await add_summary(db, title="Before", body="reindexed")
+        await cli.start(rebuild=False)
+        assert (await cli.status()).state == "read-only"
+        report = await cli.rebuild()
+        assert report.summaries == 1
+        await cli.close()
+        new_generation = index_module.current_generation(tmp_path / "index")
+        for _ in range(200):
+            status = await bot.status()
+            if (
+                status.state == "ready"
+                and bot._index is not None
+                and (bot._index.directory == new_generation)
+            ):
+                break
+            await asyncio.sleep(0.05)
+        assert bot._index is not None and bot._index.directory == new_generation
+        second = await add_summary(db, title="After", body="reindexed")
+        assert sorted(await ids(bot, "reindexed")) == [first, second]
+    finally:
+        await cli.close()
+        await bot.close()
+        await db.close()

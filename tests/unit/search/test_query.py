@@ -217,3 +217,18 @@ def test_excerpt_is_one_line_and_harmless() -> None:
     assert "@everyone" not in markdown and "<@123>" not in markdown
     assert "](" not in markdown and markdown.count("**") == 2
     assert "transformer" in plain
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab $\\{}x^_\n")), max_size=80))
+def test_formulas_are_found_as_summary_view_finds_them(text: str) -> None:
+    from bot.rendering.latex import iter_math_segments
+    from bot.search.excerpt import _math_spans
+
+    expected = []
+    offset = 0
+    for segment in iter_math_segments(text):
+        if segment.kind != "text":
+            expected.append((offset, offset + len(segment.source), segment.content))
+        offset += len(segment.source)
+    assert _math_spans(text) == expected
