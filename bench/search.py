@@ -40,6 +40,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -386,6 +387,13 @@ async def timed(
     return samples
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process, every thread (tantivy's too): on a busy shared machine the
+    wall-clock figures stretch, this does not."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def memory() -> dict[str, int]:
     """Resident memory of this process now and at its peak, in bytes (Linux)."""
     found: dict[str, int] = {}
@@ -483,6 +491,7 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
     await search.start(db)
     await search.wait_ready()
     started = time.perf_counter()
+    cpu_started = cpu_seconds()
     imported = 0
     with db.commit_hooks_not_awaited():
         for path in files:
@@ -490,12 +499,15 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
     sql_seconds = time.perf_counter() - started
     await search.sync(within=3600.0)
     import_seconds = time.perf_counter() - started
+    import_cpu = cpu_seconds() - cpu_started
     status = await search.status()
     assert status.applied_seq == status.last_seq, status
     log(f"{size}: {imported} imported and indexed in {import_seconds:.1f} s; rebuilding")
     memory_after_import = memory()
 
+    cpu_started = cpu_seconds()
     rebuild = await search.rebuild()
+    rebuild_cpu = cpu_seconds() - cpu_started
     log(f"{size}: rebuilt in {rebuild.seconds:.1f} s")
     conn = sqlite3.connect(db_path, isolation_level=None)
     index = search._ready_index()
@@ -592,8 +604,13 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
             "seconds_until_searchable": round(import_seconds, 2),
             "seconds_in_sqlite": round(sql_seconds, 2),
             "summaries_per_second": round(rate, 1),
+            "cpu_seconds": round(import_cpu, 2),
         },
-        "rebuild": {"seconds": round(rebuild.seconds, 2), "documents": rebuild.documents},
+        "rebuild": {
+            "seconds": round(rebuild.seconds, 2),
+            "cpu_seconds": round(rebuild_cpu, 2),
+            "documents": rebuild.documents,
+        },
         "sizes": {
             "index_bytes": index_bytes,
             "index_documents": documents,

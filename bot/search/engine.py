@@ -55,7 +55,9 @@ STOP_WORDS: Final = tuple(
     ).split()
 )
 FUZZY_SAMPLE_DOCS: Final = 24
-MAX_TIE_FETCH: Final = 20_000
+# Hits fetched past the page to order its ties (tantivy keeps document lengths to 256 levels,
+# so equal scores are common for frequent words); a longer run of ties keeps tantivy's order.
+TIE_WINDOW: Final = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,18 +166,17 @@ def rank(
 ) -> tuple[list[RankedHit], bool]:
     """The page [offset, offset + limit) of the ranking, and whether more follow.
 
-    tantivy orders equal scores by its own document order; hits are fetched until the
-    page's last score is passed, then ties are ordered by votes, newest, id."""
+    tantivy orders equal scores by its own document order; hits are fetched past the page
+    while they tie with its last one (up to TIE_WINDOW more), then ties are ordered by
+    votes, newest, id."""
     searcher = index.searcher()
-    last_on_page = offset + limit - 1
-    fetch = offset + limit + 1
-    while True:
-        hits = searcher.search(query, fetch, count=False, weight_by_field="vote_weight").hits
-        if len(hits) < fetch or fetch >= MAX_TIE_FETCH:
-            break  # every match is here
-        if hits[-1][0] < hits[last_on_page][0]:
-            break  # everything tied with the page's last result is here
-        fetch *= 2
+    need = offset + limit + 1
+    hits = searcher.search(query, need, count=False, weight_by_field="vote_weight").hits
+    if len(hits) == need and hits[-1][0] >= hits[offset + limit - 1][0]:
+        # The next hit ties with the page's last: fetch the ties too, to order them.
+        hits = searcher.search(
+            query, need + TIE_WINDOW, count=False, weight_by_field="vote_weight"
+        ).hits
     if not hits:
         return [], False
     addresses = [address for _, address in hits]

@@ -89,6 +89,7 @@ def paper_document(source: PaperSource) -> tantivy.Document | None:
     return tantivy.Document(
         kind=KIND_PAPER,
         paper_id=source.id,
+        paper_entry=source.id,
         guild=guilds,
         paper_title=source.title,
         title_key=title_key(source.title),
@@ -169,7 +170,7 @@ class TantivyIndex:
             for summary_id in changes.summary_ids:
                 writer.delete_documents_by_term("summary_id", summary_id)
             for paper_id in changes.paper_ids:
-                writer.delete_documents_by_query(self._paper_query(paper_id))
+                writer.delete_documents_by_term("paper_entry", paper_id)
             for document in changes.documents:
                 writer.add_document(document)
             writer.delete_documents_by_term("kind", KIND_META)
@@ -180,14 +181,6 @@ class TantivyIndex:
             raise
         self.index.reload()
         self.applied_seq = applied_seq
-
-    def _paper_query(self, paper_id: int) -> tantivy.Query:
-        return tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "kind", KIND_PAPER)),
-                (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "paper_id", paper_id)),
-            ]
-        )
 
     def close(self) -> None:
         if self._writer is not None:

@@ -58,6 +58,8 @@ def build_schema() -> tantivy.Schema:
     builder.add_text_field("kind", tokenizer_name="raw", index_option="basic")
     builder.add_integer_field("summary_id", indexed=True, fast=True)
     builder.add_integer_field("paper_id", indexed=True, fast=True)
+    # Only on paper entries: removing one is a term deletion, not a query run at each commit.
+    builder.add_integer_field("paper_entry", indexed=True)
     builder.add_integer_field("guild", indexed=True)
     builder.add_text_field("origin", tokenizer_name="raw", index_option="basic")
     for field in TEXT_FIELDS:

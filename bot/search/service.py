@@ -74,6 +74,7 @@ SIMILAR_LIMIT: Final = 5
 CHANGES_PER_COMMIT: Final = 10_000
 READER_THREADS: Final = 4
 PRUNE_EVERY_SECONDS: Final = 3600.0
+BUILD_AT_ONCE_MAX: Final = 2000  # summaries; more are indexed in the background
 _ORIGINS: Final = {"feeds": "feed", "feed": "feed", "community": "community", "all": "all"}
 
 
@@ -168,6 +169,12 @@ class SearchService:
             await self._in_writer(self._catch_up)
         elif reason is not None and not rebuild:
             self._state = "rebuilding"
+        elif reason is not None and await self._in_writer(self._small_database):
+            # A new or small database is indexed in well under a second: at once, so a
+            # fresh start never answers "being rebuilt".
+            log.info("Search index at %s: %s; building it now", self.index_path, reason)
+            self._state = "rebuilding"
+            await self._in_writer(self._rebuild, None)
         elif reason is not None:
             self._schedule_rebuild(f"{self.index_path}: {reason}")
         if background:
@@ -245,17 +252,18 @@ class SearchService:
             try:
                 if self._state in ("ready", "read-only"):
                     await self._in_writer(self._cycle_work)
-                failures = 0
             except _RebuildNeededError as exc:
                 self._schedule_rebuild(str(exc))
             except Exception:
+                # Waiting writers are not told this cycle is done: they time out instead.
                 failures += 1
                 log.exception("Search indexing failed; retrying")
                 await asyncio.sleep(min(60.0, self.poll_seconds * 2**failures))
-            finally:
-                async with self._cycle:
-                    self._cycles_done = cycle
-                    self._cycle.notify_all()
+                continue
+            failures = 0
+            async with self._cycle:
+                self._cycles_done = cycle
+                self._cycle.notify_all()
 
     def _schedule_rebuild(self, reason: str) -> None:
         if self._rebuild_task is not None and not self._rebuild_task.done():
@@ -343,6 +351,9 @@ class SearchService:
                 self.index_path,
             )
             self._state = "read-only"
+
+    def _small_database(self) -> bool:
+        return source.count_live_summaries(self._writer_connection()) <= BUILD_AT_ONCE_MAX
 
     def _close_index(self) -> None:
         if self._index is not None:

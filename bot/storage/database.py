@@ -147,7 +147,11 @@ class Database:
         if wait is None:
             wait = _wait_for_commit_hooks.get()
         for hook in list(self._commit_hooks):
-            await hook(wait)
+            try:
+                await hook(wait)
+            except Exception:
+                # The commit stands: derived data catches up by itself later.
+                log.exception("A commit hook failed after a successful commit")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -329,31 +329,6 @@ class PaperRepository:
                 [(s.values["title"], s.values["authors"], s.id) for s in retitled],
             )
 
-    async def search_titles_prefix(self, prefix: str, limit: int = 25) -> list[Paper]:
-        """Papers whose title starts with `prefix`, ignoring ASCII case, in title order.
-
-        A range over the NOCASE title index (LIKE could not use it), for autocomplete.
-        """
-        prefix = prefix.strip()
-        if not prefix:
-            return []
-        # The smallest string greater than every string starting with `prefix`.
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if ord(prefix[-1]) < 0x10FFFF else None
-        if upper is None:
-            rows = await self.db.fetchall(
-                SELECT_PAPERS + " WHERE title >= ? COLLATE NOCASE"
-                " ORDER BY title COLLATE NOCASE LIMIT ?",
-                (prefix, limit),
-            )
-        else:
-            rows = await self.db.fetchall(
-                SELECT_PAPERS + " WHERE title >= ? COLLATE NOCASE AND title < ? COLLATE NOCASE"
-                " ORDER BY title COLLATE NOCASE LIMIT ?",
-                (prefix, upper, limit),
-            )
-        folded = prefix.lower()
-        return [Paper.from_row(row) for row in rows if row["title"].lower().startswith(folded)]
-
     async def update(
         self,
         paper_id: int,

@@ -221,7 +221,7 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         with contextlib.suppress(Exception):
-            return await paper_choices(self.bot.db, current)
+            return await paper_choices(self.bot, current, interaction.guild_id)
         return []
 
     # --- reminders ----------------------------------------------------------------------------

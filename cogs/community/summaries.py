@@ -90,18 +90,26 @@ def paper_choice_value(paper: Paper) -> str | None:
     return value if 0 < len(value) <= 100 else None
 
 
-async def paper_choices(db: Database, current: str) -> list[app_commands.Choice[str]]:
-    """Up to 25 papers by title prefix, for the `paper` options."""
+async def paper_choices(
+    bot: ShortScienceBot, current: str, guild_id: int | None
+) -> list[app_commands.Choice[str]]:
+    """Up to 25 papers for the `paper` options: a pasted identifier, then titles visible in
+    this server starting with (or with a word starting with) what was typed, from the search
+    index."""
     current = current.strip()
     choices: list[app_commands.Choice[str]] = []
     parsed = parse_paper_id(current) if current else None
     if isinstance(parsed, PaperId) and len(current) <= 100:
         choices.append(app_commands.Choice(name=shorten(current, 100), value=current))
     if len(current) >= 2:
-        for paper in await PaperRepository(db).search_titles_prefix(current, 25):
-            value = paper_choice_value(paper)
+        papers = PaperRepository(bot.db)
+        for suggestion in await bot.search.autocomplete(current, guild_id=guild_id):
+            paper = await papers.get(suggestion.paper_id)
+            value = None if paper is None else paper_choice_value(paper)
             if value is not None and len(choices) < 25:
-                choices.append(app_commands.Choice(name=shorten(paper.title, 100), value=value))
+                choices.append(
+                    app_commands.Choice(name=shorten(suggestion.title, 100), value=value)
+                )
     return choices
 
 
@@ -679,5 +687,5 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         with contextlib.suppress(Exception):  # a failing suggestion list must not error out
-            return await paper_choices(self.bot.db, current)
+            return await paper_choices(self.bot, current, interaction.guild_id)
         return []

@@ -3,16 +3,13 @@ the Similar button, and `/search` while the index is being rebuilt."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
-from typing import Any
 
 import pytest
 
 from bot.bot import ShortScienceBot
 from bot.search import SearchService
-from bot.search import index as index_module
 from tests.e2e.conftest import StartBot
 from tests.e2e.search_seed import (
     SECRET_WORD,
@@ -21,6 +18,7 @@ from tests.e2e.search_seed import (
     select_menu,
 )
 from tests.emulator import DiscordEmulator
+from tests.unit.search.conftest import hold_index_builds
 
 
 async def test_a_misspelt_search_shows_results_for_the_corrected_words(
@@ -101,15 +99,7 @@ async def test_search_says_the_index_is_being_rebuilt_then_works(
     await bot.search.close()
     # The bot starts again without its index (deleted by hand, say); the rebuild is slow.
     index_path = bot.settings.resolved_search_index_path
-    release = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    original_add = index_module.IndexBuilder.add
-
-    def slow_add(self: index_module.IndexBuilder, documents: Any) -> None:
-        asyncio.run_coroutine_threadsafe(release.wait(), loop).result(timeout=30)
-        original_add(self, documents)
-
-    monkeypatch.setattr(index_module.IndexBuilder, "add", slow_add)
+    release = hold_index_builds(monkeypatch)
     shutil.rmtree(index_path)
     bot.search = SearchService(bot.settings.database_path, index_path)
     await bot.search.start(bot.db)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import tantivy
 
 from bot.search import SearchService
+from bot.search import index as index_module
+from bot.search import service as service_module
 from bot.storage.database import Database
 
 
@@ -84,3 +88,21 @@ async def add_summary(
 
 async def paper_of(db: Database, summary_id: int) -> int:
     return int(await db.fetchval("SELECT paper_id FROM summaries WHERE id = ?", (summary_id,)))
+
+
+def hold_index_builds(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Index rebuilds happen in the background, even of a small database, and wait (in their
+    thread) until the returned event is set, so a test can look at the service meanwhile."""
+    monkeypatch.setattr(service_module, "BUILD_AT_ONCE_MAX", -1)
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    original_add = index_module.IndexBuilder.add
+
+    def held_add(
+        self: index_module.IndexBuilder, documents: Iterable[tantivy.Document | None]
+    ) -> None:
+        asyncio.run_coroutine_threadsafe(release.wait(), loop).result(timeout=30)
+        original_add(self, documents)
+
+    monkeypatch.setattr(index_module.IndexBuilder, "add", held_add)
+    return release

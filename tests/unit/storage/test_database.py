@@ -215,3 +215,28 @@ async def test_failed_commit_is_rolled_back_and_the_next_transaction_works(db: D
         await conn.execute("INSERT INTO parent VALUES (1)")
         await conn.execute("INSERT INTO child VALUES (1)")
     assert await db.fetchval("SELECT count(*) FROM child") == 1
+
+
+async def test_commit_hooks_run_after_the_commit_and_never_undo_it(db: Database) -> None:
+    await db.connection.execute("CREATE TABLE t (x INTEGER)")
+    calls: list[tuple[bool, int]] = []
+
+    async def hook(wait: bool) -> None:
+        # Runs after COMMIT, outside the write lock: the row is there, the lock is free.
+        assert not db._write_lock.locked()
+        calls.append((wait, int(await db.fetchval("SELECT count(*) FROM t"))))
+        if len(calls) == 1:
+            raise RuntimeError("a failing hook")
+
+    db.add_commit_hook(hook)
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO t VALUES (1)")
+    db.remove_commit_hook(hook)
+    assert calls[0] == (True, 1)
+    assert await db.fetchval("SELECT count(*) FROM t WHERE x = 1") == 1  # the commit stands
+    db.add_commit_hook(hook)
+    with db.commit_hooks_not_awaited():
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO t VALUES (2)")
+    assert calls[-1][0] is False
+    db.remove_commit_hook(hook)

@@ -174,32 +174,6 @@ async def test_find_or_create_needs_an_identifier(papers: PaperRepository) -> No
         await papers.find_or_create([])
 
 
-async def test_search_titles_prefix(papers: PaperRepository, db: Database) -> None:
-    titles = ["Attention Is All You Need", "attention augmented networks", "Batch Normalization",
-              "Attentive Neural Processes", "", "Atten"]  # fmt: skip
-    for number, title in enumerate(titles, start=1):
-        await papers.find_or_create(
-            [PaperId(kind="arxiv", value=f"1706.{number:05d}")], title=title
-        )
-    found = [paper.title for paper in await papers.search_titles_prefix("atten")]
-    assert found == [
-        "Atten", "attention augmented networks", "Attention Is All You Need",
-        "Attentive Neural Processes",
-    ]  # fmt: skip
-    assert [p.title for p in await papers.search_titles_prefix("ATTENTION ", limit=5)] == [
-        "attention augmented networks", "Attention Is All You Need",
-    ]  # fmt: skip
-    assert len(await papers.search_titles_prefix("atten", limit=2)) == 2
-    assert await papers.search_titles_prefix("   ") == []
-    assert await papers.search_titles_prefix("zzz") == []
-    plan = await db.fetchall(
-        "EXPLAIN QUERY PLAN SELECT id FROM papers WHERE title >= ? COLLATE NOCASE"
-        " AND title < ? COLLATE NOCASE ORDER BY title COLLATE NOCASE LIMIT 25",
-        ("a", "b"),
-    )
-    assert any("papers_title_nocase" in row[3] for row in plan)
-
-
 async def test_update_overwrites_only_given_fields(papers: PaperRepository) -> None:
     paper = await papers.find_or_create([ARXIV], title="Old", authors="A", venue="V", year=2015)
     updated = await papers.update(paper.id, title="New", year=None)
