@@ -30,7 +30,6 @@ from bot.search.query import (
 )
 from bot.search.schema import (
     KIND_PAPER,
-    KIND_SUMMARY,
     PUBLIC_GUILD,
     TEXT_FIELDS,
     title_key,
@@ -132,20 +131,32 @@ def _guild_clause(schema: tantivy.Schema, guild_id: int | None) -> tantivy.Query
 def visibility_clauses(
     schema: tantivy.Schema, visibility: Visibility
 ) -> list[tuple[tantivy.Occur, tantivy.Query]] | None:
-    """Must-clauses (scoring nothing) for summaries the viewer may see that pass the
-    filters; None when a filter can match nothing (it has no words)."""
+    """Clauses (scoring nothing) keeping the summaries the viewer may see that pass the
+    filters; None when a filter can match nothing (it has no words).
+
+    Only summary entries have the searched text fields, so no clause names the kind. Who may
+    see what is said by exclusion where it can be: "not another server's community summary"
+    is a short list to skip, where "public or this server's" would be nearly every entry to
+    intersect with the words' postings."""
     term = tantivy.Query.term_query
-    clauses = [filter_clause(term(schema, "kind", KIND_SUMMARY))]
-    if visibility.origin != "all":
-        clauses.append(filter_clause(term(schema, "origin", visibility.origin)))
-    if not visibility.all_guilds:
-        if visibility.origin == "community":
-            # Only this server's own (none in a DM).
+    community = term(schema, "origin", "community")
+    clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+    if visibility.origin == "community":
+        if not visibility.all_guilds:
             if visibility.guild_id is None:
-                return None
+                return None  # a DM has no server of its own
             clauses.append(filter_clause(term(schema, "guild", visibility.guild_id)))
-        else:
-            clauses.append(filter_clause(_guild_clause(schema, visibility.guild_id)))
+        clauses.append(filter_clause(community))
+    elif visibility.origin == "feed" or (not visibility.all_guilds and visibility.guild_id is None):
+        clauses.append((tantivy.Occur.MustNot, community))
+    elif not visibility.all_guilds:
+        elsewhere = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, community),
+                (tantivy.Occur.MustNot, term(schema, "guild", visibility.guild_id)),
+            ]
+        )
+        clauses.append((tantivy.Occur.MustNot, elsewhere))
     for text, fields in (
         (visibility.author, ("author", "authors")),
         (visibility.venue, ("venue",)),
