@@ -5,7 +5,6 @@ holes in the change log, several processes."""
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import shutil
 import signal
@@ -379,12 +378,6 @@ async def test_reindex_while_searching(searchable: Searchable) -> None:
     assert await all_results(searchable.search) == before
     generations = [p for p in searchable.index_path.iterdir() if p.name.startswith("gen-")]
     assert len(generations) == 1
-
-
-def test_the_change_log_design_is_documented() -> None:
-    """The PostgreSQL hole handling is described where the code is."""
-    assert "watermark" in (service_module.__doc__ or "")
-    assert json.dumps(service_module.CHANGES_PER_COMMIT)
 
 
 async def test_a_reindex_by_another_process_is_followed(tmp_path: Path) -> None:
