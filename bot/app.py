@@ -16,6 +16,7 @@ from bot.bot import DEFAULT_EXTENSIONS, ShortScienceBot
 from bot.config import Settings
 from bot.feeds.workers import FeedWorkers
 from bot.net import public_only_session_options
+from bot.search import SearchService
 from bot.storage import Database
 from bot.typeset import Typesetter
 
@@ -70,15 +71,20 @@ async def open_bot(
     background_tasks: bool = True,
     sync_on_start: bool = True,
 ) -> AsyncIterator[ShortScienceBot]:
-    """Open the database, HTTP session, feed workers and typesetter, build the bot, and close
-    them all on exit."""
+    """Open the database, the search index, the HTTP session, the feed workers and the
+    typesetter, build the bot, and close them all on exit."""
     configure_discord_endpoints(settings)
     db = await Database.open(
         settings.database_path, read_connections=settings.database_read_connections
     )
+    search: SearchService | None = None
     workers = FeedWorkers(workers=settings.feed_parse_workers, timeout=settings.feed_parse_timeout)
     typesetter = make_typesetter(settings)
     try:
+        # Migrated before the search index opens: it reads the change log.
+        await db.migrate()
+        search = SearchService(settings.database_path, settings.resolved_search_index_path)
+        await search.start(db)
         timeout = aiohttp.ClientTimeout(total=60, connect=10)
         policy = {} if settings.allow_private_urls else public_only_session_options()
         async with aiohttp.ClientSession(
@@ -87,6 +93,7 @@ async def open_bot(
             bot = ShortScienceBot(
                 settings=settings,
                 db=db,
+                search=search,
                 http_session=session,
                 feed_workers=workers,
                 extensions=extensions,
@@ -100,6 +107,8 @@ async def open_bot(
         await workers.close()
         if typesetter is not None:
             await typesetter.close()
+        if search is not None:
+            await search.close()
         await db.close()
 
 

@@ -237,6 +237,11 @@ class BackgroundLoops:
         loop.start()
         return loop
 
+    def track(self, loop: BackgroundLoop) -> None:
+        """List a loop that its owner starts and stops (the search indexer runs with the
+        search service, also outside the bot)."""
+        self._loops[loop.name] = loop
+
     async def stop(self, loop: BackgroundLoop) -> None:
         """Stop `loop` and forget it."""
         await loop.stop()

@@ -16,6 +16,7 @@ from bot.community.buttons import SummaryButtonHandler
 from bot.config import Settings
 from bot.errors import report_interaction_error
 from bot.feeds.workers import FeedWorkers
+from bot.search import SearchService
 from bot.storage import Database
 from bot.typeset import Typesetter
 
@@ -56,6 +57,7 @@ class ShortScienceBot(commands.Bot):
         *,
         settings: Settings,
         db: Database,
+        search: SearchService,
         http_session: aiohttp.ClientSession,
         feed_workers: FeedWorkers,
         extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
@@ -77,6 +79,7 @@ class ShortScienceBot(commands.Bot):
         )
         self.settings = settings
         self.db = db
+        self.search = search
         self.http_session = http_session
         # Worker processes that parse feeds (started on first use: one-shot commands that
         # never parse start none).
@@ -86,6 +89,7 @@ class ShortScienceBot(commands.Bot):
         self.background_tasks = background_tasks
         # Every background loop the cogs run, supervised and listed by /status.
         self.loops = BackgroundLoops()
+        self.loops.track(search.indexer)
         self.sync_on_start = sync_on_start
         # Display math as images (None: equations in Unicode only).
         self.typesetter = typesetter

@@ -1,4 +1,4 @@
-"""The `shortscience-bot` command: run (the default), sync, import, search, export."""
+"""The `shortscience-bot` command: run (the default), sync, import, search, reindex, export."""
 
 from __future__ import annotations
 
@@ -27,13 +27,8 @@ from bot.community.export import ExportFormat, export_guild
 from bot.config import Settings
 from bot.ingest import FeedImportError, import_source
 from bot.rendering.text import plural
-from bot.search.engine import (
-    SearchResult,
-    close_search_engine,
-    refresh_search_index,
-    result_to_json,
-    search_summaries,
-)
+from bot.search import SearchIndexRebuildingError, SearchResult, SearchService
+from bot.search.engine import result_to_json
 from bot.storage import Database, DatabaseTooNewError, MigrationError
 
 log = logging.getLogger("bot.cli")
@@ -68,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="see what this server sees (feed summaries and its own); default: everything",
     )
 
+    reindex = commands.add_parser(
+        "reindex", help="rebuild the search index from the database (it also rebuilds itself)"
+    )
+    reindex.add_argument("--quiet", action="store_true", help="no progress bar")
+
     export = commands.add_parser("export", help="export a server's community summaries")
     export.add_argument("--guild", type=int, required=True, help="the server (guild) id")
     export.add_argument("--format", choices=("markdown", "json"), default="markdown")
@@ -96,36 +96,56 @@ async def open_database(settings: Settings) -> Database:
     return db
 
 
+async def open_search(settings: Settings, db: Database, *, rebuild: bool = True) -> SearchService:
+    """This process's search index, following `db` (rebuilt in the background if needed)."""
+    search = SearchService(settings.database_path, settings.resolved_search_index_path)
+    await search.start(db, rebuild=rebuild)
+    return search
+
+
+class ProgressBar:
+    """A progress bar on standard error that appears with the first report of progress, so
+    a command that fails before (an unreachable URL, a missing file) prints its one error
+    line and nothing else. Call it with `(done, total)`."""
+
+    def __init__(self, description: str, unit: str, *, quiet: bool) -> None:
+        self.description = description
+        self.unit = unit
+        self.quiet = quiet
+        self.bar: tqdm | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(
+                desc=self.description, unit=self.unit, disable=self.quiet, file=sys.stderr
+            )
+        self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 async def import_command(settings: Settings, source: str, *, quiet: bool) -> int:
     db = await open_database(settings)
-    # The bar appears with the first batch, once the source was read: an import that fails
-    # before (an unreachable URL, a missing file) prints its one error line and nothing else.
-    bar: tqdm | None = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(desc="Importing", unit=" entries", disable=quiet, file=sys.stderr)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
+    search = await open_search(settings, db)
+    progress = ProgressBar("Importing", " entries", quiet=quiet)
     try:
         async with aiohttp.ClientSession(headers={"User-Agent": USER_AGENT}) as session:
-            stats = await import_source(db, session, source, progress=progress)
-        if bar is not None:
-            bar.close()
-        if stats.inserted or stats.updated:
-            # Searches stay exact without it, but common words are only fast once the
-            # accelerator has caught up with a bulk import (it skips itself when not due).
-            await refresh_search_index(db)
+            # The index follows each batch as it commits; searchable once we have waited.
+            with db.commit_hooks_not_awaited():
+                stats = await import_source(db, session, source, progress=progress)
+        progress.close()
+        await search.wait_ready()
+        await search.sync(within=3600.0)
     except FeedImportError as exc:
-        if bar is not None:
-            bar.close()
+        progress.close()
         print(f"shortscience-bot import: {exc}", file=sys.stderr)
         return 1
     finally:
-        close_search_engine(db)
+        await search.close()
         await db.close()
     print(
         f"Imported {plural(stats.total, 'entry')} from {source}: {stats.inserted} new, "
@@ -139,12 +159,20 @@ async def search_command(
     settings: Settings, query: str, *, limit: int, as_json: bool, guild_id: int | None
 ) -> int:
     db = await open_database(settings)
+    search = await open_search(settings, db)
     try:
-        page = await search_summaries(
-            db, query, guild_id=guild_id, all_guilds=guild_id is None, limit=max(1, limit)
-        )
+        try:
+            page = await search.search(
+                query, guild_id=guild_id, all_guilds=guild_id is None, limit=max(1, limit)
+            )
+        except SearchIndexRebuildingError:
+            print("Building the search index first (once)...", file=sys.stderr)
+            await search.wait_ready()
+            page = await search.search(
+                query, guild_id=guild_id, all_guilds=guild_id is None, limit=max(1, limit)
+            )
     finally:
-        close_search_engine(db)
+        await search.close()
         await db.close()
     if as_json:
         print(json.dumps([result_to_json(result) for result in page.results], indent=2))
@@ -155,7 +183,27 @@ async def search_command(
     if not page.results:
         print(f"No summaries match {query!r}. Try fewer or broader words.")
         return 0
+    if page.corrected is not None:
+        print(f"No summaries match {query!r}; showing results for {page.corrected!r}.")
     print(format_results_table(page.results))
+    return 0
+
+
+async def reindex_command(settings: Settings, *, quiet: bool) -> int:
+    db = await open_database(settings)
+    search = await open_search(settings, db, rebuild=False)
+    progress = ProgressBar("Indexing", " summaries", quiet=quiet)
+    try:
+        report = await search.rebuild(progress)
+    finally:
+        progress.close()
+        await search.close()
+        await db.close()
+    print(
+        f"Rebuilt the search index at {settings.resolved_search_index_path}: "
+        f"{plural(report.summaries, 'summary')} ({plural(report.documents, 'document')}) in "
+        f"{report.seconds:.1f} s."
+    )
     return 0
 
 
@@ -232,6 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     settings, args.query, limit=args.limit, as_json=args.json, guild_id=args.guild
                 )
             )
+        elif command == "reindex":
+            return asyncio.run(reindex_command(settings, quiet=args.quiet))
         elif command == "export":
             return export_command(settings, args.guild, args.format, args.output)
         else:  # pragma: no cover - argparse rejects unknown commands first

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # Reader connections (reads run on them, in parallel, seeing committed data only; writes
     # go through the one writer connection).
     database_read_connections: int = Field(default=4, ge=1, le=64)
+    # The search index (derived from the database, rebuilt when missing). Default: beside the
+    # database (`data/shortscience.search`). Each bot process needs its own.
+    search_index_path: Path | None = None
     discord_api_base: str = DEFAULT_API_BASE
     discord_gateway_url: str | None = None
     dev_guild_id: int | None = None
@@ -105,8 +108,19 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @property
+    def resolved_search_index_path(self) -> Path:
+        if self.search_index_path is not None:
+            return self.search_index_path
+        return self.database_path.parent / f"{self.database_path.stem}.search"
+
     @field_validator(
-        "dev_guild_id", "discord_gateway_url", "crossref_mailto", "math_cache_path", mode="before"
+        "dev_guild_id",
+        "discord_gateway_url",
+        "crossref_mailto",
+        "math_cache_path",
+        "search_index_path",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:

@@ -32,9 +32,9 @@ from bot.storage.summaries import ExternalSummary, SummaryRepository
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE: Final = 1000
-# Batches of an import (one transaction each): bigger ones make fewer, bigger FTS5 index
-# segments, so less merging (about a sixth less CPU at 100,000 summaries than 1,000 per
-# batch), while a write lock is held for well under a second at a time.
+# Batches of an import (one transaction each): fewer statements and commits, and the search
+# index applies each batch as one commit, while a write lock is held for well under a second
+# at a time.
 IMPORT_BATCH_SIZE: Final = 2000
 # An import may be a full dump, far bigger than a polled feed.
 IMPORT_MAX_BYTES: Final = 512 * 1024 * 1024

@@ -47,6 +47,7 @@ SECTION_ORDER = (READ, WRITE, READING, FEEDS, RUNNING, MORE)
 SECTION_OF = {
     "search": READ,
     "paper": READ,
+    "similar": READ,
     "summary view": READ,
     "latest": READ,
     "top": READ,
@@ -68,7 +69,8 @@ SECTION_OF = {
 EXAMPLES = {
     "search": '/search query:"batch normalization" year:2015',
     "paper": "/paper id:1502.03167",
-    "summary view": "/summary view id:12",
+    "similar": "/similar paper:1502.03167",
+    "summary view": "/summary view id:12 math:text",
     "latest": "/latest count:5",
     "top": "/top period:week",
     "summarize": "/summarize paper:1706.03762",

@@ -1,39 +1,35 @@
-"""Full-text search of summaries: safe queries, exact BM25 ranking made fast, excerpts."""
+"""Full-text search on tantivy: safe queries, weighted ranking with a vote boost, typo
+tolerance, excerpts, title autocomplete and similar papers, over an index derived from the
+database and kept in step through a change log (see `bot.search.service`)."""
 
 from bot.search.engine import (
-    IndexStatus,
-    SearchEngine,
     SearchPage,
     SearchResult,
+    SimilarPaper,
     TitleSuggestion,
-    autocomplete_titles,
-    close_search_engine,
-    engine_for,
-    page_to_json,
-    refresh_search_index,
-    result_to_json,
-    search_index_status,
-    search_summaries,
+    Visibility,
 )
-from bot.search.index import BuildReport
-from bot.search.query import FtsQuery, Phrase, build_fts_query
+from bot.search.query import ParsedQuery, Phrase, parse_query
+from bot.search.service import (
+    IndexStatus,
+    RebuildReport,
+    SearchIndexRebuildingError,
+    SearchService,
+    default_index_path,
+)
 
 __all__ = [
-    "BuildReport",
-    "FtsQuery",
     "IndexStatus",
+    "ParsedQuery",
     "Phrase",
-    "SearchEngine",
+    "RebuildReport",
+    "SearchIndexRebuildingError",
     "SearchPage",
     "SearchResult",
+    "SearchService",
+    "SimilarPaper",
     "TitleSuggestion",
-    "autocomplete_titles",
-    "build_fts_query",
-    "close_search_engine",
-    "engine_for",
-    "page_to_json",
-    "refresh_search_index",
-    "result_to_json",
-    "search_index_status",
-    "search_summaries",
+    "Visibility",
+    "default_index_path",
+    "parse_query",
 ]

@@ -1,51 +1,74 @@
-"""The search API the bot and the CLI call: `/search`, autocomplete, index upkeep, JSON.
+"""Searching one opened index: ranking, filters, ties, result rows, excerpts, typo
+tolerance, title autocomplete and similar papers. Blocking: the service runs it in threads.
 
-Searches run in a worker thread on the engine's own read connection to the database file,
-each inside one read transaction: WAL gives it a consistent snapshot while the bot (or a
-CLI process) keeps writing, the event loop is never blocked, and the shared aiosqlite
-connection's transactions are never interleaved with ours.
+Filters and visibility are clauses of the tantivy query itself (scoring nothing), so a page
+is never short because rows were dropped after ranking. Ranking is tantivy's BM25 summed
+over the weighted fields, times the vote boost (`vote_weight`); equal scores are ordered by
+votes, then newest, then id, so paging is stable.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sqlite3
-import threading
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, Final, Literal
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Final
 
-from bot.search import repository
-from bot.search.bm25 import WEIGHTS_TEXT
+import tantivy
+
 from bot.search.excerpt import MatchFinder, fragment, render_excerpt
-from bot.search.index import (
-    DEFAULT_CACHE_BYTES,
-    FORMAT,
-    MIN_ROWS_FOR_INDEX,
-    BuildReport,
-    ProgressCallback,
-    build_index,
-    dirty_limit_for,
-    fts_totals,
+from bot.search.index import TantivyIndex
+from bot.search.query import (
+    ParsedQuery,
+    Phrase,
+    analyze,
+    clean_text,
+    filter_clause,
+    fuzzy_distance,
+    text_query,
+    words_prefix_query,
 )
-from bot.search.query import FtsQuery, build_fts_query
-from bot.search.ranker import IndexState, RankedPage, rank
-from bot.search.repository import Visibility
-from bot.storage.database import Database
+from bot.search.schema import (
+    KIND_PAPER,
+    PUBLIC_GUILD,
+    TEXT_FIELDS,
+    title_key,
+    title_key_analyzer,
+)
+from bot.storage import search as source
 
-log = logging.getLogger(__name__)
+# Similar papers: terms of the source text picked by tf-idf (tantivy's more-like-this).
+SIMILAR_CANDIDATES: Final = 60
+SIMILAR_QUERY_TERMS: Final = 40
+STOP_WORDS: Final = tuple(
+    (  # noqa: SIM905 (a sentence reads better than quoted words)
+        "a about above after again against all also am an and any are as at be because been "
+        "before being below between both but by can could did do does doing down during each "
+        "few for from further had has have having he her here hers him his how i if in into is "
+        "it its itself just me more most my no nor not now of off on once only or other our "
+        "out over own same she should so some such than that the their them then there these "
+        "they this those through to too under until up very was we were what when where which "
+        "while who whom why will with would you your paper method results show using use based "
+        "propose proposed approach work model models per via into onto upon within without "
+        "among across also however thus therefore since given"
+    ).split()
+)
+FUZZY_SAMPLE_DOCS: Final = 24
+# Hits fetched past the page to order its ties (tantivy keeps document lengths to 256 levels,
+# so equal scores are common for frequent words); a longer run of ties keeps tantivy's order.
+TIE_WINDOW: Final = 200
 
-Origin = Literal["feeds", "community", "all"]
-MAX_LIMIT: Final = 50
-MAX_OFFSET: Final = 10_000
-AUTOCOMPLETE_LIMIT: Final = 25
-BUSY_TIMEOUT_MS: Final = 5000
-REBUILD_BUSY_TIMEOUT_MS: Final = 60_000
-_ORIGINS: Final = {"feeds": "feed", "feed": "feed", "community": "community", "all": "all"}
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """Who is searching and what they filter on."""
+
+    origin: str = "all"  # 'feed' | 'community' | 'all'
+    guild_id: int | None = None
+    all_guilds: bool = False  # the CLI: every server's community summaries
+    author: str | None = None
+    year: int | None = None
+    venue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +82,7 @@ class SearchResult:
     created_at: float
     origin: str
     guild_id: int | None
-    rank: float  # bm25(): lower is better
+    rank: float  # tantivy's score with the vote boost: higher is better
     excerpt: str  # Discord Markdown, one line, matches in bold, escaped
     excerpt_text: str  # the same excerpt as plain text
 
@@ -72,11 +95,18 @@ class SearchPage:
     limit: int
     has_more: bool
     nothing_to_search: bool = False
-    plan: str = ""  # how it was ranked: plain, rare, frequent, filtered (for logs, benches)
+    # Set when nothing matched as typed and these corrected words did ("normalization").
+    corrected: str | None = None
 
     @property
     def page_number(self) -> int:
         return self.offset // self.limit + 1 if self.limit else 1
+
+
+@dataclass(frozen=True, slots=True)
+class RankedHit:
+    summary_id: int
+    rank: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,304 +116,377 @@ class TitleSuggestion:
 
 
 @dataclass(frozen=True, slots=True)
-class IndexStatus:
-    summaries: int
-    build_id: int | None
-    built_at: int | None
-    changed_since_build: int
-    rebuild_due: bool
-    reason: str
+class SimilarPaper:
+    paper_id: int
+    title: str
+    summaries: int  # visible to the viewer
+    score: float
 
 
-class SearchEngine:
-    """Search over one database file: a read connection, the accelerator's state, a lock."""
-
-    def __init__(self, path: Path | str, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        if str(path) == ":memory:":
-            raise ValueError("search needs a database file (another connection must see it)")
-        self.path = Path(path)
-        self.state = IndexState(cache_bytes)
-        self._lock = threading.Lock()
-        self._build_lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = _connect(self.path, BUSY_TIMEOUT_MS)
-            repository.ensure_scratch(conn)
-            self._conn = conn
-        return self._conn
-
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        """The connection, under the lock, inside one read transaction (one consistent snapshot)."""
-        with self._lock:
-            conn = self._connection()
-            repository.begin_read(conn)
-            try:
-                yield conn
-            finally:
-                repository.end_read(conn)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    # -- searching ------------------------------------------------------------------------
-
-    def search(
-        self, query: FtsQuery, visibility: Visibility, *, offset: int, limit: int
-    ) -> SearchPage:
-        with self._reading() as conn:
-            ranked = rank(conn, self.state, query, visibility, offset=offset, limit=limit)
-            results = _results(conn, query, ranked)
-        return SearchPage(query.display, results, offset, limit, ranked.has_more, plan=ranked.plan)
-
-    def rank_only(
-        self, query: FtsQuery, visibility: Visibility, *, offset: int, limit: int
-    ) -> RankedPage:
-        """The ranking without rows or excerpts (benchmarks, equivalence tests)."""
-        with self._reading() as conn:
-            return rank(conn, self.state, query, visibility, offset=offset, limit=limit)
-
-    def plain_rank_only(
-        self, query: FtsQuery, visibility: Visibility, *, offset: int, limit: int
-    ) -> RankedPage:
-        """FTS5's own ranking of every match: the reference the accelerator must equal."""
-        with self._reading() as conn:
-            return rank(conn, None, query, visibility, offset=offset, limit=limit)
-
-    def autocomplete(
-        self, prefix: str, *, guild_id: int | None, all_guilds: bool, limit: int
-    ) -> list[TitleSuggestion]:
-        prefix = " ".join(prefix.split())
-        with self._reading() as conn:
-            return _autocomplete(conn, prefix, guild_id, all_guilds, limit)
-
-    # -- upkeep ---------------------------------------------------------------------------
-
-    def status(self) -> IndexStatus:
-        with self._reading() as conn:
-            status = _status(conn)
-            if self.state.rebuild_due and not status.rebuild_due and status.build_id is not None:
-                # A search found the index unusable (e.g. it disagrees with summary_fts).
-                return replace(status, rebuild_due=True, reason="a search found it unusable")
-            return status
-
-    def rebuild(
-        self, *, force: bool = False, progress: ProgressCallback | None = None
-    ) -> BuildReport:
-        """Build a new accelerator snapshot when one is due (or always, with force).
-
-        Runs on its own connection, so searches go on meanwhile (on the old snapshot)."""
-        with self._build_lock:
-            if not force:
-                status = self.status()
-                if not status.rebuild_due:
-                    return BuildReport(False, status.reason)
-            conn = _connect(self.path, REBUILD_BUSY_TIMEOUT_MS)
-            try:
-                report = build_index(conn, progress=progress)
-            finally:
-                conn.close()
-            if report.built:
-                self.state.rebuild_due = False
-            return report
+def _guild_clause(schema: tantivy.Schema, guild_id: int | None) -> tantivy.Query:
+    guilds = [PUBLIC_GUILD] if guild_id is None else [PUBLIC_GUILD, guild_id]
+    return tantivy.Query.term_set_query(schema, "guild", guilds)
 
 
-def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
-    # Autocommit: transactions are explicit. Used by one thread at a time (engine locks).
-    # `timeout` is SQLite's busy timeout: how long to wait for another writer.
-    return sqlite3.connect(
-        path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+def visibility_clauses(
+    schema: tantivy.Schema, visibility: Visibility
+) -> list[tuple[tantivy.Occur, tantivy.Query]] | None:
+    """Clauses (scoring nothing) keeping the summaries the viewer may see that pass the
+    filters; None when a filter can match nothing (it has no words).
+
+    Only summary entries have the searched text fields, so no clause names the kind. Who may
+    see what is said by exclusion where it can be: "not another server's community summary"
+    is a short list to skip, where "public or this server's" would be nearly every entry to
+    intersect with the words' postings."""
+    term = tantivy.Query.term_query
+    community = term(schema, "origin", "community")
+    clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+    if visibility.origin == "community":
+        if not visibility.all_guilds:
+            if visibility.guild_id is None:
+                return None  # a DM has no server of its own
+            clauses.append(filter_clause(term(schema, "guild", visibility.guild_id)))
+        clauses.append(filter_clause(community))
+    elif visibility.origin == "feed" or (not visibility.all_guilds and visibility.guild_id is None):
+        clauses.append((tantivy.Occur.MustNot, community))
+    elif not visibility.all_guilds:
+        elsewhere = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, community),
+                (tantivy.Occur.MustNot, term(schema, "guild", visibility.guild_id)),
+            ]
+        )
+        clauses.append((tantivy.Occur.MustNot, elsewhere))
+    for text, fields in (
+        (visibility.author, ("author", "authors")),
+        (visibility.venue, ("venue",)),
+    ):
+        if text is None:
+            continue
+        tokens = analyze(text)
+        if not tokens:
+            return None
+        clauses.append(filter_clause(words_prefix_query(schema, fields, tokens)))
+    if visibility.year is not None:
+        clauses.append(filter_clause(term(schema, "year", visibility.year)))
+    return clauses
+
+
+def rank(
+    index: TantivyIndex, query: tantivy.Query, *, offset: int, limit: int
+) -> tuple[list[RankedHit], bool]:
+    """The page [offset, offset + limit) of the ranking, and whether more follow.
+
+    tantivy orders equal scores by its own document order; hits are fetched past the page
+    while they tie with its last one (up to TIE_WINDOW more), then ties are ordered by
+    votes, newest, id."""
+    searcher = index.searcher()
+    need = offset + limit + 1
+    hits = searcher.search(query, need, count=False, weight_by_field="vote_weight").hits
+    if len(hits) == need and hits[-1][0] >= hits[offset + limit - 1][0]:
+        # The next hit ties with the page's last: fetch the ties too, to order them.
+        hits = searcher.search(
+            query, need + TIE_WINDOW, count=False, weight_by_field="vote_weight"
+        ).hits
+    if not hits:
+        return [], False
+    addresses = [address for _, address in hits]
+    ids = searcher.fast_field_values("summary_id", addresses)
+    scores = searcher.fast_field_values("score", addresses)
+    created = searcher.fast_field_values("created_at", addresses)
+    ordered = sorted(
+        zip(hits, ids, scores, created, strict=True),
+        key=lambda item: (-item[0][0], -(item[2] or 0), -(item[3] or 0), -(item[1] or 0)),
     )
+    page = [
+        RankedHit(int(summary_id), float(hit[0]))
+        for hit, summary_id, _, _ in ordered[offset : offset + limit]
+        if summary_id is not None
+    ]
+    return page, len(ordered) > offset + limit
 
 
-def _results(
-    conn: sqlite3.Connection, query: FtsQuery, ranked: RankedPage
+def search_page(
+    index: TantivyIndex,
+    conn: sqlite3.Connection,
+    parsed: ParsedQuery,
+    visibility: Visibility,
+    *,
+    offset: int,
+    limit: int,
+    typo_tolerant: bool = True,
+) -> SearchPage:
+    schema = index.schema
+    clauses = visibility_clauses(schema, visibility)
+    if clauses is None:
+        return SearchPage(parsed.display, (), offset, limit, False)
+    query = tantivy.Query.boolean_query(
+        [(tantivy.Occur.Must, text_query(schema, parsed)), *clauses]
+    )
+    hits, has_more = rank(index, query, offset=offset, limit=limit)
+    if not hits and offset == 0 and typo_tolerant:
+        corrected = correct_spelling(index, conn, parsed, clauses)
+        if corrected is not None:
+            page = search_page(
+                index, conn, corrected, visibility, offset=0, limit=limit, typo_tolerant=False
+            )
+            if page.results:
+                return SearchPage(
+                    parsed.display, page.results, 0, limit, page.has_more,
+                    corrected=corrected.display,
+                )  # fmt: skip
+    return SearchPage(parsed.display, results(conn, parsed, hits), offset, limit, has_more)
+
+
+def results(
+    conn: sqlite3.Connection, parsed: ParsedQuery, hits: list[RankedHit]
 ) -> tuple[SearchResult, ...]:
-    ids = [hit.summary_id for hit in ranked.hits]
-    if not ids:
+    if not hits:
         return ()
-    rows = {int(row[0]): row for row in repository.result_rows(conn, ids)}
-    finder = MatchFinder(query)
-    results = []
-    for hit in ranked.hits:
+    rows = source.result_rows(conn, [hit.summary_id for hit in hits])
+    finder = MatchFinder(parsed)
+    found = []
+    for hit in hits:
         row = rows.get(hit.summary_id)
         if row is None:
-            continue
-        excerpt, excerpt_text = render_excerpt(fragment((row[9] or "", row[11] or ""), finder))
-        arxiv_id = row[10]
-        url = row[5] or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
-        results.append(
+            continue  # deleted since the index was read: never shown
+        excerpt, excerpt_text = render_excerpt(fragment((row.tldr, row.body), finder))
+        found.append(
             SearchResult(
-                summary_id=hit.summary_id,
-                paper_id=row[1],
-                paper_title=row[2] or "",
-                author=row[3] or "",
-                score=int(row[4]),
-                url=url,
-                created_at=float(row[6]),
-                origin=row[7],
-                guild_id=row[8],
+                summary_id=row.summary_id,
+                paper_id=row.paper_id,
+                paper_title=row.paper_title,
+                author=row.author,
+                score=row.score,
+                url=row.url,
+                created_at=row.created_at,
+                origin=row.origin,
+                guild_id=row.guild_id,
                 rank=hit.rank,
                 excerpt=excerpt,
                 excerpt_text=excerpt_text,
             )
         )
-    return tuple(results)
+    return tuple(found)
 
 
-def _autocomplete(
-    conn: sqlite3.Connection, prefix: str, guild_id: int | None, all_guilds: bool, limit: int
+# -- typo tolerance ------------------------------------------------------------------------------
+
+
+def correct_spelling(
+    index: TantivyIndex,
+    conn: sqlite3.Connection,
+    parsed: ParsedQuery,
+    clauses: list[tuple[tantivy.Occur, tantivy.Query]],
+) -> ParsedQuery | None:
+    """The query with each word the index does not know replaced by the likeliest indexed
+    word within one edit (5+ letters) or two (9+), among summaries the viewer may see;
+    None when there is nothing to correct."""
+    searcher = index.searcher()
+    schema = index.schema
+    replacements: dict[str, str] = {}
+    for word in dict.fromkeys(parsed.words):
+        distance = fuzzy_distance(word)
+        if distance == 0 or any(searcher.doc_freq(field, word) for field in TEXT_FIELDS):
+            continue
+        fuzzy = tantivy.Query.boolean_query(
+            [
+                (
+                    tantivy.Occur.Should,
+                    tantivy.Query.fuzzy_term_query(schema, field, word, distance=distance),
+                )
+                for field in TEXT_FIELDS
+            ]
+        )
+        query = tantivy.Query.boolean_query([(tantivy.Occur.Must, fuzzy), *clauses])
+        hits = searcher.search(query, FUZZY_SAMPLE_DOCS, count=False).hits
+        ids = searcher.fast_field_values("summary_id", [address for _, address in hits])
+        rows = source.result_rows(conn, [int(i) for i in ids if i is not None])
+        candidates: set[str] = set()
+        for row in rows.values():
+            for text in (row.paper_title, row.tldr, row.body, row.author):
+                candidates.update(analyze(text))
+        best = _best_correction(word, distance, candidates, searcher)
+        if best is not None:
+            replacements[word] = best
+    if not replacements:
+        return None
+    phrases = tuple(
+        Phrase(tuple(replacements.get(token, token) for token in phrase.tokens), phrase.quoted)
+        for phrase in parsed.phrases
+    )
+    return ParsedQuery(phrases)
+
+
+def _best_correction(
+    word: str, distance: int, candidates: set[str], searcher: tantivy.Searcher
+) -> str | None:
+    letters = Counter(word)
+    scored = []
+    for candidate in candidates:
+        if abs(len(candidate) - len(word)) > distance or candidate == word:
+            continue
+        # Cheap bound first: each edit changes at most two letter counts by one.
+        if (letters - Counter(candidate)).total() > 2 * distance:
+            continue
+        edits = edit_distance(word, candidate, distance)
+        if edits <= distance:
+            frequency = sum(searcher.doc_freq(field, candidate) for field in TEXT_FIELDS)
+            scored.append((edits, -frequency, candidate))
+    return min(scored)[2] if scored else None
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance (a transposition counts one), or limit + 1."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous_previous: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, char_b in enumerate(b, 1):
+            cost = 0 if char_a == char_b else 1
+            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
+                value = min(value, previous_previous[j - 2] + 1)
+            current[j] = value
+        if min(current) > limit:
+            return limit + 1
+        previous_previous, previous = previous, current
+    return previous[-1]
+
+
+# -- title autocomplete ------------------------------------------------------------------------
+
+
+def _regex_literal(text: str) -> str:
+    """`text` as a regular expression matching itself (tantivy's regex syntax)."""
+    return "".join(char if char.isalnum() else f"\\x{{{ord(char):X}}}" for char in text)
+
+
+def autocomplete(
+    index: TantivyIndex, prefix: str, *, guild_id: int | None, all_guilds: bool, limit: int
 ) -> list[TitleSuggestion]:
+    """Titles of papers visible to the viewer starting with `prefix` (the most recently
+    summarised, shown in title order), then titles with words starting with it (best
+    first); the most recently summarised papers when nothing was typed."""
+    schema = index.schema
+    searcher = index.searcher()
+    base = [filter_clause(tantivy.Query.term_query(schema, "kind", KIND_PAPER))]
+    if not all_guilds:
+        base.append(filter_clause(_guild_clause(schema, guild_id)))
     found: dict[int, str] = {}
-    if prefix:
-        for paper_id, title in repository.titles_by_prefix(
-            conn, prefix, guild_id, all_guilds, limit
+
+    def collect(query: tantivy.Query, count: int, *, by_recency: bool) -> list[tuple[int, str]]:
+        if by_recency:
+            hits = searcher.search(query, count, count=False, order_by_field="created_at").hits
+        else:
+            hits = searcher.search(query, count, count=False).hits
+        addresses = [address for _, address in hits]
+        ids = searcher.fast_field_values("paper_id", addresses)
+        return [
+            (int(paper_id), str(searcher.doc(address).get_first("display_title") or ""))
+            for paper_id, address in zip(ids, addresses, strict=True)
+            if paper_id is not None
+        ]
+
+    key = title_key(clean_text(prefix))
+    if not key:
+        for paper_id, title in collect(tantivy.Query.boolean_query(base), limit, by_recency=True):
+            found.setdefault(paper_id, title)
+        return [TitleSuggestion(paper_id, title) for paper_id, title in found.items()]
+    folded = title_key_analyzer().analyze(key)
+    if folded:
+        starts = tantivy.Query.regex_query(schema, "title_key", _regex_literal(folded[0]) + ".*")
+        matches = collect(
+            tantivy.Query.boolean_query([(tantivy.Occur.Must, starts), *base]),
+            limit,
+            by_recency=True,
+        )
+        for paper_id, title in sorted(matches, key=lambda item: item[1].casefold()):
+            found.setdefault(paper_id, title)
+    tokens = analyze(key)
+    if len(found) < limit and tokens and (len(tokens) > 1 or len(tokens[-1]) >= 2):
+        words = [
+            (tantivy.Occur.Must, tantivy.Query.term_query(schema, "paper_title", token))
+            for token in tokens[:-1]
+        ]
+        last = tantivy.Query.phrase_prefix_query(schema, "paper_title", [tokens[-1]])
+        words.append((tantivy.Occur.Must, last))
+        for paper_id, title in collect(
+            tantivy.Query.boolean_query([*words, *base]), limit * 2, by_recency=False
         ):
-            found.setdefault(int(paper_id), title)
-    if len(found) < limit:
-        match = _word_prefix_match(prefix)
-        if match is not None:
-            rows = repository.titles_by_word_prefix(conn, match, guild_id, all_guilds, limit * 2)
-            for paper_id, title in rows:
-                if len(found) >= limit:
-                    break
-                found.setdefault(int(paper_id), title)
-    if not prefix:
-        for paper_id, title in repository.recent_titles(conn, guild_id, all_guilds, limit * 4):
             if len(found) >= limit:
                 break
-            found.setdefault(int(paper_id), title)
+            found.setdefault(paper_id, title)
     return [TitleSuggestion(paper_id, title) for paper_id, title in list(found.items())[:limit]]
 
 
-def _word_prefix_match(prefix: str) -> str | None:
-    """`"word" AND "pre"*`: earlier words whole, the last one as a prefix (2+ characters)."""
-    query = build_fts_query(prefix)
-    if query is None:
-        return None
-    last = query.phrases[-1]
-    if last.tokens is not None and len(last.tokens[-1]) < 2:
-        return None
-    return query.expression + "*"
+# -- similar papers ----------------------------------------------------------------------------
 
 
-def _status(conn: sqlite3.Connection) -> IndexStatus:
-    rows, _ = fts_totals(conn)
-    meta = repository.index_meta(conn)
-    if meta is None:
-        due = rows >= MIN_ROWS_FOR_INDEX
-        reason = "no search index yet" if due else f"{rows} summaries: plain FTS5 is enough"
-        return IndexStatus(rows, None, None, 0, due, reason)
-    build_id, built_seq, built_at = int(meta[0]), int(meta[1]), int(meta[2])
-    changed = repository.count_changes_after(conn, built_seq)
-    limit = dirty_limit_for(int(meta[6]))
-    stale_format = meta[3] != FORMAT or meta[4] != WEIGHTS_TEXT
-    due = stale_format or changed * 2 > limit
-    if stale_format:
-        reason = "the search index was built by another version"
-    elif due:
-        reason = f"{changed} summaries changed since the search index was built"
-    else:
-        reason = "the search index is up to date"
-    return IndexStatus(rows, build_id, built_at, changed, due, reason)
-
-
-# -- the async API ----------------------------------------------------------------------------
-
-_engines: weakref.WeakKeyDictionary[Database, SearchEngine] = weakref.WeakKeyDictionary()
-_engines_lock = threading.Lock()
-
-
-def engine_for(db: Database) -> SearchEngine:
-    """The search engine of `db` (one per Database object, closed with it when collected)."""
-    with _engines_lock:
-        engine = _engines.get(db)
-        if engine is None:
-            engine = SearchEngine(db.path)
-            _engines[db] = engine
-            weakref.finalize(db, engine.close)
-        return engine
-
-
-def close_search_engine(db: Database) -> None:
-    with _engines_lock:
-        engine = _engines.pop(db, None)
-    if engine is not None:
-        engine.close()
-
-
-async def search_summaries(
-    db: Database,
-    query: str,
+def similar_papers(
+    index: TantivyIndex,
+    conn: sqlite3.Connection,
+    paper_id: int,
     *,
     guild_id: int | None,
-    author: str | None = None,
-    year: int | None = None,
-    venue: str | None = None,
-    origin: Origin | str = "all",
-    all_guilds: bool = False,
-    offset: int = 0,
-    limit: int = 5,
-) -> SearchPage:
-    """Ranked summaries matching `query` that the viewer may see.
-
-    Feed summaries are visible everywhere; community summaries only in their own guild
-    (`guild_id`; None means a DM or the CLI: feed summaries only), unless `all_guilds`
-    (CLI). Soft-deleted summaries never. Ranked by BM25 (title over TL;DR over body),
-    then summary score, then newest. An empty or punctuation-only query gives a page with
-    `nothing_to_search` set.
-    """
-    limit = max(1, min(int(limit), MAX_LIMIT))
-    offset = max(0, min(int(offset), MAX_OFFSET))
-    fts_query = build_fts_query(query)
-    if fts_query is None:
-        return SearchPage("", (), offset, limit, False, nothing_to_search=True)
-    visibility = Visibility(
-        origin=_origin(origin),
-        guild_id=guild_id,
-        all_guilds=all_guilds,
-        author=_blank_is_none(author),
-        year=year,
-        venue=_blank_is_none(venue),
+    all_guilds: bool,
+    limit: int,
+) -> list[SimilarPaper]:
+    """The papers whose summaries and abstracts are most like this paper's (the summaries
+    of it the viewer may see, its abstract and title), best first: never the paper itself,
+    only papers with a summary the viewer may see, compared on what the viewer may see."""
+    texts = source.paper_texts_for_viewer(conn, paper_id, guild_id, all_guilds)
+    if texts is None:
+        return []
+    title, abstract, tldrs, bodies = texts
+    fields = {
+        "title": [title],
+        "paper_title": [title],
+        "abstract": [abstract],
+        "tldr": tldrs,
+        "body": bodies,
+    }
+    fields = {name: values for name, values in fields.items() if any(v.strip() for v in values)}
+    if not fields:
+        return []
+    schema = index.schema
+    searcher = index.searcher()
+    like = tantivy.Query.more_like_this_document_fields_query(
+        schema,
+        fields,
+        min_doc_frequency=2,
+        min_term_frequency=1,
+        max_query_terms=SIMILAR_QUERY_TERMS,
+        min_word_length=3,
+        max_word_length=40,
+        stop_words=list(STOP_WORDS),
     )
-    engine = engine_for(db)
-    return await asyncio.to_thread(engine.search, fts_query, visibility, offset=offset, limit=limit)
+    clauses = [
+        (tantivy.Occur.Must, like),
+        (tantivy.Occur.MustNot, tantivy.Query.term_query(schema, "paper_id", paper_id)),
+    ]
+    if not all_guilds:
+        clauses.append(filter_clause(_guild_clause(schema, guild_id)))
+    hits = searcher.search(
+        tantivy.Query.boolean_query(clauses), SIMILAR_CANDIDATES, count=False
+    ).hits
+    ids = searcher.fast_field_values("paper_id", [address for _, address in hits])
+    best: dict[int, float] = {}
+    for (score, _), other in zip(hits, ids, strict=True):
+        if other is not None and other != paper_id:
+            best[int(other)] = max(best.get(int(other), 0.0), float(score))
+    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
+    counts = source.visible_summary_counts(conn, best, guild_id, all_guilds)
+    ranked = [(other, score) for other, score in ranked if counts.get(other, 0) > 0][:limit]
+    titles = {paper.id: paper.title for paper in source.papers_by_id(conn, [p for p, _ in ranked])}
+    return [
+        SimilarPaper(other, titles.get(other, ""), counts[other], score) for other, score in ranked
+    ]
 
 
-async def autocomplete_titles(
-    db: Database,
-    prefix: str,
-    *,
-    guild_id: int | None = None,
-    all_guilds: bool = False,
-    limit: int = AUTOCOMPLETE_LIMIT,
-) -> list[TitleSuggestion]:
-    """Up to `limit` paper titles starting with `prefix`, then titles with a word starting
-    with it (only papers with a summary the viewer may see). Empty prefix: recent papers."""
-    engine = engine_for(db)
-    return await asyncio.to_thread(
-        engine.autocomplete, prefix[:200], guild_id=guild_id, all_guilds=all_guilds,
-        limit=max(1, min(limit, AUTOCOMPLETE_LIMIT)),
-    )  # fmt: skip
-
-
-async def refresh_search_index(
-    db: Database, *, force: bool = False, progress: ProgressCallback | None = None
-) -> BuildReport:
-    """Rebuild the search accelerator if due (many changes since the last build, or none
-    yet). Call after a bulk import and now and then from the bot; searches stay exact
-    without it, only slower."""
-    engine = engine_for(db)
-    return await asyncio.to_thread(engine.rebuild, force=force, progress=progress)
-
-
-async def search_index_status(db: Database) -> IndexStatus:
-    return await asyncio.to_thread(engine_for(db).status)
+# -- JSON (the CLI's `search --json`) ------------------------------------------------------------
 
 
 def result_to_json(result: SearchResult) -> dict[str, Any]:
@@ -404,26 +507,12 @@ def result_to_json(result: SearchResult) -> dict[str, Any]:
 
 
 def page_to_json(page: SearchPage) -> dict[str, Any]:
-    """`search --json`: the page and its results."""
     return {
         "query": page.query,
+        "corrected": page.corrected,
         "offset": page.offset,
         "limit": page.limit,
         "has_more": page.has_more,
         "nothing_to_search": page.nothing_to_search,
         "results": [result_to_json(result) for result in page.results],
     }
-
-
-def _origin(origin: str) -> str:
-    try:
-        return _ORIGINS[origin.lower()]
-    except KeyError:
-        raise ValueError(f"origin must be feeds, community or all, not {origin!r}") from None
-
-
-def _blank_is_none(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = " ".join(text.split())
-    return text or None

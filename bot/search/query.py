@@ -1,97 +1,97 @@
-"""Turning whatever a user typed into a safe FTS5 query.
+"""Turning whatever a user typed into a safe tantivy query.
 
-Every phrase goes to FTS5 inside double quotes, so no character the user types is ever FTS5
-syntax: `AND`, `NEAR`, `*`, `:`, `-`, parentheses are just text, and FTS5's own tokenizer
-decides what the words are. Bare words are separate phrases joined with AND; text between
-double quotes is one phrase (an unclosed quote runs to the end). A bare word with inner
-punctuation ("GPT-4", "state-of-the-art") is a phrase of its parts, like FTS5 would make it.
-
-For ASCII text we also know FTS5's tokens exactly (`unicode61` splits ASCII at anything that
-is not a letter or digit and lower-cases it); the ranker uses them to look words up in its
-accelerator. Text with other characters keeps `tokens=None` and is left to FTS5 alone.
+Nothing the user types is ever given to tantivy's query parser: the text is split into
+phrases here and each phrase is analysed by the index's own analyzer, then built into term
+and phrase queries in code. `AND`, `NEAR(`, `title:`, `*`, `^`, parentheses and quotes are
+just text. Bare words are separate phrases that must all match; text between double quotes is
+one phrase matched by position (an unclosed quote runs to the end). A bare word with inner
+punctuation ("GPT-4", "state-of-the-art") is a phrase of its parts.
 """
 
 from __future__ import annotations
 
-import re
+import functools
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
+
+import tantivy
+
+from bot.search.schema import FIELD_WEIGHTS, words_analyzer
 
 MAX_QUERY_CHARS: Final = 1000
 MAX_PHRASES: Final = 12
 MAX_PHRASE_CHARS: Final = 200
-
-_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
+MAX_PHRASE_TOKENS: Final = 16
 # Characters dropped before parsing: controls, unpaired surrogates (not encodable as UTF-8),
 # format characters (zero-width joiners and the like), unassigned code points.
 _DROPPED_CATEGORIES: Final = frozenset({"Cc", "Cs", "Cf", "Cn"})
+# Typo tolerance: edits allowed for a word of at least this many letters.
+FUZZY_DISTANCES: Final = ((9, 2), (5, 1))
 
 
 @dataclass(frozen=True, slots=True)
 class Phrase:
-    """One FTS5 phrase: `text` goes between double quotes; `tokens` are FTS5's, when known."""
+    """One phrase: the tokens the index would have made of it, in order."""
 
-    text: str
-    tokens: tuple[str, ...] | None
-
-    @property
-    def expression(self) -> str:
-        return '"' + self.text.replace('"', '""') + '"'
+    tokens: tuple[str, ...]
+    quoted: bool = False
 
     @property
-    def single_token(self) -> str | None:
-        """The phrase's only token, when it is one known token (a plain word)."""
-        if self.tokens is not None and len(self.tokens) == 1:
-            return self.tokens[0]
-        return None
+    def display(self) -> str:
+        text = " ".join(self.tokens)
+        return f'"{text}"' if self.quoted or len(self.tokens) > 1 else text
 
 
 @dataclass(frozen=True, slots=True)
-class FtsQuery:
-    """Phrases that must all match (FTS5 AND), in the order the user typed them."""
+class ParsedQuery:
+    """Phrases that must all match, in the order the user typed them."""
 
     phrases: tuple[Phrase, ...]
 
     @property
-    def expression(self) -> str:
-        """The FTS5 MATCH expression: quoted phrases joined with AND."""
-        return " AND ".join(phrase.expression for phrase in self.phrases)
+    def display(self) -> str:
+        """The query as understood, for messages ("showing results for ...")."""
+        return " ".join(phrase.display for phrase in self.phrases)
 
     @property
-    def display(self) -> str:
-        """The query as understood, for messages ("no results for ...")."""
-        return " ".join(
-            phrase.text if phrase.tokens is None or len(phrase.tokens) <= 1 else phrase.expression
-            for phrase in self.phrases
-        )
+    def words(self) -> tuple[str, ...]:
+        return tuple(token for phrase in self.phrases for token in phrase.tokens)
 
 
-def build_fts_query(text: str) -> FtsQuery | None:
-    """The safe FTS5 query for `text`, or None when it holds nothing to search for."""
-    cleaned = _clean(text[: MAX_QUERY_CHARS * 2])[:MAX_QUERY_CHARS]
+@functools.cache
+def _analyzer() -> tantivy.TextAnalyzer:
+    return words_analyzer()
+
+
+def analyze(text: str) -> list[str]:
+    """The tokens the index makes of `text`."""
+    return _analyzer().analyze(text)
+
+
+def parse_query(text: str) -> ParsedQuery | None:
+    """The phrases of `text`, or None when it holds nothing to search for."""
+    cleaned = clean_text(text[: MAX_QUERY_CHARS * 2])[:MAX_QUERY_CHARS]
     phrases: list[Phrase] = []
-    seen: set[tuple[str, ...] | str] = set()
+    seen: set[tuple[str, ...]] = set()
     for index, part in enumerate(cleaned.split('"')):
         # Odd parts were between quotes: a phrase each. Even parts are bare words.
-        chunks = [part] if index % 2 == 1 else part.split()
+        quoted = index % 2 == 1
+        chunks = [part] if quoted else part.split()
         for chunk in chunks:
-            phrase = _phrase(chunk)
-            if phrase is None:
-                continue
-            key: tuple[str, ...] | str = (
-                phrase.tokens if phrase.tokens is not None else phrase.text.casefold()
-            )
-            if key in seen:
-                continue  # a repeated word would count twice in BM25 and match nothing more
-            seen.add(key)
-            phrases.append(phrase)
+            tokens = tuple(analyze(" ".join(chunk.split())[:MAX_PHRASE_CHARS]))[:MAX_PHRASE_TOKENS]
+            if not tokens or tokens in seen:
+                continue  # punctuation only, or a repeat (it would match nothing more)
+            seen.add(tokens)
+            phrases.append(Phrase(tokens, quoted and len(tokens) > 1))
             if len(phrases) == MAX_PHRASES:
-                return FtsQuery(tuple(phrases))
-    return FtsQuery(tuple(phrases)) if phrases else None
+                return ParsedQuery(tuple(phrases))
+    return ParsedQuery(tuple(phrases)) if phrases else None
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
+    """`text` without controls, unpaired surrogates, format and unassigned characters."""
     out = []
     for char in text:
         if char.isascii():
@@ -103,23 +103,54 @@ def _clean(text: str) -> str:
     return "".join(out)
 
 
-def _phrase(chunk: str) -> Phrase | None:
-    text = " ".join(chunk.split())[:MAX_PHRASE_CHARS].strip()
-    if not text:
-        return None
-    if text.isascii():
-        tokens = tuple(_ASCII_TOKEN.findall(text.lower()))
-        if not tokens:
-            return None  # only punctuation
-        return Phrase(" ".join(tokens), tokens)
-    if not any(_is_token_char(char) for char in text):
-        return None  # emoji, symbols, punctuation: FTS5 would see an empty phrase
-    return Phrase(text, None)
+def fuzzy_distance(word: str) -> int:
+    """Edits a typo-tolerant search allows in `word`: one from 5 letters, two from 9."""
+    for length, distance in FUZZY_DISTANCES:
+        if len(word) >= length:
+            return distance
+    return 0
 
 
-def _is_token_char(char: str) -> bool:
-    # unicode61's token characters are the categories L*, N* and Co.
-    if char.isascii():
-        return char.isalnum()
-    category = unicodedata.category(char)
-    return category[0] in "LN" or category == "Co"
+# -- building tantivy queries ----------------------------------------------------------------
+
+
+def phrase_query(schema: tantivy.Schema, phrase: Phrase, fields: Sequence[str]) -> tantivy.Query:
+    """The phrase in any of `fields`, each weighted: scores add up across fields."""
+    clauses = []
+    for field in fields:
+        if len(phrase.tokens) == 1:
+            query = tantivy.Query.term_query(schema, field, phrase.tokens[0])
+        else:
+            query = tantivy.Query.phrase_query(schema, field, list(phrase.tokens))
+        weight = FIELD_WEIGHTS.get(field, 1.0)
+        if weight != 1.0:
+            query = tantivy.Query.boost_query(query, weight)
+        clauses.append((tantivy.Occur.Should, query))
+    return tantivy.Query.boolean_query(clauses)
+
+
+def text_query(schema: tantivy.Schema, query: ParsedQuery) -> tantivy.Query:
+    """Every phrase must match (in some field)."""
+    return tantivy.Query.boolean_query(
+        [
+            (tantivy.Occur.Must, phrase_query(schema, phrase, tuple(FIELD_WEIGHTS)))
+            for phrase in query.phrases
+        ]
+    )
+
+
+def filter_clause(query: tantivy.Query) -> tuple[tantivy.Occur, tantivy.Query]:
+    """A condition that must hold and adds nothing to the score."""
+    return tantivy.Occur.Must, tantivy.Query.const_score_query(query, 0.0)
+
+
+def words_prefix_query(
+    schema: tantivy.Schema, fields: Sequence[str], tokens: Sequence[str]
+) -> tantivy.Query:
+    """`tokens` in order in one of `fields`, the last one possibly unfinished ("Lovel" finds
+    "Lovelace"): how the author and venue filters and title autocomplete match."""
+    clauses = [
+        (tantivy.Occur.Should, tantivy.Query.phrase_prefix_query(schema, field, list(tokens)))
+        for field in fields
+    ]
+    return tantivy.Query.boolean_query(clauses)

@@ -7,8 +7,17 @@ import logging
 import re
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,6 +28,15 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Called after every committed `transaction()`, outside the write lock, with `wait`: whether
+# the caller wants what it wrote to be reflected in derived data (the search index) before it
+# goes on. Hooks never raise into the caller's commit.
+CommitHook = Callable[[bool], Awaitable[None]]
+_wait_for_commit_hooks: ContextVar[bool] = ContextVar("wait_for_commit_hooks", default=True)
+# After migrations, a file more than this fraction free pages is compacted (VACUUM): a
+# migration that drops big tables (FTS5's index) would otherwise leave the file its old size.
+VACUUM_FREE_FRACTION = 0.25
 
 # Bound parameters: positional (`?`) or named (`:name`).
 Parameters = Sequence[Any] | Mapping[str, Any]
@@ -204,6 +222,7 @@ class Database:
         # The task inside transaction(), to catch reads that would bypass its own writes.
         self._writing_task: asyncio.Task[Any] | None = None
         self._temporary_dir = temporary_dir
+        self._commit_hooks: list[CommitHook] = []
 
     @classmethod
     async def open(
@@ -233,11 +252,50 @@ class Database:
         if self._temporary_dir is not None:
             self._temporary_dir.cleanup()
 
+    # --- commit hooks ----------------------------------------------------------------------
+
+    def add_commit_hook(self, hook: CommitHook) -> None:
+        """Run `hook` after every committed `transaction()` (the search index follows)."""
+        self._commit_hooks.append(hook)
+
+    def remove_commit_hook(self, hook: CommitHook) -> None:
+        if hook in self._commit_hooks:
+            self._commit_hooks.remove(hook)
+
+    @staticmethod
+    @contextmanager
+    def commit_hooks_not_awaited() -> Iterator[None]:
+        """Inside this block (of the current task), commits only nudge derived data instead of
+        waiting for it: a bulk import lets the search index work alongside, then waits once."""
+        token = _wait_for_commit_hooks.set(False)
+        try:
+            yield
+        finally:
+            _wait_for_commit_hooks.reset(token)
+
+    async def run_commit_hooks(self, *, wait: bool | None = None) -> None:
+        if wait is None:
+            wait = _wait_for_commit_hooks.get()
+        for hook in list(self._commit_hooks):
+            try:
+                await hook(wait)
+            except Exception:
+                # The commit stands: derived data catches up by itself later.
+                log.exception("A commit hook failed after a successful commit")
+
     # --- units of work ---------------------------------------------------------------------
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` when the block raises."""
+        """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` when the block raises; after a
+        commit, the commit hooks (outside the write lock, so other writers go on)."""
+        async with self._raw_transaction() as conn:
+            yield conn
+        if self._commit_hooks:
+            await self.run_commit_hooks()
+
+    @asynccontextmanager
+    async def _raw_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         task = asyncio.current_task()
         if task is not None and task is self._writing_task:
             raise RuntimeError(
@@ -426,4 +484,16 @@ class Database:
                 raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
             log.debug("Applied migration %s", migration.name)
             applied.append(migration.version)
+        if applied:
+            await self._compact_if_mostly_free()
         return applied
+
+    async def _compact_if_mostly_free(self) -> None:
+        pages = int(await self.writer_pragma("page_count"))
+        free = int(await self.writer_pragma("freelist_count"))
+        if pages and free / pages > VACUUM_FREE_FRACTION:
+            log.info(
+                "Compacting the database: %d of %d pages are free after migrating", free, pages
+            )
+            async with self._write_lock:
+                await self.writer.execute("VACUUM")

@@ -62,13 +62,12 @@ PAPER_VISIBLE_TO_GUILD: Final = (
 
 
 # SQLite's page cache while importing, in KiB (negative PRAGMA cache_size means KiB). The
-# default 2 MiB makes every batch re-read and re-write the same index and FTS pages: 64 MiB
-# cuts an import's CPU time by about a sixth.
+# default 2 MiB makes every batch re-read and re-write the same index pages.
 BULK_CACHE_KIB: Final = 64 * 1024
 # WAL pages between automatic checkpoints while importing (default 1,000, 4 MiB). A checkpoint
-# syncs the WAL and the database file and copies every page changed since the last one; FTS5
-# rewrites the same pages over and over during an import, so fewer checkpoints copy fewer
-# pages and sync less (about a tenth faster). The WAL file grows to about this size (64 MiB).
+# syncs the WAL and the database file and copies every page changed since the last one; an
+# import rewrites the same index pages over and over, so fewer checkpoints copy fewer pages
+# and sync less. The WAL file grows to about this size (64 MiB).
 BULK_CHECKPOINT_PAGES: Final = 16384
 
 
@@ -312,9 +311,7 @@ class PaperRepository:
 
             now = int(time.time())
             if new_states:
-                # One statement, rows in a JSON array: FTS5 (paper_title_fts, by trigger)
-                # writes its pending index data at every statement, so one per row would
-                # make an index segment per paper.
+                # One statement, rows in a JSON array: fewer round trips than one per row.
                 new_rows = [(*_values(s, _INSERT_COLUMNS), now, now) for s in new_states]
                 rows_json = json_rows(new_rows)
                 if rows_json is None:
@@ -409,8 +406,8 @@ class PaperRepository:
             " WHERE id = ?",
             [(*_values(s, _UPDATE_COLUMNS), now, s.id) for s in states],
         )
-        # A separate statement, only when needed: setting title/authors re-indexes every
-        # summary of the paper (trigger papers_fts_update).
+        # A separate statement, only when needed: a new title or authors re-indexes every
+        # summary of the paper in search (the change log's 'paper_text').
         retitled = [s for s in states if s.changed & {"title", "authors"}]
         if retitled:
             await connection.executemany(
@@ -453,35 +450,6 @@ class PaperRepository:
             )
         assert found is not None
         return int(found)
-
-    async def search_titles_prefix(
-        self, prefix: str, limit: int = 25, *, guild_id: int | None
-    ) -> list[Paper]:
-        """Papers the guild may see (PAPER_VISIBLE_TO_GUILD) whose title starts with
-        `prefix`, ignoring ASCII case, in title order.
-
-        A range over the NOCASE title index (LIKE could not use it), for autocomplete.
-        """
-        prefix = prefix.strip()
-        if not prefix:
-            return []
-        # The smallest string greater than every string starting with `prefix`.
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if ord(prefix[-1]) < 0x10FFFF else None
-        # Both bounds must be plain comparisons for SQLite to scan only the range.
-        bounds = "title >= :low COLLATE NOCASE"
-        if upper is not None:
-            bounds += " AND title < :high COLLATE NOCASE"
-        rows = await self.db.fetchall(
-            SELECT_PAPERS
-            + " WHERE "
-            + bounds
-            + " AND "
-            + PAPER_VISIBLE_TO_GUILD
-            + " ORDER BY title COLLATE NOCASE LIMIT :limit",
-            {"low": prefix, "high": upper, "limit": limit, "viewer_guild": guild_id},
-        )
-        folded = prefix.lower()
-        return [Paper.from_row(row) for row in rows if row["title"].lower().startswith(folded)]
 
     async def update(
         self,

@@ -288,9 +288,8 @@ class SummaryRepository:
         return bool(found)
 
 
-# One statement for the whole batch, its rows in a JSON array: FTS5 writes its pending index
-# data out at the start of every statement, so a statement per row (executemany) would make
-# one tiny index segment per summary and spend most of an import merging them.
+# One statement for the whole batch, its rows in a JSON array: far fewer round trips through
+# aiosqlite's thread than a statement per row (executemany).
 _INSERT_FROM_JSON: Final = (
     "INSERT INTO summaries (origin, paper_id, author_name, title, tldr, body, url, external_id,"
     " score, feed_votes, created_at, edited_at)"
@@ -341,9 +340,9 @@ async def _update_changed(
     updates: list[tuple[Any, ...]],
     existing: dict[str, tuple[Any, ...]],
 ) -> None:
-    """Write edits. Vote-only changes skip the text columns, so they do not re-index FTS
-    (the trigger fires on `UPDATE OF` those columns, changed or not). The score moves by the
-    change in feed votes, keeping members' votes (SQLite reads the old feed_votes here)."""
+    """Write edits. Vote-only changes skip the text columns (a shorter statement). The score
+    moves by the change in feed votes, keeping members' votes (SQLite reads the old
+    feed_votes here)."""
     by_id = {row[0]: row for row in existing.values()}
     text_changes = []
     vote_changes = []

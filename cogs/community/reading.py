@@ -262,7 +262,7 @@ class ReadingCog(commands.Cog, name=COG_NAME):
     async def _paper_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await paper_choices(self.bot.db, current, interaction.guild_id)
+        return await paper_choices(self.bot, current, interaction.guild_id)
 
     # --- reminders ----------------------------------------------------------------------------
 

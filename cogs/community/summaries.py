@@ -53,7 +53,6 @@ from bot.papers import PaperId, find_paper_ids, parse_paper_id
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, plural, shorten
 from bot.storage.community import CommunityRepository, CommunitySummary
-from bot.storage.database import Database
 from bot.storage.outbox import OutboxRepository
 from bot.storage.papers import Paper, PaperRepository
 from bot.storage.posts import SummaryPostRepository
@@ -118,20 +117,25 @@ def paper_choice_value(paper: Paper) -> str | None:
 
 
 async def paper_choices(
-    db: Database, current: str, guild_id: int | None
+    bot: ShortScienceBot, current: str, guild_id: int | None
 ) -> list[app_commands.Choice[str]]:
-    """Up to 25 papers the guild may see, by title prefix, for the `paper` options."""
+    """Up to 25 papers for the `paper` options: a pasted identifier, then titles visible in
+    this server starting with (or with a word starting with) what was typed, from the search
+    index."""
     current = current.strip()
     choices: list[app_commands.Choice[str]] = []
     parsed = parse_paper_id(current) if current else None
     if isinstance(parsed, PaperId) and len(current) <= 100:
         choices.append(app_commands.Choice(name=shorten(current, 100), value=current))
     if len(current) >= 2:
-        papers = PaperRepository(db)
-        for paper in await papers.search_titles_prefix(current, 25, guild_id=guild_id):
-            value = paper_choice_value(paper)
+        papers = PaperRepository(bot.db)
+        for suggestion in await bot.search.autocomplete(current, guild_id=guild_id):
+            paper = await papers.get(suggestion.paper_id)
+            value = None if paper is None else paper_choice_value(paper)
             if value is not None and len(choices) < 25:
-                choices.append(app_commands.Choice(name=shorten(paper.title, 100), value=value))
+                choices.append(
+                    app_commands.Choice(name=shorten(suggestion.title, 100), value=value)
+                )
     return choices
 
 
@@ -725,4 +729,4 @@ class CommunityCog(commands.Cog, name=COG_NAME):
     async def _paper_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await paper_choices(self.bot.db, current, interaction.guild_id)
+        return await paper_choices(self.bot, current, interaction.guild_id)

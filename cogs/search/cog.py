@@ -1,5 +1,5 @@
-"""Finding and reading summaries: `/search`, `/paper`, `/summary view`, `/latest`, `/top`,
-`/random`.
+"""Finding and reading summaries: `/search`, `/paper`, `/similar`, `/summary view`, `/latest`,
+`/top`, `/random`.
 
 Visibility is the storage layer's rule, applied to every read here with the viewer's guild:
 feed summaries everywhere, community summaries only in their own guild, deleted ones never.
@@ -22,7 +22,6 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import TimestampStyle
 
-from bot.background import BackgroundLoop
 from bot.bot import ShortScienceBot
 from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
 from bot.errors import UserFacingError, logged_autocomplete
@@ -35,12 +34,7 @@ from bot.presenters import (
     listed_from_summary,
     plain_text,
 )
-from bot.search import (
-    autocomplete_titles,
-    close_search_engine,
-    refresh_search_index,
-    search_summaries,
-)
+from bot.search import SimilarPaper, TitleSuggestion
 from bot.storage.lookups import sources_pending
 from bot.storage.papers import Paper, PaperRepository
 from bot.storage.state import BotStateRepository
@@ -53,6 +47,7 @@ from cogs.search.views import (
     PaperView,
     ReadButton,
     ResultPage,
+    SimilarView,
     SummaryListView,
     local_loader,
     reply,
@@ -72,8 +67,6 @@ MAX_ID_LENGTH: Final = 2000
 MAX_SUMMARY_ID: Final = 2**53 - 1  # Discord's largest integer option
 MAX_EXCERPT_LENGTH: Final = 400
 TOP_COUNT: Final = 10
-INDEX_UPKEEP_SECONDS: Final = 300.0
-INDEX_UPKEEP_LOOP: Final = "search index upkeep"
 # Autocomplete answers with this value; `/paper` reads it back as the paper's row id.
 _PAPER_CHOICE: Final = re.compile(r"paper:(\d{1,18})")
 
@@ -120,7 +113,6 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         # Tests shorten these to see the controls go, and a slow answer being deferred.
         self.view_timeout: float | None = DEFAULT_VIEW_TIMEOUT
         self.slow_reply_seconds: float = SLOW_REPLY_SECONDS
-        self.index_upkeep: BackgroundLoop | None = None
 
     async def cog_load(self) -> None:
         # `/summary view` lives in the shared group, not at the top level of the tree.
@@ -129,31 +121,10 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         add_summary_subcommands(self.bot.tree, view_command)
         # Read and Latest under announcements, after restarts too.
         self.bot.add_dynamic_items(ReadButton, LatestButton)
-        if self.bot.background_tasks:
-            # Searches stay exact without the accelerator, only slower: rebuild it when due.
-            self.index_upkeep = self.bot.loops.start(
-                BackgroundLoop(
-                    INDEX_UPKEEP_LOOP,
-                    self.refresh_index,
-                    interval=INDEX_UPKEEP_SECONDS,
-                    description="rebuilds the search accelerator when it is due",
-                )
-            )
 
     async def cog_unload(self) -> None:
         remove_summary_subcommands(self.bot.tree, self.summary_view.name)
         self.bot.remove_dynamic_items(ReadButton, LatestButton)
-        if self.index_upkeep is not None:
-            await self.bot.loops.stop(self.index_upkeep)
-            self.index_upkeep = None
-        # The engine's read connection is reopened on the next search if the cog comes back.
-        close_search_engine(self.bot.db)
-
-    async def refresh_index(self) -> None:
-        """One pass of the index upkeep loop: rebuild the accelerator if it is due."""
-        report = await refresh_search_index(self.bot.db)
-        if report.built:
-            log.info("Search index rebuilt in %.1f s", report.seconds)
 
     # -- shared helpers ----------------------------------------------------------------------
 
@@ -174,6 +145,14 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         if await BotStateRepository(self.bot.db).seed_status() == "pending":
             return UserFacingError(SEEDING)
         return UserFacingError(EMPTY_LIBRARY)
+
+    async def visible_paper(self, paper_id: int, guild_id: int | None) -> Paper:
+        """A paper picked from a list (similar papers): those lists only hold papers with a
+        summary visible here."""
+        paper = await self.papers.get(paper_id)
+        if paper is None:
+            raise UserFacingError("That paper is no longer known here.")
+        return paper
 
     async def render_pages(self, summary: Summary, *, math: MathMode = "image") -> PagedMessages:
         # Rendering runs in a thread and typesetting in worker processes: off the event loop.
@@ -219,7 +198,7 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
             pasted = await self.papers.find_visible_by_ids(parsed.equivalent_ids, guild_id=guild_id)
             for paper in pasted:
                 found.setdefault(paper.id, paper.title or parsed.display)
-        for suggestion in await autocomplete_titles(self.bot.db, text, guild_id=guild_id):
+        for suggestion in await self.title_suggestions(text, guild_id):
             found.setdefault(suggestion.paper_id, suggestion.title)
         return [
             app_commands.Choice(name=plain_text(title, CHOICE_LIMIT), value=f"paper:{paper_id}")
@@ -250,7 +229,7 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
             return found[0]
         # A title typed without picking a suggestion: only papers with a summary visible
         # here, as in the suggestions.
-        candidates = await autocomplete_titles(self.bot.db, text, guild_id=guild_id, limit=2)
+        candidates = await self.title_suggestions(text, guild_id, limit=2)
         wanted = " ".join(text.split()).casefold()
         exact = [c for c in candidates if " ".join(c.title.split()).casefold() == wanted]
         chosen = exact[0] if len(exact) == 1 else candidates[0] if len(candidates) == 1 else None
@@ -265,6 +244,35 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
             "a title and pick a suggestion."
         )
 
+    async def title_suggestions(
+        self, text: str, guild_id: int | None, *, limit: int = AUTOCOMPLETE_LIMIT
+    ) -> list[TitleSuggestion]:
+        return await self.bot.search.autocomplete(text, guild_id=guild_id, limit=limit)
+
+    async def similar_to(self, paper: Paper, guild_id: int | None) -> list[SimilarPaper]:
+        return await self.bot.search.similar(paper.id, guild_id=guild_id)
+
+    async def send_similar(
+        self, interaction: discord.Interaction, paper: Paper, *, owner_id: int
+    ) -> None:
+        """The papers most like `paper`: in public for `owner_id`, else ephemerally."""
+        similar = await within_deadline(
+            interaction,
+            self.similar_to(paper, interaction.guild_id),
+            patience=self.slow_reply_seconds,
+        )
+        if not similar:
+            raise UserFacingError(
+                "I found no similar papers with summaries here yet: similarity comes from "
+                "summaries and abstracts, so it grows as more papers are summarised."
+            )
+        view = SimilarView(
+            self, paper, similar, owner_id=interaction.user.id, timeout=self.view_timeout
+        )
+        await reply(
+            interaction, embed=view.embed, view=view, ephemeral=interaction.user.id != owner_id
+        )
+
     async def search_page(
         self,
         query: str,
@@ -277,8 +285,7 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         offset: int,
         limit: int,
     ) -> ResultPage:
-        page = await search_summaries(
-            self.bot.db,
+        page = await self.bot.search.search(
             query,
             guild_id=guild_id,
             author=author,
@@ -309,6 +316,7 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
             total=None,
             has_more=page.has_more,
             nothing_to_search=page.nothing_to_search,
+            corrected=page.corrected,
         )
 
     # -- /search -----------------------------------------------------------------------------
@@ -367,14 +375,31 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
                 ephemeral=True,
             )
             return
+        notes = []
+        if first.corrected is not None:
+            # The pages that follow keep showing the corrected search.
+            corrected = first.corrected
+
+            async def load(offset: int, limit: int) -> ResultPage:
+                return await self.search_page(
+                    corrected, guild_id=guild_id, author=author, year=year, venue=venue,
+                    origin=origin, offset=offset, limit=limit,
+                )  # fmt: skip
+
+            notes.append(
+                f"No summaries match **{shown_query}**: showing results for "
+                f"*{inline_text(first.corrected, 200)}*."
+            )
+        if filters:
+            notes.append(f"Filters: {filters}")
         view = SummaryListView(
             self,
             owner_id=interaction.user.id,
-            title=f"Search: {' '.join(query.split())}",
+            title=f"Search: {' '.join((first.corrected or query).split())}",
             loader=load,
             first_page=first,
             timeout=self.view_timeout,
-            description_prefix=f"Filters: {filters}" if filters else "",
+            description_prefix="\n".join(notes),
         )
         await reply(interaction, embed=view.embed, view=view)
 
@@ -383,9 +408,7 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
     async def search_query_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        suggestions = await autocomplete_titles(
-            self.bot.db, current.strip(), guild_id=interaction.guild_id
-        )
+        suggestions = await self.title_suggestions(current.strip(), interaction.guild_id)
         choices: list[app_commands.Choice[str]] = []
         seen: set[str] = set()
         for suggestion in suggestions:
@@ -412,6 +435,12 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         identifier: app_commands.Range[str, 1, MAX_ID_LENGTH],
     ) -> None:
         paper = await self.resolve_paper(identifier, interaction.guild_id)
+        await self.send_paper(interaction, paper)
+
+    async def send_paper(
+        self, interaction: discord.Interaction, paper: Paper, *, ephemeral: bool = False
+    ) -> None:
+        """The paper's card with its summaries visible here, and its controls."""
         summaries = await self.summaries.list_for_paper(paper.id, guild_id=interaction.guild_id)
         view = PaperView(
             self,
@@ -421,11 +450,34 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
             timeout=self.view_timeout,
             fetching=await sources_pending(self.bot.db, paper.id),
         )
-        await reply(interaction, embed=view.embed, view=view)
+        await reply(interaction, embed=view.embed, view=view, ephemeral=ephemeral)
 
     @paper.autocomplete("identifier")
     @logged_autocomplete
     async def paper_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.paper_choices(current, interaction.guild_id)
+
+    # -- /similar ----------------------------------------------------------------------------
+
+    @app_commands.command(
+        name="similar", description="Papers like this one, by their summaries and abstracts"
+    )
+    @app_commands.describe(
+        paper="arXiv id or link, DOI, ShortScience link or bibtex key; or type a title"
+    )
+    async def similar(
+        self,
+        interaction: discord.Interaction,
+        paper: app_commands.Range[str, 1, MAX_ID_LENGTH],
+    ) -> None:
+        found = await self.resolve_paper(paper, interaction.guild_id)
+        await self.send_similar(interaction, found, owner_id=interaction.user.id)
+
+    @similar.autocomplete("paper")
+    @logged_autocomplete
+    async def similar_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await self.paper_choices(current, interaction.guild_id)

@@ -1,4 +1,5 @@
-"""The views behind `/search`, `/paper`, `/summary view`, `/latest`, `/top` and `/random`.
+"""The views behind `/search`, `/paper`, `/similar`, `/summary view`, `/latest`, `/top` and
+`/random`.
 
 Who may press what: paging and "More" belong to the person who ran the command (anyone else
 gets an ephemeral note, from `OwnedView`); opening a result and "Download .md" are open to
@@ -28,10 +29,12 @@ from bot.announce.components import (
 from bot.errors import UserFacingError, report_interaction_error
 from bot.paged import MathMode, PagedMessages, PageMessage
 from bot.presenters import (
+    BRAND_COLOUR,
     SELECT_OPTION_LIMIT,
     Link,
     ListedSummary,
     abstract_is_long,
+    inline_text,
     paper_card,
     paper_links,
     plain_text,
@@ -44,6 +47,7 @@ from bot.presenters import (
     summary_title,
 )
 from bot.rendering.urls import button_url
+from bot.search import SimilarPaper
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary
 from bot.ui import OwnedView, update_message, within_deadline
@@ -65,6 +69,7 @@ class ResultPage:
     total: int | None
     has_more: bool
     nothing_to_search: bool = False
+    corrected: str | None = None  # typos corrected: the words actually searched
 
 
 PageLoader = Callable[[int, int], Awaitable[ResultPage]]
@@ -499,6 +504,12 @@ class PaperView(ReaderView):
             )
             self.more_button.callback = self.toggle_abstract
             self.add_item(self.more_button)
+        similar: discord.ui.Button[PaperView] = discord.ui.Button(
+            label="Similar", emoji="🧭", style=discord.ButtonStyle.secondary, row=1
+        )
+        similar.callback = self.show_similar
+        self.add_item(similar)
+        self.make_public(similar)
         for button in link_buttons(paper_links(paper), row=2):
             self.add_item(button)
 
@@ -517,4 +528,64 @@ class PaperView(ReaderView):
     async def open_selected(self, interaction: discord.Interaction) -> None:
         await open_summary_for(
             self.cog, interaction, int(self.open_select.values[0]), owner_id=self.owner_id
+        )
+
+    async def show_similar(self, interaction: discord.Interaction) -> None:
+        await self.cog.send_similar(interaction, self.paper, owner_id=self.owner_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Similar papers
+
+
+def similar_embed(paper: Paper, similar: Sequence[SimilarPaper]) -> discord.Embed:
+    lines = []
+    for rank, item in enumerate(similar, start=1):
+        count = f"{item.summaries} summar{'y' if item.summaries == 1 else 'ies'}"
+        lines.append(f"**{rank}.** {inline_text(item.title or 'Untitled paper', 200)} · {count}")
+    embed = discord.Embed(
+        title=plain_text(f"Similar to: {paper.title or 'this paper'}", 256),
+        description="\n".join(lines),
+        colour=BRAND_COLOUR,
+    )
+    embed.set_footer(text="By their summaries and abstracts · pick one to open it")
+    return embed
+
+
+class SimilarView(ReaderView):
+    """The papers most like one paper; anyone may open one (privately unless theirs)."""
+
+    def __init__(
+        self,
+        cog: SearchCog,
+        paper: Paper,
+        similar: Sequence[SimilarPaper],
+        *,
+        owner_id: int,
+        timeout: float | None,
+    ) -> None:
+        super().__init__(owner_id, timeout=timeout)
+        self.cog = cog
+        self.paper = paper
+        self.similar = list(similar)
+        self.open_select: discord.ui.Select[SimilarView] = discord.ui.Select(
+            placeholder="Open a paper…", min_values=1, max_values=1, row=0
+        )
+        for rank, item in enumerate(self.similar[:SELECT_OPTION_LIMIT], start=1):
+            self.open_select.add_option(
+                label=plain_text(f"{rank}. {item.title or 'Untitled paper'}", 100),
+                value=str(item.paper_id),
+            )
+        self.open_select.callback = self.open_paper
+        self.add_item(self.open_select)
+        self.make_public(self.open_select)
+
+    @property
+    def embed(self) -> discord.Embed:
+        return similar_embed(self.paper, self.similar)
+
+    async def open_paper(self, interaction: discord.Interaction) -> None:
+        paper = await self.cog.visible_paper(int(self.open_select.values[0]), interaction.guild_id)
+        await self.cog.send_paper(
+            interaction, paper, ephemeral=interaction.user.id != self.owner_id
         )

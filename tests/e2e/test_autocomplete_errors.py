@@ -4,12 +4,10 @@ never a silent `suppress(Exception)`, never a dropped autocomplete (issue 8, ite
 from __future__ import annotations
 
 import logging
-import sys
 
 import pytest
 
 from bot.bot import ShortScienceBot
-from bot.storage.papers import PaperRepository
 from tests.emulator import DiscordEmulator
 
 
@@ -38,8 +36,7 @@ async def test_a_failing_autocomplete_is_logged_and_answers_nothing(
     command: str,
     option: str,
 ) -> None:
-    monkeypatch.setattr(PaperRepository, "search_titles_prefix", broken)
-    monkeypatch.setattr(sys.modules["cogs.search.cog"], "autocomplete_titles", broken)
+    monkeypatch.setattr(running_bot.search, "autocomplete", broken)
     with caplog.at_level(logging.ERROR):
         handle = await emulator.autocomplete(command, option)
         assert await handle.wait_choices(timeout=3.0) == []

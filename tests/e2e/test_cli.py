@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from bot.search import IndexStatus
 from tests.emulator.emulator import DiscordEmulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +25,9 @@ def run_cli(
     base = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DISCORD_", "DATABASE_", "DEV_GUILD", "LOG_LEVEL", "SEED_"))
+        if not key.startswith(
+            ("DISCORD_", "DATABASE_", "DEV_GUILD", "LOG_LEVEL", "SEED_", "SEARCH_")
+        )
     }
     base["PYTHONPATH"] = str(PROJECT_ROOT)
     base.update(env or {})
@@ -38,20 +42,19 @@ def run_cli(
     )
 
 
-def search_index_built(database_path: Path) -> bool:
-    """Whether the search accelerator has a build (the import refreshes it at the end)."""
+def search_index_status(database_path: Path) -> IndexStatus:
+    """The search index beside the database, as a new process finds it."""
     import asyncio
 
-    from bot.search.engine import close_search_engine, search_index_status
-    from bot.storage import Database
+    from bot.search import SearchService, default_index_path
 
-    async def status() -> bool:
-        db = await Database.open(database_path)
+    async def status() -> IndexStatus:
+        search = SearchService(database_path, default_index_path(database_path))
+        await search.start(background=False, rebuild=False)
         try:
-            return (await search_index_status(db)).build_id is not None
+            return await search.status()
         finally:
-            close_search_engine(db)
-            await db.close()
+            await search.close()
 
     return asyncio.run(status())
 
@@ -95,7 +98,28 @@ def test_bulk_import_leaves_the_search_index_built(tmp_path: Path) -> None:
     result = run_cli("import", str(tmp_path / "dump.xml"), "--quiet", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert "1200 new" in result.stdout
-    assert search_index_built(tmp_path / "db.sqlite3")
+    # Every imported summary is in the index when the command returns.
+    status = search_index_status(tmp_path / "db.sqlite3")
+    assert status.state == "ready" and status.applied_seq == status.last_seq > 0
+    assert status.documents > 1200
+
+
+def test_reindex_rebuilds_with_a_progress_bar_and_search_works_after(tmp_path: Path) -> None:
+    env = {"DATABASE_PATH": str(tmp_path / "db.sqlite3")}
+    imported = run_cli("import", str(FEEDS / "shortscience.xml"), "--quiet", cwd=tmp_path, env=env)
+    assert imported.returncode == 0, imported.stderr
+    before = run_cli("search", "normalization", "--json", cwd=tmp_path, env=env)
+    rebuilt = run_cli("reindex", cwd=tmp_path, env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "Rebuilt the search index" in rebuilt.stdout
+    assert "Indexing" in rebuilt.stderr and "summaries" in rebuilt.stderr  # the bar
+    after = run_cli("search", "normalization", "--json", cwd=tmp_path, env=env)
+    assert json.loads(after.stdout) == json.loads(before.stdout) != []
+    # A deleted index: the next command rebuilds it first, and finds the same.
+    shutil.rmtree(tmp_path / "db.search")
+    again = run_cli("search", "normalization", "--json", cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == json.loads(before.stdout)
 
 
 def test_import_refuses_what_is_not_a_feed(tmp_path: Path) -> None:

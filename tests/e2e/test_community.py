@@ -264,6 +264,26 @@ async def test_where_the_bot_may_not_post_the_card_comes_as_a_reply(
     assert emulator.requests_matching(f"POST /channels/{general.id}/messages") == []
 
 
+async def test_a_published_summary_is_found_by_the_very_next_search(
+    emulator: DiscordEmulator, start_bot: StartBot, settings: Settings
+) -> None:
+    """Publish waits for the search index: the next command already finds the summary,
+    and after a delete the next one no longer does."""
+    await start_community_bot(start_bot, settings)
+    alice, mod = emulator.guild.member("alice"), emulator.guild.member("mod")
+    card = await write(emulator, alice, body="Our notes on the quixotic normaliser.")
+    summary_id = summary_id_of(card)
+    found = await (await emulator.slash("/search query:quixotic", member=mod)).wait_reply(3.0)
+    assert found.embed is not None, found.content
+    assert f"#{summary_id}" in found.embed["description"]
+    assert "**quixotic**" in found.embed["description"]
+    deleted = await emulator.slash(f"/summary delete id:{summary_id}", member=alice)
+    await deleted.wait_reply(3.0)
+    gone = await (await emulator.slash("/search query:quixotic", member=mod)).wait_reply(3.0)
+    # Nothing is left to find (the library is empty again, and says so).
+    assert gone.ephemeral and gone.embed is None and f"#{summary_id}" not in gone.content
+
+
 async def test_cancel_saves_nothing(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
     alice = emulator.guild.member("alice")
     _, shown = await preview(emulator, alice, "1706.03762")
@@ -574,11 +594,9 @@ async def test_arxiv_failures_keep_the_summary_and_a_retry_fills_the_paper(
     resolved = await repo.get(summary_id)
     assert resolved is not None and not resolved.unresolved
     assert resolved.paper_title == "Attention Is All You Need"
-    # The paper's new title is searchable with the summary (the FTS triggers follow).
-    hits = await bot.db.fetchval(
-        "SELECT count(*) FROM summary_fts WHERE summary_fts MATCH 'attention'"
-    )
-    assert hits == 1
+    # The paper's new title is searchable with the summary (the change log follows it).
+    page = await bot.search.search("attention", guild_id=emulator.guild.id)
+    assert [result.summary_id for result in page.results] == [summary_id]
 
 
 # --- reading sessions -----------------------------------------------------------------------

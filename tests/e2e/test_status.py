@@ -4,20 +4,18 @@ announcement outbox are doing (issue 8, item 17)."""
 from __future__ import annotations
 
 import logging
-import sys
 import time
 
 import pytest
 
 from bot.bot import ShortScienceBot
-from bot.search import BuildReport
 from bot.storage.outbox import OutboxRepository
 from tests.e2e.conftest import StartBot
 from tests.emulator import DiscordEmulator, Message
 
 
 class IndexFilesVanished(RuntimeError):
-    """Not a database error: the upkeep loop used to catch only sqlite3.Error and die."""
+    """Not a database error: the index upkeep loop used to catch only sqlite3.Error and die."""
 
 
 def field(message: Message, name_part: str) -> dict[str, str]:
@@ -35,31 +33,32 @@ async def test_a_failing_loop_is_logged_carries_on_and_status_shows_it(
 ) -> None:
     bot: ShortScienceBot = await start_bot()  # background loops on
     assert [s.name for s in bot.loops.statuses()] == [
+        "search indexer",
         "feed poller",
         "announcement sender",
         "outbox pruning",
         "reading reminders",
-        "search index upkeep",
         "paper enrichment",
     ]
     calls: list[int] = []
+    indexer = bot.loops.get("search indexer")
+    assert indexer is not None and indexer is bot.search.indexer
+    real_cycle = bot.search._cycle_work
 
-    async def flaky_refresh(db: object, **_: object) -> BuildReport:
+    def flaky_cycle() -> None:
         calls.append(1)
         if len(calls) == 1:
             raise IndexFilesVanished("the index files vanished")
-        return BuildReport(False, "up to date")
+        real_cycle()
 
-    monkeypatch.setattr(sys.modules["cogs.search.cog"], "refresh_search_index", flaky_refresh)
-    upkeep = bot.loops.get("search index upkeep")
-    assert upkeep is not None
+    monkeypatch.setattr(bot.search, "_cycle_work", flaky_cycle)
     with caplog.at_level(logging.ERROR):
-        upkeep.change_interval(0.05)  # and run now
-        await emulator.wait_for(lambda: len(calls) >= 3, timeout=10)
-    assert upkeep.running
+        indexer.run_soon()
+        await emulator.wait_for(lambda: len(calls) >= 3, timeout=15)
+    assert indexer.running
     logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is IndexFilesVanished]
-    assert len(logged) == 1 and "search index upkeep" in logged[0].getMessage()
-    status = upkeep.status()
+    assert len(logged) == 1 and "search indexer" in logged[0].getMessage()
+    status = indexer.status()
     assert status.last_error == "IndexFilesVanished: the index files vanished"
     assert not status.failing and status.last_success_at is not None
 
@@ -81,11 +80,11 @@ async def test_a_failing_loop_is_logged_carries_on_and_status_shows_it(
     mod = emulator.guild.member("mod")
     reply = await (await emulator.slash("/status", member=mod)).wait_reply(timeout=10)
     assert reply.ephemeral
-    upkeep_field = field(reply, "search index upkeep")
-    assert upkeep_field["name"].startswith("✅")
-    assert "last error <t:" in upkeep_field["value"]
-    assert "IndexFilesVanished: the index files vanished" in upkeep_field["value"]
-    assert "last success <t:" in upkeep_field["value"]
+    indexer_field = field(reply, "search indexer")
+    assert indexer_field["name"].startswith("✅")
+    assert "last error <t:" in indexer_field["value"]
+    assert "IndexFilesVanished: the index files vanished" in indexer_field["value"]
+    assert "last success <t:" in indexer_field["value"]
     assert field(reply, "feed poller")["name"].startswith("✅")
     sender_field = field(reply, "announcement sender")
     assert sender_field["name"].startswith("⏹️") and "stopped" in sender_field["value"]

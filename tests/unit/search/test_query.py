@@ -1,204 +1,234 @@
-"""build_fts_query: whatever a user types becomes a valid FTS5 query, or "nothing to search"."""
+"""parse_query: whatever a user types becomes phrases of the index's own tokens (never
+tantivy query syntax), or "nothing to search"; and any text is safe through the service."""
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.search.excerpt import MatchFinder, fragment, markdown_excerpt
-from bot.search.query import MAX_PHRASES, build_fts_query
-from bot.search.repository import Visibility, plain_search
-from bot.storage.database import load_migrations, split_statements
+from bot.search import SearchService
+from bot.search.excerpt import MatchFinder, fragment, render_excerpt
+from bot.search.query import MAX_PHRASES, analyze, fuzzy_distance, parse_query
+from bot.storage.database import Database
+from tests.unit.search.conftest import add_summary, open_search
 
-# Module-scoped fixtures are shared on purpose: queries only read them.
-FIXTURE_OK = [HealthCheck.function_scoped_fixture]
-
-
-@pytest.fixture(scope="module")
-def fts() -> Iterator[sqlite3.Connection]:
-    """The real schema (all migrations) with a few summaries, in memory."""
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    for migration in load_migrations():
-        for statement in split_statements(migration.sql):
-            conn.execute(statement)
-    conn.execute("INSERT INTO papers (id, canonical_key, title) VALUES (1, 'k1', 'Batch Norm')")
-    texts = [
-        "Batch normalization: accelerating deep network training (GPT-4, state-of-the-art).",
-        "Naïve Bayes and the café: résumé of AND/OR/NOT NEAR operators * - : ( )",
-        'Quotes "inside" text, emoji 🙂 and 数据 科学 text.',
-    ]
-    for index, text in enumerate(texts, start=1):
-        conn.execute(
-            "INSERT INTO summaries (id, paper_id, origin, body, author_name) "
-            "VALUES (?, 1, 'feed', ?, 'alice')",
-            (index, text),
-        )
-    yield conn
-    conn.close()
+HOSTILE = [
+    '"', '""', '"unbalanced quote', 'gradient "', "*", "gradient*", "-gradient", "- - -",
+    "title:gradient", "body:x", ":", "col:umn:s", "(", "(gradient OR", ")) ((", "AND", "OR",
+    "NOT", "NEAR", "NEAR(", "NEAR(gradient descent, 2)", "gradient NEAR/3 descent",
+    "^", "^gradient", "gradient^2", "{gradient}", "[a TO z]", "gradient~2", "gradient\\",
+    "'; DROP TABLE summaries; --", "\x00", "gradient\x00descent", "\ud800", "a\udfffb",
+    "\u0000\u200b\u202e", "🔥🚀 gradient 🧠", "x" * 10_000, "gradient " * 2000,
+    "!@#$%^&*()_+-=[]{}|;':\",./<>?`~", "IN [a b]", "/regex.*/", "+must -not",
+]  # fmt: skip
 
 
-def run(conn: sqlite3.Connection, text: str) -> list[int]:
-    query = build_fts_query(text)
+def test_words_are_separate_phrases() -> None:
+    query = parse_query("Batch  normalization")
     assert query is not None
-    rows = plain_search(conn, query.expression, Visibility(), offset=0, limit=10)
-    return [row[0] for row in rows]
-
-
-def test_words_are_anded_phrases() -> None:
-    query = build_fts_query("Batch  normalization")
-    assert query is not None
-    assert query.expression == '"batch" AND "normalization"'
     assert [phrase.tokens for phrase in query.phrases] == [("batch",), ("normalization",)]
+    assert query.display == "batch normalization"
 
 
 def test_quoted_text_is_one_phrase_and_an_unclosed_quote_runs_to_the_end() -> None:
-    query = build_fts_query('"deep network" training "batch norm')
+    query = parse_query('"deep network" training "batch norm')
     assert query is not None
     assert [phrase.tokens for phrase in query.phrases] == [
         ("deep", "network"),
         ("training",),
         ("batch", "norm"),
     ]
+    assert query.display == '"deep network" training "batch norm"'
 
 
-def test_phrases_match_as_phrases(fts: sqlite3.Connection) -> None:
-    assert run(fts, '"deep network"') == [1]
-    assert run(fts, '"network deep"') == []
-    assert run(fts, "network deep") == [1]
-
-
-def test_inner_punctuation_makes_a_phrase(fts: sqlite3.Connection) -> None:
-    query = build_fts_query("GPT-4 state-of-the-art")
+def test_inner_punctuation_makes_a_phrase() -> None:
+    query = parse_query("GPT-4 state-of-the-art")
     assert query is not None
     assert [phrase.tokens for phrase in query.phrases] == [
         ("gpt", "4"),
         ("state", "of", "the", "art"),
     ]
-    assert run(fts, "GPT-4 state-of-the-art") == [1]
 
 
-def test_operators_are_plain_words(fts: sqlite3.Connection) -> None:
-    query = build_fts_query("AND OR NOT NEAR")
+def test_operators_and_syntax_are_plain_words() -> None:
+    query = parse_query("title:attention AND NEAR(a, b) -x ^y")
     assert query is not None
-    assert query.expression == '"and" AND "or" AND "not" AND "near"'
-    assert run(fts, "AND OR NOT NEAR") == [2]
-    assert run(fts, "NEAR(batch deep, 5)") == []  # words, not NEAR(): "5" is in no summary
-
-
-def test_fts5_syntax_characters_are_harmless(fts: sqlite3.Connection) -> None:
-    for text in ["*", "col:umn", "-neg", "+pos", "^start", "(a OR b)", '"', '""', 'a"b"c']:
-        query = build_fts_query(text)
-        if query is not None:
-            plain_search(fts, query.expression, Visibility(), offset=0, limit=5)
+    assert query.words == ("title", "attention", "and", "near", "a", "b", "x", "y")
 
 
 @pytest.mark.parametrize(
-    "text", ["", "   ", "***", "?!.,;:-", "🙂🙂 🎉", '" "', "\x00\x01", "\u200b"]
+    "text", ["", "   ", "***", "?!.,;:-", "🙂🙂 🎉", '" "', "\x00\x01", "\u200b", "\ud800"]
 )
 def test_nothing_to_search(text: str) -> None:
-    assert build_fts_query(text) is None
+    assert parse_query(text) is None
 
 
-def test_diacritics_and_other_scripts_are_left_to_fts5(fts: sqlite3.Connection) -> None:
-    query = build_fts_query("NAÏVE cafe")
-    assert query is not None
-    assert query.phrases[0].tokens is None  # non-ASCII: FTS5 tokenizes it
-    assert run(fts, "NAÏVE cafe") == [2]
-    assert run(fts, "数据") == [3]
-
-
-def test_emoji_between_words_is_ignored(fts: sqlite3.Connection) -> None:
-    assert run(fts, "quotes 🙂 emoji") == [3]
+def test_diacritics_fold_like_the_index() -> None:
+    assert analyze("Naïve CAFÉ Résumé") == ["naive", "cafe", "resume"]
+    query = parse_query("NAÏVE")
+    assert query is not None and query.words == ("naive",)
 
 
 def test_repeated_words_count_once() -> None:
-    query = build_fts_query("deep Deep DEEP network deep")
+    query = parse_query("deep Deep DEEP network deep")
     assert query is not None
-    assert query.expression == '"deep" AND "network"'
+    assert query.words == ("deep", "network")
 
 
-def test_long_input_is_bounded(fts: sqlite3.Connection) -> None:
-    query = build_fts_query(" ".join(f"word{index}" for index in range(1000)))
+def test_long_input_is_bounded() -> None:
+    query = parse_query(" ".join(f"word{index}" for index in range(1000)))
     assert query is not None
     assert len(query.phrases) == MAX_PHRASES
-    assert build_fts_query("x" * 100_000) is not None
+    assert parse_query("xy " * 50_000) is not None
+    # A "word" longer than any the index keeps (40 letters) cannot match anything.
+    assert parse_query("x" * 100_000) is None
 
 
-def test_quotes_inside_text_cannot_escape_the_phrase(fts: sqlite3.Connection) -> None:
-    query = build_fts_query('inside" OR "text')
-    assert query is not None
-    assert query.expression == '"inside" AND "or" AND "text"'
-    assert run(fts, 'inside" "text') == [3]
+def test_fuzzy_distances() -> None:
+    assert [fuzzy_distance(w) for w in ("adam", "batch", "normaliz", "attention")] == [0, 1, 1, 2]
 
 
-def _fts5_tokens(conn: sqlite3.Connection, text: str) -> list[str]:
-    conn.execute("DELETE FROM temp.tokens")
-    conn.execute("INSERT INTO temp.tokens (text) VALUES (?)", (text,))
-    rows = conn.execute("SELECT term, offset FROM temp.tokens_vocab ORDER BY offset").fetchall()
-    return [term for term, _ in rows]
+# -- any text through the whole search -----------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def tokenizer() -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.execute(
-        "CREATE VIRTUAL TABLE temp.tokens "
-        "USING fts5(text, tokenize='unicode61 remove_diacritics 2')"
-    )
-    conn.execute("CREATE VIRTUAL TABLE temp.tokens_vocab USING fts5vocab(temp, tokens, instance)")
-    yield conn
-    conn.close()
+def loaded(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[SearchService, asyncio.AbstractEventLoop]]:
+    """A service over a few summaries, on a loop of its own (hypothesis drives it)."""
+    loop = asyncio.new_event_loop()
+    path = tmp_path_factory.mktemp("hostile")
+
+    async def setup() -> tuple[SearchService, Database]:
+        db = await Database.open(path / "db.sqlite3")
+        await db.migrate()
+        search = await open_search(path / "db.sqlite3", path / "index", db)
+        for body in (
+            "Gradient descent: a state-of-the-art GPT-4 study (AND/OR/NOT NEAR * - : ( ))",
+            'Quotes "inside" text, emoji 🙂, 数据 科学, and $\\sqrt{d_k}$ math',
+            "Naïve Bayes at the café, résumé attached. " * 30,
+        ):
+            await add_summary(db, title="Hostile Input Paper", body=body)
+        return search, db
+
+    search, db = loop.run_until_complete(setup())
+    yield search, loop
+    loop.run_until_complete(search.close())
+    loop.run_until_complete(db.close())
+    loop.close()
 
 
-@settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=127), max_size=80))
-def test_ascii_tokens_are_exactly_fts5s(tokenizer: sqlite3.Connection, text: str) -> None:
-    """The accelerator looks words up by these tokens: they must be what FTS5 indexes."""
-    query = build_fts_query(text.replace('"', " "))
-    for phrase in query.phrases if query else ():
-        assert phrase.tokens is not None
-        assert list(phrase.tokens) == _fts5_tokens(tokenizer, phrase.text)
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_queries_never_raise(
+    loaded: tuple[SearchService, asyncio.AbstractEventLoop], text: str
+) -> None:
+    search, loop = loaded
+    page = loop.run_until_complete(search.search(text, guild_id=1))
+    for result in page.results:
+        assert "\n" not in result.excerpt
+    assert page.nothing_to_search == (parse_query(text) is None)
 
 
-SYNTAX_CHARACTERS = "\"*-:()^+ ANDORTNEA{}[],.\\'/_@#🙂é数"
-SYNTAX_WORDS = ["AND", "OR", "NOT", "NEAR", "NEAR(", '"', "*", "-", ":", "(", ")", "batch", "🙂"]
+def test_syntax_finds_the_words_not_the_operators(
+    loaded: tuple[SearchService, asyncio.AbstractEventLoop],
+) -> None:
+    search, loop = loaded
+    found = loop.run_until_complete(search.search("NEAR( gradient", guild_id=None))
+    assert len(found.results) == 1 and "**NEAR**" in found.results[0].excerpt
+    nothing = loop.run_until_complete(search.search("title:zzzz", guild_id=None))
+    assert nothing.results == ()
+
+
 _QUERY_TEXT = st.one_of(
     st.text(max_size=300),
-    st.text(
-        alphabet=st.sampled_from(list("\"*-:()^+ AND OR NOT NEAR {}[],.\\'/_@#🙂é数")), max_size=200
-    ),
+    st.text(alphabet=st.sampled_from(list("\"*-:()^+ AND OR NOT NEAR {}[],.\\'/_@#🙂é数~")),
+            max_size=200),
     st.lists(
         st.sampled_from(
-            ["AND", "OR", "NOT", "NEAR", "NEAR(", '"', "*", "-", ":", "(", ")", "batch", "🙂"]
+            ["AND", "OR", "NOT", "NEAR", "NEAR(", '"', "*", "-", ":", "(", ")", "gradient", "🙂",
+             "title:", "^2", "~1", "[", "TO"]
         ),
         max_size=40,
     ).map(" ".join),
     st.text(min_size=900, max_size=1200),
-)
+)  # fmt: skip
 
 
 @settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(_QUERY_TEXT)
-@example("")
-@example('"')
-@example("NEAR(")
-@example("\ud800")  # an unpaired surrogate: not even encodable as UTF-8
+@example("\ud800")
 @example("a" * 1000 + "🙂" * 500)
-def test_no_input_raises(fts: sqlite3.Connection, text: str) -> None:
-    query = build_fts_query(text)
-    if query is None:
-        return
-    assert query.expression
-    rows = plain_search(fts, query.expression, Visibility(), offset=0, limit=5)
-    finder = MatchFinder(query)
-    for summary_id, _ in rows:
-        body = fts.execute("SELECT body FROM summaries WHERE id = ?", (summary_id,)).fetchone()[0]
-        assert "\n" not in markdown_excerpt(fragment([body, text], finder))
+def test_no_input_raises(
+    loaded: tuple[SearchService, asyncio.AbstractEventLoop], text: str
+) -> None:
+    search, loop = loaded
+    page = loop.run_until_complete(search.search(text, guild_id=None, offset=5))
+    assert page.offset == 5
+
+
+# -- excerpts ------------------------------------------------------------------------------------
+
+
+def test_excerpt_bolds_matches_ignoring_case_and_diacritics() -> None:
+    query = parse_query("naive normalization")
+    assert query is not None
+    text = "We study the Naïve approach; then NORMALIZATION helps."
+    markdown, plain = render_excerpt(fragment([text], MatchFinder(query)))
+    assert markdown == "We study the **Naïve** approach; then **NORMALIZATION** helps."
+    assert plain == text
+
+
+def test_excerpt_converts_math_as_summary_view_does_and_never_cuts_it() -> None:
+    from bot.rendering.latex import latex_to_unicode
+
+    query = parse_query("minimised")
+    assert query is not None
+    formula = r"\mathcal{L}(\theta) = \sum_i x_i^2"
+    text = f"The loss ${formula}$ is minimised by gradient steps."
+    markdown, plain = render_excerpt(fragment([text], MatchFinder(query)))
+    converted = latex_to_unicode(formula)
+    assert converted in plain and "$" not in plain and "\\mathcal" not in plain
+    assert "**minimised**" in markdown
+    # Too little room for the formula: it is left out whole, never cut.
+    for room in range(5, len(plain)):
+        cut = render_excerpt(fragment([text], MatchFinder(query)), room)[1]
+        assert converted in cut or "ℒ" not in cut, (room, cut)
+    # A window that would start or end inside a formula takes it whole.
+    long_text = "word " * 60 + f"${formula}$ minimised " + "word " * 60
+    _, plain = render_excerpt(fragment([long_text], MatchFinder(query)))
+    assert converted in plain
+
+
+def test_excerpt_is_one_line_and_harmless() -> None:
+    query = parse_query("transformer")
+    assert query is not None
+    body = (
+        "# Heading\n\n@everyone look: <@123> [click](https://evil.example) **not bold**\n"
+        "the transformer model ||spoiler|| `code`"
+    )
+    markdown, plain = render_excerpt(fragment([body], MatchFinder(query)))
+    assert "\n" not in markdown and "**transformer**" in markdown
+    assert "@everyone" not in markdown and "<@123>" not in markdown
+    assert "](" not in markdown and markdown.count("**") == 2
+    assert "transformer" in plain
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab $\\{}x^_\n")), max_size=80))
+def test_formulas_are_found_as_summary_view_finds_them(text: str) -> None:
+    from bot.rendering.latex import iter_math_segments
+    from bot.search.excerpt import _math_spans
+
+    expected = []
+    offset = 0
+    for segment in iter_math_segments(text):
+        if segment.kind != "text":
+            expected.append((offset, offset + len(segment.source), segment.content))
+        offset += len(segment.source)
+    assert _math_spans(text) == expected

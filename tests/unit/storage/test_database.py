@@ -41,7 +41,7 @@ async def test_fresh_database_gets_every_migration(db: Database) -> None:
     applied = await db.migrate()
     assert applied == list(range(1, latest + 1))
     assert await db.user_version() == latest
-    assert {"papers", "summaries", "summary_fts", "summary_documents"} <= await table_names(db)
+    assert {"papers", "summaries", "search_changes"} <= await table_names(db)
     assert await db.migrate() == []  # a second start applies nothing
 
 
@@ -115,8 +115,17 @@ async def test_transaction_rolls_back_on_error(db: Database) -> None:
     assert await db.fetchval("SELECT count(*) FROM a") == 0
 
 
-async def test_fts_follows_summary_and_paper_changes(db: Database) -> None:
+async def test_changes_that_affect_search_are_logged_in_their_transaction(db: Database) -> None:
+    """The search index follows the database through the change log (migration 0012):
+    every write that changes what search finds adds a row, in the same transaction."""
     await db.migrate()
+
+    async def log() -> list[tuple[str, int]]:
+        rows = await db.fetchall("SELECT kind, item_id FROM search_changes ORDER BY seq")
+        async with db.transaction() as conn:
+            await conn.execute("DELETE FROM search_changes")
+        return [(row[0], row[1]) for row in rows]
+
     async with db.transaction() as conn:
         await conn.execute(
             "INSERT INTO papers (canonical_key, title, authors) "
@@ -126,28 +135,26 @@ async def test_fts_follows_summary_and_paper_changes(db: Database) -> None:
             "INSERT INTO summaries (paper_id, origin, tldr, body) "
             "VALUES (1, 'feed', 'covariate shift', 'normalise each layer')"
         )
-
-    async def matches(query: str) -> list[int]:
-        rows = await db.fetchall(
-            "SELECT rowid FROM summary_fts WHERE summary_fts MATCH ?", (query,)
-        )
-        return [row[0] for row in rows]
-
-    assert await matches("batch") == [1]
-    assert await matches("ioffe") == [1]
+    assert await log() == [("summary", 1)]
     async with db.transaction() as conn:
         await conn.execute("UPDATE papers SET title = 'Layer Normalization' WHERE id = 1")
         await conn.execute("UPDATE summaries SET body = 'whitening' WHERE id = 1")
-    assert await matches("batch") == []
-    assert await matches("layer") == [1]
-    assert await matches("whitening") == [1]
-    async with db.transaction() as conn:
-        await conn.execute("DELETE FROM summaries WHERE id = 1")
-    assert await matches("layer OR whitening") == []
+        await conn.execute("UPDATE summaries SET score = 3 WHERE id = 1")
+        await conn.execute("UPDATE summaries SET edited_at = 5 WHERE id = 1")  # not searched
+    assert await log() == [("paper_text", 1), ("summary", 1), ("summary", 1)]
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT INTO summary_fts (summary_fts, rank) VALUES ('integrity-check', 1)"
+            "INSERT INTO reading_sessions (guild_id, paper_id, channel_id, thread_id, "
+            "started_by, started_at) VALUES (7, 1, 8, 9, 10, 0)"
         )
+        await conn.execute("DELETE FROM summaries WHERE id = 1")
+    assert await log() == [("paper", 1), ("summary", 1), ("paper", 1)]
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE papers SET abstract = 'x' WHERE id = 1")
+            raise RuntimeError("rolled back: nothing logged")
+    assert await log() == []
+    assert not {"summary_fts", "search_index_terms", "paper_title_fts"} & await table_names(db)
 
 
 async def test_savepoint_undoes_only_its_block_and_the_transaction_goes_on(db: Database) -> None:
@@ -362,3 +369,29 @@ async def test_a_transaction_cancelled_while_committing_stays_cancelled(db: Data
     async with db.transaction() as conn:
         await conn.execute("INSERT INTO a VALUES (2)")
     assert await db.fetchval("SELECT count(*) FROM a") == 2
+
+
+async def test_commit_hooks_run_after_the_commit_and_never_undo_it(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("CREATE TABLE t (x INTEGER)")
+    calls: list[tuple[bool, int]] = []
+
+    async def hook(wait: bool) -> None:
+        # Runs after COMMIT, outside the write lock: the row is there, the lock is free.
+        assert not db._write_lock.locked()
+        calls.append((wait, int(await db.fetchval("SELECT count(*) FROM t"))))
+        if len(calls) == 1:
+            raise RuntimeError("a failing hook")
+
+    db.add_commit_hook(hook)
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO t VALUES (1)")
+    db.remove_commit_hook(hook)
+    assert calls[0] == (True, 1)
+    assert await db.fetchval("SELECT count(*) FROM t WHERE x = 1") == 1  # the commit stands
+    db.add_commit_hook(hook)
+    with db.commit_hooks_not_awaited():
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO t VALUES (2)")
+    assert calls[-1][0] is False
+    db.remove_commit_hook(hook)

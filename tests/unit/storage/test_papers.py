@@ -12,8 +12,6 @@ from bot.storage import Database
 from bot.storage.papers import (
     BULK_CACHE_KIB,
     BULK_CHECKPOINT_PAGES,
-    PAPER_VISIBLE_TO_GUILD,
-    SELECT_PAPERS,
     Paper,
     PaperDetails,
     PaperRepository,
@@ -116,11 +114,12 @@ async def test_filling_a_title_reindexes_the_papers_summaries(
             "INSERT INTO summaries (paper_id, origin, body, external_id) VALUES (?, 'feed', ?, ?)",
             (paper.id, "text", "x"),
         )
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM search_changes")
     await papers.find_or_create([ARXIV], title="Normalization of batches")
-    hits = await db.fetchval(
-        "SELECT count(*) FROM summary_fts WHERE summary_fts MATCH 'paper_title:normalization'"
-    )
-    assert hits == 1
+    # The search index re-indexes the paper's summaries for a 'paper_text' change.
+    logged = await db.fetchall("SELECT kind, item_id FROM search_changes")
+    assert [tuple(row) for row in logged] == [("paper_text", paper.id)]
 
 
 async def test_resolve_many_in_one_batch(papers: PaperRepository, db: Database) -> None:
@@ -163,8 +162,6 @@ async def test_new_papers_keep_every_value_and_nul_characters(
                 item.title, item.authors, item.venue, item.year, item.abstract,
             )  # fmt: skip
             assert paper.url == item.url
-    titles = "SELECT rowid FROM paper_title_fts WHERE paper_title_fts MATCH ?"
-    assert await db.fetchval(titles, ("quoted",)) is not None
 
 
 async def test_writes_join_the_callers_transaction(papers: PaperRepository, db: Database) -> None:
@@ -196,42 +193,6 @@ async def add_summary(
                 1 if deleted else None,
             ),
         )
-
-
-async def test_search_titles_prefix(papers: PaperRepository, db: Database) -> None:
-    titles = ["Attention Is All You Need", "attention augmented networks", "Batch Normalization",
-              "Attentive Neural Processes", "", "Atten"]  # fmt: skip
-    for number, title in enumerate(titles, start=1):
-        paper = await papers.find_or_create(
-            [PaperId(kind="arxiv", value=f"1706.{number:05d}")], title=title
-        )
-        await add_summary(db, paper.id)
-    hidden = await papers.find_or_create([PaperId(kind="arxiv", value="1706.09999")], title="Attx")
-    assert hidden.title == "Attx"  # known to no server: never suggested
-
-    def titles_of(found: list[Paper]) -> list[str]:
-        return [paper.title for paper in found]
-
-    found = titles_of(await papers.search_titles_prefix("atten", guild_id=1))
-    assert found == [
-        "Atten", "attention augmented networks", "Attention Is All You Need",
-        "Attentive Neural Processes",
-    ]  # fmt: skip
-    assert titles_of(await papers.search_titles_prefix("ATTENTION ", limit=5, guild_id=1)) == [
-        "attention augmented networks", "Attention Is All You Need",
-    ]  # fmt: skip
-    assert len(await papers.search_titles_prefix("atten", limit=2, guild_id=None)) == 2
-    assert await papers.search_titles_prefix("   ", guild_id=1) == []
-    assert await papers.search_titles_prefix("zzz", guild_id=1) == []
-    assert await papers.search_titles_prefix("attx", guild_id=1) == []
-    plan = await db.fetchall(
-        "EXPLAIN QUERY PLAN " + SELECT_PAPERS + " WHERE title >= :low COLLATE NOCASE"
-        " AND title < :high COLLATE NOCASE AND "
-        + PAPER_VISIBLE_TO_GUILD
-        + " ORDER BY title COLLATE NOCASE LIMIT 25",
-        {"low": "a", "high": "b", "viewer_guild": 1},
-    )
-    assert any("papers_title_nocase" in row[3] for row in plan)
 
 
 async def test_the_visibility_rule(papers: PaperRepository, db: Database) -> None:
@@ -342,10 +303,10 @@ async def test_fill_missing_fills_only_empty_fields_and_free_identifiers(
     assert (filled.venue, filled.abstract) == ("ICML", "Training deep networks...")
     assert (filled.published, filled.categories) == ("2015-02-11", ("cs.LG",))
     assert filled.doi == DOI.value  # a free identifier joins the paper
-    # The papers repository's write path: search sees the paper's new authors.
+    # The papers repository's write path: the search index is told the paper's text changed.
     assert await db.fetchval("SELECT count(*) FROM search_changes") > changes_before
-    found = "SELECT count(*) FROM summary_fts WHERE summary_fts MATCH 'paper_authors:ioffe'"
-    assert await db.fetchval(found) == 1
+    logged = "SELECT count(*) FROM search_changes WHERE kind = 'paper_text' AND item_id = ?"
+    assert await db.fetchval(logged, (paper.id,)) >= 1
     # An identifier another paper holds stays there.
     again = await papers.fill_missing(
         other.id, PaperDetails(ids=(PaperId(kind="doi", value="10.1/taken"), ARXIV))
