@@ -11,6 +11,7 @@ the emulator, like Discord, answers with the message it already created.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from bot.storage import Database
@@ -147,6 +148,19 @@ async def _outbox_rows(database: Path) -> list[tuple[str, int | None]]:
     return [(str(row[0]), row[1]) for row in rows]
 
 
+async def _outbox_rows_once_settled(
+    database: Path, timeout: float = 10.0
+) -> list[tuple[str, int | None]]:
+    """The outbox rows once none is pending: a row is marked sent just after Discord
+    answered, so a test that saw the message may look a moment too early."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await _outbox_rows(database)
+        if all(state != "pending" for state, _ in rows) or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.05)
+
+
 async def kill_after_discord_created_the_message(
     emulator: DiscordEmulator,
     spawn_bot: SpawnBot,
@@ -227,6 +241,6 @@ async def test_without_read_message_history_the_row_is_sent_again_never_lost(
     )
     history = emulator.requests_matching(f"GET /channels/{general.id}/messages")
     assert [r.status for r in history] == [403]
-    [(state, message_id)] = await _outbox_rows(database)
+    [(state, message_id)] = await _outbox_rows_once_settled(database)
     assert state == "sent" and message_id == emulator.messages(general)[1].id
     assert "Cannot read the history of channel" in second.output
