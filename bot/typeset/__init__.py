@@ -1,8 +1,8 @@
 """Display math as images: formulas typeset in worker processes, stacked on PNG cards.
 
 - `screen`: cheap checks before any typesetting (length, nesting, forbidden macros, sizes).
-- `engine`, `worker`, `protocol`, `pool`: typesetting (ziamath) and rasterising (resvg) in
-  separate processes, each job bounded in time and memory.
+- `engine`, `worker`: typesetting (ziamath) and rasterising (resvg), run as jobs in worker
+  processes (`bot.workers`), each job bounded in time and memory.
 - `wrap`: breaking a formula too wide for the card into lines.
 - `layout`: stacking a page's equations and their numbers on a card (pure SVG geometry).
 - `cache`: the bounded disk cache; `service`: the `Typesetter` the bot uses.

@@ -1,4 +1,4 @@
-"""Typesetting and rasterising, as done inside a worker process (`bot.typeset.worker`).
+"""Typesetting and rasterising, as done inside a worker process (the jobs of `bot.typeset.worker`).
 
 ziamath turns LaTeX into MathML (through latex2mathml) and lays it out with the STIX Two
 Math font into SVG paths, in pure Python; resvg (Rust, through resvg-py) rasterises SVG to

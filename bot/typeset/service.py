@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from bot.typeset import worker
 from bot.typeset.cache import DiskCache
 from bot.typeset.layout import Drawing, compose_card
-from bot.typeset.pool import WorkerFailed, WorkerPool
 from bot.typeset.screen import Refusal, prepare_formula
 from bot.typeset.style import DEFAULT_STYLE, MathStyle
+from bot.workers import WorkerJobFailed, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,13 @@ class Typesetter:
         self.style = style
         self.cache = DiskCache(cache_dir, cache_max_bytes)
         self.recent = _Recent(RECENT_BYTES)
-        self.pool = WorkerPool(workers, job_timeout=job_timeout, memory_bytes=memory_bytes)
+        self.pool = WorkerPool(
+            "typesetting",
+            workers=workers,
+            timeout=job_timeout,
+            memory_bytes=memory_bytes,
+            preload=("bot.typeset.engine",),
+        )
         # How many formulas and cards were typeset (not read from the cache): for the bench.
         self.rendered_formulas = 0
         self.rendered_cards = 0
@@ -114,7 +121,7 @@ class Typesetter:
         equation numbers ready (typeset once, then read from the cache)."""
         try:
             await self.pool.start()
-        except WorkerFailed as exc:
+        except WorkerJobFailed as exc:
             log.warning("Typesetting workers did not start: %s", exc)
             return
         await self.drawings([f"({number})" for number in range(1, WARM_NUMBERS + 1)])
@@ -170,11 +177,9 @@ class Typesetter:
             if answer.get("until", float("inf")) > time.time():
                 return self._remember(key, answer)
         try:
-            answer, _ = await self.pool.run(
-                {"op": "typeset", "source": prepared, "style": self.style.to_json()}
-            )
-        except WorkerFailed as exc:
-            if not exc.formula_fault:
+            answer = await self.pool.run(worker.typeset, prepared, self.style.to_json())
+        except WorkerJobFailed as exc:
+            if not exc.job_fault:
                 log.warning("Typesetting is unavailable: %s", exc)
                 return None
             log.info("Formula not typeset (%s): %.80r", exc, source)
@@ -214,8 +219,8 @@ class Typesetter:
             return None
         card = await asyncio.to_thread(compose_card, rows, self.style)
         try:
-            answer, png = await self.pool.run({"op": "rasterise", "svg": card.svg})
-        except WorkerFailed as exc:
+            answer, png = await self.pool.run(worker.rasterise, card.svg)
+        except WorkerJobFailed as exc:
             log.warning("An equation card could not be rasterised: %s", exc)
             return None
         if not answer.get("ok"):

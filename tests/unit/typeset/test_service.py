@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -11,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.typeset import Typesetter, png_size
-from bot.typeset.pool import WorkerFailed, WorkerPool
+from bot.typeset import Typesetter, png_size, worker
 from bot.typeset.style import DEFAULT_STYLE
+from bot.workers import WorkerJobFailed, WorkerPool
 from tests.unit.typeset.corpus import CORPUS
 from tests.unit.typeset.test_screen import HOSTILE
 
@@ -96,64 +98,69 @@ UNSCREENED = {
 }
 
 
+def typesetting_pool(timeout: float) -> WorkerPool:
+    return WorkerPool(
+        "typesetting", workers=1, timeout=timeout, memory_bytes=MEMORY,
+        preload=("bot.typeset.engine",),
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("source", UNSCREENED.values(), ids=UNSCREENED.keys())
 async def test_without_the_screen_the_workers_still_bound_time_and_memory(source: str) -> None:
     """What if the screen missed one: the worker answers or is killed, and the next job works."""
-    pool = WorkerPool(1, job_timeout=3.0, memory_bytes=MEMORY)
+    pool = typesetting_pool(3.0)
+    style = DEFAULT_STYLE.to_json()
     try:
-        request = {"op": "typeset", "source": source, "style": DEFAULT_STYLE.to_json()}
         started = time.monotonic()
         try:
-            answer, _ = await pool.run(request)
-        except WorkerFailed as exc:
-            assert exc.formula_fault
+            answer = await pool.run(worker.typeset, source, style)
+        except WorkerJobFailed as exc:
+            assert exc.job_fault
         else:
             assert answer["ok"] is False, answer.get("box")
         assert time.monotonic() - started < 3.0 + 2.0
-        answer, _ = await pool.run(dict(request, source="a + b"))
+        answer = await pool.run(worker.typeset, "a + b", style)
         assert answer["ok"] is True
     finally:
         await pool.close()
 
 
 async def test_a_worker_that_times_out_is_killed_and_replaced() -> None:
-    pool = WorkerPool(1, job_timeout=20.0, memory_bytes=MEMORY)
+    pool = typesetting_pool(20.0)
+    style = DEFAULT_STYLE.to_json()
     try:
-        request = {"op": "typeset", "source": "x", "style": DEFAULT_STYLE.to_json()}
-        await pool.run(request)
-        [worker] = pool.workers
-        process = worker.process
-        assert process is not None and worker.started == 1
-        pool.job_timeout = 0.000_001
-        with pytest.raises(WorkerFailed) as failed:
-            await pool.run(request)
-        assert failed.value.formula_fault and process.returncode is not None
-        pool.job_timeout = 20.0
-        answer, _ = await pool.run(request)
-        assert answer["ok"] and worker.started == 2
+        await pool.run(worker.typeset, "x", style)
+        first = await pool.run(os.getpid)
+        pool.timeout = 0.3
+        with pytest.raises(WorkerJobFailed) as failed:
+            await pool.run(time.sleep, 30)  # a job that does not answer in time
+        assert failed.value.reason == "timeout" and failed.value.job_fault
+        pool.timeout = 20.0
+        answer = await pool.run(worker.typeset, "x", style)
+        assert answer["ok"] and await pool.run(os.getpid) != first
     finally:
         await pool.close()
 
 
 async def test_a_worker_that_died_is_replaced_and_memory_is_capped() -> None:
-    pool = WorkerPool(1, job_timeout=20.0, memory_bytes=MEMORY)
+    pool = typesetting_pool(20.0)
+    style = DEFAULT_STYLE.to_json()
     try:
-        request = {"op": "typeset", "source": "x", "style": DEFAULT_STYLE.to_json()}
-        await pool.run(request)
-        [worker] = pool.workers
-        assert worker.process is not None
-        limits = await asyncio.to_thread(Path(f"/proc/{worker.process.pid}/limits").read_text)
+        await pool.run(worker.typeset, "x", style)
+        pid = await pool.run(os.getpid)
+        limits = await asyncio.to_thread(Path(f"/proc/{pid}/limits").read_text)
         [address_space] = [line for line in limits.splitlines() if "address space" in line]
         assert address_space.split()[3] == str(MEMORY)
-        worker.process.kill()
-        await worker.process.wait()
-        answer, _ = await pool.run(request)
-        assert answer["ok"] and worker.started == 2
+        with pytest.raises(WorkerJobFailed) as died:
+            await pool.run(os.kill, pid, signal.SIGKILL)  # dies on the job
+        assert died.value.reason == "died" and died.value.job_fault
+        answer = await pool.run(worker.typeset, "x", style)
+        assert answer["ok"] and await pool.run(os.getpid) != pid
     finally:
         await pool.close()
-    with pytest.raises(WorkerFailed) as closed:
-        await pool.run({"op": "typeset", "source": "x", "style": DEFAULT_STYLE.to_json()})
-    assert not closed.value.formula_fault
+    with pytest.raises(WorkerJobFailed) as closed:
+        await pool.run(worker.typeset, "x", style)
+    assert closed.value.reason == "closed" and not closed.value.job_fault
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
@@ -162,16 +169,17 @@ async def test_a_worker_dies_with_the_bot() -> None:
     # The worker is busy with a formula that takes it many seconds (unscreened, quadratic in
     # ziamath) when the bot is killed.
     script = (
-        "import asyncio\n"
-        "from bot.typeset.pool import WorkerPool\n"
+        "import asyncio, os\n"
+        "from bot.typeset import worker\n"
         "from bot.typeset.style import DEFAULT_STYLE\n"
+        "from bot.workers import WorkerPool\n"
         "async def main():\n"
-        "    pool = WorkerPool(1, job_timeout=600, memory_bytes=1 << 30)\n"
-        "    await pool.start()\n"
-        "    slow = {'op': 'typeset', 'source': 'x+' * 3000, 'style': DEFAULT_STYLE.to_json()}\n"
-        "    busy = asyncio.ensure_future(pool.run(slow))\n"
+        "    pool = WorkerPool('typesetting', workers=1, timeout=600, memory_bytes=1 << 30)\n"
+        "    pid = await pool.run(os.getpid)\n"
+        "    busy = asyncio.ensure_future(\n"
+        "        pool.run(worker.typeset, 'x+' * 3000, DEFAULT_STYLE.to_json()))\n"
         "    await asyncio.sleep(0.5)\n"
-        "    print(pool.workers[0].process.pid, flush=True)\n"
+        "    print(pid, flush=True)\n"
         "    await busy\n"
         "asyncio.run(main())\n"
     )
