@@ -149,11 +149,11 @@ async def _outbox_rows(database: Path) -> list[tuple[str, int | None]]:
 
 
 async def _outbox_rows_once_settled(
-    database: Path, timeout: float = 10.0
+    database: Path, within: float = 10.0
 ) -> list[tuple[str, int | None]]:
     """The outbox rows once none is pending: a row is marked sent just after Discord
     answered, so a test that saw the message may look a moment too early."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         rows = await _outbox_rows(database)
         if all(state != "pending" for state, _ in rows) or time.monotonic() > deadline:
