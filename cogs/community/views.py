@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import discord
 
 from bot.community.resolve import MAX_PAPER_INPUT
 from bot.community.service import BODY_LIMIT, TLDR_LIMIT, Draft
+from bot.community.title_search import OptionKind, PaperOption
 from bot.paged import PagedMessages
 from bot.ui import BaseModal, OwnedView, update_message, within_deadline
 
@@ -18,6 +19,10 @@ from bot.ui import BaseModal, OwnedView, update_message, within_deadline
 PREVIEW_TIMEOUT = 14 * 60.0
 # A page that takes longer to show (its equation card being typeset) is deferred first.
 SLOW_PAGE_SECONDS = 1.5
+# Which paper a title means: time to choose, leaving time (within the interaction token's
+# 15 minutes) to hand the member's text back when it runs out.
+PICKER_TIMEOUT = 10 * 60.0
+OPTION_EMOJI: dict[OptionKind, str] = {"known": "📚", "arxiv": "📄", "new": "➕"}
 
 DraftHandler = Callable[[discord.Interaction, Draft], Awaitable[None]]
 
@@ -185,10 +190,7 @@ class PreviewView(PagedView):
     async def finish(self, content: str) -> None:
         """Replace the preview's controls by a final word (published, replaced...)."""
         self.done = True
-        self.stop()
-        if self.message is not None:
-            with contextlib.suppress(discord.HTTPException):
-                await self.message.edit(content=content, view=None)
+        await close_controls(self, content)
 
     async def on_timeout(self) -> None:
         if self.message is None or self.done:
@@ -199,6 +201,94 @@ class PreviewView(PagedView):
                 "it if you want to submit again.",
                 view=None,
             )
+
+
+async def close_controls(view: OwnedView, content: str) -> None:
+    """Stop `view` and replace its message's controls by a final word."""
+    view.stop()
+    if view.message is not None:
+        # The message may be gone or its token expired: then nothing is left to tidy.
+        with contextlib.suppress(discord.HTTPException):
+            await view.message.edit(content=content, view=None)
+
+
+class PaperPickerView(OwnedView):
+    """Which paper a typed title means: a menu of `PaperOption`s (known papers, arXiv's, a
+    new one), Edit (back to the form) and Cancel; for the author only."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        options: Sequence[PaperOption],
+        *,
+        on_pick: Callable[[discord.Interaction, PaperPickerView, str], Awaitable[None]],
+        on_edit: Callable[[discord.Interaction, PaperPickerView], Awaitable[None]],
+        on_expired: Callable[[PaperPickerView], Awaitable[None]],
+        timeout: float = PICKER_TIMEOUT,
+    ) -> None:
+        super().__init__(owner_id, timeout=timeout)
+        self.busy = False
+        self.done = False
+        self._on_pick = on_pick
+        self._on_edit = on_edit
+        self._on_expired = on_expired
+        self.menu = discord.ui.Select[PaperPickerView](
+            placeholder="Which paper do you mean?",
+            options=[
+                discord.SelectOption(
+                    label=option.label,
+                    value=option.value,
+                    description=option.description or None,
+                    emoji=OPTION_EMOJI[option.kind],
+                )
+                for option in options
+            ],
+            row=0,
+        )
+        self.menu.callback = self._picked
+        self.add_item(self.menu)
+        edit = discord.ui.Button[PaperPickerView](
+            label="Edit", style=discord.ButtonStyle.primary, row=1
+        )
+        cancel = discord.ui.Button[PaperPickerView](
+            label="Cancel", style=discord.ButtonStyle.secondary, row=1
+        )
+        edit.callback = self._edit
+        cancel.callback = self._cancel
+        self.add_item(edit)
+        self.add_item(cancel)
+
+    async def _picked(self, interaction: discord.Interaction) -> None:
+        if self.busy or self.done:
+            await interaction.response.send_message(
+                "One moment: your previous choice is being prepared.", ephemeral=True
+            )
+            return
+        self.busy = True
+        try:
+            await self._on_pick(interaction, self, self.menu.values[0])
+        finally:
+            self.busy = False
+
+    async def _edit(self, interaction: discord.Interaction) -> None:
+        await self._on_edit(interaction, self)
+
+    async def _cancel(self, interaction: discord.Interaction) -> None:
+        self.done = True
+        self.stop()
+        await interaction.response.edit_message(
+            content="Cancelled: nothing was saved.", embed=None, attachments=[], view=None
+        )
+
+    async def finish(self, content: str) -> None:
+        """Replace the picker by a final word (a preview was shown, it was replaced...)."""
+        self.done = True
+        await close_controls(self, content)
+
+    async def on_timeout(self) -> None:
+        if self.message is not None and not self.done:
+            self.done = True
+            await self._on_expired(self)
 
 
 class RetryView(OwnedView):
