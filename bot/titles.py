@@ -58,9 +58,10 @@ def title_similarity(typed: str, title: str) -> float:
     """How well `title` fits what a member typed, from 0 (nothing in common) to 1 (the same
     title).
 
-    The best of three readings: the characters in common (a typo or a missing word), the
-    share of the typed title's significant words that `title` has (another word order,
-    punctuation), and `title` starting with what was typed (the beginning of a long title).
+    Mostly the best of three readings: the characters in common (a typo or a missing word),
+    the share of the typed title's significant words that `title` has (another word order,
+    punctuation), and `title` starting with what was typed (the beginning of a long title);
+    the characters in common also order titles the other readings find equally good.
     """
     typed_key = title_key(typed)[:MAX_COMPARED_CHARS]
     title_key_ = title_key(title)[:MAX_COMPARED_CHARS]
@@ -72,6 +73,7 @@ def title_similarity(typed: str, title: str) -> float:
     wanted = significant_words(typed_key)
     present = set(title_words(title_key_))
     words = sum(1 for word in wanted if word in present) / len(wanted) if wanted else 0.0
-    # Below an exact match, however much alike.
     starts = 0.9 if title_key_.startswith(typed_key) else 0.0
-    return min(max(characters, 0.95 * words, starts), 0.99)
+    best = max(characters, 0.95 * words, starts)
+    # Below an exact match, however much alike.
+    return min(0.9 * best + 0.1 * characters, 0.99)

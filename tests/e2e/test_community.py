@@ -125,8 +125,10 @@ async def pick(emulator: DiscordEmulator, picker: Message, member: Member, value
     chosen = await emulator.select(picker, [value], member=member)
     await chosen.wait_callback()
     await emulator.wait_for(
-        lambda: "Publish" in [b.get("label") for b in picker.buttons]
-        or "Replace my summary" in [b.get("label") for b in picker.buttons],
+        lambda: (
+            "Publish" in [b.get("label") for b in picker.buttons]
+            or "Replace my summary" in [b.get("label") for b in picker.buttons]
+        ),
         description="the preview in place of the picker",
     )
     return picker
