@@ -60,6 +60,7 @@ from bot.storage.papers import Paper, PaperRepository
 from bot.storage.posts import SummaryPostRepository
 from cogs.community.views import (
     PICKER_TIMEOUT,
+    DraftStep,
     PagedView,
     PaperPickerView,
     PreviewView,
@@ -237,7 +238,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         *,
         download: asyncio.Task[bytes] | None = None,
         title: str = "",
-        replaces: PreviewView | PaperPickerView | None = None,
+        replaces: DraftStep | None = None,
         previous: PreparedDraft | None = None,
     ) -> SummaryModal:
         return SummaryModal(
@@ -273,7 +274,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         draft: Draft,
         *,
         download: asyncio.Task[bytes] | None = None,
-        replaces: PreviewView | PaperPickerView | None = None,
+        replaces: DraftStep | None = None,
         previous: PreparedDraft | None = None,
     ) -> None:
         guild_id = require_guild(interaction)

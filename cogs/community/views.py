@@ -131,49 +131,45 @@ class PagedView(OwnedView):
         await self._turn(interaction, 1)
 
 
-class PreviewView(PagedView):
-    """The ephemeral preview: Publish / Edit / Cancel, usable by the author only."""
+class DraftStep(OwnedView):
+    """What the steps of writing a summary share (the paper picker, the preview): one action
+    at a time, Edit (back to the form), Cancel, and a final word in place of the controls.
 
-    def __init__(
-        self,
-        owner_id: int,
-        pages: PagedMessages,
-        *,
-        publish_label: str,
-        on_publish: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
-        on_edit: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
-        context: Any,
+    A base of views that sets nothing up itself: `add_draft_buttons` adds Edit and Cancel."""
+
+    busy = False
+    done = False
+    _on_edit: Callable[[discord.Interaction, Any], Awaitable[None]]
+
+    def add_draft_buttons(
+        self, on_edit: Callable[[discord.Interaction, Any], Awaitable[None]], *, row: int
     ) -> None:
-        super().__init__(owner_id, pages)
-        self.context = context  # what the publish and edit handlers need (a draft, an id)
-        self.busy = False
-        self.done = False
-        self._on_publish = on_publish
         self._on_edit = on_edit
-        publish = discord.ui.Button[PreviewView](
-            label=publish_label, style=discord.ButtonStyle.success, row=1
+        edit = discord.ui.Button[DraftStep](
+            label="Edit", style=discord.ButtonStyle.primary, row=row
         )
-        edit = discord.ui.Button[PreviewView](
-            label="Edit", style=discord.ButtonStyle.primary, row=1
+        cancel = discord.ui.Button[DraftStep](
+            label="Cancel", style=discord.ButtonStyle.secondary, row=row
         )
-        cancel = discord.ui.Button[PreviewView](
-            label="Cancel", style=discord.ButtonStyle.secondary, row=1
-        )
-        publish.callback = self._publish
         edit.callback = self._edit
         cancel.callback = self._cancel
-        for button in (publish, edit, cancel):
-            self.add_item(button)
+        self.add_item(edit)
+        self.add_item(cancel)
 
-    async def _publish(self, interaction: discord.Interaction) -> None:
+    async def one_at_a_time(
+        self,
+        interaction: discord.Interaction,
+        action: Callable[[], Awaitable[None]],
+        *,
+        refusal: str,
+    ) -> None:
+        """Run `action` unless another is under way or the step is over (then `refusal`)."""
         if self.busy or self.done:
-            await interaction.response.send_message(
-                "This preview is already being published.", ephemeral=True
-            )
+            await interaction.response.send_message(refusal, ephemeral=True)
             return
         self.busy = True
         try:
-            await self._on_publish(interaction, self)
+            await action()
         finally:
             self.busy = False
 
@@ -188,9 +184,44 @@ class PreviewView(PagedView):
         )
 
     async def finish(self, content: str) -> None:
-        """Replace the preview's controls by a final word (published, replaced...)."""
+        """Replace the controls by a final word (published, replaced...)."""
         self.done = True
-        await close_controls(self, content)
+        self.stop()
+        if self.message is not None:
+            # The message may be gone or its token expired: then nothing is left to tidy.
+            with contextlib.suppress(discord.HTTPException):
+                await self.message.edit(content=content, view=None)
+
+
+class PreviewView(DraftStep, PagedView):
+    """The ephemeral preview: Publish / Edit / Cancel, usable by the author only."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        pages: PagedMessages,
+        *,
+        publish_label: str,
+        on_publish: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
+        on_edit: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
+        context: Any,
+    ) -> None:
+        super().__init__(owner_id, pages)
+        self.context = context  # what the publish and edit handlers need (a draft, an id)
+        self._on_publish = on_publish
+        publish = discord.ui.Button[PreviewView](
+            label=publish_label, style=discord.ButtonStyle.success, row=1
+        )
+        publish.callback = self._publish
+        self.add_item(publish)
+        self.add_draft_buttons(on_edit, row=1)
+
+    async def _publish(self, interaction: discord.Interaction) -> None:
+        await self.one_at_a_time(
+            interaction,
+            lambda: self._on_publish(interaction, self),
+            refusal="This preview is already being published.",
+        )
 
     async def on_timeout(self) -> None:
         if self.message is None or self.done:
@@ -203,16 +234,7 @@ class PreviewView(PagedView):
             )
 
 
-async def close_controls(view: OwnedView, content: str) -> None:
-    """Stop `view` and replace its message's controls by a final word."""
-    view.stop()
-    if view.message is not None:
-        # The message may be gone or its token expired: then nothing is left to tidy.
-        with contextlib.suppress(discord.HTTPException):
-            await view.message.edit(content=content, view=None)
-
-
-class PaperPickerView(OwnedView):
+class PaperPickerView(DraftStep):
     """Which paper a typed title means: a menu of `PaperOption`s (known papers, arXiv's, a
     new one), Edit (back to the form) and Cancel; for the author only."""
 
@@ -227,10 +249,7 @@ class PaperPickerView(OwnedView):
         timeout: float = PICKER_TIMEOUT,
     ) -> None:
         super().__init__(owner_id, timeout=timeout)
-        self.busy = False
-        self.done = False
         self._on_pick = on_pick
-        self._on_edit = on_edit
         self._on_expired = on_expired
         self.menu = discord.ui.Select[PaperPickerView](
             placeholder="Which paper do you mean?",
@@ -247,43 +266,14 @@ class PaperPickerView(OwnedView):
         )
         self.menu.callback = self._picked
         self.add_item(self.menu)
-        edit = discord.ui.Button[PaperPickerView](
-            label="Edit", style=discord.ButtonStyle.primary, row=1
-        )
-        cancel = discord.ui.Button[PaperPickerView](
-            label="Cancel", style=discord.ButtonStyle.secondary, row=1
-        )
-        edit.callback = self._edit
-        cancel.callback = self._cancel
-        self.add_item(edit)
-        self.add_item(cancel)
+        self.add_draft_buttons(on_edit, row=1)
 
     async def _picked(self, interaction: discord.Interaction) -> None:
-        if self.busy or self.done:
-            await interaction.response.send_message(
-                "One moment: your previous choice is being prepared.", ephemeral=True
-            )
-            return
-        self.busy = True
-        try:
-            await self._on_pick(interaction, self, self.menu.values[0])
-        finally:
-            self.busy = False
-
-    async def _edit(self, interaction: discord.Interaction) -> None:
-        await self._on_edit(interaction, self)
-
-    async def _cancel(self, interaction: discord.Interaction) -> None:
-        self.done = True
-        self.stop()
-        await interaction.response.edit_message(
-            content="Cancelled: nothing was saved.", embed=None, attachments=[], view=None
+        await self.one_at_a_time(
+            interaction,
+            lambda: self._on_pick(interaction, self, self.menu.values[0]),
+            refusal="One moment: your previous choice is being prepared.",
         )
-
-    async def finish(self, content: str) -> None:
-        """Replace the picker by a final word (a preview was shown, it was replaced...)."""
-        self.done = True
-        await close_controls(self, content)
 
     async def on_timeout(self) -> None:
         if self.message is not None and not self.done:
