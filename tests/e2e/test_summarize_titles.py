@@ -328,3 +328,22 @@ async def test_the_message_menu_takes_a_title_when_no_link_is_found(
     _, card = await publish(emulator, shown, alice)
     stored = await CommunityRepository(bot.db).get(summary_id_of(card))
     assert stored is not None and stored.paper_title == "Group Normalization"
+
+
+async def test_a_known_paper_gone_meanwhile_is_refused_and_the_picker_stays(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    alice, mod = emulator.guild.member("alice"), emulator.guild.member("mod")
+    zoo = await preview_new_paper(emulator, mod, "Normalization Zoo")
+    _, card = await publish(emulator, zoo, mod)
+    picker = await picker_for(emulator, alice, "Normalization Zoos")
+    [known] = [value for value in values(picker) if value.startswith("known:")]
+    # Its only summary is deleted before Alice chooses: the paper is no longer known here.
+    deleted = await emulator.slash(f"/summary delete id:{summary_id_of(card)}", member=mod)
+    await deleted.wait_reply()
+    chosen = await emulator.select(picker, [known], member=alice)
+    refusal = await chosen.wait_followup()
+    assert refusal.ephemeral and "no longer known in this server" in refusal.content
+    assert values(picker)[-1] == "new"  # still there to choose from
+    shown = await pick(emulator, picker, alice, "new")
+    assert shown.embed is not None and shown.embed["title"] == "Normalization Zoos"
