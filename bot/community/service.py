@@ -24,7 +24,12 @@ from bot.community.resolve import (
     paper_display_title,
     read_paper_input,
 )
-from bot.community.title_search import TitleCandidates, TitleFinder, parse_option
+from bot.community.title_search import (
+    TitleCandidates,
+    TitleFinder,
+    paper_options,
+    parse_option,
+)
 from bot.community.votes import VoteOutcome, VoteValue, press, vote_value
 from bot.errors import UserFacingError
 from bot.papers import PaperId
@@ -236,10 +241,9 @@ class CommunityService:
         """The draft with the paper the member picked (a `paper_options` value). The draft's
         paper field becomes the paper's identifier (or title), so that editing it keeps the
         choice."""
-        try:
-            kind, value = parse_option(choice)
-        except ValueError as exc:
-            raise UserFacingError("That choice is not one I offered: pick from the list.") from exc
+        if choice not in {option.value for option in paper_options(question.candidates)}:
+            raise UserFacingError("That choice is not one I offered: pick from the list.")
+        kind, value = parse_option(choice)
         if kind == "known":
             paper = await self.papers.get_visible(int(value), guild_id=guild_id)
             if paper is None:

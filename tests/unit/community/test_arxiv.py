@@ -112,6 +112,12 @@ async def test_requests_are_spaced_across_clients(
     )
     assert len(server.requests) == 3
     assert sorted(slept) == [3.0, 6.0]
+    # A title search takes its turn in the same queue.
+    slept.clear()
+    await asyncio.gather(
+        clients[0].lookup("1711.05101"), clients[1].search_titles("Group Normalization")
+    )
+    assert sorted(slept) == [9.0, 12.0]
 
 
 async def test_error_entry_outage_and_timeout_raise(

@@ -157,10 +157,9 @@ async def test_a_preview_stores_nothing_and_publish_stores_it_all(
     assert asked.candidates.known == () and asked.candidates.found == ()
     assert asked.candidates.arxiv_problem is not None
     assert (await count("papers"), await count("summaries")) == (0, 0)
-    with pytest.raises(UserFacingError, match="not one I offered"):
-        await service.answer(asked, "known:abc", guild_id=GUILD, author_id=5)
-    with pytest.raises(UserFacingError, match="no longer known"):
-        await service.answer(asked, "known:999", guild_id=GUILD, author_id=5)
+    for forged in ("known:abc", "known:1", "arxiv:1706.03762", ""):
+        with pytest.raises(UserFacingError, match="not one I offered"):
+            await service.answer(asked, forged, guild_id=GUILD, author_id=5)
     prepared = await service.answer(asked, "new", guild_id=GUILD, author_id=5)
     assert not prepared.resolved.is_stored and prepared.existing is None
     assert prepared.draft.paper == "A Memo Nobody Else Has Seen"
