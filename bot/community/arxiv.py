@@ -1,8 +1,10 @@
-"""Looking papers up on the arXiv API: spaced, cached, single-flight, with timeouts.
+"""Looking papers up on the arXiv API, by id or by title: spaced, cached, with timeouts.
 
 arXiv's terms ask for at most one request every three seconds from a client, so every
 `ArxivClient` in the process shares one `RequestSpacer` by default. Results (and "not
-found") are cached, and concurrent look-ups of the same id share one request.
+found") are cached, and concurrent look-ups of the same id share one request. A title
+search (`search_query=ti:...`) is built from the title's words only, so nothing a member
+types can become an operator or a field of arXiv's query language.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bot.net import ResponseTooLarge, read_body
 from bot.pacing import RequestSpacer
 from bot.papers import PaperId, parse_paper_id
 from bot.storage.papers import PaperDetails
+from bot.titles import significant_words, title_words
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,15 @@ NOT_FOUND_TTL = 600.0
 CACHE_SIZE = 2048
 MAX_IDS_PER_REQUEST = 50
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# A title search: how many results to ask for, at most; how many words go into the query.
+MAX_TITLE_RESULTS = 25
+MAX_PHRASE_WORDS = 24
+MAX_REQUIRED_WORDS = 10
+TITLE_SEARCH_TTL = 600.0
+TITLE_SEARCH_CACHE_SIZE = 256
+# Words arXiv's query language reads as operators when upper-case. Words go to arXiv
+# lower-cased, so they cannot be operators; left out of the AND clauses all the same.
+QUERY_OPERATOR_WORDS = frozenset({"and", "or", "not", "andnot"})
 
 ABS_ID = re.compile(r"arxiv\.org/abs/(?P<id>.+?)(?:v(?P<version>\d+))?$")
 
@@ -172,6 +184,27 @@ def parse_arxiv_response(body: bytes) -> ArxivResult:
     return ArxivResult(papers=papers)
 
 
+def title_search_query(title: str) -> str | None:
+    """arXiv's `search_query` for papers titled like `title`, or None when it has no words.
+
+    The title as a phrase (`ti:"..."`, arXiv ranks exact titles first), or else every
+    significant word of it in the title in any order (`ti:w1 AND ti:w2 ...`): another word
+    order, punctuation or a missing small word still finds the paper. Only the title's
+    words, lower-cased, go into the query: quotes, colons, brackets and operators a member
+    typed are separators, never syntax, so no field prefix or operator can be injected.
+    """
+    words = title_words(title)
+    if not words:
+        return None
+    phrase = 'ti:"' + " ".join(words[:MAX_PHRASE_WORDS]) + '"'
+    required = [
+        word for word in significant_words(" ".join(words)) if word not in QUERY_OPERATOR_WORDS
+    ][:MAX_REQUIRED_WORDS]
+    if len(required) < 2:
+        return phrase  # one word: the phrase says it all
+    return f"{phrase} OR ({' AND '.join('ti:' + word for word in required)})"
+
+
 _NOT_FOUND = object()
 
 
@@ -198,6 +231,9 @@ class ArxivClient:
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, object]] = OrderedDict()
         self._in_flight: dict[str, asyncio.Future[ArxivPaper | None]] = {}
+        self._searches: OrderedDict[tuple[str, int], tuple[float, tuple[ArxivPaper, ...]]] = (
+            OrderedDict()
+        )
         self.requests_made = 0
 
     def _cached(self, arxiv_id: str) -> tuple[bool, ArxivPaper | None]:
@@ -276,10 +312,49 @@ class ArxivClient:
                 results[arxiv_id] = paper
         return results
 
+    async def search_titles(self, title: str, *, limit: int = 10) -> list[ArxivPaper]:
+        """Papers whose title has the words of `title`, best match first (arXiv's relevance
+        order), at most `limit`; `ArxivLookupError` when arXiv cannot answer.
+
+        Results are cached for a while, and each paper found is remembered by its id, so
+        choosing one of them asks arXiv nothing more."""
+        query = title_search_query(title)
+        if query is None:
+            return []
+        limit = max(1, min(limit, MAX_TITLE_RESULTS))
+        key = (query, limit)
+        hit = self._searches.get(key)
+        if hit is not None and hit[0] >= self._clock():
+            self._searches.move_to_end(key)
+            return list(hit[1])
+        params = {
+            "search_query": query,
+            "start": "0",
+            "max_results": str(limit),
+            "sortBy": "relevance",
+            "sortOrder": "descending",
+        }
+        result = await self._request(params)
+        found = tuple(result.papers.values())[:limit]
+        log.debug("arXiv title search %r found %d", query, len(found))
+        for paper in found:
+            self._remember(paper.arxiv_id, paper)
+        self._searches[key] = (self._clock() + TITLE_SEARCH_TTL, found)
+        self._searches.move_to_end(key)
+        while len(self._searches) > TITLE_SEARCH_CACHE_SIZE:
+            self._searches.popitem(last=False)
+        return list(found)
+
     async def _fetch(self, arxiv_ids: list[str]) -> ArxivResult:
+        params = {"id_list": ",".join(arxiv_ids), "max_results": str(len(arxiv_ids))}
+        result = await self._request(params)
+        log.debug("arXiv look-up of %s found %d", arxiv_ids, len(result.papers))
+        return result
+
+    async def _request(self, params: dict[str, str]) -> ArxivResult:
+        """One request to the API, in this process's turn; the parsed answer."""
         await self.spacer.wait_turn(self.min_interval)
         self.requests_made += 1
-        params = {"id_list": ",".join(arxiv_ids), "max_results": str(len(arxiv_ids))}
         timeout = aiohttp.ClientTimeout(total=self.timeout, connect=min(self.timeout, 5.0))
         try:
             async with self.session.get(self.api_url, params=params, timeout=timeout) as response:
@@ -293,6 +368,4 @@ class ArxivClient:
         except aiohttp.ClientError as exc:
             reason = exc.__class__.__name__
             raise ArxivLookupError(f"arXiv could not be reached ({reason})") from exc
-        result = await asyncio.to_thread(parse_arxiv_response, body)
-        log.debug("arXiv look-up of %s found %d", arxiv_ids, len(result.papers))
-        return result
+        return await asyncio.to_thread(parse_arxiv_response, body)

@@ -6,6 +6,10 @@ publishes the summary or opens the reading session, so a cancelled preview leave
 behind. A look-up that fails (arXiv's error entry, a timeout, an outage, an id arXiv does not
 know yet) never stops a submission: the paper is stored with what is known, marked pending,
 and the enrichment loop (bot/enrichment/) fills it in later.
+
+A title that is not an identifier: `resolve` takes the paper of that title the server may
+see, or else a new one; `/summarize` asks the member instead (`bot.community.title_search`)
+and hands the choice back through `resolve_id`, `resolve_stored` or `new_titled`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import aiosqlite
 
 from bot.community.arxiv import ArxivClient, ArxivLookupError, ArxivPaper
 from bot.errors import UserFacingError
-from bot.papers import NotAPaperId, PaperId, parse_paper_id
+from bot.papers import PaperId, parse_paper_id
 from bot.rendering.text import clean_user_text
 from bot.storage.community import CommunityRepository
 from bot.storage.database import Database
@@ -134,6 +138,45 @@ def normalise_title(text: str) -> str:
     return " ".join(text.split())
 
 
+def read_paper_input(text: str) -> PaperId | str:
+    """What a member named in a paper field: an identifier or link, or else a title (its
+    whitespace normalised).
+
+    Raises `UserFacingError` for input that is neither (with the reason): empty, too long,
+    meant as an identifier but not a valid one, or too short or long for a title.
+    """
+    text = clean_user_text(text).strip()
+    if not text:
+        raise UserFacingError(
+            "Tell me which paper: an arXiv id or link, a DOI, a ShortScience link or "
+            "bibtex key, or its title."
+        )
+    if len(text) > MAX_PAPER_INPUT:
+        raise UserFacingError(
+            f"The paper field takes at most {MAX_PAPER_INPUT} characters "
+            f"(yours has {len(text)}): give its id, link or title."
+        )
+    parsed = parse_paper_id(text)
+    if isinstance(parsed, PaperId):
+        return parsed
+    if _LOOKS_LIKE_AN_ID.search(text):
+        raise UserFacingError(
+            f"That doesn't look like a paper I can find: {parsed.reason}. Give an arXiv id "
+            "or link, a DOI, a ShortScience link or bibtex key, or the paper's title."
+        )
+    title = normalise_title(text)
+    if len(title) < MIN_TITLE_CHARS or not any(ch.isalpha() for ch in title):
+        raise UserFacingError(
+            "Give the paper's id or link, or its full title (at least "
+            f"{MIN_TITLE_CHARS} characters)."
+        )
+    if len(title) > MAX_TITLE_CHARS:
+        raise UserFacingError(
+            f"A paper title takes at most {MAX_TITLE_CHARS} characters (yours has {len(title)})."
+        )
+    return title
+
+
 class PaperResolver:
     def __init__(
         self, db: Database, arxiv: ArxivClient, *, clock: Callable[[], float] = time.time
@@ -150,21 +193,24 @@ class PaperResolver:
 
         Raises `UserFacingError` for input that is neither (with the reason).
         """
-        text = clean_user_text(text).strip()
-        if not text:
-            raise UserFacingError(
-                "Tell me which paper: an arXiv id or link, a DOI, a ShortScience link or "
-                "bibtex key, or its title."
-            )
-        if len(text) > MAX_PAPER_INPUT:
-            raise UserFacingError(
-                f"The paper field takes at most {MAX_PAPER_INPUT} characters "
-                f"(yours has {len(text)}): give its id, link or title."
-            )
-        parsed = parse_paper_id(text)
-        if isinstance(parsed, PaperId):
-            return await self.resolve_id(parsed)
-        return await self._resolve_title(text, parsed, guild_id=guild_id)
+        named = read_paper_input(text)
+        if isinstance(named, PaperId):
+            return await self.resolve_id(named)
+        # Only papers this guild may see: a title typed in another server stays there.
+        paper = await self.papers.find_visible_by_title(named, guild_id=guild_id)
+        return ResolvedPaper(paper) if paper is not None else self.new_titled(named)
+
+    def new_titled(self, title: str) -> ResolvedPaper:
+        """A new paper with this title and no identifier, stored only when published."""
+        return ResolvedPaper(unsaved_paper((), title=normalise_title(title), now=self.clock()))
+
+    async def resolve_stored(self, paper: Paper) -> ResolvedPaper:
+        """A stored paper a member chose, with arXiv's details when it still lacks them."""
+        if paper.arxiv_id:
+            resolved = await self.resolve_id(PaperId(kind="arxiv", value=paper.arxiv_id))
+            if resolved.paper.id == paper.id:
+                return resolved
+        return ResolvedPaper(paper, ids=tuple(paper.ids))
 
     async def resolve_id(self, paper_id: PaperId) -> ResolvedPaper:
         ids = paper_id.equivalent_ids
@@ -254,26 +300,3 @@ class PaperResolver:
         await self.community.apply_arxiv_metadata(
             paper_id, found.arxiv_id, found.details, now=self.clock(), conn=conn
         )
-
-    async def _resolve_title(
-        self, text: str, parsed: NotAPaperId, *, guild_id: int | None
-    ) -> ResolvedPaper:
-        if _LOOKS_LIKE_AN_ID.search(text):
-            raise UserFacingError(
-                f"That doesn't look like a paper I can find: {parsed.reason}. Give an arXiv id "
-                "or link, a DOI, a ShortScience link or bibtex key, or the paper's title."
-            )
-        title = normalise_title(text)
-        if len(title) < MIN_TITLE_CHARS or not any(ch.isalpha() for ch in title):
-            raise UserFacingError(
-                "Give the paper's id or link, or its full title (at least "
-                f"{MIN_TITLE_CHARS} characters)."
-            )
-        if len(title) > MAX_TITLE_CHARS:
-            raise UserFacingError(
-                f"A paper title takes at most {MAX_TITLE_CHARS} characters (yours has "
-                f"{len(title)})."
-            )
-        # Only papers this guild may see: a title typed in another server stays there.
-        paper = await self.papers.find_visible_by_title(title, guild_id=guild_id)
-        return ResolvedPaper(paper or unsaved_paper((), title=title, now=self.clock()))

@@ -17,10 +17,24 @@ import aiosqlite
 from bot.announce.community import SummaryCard
 from bot.announce.messages import edited_headline, published_headline
 from bot.community.ratelimit import SlidingWindowLimiter, describe_wait
-from bot.community.resolve import PaperResolver, ResolvedPaper
+from bot.community.resolve import (
+    PaperResolver,
+    ResolvedPaper,
+    normalise_title,
+    paper_display_title,
+    read_paper_input,
+)
+from bot.community.title_search import (
+    TitleCandidates,
+    TitleFinder,
+    paper_options,
+    parse_option,
+)
 from bot.community.votes import VoteOutcome, VoteValue, press, vote_value
 from bot.errors import UserFacingError
+from bot.papers import PaperId
 from bot.rendering.text import clean_user_text, plural
+from bot.search import SearchService
 from bot.storage.community import (
     CommunityRepository,
     CommunitySummary,
@@ -28,6 +42,7 @@ from bot.storage.community import (
     SaveResult,
 )
 from bot.storage.database import Database
+from bot.storage.papers import PaperRepository
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +81,15 @@ class PreparedDraft:
     @property
     def is_resubmission(self) -> bool:
         return self.existing is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PaperQuestion:
+    """A checked draft whose paper field holds a title that names no single known paper:
+    the member picks what it means (`CommunityService.answer`)."""
+
+    draft: Draft
+    candidates: TitleCandidates
 
 
 def check_length(name: str, text: str, limit: int) -> None:
@@ -141,10 +165,13 @@ class CommunityService:
         limiter: SlidingWindowLimiter,
         cards: CardHook | None = None,
         clock: Callable[[], float] = time.time,
+        search: SearchService | None = None,
     ) -> None:
         self.db = db
         self.resolver = resolver
         self.repo = CommunityRepository(db)
+        self.papers = PaperRepository(db)
+        self.titles = TitleFinder(self.papers, resolver.arxiv, search)
         self.limiter = limiter
         self.cards = cards
         self.clock = clock
@@ -179,10 +206,63 @@ class CommunityService:
         body = draft.body if draft.body_from_file else clean_body(draft.body)
         return replace(draft, tldr=tldr, body=body)
 
-    async def prepare(self, draft: Draft, *, guild_id: int, author_id: int) -> PreparedDraft:
-        """Check the text, find the paper (maybe on arXiv) and the author's earlier summary."""
+    async def prepare(
+        self,
+        draft: Draft,
+        *,
+        guild_id: int,
+        author_id: int,
+        previous: PreparedDraft | None = None,
+    ) -> PreparedDraft | PaperQuestion:
+        """Check the text and find the paper (maybe on arXiv) and the author's earlier
+        summary of it; or, for a title that names no single known paper, the question of
+        which paper it means.
+
+        `previous` is the preview this draft edits: when the paper field is unchanged, its
+        paper stands (the member already chose it)."""
         draft = self.check_draft(draft)
-        resolved = await self.resolver.resolve(draft.paper, guild_id=guild_id)
+        if previous is not None and normalise_title(draft.paper) == normalise_title(
+            previous.draft.paper
+        ):
+            return await self._prepared(draft, previous.resolved, guild_id, author_id)
+        named = read_paper_input(draft.paper)
+        if isinstance(named, PaperId):
+            resolved = await self.resolver.resolve_id(named)
+            return await self._prepared(draft, resolved, guild_id, author_id)
+        found = await self.titles.lookup(named, guild_id=guild_id)
+        if isinstance(found, TitleCandidates):
+            return PaperQuestion(draft=draft, candidates=found)
+        resolved = await self.resolver.resolve_stored(found)
+        return await self._prepared(draft, resolved, guild_id, author_id)
+
+    async def answer(
+        self, question: PaperQuestion, choice: str, *, guild_id: int, author_id: int
+    ) -> PreparedDraft:
+        """The draft with the paper the member picked (a `paper_options` value). The draft's
+        paper field becomes the paper's identifier (or title), so that editing it keeps the
+        choice."""
+        if choice not in {option.value for option in paper_options(question.candidates)}:
+            raise UserFacingError("That choice is not one I offered: pick from the list.")
+        kind, value = parse_option(choice)
+        if kind == "known":
+            paper = await self.papers.get_visible(int(value), guild_id=guild_id)
+            if paper is None:
+                raise UserFacingError(
+                    "That paper is no longer known in this server: pick another one."
+                )
+            resolved = await self.resolver.resolve_stored(paper)
+        elif kind == "arxiv":
+            resolved = await self.resolver.resolve_id(PaperId(kind="arxiv", value=value))
+        else:
+            resolved = self.resolver.new_titled(question.candidates.title)
+        ids = resolved.paper.ids
+        named = ids[0].display if ids else paper_display_title(resolved.paper)
+        draft = replace(question.draft, paper=named)
+        return await self._prepared(draft, resolved, guild_id, author_id)
+
+    async def _prepared(
+        self, draft: Draft, resolved: ResolvedPaper, guild_id: int, author_id: int
+    ) -> PreparedDraft:
         existing = None
         if resolved.is_stored:  # a paper not stored yet has no summaries
             existing = await self.repo.find_by_author(

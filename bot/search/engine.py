@@ -36,6 +36,7 @@ from bot.search.schema import (
     title_key_analyzer,
 )
 from bot.storage import search as source
+from bot.titles import significant_words
 
 # Similar papers: terms of the source text picked by tf-idf (tantivy's more-like-this).
 SIMILAR_CANDIDATES: Final = 60
@@ -54,6 +55,8 @@ STOP_WORDS: Final = tuple(
     ).split()
 )
 FUZZY_SAMPLE_DOCS: Final = 24
+# Similar titles: at most this many words of the typed title are looked for.
+SIMILAR_TITLE_WORDS: Final = 16
 # Hits fetched past the page to order its ties (tantivy keeps document lengths to 256 levels,
 # so equal scores are common for frequent words); a longer run of ties keeps tantivy's order.
 TIE_WINDOW: Final = 200
@@ -420,6 +423,43 @@ def autocomplete(
                 break
             found.setdefault(paper_id, title)
     return [TitleSuggestion(paper_id, title) for paper_id, title in list(found.items())[:limit]]
+
+
+def similar_titles(
+    index: TantivyIndex, title: str, *, guild_id: int | None, all_guilds: bool, limit: int
+) -> list[TitleSuggestion]:
+    """Papers visible to the viewer whose titles share the most significant words with
+    `title` (each word also found with a typo or two, scoring less), best first: the
+    candidates a typed title may mean, for the caller to rank by closeness."""
+    words = [token for word in significant_words(clean_text(title)) for token in analyze(word)]
+    words = list(dict.fromkeys(words))[:SIMILAR_TITLE_WORDS]
+    if not words:
+        return []
+    schema = index.schema
+    searcher = index.searcher()
+    clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+    for word in words:
+        clauses.append(
+            (tantivy.Occur.Should, tantivy.Query.term_query(schema, "paper_title", word))
+        )
+        distance = fuzzy_distance(word)
+        if distance:
+            fuzzy = tantivy.Query.fuzzy_term_query(schema, "paper_title", word, distance=distance)
+            clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(fuzzy, 0.5)))
+    query = [
+        (tantivy.Occur.Must, tantivy.Query.boolean_query(clauses)),
+        filter_clause(tantivy.Query.term_query(schema, "kind", KIND_PAPER)),
+    ]
+    if not all_guilds:
+        query.append(filter_clause(_guild_clause(schema, guild_id)))
+    hits = searcher.search(tantivy.Query.boolean_query(query), limit, count=False).hits
+    addresses = [address for _, address in hits]
+    ids = searcher.fast_field_values("paper_id", addresses)
+    return [
+        TitleSuggestion(int(paper_id), str(searcher.doc(address).get_first("display_title") or ""))
+        for paper_id, address in zip(ids, addresses, strict=True)
+        if paper_id is not None
+    ]
 
 
 # -- similar papers ----------------------------------------------------------------------------

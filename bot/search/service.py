@@ -71,6 +71,7 @@ MAX_LIMIT: Final = 50
 MAX_OFFSET: Final = 10_000
 AUTOCOMPLETE_LIMIT: Final = 25
 SIMILAR_LIMIT: Final = 5
+MAX_TITLE_CHARS: Final = 400  # a typed title compared for similar titles
 CHANGES_PER_COMMIT: Final = 10_000
 READER_THREADS: Final = 4
 INDEXER_LOOP: Final = "search indexer"
@@ -578,6 +579,27 @@ class SearchService:
         return await self._in_reader(
             lambda: engine.autocomplete(
                 index, prefix[:200], guild_id=guild_id, all_guilds=all_guilds,
+                limit=max(1, min(limit, AUTOCOMPLETE_LIMIT)),
+            )
+        )  # fmt: skip
+
+    async def similar_titles(
+        self,
+        title: str,
+        *,
+        guild_id: int | None = None,
+        all_guilds: bool = False,
+        limit: int = AUTOCOMPLETE_LIMIT,
+    ) -> list[TitleSuggestion]:
+        """Up to `limit` papers visible to the viewer whose titles share words with `title`,
+        best first (see `engine.similar_titles`). Nothing while the index is being rebuilt."""
+        try:
+            index = self._ready_index()
+        except SearchIndexRebuildingError:
+            return []
+        return await self._in_reader(
+            lambda: engine.similar_titles(
+                index, title[:MAX_TITLE_CHARS], guild_id=guild_id, all_guilds=all_guilds,
                 limit=max(1, min(limit, AUTOCOMPLETE_LIMIT)),
             )
         )  # fmt: skip

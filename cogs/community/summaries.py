@@ -39,6 +39,7 @@ from bot.community.service import (
     BODY_LIMIT,
     CommunityService,
     Draft,
+    PaperQuestion,
     PreparedDraft,
     clean_body,
     clean_tldr,
@@ -46,6 +47,7 @@ from bot.community.service import (
     summary_title,
 )
 from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
+from bot.community.title_search import paper_options, question_text
 from bot.community.votes import format_score
 from bot.errors import UserFacingError, logged_autocomplete
 from bot.paged import PagedMessages
@@ -56,7 +58,15 @@ from bot.storage.community import CommunityRepository, CommunitySummary
 from bot.storage.outbox import OutboxRepository
 from bot.storage.papers import Paper, PaperRepository
 from bot.storage.posts import SummaryPostRepository
-from cogs.community.views import PagedView, PreviewView, RetryView, SummaryModal
+from cogs.community.views import (
+    PICKER_TIMEOUT,
+    DraftStep,
+    PagedView,
+    PaperPickerView,
+    PreviewView,
+    RetryView,
+    SummaryModal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +80,8 @@ LEADERBOARD_PERIODS: dict[str, float | None] = {
     "all": None,
 }
 NO_MENTIONS = discord.AllowedMentions.none()
+# A summary too long for the modal goes back to its author as this file.
+KEPT_TEXT_FILE = "your-summary.md"
 THREAD_TYPES = frozenset(
     {
         discord.ChannelType.public_thread,
@@ -164,7 +176,9 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             limiter=self.limiter,
             cards=self._enqueue_cards,
             clock=lambda: self.clock(),
+            search=bot.search,
         )
+        self.picker_timeout = PICKER_TIMEOUT
         self.repo = CommunityRepository(bot.db)
         self.posts = SummaryPostRepository(bot.db)
         self.outbox = OutboxRepository(bot.db)
@@ -219,31 +233,39 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         await interaction.response.send_modal(self._new_modal(draft, download=download))
 
     def _new_modal(
-        self, draft: Draft, *, download: asyncio.Task[bytes] | None = None, title: str = ""
+        self,
+        draft: Draft,
+        *,
+        download: asyncio.Task[bytes] | None = None,
+        title: str = "",
+        replaces: DraftStep | None = None,
+        previous: PreparedDraft | None = None,
     ) -> SummaryModal:
         return SummaryModal(
             title=title or "Summarize a paper",
             draft=draft,
-            on_done=partial(self._draft_submitted, download=download),
+            on_done=partial(
+                self._draft_submitted, download=download, replaces=replaces, previous=previous
+            ),
             ask_body=not draft.body_from_file,
         )
 
     async def summarize_message(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
-        """Message menu: open the form with the paper the message links to."""
+        """Message menu: open the form with the paper the message links to; without a
+        link, with the title of its link preview (if any) for the member to check or type."""
         require_guild(interaction)
         self.service.check_rate(interaction.user.id)
         texts = [message.content]
         for embed in message.embeds:
             texts += [embed.url or "", embed.title or "", embed.description or ""]
         found = find_paper_ids("\n".join(texts))
-        if not found:
-            raise UserFacingError(
-                "I found no arXiv, DOI or ShortScience link in that message. Use "
-                "`/summarize paper:...` to name the paper yourself."
-            )
-        draft = Draft(paper=found[0].display, tldr="", body="")
+        if found:
+            paper = found[0].display
+        else:
+            paper = next((embed.title.strip() for embed in message.embeds if embed.title), "")
+        draft = Draft(paper=paper, tldr="", body="")
         await interaction.response.send_modal(self._new_modal(draft))
 
     async def _draft_submitted(
@@ -252,7 +274,8 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         draft: Draft,
         *,
         download: asyncio.Task[bytes] | None = None,
-        replaces: PreviewView | None = None,
+        replaces: DraftStep | None = None,
+        previous: PreparedDraft | None = None,
     ) -> None:
         guild_id = require_guild(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -273,14 +296,81 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             draft = replace(draft, body=body)
         try:
             prepared = await self.service.prepare(
-                draft, guild_id=guild_id, author_id=interaction.user.id
+                draft, guild_id=guild_id, author_id=interaction.user.id, previous=previous
             )
         except UserFacingError as exc:
             await self._offer_retry(interaction, draft, exc.message)
             return
         if replaces is not None:
-            await replaces.finish("Replaced by your edited preview.")
+            await replaces.finish("Replaced by your edited version below.")
+        if isinstance(prepared, PaperQuestion):
+            await self._ask_which_paper(interaction, prepared)
+            return
         await self._show_preview(interaction, prepared)
+
+    # --- which paper a typed title means ---------------------------------------------------
+
+    async def _ask_which_paper(
+        self, interaction: discord.Interaction, question: PaperQuestion
+    ) -> None:
+        """The picker: known papers, arXiv's matches, a new paper; the member's text waits."""
+        view = PaperPickerView(
+            interaction.user.id,
+            paper_options(question.candidates),
+            on_pick=partial(self._paper_picked, question=question),
+            on_edit=partial(self._picker_edit_clicked, question=question),
+            on_expired=partial(self._picker_expired, question=question),
+            timeout=self.picker_timeout,
+        )
+        view.message = await interaction.edit_original_response(
+            content=question_text(question.candidates), view=view, allowed_mentions=NO_MENTIONS
+        )
+
+    async def _paper_picked(
+        self,
+        interaction: discord.Interaction,
+        view: PaperPickerView,
+        choice: str,
+        *,
+        question: PaperQuestion,
+    ) -> None:
+        guild_id = require_guild(interaction)
+        await interaction.response.defer()  # the preview replaces the picker
+        prepared = await self.service.answer(
+            question, choice, guild_id=guild_id, author_id=interaction.user.id
+        )
+        view.done = True
+        view.stop()
+        await self._show_preview(interaction, prepared)
+
+    async def _picker_edit_clicked(
+        self, interaction: discord.Interaction, view: PaperPickerView, *, question: PaperQuestion
+    ) -> None:
+        await interaction.response.send_modal(self._new_modal(question.draft, replaces=view))
+
+    async def _picker_expired(self, view: PaperPickerView, *, question: PaperQuestion) -> None:
+        """Time ran out before a choice: hand the member's text back (as a file, whatever
+        its length) with a button reopening the form filled in with it."""
+        if view.message is None:
+            return
+        draft = question.draft
+
+        async def reopen(button_interaction: discord.Interaction) -> None:
+            await button_interaction.response.send_modal(self._new_modal(draft))
+
+        retry = RetryView(view.owner_id, reopen)
+        retry.message = view.message
+        kept = f"TL;DR: {draft.tldr}\n\n{draft.body}\n".encode()
+        try:
+            await view.message.edit(
+                content="This choice expired and nothing was published. Your text is attached; "
+                "**Edit and try again** reopens the form with it.",
+                attachments=[discord.File(io.BytesIO(kept), filename=KEPT_TEXT_FILE)],
+                view=retry,
+                allowed_mentions=NO_MENTIONS,
+            )
+        except discord.HTTPException as exc:
+            log.info("Could not hand back an expired paper choice: %s", exc)
 
     async def _offer_retry(
         self, interaction: discord.Interaction, draft: Draft, problem: str
@@ -383,11 +473,8 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             await interaction.response.send_modal(self._edit_modal(context, replaces=view))
             return
         prepared: PreparedDraft = context
-        modal = SummaryModal(
-            title="Edit your summary",
-            draft=prepared.draft,
-            on_done=partial(self._draft_submitted, replaces=view),
-            ask_body=not prepared.draft.body_from_file,
+        modal = self._new_modal(
+            prepared.draft, title="Edit your summary", replaces=view, previous=prepared
         )
         await interaction.response.send_modal(modal)
 

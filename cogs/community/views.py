@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import discord
 
 from bot.community.resolve import MAX_PAPER_INPUT
 from bot.community.service import BODY_LIMIT, TLDR_LIMIT, Draft
+from bot.community.title_search import OptionKind, PaperOption
 from bot.paged import PagedMessages
 from bot.ui import BaseModal, OwnedView, update_message, within_deadline
 
@@ -18,6 +19,10 @@ from bot.ui import BaseModal, OwnedView, update_message, within_deadline
 PREVIEW_TIMEOUT = 14 * 60.0
 # A page that takes longer to show (its equation card being typeset) is deferred first.
 SLOW_PAGE_SECONDS = 1.5
+# Which paper a title means: time to choose, leaving time (within the interaction token's
+# 15 minutes) to hand the member's text back when it runs out.
+PICKER_TIMEOUT = 10 * 60.0
+OPTION_EMOJI: dict[OptionKind, str] = {"known": "📚", "arxiv": "📄", "new": "➕"}
 
 DraftHandler = Callable[[discord.Interaction, Draft], Awaitable[None]]
 
@@ -126,49 +131,45 @@ class PagedView(OwnedView):
         await self._turn(interaction, 1)
 
 
-class PreviewView(PagedView):
-    """The ephemeral preview: Publish / Edit / Cancel, usable by the author only."""
+class DraftStep(OwnedView):
+    """What the steps of writing a summary share (the paper picker, the preview): one action
+    at a time, Edit (back to the form), Cancel, and a final word in place of the controls.
 
-    def __init__(
-        self,
-        owner_id: int,
-        pages: PagedMessages,
-        *,
-        publish_label: str,
-        on_publish: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
-        on_edit: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
-        context: Any,
+    A base of views that sets nothing up itself: `add_draft_buttons` adds Edit and Cancel."""
+
+    busy = False
+    done = False
+    _on_edit: Callable[[discord.Interaction, Any], Awaitable[None]]
+
+    def add_draft_buttons(
+        self, on_edit: Callable[[discord.Interaction, Any], Awaitable[None]], *, row: int
     ) -> None:
-        super().__init__(owner_id, pages)
-        self.context = context  # what the publish and edit handlers need (a draft, an id)
-        self.busy = False
-        self.done = False
-        self._on_publish = on_publish
         self._on_edit = on_edit
-        publish = discord.ui.Button[PreviewView](
-            label=publish_label, style=discord.ButtonStyle.success, row=1
+        edit = discord.ui.Button[DraftStep](
+            label="Edit", style=discord.ButtonStyle.primary, row=row
         )
-        edit = discord.ui.Button[PreviewView](
-            label="Edit", style=discord.ButtonStyle.primary, row=1
+        cancel = discord.ui.Button[DraftStep](
+            label="Cancel", style=discord.ButtonStyle.secondary, row=row
         )
-        cancel = discord.ui.Button[PreviewView](
-            label="Cancel", style=discord.ButtonStyle.secondary, row=1
-        )
-        publish.callback = self._publish
         edit.callback = self._edit
         cancel.callback = self._cancel
-        for button in (publish, edit, cancel):
-            self.add_item(button)
+        self.add_item(edit)
+        self.add_item(cancel)
 
-    async def _publish(self, interaction: discord.Interaction) -> None:
+    async def one_at_a_time(
+        self,
+        interaction: discord.Interaction,
+        action: Callable[[], Awaitable[None]],
+        *,
+        refusal: str,
+    ) -> None:
+        """Run `action` unless another is under way or the step is over (then `refusal`)."""
         if self.busy or self.done:
-            await interaction.response.send_message(
-                "This preview is already being published.", ephemeral=True
-            )
+            await interaction.response.send_message(refusal, ephemeral=True)
             return
         self.busy = True
         try:
-            await self._on_publish(interaction, self)
+            await action()
         finally:
             self.busy = False
 
@@ -183,12 +184,44 @@ class PreviewView(PagedView):
         )
 
     async def finish(self, content: str) -> None:
-        """Replace the preview's controls by a final word (published, replaced...)."""
+        """Replace the controls by a final word (published, replaced...)."""
         self.done = True
         self.stop()
         if self.message is not None:
+            # The message may be gone or its token expired: then nothing is left to tidy.
             with contextlib.suppress(discord.HTTPException):
                 await self.message.edit(content=content, view=None)
+
+
+class PreviewView(DraftStep, PagedView):
+    """The ephemeral preview: Publish / Edit / Cancel, usable by the author only."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        pages: PagedMessages,
+        *,
+        publish_label: str,
+        on_publish: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
+        on_edit: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
+        context: Any,
+    ) -> None:
+        super().__init__(owner_id, pages)
+        self.context = context  # what the publish and edit handlers need (a draft, an id)
+        self._on_publish = on_publish
+        publish = discord.ui.Button[PreviewView](
+            label=publish_label, style=discord.ButtonStyle.success, row=1
+        )
+        publish.callback = self._publish
+        self.add_item(publish)
+        self.add_draft_buttons(on_edit, row=1)
+
+    async def _publish(self, interaction: discord.Interaction) -> None:
+        await self.one_at_a_time(
+            interaction,
+            lambda: self._on_publish(interaction, self),
+            refusal="This preview is already being published.",
+        )
 
     async def on_timeout(self) -> None:
         if self.message is None or self.done:
@@ -199,6 +232,53 @@ class PreviewView(PagedView):
                 "it if you want to submit again.",
                 view=None,
             )
+
+
+class PaperPickerView(DraftStep):
+    """Which paper a typed title means: a menu of `PaperOption`s (known papers, arXiv's, a
+    new one), Edit (back to the form) and Cancel; for the author only."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        options: Sequence[PaperOption],
+        *,
+        on_pick: Callable[[discord.Interaction, PaperPickerView, str], Awaitable[None]],
+        on_edit: Callable[[discord.Interaction, PaperPickerView], Awaitable[None]],
+        on_expired: Callable[[PaperPickerView], Awaitable[None]],
+        timeout: float = PICKER_TIMEOUT,
+    ) -> None:
+        super().__init__(owner_id, timeout=timeout)
+        self._on_pick = on_pick
+        self._on_expired = on_expired
+        self.menu = discord.ui.Select[PaperPickerView](
+            placeholder="Which paper do you mean?",
+            options=[
+                discord.SelectOption(
+                    label=option.label,
+                    value=option.value,
+                    description=option.description or None,
+                    emoji=OPTION_EMOJI[option.kind],
+                )
+                for option in options
+            ],
+            row=0,
+        )
+        self.menu.callback = self._picked
+        self.add_item(self.menu)
+        self.add_draft_buttons(on_edit, row=1)
+
+    async def _picked(self, interaction: discord.Interaction) -> None:
+        await self.one_at_a_time(
+            interaction,
+            lambda: self._on_pick(interaction, self, self.menu.values[0]),
+            refusal="One moment: your previous choice is being prepared.",
+        )
+
+    async def on_timeout(self) -> None:
+        if self.message is not None and not self.done:
+            self.done = True
+            await self._on_expired(self)
 
 
 class RetryView(OwnedView):

@@ -113,6 +113,36 @@ async def preview(
     return submitted, await submitted.wait_reply()
 
 
+def menu_options(message: Message) -> list[dict[str, Any]]:
+    """The options of the one select menu on `message` (the paper picker's)."""
+    menus = [c for c in message.iter_components() if c.get("type") == 3]
+    assert len(menus) == 1, message.components
+    return list(menus[0]["options"])
+
+
+async def pick(emulator: DiscordEmulator, picker: Message, member: Member, value: str) -> Message:
+    """Choose `value` in the paper picker; the same message then shows the preview."""
+    chosen = await emulator.select(picker, [value], member=member)
+    await chosen.wait_callback()
+    await emulator.wait_for(
+        lambda: (
+            "Publish" in [b.get("label") for b in picker.buttons]
+            or "Replace my summary" in [b.get("label") for b in picker.buttons]
+        ),
+        description="the preview in place of the picker",
+    )
+    return picker
+
+
+async def preview_new_paper(
+    emulator: DiscordEmulator, member: Member, title: str, **kwargs: Any
+) -> Message:
+    """/summarize with a title nobody knows: the picker, then "a new paper titled ..."."""
+    _, picker = await preview(emulator, member, title, **kwargs)
+    assert menu_options(picker)[-1]["value"] == "new", picker.components
+    return await pick(emulator, picker, member, "new")
+
+
 async def publish(
     emulator: DiscordEmulator, preview_message: Message, member: Member, label: str = "Publish"
 ) -> tuple[InteractionHandle, Message]:
@@ -375,10 +405,12 @@ async def test_context_menu_prefills_the_paper_from_a_message(
     shown = await submitted.wait_reply()
     assert shown.embed["title"] == "Attention Is All You Need"  # type: ignore[index]
 
+    # No link in it: the form opens for the member to name the paper (see
+    # tests/e2e/test_summarize_titles.py for a title typed there).
     plain = await emulator.post_user_message(general, alice, "no paper here, just chat")
-    refused = await emulator.message_command("Summarize this paper", plain, member=alice)
-    reply = await refused.wait_reply()
-    assert reply.ephemeral and "found no arXiv" in reply.content
+    blank = await emulator.message_command("Summarize this paper", plain, member=alice)
+    await blank.wait_modal()
+    assert modal_inputs(blank)["paper"].get("value") in (None, "")
 
 
 async def test_resubmitting_edits_the_summary_after_a_confirm(

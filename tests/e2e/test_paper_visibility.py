@@ -12,7 +12,7 @@ import pytest
 from bot.bot import ShortScienceBot
 from bot.config import Settings
 from tests.e2e.conftest import StartBot
-from tests.e2e.test_community import preview, publish, settings, summary_id_of
+from tests.e2e.test_community import preview, preview_new_paper, publish, settings, summary_id_of
 from tests.emulator import Channel, DiscordEmulator, Guild, Member, Message
 
 __all__ = ["settings"]  # the fixture, used by name
@@ -67,7 +67,7 @@ async def test_a_cancelled_preview_stores_nothing_and_leaks_nothing(
     emulator: DiscordEmulator, bot: ShortScienceBot
 ) -> None:
     alice = emulator.guild.member("alice")
-    _, shown = await preview(emulator, alice, MEMO)
+    shown = await preview_new_paper(emulator, alice, MEMO)
     assert shown.embed is not None and shown.embed["title"] == MEMO
     cancelled = await emulator.click(shown, label="Cancel", member=alice)
     assert "nothing was saved" in (await cancelled.wait_reply()).content
@@ -86,7 +86,7 @@ async def test_a_paper_known_from_one_server_is_visible_only_there(
 ) -> None:
     guild, general = emulator.guild, emulator.guild.channel("general")
     alice = guild.member("alice")
-    _, shown = await preview(emulator, alice, MEMO)
+    shown = await preview_new_paper(emulator, alice, MEMO)
     _, card = await publish(emulator, shown, alice)
     summary_id = summary_id_of(card)
     paper_id = await bot.db.fetchval("SELECT paper_id FROM summaries WHERE id = ?", (summary_id,))

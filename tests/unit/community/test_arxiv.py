@@ -12,8 +12,10 @@ from bot.community.arxiv import (
     ArxivClient,
     ArxivLookupError,
     parse_arxiv_response,
+    title_search_query,
 )
 from bot.pacing import RequestSpacer
+from tests.fixtures.arxiv import search
 from tests.fixtures.arxiv.server import FIXTURES, ArxivFixtureServer
 from tests.fixtures.chunked import chunk_size
 
@@ -110,6 +112,12 @@ async def test_requests_are_spaced_across_clients(
     )
     assert len(server.requests) == 3
     assert sorted(slept) == [3.0, 6.0]
+    # A title search takes its turn in the same queue.
+    slept.clear()
+    await asyncio.gather(
+        clients[0].lookup("1711.05101"), clients[1].search_titles("Group Normalization")
+    )
+    assert sorted(slept) == [9.0, 12.0]
 
 
 async def test_error_entry_outage_and_timeout_raise(
@@ -171,3 +179,74 @@ async def test_an_oversized_reply_fails_cleanly(
         await client.lookup("1502.03167")
     # Nothing was cached: a client with room for the answer still finds it.
     assert await make_client(session, server).lookup("1502.03167") is not None
+
+
+def test_a_title_search_is_made_of_the_titles_words_only() -> None:
+    assert title_search_query("Attention Is All You Need") == (
+        'ti:"attention is all you need" OR (ti:attention AND ti:all AND ti:need)'
+    )
+    assert title_search_query("  Normalization ") == 'ti:"normalization"'
+    assert title_search_query("?!* ()") is None
+    # Quotes, colons, brackets, wildcards and operators typed in a title are separators or
+    # lower-case words: never syntax. Operator words stay out of the AND clauses.
+    hostile = 'x" OR au:Vaswani ANDNOT (ti:"need*) AND'
+    query = title_search_query(hostile)
+    assert query == (
+        'ti:"x or au vaswani andnot ti need and" OR (ti:x AND ti:au AND ti:vaswani AND ti:ti '
+        "AND ti:need)"
+    )
+    node = search.parse(query)
+    assert {term.field for term in search.terms(node)} == {"ti"}
+    assert search.operators(node) == ["OR", "AND", "AND", "AND", "AND"]
+    # Bounded, however long the title.
+    long_query = title_search_query(" ".join(f"word{i}" for i in range(200)))
+    assert long_query is not None and long_query.count("ti:") == 1 + 10
+    assert len(long_query) < 400
+
+
+async def test_title_search_in_relevance_order_cached_and_remembered(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    client = make_client(session, server)
+    found = await client.search_titles("neural machine translation")
+    assert [paper.arxiv_id for paper in found] == ["1409.0473", "1508.04025"]
+    assert found[1].authors[0] == "Minh-Thang Luong" and found[1].year == 2015
+    # The exact title first; words in another order or with small words missing still match.
+    assert [p.arxiv_id for p in await client.search_titles("Group Normalization")] == ["1803.08494"]
+    assert [p.arxiv_id for p in await client.search_titles("translate and align")] == ["1409.0473"]
+    assert await client.search_titles("Reading Group Snacks") == []
+    assert len(await client.search_titles("normalization", limit=1)) == 1
+    requests = len(server.requests)
+    # Again: from the cache. A paper found is known by id too: no look-up request.
+    assert await client.search_titles("neural machine translation") == found
+    assert await client.lookup("1508.04025") == found[1]
+    assert len(server.requests) == requests
+    assert all(node is not None for _, node in server.searches)
+
+
+async def test_title_search_failures_raise(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    client = make_client(session, server, timeout=0.3)
+    server.hang_searches = True
+    with pytest.raises(ArxivLookupError, match="did not answer"):
+        await client.search_titles("Group Normalization")
+    server.hang_searches = False
+    client.timeout = 5.0
+    server.outage_status = 503
+    with pytest.raises(ArxivLookupError, match="HTTP 503"):
+        await client.search_titles("Group Normalization")
+    server.outage_status = None
+    assert len(await client.search_titles("Group Normalization")) == 1  # failures not cached
+
+
+async def test_the_fixture_answers_an_unreadable_query_as_arxiv_does(
+    server: ArxivFixtureServer, session: aiohttp.ClientSession
+) -> None:
+    """arXiv's answer to a query it cannot read: HTTP 400 with its error entry (which the
+    client reports as a failure). The client's own queries never get it (above)."""
+    for bad in ('ti:"open', "ti:x AND", "(ti:x", "foo:bar", "ti:x and ti:y"):
+        async with session.get(server.url, params={"search_query": bad}) as response:
+            assert response.status == 400, bad
+            with pytest.raises(ArxivLookupError, match="arXiv error"):
+                parse_arxiv_response(await response.read())

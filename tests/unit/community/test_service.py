@@ -16,6 +16,8 @@ from bot.community.service import (
     FILE_BODY_LIMIT_BYTES,
     CommunityService,
     Draft,
+    PaperQuestion,
+    PreparedDraft,
     clean_body,
     clean_tldr,
     read_summary_file,
@@ -81,6 +83,7 @@ async def publish(service: CommunityService, author: int, tldr: str = "t") -> in
     prepared = await service.prepare(
         Draft(paper="doi:10.1145/3065386", tldr=tldr, body="b"), guild_id=GUILD, author_id=author
     )
+    assert isinstance(prepared, PreparedDraft)
     result = await service.publish(
         prepared, guild_id=GUILD, author_id=author, author_name=f"member {author}"
     )
@@ -142,14 +145,50 @@ async def test_a_preview_stores_nothing_and_publish_stores_it_all(
     async def count(table: str) -> int:
         return int(await service.db.fetchval("SELECT count(*) FROM " + table))
 
-    prepared = await service.prepare(
-        Draft(paper="A Memo Nobody Else Has Seen", tldr="t", body="b"),
+    # A title nobody knows: a question (arXiv is unreachable here, and that is said), never
+    # a paper stored on the way.
+    asked = await service.prepare(
+        Draft(paper="  A Memo   Nobody Else Has Seen ", tldr="t", body="b"),
         guild_id=GUILD,
         author_id=5,
     )
+    assert isinstance(asked, PaperQuestion)
+    assert asked.candidates.title == "A Memo Nobody Else Has Seen"
+    assert asked.candidates.known == () and asked.candidates.found == ()
+    assert asked.candidates.arxiv_problem is not None
+    assert (await count("papers"), await count("summaries")) == (0, 0)
+    for forged in ("known:abc", "known:1", "arxiv:1706.03762", ""):
+        with pytest.raises(UserFacingError, match="not one I offered"):
+            await service.answer(asked, forged, guild_id=GUILD, author_id=5)
+    prepared = await service.answer(asked, "new", guild_id=GUILD, author_id=5)
     assert not prepared.resolved.is_stored and prepared.existing is None
+    assert prepared.draft.paper == "A Memo Nobody Else Has Seen"
     assert (await count("papers"), await count("summaries")) == (0, 0)
     result = await service.publish(prepared, guild_id=GUILD, author_id=5, author_name="five")
     stored = await service.get_in_guild(result.summary_id, GUILD)
     assert stored.paper_title == "A Memo Nobody Else Has Seen"
     assert (await count("papers"), await count("summaries")) == (1, 1)
+
+    # Now known here: the same title, in any case and spacing, is that paper at once.
+    again = await service.prepare(
+        Draft(paper="a memo nobody else HAS seen", tldr="t2", body="b"),
+        guild_id=GUILD,
+        author_id=6,
+    )
+    assert isinstance(again, PreparedDraft) and again.resolved.paper.id == stored.paper_id
+    # Editing a preview keeps its paper when the paper field is unchanged; a new title asks.
+    kept = await service.prepare(
+        Draft(paper=prepared.draft.paper, tldr="t3", body="b"),
+        guild_id=GUILD,
+        author_id=5,
+        previous=prepared,
+    )
+    assert isinstance(kept, PreparedDraft) and kept.resolved is prepared.resolved
+    changed = await service.prepare(
+        Draft(paper="Another Memo Entirely", tldr="t3", body="b"),
+        guild_id=GUILD,
+        author_id=5,
+        previous=prepared,
+    )
+    assert isinstance(changed, PaperQuestion)
+    assert await count("papers") == 1

@@ -200,6 +200,7 @@ async def test_searches_say_the_index_is_being_rebuilt(
         with pytest.raises(SearchIndexRebuildingError):
             await search.similar(1, guild_id=None)
         assert await search.autocomplete("alp") == []
+        assert await search.similar_titles("alpha") == []
         # Writes go on meanwhile, and do not wait for the index.
         summary = await add_summary(searchable.db, title="During", body="rebuildword")
         release.set()

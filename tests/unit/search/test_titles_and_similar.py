@@ -151,3 +151,36 @@ async def test_similar_compares_only_what_the_viewer_may_see(searchable: Searcha
     assert there and there[0] in {papers["batchnorm"], papers["layernorm"], papers["groupnorm"],
                                   papers["private"]}  # fmt: skip
     assert await search.similar(999_999, guild_id=None) == []
+
+
+async def similar_titles(search: SearchService, title: str, **options: object) -> list[str]:
+    return [s.title for s in await search.similar_titles(title, **options)]  # type: ignore[arg-type]
+
+
+async def test_similar_titles_share_words_typos_included_and_follow_visibility(
+    searchable: Searchable,
+) -> None:
+    """The known papers a typed title may mean (`/summarize`'s picker): titles sharing its
+    significant words, in any order, a word with a typo too; only papers the viewer may see."""
+    papers = await make_topics(searchable)
+    search = searchable.search
+    found = await similar_titles(search, "normalization of a group", guild_id=None)
+    assert found[0] == "Group Normalization"
+    assert set(found) == {"Group Normalization", "Batch Normalization", "Layer Normalization"}
+    # A typo (one or two edits in a long word) still finds it; function words alone do not
+    # make everything match.
+    assert (await similar_titles(search, "Batch Normalisaton", guild_id=None))[0] == (
+        "Batch Normalization"
+    )
+    assert await similar_titles(search, "of the and", guild_id=None) == []
+    assert await similar_titles(search, "  ", guild_id=None) == []
+    # Server 77's own paper is suggested there only.
+    assert "Weight Standardization" in await similar_titles(
+        search, "weight standardization", guild_id=77
+    )
+    assert await similar_titles(search, "weight standardization", guild_id=None) == []
+    for hostile in ('"*(', "title:", "(.*)", "[a-z]+", "\\x{41}", "paper_title:adam"):
+        await similar_titles(search, hostile, guild_id=None)  # no error, whatever matches
+    assert papers["adam"] in [
+        s.paper_id for s in await search.similar_titles("adam", guild_id=None, limit=1)
+    ]
