@@ -314,7 +314,12 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             score=existing.score if existing else 0,
             now=self.clock(),
         )
-        pages = await summary_display(draft, self.bot.typesetter, preview=True)
+        pages = await summary_display(
+            draft,
+            self.bot.typesetter,
+            preview=True,
+            page_chars=self.bot.settings.summary_page_chars,
+        )
         first = await pages.page(0)
         notes = []
         if prepared.resolved.note:
@@ -521,7 +526,10 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         stored = await stored_summary(self.bot.db, summary_id)
         assert stored is not None
         pages = await summary_display(
-            with_text(stored, tldr=tldr, body=new_body), self.bot.typesetter, preview=True
+            with_text(stored, tldr=tldr, body=new_body),
+            self.bot.typesetter,
+            preview=True,
+            page_chars=self.bot.settings.summary_page_chars,
         )
         first = await pages.page(0)
         view = PreviewView(
