@@ -21,7 +21,7 @@ from discord.utils import TimestampStyle
 from bot.papers import PaperId
 from bot.rendering.equation_pages import PageEquations, plan_pages
 from bot.rendering.latex import convert_math_in_text
-from bot.rendering.markdown import RenderedSummary, render_summary
+from bot.rendering.markdown import RenderedSummary, render_inline_text, render_summary
 from bot.rendering.pages import (
     DEFAULT_PAGE_CHARS,
     DESCRIPTION_LIMIT,
@@ -98,6 +98,19 @@ def paper_title(paper: Paper | None, fallback: str = "") -> str:
 
 def summary_title(summary: Summary) -> str:
     return paper_title(summary.paper, summary.title)
+
+
+def title_text(title: str) -> str:
+    """A title as it is shown: one line of plain text, its math in Unicode and its Markdown
+    dropped (the conversion `/summary view` applies), for embed titles, list lines and
+    select options."""
+    return render_inline_text(title, markdown=False)
+
+
+def inline_title(title: str, limit: int) -> str:
+    """A title on one line of an embed's text: converted (`title_text`), shortened, shown
+    literally (Markdown escaped, mentions made inert)."""
+    return inline_text(title_text(title), limit)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,7 +257,7 @@ def summary_pages(
     def paginate(body: str, breaks: Sequence[int]) -> list[EmbedPage]:
         return paginate_for_embed(
             body,
-            title=summary_title(summary),
+            title=title_text(summary_title(summary)),
             footer_template=f"Summary #{summary.id} · page {{page}} of {{pages}}",
             author=summary_byline(summary),
             breaks=breaks,
@@ -384,7 +397,7 @@ def listed_from_summary(summary: Summary, *, when_style: TimestampStyle = "d") -
 
 def listed_line(item: ListedSummary, rank: int) -> str:
     """`**3.** [Title](url) — Author · ▲ 12 · #41` and the excerpt below it."""
-    title = inline_text(item.title, 110).replace("[", "(").replace("]", ")")
+    title = inline_title(item.title, 110).replace("[", "(").replace("]", ")")
     heading = f"[{title}]({item.url})" if item.url and is_markdown_safe_url(item.url) else title
     meta = [inline_text(item.author or "Anonymous", 60), score_text(item.score)]
     if item.origin == "community":
@@ -429,7 +442,7 @@ def results_embed(
 
 def select_option_texts(item: ListedSummary, rank: int) -> tuple[str, str]:
     """(label, description) for a select option that opens a listed summary."""
-    label = plain_text(f"{rank}. {item.title}", SELECT_TEXT_LIMIT)
+    label = plain_text(f"{rank}. {title_text(item.title)}", SELECT_TEXT_LIMIT)
     description = plain_text(
         f"{item.author or 'Anonymous'} · {score_text(item.score)} · #{item.summary_id}",
         SELECT_TEXT_LIMIT,
@@ -576,8 +589,7 @@ def paper_card(
     heading = _paper_heading(paper)
     links = format_links(paper_links(paper))
     summaries_field = _summaries_field(summaries)
-    title_text = convert_math_in_text(" ".join(clean_user_text(paper_title(paper)).split()))
-    title = shorten(" ".join(title_text.split()), TITLE_LIMIT)
+    title = shorten(title_text(paper_title(paper)), TITLE_LIMIT)
     footer_parts = [paper_id.display for paper_id in paper.ids]
     if fetching and (not paper.authors.strip() or not (paper.abstract or "").strip()):
         footer_parts.append("authors and abstract on their way from " + " and ".join(fetching))

@@ -50,6 +50,7 @@ from bot.community.votes import format_score
 from bot.errors import UserFacingError, logged_autocomplete
 from bot.paged import PagedMessages
 from bot.papers import PaperId, find_paper_ids, parse_paper_id
+from bot.presenters import inline_title
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, plural, shorten
 from bot.storage.community import CommunityRepository, CommunitySummary
@@ -648,10 +649,9 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         for summary in summaries:
             when = f"<t:{int(summary.edited_at)}:d>"
             state = " · *deleted*" if summary.is_deleted else ""
-            title = neutralize_mentions(shorten(summary.display_title, 120))
+            title = inline_title(summary.display_title, 120)
             lines.append(
-                f"`#{summary.id}` **{discord.utils.escape_markdown(title)}** · score "
-                f"{format_score(summary.score)} · {when}{state}"
+                f"`#{summary.id}` **{title}** · score {format_score(summary.score)} · {when}{state}"
             )
         pages = paginate_for_embed(
             "\n".join(lines),
