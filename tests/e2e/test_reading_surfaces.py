@@ -17,9 +17,11 @@ from bot.bot import ShortScienceBot
 from bot.papers import PaperId
 from bot.storage.papers import PaperRepository
 from bot.storage.summaries import SummaryRepository
+from tests.e2e.conftest import StartBot
 from tests.e2e.search_seed import add_community_summary, find_paper, import_sample
 from tests.e2e.test_community import write
 from tests.emulator import DiscordEmulator, Message
+from tests.emulator.botharness import make_settings
 
 SEED_SUMMARIES = Path(__file__).resolve().parents[1] / "fixtures" / "shortscience"
 FOOTER = re.compile(r"Summary #(\d+) · page (\d+) of (\d+)")
@@ -235,3 +237,21 @@ async def test_the_announcement_card_converts_spaced_math(
     )
     description = card.embed["description"]  # type: ignore[index]
     assert "Stay near the data: V\\_D^π(s) = ∑ₜ γᵗ rₜ, not $5 or $10." in description
+
+
+async def test_summary_page_chars_sets_the_page_size(
+    emulator: DiscordEmulator, start_bot: StartBot, tmp_path: Path
+) -> None:
+    bot = await start_bot(make_settings(emulator, tmp_path / "pages.db", summary_page_chars=700))
+    await import_sample(bot)
+    summary_id = await add_summary(bot, THREE_IMAGES, "urn:brac:small-pages")
+    message = await (await emulator.slash(f"/summary view id:{summary_id}")).wait_reply(10.0)
+    _, pages = page_of(message)
+    assert pages > 5
+    texts = [message.embed["description"]]  # type: ignore[index]
+    for _ in range(pages - 1):
+        await turn(emulator, message, "Next")
+        texts.append(message.embed["description"])  # type: ignore[index]
+    assert all(len(text) <= 700 for text in texts)
+    # The spaced formula is on one page, whole.
+    assert sum(SPACED_SHOWN in text for text in texts) == 1
