@@ -16,10 +16,10 @@ from pathlib import Path
 from bot.bot import ShortScienceBot
 from bot.papers import PaperId
 from bot.storage.papers import PaperRepository
-from bot.storage.summaries import SummaryRepository
 from tests.e2e.conftest import StartBot
-from tests.e2e.search_seed import add_community_summary, find_paper, import_sample
+from tests.e2e.search_seed import add_community_summary, import_sample
 from tests.e2e.test_community import write
+from tests.e2e.test_math_images import add_summary
 from tests.emulator import DiscordEmulator, Message
 from tests.emulator.botharness import make_settings
 
@@ -84,14 +84,6 @@ def page_of(message: Message) -> tuple[int, int]:
 def shown_image(message: Message) -> str | None:
     assert message.embed is not None
     return (message.embed.get("image") or {}).get("url")
-
-
-async def add_summary(bot: ShortScienceBot, body: str, guid: str) -> int:
-    paper = await find_paper(bot, "arxiv", "1502.03167")
-    saved = await SummaryRepository(bot.db).upsert_external(
-        external_id=guid, body=body, author_name="reader", paper_id=paper.id, url=None, score=1
-    )
-    return saved.summary_id
 
 
 async def turn(emulator: DiscordEmulator, message: Message, label: str) -> None:
@@ -255,3 +247,30 @@ async def test_summary_page_chars_sets_the_page_size(
     assert all(len(text) <= 700 for text in texts)
     # The spaced formula is on one page, whole.
     assert sum(SPACED_SHOWN in text for text in texts) == 1
+
+
+async def test_a_private_page_that_is_slow_to_come_stays_private(
+    emulator: DiscordEmulator, running_bot: ShortScienceBot
+) -> None:
+    """A private copy, or Read under a card, answered after "thinking" (its equations being
+    typeset): the thinking message is private, so the page that replaces it is too (a
+    public "thinking" message would have shown it to the whole channel)."""
+    await import_sample(running_bot)
+    summary_id = await add_summary(running_bot, THREE_IMAGES, "urn:brac:slow")
+    alice, mod = emulator.guild.member("alice"), emulator.guild.member("mod")
+    card = await write(emulator, alice, body="Read me: $$x^2 + y^2 = z^2$$")
+    message = await (
+        await emulator.slash(f"/summary view id:{summary_id}", member=alice)
+    ).wait_reply(10.0)
+    running_bot.get_cog("Search").slow_reply_seconds = 0.0  # type: ignore[union-attr]
+
+    press = await emulator.click(message, label="Next", member=mod)
+    copy = await press.wait_reply(timeout=10.0)
+    assert press.callback_type == 5  # "thinking" first
+    assert copy.ephemeral and page_of(copy) == (2, 3)
+    assert [m for m in emulator.messages(message.channel) if m.id == copy.id] == []
+
+    read = await emulator.click(card, label="Read", member=mod)
+    shown = await read.wait_reply(timeout=10.0)
+    assert read.callback_type == 5
+    assert shown.ephemeral and "x² + y² = z²" in shown.embed["description"]  # type: ignore[index]
