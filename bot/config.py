@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.rendering.pages import DEFAULT_PAGE_CHARS, DESCRIPTION_LIMIT, MINIMUM_DESCRIPTION_ROOM
+
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_SEED_FEEDS = "https://www.shortscience.org/rss.xml"
 
@@ -93,6 +95,11 @@ class Settings(BaseSettings):
     math_worker_memory_bytes: int = Field(default=1 << 30, ge=256 << 20)
     math_cache_path: Path | None = None
     math_cache_max_bytes: int = Field(default=256 << 20, ge=1 << 20)
+    # Characters of text on one page of a summary (`/summary view`, Read, the preview): pages
+    # break at paragraphs or sentences, never inside a formula, code block or table.
+    summary_page_chars: int = Field(
+        default=DEFAULT_PAGE_CHARS, ge=MINIMUM_DESCRIPTION_ROOM, le=DESCRIPTION_LIMIT
+    )
 
     @property
     def math_cache_dir(self) -> Path:

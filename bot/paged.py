@@ -30,9 +30,11 @@ from bot.presenters import (
 from bot.rendering.equation_pages import PageEquations
 from bot.rendering.equations import DisplayEquation
 from bot.rendering.markdown import RenderedSummary
+from bot.rendering.pages import DEFAULT_PAGE_CHARS
 from bot.storage.papers import Paper
 from bot.storage.reading import Submission
 from bot.storage.summaries import Summary
+from bot.typeset.layout import Drawing
 from bot.typeset.service import Typesetter
 from bot.typeset.style import DEFAULT_STYLE
 
@@ -101,30 +103,38 @@ class PagedMessages:
 
 
 async def summary_messages(
-    summary: Summary, typesetter: Typesetter | None, *, math: MathMode = "image"
+    summary: Summary,
+    typesetter: Typesetter | None,
+    *,
+    math: MathMode = "image",
+    page_chars: int = DEFAULT_PAGE_CHARS,
 ) -> PagedMessages:
-    """A summary's pages as `/summary view` shows them (rendering off the event loop)."""
+    """A summary's pages as `/summary view` shows them (rendering off the event loop), at
+    most `page_chars` characters of text each (`SUMMARY_PAGE_CHARS`)."""
     cards = typesetter is not None and math == "image"
     style = typesetter.style if typesetter is not None else DEFAULT_STYLE
+
+    def paged(rendered: RenderedSummary, drawings: Sequence[Drawing | None] = ()) -> SummaryPages:
+        return summary_pages(
+            summary, rendered=rendered, drawings=drawings, style=style, page_chars=page_chars
+        )
 
     def render() -> tuple[RenderedSummary, SummaryPages | None]:
         rendered = render_summary_text(summary, collect_equations=cards)
         if not rendered.equations:
-            return rendered, summary_pages(summary, rendered=rendered, style=style)
+            return rendered, paged(rendered)
         # A summary viewed lately has its drawings in memory: plan its pages right away.
         assert typesetter is not None
         drawings = typesetter.remembered_drawings([e.source for e in rendered.equations])
         if drawings is None:
             return rendered, None  # planned once the equations are typeset
-        return rendered, summary_pages(summary, rendered=rendered, drawings=drawings, style=style)
+        return rendered, paged(rendered, drawings)
 
     rendered, pages = await asyncio.to_thread(render)
     if pages is None:
         assert typesetter is not None
         drawings = await typesetter.drawings([equation.source for equation in rendered.equations])
-        pages = await asyncio.to_thread(
-            lambda: summary_pages(summary, rendered=rendered, drawings=drawings, style=style)
-        )
+        pages = await asyncio.to_thread(paged, rendered, drawings)
     return PagedMessages(
         pages.embeds,
         equations=pages.equations,

@@ -21,8 +21,9 @@ from discord.utils import TimestampStyle
 from bot.papers import PaperId
 from bot.rendering.equation_pages import PageEquations, plan_pages
 from bot.rendering.latex import convert_math_in_text
-from bot.rendering.markdown import RenderedSummary, render_summary
+from bot.rendering.markdown import RenderedSummary, render_inline_text, render_summary
 from bot.rendering.pages import (
+    DEFAULT_PAGE_CHARS,
     DESCRIPTION_LIMIT,
     EMBED_TOTAL_LIMIT,
     FIELD_VALUE_LIMIT,
@@ -30,9 +31,12 @@ from bot.rendering.pages import (
     EmbedField,
     EmbedPage,
     paginate_for_embed,
+    split_pages,
 )
 from bot.rendering.text import clean_user_text, escape_markdown, neutralize_mentions, shorten
+from bot.rendering.units import strip_marks
 from bot.rendering.urls import embed_url, is_markdown_safe_url, is_web_url
+from bot.search.excerpt import fragment, render_excerpt
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary
 from bot.typeset.layout import Drawing
@@ -94,6 +98,19 @@ def paper_title(paper: Paper | None, fallback: str = "") -> str:
 
 def summary_title(summary: Summary) -> str:
     return paper_title(summary.paper, summary.title)
+
+
+def title_text(title: str) -> str:
+    """A title as it is shown: one line of plain text, its math in Unicode and its Markdown
+    dropped (the conversion `/summary view` applies), for embed titles, list lines and
+    select options."""
+    return render_inline_text(title, markdown=False)
+
+
+def inline_title(title: str, limit: int) -> str:
+    """A title on one line of an embed's text: converted (`title_text`), shortened, shown
+    literally (Markdown escaped, mentions made inert)."""
+    return inline_text(title_text(title), limit)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,32 +237,36 @@ def summary_pages(
     rendered: RenderedSummary | None = None,
     drawings: Sequence[Drawing | None] = (),
     style: MathStyle = DEFAULT_STYLE,
+    page_chars: int = DEFAULT_PAGE_CHARS,
 ) -> SummaryPages:
-    """The whole summary, rendered for Discord, one embed per page ("page n of m").
+    """The whole summary, rendered for Discord, one embed per page ("page n of m"), each
+    page at most `page_chars` characters of body, never cut inside a formula, code block or
+    table (see `bot.rendering.pages`).
 
     Display equations with a drawing (`drawings[i]` for `rendered.equations[i]`) are
     numbered in the text and shown on their page's card, the page's embed image
-    (`attachment://equations-<page>.png`); the others stay in Unicode only. Otherwise the
-    first image becomes the first page's embed image; every image stays as a link in the
-    text. Each embed fits Discord's limits; together the pages hold the whole text.
+    (`attachment://equations-<page>.png`); the others stay in Unicode only. A page without
+    a card shows the first image it links to as its embed image. Every image stays a link
+    in the text, where it stands. Each embed fits Discord's limits; together the pages hold
+    the whole text.
     """
     if rendered is None:
         rendered = render_summary_text(summary, collect_equations=False, base_url=base_url)
-    text = rendered.text or "*This summary is empty.*"
+    text = rendered.marked or rendered.text or "*This summary is empty.*"
 
     def paginate(body: str, breaks: Sequence[int]) -> list[EmbedPage]:
         return paginate_for_embed(
             body,
-            title=summary_title(summary),
+            title=title_text(summary_title(summary)),
             footer_template=f"Summary #{summary.id} · page {{page}} of {{pages}}",
             author=summary_byline(summary),
             breaks=breaks,
+            page_chars=page_chars,
         )
 
     planned = plan_pages(text, rendered.equations, drawings, paginate, style)
     url = primary_url(summary)
     colour = COMMUNITY_COLOUR if summary.origin == "community" else BRAND_COLOUR
-    image = embed_url(rendered.first_image_url)
     embeds = []
     fallbacks: list[str | None] = []
     for plan in planned:
@@ -260,8 +281,8 @@ def summary_pages(
         if page.author:
             embed.set_author(name=page.author)
         embed.set_footer(text=page.footer)
-        # The equations take precedence over the summary's own image (still linked above).
-        page_image = image if page.page == 1 else None
+        # The equations take precedence over the page's own images (still linked in it).
+        page_image = _first_page_image(rendered.image_urls, plan.images)
         if plan.equations is not None:
             embed.set_image(url=f"attachment://{equation_card_filename(page.page)}")
         elif page_image is not None:
@@ -274,6 +295,14 @@ def summary_pages(
         equations=tuple(plan.equations for plan in planned),
         fallback_images=tuple(fallbacks),
     )
+
+
+def _first_page_image(image_urls: Sequence[str], on_page: Sequence[int]) -> str | None:
+    """The first image a page links to that Discord takes as an embed image."""
+    for index in on_page:
+        if index < len(image_urls) and (url := embed_url(image_urls[index])) is not None:
+            return url
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,21 +325,23 @@ class ListedSummary:
     when_style: TimestampStyle = "d"
 
 
-_LINK_MARKUP: Final = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _HEADING_LINE: Final = re.compile(r"(?m)^ {0,3}#{1,6}(?:[ \t].*)?$")
-_MARKUP_CHARACTERS: Final = re.compile(r"[*_~`|>#\\]")
 _BOLD_RUN: Final = re.compile(r"\*\*(.+?)\*\*")
 
 
-def plain_excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> str:
-    """A one-line, Markdown-free excerpt of a summary: math turned to Unicode, links to their
-    text, formatting characters dropped, mentions inert."""
+def summary_excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> tuple[str, str]:
+    """(Discord Markdown, plain text) of a summary's opening on one line, as search results
+    show it (`bot.search.excerpt`): math in Unicode and whole, Markdown and HTML dropped,
+    the rest shown literally, mentions inert."""
     # Headings (often the paper's title again) say little in a one-line excerpt.
     source = _HEADING_LINE.sub("", markdown[: limit * 8])
-    rendered = render_summary(source if source.strip() else markdown[: limit * 8]).text
-    text = _LINK_MARKUP.sub(r"\1", rendered)
-    text = _MARKUP_CHARACTERS.sub("", text)
-    return neutralize_mentions(shorten(" ".join(text.split()), limit))
+    opening = fragment([source if source.strip() else markdown[: limit * 8]], None)
+    return render_excerpt(opening, limit)
+
+
+def plain_excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> str:
+    """A summary's opening on one line as plain text (see `summary_excerpt`)."""
+    return summary_excerpt(markdown, limit)[1]
 
 
 def highlighted_excerpt(excerpt: str, limit: int = EXCERPT_CHARS) -> str:
@@ -350,14 +381,14 @@ def highlighted_excerpt(excerpt: str, limit: int = EXCERPT_CHARS) -> str:
 def listed_from_summary(summary: Summary, *, when_style: TimestampStyle = "d") -> ListedSummary:
     """A list line for a stored summary, dated by its publication; its excerpt is the TL;DR
     or the body's opening."""
-    excerpt = plain_excerpt(summary.tldr if summary.tldr.strip() else summary.body)
+    excerpt, _ = summary_excerpt(summary.tldr if summary.tldr.strip() else summary.body)
     return ListedSummary(
         summary_id=summary.id,
         title=summary_title(summary),
         author=summary.author_name,
         score=summary.score,
         url=primary_url(summary),
-        excerpt=escape_markdown(excerpt, line_start=False),
+        excerpt=excerpt,
         origin=summary.origin,
         when=summary.created_at,
         when_style=when_style,
@@ -366,7 +397,7 @@ def listed_from_summary(summary: Summary, *, when_style: TimestampStyle = "d") -
 
 def listed_line(item: ListedSummary, rank: int) -> str:
     """`**3.** [Title](url) — Author · ▲ 12 · #41` and the excerpt below it."""
-    title = inline_text(item.title, 110).replace("[", "(").replace("]", ")")
+    title = inline_title(item.title, 110).replace("[", "(").replace("]", ")")
     heading = f"[{title}]({item.url})" if item.url and is_markdown_safe_url(item.url) else title
     meta = [inline_text(item.author or "Anonymous", 60), score_text(item.score)]
     if item.origin == "community":
@@ -411,7 +442,7 @@ def results_embed(
 
 def select_option_texts(item: ListedSummary, rank: int) -> tuple[str, str]:
     """(label, description) for a select option that opens a listed summary."""
-    label = plain_text(f"{rank}. {item.title}", SELECT_TEXT_LIMIT)
+    label = plain_text(f"{rank}. {title_text(item.title)}", SELECT_TEXT_LIMIT)
     description = plain_text(
         f"{item.author or 'Anonymous'} · {score_text(item.score)} · #{item.summary_id}",
         SELECT_TEXT_LIMIT,
@@ -441,14 +472,27 @@ _MONTHS: Final = (
 )
 
 
-def abstract_text(paper: Paper) -> str:
-    """The abstract on one line, its LaTeX math as Unicode (as `/summary view` renders it)."""
+def abstract_text(paper: Paper, *, marks: bool = False) -> str:
+    """The abstract on one line, its LaTeX math as Unicode (as `/summary view` renders it);
+    with `marks`, each formula marked as a unit the page breaker keeps whole."""
     flat = " ".join(clean_user_text(paper.abstract or "").split())
-    return convert_math_in_text(flat).strip() if flat else ""
+    return convert_math_in_text(flat, marks=marks).strip() if flat else ""
 
 
 def abstract_is_long(paper: Paper) -> bool:
     return len(abstract_text(paper)) > SHORT_ABSTRACT_CHARS
+
+
+def shown_abstract(paper: Paper, limit: int) -> str:
+    """The abstract as the paper card shows it, at most `limit` characters: shortened at a
+    sentence or word break (never inside a formula) and ending with `…` when it is."""
+    marked = neutralize_mentions(escape_markdown(abstract_text(paper, marks=True)))
+    if len(strip_marks(marked)) <= limit:
+        return strip_marks(marked)
+    if limit < 2:
+        return ""
+    opening = split_pages(marked, limit - 1)[0]
+    return strip_marks(opening).rstrip() + "…"
 
 
 def paper_venue(paper: Paper) -> str | None:
@@ -511,12 +555,12 @@ def _summaries_field(summaries: Sequence[Summary]) -> EmbedField:
     used = 0
     for rank, summary in enumerate(summaries, start=1):
         tldr = summary.tldr.strip() or summary.body
-        excerpt = plain_excerpt(tldr, 70) if tldr.strip() else ""
+        excerpt = summary_excerpt(tldr, 70)[0] if tldr.strip() else ""
         line = (
             f"**{rank}.** {inline_text(summary.author_name or 'Anonymous', 50)} · "
             f"{score_text(summary.score)} · #{summary.id}"
             + (" · this server" if summary.origin == "community" else "")
-            + (f" — {escape_markdown(excerpt, line_start=False)}" if excerpt else "")
+            + (f" — {excerpt}" if excerpt else "")
         )
         rest = len(summaries) - rank
         reserve = len(f"\n…and {rest} more") if rest else 0
@@ -545,8 +589,7 @@ def paper_card(
     heading = _paper_heading(paper)
     links = format_links(paper_links(paper))
     summaries_field = _summaries_field(summaries)
-    title_text = convert_math_in_text(" ".join(clean_user_text(paper_title(paper)).split()))
-    title = shorten(" ".join(title_text.split()), TITLE_LIMIT)
+    title = shorten(title_text(paper_title(paper)), TITLE_LIMIT)
     footer_parts = [paper_id.display for paper_id in paper.ids]
     if fetching and (not paper.authors.strip() or not (paper.abstract or "").strip()):
         footer_parts.append("authors and abstract on their way from " + " and ".join(fetching))
@@ -555,10 +598,7 @@ def paper_card(
     fixed += len(summaries_field.name) + len(summaries_field.value)
     # Room for the abstract in the description and within the 6000-character total.
     room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - 100) - fixed
-    abstract = abstract_text(paper)
-    if abstract:
-        limit = room if expanded else min(room, SHORT_ABSTRACT_CHARS)
-        abstract = neutralize_mentions(escape_markdown(shorten(abstract, max(limit, 0))))
+    abstract = shown_abstract(paper, room if expanded else min(room, SHORT_ABSTRACT_CHARS))
     parts = [part for part in (heading, abstract, links) if part]
     embed = discord.Embed(
         title=title,

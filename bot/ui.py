@@ -69,17 +69,19 @@ async def within_deadline(
     *,
     patience: float,
     update: bool = False,
+    ephemeral: bool = False,
 ) -> T:
     """Await `work`; when it takes longer than `patience` seconds, acknowledge the
-    interaction first (Discord drops answers after 3 s): "thinking" for a new reply, a
-    deferred update for a component that edits its message (`update`)."""
+    interaction first (Discord drops answers after 3 s): "thinking" for a new reply (private
+    with `ephemeral`: the reply that replaces it keeps its visibility), a deferred update for
+    a component that edits its message (`update`)."""
     task = asyncio.ensure_future(work)
     done, _ = await asyncio.wait({task}, timeout=patience)
     if not done and not interaction.response.is_done():
         if update:
             await interaction.response.defer()
         else:
-            await interaction.response.defer(thinking=True)
+            await interaction.response.defer(thinking=True, ephemeral=ephemeral)
     return await task
 
 

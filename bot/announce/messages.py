@@ -15,8 +15,15 @@ from typing import Any
 import discord
 
 from bot.announce.components import latest_buttons, resume_buttons, summary_buttons
-from bot.rendering import escape_markdown, render_inline_text, render_summary, shorten
+from bot.rendering import (
+    display_pages,
+    escape_markdown,
+    render_inline_text,
+    render_summary,
+    shorten,
+)
 from bot.rendering.text import plural
+from bot.rendering.units import strip_marks
 from bot.rendering.urls import embed_url, is_markdown_safe_url
 from bot.storage.outbox import AnnouncedSummary
 
@@ -61,26 +68,14 @@ def role_mentions(role_id: int | None) -> discord.AllowedMentions:
 
 
 def excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> str:
-    """The first lines of a summary rendered for Discord (math as Unicode), whole lines when
-    they fit, ending with an ellipsis when something was left out."""
-    text = render_summary(markdown).text.strip()
-    if len(text) <= limit:
-        return text
-    kept: list[str] = []
-    size = 0
-    for line in text.splitlines():
-        if size + len(line) + 1 > limit:
-            if not kept:
-                return shorten(line, limit)
-            break
-        kept.append(line)
-        size += len(line) + 1
-    # Do not leave a dangling heading or an unterminated code fence behind.
-    while kept and (not kept[-1].strip() or kept[-1].lstrip().startswith("#")):
-        kept.pop()
-    if sum(line.count("```") for line in kept) % 2:
-        kept.append("```")
-    return "\n".join(kept).rstrip() + "\n…"
+    """The opening of a summary rendered for Discord as `/summary view` renders it (math in
+    Unicode), cut where a page of it would end (a paragraph, line or sentence break, never
+    inside a formula, code block or table), with an ellipsis when something was left out."""
+    rendered = render_summary(markdown)
+    if len(rendered.text) <= limit:
+        return rendered.text.strip()
+    opening = display_pages(rendered.marked, limit - 2)[0]
+    return strip_marks(opening).rstrip() + "\n…"
 
 
 def byline(summary: AnnouncedSummary) -> str:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import discord
 
 from bot.paged import PagedMessages, summary_messages
+from bot.rendering.pages import DEFAULT_PAGE_CHARS
 from bot.storage.database import Database
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary, SummaryRepository
@@ -66,11 +67,15 @@ def _mark_preview(embed: discord.Embed, summary: Summary) -> discord.Embed:
 
 
 async def summary_display(
-    summary: Summary, typesetter: Typesetter | None, *, preview: bool = False
+    summary: Summary,
+    typesetter: Typesetter | None,
+    *,
+    preview: bool = False,
+    page_chars: int = DEFAULT_PAGE_CHARS,
 ) -> PagedMessages:
     """The pages as `/summary view` shows them, equation cards included (rendered off the
     event loop); preview pages say so in their footer."""
-    pages = await summary_messages(summary, typesetter)
+    pages = await summary_messages(summary, typesetter, page_chars=page_chars)
     if preview:
         pages.embeds = [_mark_preview(embed, summary) for embed in pages.embeds]
     return pages

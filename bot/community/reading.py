@@ -14,12 +14,13 @@ import discord
 from bot.community.resolve import PaperResolver, ResolvedPaper
 from bot.community.votes import format_score
 from bot.errors import UserFacingError
-from bot.presenters import equation_card_filename
+from bot.presenters import equation_card_filename, title_text
 from bot.rendering.equation_pages import PlannedPage, plan_pages
 from bot.rendering.equations import DisplayEquation
 from bot.rendering.markdown import render_summary
 from bot.rendering.pages import EmbedPage, paginate_for_embed
 from bot.rendering.text import escape_markdown, neutralize_mentions, plural, shorten
+from bot.rendering.units import take_images
 from bot.rendering.urls import embed_url
 from bot.storage.database import Database
 from bot.storage.papers import Paper
@@ -261,7 +262,9 @@ def digest_text(submissions: list[Submission], equations: list[DisplayEquation] 
     blocks = []
     for rank, submission in enumerate(submissions, start=1):
         name = escape_markdown(neutralize_mentions(shorten(submission.author_name, 80)))
-        tldr = render_summary(submission.tldr, equations=equations).text
+        # Formulas kept whole by the page breaker; images stay links (each TL;DR numbers its
+        # own images, so their anchors would clash).
+        tldr = take_images(render_summary(submission.tldr, equations=equations).marked)[0]
         quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in tldr.split("\n"))
         blocks.append(
             f"**{rank}. {name}** · score {format_score(submission.score)} · "
@@ -288,7 +291,7 @@ def digest_pages(
     def paginate(body: str, breaks: Sequence[int]) -> list[EmbedPage]:
         return paginate_for_embed(
             body,
-            title=f"Digest: {neutralize_mentions(paper.title or paper.canonical_key)}",
+            title=f"Digest: {title_text(paper.title or paper.canonical_key)}",
             footer_template=f"{plural(count, 'summary')} · reading session closed"
             " · page {page} of {pages}",
             breaks=breaks,

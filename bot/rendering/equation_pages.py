@@ -1,13 +1,15 @@
 """Pages whose display equations are shown on an image card: numbering and grouping.
 
-Given rendered text with equation markers (`bot.rendering.equations`) and, for each
-equation, its typeset drawing or None (not typeset: Unicode only), `plan_pages`
+Given rendered text with equation markers (`bot.rendering.equations`) and the page breaker's
+marks (`bot.rendering.units`: formulas kept whole, image anchors) and, for each equation,
+its typeset drawing or None (not typeset: Unicode only), `plan_pages`
 
 - numbers the typeset equations (1), (2)... in reading order, at most `MAX_NUMBERED`;
 - paginates the text so that the equations a page holds fit one card (a card taller than
   `MathStyle.max_card_height` would be shrunk by Discord past legibility): when they do not,
   a page break is placed before the line of the first equation that does not fit;
-- returns each page with the numbers, formulas and Unicode forms of its equations.
+- returns each page, its marks removed, with the numbers, formulas and Unicode forms of its
+  equations and the images it shows (indexes into the rendered summary's `image_urls`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bot.rendering.equations import (
 )
 from bot.rendering.pages import EmbedPage
 from bot.rendering.text import shorten
+from bot.rendering.units import strip_units, take_images
 from bot.typeset.layout import Drawing, card_height
 from bot.typeset.style import MathStyle
 
@@ -57,6 +60,20 @@ class PageEquations:
 class PlannedPage:
     page: EmbedPage
     equations: PageEquations | None
+    # The images whose links the page shows, in order (indexes into the image list).
+    images: tuple[int, ...] = ()
+
+
+def _shown(page: EmbedPage) -> tuple[EmbedPage, list[int], tuple[int, ...]]:
+    """The page without marks, the equation numbers it holds and the images it shows."""
+    description, numbers = take_labels(page.description)
+    description, images = take_images(strip_units(description))
+    return replace(page, description=description), numbers, tuple(images)
+
+
+def _without_card(page: EmbedPage) -> PlannedPage:
+    shown, _, images = _shown(page)
+    return PlannedPage(shown, None, images)
 
 
 def plan_pages(
@@ -72,7 +89,7 @@ def plan_pages(
         if drawing is not None and len(numbers) < MAX_NUMBERED:
             numbers[index] = len(numbers) + 1
     if not numbers:
-        return [PlannedPage(page, None) for page in paginate(remove_markers(text), ())]
+        return [_without_card(page) for page in paginate(remove_markers(text), ())]
     numbered = number_markers(text, numbers)
     by_number = {number: index for index, number in numbers.items()}
     breaks: list[int] = []
@@ -87,10 +104,9 @@ def plan_pages(
         breaks.append(cut)
     planned: list[PlannedPage] = []
     for page in pages:
-        description, on_page = take_labels(page.description)
-        shown = replace(page, description=description)
+        shown, on_page, images = _shown(page)
         if not on_page:
-            planned.append(PlannedPage(shown, None))
+            planned.append(PlannedPage(shown, None, images))
             continue
         indexes = [by_number[number] for number in on_page]
         planned.append(
@@ -101,6 +117,7 @@ def plan_pages(
                     sources=tuple(equations[index].source for index in indexes),
                     forms=tuple(equations[index].unicode for index in indexes),
                 ),
+                images,
             )
         )
     return planned

@@ -24,7 +24,9 @@ MAX_MARKERS: Final = 0xFFFD
 _LABEL_SHIFT: Final = 0x100000
 _PRIVATE_USE_SUPPLEMENT: Final = re.compile("[\U000f0000-\U0010ffff]")
 _MARKER: Final = re.compile("[\U000f0000-\U000ffffd]")
-_SHIFTED_LABEL: Final = re.compile("[\U00100000-\U0010ffff]+")
+# A shifted label is made of shifted ASCII and the shifted LABEL_SPACE; nothing else in
+# plane 16 (`bot.rendering.units` marks live there too).
+_SHIFTED_LABEL: Final = re.compile("[\U00100000-\U0010007f\U00102002]+")
 LABEL_SPACE: Final = "\u2002"  # an en space between the number and the equation
 
 

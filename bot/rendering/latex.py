@@ -28,6 +28,8 @@ from typing import Final, Literal
 
 from unicodeit.data import COMBININGMARKS, REPLACEMENTS, SUBSUPERSCRIPTS
 
+from bot.rendering.units import unit
+
 # --------------------------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------------------------
@@ -811,6 +813,16 @@ def latex_to_unicode(source: str, *, display: bool = False) -> str:
 # --------------------------------------------------------------------------------------------
 # Finding math in prose
 # --------------------------------------------------------------------------------------------
+#
+# Delimiters are MathJax's as ShortScience configures them: `$...$` and `\(...\)` inline;
+# `$$...$$`, `\[...\]` and display environments (`\begin{align}...`). MathJax lets any `$`
+# open math, but prose also uses `$` for money, so an inline `$...$` must also pass these
+# checks (a `$` that fails them is text):
+# - it ends at the first unescaped `$`, never across a blank line, and that `$` is not
+#   followed by a digit (`it costs $5 or $10` is two amounts);
+# - with a space just inside a delimiter (`$ V_D^{\pi}(s) = ... $`), the body must show TeX:
+#   a command, `^`, `_` or a brace; or an `=` or a single word, unless it starts with a
+#   digit (`$ 5 $`, `$5 and $` stay text).
 
 SegmentKind = Literal["text", "inline", "display"]
 
@@ -822,6 +834,12 @@ class MathSegment:
     kind: SegmentKind
     content: str
     source: str  # the exact source text of this segment, delimiters included
+
+
+_BLANK_LINE: Final = re.compile(r"\n[ \t]*\n")
+# What marks a spaced `$ ... $` body as TeX for certain, and what does unless it is an amount.
+_TEX_EVIDENCE: Final = re.compile(r"\\[A-Za-z]|[\^_{}]")
+_WEAK_TEX_EVIDENCE: Final = re.compile(r"=|^[^\s]*[^\W\d_][^\s]*$")
 
 
 def _find_display_end(text: str, start: int) -> int:
@@ -846,12 +864,7 @@ def _is_escaped_backslash(text: str, index: int) -> bool:
 
 
 def _find_inline_end(text: str, start: int) -> int:
-    """Closing `$` for inline math opened just before `start` (pandoc's rules), or -1.
-
-    The body must not start with whitespace (checked by the caller), the closing `$` must
-    not follow whitespace nor be followed by a digit, the body must not contain another
-    unescaped `$` nor a blank line - so `$5 and $10` stays currency.
-    """
+    """The first unescaped `$` from `start`, unless a blank line comes first: -1 then."""
     index = start
     length = len(text)
     while index < length:
@@ -865,21 +878,24 @@ def _find_inline_end(text: str, start: int) -> int:
             if not next_line.strip():
                 return -1  # inline math never spans a blank line
         if char == "$":
-            # The first unescaped `$` closes the math or, if it cannot (space before it,
-            # digit after it), shows that the opening `$` was not math: `$5 and $10`.
-            if index == start or text[index - 1].isspace():
-                return -1
-            if index + 1 < length and text[index + 1].isdigit():
-                return -1
             return index
         index += 1
     return -1
 
 
-def match_math_at(text: str, index: int) -> tuple[MathSegment, int] | None:
-    """Math starting at `text[index] == '$'`: the segment and the index after it, or None."""
-    if not text.startswith("$", index):
-        return None
+def _is_inline_body(body: str) -> bool:
+    """Whether the text between two `$` is math rather than prose between two amounts."""
+    core = body.strip()
+    if not core:
+        return False
+    if core == body:
+        return True  # `$x$`: nothing but math hugs the delimiters
+    if _TEX_EVIDENCE.search(core):
+        return True
+    return not core[0].isdigit() and bool(_WEAK_TEX_EVIDENCE.search(core))
+
+
+def _match_dollar_at(text: str, index: int) -> tuple[MathSegment, int] | None:
     if text.startswith("$$", index):
         end = _find_display_end(text, index + 2)
         if end < 0:
@@ -888,13 +904,12 @@ def match_math_at(text: str, index: int) -> tuple[MathSegment, int] | None:
         if not body.strip():
             return None
         return MathSegment("display", body, text[index : end + 2]), end + 2
-    following = text[index + 1 : index + 2]
-    if not following or following.isspace():
-        return None
     end = _find_inline_end(text, index + 1)
-    if end < 0:
-        return None
+    if end < 0 or text[end + 1 : end + 2].isdigit():
+        return None  # `$5 and $10`: the `$` that would close is an amount's
     body = text[index + 1 : end]
+    if not _is_inline_body(body):
+        return None
     return MathSegment("inline", body, text[index : end + 1]), end + 1
 
 
@@ -910,14 +925,25 @@ _ENVIRONMENT_START: Final = re.compile(r"\\begin\{([A-Za-z]+\*?)\}")
 _LOOKS_LIKE_TEX: Final = re.compile(r"[\\^_={]")
 
 
-def match_display_at(text: str, index: int) -> tuple[MathSegment, int] | None:
-    """Display math starting with a backslash at `text[index]`: `\\[...\\]`, or a display
-    environment (`\\begin{align}...\\end{align}`, kept whole). The segment and the index
-    after it, or None."""
+def _find_closing(text: str, closing: str, start: int) -> int:
+    """The first `closing` (`\\]`, `\\)`) from `start` whose backslash is not escaped."""
+    end = text.find(closing, start)
+    while end >= 0 and _is_escaped_backslash(text, end):
+        end = text.find(closing, end + 1)
+    return end
+
+
+def _match_backslash_at(text: str, index: int) -> tuple[MathSegment, int] | None:
+    if text.startswith("\\(", index):
+        end = _find_closing(text, "\\)", index + 2)
+        if end < 0:
+            return None
+        body = text[index + 2 : end]
+        if not body.strip() or _BLANK_LINE.search(body):
+            return None
+        return MathSegment("inline", body, text[index : end + 2]), end + 2
     if text.startswith("\\[", index):
-        end = text.find("\\]", index + 2)
-        while end >= 0 and _is_escaped_backslash(text, end):
-            end = text.find("\\]", end + 1)
+        end = _find_closing(text, "\\]", index + 2)
         if end < 0:
             return None
         body = text[index + 2 : end]
@@ -945,6 +971,22 @@ def match_display_at(text: str, index: int) -> tuple[MathSegment, int] | None:
     return MathSegment("display", whole, whole), position
 
 
+def match_math_at(text: str, index: int) -> tuple[MathSegment, int] | None:
+    """Math starting at `text[index]` (a `$` or a backslash): the segment (its delimiters
+    removed; a display environment kept whole) and the index after it, or None.
+
+    The one place that decides what is math: `/summary view`, excerpts, abstracts, titles
+    and announcements all find formulas through it (see the rules above)."""
+    if text.startswith("$", index):
+        return _match_dollar_at(text, index)
+    if text.startswith("\\", index):
+        return _match_backslash_at(text, index)
+    return None
+
+
+_DOLLAR_OR_BACKSLASH: Final = re.compile(r"[\\$]")
+
+
 def iter_math_segments(text: str) -> Iterator[MathSegment]:
     """Split prose into text and math segments; joining every `source` gives `text` back.
 
@@ -952,34 +994,30 @@ def iter_math_segments(text: str) -> Iterator[MathSegment]:
     """
     plain_start = 0
     index = 0
-    length = len(text)
-    while index < length:
-        char = text[index]
-        if char == "\\":
-            index += 2
+    while (found := _DOLLAR_OR_BACKSLASH.search(text, index)) is not None:
+        index = found.start()
+        math = match_math_at(text, index)
+        if math is None:
+            # A backslash escapes what follows it; a `$$` that opens nothing is skipped whole.
+            index += 2 if text[index] == "\\" or text.startswith("$$", index) else 1
             continue
-        if char == "$":
-            found = match_math_at(text, index)
-            if found is not None:
-                segment, after = found
-                if index > plain_start:
-                    plain = text[plain_start:index]
-                    yield MathSegment("text", plain, plain)
-                yield segment
-                index = plain_start = after
-                continue
-            index += 2 if text.startswith("$$", index) else 1
-            continue
-        index += 1
-    if plain_start < length:
+        segment, after = math
+        if index > plain_start:
+            plain = text[plain_start:index]
+            yield MathSegment("text", plain, plain)
+        yield segment
+        index = plain_start = after
+    if plain_start < len(text):
         plain = text[plain_start:]
         yield MathSegment("text", plain, plain)
 
 
-def convert_math_in_text(text: str) -> str:
-    """Replace every `$...$` and `$$...$$` in plain prose with its Unicode rendering.
+def convert_math_in_text(text: str, *, marks: bool = False) -> str:
+    """Replace every formula in plain prose (`$...$`, `$$...$$`, `\\(...\\)`, `\\[...\\]`)
+    with its Unicode rendering.
 
-    Display math is put on its own line. No Markdown awareness: use
+    Display math is put on its own line. With `marks`, each formula is marked as a unit the
+    page breaker keeps whole (`bot.rendering.units`). No Markdown awareness: use
     `bot.rendering.markdown.render_summary` for Markdown documents (it protects code).
     """
     output: list[str] = []
@@ -990,12 +1028,13 @@ def convert_math_in_text(text: str) -> str:
             if output and not output[-1].endswith("\n"):
                 output[-1] = output[-1].rstrip(" \t")
                 output.append("\n")
-            output.append(rendered)
+            output.append(unit(rendered) if marks else rendered)
             needs_line_break = True
             continue
         content = segment.content
         if segment.kind == "inline":
             content = latex_to_unicode(content)
+            content = unit(content) if marks else content
         if needs_line_break:
             content = content.lstrip(" \t")
             if content and not content.startswith("\n"):

@@ -30,11 +30,11 @@ from bot.rendering.equations import (
 from bot.rendering.latex import (
     MathSegment,
     latex_to_unicode,
-    match_display_at,
     match_math_at,
     to_script,
 )
 from bot.rendering.text import clean_user_text, escape_markdown, neutralize_mentions
+from bot.rendering.units import image_anchor, is_mark, strip_marks, unit
 from bot.rendering.urls import is_web_url, web_url_host
 
 IMAGE_MARKER = "🖼"
@@ -47,11 +47,15 @@ class RenderedSummary:
     """A summary ready for Discord: Markdown text plus the images it referenced."""
 
     text: str
+    # Every image: Markdown images, `<img>` and bare links to .png/.jpg/.gif/.webp files.
     image_urls: tuple[str, ...] = ()
     # The first http(s) image, for the embed's image slot.
     first_image_url: str | None = None
     # Display equations collected while rendering (only when asked for), in reading order.
     equations: tuple[DisplayEquation, ...] = ()
+    # `text` with the page breaker's marks (`bot.rendering.units`): formulas it keeps whole,
+    # and an anchor before each image's link.
+    marked: str = ""
 
 
 def _parser() -> MarkdownIt:
@@ -62,7 +66,7 @@ def _parser() -> MarkdownIt:
 # Inline scanning
 # --------------------------------------------------------------------------------------------
 
-_INLINE_SPECIAL = re.compile(r"[`\\$!\[<&]")
+_INLINE_SPECIAL = re.compile(r"[`\\$!\[<&]|https?://", re.IGNORECASE)
 _LINK_TEXT = r"\[((?:[^\[\]\\]|\\.|\[(?:[^\[\]\\]|\\.)*\])*)\]"
 _INLINE_DESTINATION = (
     r"\(\s*(<[^<>\n]*>|(?:[^\s()\\]|\\.|\((?:[^\s()\\]|\\.)*\))*)"
@@ -80,6 +84,14 @@ _ATTRIBUTE = r"""\b{name}\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))"""
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _UNDERSCORE_BOLD = re.compile(r"(?<![\w_\\])__(?=\S)(.+?)(?<=\S)__(?![\w_])")
 _PLAIN_EMPHASIS = re.compile(r"\*\*|__|~~")
+# A bare link to an image file, in prose: shown as the image (its URL ends with the extension,
+# before any query; trailing punctuation is the sentence's).
+_URL_CHARACTER = r"[^\s<>\[\]()\"'`]"
+_BARE_IMAGE_URL = re.compile(
+    rf"(?<![\w/.@:])https?://{_URL_CHARACTER}+?\.(?:png|jpe?g|gif|webp)"
+    rf"(?:\?{_URL_CHARACTER}*[^\s<>\[\]()\"'`.,;:!?])?(?=$|[\s)\]}}>,;:!?.\"'])",
+    re.IGNORECASE,
+)
 _BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 # The structural start of a line: indentation, quote markers and list markers.
 _LINE_STRUCTURE = re.compile(r"^(?:[ \t]*(?:>|[-*+]|\d{1,9}[.)])(?=[ \t]|$))*[ \t]*")
@@ -157,6 +169,8 @@ class _RenderContext:
     image_urls: list[str] = field(default_factory=list)
     # When a list: display equations are collected into it, each marked in the text.
     equations: list[DisplayEquation] | None = None
+    # Whether to put the page breaker's marks in the text (`bot.rendering.units`).
+    marks: bool = False
 
     def resolve(self, url: str) -> str:
         url = url.strip()
@@ -167,9 +181,17 @@ class _RenderContext:
             url = urljoin(self.base_url, url)
         return url
 
-    def add_image(self, url: str) -> None:
-        if url and url not in self.image_urls:
+    def add_image(self, url: str) -> str:
+        """Collect an image; returns the anchor to put before its link (or nothing)."""
+        if not url:
+            return ""
+        if url not in self.image_urls:
             self.image_urls.append(url)
+        return image_anchor(self.image_urls.index(url)) if self.marks else ""
+
+    def unit(self, text: str) -> str:
+        """`text` kept whole by the page breaker, when marks are wanted."""
+        return unit(text) if self.marks else text
 
 
 def _continuation_prefix(line: str) -> tuple[str, bool]:
@@ -216,12 +238,21 @@ def shown_link(text: str, url: str, *, clickable: bool = True) -> str:
 
 class _InlineRenderer:
     """Renders inline Markdown source. `plain=True` produces text for table code blocks;
-    `links=False` shows links as their text and host, not clickable (one-line texts)."""
+    `links=False` shows links as their text and host, not clickable (one-line texts);
+    `bare_images=False` leaves bare image URLs as they are (inside a link's text)."""
 
-    def __init__(self, context: _RenderContext, *, plain: bool, links: bool = True) -> None:
+    def __init__(
+        self,
+        context: _RenderContext,
+        *,
+        plain: bool,
+        links: bool = True,
+        bare_images: bool = True,
+    ) -> None:
         self.context = context
         self.plain = plain
         self.links = links
+        self.bare_images = bare_images
 
     def render(self, text: str) -> str:
         output: list[str] = []
@@ -248,7 +279,7 @@ class _InlineRenderer:
                 handled = self._code_span(text, index)
             elif char == "\\":
                 flush()
-                handled = self._backslash_math(text, index, output) or self._escape(text, index)
+                handled = self._math(text, index, output) or self._escape(text, index)
             elif char == "$":
                 flush()
                 handled = self._math(text, index, output)
@@ -256,8 +287,10 @@ class _InlineRenderer:
                 handled = self._link(text, index)
             elif char == "<":
                 handled = self._html(text, index)
-            else:
+            elif char == "&":
                 handled = self._entity(text, index)
+            else:
+                handled = self._bare_image(text, index)
             if handled is None:
                 buffer.append(char)
                 index += 1
@@ -306,11 +339,8 @@ class _InlineRenderer:
         return None
 
     def _math(self, text: str, index: int, output: list[str]) -> tuple[str, int] | None:
+        """`$...$`, `$$...$$`, `\\(...\\)`, `\\[...\\]` and display environments."""
         return self._segment(match_math_at(text, index), text, output)
-
-    def _backslash_math(self, text: str, index: int, output: list[str]) -> tuple[str, int] | None:
-        """`\\[...\\]` and display environments (`\\begin{align}...`)."""
-        return self._segment(match_display_at(text, index), text, output)
 
     def _segment(
         self, found: tuple[MathSegment, int] | None, text: str, output: list[str]
@@ -321,7 +351,8 @@ class _InlineRenderer:
         if self.plain:
             return latex_to_unicode(segment.content), after
         if segment.kind == "inline":
-            return escape_markdown(latex_to_unicode(segment.content), line_start=False), after
+            converted = escape_markdown(latex_to_unicode(segment.content), line_start=False)
+            return self.context.unit(converted), after
         return self._display(segment, text, after, output)
 
     def _display(
@@ -342,7 +373,7 @@ class _InlineRenderer:
             # Real text before the math on this line: end that line first.
             output[:] = [so_far.rstrip(" \t")]
             pieces.append("\n" + prefix)
-        pieces.append(rendered.replace("\n", "\n" + prefix))
+        pieces.append(self.context.unit(rendered.replace("\n", "\n" + prefix)))
         rest = text[after:]
         stripped_rest = rest.lstrip(" \t")
         if stripped_rest and not stripped_rest.startswith("\n"):
@@ -373,15 +404,27 @@ class _InlineRenderer:
         return shown_link(inner, url, clickable=self.links), match.end()
 
     def _nested(self) -> _InlineRenderer:
-        return _InlineRenderer(self.context, plain=self.plain, links=self.links)
+        """For a link's text: no bare image links inside a link."""
+        return _InlineRenderer(self.context, plain=self.plain, links=self.links, bare_images=False)
 
     def _image(self, url: str, alt: str) -> str:
-        if is_web_url(url):
-            self.context.add_image(url)
+        """An image as a link (`🖼 alt`), after its anchor; in plain text (a table's code
+        block) with its address, so no image is lost."""
+        anchor = self.context.add_image(url) if is_web_url(url) else ""
         label = f"{IMAGE_MARKER} {alt or 'image'}"
         if self.plain:
-            return label
-        return shown_link(label, url, clickable=self.links)
+            return anchor + (f"{label}: {url}" if anchor or is_web_url(url) else label)
+        return anchor + shown_link(label, url, clickable=self.links)
+
+    def _bare_image(self, text: str, index: int) -> tuple[str, int] | None:
+        """A bare link to an image file: the image. In plain text (a table's code block)
+        the address stays as written."""
+        match = _BARE_IMAGE_URL.match(text, index) if self.bare_images else None
+        if match is None or not is_web_url(match.group(0)):
+            return None
+        url = match.group(0)
+        shown = self.context.add_image(url) + url if self.plain else self._image(url, "")
+        return shown, match.end()
 
     def _html(self, text: str, index: int) -> tuple[str, int] | None:
         for pattern in (_HTML_COMMENT, _DROPPED_ELEMENT):
@@ -390,6 +433,8 @@ class _InlineRenderer:
                 return "", match.end()
         match = _AUTOLINK.match(text, index)
         if match:
+            if self.bare_images and _BARE_IMAGE_URL.fullmatch(match.group(1)):
+                return self._image(match.group(1), ""), match.end()
             return (match.group(1) if self.plain else match.group(0)), match.end()
         match = _IMG_TAG.match(text, index)
         if match:
@@ -471,7 +516,7 @@ def _fence_language(info: str) -> str:
 def _display_width(text: str) -> int:
     width = 0
     for char in text:
-        if unicodedata.combining(char) or char in "\u200b\u200d\ufe0f":
+        if unicodedata.combining(char) or char in "\u200b\u200d\ufe0f" or is_mark(char):
             continue
         width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
     return width
@@ -633,11 +678,11 @@ def render_summary(
     `base_url` resolves relative link and image URLs (e.g. "https://www.shortscience.org/").
     Mentions are neutralised and control characters removed. Never raises on odd input.
     With an `equations` list, display equations are appended to it and marked in the text
-    (see `bot.rendering.equations`); the result's `equations` lists them too.
+    (see `bot.rendering.equations`); the result's `equations` lists them too. The result's
+    `marked` is the text with the page breaker's marks (see `bot.rendering.units`).
     """
-    source = clean_user_text(markdown)
-    if equations is not None:
-        source = strip_private_use(source)
+    # Private use characters of the supplementary planes are the marks' and markers' own.
+    source = strip_private_use(clean_user_text(markdown))
     environment: dict[str, object] = {}
     tokens = _parser().parse(source, environment)
     references = environment.get("references", {})
@@ -645,6 +690,7 @@ def render_summary(
         references=references if isinstance(references, dict) else {},
         base_url=base_url,
         equations=equations,
+        marks=True,
     )
     lines = source.split("\n")
     blocks = _special_blocks(tokens, lines, context)
@@ -662,14 +708,15 @@ def render_summary(
 
     text = "\n".join(part for part, _ in parts)
     text = _collapse_blank_lines_outside_code(text)
-    text = neutralize_mentions(text.strip("\n"))
+    marked = neutralize_mentions(text.strip("\n"))
     images = tuple(context.image_urls)
     first_image = next((url for url in images if is_web_url(url)), None)
     return RenderedSummary(
-        text=text,
+        text=strip_marks(marked),
         image_urls=images,
         first_image_url=first_image,
         equations=tuple(equations or ()),
+        marked=marked,
     )
 
 

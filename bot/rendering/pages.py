@@ -2,9 +2,12 @@
 
 Two layers:
 - `split_pages(text, limit)` is pure: every page is at most `limit` characters and
-  `"".join(pages) == text` exactly. It prefers paragraph breaks, then line breaks, then
-  sentence and word breaks, and avoids cutting inside a ``` code block when it can (it moves
-  a code block that fits in one page to the next page instead).
+  `"".join(pages) == text` exactly. It prefers paragraph and line breaks, then sentence
+  breaks, and cuts between words only when a page has none of those. It never cuts inside a
+  ``` code block (a table is one), nor inside a formula marked as a unit
+  (`bot.rendering.units`): one that fits a page moves to the next page whole. Only a block
+  or formula longer than a page is cut: a code block between its lines, a formula at a line
+  or word break inside it.
 - `display_pages(text, limit)` is for showing: when a page must end inside a code block it
   closes the fence at the end of that page and reopens it (same marker and language) at the
   start of the next, and trims blank lines at page edges. It splits with room reserved for
@@ -22,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.rendering.text import shorten
+from bot.rendering.units import unit_spans
 
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
@@ -33,6 +37,8 @@ FIELD_COUNT_LIMIT = 25
 EMBED_TOTAL_LIMIT = 6000
 # Below this much room for the description we refuse rather than make dozens of tiny pages.
 MINIMUM_DESCRIPTION_ROOM = 500
+# How much body a summary's page shows by default (`SUMMARY_PAGE_CHARS`): a screenful.
+DEFAULT_PAGE_CHARS = 1800
 # Fence info strings longer than this are not repeated when a code block is reopened.
 _REOPENED_INFO_LIMIT = 32
 
@@ -97,6 +103,21 @@ class _FenceIndex:
         return None
 
 
+class _UnitIndex:
+    """Marked formulas (`bot.rendering.units`) sorted by start: "is this cut inside one?"."""
+
+    def __init__(self, text: str) -> None:
+        self.spans = unit_spans(text)
+        self.starts = [start for start, _ in self.spans]
+
+    def around(self, position: int) -> tuple[int, int] | None:
+        """The unit that a cut at `position` would fall strictly inside, if any."""
+        index = bisect.bisect_right(self.starts, position - 1) - 1
+        if index >= 0 and position < self.spans[index][1]:
+            return self.spans[index]
+        return None
+
+
 # --------------------------------------------------------------------------------------------
 # Splitting
 # --------------------------------------------------------------------------------------------
@@ -117,8 +138,10 @@ def _cuts(
     fences: _FenceIndex,
     *,
     outside_code: bool,
+    units: _UnitIndex | None = None,
 ) -> list[int]:
-    """Cuts (ends of `pattern` matches) in [low, high], ascending, optionally outside code."""
+    """Cuts (ends of `pattern` matches) in [low, high], ascending; optionally outside code,
+    and outside the units of `units`."""
     if low > high:
         return []
     cuts: list[int] = []
@@ -127,6 +150,8 @@ def _cuts(
         if cut < low or cut > high:
             continue
         if outside_code and fences.around(cut) is not None:
+            continue
+        if units is not None and units.around(cut) is not None:
             continue
         cuts.append(cut)
     return cuts
@@ -140,9 +165,11 @@ def _last_cut(
     fences: _FenceIndex,
     *,
     outside_code: bool,
+    units: _UnitIndex | None = None,
 ) -> int | None:
-    """The largest cut (end of a `pattern` match) in [low, high], optionally outside code."""
-    cuts = _cuts(pattern, text, low, high, fences, outside_code=outside_code)
+    """The largest cut (end of a `pattern` match) in [low, high], optionally outside code
+    and units."""
+    cuts = _cuts(pattern, text, low, high, fences, outside_code=outside_code, units=units)
     return cuts[-1] if cuts else None
 
 
@@ -162,15 +189,17 @@ def _hard_cut(text: str, start: int, high: int) -> int:
     return cut
 
 
-def _choose_cut(text: str, start: int, limit: int, fences: _FenceIndex) -> int:
+def _choose_cut(text: str, start: int, limit: int, fences: _FenceIndex, units: _UnitIndex) -> int:
     high = start + limit
     low = start + max(1, limit // 2)
+    quarter = start + max(1, limit // 4)
     fence = fences.around(high)
+    formula = units.around(high)
     cut: int | None
-    # 1. A paragraph or line break in the second half of the page, outside code; not right
-    # after a heading if an earlier break will do.
+    # 1. A paragraph or line break in the second half of the page, outside code and
+    # formulas; not right after a heading if an earlier break will do.
     for pattern in (_PARAGRAPH_BREAK, _LINE_BREAK):
-        cuts = _cuts(pattern, text, low, high, fences, outside_code=True)
+        cuts = _cuts(pattern, text, low, high, fences, outside_code=True, units=units)
         for cut in reversed(cuts):
             if not _ends_with_heading(text, start, cut):
                 return cut
@@ -187,21 +216,35 @@ def _choose_cut(text: str, start: int, limit: int, fences: _FenceIndex) -> int:
         if cut is not None:
             return cut
     else:
-        # 3. Sentence and word breaks in the second half, outside code.
-        for pattern in (_SENTENCE_BREAK, _WORD_BREAK):
-            cut = _last_cut(pattern, text, low, high, fences, outside_code=True)
+        # 3. A sentence break in the second half; then any paragraph, line or sentence break
+        # past the first quarter, before falling back to a break between words.
+        for pattern, earliest in (
+            (_SENTENCE_BREAK, low),
+            (_PARAGRAPH_BREAK, quarter),
+            (_LINE_BREAK, quarter),
+            (_SENTENCE_BREAK, quarter),
+            (_WORD_BREAK, low),
+        ):
+            cut = _last_cut(pattern, text, earliest, high, fences, outside_code=True, units=units)
             if cut is not None:
                 return cut
-    # 4. Any earlier break outside code.
+    # 4. Any earlier break outside code and formulas.
     for pattern in (_PARAGRAPH_BREAK, _LINE_BREAK, _SENTENCE_BREAK, _WORD_BREAK):
-        cut = _last_cut(pattern, text, start + 1, high, fences, outside_code=True)
+        cut = _last_cut(pattern, text, start + 1, high, fences, outside_code=True, units=units)
         if cut is not None:
             return cut
-    # 5. Inside code: any line or word break in the body.
+    # 5. A formula that fits on one page, glued to the words before it: start it afresh.
+    if formula is not None and formula[0] > start and formula[1] - formula[0] <= limit:
+        return formula[0]
+    # 6. Inside code, or inside a formula longer than a page: any line or word break in it.
+    inside: tuple[int, int] | None = None
     if fence is not None:
-        inner_low, inner_high = max(start + 1, fence.body_start + 1), min(high, fence.body_end - 1)
+        inside = (max(start + 1, fence.body_start + 1), min(high, fence.body_end - 1))
+    elif formula is not None:
+        inside = (max(start + 1, formula[0] + 1), min(high, formula[1] - 1))
+    if inside is not None:
         for pattern in (_LINE_BREAK, _WORD_BREAK):
-            cut = _last_cut(pattern, text, inner_low, inner_high, fences, outside_code=False)
+            cut = _last_cut(pattern, text, *inside, fences, outside_code=False)
             if cut is not None:
                 return cut
     return _hard_cut(text, start, high)
@@ -218,6 +261,7 @@ def split_pages(
     if limit < 1:
         raise ValueError("limit must be at least 1")
     fences = _FenceIndex(find_code_fences(text))
+    units = _UnitIndex(text)
     forced = sorted({cut for cut in breaks if 0 < cut < len(text)})
     pages: list[str] = []
     start = 0
@@ -227,7 +271,7 @@ def split_pages(
         if next_break is not None and next_break - start <= limit:
             cut = next_break
         elif len(text) - start > limit:
-            cut = _choose_cut(text, start, limit, fences)
+            cut = _choose_cut(text, start, limit, fences, units)
         else:
             break
         pages.append(text[start:cut])
@@ -339,14 +383,15 @@ def paginate_for_embed(
     author: str | None = None,
     fields: Sequence[EmbedField] = (),
     breaks: Sequence[int] = (),
+    page_chars: int = DESCRIPTION_LIMIT,
 ) -> list[EmbedPage]:
     """Plan embeds for `text`: one `EmbedPage` per page, at least one.
 
     The title and author are shortened with `…` if too long; the body is never cut, only
-    paginated (with `display_pages`; a page starts at each offset in `breaks`). `fields`
-    appear on every page (names and values are shortened to Discord's limits). Raises
-    ValueError if there are more than 25 fields or the fixed parts leave less than
-    `MINIMUM_DESCRIPTION_ROOM` characters for the body.
+    paginated (with `display_pages`, at most `page_chars` characters a page; a page starts
+    at each offset in `breaks`). `fields` appear on every page (names and values are
+    shortened to Discord's limits). Raises ValueError if there are more than 25 fields or the
+    fixed parts leave less than `MINIMUM_DESCRIPTION_ROOM` characters for the body.
     """
     if len(fields) > FIELD_COUNT_LIMIT:
         raise ValueError(f"an embed has at most {FIELD_COUNT_LIMIT} fields")
@@ -369,7 +414,7 @@ def paginate_for_embed(
     while True:
         # The footer is longest on the last page; assume a page count with as many digits.
         footer_room = len(format_footer(footer_template, assumed_pages, assumed_pages))
-        room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - fixed_length - footer_room)
+        room = min(page_chars, DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - fixed_length - footer_room)
         if room < MINIMUM_DESCRIPTION_ROOM:
             raise ValueError("title, author, footer and fields leave too little room for text")
         descriptions = display_pages(text, room, breaks=breaks) or [""]

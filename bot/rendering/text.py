@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.rendering.units import MARK_CLASS
+
 ZERO_WIDTH_SPACE = "\u200b"
 ELLIPSIS = "…"
 
@@ -12,14 +14,16 @@ ELLIPSIS = "…"
 _CONTROL_CHARACTERS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]",
 )
-# `@everyone`, `@here`, and `<@123>`, `<@!123>`, `<@&123>`, `<#123>` mention syntax.
-_MASS_MENTION = re.compile(r"@(?=everyone|here)", re.IGNORECASE)
-_ENTITY_MENTION = re.compile(r"<([@#])(?!\u200b)")
+# `@everyone`, `@here`, and `<@123>`, `<@!123>`, `<@&123>`, `<#123>` mention syntax; the
+# page breaker's marks (`bot.rendering.units`) are seen through, since they are removed
+# before the text is shown.
+_MASS_MENTION = re.compile(f"@(?={MARK_CLASS}*(?:everyone|here))", re.IGNORECASE)
+_ENTITY_MENTION = re.compile(f"<({MARK_CLASS}*[@#])(?!\u200b)")
 # Characters that Discord Markdown gives a meaning to inside a line; `[` and `]` because
 # `[text](url)` is a masked link, which shows words and goes somewhere else.
 _MARKDOWN_SPECIALS = re.compile(r"([\\*_~`|\[\]])")
 # Characters that mean something at the start of a line (headings, quotes, lists).
-_LINE_START_SPECIALS = re.compile(r"(?m)^(\s*)([#>]|[-+](?=\s)|\d+\.(?=\s))")
+_LINE_START_SPECIALS = re.compile(f"(?m)^(\\s*{MARK_CLASS}*)([#>]|[-+](?=\\s)|\\d+\\.(?=\\s))")
 
 
 def clean_user_text(text: str) -> str:

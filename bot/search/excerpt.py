@@ -2,9 +2,12 @@
 
 `fragment` picks the best window of the TL;DR or the body and marks the query's matches
 with private-use markers. Matching is by the index's tokens: case and diacritics do not
-matter ("naive" bolds "Naïve"). Math (`$...$`, `$$...$$`) is converted to Unicode as
-`/summary view` converts it, and a formula is shown whole or not at all: a window edge never
-falls inside one, and the length cut drops a formula that does not fit instead of cutting it.
+matter ("naive" bolds "Naïve"). Math is found and converted to Unicode as `/summary view`
+finds and converts it (`bot.rendering.latex`: `$...$`, `$$...$$`, `\\(...\\)`, `\\[...\\]`),
+and a formula is shown whole or not at all: a match inside one is not bolded, a window edge
+never falls inside one, and the length cut drops a formula that does not fit instead of
+cutting it.
+
 The excerpt is user text: it must not format (headings, links, spoilers, code), mention
 (`@everyone`, `<@id>`) or break the bold markers around it, so everything between the
 markers is escaped before the markers become `**`.
@@ -12,11 +15,12 @@ markers is escaped before the markers become `**`.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from typing import Final
 
-from bot.rendering.latex import latex_to_unicode, match_math_at
+from bot.rendering.latex import iter_math_segments, latex_to_unicode
 from bot.search.query import ParsedQuery
 from bot.search.schema import fold
 
@@ -50,6 +54,20 @@ _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"\*{1,3}|_{2,3}|`+|~~|\|\|")
 _LINE_MARKERS = re.compile(r"(?m)^[ \t]*(?:#{1,6}|>+|-#)[ \t]+")
+# HTML in summaries (`<b>`, `<br>`, `<img>`, comments): dropped, its text kept. Only tags
+# HTML has, so `List<T>` in prose stays.
+_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+_INLINE_TAG = re.compile(
+    r"</?(?:a|b|strong|i|em|u|s|del|ins|strike|code|tt|kbd|sup|sub|span|font|small|big|mark)"
+    r"\b[^<>]*>",
+    re.IGNORECASE,
+)
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|div|br|hr|img|center|ul|ol|li|blockquote|pre|table|thead|tbody|tr|td|th"
+    r"|figure|figcaption|h[1-6])\b[^<>]*>",
+    re.IGNORECASE,
+)
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 # The index's token characters are letters and digits; "_" separates, like punctuation.
 _TOKEN_EDGE_BEFORE = r"(?<![^\W_])"
 _TOKEN_EDGE_AFTER = r"(?![^\W_])"
@@ -122,26 +140,17 @@ def fragment(texts: Sequence[str], finder: MatchFinder | None) -> str:
 
 def _math_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, content) of every formula in `text`, found as `/summary view` finds
-    them (`iter_math_segments`), jumping from one `$` or backslash escape to the next."""
-    if "$" not in text:
+    them (`iter_math_segments`: `$...$`, `$$...$$`, `\\(...\\)`, `\\[...\\]`, environments)."""
+    if "$" not in text and "\\" not in text:
         return []
     spans = []
     position = 0
-    while (found := _DOLLAR_OR_ESCAPE.search(text, position)) is not None:
-        start = found.start()
-        if text[start] == "\\":
-            position = start + 2
-            continue
-        math = match_math_at(text, start)
-        if math is None:
-            position = start + (2 if text.startswith("$$", start) else 1)
-            continue
-        segment, position = math
-        spans.append((start, position, segment.content))
+    for segment in iter_math_segments(text):
+        end = position + len(segment.source)
+        if segment.kind != "text":
+            spans.append((position, end, segment.content))
+        position = end
     return spans
-
-
-_DOLLAR_OR_ESCAPE: Final = re.compile(r"[\\$]")
 
 
 def _inside_math(match: tuple[int, int, str], spans: list[tuple[int, int, str]]) -> bool:
@@ -158,10 +167,15 @@ def _without_overlaps(matches: list[tuple[int, int, str]]) -> list[tuple[int, in
 
 
 def clean_markdown(text: str) -> str:
+    """Markdown and HTML syntax dropped (their text kept), entities decoded."""
+    text = _HTML_COMMENT.sub("", text)
+    text = _INLINE_TAG.sub("", text)
+    text = _BLOCK_TAG.sub(" ", text)
     text = _IMAGE.sub(" ", text)
     text = _LINK.sub(r"\1", text)
     text = _LINE_MARKERS.sub("", text)
-    return _EMPHASIS.sub("", text)
+    text = _EMPHASIS.sub("", text)
+    return _ENTITY.sub(lambda match: html.unescape(match.group(0)), text)
 
 
 def _window(

@@ -52,6 +52,7 @@ from bot.community.votes import format_score
 from bot.errors import UserFacingError, logged_autocomplete
 from bot.paged import PagedMessages
 from bot.papers import PaperId, find_paper_ids, parse_paper_id
+from bot.presenters import inline_title
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, plural, shorten
 from bot.storage.community import CommunityRepository, CommunitySummary
@@ -404,7 +405,12 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             score=existing.score if existing else 0,
             now=self.clock(),
         )
-        pages = await summary_display(draft, self.bot.typesetter, preview=True)
+        pages = await summary_display(
+            draft,
+            self.bot.typesetter,
+            preview=True,
+            page_chars=self.bot.settings.summary_page_chars,
+        )
         first = await pages.page(0)
         notes = []
         if prepared.resolved.note:
@@ -608,7 +614,10 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         stored = await stored_summary(self.bot.db, summary_id)
         assert stored is not None
         pages = await summary_display(
-            with_text(stored, tldr=tldr, body=new_body), self.bot.typesetter, preview=True
+            with_text(stored, tldr=tldr, body=new_body),
+            self.bot.typesetter,
+            preview=True,
+            page_chars=self.bot.settings.summary_page_chars,
         )
         first = await pages.page(0)
         view = PreviewView(
@@ -727,10 +736,9 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         for summary in summaries:
             when = f"<t:{int(summary.edited_at)}:d>"
             state = " · *deleted*" if summary.is_deleted else ""
-            title = neutralize_mentions(shorten(summary.display_title, 120))
+            title = inline_title(summary.display_title, 120)
             lines.append(
-                f"`#{summary.id}` **{discord.utils.escape_markdown(title)}** · score "
-                f"{format_score(summary.score)} · {when}{state}"
+                f"`#{summary.id}` **{title}** · score {format_score(summary.score)} · {when}{state}"
             )
         pages = paginate_for_embed(
             "\n".join(lines),

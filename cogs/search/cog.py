@@ -156,7 +156,12 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
 
     async def render_pages(self, summary: Summary, *, math: MathMode = "image") -> PagedMessages:
         # Rendering runs in a thread and typesetting in worker processes: off the event loop.
-        return await summary_messages(summary, self.bot.typesetter, math=math)
+        return await summary_messages(
+            summary,
+            self.bot.typesetter,
+            math=math,
+            page_chars=self.bot.settings.summary_page_chars,
+        )
 
     async def listed(
         self, summaries: list[Summary], *, when_style: TimestampStyle = "d"

@@ -1,11 +1,14 @@
 """The views behind `/search`, `/paper`, `/similar`, `/summary view`, `/latest`, `/top` and
 `/random`.
 
-Who may press what: paging and "More" belong to the person who ran the command (anyone else
-gets an ephemeral note, from `OwnedView`); opening a result and "Download .md" are open to
-everyone, because they only answer the person who clicked (publicly for the owner of the
-list, ephemerally for anyone else, so a channel is not flooded by onlookers). On timeout the
-interactive controls go and link buttons stay.
+Who may press what: anyone may page a summary or a result list, so a group can read one
+together. Whoever ran the command pages the message itself; anyone else who presses Prev or
+Next gets a private (ephemeral) copy at the page they asked for, which they then page
+themselves. Opening a result and "Download .md" are open to everyone too, because they only
+answer the person who clicked (publicly for the owner of the list, ephemerally for anyone
+else, so a channel is not flooded by onlookers). "More" on a paper card belongs to the
+person who ran the command (anyone else gets an ephemeral note, from `OwnedView`). On
+timeout the interactive controls go and link buttons stay.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ from bot.presenters import (
     Link,
     ListedSummary,
     abstract_is_long,
-    inline_text,
+    inline_title,
     paper_card,
     paper_links,
+    plain_excerpt,
     plain_text,
     results_embed,
     score_text,
@@ -45,6 +49,7 @@ from bot.presenters import (
     summary_links,
     summary_markdown,
     summary_title,
+    title_text,
 )
 from bot.rendering.urls import button_url
 from bot.search import SimilarPaper
@@ -184,7 +189,8 @@ async def reply(
 
 
 class SummaryView(ReaderView):
-    """Prev/Next through a summary's pages (owner only), "Download .md" and links (anyone).
+    """Prev/Next through a summary's pages, "Download .md" and links, for anyone: the owner
+    pages the message, anyone else gets a private copy at the page they asked for.
 
     Turning the page replaces the message's attachment with the new page's equation card
     (or none), so the message never collects the cards of earlier pages."""
@@ -197,18 +203,21 @@ class SummaryView(ReaderView):
         *,
         owner_id: int,
         timeout: float | None,
+        page_index: int = 0,
     ) -> None:
         super().__init__(owner_id, timeout=timeout)
         self.cog = cog
         self.summary = summary
         self.pages = pages
-        self.page_index = 0
+        self.page_index = max(0, min(page_index, pages.count - 1))
         if pages.count > 1:
             self.previous_button, self.next_button = previous_next_buttons(row=0)
             self.previous_button.callback = self.previous_page
             self.next_button.callback = self.next_page
             self.add_item(self.previous_button)
             self.add_item(self.next_button)
+            self.make_public(self.previous_button)
+            self.make_public(self.next_button)
         download: discord.ui.Button[SummaryView] = discord.ui.Button(
             label="Download .md", emoji="📄", style=discord.ButtonStyle.primary, row=0
         )
@@ -225,6 +234,10 @@ class SummaryView(ReaderView):
             self.next_button.disabled = self.page_index >= self.pages.count - 1
 
     async def show_page(self, interaction: discord.Interaction, index: int) -> None:
+        """Page `index`: in this message for its owner, else in a private copy."""
+        if interaction.user.id != self.owner_id:
+            await self.send_copy(interaction, index)
+            return
         self.page_index = max(0, min(index, self.pages.count - 1))
         self.update_buttons()
         page = await within_deadline(
@@ -239,6 +252,25 @@ class SummaryView(ReaderView):
             view=self,
             attachments=page.files if self.pages.has_cards else None,
         )
+
+    async def send_copy(self, interaction: discord.Interaction, index: int) -> None:
+        """Someone other than the owner paging: their own private copy of the summary, at
+        the page they asked for, with controls of their own."""
+        copy = SummaryView(
+            self.cog,
+            self.summary,
+            self.pages,
+            owner_id=interaction.user.id,
+            timeout=self.cog.view_timeout,
+            page_index=index,
+        )
+        page = await within_deadline(
+            interaction,
+            self.pages.page(copy.page_index),
+            patience=self.cog.slow_reply_seconds,
+            ephemeral=True,
+        )
+        await reply(interaction, embed=page.embed, view=copy, ephemeral=True, files=page.files)
 
     async def previous_page(self, interaction: discord.Interaction) -> None:
         await self.show_page(interaction, self.page_index - 1)
@@ -272,7 +304,9 @@ async def send_summary(
         pages = await cog.render_pages(summary, math=math)
         return pages, await pages.page(0)
 
-    pages, page = await within_deadline(interaction, first_page(), patience=cog.slow_reply_seconds)
+    pages, page = await within_deadline(
+        interaction, first_page(), patience=cog.slow_reply_seconds, ephemeral=ephemeral
+    )
     view = SummaryView(cog, summary, pages, owner_id=interaction.user.id, timeout=cog.view_timeout)
     await reply(interaction, embed=page.embed, view=view, ephemeral=ephemeral, files=page.files)
 
@@ -346,7 +380,8 @@ class LatestButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=LATE
 
 
 class SummaryListView(ReaderView):
-    """A ranked list, PAGE_SIZE a page: Prev/Next for its owner, a menu that opens a result."""
+    """A ranked list, PAGE_SIZE a page: Prev/Next (the owner pages the message, anyone else
+    gets a private copy at the page they asked for), a menu that opens a result."""
 
     def __init__(
         self,
@@ -377,6 +412,8 @@ class SummaryListView(ReaderView):
         if self.has_several_pages:
             self.add_item(self.previous_button)
             self.add_item(self.next_button)
+            self.make_public(self.previous_button)
+            self.make_public(self.next_button)
         self.refresh()
 
     @property
@@ -418,15 +455,30 @@ class SummaryListView(ReaderView):
         self.next_button.disabled = not self.page.has_more
 
     async def go_to(self, interaction: discord.Interaction, offset: int) -> None:
+        """The page at `offset`: in this message for its owner, else in a private copy."""
+        owner = interaction.user.id == self.owner_id
         page = await within_deadline(
             interaction,
             self.loader(max(0, offset), PAGE_SIZE),
             patience=self.cog.slow_reply_seconds,
-            update=True,
+            update=owner,
+            ephemeral=not owner,
         )
         if not page.items:
             # The list shrank since it was shown (summaries deleted): stay where we are.
             raise UserFacingError("There are no more results.")
+        if not owner:
+            copy = SummaryListView(
+                self.cog,
+                owner_id=interaction.user.id,
+                title=self.title,
+                loader=self.loader,
+                first_page=page,
+                timeout=self.cog.view_timeout,
+                description_prefix=self.description_prefix,
+            )
+            await reply(interaction, embed=copy.embed, view=copy, ephemeral=True)
+            return
         self.page = page
         self.refresh()
         await update_message(interaction, embed=self.embed, view=self)
@@ -491,7 +543,9 @@ class PaperView(ReaderView):
                 author = plain_text(summary.author_name or "Anonymous", 60)
                 select.add_option(
                     label=plain_text(f"{rank}. {author} · {score_text(summary.score)}", 100),
-                    description=plain_text(summary.tldr.strip() or summary_title(summary), 100),
+                    description=plain_excerpt(summary.tldr, 100)
+                    if summary.tldr.strip()
+                    else plain_text(title_text(summary_title(summary)), 100),
                     value=str(summary.id),
                 )
             select.callback = self.open_selected
@@ -542,9 +596,9 @@ def similar_embed(paper: Paper, similar: Sequence[SimilarPaper]) -> discord.Embe
     lines = []
     for rank, item in enumerate(similar, start=1):
         count = f"{item.summaries} summar{'y' if item.summaries == 1 else 'ies'}"
-        lines.append(f"**{rank}.** {inline_text(item.title or 'Untitled paper', 200)} · {count}")
+        lines.append(f"**{rank}.** {inline_title(item.title or 'Untitled paper', 200)} · {count}")
     embed = discord.Embed(
-        title=plain_text(f"Similar to: {paper.title or 'this paper'}", 256),
+        title=plain_text(f"Similar to: {title_text(paper.title) or 'this paper'}", 256),
         description="\n".join(lines),
         colour=BRAND_COLOUR,
     )
@@ -573,7 +627,7 @@ class SimilarView(ReaderView):
         )
         for rank, item in enumerate(self.similar[:SELECT_OPTION_LIMIT], start=1):
             self.open_select.add_option(
-                label=plain_text(f"{rank}. {item.title or 'Untitled paper'}", 100),
+                label=plain_text(f"{rank}. {title_text(item.title) or 'Untitled paper'}", 100),
                 value=str(item.paper_id),
             )
         self.open_select.callback = self.open_paper

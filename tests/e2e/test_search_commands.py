@@ -140,17 +140,24 @@ async def test_the_searcher_pages_through_results(
     assert not first_options & second_options
 
 
-async def test_someone_else_cannot_page_the_results(
+async def test_someone_else_pages_the_results_in_a_private_copy(
     emulator: DiscordEmulator, running_bot: ShortScienceBot
 ) -> None:
+    """Paging that works for a group: Next from someone other than the searcher opens a
+    private copy of the results at page 2 (it was a refusal); the searcher's message stays."""
     await import_sample(running_bot)
     alice, mod = emulator.guild.member("alice"), emulator.guild.member("mod")
     message = await (await emulator.slash("/search query:gradient", member=alice)).wait_reply(3.0)
     click = await emulator.click(message, label="Next", member=mod)
-    note = await click.wait_reply(timeout=3.0)
-    assert note.ephemeral
-    assert "belong to the person who ran the command" in note.content
+    copy = await click.wait_reply(timeout=3.0)
+    assert copy.ephemeral
+    assert footer_numbers(copy)[2] == 2 and ranks(copy)[0] == 6
     assert footer_numbers(message)[2] == 1
+    assert message.edits == 0
+    # The copy is Mod's: Mod pages it back in place.
+    turn = await emulator.click(copy, label="Prev", member=mod)
+    await turn.wait_callback(timeout=3.0)
+    await emulator.wait_for(lambda: footer_numbers(copy)[2] == 1)
     assert message.edits == 0
 
 

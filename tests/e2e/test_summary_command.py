@@ -67,15 +67,17 @@ async def test_a_long_summary_is_paged_whole_within_limits(
     assert embed is not None
     assert embed["title"].startswith("Batch Normalization")
     assert embed["author"]["name"].startswith("longreader · ▲ 4")
-    # The first page's equations take the embed image; the summary's image stays a link.
-    [card] = message.attachments
-    assert card.filename == "equations-1.png" and embed["image"]["url"] == card.url
+    # The first page shows the summary's first image (it has no equations).
+    assert not message.attachments
+    assert embed["image"]["url"] == "https://i.imgur.com/bn_curves.png"
     assert "https://i.imgur.com/bn_curves.png" in embed["description"]
     previous = message.find_component(label="Prev")
     assert previous.get("disabled") is True
 
     descriptions = await read_all_pages(emulator, message)
     assert len(descriptions) == pages
+    # Pages of at most SUMMARY_PAGE_CHARS (1,800 by default) characters of text.
+    assert all(len(description) <= 1800 for description in descriptions)
     assert message.find_component(label="Next").get("disabled") is True
     # Nothing is cut: every line of the rendered text is on some page, in order.
     shown = "\n".join(descriptions)
@@ -117,24 +119,50 @@ async def test_download_attaches_the_raw_markdown(
         assert attachment.data.decode("utf-8") == body.strip("\n") + "\n"
 
 
-async def test_only_the_reader_turns_pages(
+async def test_anyone_may_page_a_public_summary_in_a_private_copy(
     emulator: DiscordEmulator, running_bot: ShortScienceBot
 ) -> None:
+    """Issue 9, paging for a group: whoever ran the command pages the message; anyone else
+    who presses Prev or Next gets a private copy at the page they asked for (it was a
+    refusal), and pages that copy themselves."""
     await import_sample(running_bot)
     summary_id = await add_long_summary(running_bot)
     alice, mod = emulator.guild.member("alice"), emulator.guild.member("mod")
     message = await (
         await emulator.slash(f"/summary view id:{summary_id}", member=alice)
     ).wait_reply(10.0)
-    # (A first view that typesets its equations may answer "thinking" first, then edit.)
+    _, pages = page_of(message)
+    assert pages >= 3
+    # Alice turns her message to page 2.
+    click = await emulator.click(message, label="Next", member=alice)
+    await click.wait_callback(timeout=5.0)
+    await emulator.wait_for(lambda: page_of(message)[0] == 2)
     edits = message.edits
 
+    # Mod presses Next on Alice's message: a copy of page 3, for Mod's eyes only.
     click = await emulator.click(message, label="Next", member=mod)
-    note = await click.wait_reply(timeout=3.0)
-    assert note.ephemeral
-    assert "belong to the person who ran the command" in note.content
-    assert page_of(message)[0] == 1
-    assert message.edits == edits
+    copy = await click.wait_reply(timeout=5.0)
+    assert copy.ephemeral
+    assert page_of(copy) == (3, pages)
+    assert copy.embed["title"].startswith("Batch Normalization")  # type: ignore[index]
+    # Alice's message did not move.
+    assert page_of(message)[0] == 2 and message.edits == edits
+    # Mod pages the copy in place (it is Mod's own now); Alice's message still does not move.
+    turn = await emulator.click(copy, label="Prev", member=mod)
+    await turn.wait_callback(timeout=5.0)
+    assert turn.callback_type in (6, 7), turn.describe()
+    await emulator.wait_for(lambda: page_of(copy)[0] == 2)
+    assert page_of(message)[0] == 2 and message.edits == edits
+    # Prev from Alice's page 2 gives Mod page 1; the copy shows that page's own controls.
+    click = await emulator.click(message, label="Prev", member=mod)
+    first = await click.wait_reply(timeout=5.0)
+    assert first.ephemeral and page_of(first) == (1, pages)
+    assert first.find_component(label="Prev").get("disabled") is True
+    assert first.find_component(label="Next").get("disabled") is not True
+    # Alice still pages her own message.
+    click = await emulator.click(message, label="Next", member=alice)
+    await click.wait_callback(timeout=5.0)
+    await emulator.wait_for(lambda: page_of(message)[0] == 3)
 
 
 async def test_a_short_summary_has_one_page_and_links(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,16 +171,29 @@ def test_a_short_summary_is_one_page_with_math_rendered() -> None:
     assert_within_limits(embed)
 
 
-def test_a_long_summary_is_paged_within_limits_with_the_first_image() -> None:
+IMAGE_LINK = re.compile(r"\[🖼 [^\]]*\]\((https://[^)\s]+)\)")
+
+
+def test_a_long_summary_is_paged_within_limits_each_page_with_its_first_image() -> None:
     body = LONG_SUMMARY.read_text(encoding="utf-8")
     pages = summary_pages(make_summary(body=body))
     assert pages.count >= 3
     for number, embed in enumerate(pages.embeds, start=1):
         assert_within_limits(embed)
+        assert len(embed.description or "") <= 1800
         assert embed.footer.text == f"Summary #7 · page {number} of {pages.count}"
-    assert pages.embeds[0].image.url == "https://i.imgur.com/bn_curves.png"
-    assert all(embed.image.url is None for embed in pages.embeds[1:])
-    assert pages.image_urls[0] == "https://i.imgur.com/bn_curves.png"
+    assert pages.image_urls == (
+        "https://i.imgur.com/bn_curves.png",
+        "https://i.imgur.com/bn_mnist.png",
+        "https://i.imgur.com/bn_ensemble.png",
+    )
+    # Each page shows the first image it links to; every image stays a link, in order.
+    shown: list[str] = []
+    for embed in pages.embeds:
+        linked = IMAGE_LINK.findall(embed.description or "")
+        assert embed.image.url == (linked[0] if linked else None)
+        shown += linked
+    assert shown == list(pages.image_urls)
 
 
 def test_typeset_equations_are_numbered_and_take_the_embed_image() -> None:
@@ -194,18 +208,21 @@ def test_typeset_equations_are_numbered_and_take_the_embed_image() -> None:
     pages = summary_pages(summary, rendered=rendered, drawings=drawings)
     shown = [page for page in pages.equations if page is not None]
     assert [n for page in shown for n in page.numbers] == list(range(1, 10))
-    first = pages.embeds[0]
-    # The equations take precedence over the summary's image, which stays a link.
-    assert first.image.url == "attachment://equations-1.png"
-    assert pages.fallback_images[0] == "https://i.imgur.com/bn_curves.png"
-    assert "https://i.imgur.com/bn_curves.png" in (first.description or "")
-    assert "(1)\u2002μ" in (first.description or "") and "(2)\u2002x̂" in (first.description or "")
-    for embed, equations in zip(pages.embeds, pages.equations, strict=True):
+    for number, (embed, equations) in enumerate(
+        zip(pages.embeds, pages.equations, strict=True), start=1
+    ):
         assert_within_limits(embed)
+        linked = IMAGE_LINK.findall(embed.description or "")
+        # A page's card takes its embed image; its own images stay links, the first of them
+        # standing in should the card fail.
+        assert pages.fallback_images[number - 1] == (linked[0] if linked else None)
         if equations is None:
-            assert embed.image.url is None or not embed.image.url.startswith("attachment://")
+            assert embed.image.url == (linked[0] if linked else None)
         else:
-            assert embed.image.url == f"attachment://equations-{pages.embeds.index(embed) + 1}.png"
+            assert embed.image.url == f"attachment://equations-{number}.png"
+            assert f"({equations.numbers[0]})\u2002" in (embed.description or "")
+    carded = [number for number, page in enumerate(pages.equations) if page is not None]
+    assert "(1)\u2002μ" in (pages.embeds[carded[0]].description or "")
     # Without drawings (math:text, or no typesetter) nothing is numbered.
     plain = summary_pages(summary, rendered=rendered)
     assert "(1)" not in "".join(embed.description or "" for embed in plain.embeds)
@@ -278,7 +295,7 @@ def test_highlighted_excerpt_is_shortened_without_breaking_bold() -> None:
 
 def test_plain_excerpt_has_no_markdown_and_skips_headings() -> None:
     text = plain_excerpt("# Title\n\n**Bold** and [a link](https://x.org) with $\\alpha$.")
-    assert text == "Bold and a link (x.org) with α."
+    assert text == "Bold and a link with α."
 
 
 def listed(**changes: object) -> ListedSummary:
@@ -440,3 +457,35 @@ def test_paper_card_without_summaries_or_details() -> None:
     assert_within_limits(card)
     assert card.title == "Untitled paper"
     assert card.fields[0].value == "No summaries here yet."
+
+
+# -- math everywhere: lists and abstracts convert it as /summary view does ----------------
+
+
+def test_list_excerpts_keep_formulas_whole_and_literal() -> None:
+    """`/latest`, `/top` and the paper card's summaries: a formula's `|`, `*` and `_` are
+    shown, not taken for Markdown (`p(y|x,θ)` used to lose its bar)."""
+    body = r"Letting $p(y|x,\theta)$ be the model, $x^*$ its optimum and $ \|r\|_2 \leq \epsilon $."
+    item = listed_from_summary(make_summary(tldr="", body=body))
+    assert item.excerpt == ("Letting p\\(y\\|x,θ\\) be the model, x\\* its optimum and ‖r‖₂ ≤ ε.")
+    field = paper_card(make_paper(), [make_summary(tldr=body)]).fields[0].value or ""
+    assert "p\\(y\\|x,θ\\)" in field
+
+
+def test_list_excerpts_drop_html_and_decode_entities() -> None:
+    item = listed_from_summary(make_summary(tldr="<b>Bold</b> &amp; <i>it</i>, List<T> stays"))
+    assert item.excerpt == "Bold & it, List\\<T> stays"
+
+
+def test_a_shortened_abstract_never_cuts_a_formula() -> None:
+    formula = r"$\hat{x} = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \sum_{i=1}^{n} w_i z_i$"
+    converted = "x̂ = (x − μ)/√(σ² + ε) + ∑ᵢ₌₁ⁿ wᵢ zᵢ"
+    for lead in range(540, 600, 3):
+        paper = make_paper(abstract="w " * (lead // 2) + formula + " and then more words." * 9)
+        card = paper_card(paper, [])
+        description = card.description or ""
+        shown = description.split("\n\n")[1]
+        assert shown.endswith("…")
+        assert converted in shown or "x̂" not in shown, (lead, shown[-80:])
+    expanded = paper_card(paper, [], expanded=True).description or ""
+    assert converted in expanded and "\\frac" not in expanded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -242,6 +243,24 @@ PROSE_CASES: list[tuple[str, str]] = [
     ("two $a$ and $b$", "two a and b"),
     ("no blank line $a\n\nb$ inside", "no blank line $a\n\nb$ inside"),
     ("$$ unclosed display", "$$ unclosed display"),
+    # MathJax's delimiters, as ShortScience configures them: spaces inside are math ...
+    ("with $ x^2 $ spaced", "with x² spaced"),
+    ("so $ x = y $ holds", "so x = y holds"),
+    ("a $ f $ here", "a f here"),
+    ("then $ 0 \\leq x $ holds", "then 0 ≤ x holds"),
+    ("inline \\(x^2\\) here", "inline x² here"),
+    ("inline \\( \\alpha + 1 \\) here", "inline α + 1 here"),
+    ("display \\[x^2\\] here", "display\nx²\nhere"),
+    # ... and a lone dollar in prose stays text.
+    ("it costs $5 or $10", "it costs $5 or $10"),
+    ("costs $5, and $x$ is", "costs $5, and x is"),
+    ("costs $5 and $ \\alpha $ is", "costs $5 and α is"),
+    ("a $ sign and $ another", "a $ sign and $ another"),
+    ("US$ 5 million and US$ 3 million", "US$ 5 million and US$ 3 million"),
+    ("between $5 and $ 10", "between $5 and $ 10"),
+    ("an escaped \\\\(x\\\\) pair", "an escaped \\\\(x\\\\) pair"),
+    ("open \\( never closed", "open \\( never closed"),
+    ("no blank line \\(a\n\nb\\) inside", "no blank line \\(a\n\nb\\) inside"),
 ]
 
 
@@ -256,3 +275,38 @@ def test_math_segments_partition_the_text(text: str) -> None:
     segments = list(iter_math_segments(text))
     assert "".join(segment.source for segment in segments) == text
     assert isinstance(convert_math_in_text(text), str)
+
+
+SEED_SUMMARIES = Path(__file__).resolve().parents[2] / "fixtures" / "shortscience"
+LEFT_RAW = re.compile(r"\\(?:[A-Za-z]+)|\$")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["brac", "fast_weights", "fractional_pooling", "facenet", "virtual_adversarial"],
+)
+def test_every_formula_of_real_summaries_is_converted(name: str) -> None:
+    """No TeX command and no `$` is left of the formulas in real ShortScience summaries,
+    `$ V_D^{\\pi}(s) = ... $` (spaces inside the dollars) included."""
+    source = (SEED_SUMMARIES / f"{name}.md").read_text(encoding="utf-8")
+    converted = convert_math_in_text(source)
+    assert not LEFT_RAW.search(converted), LEFT_RAW.findall(converted)[:5]
+
+
+def test_the_spaced_formula_of_the_brac_summary() -> None:
+    source = (SEED_SUMMARIES / "brac.md").read_text(encoding="utf-8")
+    converted = convert_math_in_text(source)
+    assert "V_D^π(s) = ∑ₜ₌₀^∞ γᵗ 𝔼" in converted
+    assert "min_Q = 𝔼_((s,a,r,s') ∼ D; a' ∼ π_θ(⋅|s))" in converted
+
+
+def test_math_segments_of_every_kind() -> None:
+    text = "a $x$ b $$y$$ c \\(z\\) d \\[w^2\\] e \\begin{align}v\\end{align} f $5"
+    segments = [(s.kind, s.content) for s in iter_math_segments(text) if s.kind != "text"]
+    assert segments == [
+        ("inline", "x"),
+        ("display", "y"),
+        ("inline", "z"),
+        ("display", "w^2"),
+        ("display", "\\begin{align}v\\end{align}"),
+    ]

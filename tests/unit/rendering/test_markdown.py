@@ -454,3 +454,87 @@ def test_collected_equations_are_marked_and_text_is_otherwise_unchanged() -> Non
     assert collected.equations == tuple(equations)
     assert marker(0) + "a = b" in collected.text and "> " + marker(1) + "c = d" in collected.text
     assert remove_markers(collected.text) == render_summary(source).text
+
+
+# --- MathJax delimiters, images everywhere, and the page breaker's marks --------------------
+
+SEED_SUMMARIES = Path(__file__).resolve().parents[2] / "fixtures" / "shortscience"
+
+
+def test_spaced_dollars_and_parenthesis_delimiters_are_math() -> None:
+    rendered = render_summary(
+        "Value $ V_D^{\\pi}(s) = \\gamma^t $, and \\(x_i^2\\) too; $5 or $10."
+    )
+    assert rendered.text == "Value V\\_D^π(s) = γᵗ, and xᵢ² too; $5 or $10."
+
+
+def test_bare_image_links_are_images_in_document_order() -> None:
+    source = (
+        "See https://i.imgur.com/SZLmdME.png. Then ![fig](https://x.org/f.jpg) and "
+        "<https://x.org/h.webp>, not https://x.org/page.html nor `https://x.org/code.png`, "
+        "nor [a https://x.org/k.png link](https://x.org/k.png)."
+    )
+    rendered = render_summary(source)
+    assert rendered.image_urls == (
+        "https://i.imgur.com/SZLmdME.png",
+        "https://x.org/f.jpg",
+        "https://x.org/h.webp",
+    )
+    assert rendered.text.startswith(
+        "See [🖼 image](https://i.imgur.com/SZLmdME.png) (i.imgur.com). Then "
+        "[🖼 fig](https://x.org/f.jpg) (x.org) and [🖼 image](https://x.org/h.webp) (x.org), "
+        "not https://x.org/page.html nor `https://x.org/code.png`"
+    )
+    assert rendered.first_image_url == "https://i.imgur.com/SZLmdME.png"
+
+
+@pytest.mark.parametrize(
+    ("name", "images"),
+    [
+        ("simple_atari", ["https://i.imgur.com/SZLmdME.png"]),
+        ("decodability", ["https://i.imgur.com/o45KHOM.png", "https://i.imgur.com/NFx0h8b.png"]),
+        ("fast_weights", ["http://i.imgur.com/DCznSf4.png"]),
+    ],
+)
+def test_images_of_real_summaries_are_found(name: str, images: list[str]) -> None:
+    source = (SEED_SUMMARIES / f"{name}.md").read_text(encoding="utf-8")
+    assert list(render_summary(source).image_urls) == images
+
+
+def test_a_table_keeps_its_images_addresses() -> None:
+    rendered = render_summary("| a | b |\n|---|---|\n| ![fig](https://x.org/f.png) | c |\n")
+    assert "🖼 fig: https://x.org/f.png" in rendered.text
+    assert rendered.image_urls == ("https://x.org/f.png",)
+
+
+def test_marks_wrap_formulas_and_anchor_images_and_nothing_else() -> None:
+    from bot.rendering.units import UNIT_CLOSE, UNIT_OPEN, image_anchor, strip_marks
+
+    source = (SEED_SUMMARIES / "fast_weights.md").read_text(encoding="utf-8")
+    rendered = render_summary(source)
+    assert strip_marks(rendered.marked) == rendered.text
+    assert UNIT_OPEN + "A(t)" + UNIT_CLOSE in rendered.marked
+    assert image_anchor(0) + "[🖼 Fast weights RNN figure](http://i.imgur.com/DCznSf4.png)" in (
+        rendered.marked
+    )
+    # Marks never reach the plain text, nor one-line texts.
+    assert UNIT_OPEN not in rendered.text and UNIT_OPEN not in render_inline_text("$x$")
+
+
+def test_marks_in_the_source_are_removed() -> None:
+    from bot.rendering.units import UNIT_OPEN, image_anchor
+
+    rendered = render_summary(f"{UNIT_OPEN}x{image_anchor(0)} $y$")
+    assert rendered.text == "x y"
+
+
+@pytest.mark.parametrize(
+    "source", ["@$everyone$", "<@$123$>", "<$@123$>", "@$$here$$", "<@![i](https://x.org/i.png)"]
+)
+def test_a_formula_or_image_cannot_smuggle_a_mention(source: str) -> None:
+    from bot.rendering.units import strip_marks
+
+    rendered = render_summary(source)
+    for shown in (rendered.text, strip_marks(rendered.marked)):
+        assert "@everyone" not in shown and "@here" not in shown
+        assert not re.search(r"<@!?\d", shown), shown

@@ -341,3 +341,126 @@ def test_forced_breaks_start_new_pages() -> None:
     # Breaks past the end, at the start or repeated change nothing.
     assert split_pages(text, 100, breaks=[0, 9, 9, 500]) == ["aaa bbb\n\n", "ccc ddd\n\neee fff"]
     assert display_pages(text, 100, breaks=[9]) == ["aaa bbb", "ccc ddd\n\neee fff"]
+
+
+# -- formulas, code and tables are never split (unless one alone exceeds a page) -------------
+
+# Markdown pieces of a summary as ShortScience readers write them.
+PROSE = st.sampled_from(
+    [
+        "Batch norm makes training faster. ",
+        "It normalises activations over the batch, then rescales them. ",
+        "Why does it work? ",
+        "The authors argue for it at length and with many experiments on ImageNet. ",
+        "word ",
+        "\n\n",
+        "\n",
+        "- an item of a list\n",
+    ]
+)
+INLINE_MATH = st.sampled_from(
+    [
+        "$x$",
+        "$ V_D^{\\pi}(s) = \\sum_{t=0}^{\\infty} \\gamma^t r_t $",
+        "$\\hat{x}_i = \\frac{x_i - \\mu_{\\mathcal{B}}}"
+        "{\\sqrt{\\sigma_{\\mathcal{B}}^2 + \\epsilon}}$",
+        "\\(p(y \\mid x, \\theta) = \\prod_i p(y_i \\mid x_i)\\)",
+    ]
+)
+DISPLAY_MATH = st.sampled_from(
+    [
+        "\n\n$$A(t) = \\eta \\sum_{\\tau = 1}^{\\tau = t-1}"
+        "\\lambda^{t-\\tau-1} h(\\tau) h(\\tau)^T$$\n\n",
+        "\n\\begin{align} a &= b + c + d \\\\ e &= f + g + h \\\\ i &= j \\end{align}\n",
+    ]
+)
+CODE = st.integers(min_value=1, max_value=40).map(
+    lambda n: (
+        "\n\n```python\n" + "".join(f"value_{i} = compute({i})\n" for i in range(n)) + "```\n\n"
+    )
+)
+TABLE = st.integers(min_value=1, max_value=30).map(
+    lambda n: (
+        "\n\n| model | top-1 | steps |\n|---|---:|---:|\n"
+        + "".join(f"| Inception-BN-{i} | 7{i % 10}.8% | {i}M |\n" for i in range(n))
+        + "\n"
+    )
+)
+SUMMARIES = st.lists(
+    st.one_of(PROSE, PROSE, PROSE, INLINE_MATH, DISPLAY_MATH, CODE, TABLE), max_size=120
+).map("".join)
+
+
+def _unbreakable(marked: str) -> list[tuple[int, int]]:
+    from bot.rendering.units import unit_spans
+
+    fences = [(fence.start, fence.end) for fence in find_code_fences(marked)]
+    return unit_spans(marked) + fences
+
+
+@given(SUMMARIES, st.integers(min_value=500, max_value=2000))
+@settings(max_examples=200, deadline=None)
+def test_pages_never_split_a_formula_code_block_or_table_that_fits(source: str, limit: int) -> None:
+    marked = render_summary(source).marked
+    pages = split_pages(marked, limit)
+    assert "".join(pages) == marked
+    assert all(0 < len(page) <= limit for page in pages)
+    cuts = [sum(len(page) for page in pages[:count]) for count in range(1, len(pages))]
+    for start, end in _unbreakable(marked):
+        if end - start <= limit:
+            assert not [cut for cut in cuts if start < cut < end], marked[start:end]
+
+
+@given(SUMMARIES, st.integers(min_value=500, max_value=2000))
+@settings(max_examples=100, deadline=None)
+def test_shown_pages_fit_and_lose_nothing(source: str, limit: int) -> None:
+    from bot.rendering.units import strip_marks
+
+    rendered = render_summary(source)
+    shown = [strip_marks(page) for page in display_pages(rendered.marked, limit)]
+    assert all(0 < len(page) <= limit for page in shown)
+    assert all(len(FENCE_LINE.findall(page)) % 2 == 0 for page in shown)
+    # Everything is shown, in order (a code block split across pages is closed and reopened).
+    assert _is_subsequence(_non_space(rendered.text), _non_space("".join(shown)))
+
+
+def test_a_formula_that_would_straddle_the_page_end_moves_to_the_next_page() -> None:
+    from bot.rendering.units import strip_marks
+
+    formula = "$ V_D^{\\pi}(s) = \\sum_{t=0}^{\\infty} \\gamma^t \\mathbb{E}[r_t] $"
+    converted = render_summary(formula).text
+    assert converted == "V\\_D^π(s) = ∑ₜ₌₀^∞ γᵗ 𝔼\\[rₜ\\]"
+    for words in range(80, 100):
+        rendered = render_summary("word " * words + formula + " and more words." * 10)
+        pages = [strip_marks(page) for page in split_pages(rendered.marked, 500)]
+        assert sum(converted in page for page in pages) == 1, pages
+
+
+def test_pages_end_at_a_sentence_rather_than_between_words() -> None:
+    # The only sentence break is in the page's first half: better than between two words.
+    text = "This sentence fills a good part of the page, as sentences do. " * 2
+    text += "then words go on without a full stop " * 20
+    pages = split_pages(text, 300)
+    assert pages[0] == "This sentence fills a good part of the page, as sentences do. " * 2
+    # With no sentence at all, between words.
+    assert all(page.endswith(" ") for page in pages[1:-1])
+
+
+def test_a_formula_longer_than_a_page_is_cut_between_its_words() -> None:
+    from bot.rendering.units import unit
+
+    formula = unit(" + ".join(f"x_{i}" for i in range(200)))
+    text = "Before. " + formula + " After."
+    pages = split_pages(text, 300)
+    assert "".join(pages) == text and all(len(page) <= 300 for page in pages)
+    assert all(page.endswith((" ", "+")) or page is pages[-1] for page in pages)
+
+
+def test_a_table_longer_than_a_page_is_split_between_rows() -> None:
+    source = "| model | acc |\n|---|---|\n" + "".join(f"| m{i} | {i}% |\n" for i in range(200))
+    shown = display_pages(render_summary(source).marked, 500)
+    assert len(shown) > 2
+    for page in shown:
+        assert page.startswith("```") and page.endswith("```")
+        rows = page.splitlines()[1:-1]
+        assert all(re.fullmatch(r"m\d+ +\| +\d+%|model \| acc|-+\+-+", row) for row in rows)

@@ -4,7 +4,9 @@ tantivy query syntax), or "nothing to search"; and any text is safe through the 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -232,3 +234,28 @@ def test_formulas_are_found_as_summary_view_finds_them(text: str) -> None:
             expected.append((offset, offset + len(segment.source), segment.content))
         offset += len(segment.source)
     assert _math_spans(text) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A real summary: `$ ... $` with spaces inside the dollars (left raw before).
+        (Path(__file__).resolve().parents[2] / "fixtures" / "shortscience" / "brac.md").read_text(
+            encoding="utf-8"
+        ),
+        "We use \\( \\gamma^t \\mathbb{E}[r] \\) with gamma decaying, as in \\[\\gamma = 0.9\\]",
+        "FaceNet maps faces to $\\mathbb{R}^{128}$: the mathbb space of embeddings.",
+    ],
+)
+def test_a_match_never_breaks_a_formula(body: str) -> None:
+    """The words of a query that occur inside a formula's TeX are not bolded there: the
+    formula is shown converted and whole, as `/summary view` shows it."""
+    for word in ("gamma", "mathbb", "infty"):
+        query = parse_query(word)
+        assert query is not None
+        markdown, plain = render_excerpt(fragment([body], MatchFinder(query)))
+        assert "\\" not in plain and "$" not in plain, plain
+        assert "mathbb" not in plain.replace("the mathbb space", ""), plain
+        # Bold only hugs whole words outside formulas: never a piece of TeX.
+        for bolded in re.findall(r"\*\*(.+?)\*\*", markdown):
+            assert bolded.casefold() == word, (bolded, markdown)
