@@ -326,7 +326,6 @@ class ListedSummary:
 
 
 _HEADING_LINE: Final = re.compile(r"(?m)^ {0,3}#{1,6}(?:[ \t].*)?$")
-_BOLD_RUN: Final = re.compile(r"\*\*(.+?)\*\*")
 
 
 def summary_excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> tuple[str, str]:
@@ -342,40 +341,6 @@ def summary_excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> tuple[str, str
 def plain_excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> str:
     """A summary's opening on one line as plain text (see `summary_excerpt`)."""
     return summary_excerpt(markdown, limit)[1]
-
-
-def highlighted_excerpt(excerpt: str, limit: int = EXCERPT_CHARS) -> str:
-    """A search excerpt on one line: `**matched**` runs stay bold, everything else is shown
-    literally (escaped), so stray Markdown in a summary cannot garble the list."""
-    flat = " ".join(clean_user_text(excerpt).split())
-    segments: list[tuple[str, bool]] = []
-    position = 0
-    for match in _BOLD_RUN.finditer(flat):
-        if match.start() > position:
-            segments.append((flat[position : match.start()], False))
-        segments.append((match.group(1), True))
-        position = match.end()
-    if position < len(flat):
-        segments.append((flat[position:], False))
-    pieces: list[str] = []
-    remaining = limit
-    for text, bold in segments:
-        if remaining <= 0:
-            break
-        if len(text) > remaining:
-            text = text[: max(remaining - 1, 0)].rstrip() + "…"
-            remaining = 0
-        else:
-            remaining -= len(text)
-        core = text.strip()
-        if bold and core:
-            # Discord only bolds `**x**` without inner edge spaces; keep those spaces outside.
-            lead = text[: len(text) - len(text.lstrip())]
-            trail = text[len(text.rstrip()) :]
-            pieces.append(f"{lead}**{escape_markdown(core, line_start=False)}**{trail}")
-        else:
-            pieces.append(escape_markdown(text, line_start=False))
-    return neutralize_mentions("".join(pieces))
 
 
 def listed_from_summary(summary: Summary, *, when_style: TimestampStyle = "d") -> ListedSummary:

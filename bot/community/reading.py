@@ -146,7 +146,7 @@ def session_card(
 ) -> discord.Embed:
     """The card pinned at the top of a session's thread: the paper, how to take part, the
     due date, and the summaries the paper already has."""
-    title = neutralize_mentions(paper.title) or paper.canonical_key
+    title = neutralize_mentions(title_text(paper.title)) or paper.canonical_key
     embed = discord.Embed(
         title=shorten(title, 256),
         url=embed_url(paper.url),
@@ -203,7 +203,9 @@ def card_content(paper: Paper, *, due_at: float | None, role_id: int | None) -> 
     """The words above the card: the role's invitation, when the session has a role."""
     if role_id is None:
         return None
-    title = escape_markdown(neutralize_mentions(shorten(paper.title or paper.canonical_key, 200)))
+    title = escape_markdown(
+        neutralize_mentions(shorten(title_text(paper.title) or paper.canonical_key, 200))
+    )
     due = f" Summaries are due {discord_time(due_at, 'R')}." if due_at else ""
     return f"{role_prefix(role_id)}📖 A reading session on **{title}** has started.{due}"
 
@@ -216,7 +218,9 @@ def _names(submissions: list[Submission]) -> str:
 
 def reminder_text(session: ReadingSession, paper: Paper, submissions: list[Submission]) -> str:
     assert session.due_at is not None
-    title = escape_markdown(neutralize_mentions(shorten(paper.title or paper.canonical_key, 200)))
+    title = escape_markdown(
+        neutralize_mentions(shorten(title_text(paper.title) or paper.canonical_key, 200))
+    )
     written = (
         f"{len(submissions)} written so far, by {_names(submissions)}."
         if submissions
@@ -315,7 +319,7 @@ def digest_embeds(pages: Sequence[PlannedPage]) -> list[discord.Embed]:
 
 
 def thread_name(paper: Paper) -> str:
-    return shorten("📖 " + " ".join((paper.title or paper.canonical_key).split()), 100)
+    return shorten("📖 " + " ".join((title_text(paper.title) or paper.canonical_key).split()), 100)
 
 
 async def start_session(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from bot.community.arxiv import ArxivClient, ArxivLookupError, ArxivPaper
+from bot.presenters import title_text
 from bot.rendering.text import escape_markdown, neutralize_mentions, plural, shorten
 from bot.search import SearchService, TitleSuggestion
 from bot.storage.papers import Paper, PaperRepository
@@ -95,7 +96,9 @@ def paper_options(candidates: TitleCandidates) -> list[PaperOption]:
             PaperOption(
                 kind="known",
                 value=f"{KNOWN_PREFIX}{paper.id}",
-                label=shorten(paper.title or (ids[0].display if ids else "untitled"), OPTION_TEXT),
+                label=shorten(
+                    title_text(paper.title) or (ids[0].display if ids else "untitled"), OPTION_TEXT
+                ),
                 description=_described(
                     "Known here",
                     first_authors(paper.authors.split(", ")) if paper.authors else None,
@@ -113,7 +116,7 @@ def paper_options(candidates: TitleCandidates) -> list[PaperOption]:
             PaperOption(
                 kind="arxiv",
                 value=value,
-                label=shorten(found.title or f"arXiv:{found.arxiv_id}", OPTION_TEXT),
+                label=shorten(title_text(found.title) or f"arXiv:{found.arxiv_id}", OPTION_TEXT),
                 description=_described(
                     f"arXiv:{found.arxiv_id}", first_authors(found.authors), found.year
                 ),

@@ -17,7 +17,6 @@ from bot.presenters import (
     ListedSummary,
     abstract_is_long,
     format_published,
-    highlighted_excerpt,
     listed_from_summary,
     paper_card,
     paper_links,
@@ -278,21 +277,6 @@ def test_any_summary_pages_fit_discord(body: str, title: str, author: str) -> No
 # -- result lists --------------------------------------------------------------------------
 
 
-def test_highlighted_excerpt_keeps_matches_bold_and_the_rest_literal() -> None:
-    excerpt = highlighted_excerpt("the **gradient** of *x* @everyone\nnext **line**")
-    assert excerpt == "the **gradient** of \\*x\\* @\u200beveryone next **line**"
-
-
-def test_highlighted_excerpt_is_shortened_without_breaking_bold() -> None:
-    excerpt = highlighted_excerpt("word " * 20 + "**gradient descent** " + "tail " * 50, 110)
-    assert excerpt.count("**") % 2 == 0
-    assert excerpt.endswith("…**")
-    assert len(excerpt.replace("**", "")) <= 110
-    # A match cut in the middle stays bold up to the cut.
-    cut = highlighted_excerpt("a **" + "b" * 50 + "**", 20)
-    assert cut.startswith("a **") and cut.endswith("…**")
-
-
 def test_plain_excerpt_has_no_markdown_and_skips_headings() -> None:
     text = plain_excerpt("# Title\n\n**Bold** and [a link](https://x.org) with $\\alpha$.")
     assert text == "Bold and a link with α."
@@ -325,7 +309,7 @@ def test_results_embed_with_hostile_fields_stays_within_limits() -> None:
     huge = listed(
         title="[x](y) *" * 200,
         author="@everyone " * 100,
-        excerpt=highlighted_excerpt("**" + "z" * 5000 + "**"),
+        excerpt="**" + "z" * 200 + "**",
         url="https://x.org/(" + "a" * 100,
     )
     embed = results_embed([huge] * 5, title="Search: " + "q" * 1000, footer="f" * 3000)
