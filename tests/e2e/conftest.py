@@ -23,6 +23,7 @@ import pytest
 
 from tests.emulator import DiscordEmulator, Permission
 from tests.emulator.botharness import (
+    TEST_IDENTIFY_INTERVAL,
     BeforeStart,
     BotProcess,
     BotRunner,
@@ -55,6 +56,8 @@ def build_default_world(emulator: DiscordEmulator) -> None:
 @pytest.fixture
 async def emulator() -> AsyncIterator[DiscordEmulator]:
     emu = DiscordEmulator()
+    # Discord's 5 s between two IDENTIFYs of a bucket, shortened (the bots are told the same).
+    emu.identify_interval = TEST_IDENTIFY_INTERVAL
     build_default_world(emu)
     async with emu:
         yield emu
