@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # Discord's IDENTIFY window per bucket (not sent by Discord; documented as 5 seconds).
 IDENTIFY_WINDOW_SECONDS: Final = 5.0
+# A bucket's slot is held a tenth longer than the window: the IDENTIFY leaves a moment after
+# the slot is taken, and network jitter must never make two arrive closer than allowed.
+IDENTIFY_MARGIN_FRACTION: Final = 0.1
 # After an invalid session Discord asks for a random wait of 1 to 5 seconds before a new
 # IDENTIFY.
 REIDENTIFY_DELAY_RANGE: Final = (1.0, 5.0)
@@ -112,8 +115,9 @@ class IdentifyPacer:
         bucket = self.bucket(shard_id)
         lock = self._locks.setdefault(bucket, asyncio.Lock())
         async with lock:
+            hold = self.window * (1 + IDENTIFY_MARGIN_FRACTION)
             while True:
-                wait = await self._claim(bucket, now=self._clock(), window=self.window)
+                wait = await self._claim(bucket, now=self._clock(), window=hold)
                 if wait <= 0:
                     return
                 log.debug("Shard %d waits %.2f s for IDENTIFY bucket %d", shard_id, wait, bucket)

@@ -15,6 +15,7 @@ import contextlib
 import inspect
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -71,6 +72,13 @@ UNREACHABLE_SERVICES: dict[str, Any] = {
     "arxiv_min_interval": 0,
     "crossref_api_url": "http://127.0.0.1:9",
 }
+
+
+def free_port() -> int:
+    """A local TCP port free right now (bound, then released), for METRICS_PORT."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def make_settings(emulator: DiscordEmulator, database_path: Path, **overrides: Any) -> Settings:

@@ -118,6 +118,8 @@ class GatewaySession:
     ready: bool = False
     resumes: int = 0
     invalid: bool = False
+    # When the IDENTIFY was accepted (time.monotonic()).
+    identified_at: float = 0.0
 
     @property
     def intents(self) -> int:
@@ -275,7 +277,7 @@ class GatewayServer:
             return
         self._bucket_identified_at[bucket] = now
         self.identify_count += 1
-        session = GatewaySession(session_id=secrets.token_hex(16), identify=data)
+        session = GatewaySession(session_id=secrets.token_hex(16), identify=data, identified_at=now)
         session.connection = connection
         connection.session = session
         self.sessions.append(session)
