@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -198,10 +200,29 @@ async def run_bot(settings: Settings) -> None:
     async with open_bot(settings) as bot:
         unreachable = GatewayUnreachableFilter(gateway_url, connected=lambda: bot.gateway_reached)
         gateway_log.addFilter(unreachable)
+        stop_on_sigterm(bot)
         try:
             await bot.start(token)
         finally:
             gateway_log.removeFilter(unreachable)
+
+
+def stop_on_sigterm(bot: ShortScienceBot) -> None:
+    """Stop cleanly on SIGTERM (what systemd, Docker and Kubernetes send), as on Ctrl-C: the
+    sessions are closed, the process leaves the registry at once, the database is closed."""
+    loop = asyncio.get_running_loop()
+    closing: list[asyncio.Task[None]] = []
+
+    def close() -> None:
+        log.info("SIGTERM: stopping")
+        if not closing:
+            closing.append(asyncio.create_task(bot.close(), name="close-on-sigterm"))
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, close)
+    except NotImplementedError:
+        # Event loops without signal handlers (Windows): SIGTERM ends the process as before.
+        log.debug("SIGTERM cannot be handled by this event loop")
 
 
 async def sync_commands(settings: Settings, guild_id: int | None) -> int:

@@ -9,7 +9,8 @@
 - `running_bot`: the bot, already started with `bot_settings`.
 - `spawn_bot`: `await spawn_bot(database_path=None, **settings)` runs `python -m bot run`
   as a subprocess and returns a started `BotProcess` (`.kill()`, `.interrupt()`,
-  `.output`); every process is killed at teardown.
+  `.terminate()`, `.output`, `.sessions`) once every shard it runs identified; every process
+  is killed at teardown.
 - `arxiv`: a started local arXiv API stand-in (`ARXIV_API_URL=arxiv.url`) serving fixtures.
 """
 

@@ -3,7 +3,7 @@
 """Two bot processes (`python -m bot run`), each running one shard of a 2-shard bot, on one
 SQLite database and behind one shared REST proxy (DISCORD_API_BASE): each guild's commands
 and buttons are answered by the process running its shard, `/status` lists both processes,
-the registry forgets a killed process after the expiry and a stopped one at once."""
+the registry forgets a killed process after the expiry and a stopped one (SIGTERM) at once."""
 
 from __future__ import annotations
 
@@ -206,6 +206,7 @@ async def test_two_processes_each_run_one_shard_of_two(
 
     await until(pruned, "the dead process's row to be pruned")
 
-    # Stopped cleanly (Ctrl-C): gone from the registry at once.
-    assert await processes[0].interrupt() == 130  # what Ctrl-C exits with
+    # Stopped cleanly (SIGTERM, as a service manager does): gone from the registry at once.
+    assert await processes[0].terminate() == 0
     assert await registered_rows(database) == 0
+    assert "SIGTERM: stopping" in processes[0].output

@@ -333,6 +333,10 @@ class BotProcess:
         """SIGINT (Ctrl-C): the bot shuts down cleanly."""
         return await self._signal(signal.SIGINT, timeout=timeout)
 
+    async def terminate(self, timeout: float = 10.0) -> int:
+        """SIGTERM (systemd, Docker, Kubernetes): the bot shuts down cleanly."""
+        return await self._signal(signal.SIGTERM, timeout=timeout)
+
     async def _signal(self, signum: int, timeout: float = 10.0) -> int:
         if self.process is None:
             raise RuntimeError("not started")
