@@ -29,6 +29,7 @@ from bot.errors import report_interaction_error
 from bot.feeds.workers import FeedWorkers
 from bot.metrics import BotMetrics
 from bot.processes import ProcessPresence, new_process_identity
+from bot.rest_budget import GlobalRequestBudget
 from bot.search import SearchService
 from bot.sharding import (
     GatewayUnreachableError,
@@ -98,6 +99,11 @@ class ShortScienceBot(commands.AutoShardedBot):
     ) -> None:
         # What operators scrape (served by bot.monitoring when METRICS_PORT is set).
         self.metrics = metrics or BotMetrics()
+        # This process's share of the bot's global REST budget, in front of discord.py's
+        # HTTP client (an aiohttp trace); the heartbeat sets the share.
+        self.rest_budget = GlobalRequestBudget(settings.discord_global_rate_limit)
+        http_trace = self.metrics.http_trace()
+        self.rest_budget.install(http_trace)
         shard_ids = settings.shard_id_list
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -112,7 +118,7 @@ class ShortScienceBot(commands.AutoShardedBot):
             max_messages=None,
             # None: every shard Discord recommends (GET /gateway/bot), all in this process.
             shard_count=settings.shard_count,
-            http_trace=self.metrics.http_trace(),
+            http_trace=http_trace,
         )
         # None: every shard of the count (this attribute is what launch_shards reads).
         self.shard_ids = list(shard_ids) if shard_ids is not None else None
@@ -144,6 +150,7 @@ class ShortScienceBot(commands.AutoShardedBot):
             new_process_identity(__version__),
             self.shard_report,
             interval=settings.process_heartbeat_seconds,
+            budget=self.rest_budget,
         )
         # Known once GET /gateway/bot was asked, when the shards are launched.
         self.session_start_limit: SessionStartLimit | None = None

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     process_heartbeat_seconds: float = Field(default=5.0, gt=0)
     process_expiry_seconds: float = Field(default=30.0, gt=0)
 
+    # Discord's global REST limit for this bot (requests a second with the bot token; 50
+    # unless Discord granted the bot more). Every process takes its share of it, counted
+    # from the live processes in the registry (see bot.rest_budget).
+    discord_global_rate_limit: float = Field(default=50.0, gt=0)
+
     # Prometheus metrics and /healthz on http://METRICS_HOST:METRICS_PORT; 0 turns them off.
     metrics_port: int = Field(default=0, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"

@@ -93,6 +93,19 @@ class BotMetrics:
             namespace=NAMESPACE,
             registry=registry,
         )
+        self.live_processes = Gauge(
+            "live_processes",
+            "Bot processes with a fresh heartbeat in the registry, this one included",
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.rest_budget = Gauge(
+            "rest_budget_requests_per_second",
+            "This process's share of Discord's global REST limit (requests a second with the "
+            "bot token)",
+            namespace=NAMESPACE,
+            registry=registry,
+        )
         self.interaction_latency = Histogram(
             "interaction_response_seconds",
             "From receiving INTERACTION_CREATE to Discord accepting the first response",

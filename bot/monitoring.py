@@ -128,6 +128,8 @@ class MonitoringServer:
         """Set the gauges of state to what they are now."""
         metrics = self.bot.metrics
         metrics.feeds_leased.set(metrics.polls_in_flight())
+        metrics.live_processes.set(self.bot.presence.live_processes)
+        metrics.rest_budget.set(self.bot.rest_budget.rate)
         metrics.shard_latency.clear()
         metrics.shard_connected.clear()
         for shard in self.bot.shard_states():

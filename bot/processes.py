@@ -2,7 +2,8 @@
 seconds (a supervised background loop), gone from the registry when it stops.
 
 Each heartbeat also records the process's shards (connected or not, gateway latency) for
-`/status`, and prunes the rows of processes dead longer than the expiry. The registry itself
+`/status`, prunes the rows of processes dead longer than the expiry, and counts the live
+processes, so that this one takes its share of the bot's global REST budget. The registry itself
 (and what other parts build on) is `bot.storage.processes.ProcessRegistry`.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from bot.background import BackgroundLoop
+from bot.rest_budget import GlobalRequestBudget
 from bot.storage.processes import ProcessIdentity, ProcessRegistry, ShardState
 
 log = logging.getLogger(__name__)
@@ -49,13 +51,19 @@ class ProcessPresence:
         shards: ShardReport,
         *,
         interval: float,
+        budget: GlobalRequestBudget | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
         self.identity = identity
         self._shards = shards
         self._clock = clock
+        self.budget = budget
         self.registered = False
+        # When this process's last heartbeat was written (None before the first).
+        self.last_beat_at: float | None = None
+        # The live processes counted at the last heartbeat, this one included.
+        self.live_processes = 0
         self.loop = BackgroundLoop(
             HEARTBEAT_LOOP,
             self.beat,
@@ -71,10 +79,21 @@ class ProcessPresence:
         await self.registry.heartbeat(
             self.identity, shard_count=shard_count, shards=shards, now=now
         )
+        # Joining: the first heartbeat, or one after the others counted this process dead.
+        joining = self.last_beat_at is None or now - self.last_beat_at > self.registry.expiry
         self.registered = True
+        self.last_beat_at = now
         pruned = await self.registry.prune(now)
         if pruned:
             log.info("Pruned %d dead bot process(es) from the registry", pruned)
+        live = await self.registry.live_count(now)
+        if live != self.live_processes:
+            log.info("%d live bot process(es), this one included", live)
+        self.live_processes = live
+        if self.budget is not None:
+            # The others count this process at their next heartbeat: within one interval
+            # (a second one as margin for a heartbeat that was slow to commit).
+            self.budget.share_among(live, joined_for=2 * self.loop.interval if joining else None)
 
     def beat_soon(self) -> None:
         """Heartbeat now (a shard connected or dropped) rather than at the next interval."""
@@ -85,5 +104,6 @@ class ProcessPresence:
         if not self.registered:
             return
         self.registered = False
+        self.last_beat_at = None
         await self.registry.unregister(self.identity.process_id)
         log.info("Process %s left the registry", self.identity.process_id)

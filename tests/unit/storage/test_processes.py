@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.processes import ProcessPresence, new_process_identity
+from bot.rest_budget import GlobalRequestBudget
 from bot.storage import Database
 from bot.storage.processes import IdentifySlots, ProcessIdentity, ProcessRegistry, ShardState
 
@@ -130,3 +131,49 @@ async def test_concurrent_claims_of_one_bucket_give_it_to_one(tmp_path: Path) ->
         await second.close()
     assert sorted(waits)[0] == 0 and sorted(waits)[1] > 0
     assert waits.count(0) == 1
+
+
+async def test_each_heartbeat_shares_the_global_budget_among_the_live_processes(
+    db: Database,
+) -> None:
+    registry = ProcessRegistry(db, expiry=EXPIRY)
+    clock = [1000.0]
+    budgets = [GlobalRequestBudget(50.0, clock=lambda: clock[0]) for _ in range(2)]
+    first, second = (
+        ProcessPresence(
+            registry,
+            new_process_identity("1.0", now=clock[0]),
+            lambda: (2, []),
+            interval=5.0,
+            budget=budget,
+            clock=lambda: clock[0],
+        )
+        for budget in budgets
+    )
+    # Alone at its first heartbeat: the whole share at once.
+    await first.beat()
+    assert first.live_processes == 1 and budgets[0].rate == pytest.approx(45.0)
+    # A second process joins: it takes little until the first has counted it...
+    clock[0] += 1.0
+    await second.beat()
+    assert second.live_processes == 2 and budgets[1].joining
+    assert budgets[0].rate + budgets[1].rate <= 50.0
+    # ...which the first does at its next heartbeat; two intervals on, both take half.
+    clock[0] += 5.0
+    await first.beat()
+    assert budgets[0].rate == pytest.approx(22.5)
+    clock[0] += 5.0
+    await second.beat()
+    assert not budgets[1].joining and budgets[1].rate == pytest.approx(22.5)
+    # The second stops cleanly: the first takes the whole share at its next heartbeat.
+    await second.leave()
+    clock[0] += 5.0
+    await first.beat()
+    assert first.live_processes == 1 and budgets[0].rate == pytest.approx(45.0)
+    # Cut off longer than the expiry, the first joins again when it comes back, with
+    # another process now running: the joining share until that one counted it.
+    await second.beat()
+    clock[0] += EXPIRY + 1
+    await second.beat()
+    await first.beat()
+    assert budgets[0].joining and budgets[0].rate == pytest.approx(2.5)
