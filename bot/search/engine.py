@@ -85,6 +85,7 @@ class SearchResult:
     rank: float  # tantivy's score with the vote boost: higher is better
     excerpt: str  # Discord Markdown, one line, matches in bold, escaped
     excerpt_text: str  # the same excerpt as plain text
+    kind: str = "summary"  # 'abstract': the paper's abstract (label it so), not a summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +266,7 @@ def results(
                 rank=hit.rank,
                 excerpt=excerpt,
                 excerpt_text=excerpt_text,
+                kind=row.kind,
             )
         )
     return tuple(found)
@@ -503,6 +505,7 @@ def result_to_json(result: SearchResult) -> dict[str, Any]:
         "rank": result.rank,
         "excerpt": result.excerpt_text,
         "excerpt_markdown": result.excerpt,
+        "kind": result.kind,
     }
 
 

@@ -96,10 +96,15 @@ class AnnouncedSummary:
     edited_at: float = 0.0
     votes_up: int = 0
     votes_down: int = 0
+    kind: str = "summary"  # 'abstract': the entry is the paper itself (migration 0013)
 
     @property
     def title(self) -> str:
         return self.paper_title or self.summary_title or "Untitled"
+
+    @property
+    def is_abstract(self) -> bool:
+        return self.kind == "abstract"
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +349,8 @@ class OutboxRepository:
             "SELECT s.id, s.origin, s.guild_id, s.author_name, s.title, s.tldr, s.body, s.url, "
             "s.score, s.created_at, p.title, p.authors, p.venue, p.year, p.url, s.edited_at, "
             "(SELECT count(*) FROM summary_votes AS v WHERE v.summary_id = s.id AND v.value > 0), "
-            "(SELECT count(*) FROM summary_votes AS v WHERE v.summary_id = s.id AND v.value < 0) "
+            "(SELECT count(*) FROM summary_votes AS v WHERE v.summary_id = s.id AND v.value < 0), "
+            "s.kind "
             "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id "
             "WHERE s.id = ? AND s.deleted_at IS NULL"
         )
