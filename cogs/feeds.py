@@ -584,6 +584,12 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
                 f"I can't announce in <#{getattr(target, 'id', 0)}> that way: I need the "
                 f"{' and '.join(missing)} permission{'s' if len(missing) > 1 else ''} there."
             )
+        if isinstance(target, discord.ForumChannel) and target.flags.require_tag:
+            raise UserFacingError(
+                f"<#{target.id}> requires a tag on every post, and I post without one: turn "
+                "off *Require people to select tags when posting* in the forum's settings, "
+                "or pick another channel."
+            )
         if (
             await self.subscriptions.count_for_guild(interaction.guild_id)
             >= self.bot.settings.feeds_per_guild

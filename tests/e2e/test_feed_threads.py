@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.bot import ShortScienceBot
+from bot.storage.feeds import SubscriptionRepository
 from tests.e2e.conftest import StartBot
 from tests.e2e.test_feeds import command, settle, summary_id_in
 from tests.emulator import Channel, DiscordEmulator, Message, Permission
@@ -187,3 +188,17 @@ async def test_thread_true_without_create_public_threads_is_refused_clearly(
     # Without a thread, the same channel is fine.
     reply = await command(emulator, f"/feed add url:{url} channel:#papers")
     assert "Subscribed" in reply.content
+
+
+async def test_a_forum_that_requires_tags_is_refused_clearly(
+    emulator: DiscordEmulator, bot: ShortScienceBot, feed_server: FeedServer
+) -> None:
+    """Posts go without tags, and Discord refuses an untagged post in such a forum."""
+    strict = emulator.guild.add_forum("strict-club", tags=["paper"], require_tag=True)
+    await emulator.wait_for(lambda: bot.get_channel(strict.id) is not None, timeout=5)
+    url = feed_server.set_feed("ss", shortscience_rss([Item("old/1")]))
+    reply = await command(emulator, f"/feed add url:{url} channel:#strict-club")
+    assert reply.ephemeral and reply.content.startswith(
+        f"<#{strict.id}> requires a tag on every post, and I post without one"
+    )
+    assert await SubscriptionRepository(bot.db).for_guild(emulator.guild.id) == []
