@@ -32,7 +32,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -102,6 +102,11 @@ class DrainReport:
     # Discussion threads started under announcements ('thread' rows).
     threads: int = 0
     disabled_channels: set[int] = field(default_factory=set)
+
+
+def _transient(exc: discord.HTTPException) -> bool:
+    """Whether Discord's refusal may pass: a rate limit or an outage."""
+    return exc.status == 429 or exc.status >= 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,28 +238,15 @@ class OutboxSender:
             report.dropped += 1
             return False
         except discord.HTTPException as exc:
-            if exc.status == 429 or exc.status >= 500:
-                await self._retry(row, f"Discord answered {exc.status}: {exc.text}")
-                report.retried += 1
-                return False
+            if _transient(exc):
+                return await self._failed(row, exc, report)
             # 400 and friends: Discord will never take this message; say so and move on.
             log.error("Discord refused outbox row %d (%s): %s", row.id, row.kind, exc)
             await self.outbox.drop(row.id, f"Discord refused it ({exc.status}: {exc.text})")
             report.dropped += 1
             return True
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            await self._retry(row, f"network error: {type(exc).__name__}: {exc}")
-            report.retried += 1
-            return False
         except Exception as exc:
-            log.exception("Could not send outbox row %d", row.id)
-            if row.attempts + 1 >= MAX_ATTEMPTS:
-                await self.outbox.drop(row.id, f"internal error ({type(exc).__name__})")
-                report.dropped += 1
-                return True
-            await self._retry(row, f"internal error ({type(exc).__name__})")
-            report.retried += 1
-            return False
+            return await self._failed(row, exc, report)
         if posted.found:
             report.found += 1
         if row.delivery == "thread" and row.kind == "summary":
@@ -278,14 +270,22 @@ class OutboxSender:
             if earlier is not None:
                 log.info("Outbox row %d was posted before (message %d)", row.id, earlier.id)
                 return _Posted(earlier.id, found=True)
+        built = await self._ready_to_send(row)
+        if built is None:
+            return None
+        sent = await channel.send(**built.message.send_arguments(), nonce=row.nonce)
+        return _Posted(sent.id)
+
+    async def _ready_to_send(self, row: OutboxMessage) -> _Built | None:
+        """The row's message, once it is the row's turn to go out, and recorded (before its
+        first send) as one Discord may have from now on. None: nothing to send."""
         built = await self._build(row)
         if built is None:
             return None
         await self.limiter.wait_turn()
         if row.first_attempt_at is None:
             await self.outbox.mark_attempting(row.id, now=self.clock())
-        sent = await channel.send(**built.message.send_arguments(), nonce=row.nonce)
-        return _Posted(sent.id)
+        return built
 
     async def _post_in_forum(self, row: OutboxMessage) -> _Posted | None:
         """The row's post in its forum channel: a thread titled with the paper (or the line),
@@ -309,12 +309,9 @@ class OutboxSender:
             if earlier is not None:
                 log.info("Outbox row %d was posted before (post %d)", row.id, earlier.thread_id)
                 return _Posted(earlier.message_id, earlier.thread_id, found=True)
-        built = await self._build(row)
+        built = await self._ready_to_send(row)
         if built is None:
             return None
-        await self.limiter.wait_turn()
-        if row.first_attempt_at is None:
-            await self.outbox.mark_attempting(row.id, now=self.clock())
         post = await threads.create_post(row.channel_id, built.title, built.message)
         return _Posted(post.message_id, post.thread_id)
 
@@ -331,35 +328,30 @@ class OutboxSender:
                 thread_id = await self._existing_thread(row, message_id)
             if thread_id is None:
                 summary = await self.outbox.announced_summary(row.summary_id or 0)
-                name = thread_name(summary.title if summary is not None else "")
+                if summary is None:
+                    reason = "the summary no longer exists"
+                    await self._mark_sent_without_thread(row, message_id, reason, report)
+                    return True
+                name = thread_name(summary.title)
                 await self.limiter.wait_turn()
                 if row.thread_attempt_at is None:
                     await self.outbox.mark_thread_attempting(row.id, now=self.clock())
                 thread_id = await threads.start_thread(row.channel_id, message_id, name)
-        except discord.HTTPException as exc:
-            if exc.status == 429 or exc.status >= 500:
-                await self._retry(row, f"opening its thread: Discord answered {exc.status}")
-                report.retried += 1
-                return False
-            # Gone (the announcement was deleted), forbidden (no Create Public Threads) or
-            # refused: the announcement stands without its thread.
-            note = f"no thread: Discord answered {exc.status} ({exc.text})"
-            log.warning("Outbox row %d: message %d sent, %s", row.id, message_id, note)
-            await self._mark_sent_without_thread(row, message_id, note, report)
-            return True
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            await self._retry(row, f"opening its thread: network error: {type(exc).__name__}")
-            report.retried += 1
-            return False
         except Exception as exc:
-            log.exception("Could not open the thread of outbox row %d", row.id)
-            if row.attempts + 1 >= MAX_ATTEMPTS:
-                note = f"no thread: internal error ({type(exc).__name__})"
+            if isinstance(exc, discord.HTTPException) and not _transient(exc):
+                # Gone (the announcement was deleted), forbidden (no Create Public Threads)
+                # or refused: the announcement stands without its thread.
+                note = f"Discord answered {exc.status} ({exc.text})"
+                log.warning(
+                    "Outbox row %d: message %d sent, no thread: %s", row.id, message_id, note
+                )
                 await self._mark_sent_without_thread(row, message_id, note, report)
                 return True
-            await self._retry(row, f"opening its thread: internal error ({type(exc).__name__})")
-            report.retried += 1
-            return False
+
+            async def without_thread(reason: str) -> None:
+                await self._mark_sent_without_thread(row, message_id, reason, report)
+
+            return await self._failed(row, exc, report, step="its thread", give_up=without_thread)
         await self.outbox.mark_sent(
             row.id, message_id=message_id, thread_id=thread_id, now=self.clock()
         )
@@ -378,10 +370,42 @@ class OutboxSender:
             return None
 
     async def _mark_sent_without_thread(
-        self, row: OutboxMessage, message_id: int, note: str, report: DrainReport
+        self, row: OutboxMessage, message_id: int, reason: str, report: DrainReport
     ) -> None:
+        note = f"no thread: {reason}"
         await self.outbox.mark_sent(row.id, message_id=message_id, now=self.clock(), note=note)
         report.sent += 1
+
+    async def _failed(
+        self,
+        row: OutboxMessage,
+        exc: Exception,
+        report: DrainReport,
+        *,
+        step: str = "",
+        give_up: Callable[[str], Awaitable[None]] | None = None,
+    ) -> bool:
+        """After a failure that may pass (a rate limit, an outage, the network, a bug in the
+        bot) in sending the row (or a later `step` of it, such as its thread): retry the row
+        later, holding its channel back (False). A bug that failed the row MAX_ATTEMPTS
+        times gives up instead (True): `give_up(reason)`, else the row is dropped."""
+        if isinstance(exc, discord.HTTPException):
+            error = f"Discord answered {exc.status}: {exc.text}"
+        elif isinstance(exc, aiohttp.ClientError | TimeoutError | OSError):
+            error = f"network error: {type(exc).__name__}: {exc}"
+        else:
+            log.exception("Could not send outbox row %d %s", row.id, step)
+            error = f"internal error ({type(exc).__name__})"
+            if row.attempts + 1 >= MAX_ATTEMPTS:
+                if give_up is not None:
+                    await give_up(error)
+                else:
+                    await self.outbox.drop(row.id, error)
+                    report.dropped += 1
+                return True
+        await self._retry(row, f"{step}: {error}" if step else error)
+        report.retried += 1
+        return False
 
     def _thread_operations(self) -> ThreadOperations:
         if self.threads is None:

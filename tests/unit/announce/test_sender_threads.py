@@ -368,3 +368,28 @@ async def test_a_forum_post_refused_for_good_is_dropped_and_a_gone_forum_disable
     stored = await OutboxRepository(db).get(gone)
     subscription = await SubscriptionRepository(db).get(stored.subscription_id or 0)  # type: ignore[union-attr]
     assert subscription is not None and "gone" in (subscription.disabled_reason or "")
+
+
+async def test_a_summary_deleted_between_its_message_and_its_thread_gets_no_thread(
+    db: Database,
+    fake: FakeDiscord,
+    threads: FakeThreads,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    row_id = await enqueue(db, 10, "thread")
+    crashing = make_sender(db, fake, threads, clock)
+
+    async def die(*args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    monkeypatch.setattr(crashing.outbox, "mark_thread_attempting", die)
+    with pytest.raises(Killed):
+        await crashing.drain()
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE summaries SET deleted_at = 1")
+    report = await make_sender(db, fake, threads, clock).drain()
+    assert (report.sent, report.threads) == (1, 0) and threads.threads == {}
+    stored = await OutboxRepository(db).get(row_id)
+    assert stored is not None and stored.state == "sent"
+    assert stored.last_error == "no thread: the summary no longer exists"
