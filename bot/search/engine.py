@@ -120,7 +120,7 @@ class TitleSuggestion:
 class SimilarPaper:
     paper_id: int
     title: str
-    summaries: int  # visible to the viewer
+    summaries: int  # visible to the viewer (its abstract from a feed is not one)
     score: float
 
 
@@ -481,10 +481,11 @@ def similar_papers(
             best[int(other)] = max(best.get(int(other), 0.0), float(score))
     ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
     counts = source.visible_summary_counts(conn, best, guild_id, all_guilds)
-    ranked = [(other, score) for other, score in ranked if counts.get(other, 0) > 0][:limit]
+    ranked = [(other, score) for other, score in ranked if other in counts][:limit]
     titles = {paper.id: paper.title for paper in source.papers_by_id(conn, [p for p, _ in ranked])}
     return [
-        SimilarPaper(other, titles.get(other, ""), counts[other], score) for other, score in ranked
+        SimilarPaper(other, titles.get(other, ""), counts[other][1], score)
+        for other, score in ranked
     ]
 
 

@@ -309,12 +309,15 @@ def paper_texts_for_viewer(
 
 def visible_summary_counts(
     conn: sqlite3.Connection, paper_ids: Iterable[int], guild_id: int | None, all_guilds: bool
-) -> dict[int, int]:
+) -> dict[int, tuple[int, int]]:
+    """For each paper with something the viewer may see: (entries, summaries), an entry
+    being a summary or the paper's abstract from a feed."""
     rows = conn.execute(
-        """SELECT paper_id, count(*) FROM summaries
+        """SELECT paper_id, count(*), sum(CASE WHEN kind = 'summary' THEN 1 ELSE 0 END)
+           FROM summaries
            WHERE paper_id IN (SELECT value FROM json_each(?)) AND deleted_at IS NULL
              AND (origin = 'feed' OR ? OR guild_id = ?)
            GROUP BY paper_id""",
         (_ids(paper_ids), 1 if all_guilds else 0, guild_id),
     ).fetchall()
-    return {int(row[0]): int(row[1]) for row in rows}
+    return {int(row[0]): (int(row[1]), int(row[2] or 0)) for row in rows}

@@ -541,7 +541,11 @@ class PaperView(ReaderView):
 def similar_embed(paper: Paper, similar: Sequence[SimilarPaper]) -> discord.Embed:
     lines = []
     for rank, item in enumerate(similar, start=1):
-        count = f"{item.summaries} summar{'y' if item.summaries == 1 else 'ies'}"
+        count = (
+            f"{item.summaries} summar{'y' if item.summaries == 1 else 'ies'}"
+            if item.summaries
+            else "its abstract"
+        )
         lines.append(f"**{rank}.** {inline_text(item.title or 'Untitled paper', 200)} · {count}")
     embed = discord.Embed(
         title=plain_text(f"Similar to: {paper.title or 'this paper'}", 256),

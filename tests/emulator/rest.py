@@ -1164,9 +1164,7 @@ class RestApi:
             threads = [t for t in threads if t.archive_timestamp < call.query["before"]]
         limit = max(2, min(100, int(call.query.get("limit", 50))))
         page = threads[:limit]
-        members = [
-            t.thread_member_payload(self.emu.bot_user.id) for t in page if t.bot_is_member
-        ]
+        members = [t.thread_member_payload(self.emu.bot_user.id) for t in page if t.bot_is_member]
         return 200, {
             "threads": [t.payload() for t in page],
             "members": members,
