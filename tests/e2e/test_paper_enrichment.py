@@ -58,11 +58,13 @@ async def bot(start_bot: StartBot, settings: Settings) -> ShortScienceBot:
 
 
 async def filled_in(bot: ShortScienceBot, kind: str, value: str) -> None:
-    """Wait until the background loop has filled in the paper with this identifier."""
+    """Wait until the background loop has filled in the paper with this identifier, and the
+    search index has caught up with it (the loop's commit is searchable a moment later)."""
     paper = await find_paper(bot, kind, value)
     queue = LookupQueue(bot.db, "arxiv" if kind == "arxiv" else "crossref")
     for _ in range(200):  # 10 s
         if await queue.status(paper.id) == "resolved":
+            assert await bot.search.sync(), "the search index did not catch up"
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{kind}:{value} was not filled in")
