@@ -167,11 +167,13 @@ class BackgroundLoop:
                         return
                     await asyncio.sleep(delay)
         while True:
+            # Cleared before the run, not after: a run_soon() while the body runs (work that
+            # came in meanwhile) makes the next run start at once instead of being lost.
+            self._wake.clear()
             delay = await self.run_once()
             if self._stopping:
                 return
             self._next_run_at = self._clock() + delay
-            self._wake.clear()
             # Woken early by run_soon(), or the interval passed: run again.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)

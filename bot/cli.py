@@ -216,7 +216,7 @@ def format_results_table(results: Sequence[SearchResult]) -> str:
             (
                 str(result.summary_id),
                 str(result.score),
-                result.author,
+                f"abstract: {result.author}" if result.kind == "abstract" else result.author,
                 result.paper_title,
                 result.excerpt_text,
             )

@@ -48,7 +48,13 @@ from bot.ingest import ingest_entries
 from bot.pacing import backoff_delay
 from bot.rendering.text import plural
 from bot.storage.database import Database
-from bot.storage.feeds import Feed, FeedRepository, Subscription, SubscriptionRepository
+from bot.storage.feeds import (
+    Delivery,
+    Feed,
+    FeedRepository,
+    Subscription,
+    SubscriptionRepository,
+)
 from bot.storage.outbox import NewOutboxMessage, OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -604,6 +610,7 @@ class FeedPoller:
                     subscription_id=subscription.id,
                     feed_id=feed.id,
                     text=notice,
+                    delivery=text_delivery(subscription),
                     now=now,
                     conn=conn,
                 )
@@ -628,10 +635,16 @@ class _AnnouncementPlan:
             kind="summary",
             summary_id=summary_id,
             mention_role_id=subscription.mention_role_id,
+            delivery=subscription.delivery,
         )
 
     def overflow_row(self, subscription: Subscription, hidden: int) -> NewOutboxMessage:
-        return self._row(subscription, kind="overflow", text=overflow_text(hidden, self.feed_name))
+        return self._row(
+            subscription,
+            kind="overflow",
+            text=overflow_text(hidden, self.feed_name),
+            delivery=text_delivery(subscription),
+        )
 
     def _row(self, subscription: Subscription, **message: Any) -> NewOutboxMessage:
         """A row to the subscription's channel, on behalf of this feed."""
@@ -642,6 +655,13 @@ class _AnnouncementPlan:
             feed_id=self.feed_id,
             **message,
         )
+
+
+def text_delivery(subscription: Subscription) -> Delivery:
+    """How a line (an overflow line, a paused-feed notice) reaches a subscription's channel:
+    a post of its own in a forum (which holds nothing else), else a plain message (a thread
+    is for discussing a paper)."""
+    return "forum" if subscription.delivery == "forum" else "message"
 
 
 def _unique_by_identity(entries: Sequence[FeedEntry]) -> list[FeedEntry]:

@@ -88,6 +88,7 @@ class SearchResult:
     rank: float  # tantivy's score with the vote boost: higher is better
     excerpt: str  # Discord Markdown, one line, matches in bold, escaped
     excerpt_text: str  # the same excerpt as plain text
+    kind: str = "summary"  # 'abstract': the paper's abstract (label it so), not a summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,7 @@ class TitleSuggestion:
 class SimilarPaper:
     paper_id: int
     title: str
-    summaries: int  # visible to the viewer
+    summaries: int  # visible to the viewer (its abstract from a feed is not one)
     score: float
 
 
@@ -268,6 +269,7 @@ def results(
                 rank=hit.rank,
                 excerpt=excerpt,
                 excerpt_text=excerpt_text,
+                kind=row.kind,
             )
         )
     return tuple(found)
@@ -519,10 +521,11 @@ def similar_papers(
             best[int(other)] = max(best.get(int(other), 0.0), float(score))
     ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
     counts = source.visible_summary_counts(conn, best, guild_id, all_guilds)
-    ranked = [(other, score) for other, score in ranked if counts.get(other, 0) > 0][:limit]
+    ranked = [(other, score) for other, score in ranked if other in counts][:limit]
     titles = {paper.id: paper.title for paper in source.papers_by_id(conn, [p for p, _ in ranked])}
     return [
-        SimilarPaper(other, titles.get(other, ""), counts[other], score) for other, score in ranked
+        SimilarPaper(other, titles.get(other, ""), counts[other][1], score)
+        for other, score in ranked
     ]
 
 
@@ -543,6 +546,7 @@ def result_to_json(result: SearchResult) -> dict[str, Any]:
         "rank": result.rank,
         "excerpt": result.excerpt_text,
         "excerpt_markdown": result.excerpt,
+        "kind": result.kind,
     }
 
 

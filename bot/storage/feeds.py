@@ -11,10 +11,16 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import aiosqlite
 
 from bot.storage.database import Database
+
+# How a subscription's announcements reach its channel (migration 0014): a message; a message
+# with a discussion thread started from it (`/feed add ... thread:true`); or a post in a
+# forum channel.
+Delivery = Literal["message", "thread", "forum"]
 
 
 class AlreadySubscribedError(Exception):
@@ -89,6 +95,7 @@ class Subscription:
     disabled_reason: str | None
     created_by: int | None
     created_at: float
+    delivery: Delivery = "message"
 
     @property
     def delivers(self) -> bool:
@@ -109,6 +116,7 @@ class Subscription:
             disabled_reason=row["disabled_reason"],
             created_by=row["created_by"],
             created_at=row["created_at"],
+            delivery=row["delivery"],
         )
 
 
@@ -130,7 +138,7 @@ class CommunityAnnounceChannel:
 # A constant prefix shared by the subscription queries below (no values are ever formatted in).
 _SELECT_SUBSCRIPTIONS = (
     "SELECT s.id, s.feed_id, s.guild_id, s.channel_id, s.include_terms, s.exclude_terms, "
-    "s.mention_role_id, s.paused, s.disabled_reason, s.created_by, s.created_at "
+    "s.mention_role_id, s.paused, s.disabled_reason, s.created_by, s.created_at, s.delivery "
     "FROM feed_subscriptions AS s "
 )
 
@@ -383,9 +391,10 @@ class SubscriptionRepository:
         created_by: int | None,
         now: float,
         guild_limit: int | None = None,
+        delivery: Delivery = "message",
         conn: aiosqlite.Connection | None = None,
     ) -> int:
-        """Subscribe a channel.
+        """Subscribe a channel (`delivery`: how its announcements are posted there).
 
         Raises AlreadySubscribedError for a second subscription of the channel to that feed,
         and GuildFeedLimitError when the guild already has `guild_limit` (checked in the same
@@ -400,10 +409,10 @@ class SubscriptionRepository:
                         row = await cursor.fetchone()
                     if row is not None and row[0] >= guild_limit:
                         raise GuildFeedLimitError(guild_limit)
-                cursor = await c.execute(
+                rows = await c.execute_fetchall(
                     "INSERT INTO feed_subscriptions (feed_id, guild_id, channel_id, "
-                    "include_terms, exclude_terms, mention_role_id, created_by, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "include_terms, exclude_terms, mention_role_id, created_by, created_at, "
+                    "delivery) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         feed_id,
                         guild_id,
@@ -413,10 +422,10 @@ class SubscriptionRepository:
                         mention_role_id,
                         created_by,
                         now,
+                        delivery,
                     ),
                 )
-                assert cursor.lastrowid is not None
-                return cursor.lastrowid
+                return int(next(iter(rows))[0])
         except sqlite3.IntegrityError as exc:
             raise AlreadySubscribedError(str(exc)) from exc
 

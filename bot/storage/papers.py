@@ -170,11 +170,13 @@ class _PaperState:
 
 @dataclass(frozen=True, slots=True)
 class ResolvedPapers:
-    """`resolve_many`'s answer: one paper id per request, and how many rows were created."""
+    """`resolve_many`'s answer: one paper id per request, and how many rows were created;
+    `abstracts` has each requested paper's abstract as it now is (None when unknown)."""
 
     paper_ids: list[int]
     created: int
     updated: int
+    abstracts: list[str | None] = field(default_factory=list)
 
 
 class PaperRepository:
@@ -335,6 +337,7 @@ class PaperRepository:
             paper_ids=[state.id for state in chosen],  # type: ignore[misc]
             created=len(new_states),
             updated=len(updated),
+            abstracts=[state.values.get("abstract") for state in chosen],
         )
 
     @staticmethod

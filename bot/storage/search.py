@@ -23,7 +23,7 @@ ROW_BATCH: Final = 2000
 _SUMMARY_COLUMNS: Final = """
     s.id, s.paper_id, s.origin, s.guild_id, s.author_name, s.tldr, s.body, s.score,
     s.created_at, s.deleted_at, COALESCE(NULLIF(p.title, ''), s.title), COALESCE(p.authors, ''),
-    p.year, COALESCE(p.venue, '')
+    p.year, COALESCE(p.venue, ''), s.kind
 """
 
 
@@ -45,6 +45,7 @@ class SummarySource:
     authors: str
     year: int | None
     venue: str
+    kind: str = "summary"  # 'abstract': the paper's abstract from a feed (migration 0013)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ class ResultRow:
     guild_id: int | None
     tldr: str
     body: str
+    kind: str = "summary"
 
 
 def connect(path: str, *, busy_timeout: float = 5.0) -> sqlite3.Connection:
@@ -158,6 +160,7 @@ def _summary(row: Sequence[object]) -> SummarySource:
         authors=str(row[11] or ""),
         year=None if row[12] is None else int(row[12]),  # type: ignore[call-overload]
         venue=str(row[13] or ""),
+        kind=str(row[14] or "summary"),
     )
 
 
@@ -256,7 +259,7 @@ def result_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Resul
                   s.score, COALESCE(s.url, p.url,
                                     CASE WHEN p.arxiv_id IS NOT NULL
                                          THEN 'https://arxiv.org/abs/' || p.arxiv_id END),
-                  s.created_at, s.origin, s.guild_id, s.tldr, s.body
+                  s.created_at, s.origin, s.guild_id, s.tldr, s.body, s.kind
            FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id
            WHERE s.id IN (SELECT value FROM json_each(?))""",
         (_ids(ids),),
@@ -274,6 +277,7 @@ def result_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Resul
             guild_id=None if row[8] is None else int(row[8]),
             tldr=str(row[9] or ""),
             body=str(row[10] or ""),
+            kind=str(row[11] or "summary"),
         )
         for row in rows
     }
@@ -305,12 +309,15 @@ def paper_texts_for_viewer(
 
 def visible_summary_counts(
     conn: sqlite3.Connection, paper_ids: Iterable[int], guild_id: int | None, all_guilds: bool
-) -> dict[int, int]:
+) -> dict[int, tuple[int, int]]:
+    """For each paper with something the viewer may see: (entries, summaries), an entry
+    being a summary or the paper's abstract from a feed."""
     rows = conn.execute(
-        """SELECT paper_id, count(*) FROM summaries
+        """SELECT paper_id, count(*), sum(CASE WHEN kind = 'summary' THEN 1 ELSE 0 END)
+           FROM summaries
            WHERE paper_id IN (SELECT value FROM json_each(?)) AND deleted_at IS NULL
              AND (origin = 'feed' OR ? OR guild_id = ?)
            GROUP BY paper_id""",
         (_ids(paper_ids), 1 if all_guilds else 0, guild_id),
     ).fetchall()
-    return {int(row[0]): int(row[1]) for row in rows}
+    return {int(row[0]): (int(row[1]), int(row[2] or 0)) for row in rows}

@@ -21,11 +21,15 @@ from bot.storage.database import Database
 from bot.storage.papers import Paper, json_rows, paper_columns
 
 UpsertStatus = Literal["inserted", "updated", "unchanged"]
+# What a row is (migration 0013): a summary someone wrote, or a feed entry that is the paper
+# itself, its text the paper's abstract (an arXiv announcement).
+SummaryKind = Literal["summary", "abstract"]
 
-# Summary columns (15) then the paper's (PAPER_COLUMNS, NULL when the summary has none).
+# Summary columns (16) then the paper's (PAPER_COLUMNS, NULL when the summary has none).
 _SELECT_SUMMARIES: Final = (
     "SELECT s.id, s.paper_id, s.origin, s.guild_id, s.author_name, s.author_discord_id, s.title,"
     " s.tldr, s.body, s.url, s.external_id, s.score, s.created_at, s.edited_at, s.deleted_at, "
+    "s.kind, "
     + paper_columns("p")
     + " FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id"
 )
@@ -50,6 +54,12 @@ class Summary:
     edited_at: datetime
     deleted_at: datetime | None
     paper: Paper | None = None
+    kind: SummaryKind = "summary"
+
+    @property
+    def is_abstract(self) -> bool:
+        """Whether this is a paper's abstract (an arXiv entry), not a summary of it."""
+        return self.kind == "abstract"
 
     @property
     def display_title(self) -> str:
@@ -68,7 +78,8 @@ class Summary:
             created_at=datetime.fromtimestamp(row[12], UTC),
             edited_at=datetime.fromtimestamp(row[13], UTC),
             deleted_at=None if deleted is None else datetime.fromtimestamp(deleted, UTC),
-            paper=None if row[15] is None else Paper.from_row(row, 15),
+            kind=row[15],
+            paper=None if row[16] is None else Paper.from_row(row, 16),
         )  # fmt: skip
 
 
@@ -89,6 +100,7 @@ class ExternalSummary:
     tldr: str = ""
     created_at: datetime | None = None  # first publication; defaults to now
     edited_at: datetime | None = None  # last edit; defaults to created_at
+    kind: SummaryKind = "summary"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +146,7 @@ class SummaryRepository:
         tldr: str = "",
         created_at: datetime | None = None,
         edited_at: datetime | None = None,
+        kind: SummaryKind = "summary",
         conn: aiosqlite.Connection | None = None,
     ) -> UpsertResult:
         """Insert a feed summary, or bring the one with the same `external_id` up to date.
@@ -145,7 +158,7 @@ class SummaryRepository:
         summary = ExternalSummary(
             external_id=external_id, body=body, title=title, author_name=author_name,
             paper_id=paper_id, url=url, score=score, tldr=tldr, created_at=created_at,
-            edited_at=edited_at,
+            edited_at=edited_at, kind=kind,
         )  # fmt: skip
         return (await self.upsert_external_many([summary], conn=conn))[0]
 
@@ -171,7 +184,7 @@ class SummaryRepository:
         async with self.db.writing(conn) as connection:
             found = await connection.execute_fetchall(
                 "SELECT id, external_id, paper_id, title, tldr, body, author_name, url,"
-                " feed_votes, edited_at FROM summaries"
+                " feed_votes, edited_at, kind FROM summaries"
                 " WHERE external_id IN (SELECT value FROM json_each(?))",
                 (json.dumps(list(latest)),),
             )
@@ -198,6 +211,7 @@ class SummaryRepository:
                             summary.score,
                             created,
                             edited,
+                            summary.kind,
                         )
                     )
                     continue
@@ -207,11 +221,13 @@ class SummaryRepository:
                     paper_id, summary.title, summary.tldr, summary.body, summary.author_name,
                     summary.url, summary.score, max(edited, row[9]),
                 )  # fmt: skip
-                if edited < row[9] or wanted == row[2:10]:
+                # A kind learned since (the paper's abstract became known) is written even
+                # when the text is the same.
+                if edited < row[9] or (wanted == row[2:10] and summary.kind == row[10]):
                     statuses[external_id] = "unchanged"
                 else:
                     statuses[external_id] = "updated"
-                    updates.append((*wanted, row[0]))
+                    updates.append((*wanted, summary.kind, row[0]))
 
             if inserts:
                 ids.update(await _insert_new(connection, inserts))
@@ -226,10 +242,11 @@ class SummaryRepository:
         return results
 
     async def list_for_paper(self, paper_id: int, *, guild_id: int | None) -> list[Summary]:
-        """A paper's visible summaries, best first (score, then most recent edit)."""
+        """A paper's visible summaries, best first (score, then most recent edit); its
+        abstract from a feed is not one of them (the paper shows its abstract itself)."""
         rows = await self.db.fetchall(
             _SELECT_SUMMARIES
-            + " WHERE s.paper_id = ? AND"
+            + " WHERE s.paper_id = ? AND s.kind = 'summary' AND"
             + _VISIBLE
             + " ORDER BY s.score DESC, s.edited_at DESC, s.id DESC",
             (paper_id, guild_id),
@@ -248,10 +265,11 @@ class SummaryRepository:
         return [Summary.from_row(row) for row in rows]
 
     async def top(self, since: datetime, limit: int = 10, *, guild_id: int | None) -> list[Summary]:
-        """The highest-scored visible summaries published since `since`."""
+        """The highest-scored visible summaries published since `since` (abstracts are
+        papers, not summaries: they are never ranked)."""
         rows = await self.db.fetchall(
             _SELECT_SUMMARIES
-            + " WHERE s.created_at >= ? AND"
+            + " WHERE s.created_at >= ? AND s.kind = 'summary' AND"
             + _VISIBLE
             + " ORDER BY s.score DESC, s.created_at DESC, s.id DESC LIMIT ?",
             (int(since.timestamp()), guild_id, limit),
@@ -292,16 +310,17 @@ class SummaryRepository:
 # aiosqlite's thread than a statement per row (executemany).
 _INSERT_FROM_JSON: Final = (
     "INSERT INTO summaries (origin, paper_id, author_name, title, tldr, body, url, external_id,"
-    " score, feed_votes, created_at, edited_at)"
+    " score, feed_votes, created_at, edited_at, kind)"
     " SELECT 'feed', value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,"
-    " value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10"
+    " value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10,"
+    " value ->> 11"
     " FROM json_each(?) ORDER BY key"
     " RETURNING external_id, id"
 )
 _INSERT_ONE: Final = (
     "INSERT INTO summaries (origin, paper_id, author_name, title, tldr, body, url, external_id,"
-    " score, feed_votes, created_at, edited_at)"
-    " VALUES ('feed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " score, feed_votes, created_at, edited_at, kind)"
+    " VALUES ('feed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -322,16 +341,17 @@ async def _insert_new(
 
 _UPDATE_TEXT_ONE: Final = (
     "UPDATE summaries SET paper_id = ?, title = ?, tldr = ?, body = ?, author_name = ?,"
-    " url = ?, score = score - feed_votes + ?, feed_votes = ?, edited_at = ?"
+    " url = ?, score = score - feed_votes + ?, feed_votes = ?, edited_at = ?, kind = ?"
     " WHERE id = ?"
 )
 _UPDATE_TEXT_FROM_JSON: Final = (
     "UPDATE summaries SET paper_id = change.value ->> 0, title = change.value ->> 1,"
     " tldr = change.value ->> 2, body = change.value ->> 3, author_name = change.value ->> 4,"
     " url = change.value ->> 5, score = score - feed_votes + (change.value ->> 6),"
-    " feed_votes = change.value ->> 7, edited_at = change.value ->> 8"
+    " feed_votes = change.value ->> 7, edited_at = change.value ->> 8,"
+    " kind = change.value ->> 9"
     " FROM (SELECT key, value FROM json_each(?) ORDER BY key) AS change"
-    " WHERE summaries.id = change.value ->> 9"
+    " WHERE summaries.id = change.value ->> 10"
 )
 
 
@@ -347,14 +367,15 @@ async def _update_changed(
     text_changes = []
     vote_changes = []
     for update in updates:
-        # update: paper_id, title, tldr, body, author_name, url, feed_votes, edited_at, id
-        # old: id, external_id, paper_id, title, tldr, body, author_name, url, feed_votes, ...
+        # update: paper_id, title, tldr, body, author_name, url, feed_votes, edited_at, kind, id
+        # old: id, external_id, paper_id, title, tldr, body, author_name, url, feed_votes,
+        # edited_at, kind
         old = by_id[update[-1]]
-        votes, edited, summary_id = update[6], update[7], update[8]
-        if update[:6] == old[2:8]:
+        votes, edited, kind, summary_id = update[6], update[7], update[8], update[9]
+        if update[:6] == old[2:8] and kind == old[10]:
             vote_changes.append((votes, votes, edited, summary_id))
         else:
-            text_changes.append((*update[:6], votes, votes, edited, summary_id))
+            text_changes.append((*update[:6], votes, votes, edited, kind, summary_id))
     if text_changes:
         # One statement (rows in JSON) when possible, for the same reason as inserts.
         changes_json = json_rows(text_changes)

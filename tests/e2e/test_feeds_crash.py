@@ -244,3 +244,92 @@ async def test_without_read_message_history_the_row_is_sent_again_never_lost(
     [(state, message_id)] = await _outbox_rows_once_settled(database)
     assert state == "sent" and message_id == emulator.messages(general)[1].id
     assert "Cannot read the history of channel" in second.output
+
+
+SENT_WITHIN_SECONDS = 20.0
+
+
+async def _wait_all_sent(database: Path) -> list[tuple[str, int | None]]:
+    """The outbox rows once every one is sent (the restarted bot finished them)."""
+    deadline = time.monotonic() + SENT_WITHIN_SECONDS
+    while True:
+        rows = await _outbox_rows(database)
+        if rows and all(state == "sent" for state, _ in rows):
+            return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(f"outbox rows still not sent: {rows}")
+        await asyncio.sleep(0.2)
+
+
+async def kill_while_discord_holds_the_answer(
+    emulator: DiscordEmulator,
+    spawn_bot: SpawnBot,
+    feed_server: FeedServer,
+    database: Path,
+    *,
+    options: str,
+    route: str,
+    parent: Channel,
+) -> list[tuple[str, int | None]]:
+    """Subscribe as `options` say, announce a new entry, and kill the bot while Discord
+    holds its answer to `route` (a thread or post it made under `parent`, which the bot never
+    learns of); then restart the bot on the same database and wait until it is done.
+    Returns the outbox rows."""
+    first = await spawn_bot(database, feed_poll_seconds=1)
+    emulator.faults.delay_reply(route, 30.0, times=1)
+    items = [Item("old/1", title="Old")]
+    url = feed_server.set_feed("ss", shortscience_rss(items))
+    handle = await emulator.slash(
+        f"/feed add url:{url} {options}", member=emulator.guild.member("mod")
+    )
+    assert "Subscribed" in (await handle.wait_reply(timeout=15)).content
+    items.insert(0, Item("new/1", title="Fresh"))
+    feed_server.set_feed("ss", shortscience_rss(items))
+    await emulator.wait_for(
+        lambda: any(t.parent_id == parent.id for t in emulator.guild.threads),
+        timeout=15,
+        description="Discord to make the thread (its answer held)",
+    )
+    assert await first.kill() == -9
+    emulator.faults.clear()
+    await spawn_bot(database, feed_poll_seconds=1)
+    return await _wait_all_sent(database)
+
+
+async def test_a_bot_killed_while_discord_makes_the_thread_of_an_announcement_makes_it_once(
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 9: `thread:true` opens one thread per announcement, even when the bot dies
+    while Discord holds its answer to the thread request (the thread exists, the bot never
+    learned it). The restarted bot reads the message, finds its thread, asks for none."""
+    general = emulator.guild.channel("general")
+    route = f"POST /channels/{general.id}/messages/*/threads"
+    [(state, message_id)] = await kill_while_discord_holds_the_answer(
+        emulator, spawn_bot, feed_server, tmp_path / "thread.sqlite3",
+        options="channel:#general thread:true", route=route, parent=general,
+    )  # fmt: skip
+    [message] = emulator.messages(general)
+    [thread] = [t for t in emulator.guild.threads if t.parent_id == general.id]
+    assert (state, message_id) == ("sent", message.id)
+    assert thread.id == message.id and thread.name == "Fresh"
+    assert len(emulator.requests_matching(route)) == 1  # never asked for twice
+    assert emulator.requests_matching(f"GET /channels/{general.id}/messages/{message.id}")
+    assert len(requests_to(emulator, general.id)) == 1  # the message was sent once
+
+
+async def test_a_bot_killed_while_discord_makes_a_forum_post_posts_it_once(
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A forum post takes no nonce: the restarted bot finds the post carrying the row's
+    marker among the forum's posts instead of posting again."""
+    forum = emulator.guild.add_forum("paper-club")
+    route = f"POST /channels/{forum.id}/threads"
+    [(state, message_id)] = await kill_while_discord_holds_the_answer(
+        emulator, spawn_bot, feed_server, tmp_path / "forum.sqlite3",
+        options="channel:#paper-club", route=route, parent=forum,
+    )  # fmt: skip
+    [post] = [t for t in emulator.guild.threads if t.parent_id == forum.id]
+    assert (state, message_id, post.name) == ("sent", post.id, "Fresh")
+    assert [m.embed["title"] for m in emulator.messages(post) if m.embed] == ["Fresh"]
+    assert len(emulator.requests_matching(route)) == 1
+    assert emulator.requests_matching(f"GET /guilds/{emulator.guild.id}/threads/active")

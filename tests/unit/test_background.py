@@ -105,6 +105,29 @@ async def test_run_soon_and_change_interval_cut_the_wait_short() -> None:
     assert loop.status().next_run_at is None
 
 
+async def test_run_soon_while_the_body_runs_runs_it_again_at_once() -> None:
+    """A nudge that arrives while the body runs (a commit while the search indexer applies
+    the log) is not lost: the body runs again at once, not after the interval."""
+    second_run = asyncio.Event()
+    calls = 0
+
+    async def body() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            loop.run_soon()  # something to do came in meanwhile
+        else:
+            second_run.set()
+
+    loop = BackgroundLoop("nudged", body, interval=3600)
+    loop.start()
+    try:
+        async with asyncio.timeout(2):
+            await second_run.wait()
+    finally:
+        await loop.stop()
+
+
 async def test_the_registry_lists_starts_and_stops_loops() -> None:
     loops = BackgroundLoops()
     first = loops.start(BackgroundLoop("a", Flaky(0), interval=3600, description="does a"))

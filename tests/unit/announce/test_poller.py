@@ -319,6 +319,37 @@ async def test_at_most_five_per_channel_then_one_overflow_line(
     assert rows[5][0] == "overflow" and "3 more" in rows[5][1] and "/latest" in rows[5][1]
 
 
+async def test_rows_carry_how_each_subscription_is_delivered(
+    db: Database, poller: FeedPoller, server: FeedServer, clock: Clock
+) -> None:
+    """A `thread:true` subscription's announcements open threads (its "…and N more" line is
+    a plain message); everything to a forum is a post, notices too."""
+    server.routes["/ss"] = Route(shortscience_rss([Item("old/1")]))
+    feed_id, [_plain, threaded, forum] = await add_feed(db, server.url("/ss"), [10, 20, 30])
+    async with db.transaction() as conn:
+        for subscription, delivery in ((threaded, "thread"), (forum, "forum")):
+            await conn.execute(
+                "UPDATE feed_subscriptions SET delivery = ? WHERE id = ?",
+                (delivery, subscription),
+            )
+    await poll(poller, feed_id)
+    fresh = [Item(f"new/{n}", title=f"Paper {n}") for n in range(6)]
+    server.routes["/ss"].body = shortscience_rss([*fresh, Item("old/1")])
+    await poll(poller, feed_id)
+
+    async def deliveries(channel: int) -> list[tuple[str, str]]:
+        return [(r.kind, r.delivery) for r in await OutboxRepository(db).for_channel(channel)]
+
+    assert await deliveries(10) == [("summary", "message")] * 5 + [("overflow", "message")]
+    assert await deliveries(20) == [("summary", "thread")] * 5 + [("overflow", "message")]
+    assert await deliveries(30) == [("summary", "forum")] * 5 + [("overflow", "forum")]
+    server.routes["/ss"] = Route(b"", status=410)
+    clock.now += 10**6
+    assert (await poll(poller, feed_id))[0] == "paused"
+    assert (await deliveries(20))[-1] == ("notice", "message")
+    assert (await deliveries(30))[-1] == ("notice", "forum")
+
+
 def paper_title(n: int) -> str:
     return f"{'Vision' if n % 2 else 'Language'} paper {n}"
 

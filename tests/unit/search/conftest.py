@@ -64,6 +64,7 @@ async def add_summary(
     abstract: str | None = None,
     deleted: bool = False,
     paper_id: int | None = None,
+    kind: str = "summary",
 ) -> int:
     """A summary (and, without `paper_id`, its own paper); the commit syncs the index."""
     async with db.transaction() as conn:
@@ -76,10 +77,10 @@ async def add_summary(
             paper_id = cursor.lastrowid
         cursor = await conn.execute(
             "INSERT INTO summaries (paper_id, origin, guild_id, author_name, tldr, body, score,"
-            " created_at, deleted_at, url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, deleted_at, url, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 paper_id, origin, guild_id, author, tldr, body, score, created_at,
-                1 if deleted else None, f"https://www.shortscience.org/s/{paper_id}",
+                1 if deleted else None, f"https://www.shortscience.org/s/{paper_id}", kind,
             ),
         )  # fmt: skip
         assert cursor.lastrowid is not None

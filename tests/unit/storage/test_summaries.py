@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from bot.papers import PaperId
-from bot.storage import Database
+from bot.storage import Database, load_migrations
 from bot.storage.papers import PaperRepository
 from bot.storage.summaries import ExternalSummary, SummaryRepository
 
 GUILD = 111
 OTHER_GUILD = 222
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
+SS_GUID = "https://www.shortscience.org/paper?bibtexKey=journals/corr/X#alice"
 
 
 @pytest.fixture
@@ -281,3 +282,76 @@ async def test_random_on_an_empty_table_and_with_nothing_visible(
     await community(db, guild_id=GUILD)
     assert await summaries.random(guild_id=None) is None
     assert await summaries.random(guild_id=GUILD) is not None
+
+
+async def test_an_abstract_is_read_but_never_ranked_nor_listed_as_a_papers_summary(
+    summaries: SummaryRepository, db: Database
+) -> None:
+    """An arXiv entry is the paper: `/latest` and `/summary view` show it (labelled), `/top`
+    and a paper's list of summaries leave it out."""
+    paper = await PaperRepository(db).find_or_create(
+        [PaperId(kind="arxiv", value="2401.10241")], title="Sparse Mixtures"
+    )
+    abstract = await summaries.upsert_external(
+        external_id="oai:arXiv.org:2401.10241", body="We study...", paper_id=paper.id,
+        score=50, created_at=T0, edited_at=T0, kind="abstract",
+    )  # fmt: skip
+    written = await summaries.upsert_external(
+        external_id="post", body="My take.", paper_id=paper.id, score=1,
+        created_at=T0, edited_at=T0,
+    )  # fmt: skip
+    stored = await summaries.get(abstract.summary_id, guild_id=None)
+    assert stored is not None and stored.kind == "abstract" and stored.is_abstract
+    assert [s.id for s in await summaries.top(T0, 10, guild_id=None)] == [written.summary_id]
+    listed = await summaries.list_for_paper(paper.id, guild_id=None)
+    assert [s.id for s in listed] == [written.summary_id]
+    assert {s.id for s in await summaries.latest(10, guild_id=None)} == {
+        abstract.summary_id, written.summary_id,
+    }  # fmt: skip
+    # A kind learnt later is written (and logged for search) though the text is the same.
+    before = await db.fetchval("SELECT count(*) FROM search_changes")
+    again = await summaries.upsert_external(
+        external_id="post", body="My take.", paper_id=paper.id, score=1,
+        created_at=T0, edited_at=T0, kind="abstract",
+    )  # fmt: skip
+    assert again.status == "updated"
+    assert await db.fetchval("SELECT count(*) FROM search_changes") == before + 1
+    assert (await summaries.get(written.summary_id, guild_id=None)).kind == "abstract"  # type: ignore[union-attr]
+
+
+async def test_the_migration_classifies_existing_rows_as_ingest_does(tmp_path: Path) -> None:
+    migrations = load_migrations()
+    cut = next(i for i, m in enumerate(migrations) if m.name.endswith("_summary_kind.sql"))
+    database = await Database.open(tmp_path / "old.sqlite3")
+    try:
+        await database.migrate(migrations[:cut])
+        async with database.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO papers (id, canonical_key, title, abstract)"
+                " VALUES (1, 'arxiv:2401.10241', 'Sparse', ' We study sparse mixtures. ')"
+            )
+            rows = [
+                ("oai:arXiv.org:2401.10241", "We study sparse mixtures.", "feed", None),
+                # A ShortScience member who pasted the abstract still wrote a summary.
+                (SS_GUID, "We study sparse mixtures.", "feed", None),
+                ("https://blog.example/copy", "We study sparse mixtures.", "feed", None),
+                ("https://blog.example/own", "What I make of it.", "feed", None),
+                (None, "We study sparse mixtures.", "community", GUILD),
+            ]
+            for external_id, body, origin, guild in rows:
+                await conn.execute(
+                    "INSERT INTO summaries (paper_id, origin, guild_id, external_id, body)"
+                    " VALUES (1, ?, ?, ?, ?)",
+                    (origin, guild, external_id, body),
+                )
+        await database.migrate(migrations)
+        rows = await database.fetchall("SELECT kind FROM summaries ORDER BY id")
+        kinds = [row[0] for row in rows]
+        assert kinds == ["abstract", "summary", "abstract", "summary", "summary"]
+        # The search log follows a change of kind from now on.
+        before = await database.fetchval("SELECT count(*) FROM search_changes")
+        async with database.transaction() as conn:
+            await conn.execute("UPDATE summaries SET kind = 'summary' WHERE id = 1")
+        assert await database.fetchval("SELECT count(*) FROM search_changes") == before + 1
+    finally:
+        await database.close()
