@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bot.pacing import backoff_delay
+from bot.storage.database import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,17 @@ class BackgroundLoop:
             rng=self._rng,
         )
         delay = max(at_least, backoff)
+        if isinstance(exc, DatabaseUnavailableError):
+            # An outage, not a bug: one line per try, no traceback.
+            log.warning(
+                "Background loop %r: the database is unavailable (%s; %d in a row); next try "
+                "in %.1f s",
+                self.name,
+                exc,
+                self._failures,
+                delay,
+            )
+            return delay
         log.error(
             "Background loop %r failed (%d in a row); next try in %.1f s",
             self.name,

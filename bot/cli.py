@@ -85,9 +85,7 @@ def configure_logging(settings: Settings) -> None:
 
 async def open_database(settings: Settings) -> Database:
     """Open and migrate the database, for commands that need no Discord connection."""
-    db = await Database.open(
-        settings.database_path, read_connections=settings.database_read_connections
-    )
+    db = await Database.open(settings.database_target, **settings.database_options)
     try:
         await db.migrate()
     except BaseException:
@@ -98,8 +96,8 @@ async def open_database(settings: Settings) -> Database:
 
 async def open_search(settings: Settings, db: Database, *, rebuild: bool = True) -> SearchService:
     """This process's search index, following `db` (rebuilt in the background if needed)."""
-    search = SearchService(settings.database_path, settings.resolved_search_index_path)
-    await search.start(db, rebuild=rebuild)
+    search = SearchService(db, settings.resolved_search_index_path)
+    await search.start(rebuild=rebuild)
     return search
 
 

@@ -9,7 +9,6 @@ votes, then newest, then id, so paging is stable.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Final
@@ -36,6 +35,7 @@ from bot.search.schema import (
     title_key_analyzer,
 )
 from bot.storage import search as source
+from bot.storage.database import ThreadReader
 
 # Similar papers: terms of the source text picked by tf-idf (tantivy's more-like-this).
 SIMILAR_CANDIDATES: Final = 60
@@ -208,7 +208,7 @@ def rank(
 
 def search_page(
     index: TantivyIndex,
-    conn: sqlite3.Connection,
+    conn: ThreadReader,
     parsed: ParsedQuery,
     visibility: Visibility,
     *,
@@ -239,7 +239,7 @@ def search_page(
 
 
 def results(
-    conn: sqlite3.Connection, parsed: ParsedQuery, hits: list[RankedHit]
+    conn: ThreadReader, parsed: ParsedQuery, hits: list[RankedHit]
 ) -> tuple[SearchResult, ...]:
     if not hits:
         return ()
@@ -275,7 +275,7 @@ def results(
 
 def correct_spelling(
     index: TantivyIndex,
-    conn: sqlite3.Connection,
+    conn: ThreadReader,
     parsed: ParsedQuery,
     clauses: list[tuple[tantivy.Occur, tantivy.Query]],
 ) -> ParsedQuery | None:
@@ -427,7 +427,7 @@ def autocomplete(
 
 def similar_papers(
     index: TantivyIndex,
-    conn: sqlite3.Connection,
+    conn: ThreadReader,
     paper_id: int,
     *,
     guild_id: int | None,
