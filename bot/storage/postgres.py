@@ -215,7 +215,10 @@ class PostgresConnection(Connection):
 
     @property
     def in_transaction(self) -> bool:
-        return not self.raw.is_closed() and self.raw.is_in_transaction()
+        try:
+            return not self.raw.is_closed() and self.raw.is_in_transaction()
+        except asyncpg.InterfaceError:  # released back to the pool: its unit of work ended
+            return False
 
 
 def describe_failure(error: BaseException) -> str:

@@ -267,7 +267,10 @@ class SqliteDatabase(Database):
             try:
                 await to_completion(writer.raw.execute("BEGIN IMMEDIATE"))
                 yield writer
-                await to_completion(writer.raw.execute("COMMIT"))
+                try:
+                    await to_completion(writer.raw.execute("COMMIT"))
+                except sqlite3.IntegrityError as exc:  # a deferred constraint
+                    raise IntegrityError(str(exc)) from exc
             except BaseException:
                 # A failed COMMIT (a deferred constraint, a full disk) can leave the
                 # transaction open, and some errors end it already: roll back only what
