@@ -49,6 +49,10 @@ def make_template(server: PostgresServer) -> str:
         db = await Database.open(url)
         try:
             await db.migrate()
+            rows = await db.fetchall(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+            _TEMPLATE_TABLES.update(row[0] for row in rows)
         finally:
             await db.close()
         return TEMPLATE
@@ -113,7 +117,11 @@ class DatabaseFactory:
         return url
 
     async def open(self, *, migrated: bool = True, **options: Any) -> Database:
-        db = await Database.open(await self.url(migrated=migrated), **options)
+        return await self.open_url(await self.url(migrated=migrated), **options)
+
+    async def open_url(self, url: str, **options: Any) -> Database:
+        """Another connection to a database of this test (another process's, say)."""
+        db = await Database.open(url, **options)
         self._opened.append(db)
         return db
 
@@ -129,6 +137,8 @@ class DatabaseFactory:
 
 # Emptied migrated databases, ready for the next test, per server.
 _FREE: dict[int, list[str]] = {}
+# The tables of the migrated template.
+_TEMPLATE_TABLES: set[str] = set()
 
 
 async def empty_database(server: PostgresServer, name: str) -> None:
@@ -140,13 +150,17 @@ async def empty_database(server: PostgresServer, name: str) -> None:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-        tables = [
+        present = [
             row[0]
             for row in await connection.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'schema_version'"
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
             )
         ]
+        # Tables a test made of its own go; the schema's are emptied.
+        for table in present:
+            if table not in _TEMPLATE_TABLES:
+                await connection.execute(f'DROP TABLE "{table}" CASCADE')
+        tables = [t for t in present if t in _TEMPLATE_TABLES and t != "schema_version"]
         sequences = [
             row[0]
             for row in await connection.fetch(

@@ -325,9 +325,13 @@ class SearchService:
         if time.monotonic() - self._last_prune < PRUNE_EVERY_SECONDS:
             return
         self._last_prune = time.monotonic()
-        await source.prune_changes(
-            self.db, older_than=time.time() - self.retention_seconds, keep_after=index.applied_seq
-        )
+        # Inside the indexer's own cycle: its commit must not wait for the indexer.
+        with self.db.commit_hooks_not_awaited():
+            await source.prune_changes(
+                self.db,
+                older_than=time.time() - self.retention_seconds,
+                keep_after=index.applied_seq,
+            )
 
     def _writer_connection(self) -> ThreadReader:
         conn: ThreadReader | None = getattr(self._local, "writer_conn", None)

@@ -272,6 +272,7 @@ class PostgresDatabase(Database):
         self.url = url
         self.pool_size = pool_size
         self.loop = asyncio.get_running_loop()
+        self._closed = False
 
     @classmethod
     async def open(  # type: ignore[override]
@@ -294,6 +295,9 @@ class PostgresDatabase(Database):
         return cls(pool, url, size)
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
             await asyncio.wait_for(self.pool.close(), timeout=10.0)
         except TimeoutError:

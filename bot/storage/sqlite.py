@@ -217,6 +217,7 @@ class SqliteDatabase(Database):
         self._readers = _ReaderPool(path, read_connections)
         self._write_lock = asyncio.Lock()
         self._temporary_dir = temporary_dir
+        self._closed = False
 
     @classmethod
     async def open(  # type: ignore[override]
@@ -246,6 +247,9 @@ class SqliteDatabase(Database):
         )
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         await self._readers.close()
         await self.writer.close()
         if self._temporary_dir is not None:

@@ -4,7 +4,6 @@ rate-limit message."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -24,7 +23,8 @@ from bot.community.votes import DOWN, UP
 from bot.errors import UserFacingError
 from bot.pacing import RequestSpacer
 from bot.storage import Database
-from tests.unit.storage.test_community import GUILD, open_community_db
+from tests.databases import DatabaseFactory
+from tests.unit.storage.test_community import GUILD
 
 
 def test_tldr_rules() -> None:
@@ -62,8 +62,8 @@ def test_files_are_checked_by_name_size_and_encoding() -> None:
 
 
 @pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[CommunityService]:
-    db: Database = await open_community_db(tmp_path / "service.sqlite3")
+async def service(databases: DatabaseFactory) -> AsyncIterator[CommunityService]:
+    db: Database = await databases.open()
     async with aiohttp.ClientSession() as session:
         # Never reached: these tests name papers by title or DOI.
         arxiv = ArxivClient(
@@ -74,7 +74,6 @@ async def service(tmp_path: Path) -> AsyncIterator[CommunityService]:
             PaperResolver(db, arxiv),
             limiter=SlidingWindowLimiter(2, 600),
         )
-    await db.close()
 
 
 async def publish(service: CommunityService, author: int, tldr: str = "t") -> int:

@@ -3,8 +3,6 @@ score trigger, reading-session links, the leaderboard, arXiv look-up state."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.community.votes import DOWN, UP
@@ -19,12 +17,6 @@ from tests.databases import DatabaseFactory
 GUILD = 1000
 OTHER_GUILD = 2000
 NOW = 1_700_000_000.0
-
-
-async def open_community_db(path: Path) -> Database:
-    database = await Database.open(path)
-    await database.migrate()
-    return database
 
 
 @pytest.fixture
