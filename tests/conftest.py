@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.databases import ENGINES, DatabaseFactory, make_template
-from tests.pgserver import PostgresServer
-
 from tests.emulator.spec import SPEC_PATH, spec_missing_reason
 from tests.fixtures.arxiv.server import ArxivFixtureServer
 from tests.fixtures.crossref.server import CrossrefFixtureServer
+from tests.pgserver import PostgresServer
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -71,9 +70,7 @@ async def databases(
     engine: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[DatabaseFactory]:
     """Fresh databases of the test's engine, closed (and dropped) after the test."""
-    factory = DatabaseFactory(
-        engine, tmp_path, lambda: request.getfixturevalue("postgres_server")
-    )
+    factory = DatabaseFactory(engine, tmp_path, lambda: request.getfixturevalue("postgres_server"))
     yield factory
     await factory.close()
 

@@ -49,9 +49,7 @@ def make_template(server: PostgresServer) -> str:
         db = await Database.open(url)
         try:
             await db.migrate()
-            rows = await db.fetchall(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            )
+            rows = await db.fetchall("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
             _TEMPLATE_TABLES.update(row[0] for row in rows)
         finally:
             await db.close()

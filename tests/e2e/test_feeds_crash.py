@@ -11,7 +11,6 @@ the emulator, like Discord, answers with the message it already created.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from bot.storage import Database
 from tests.e2e.conftest import SpawnBot
@@ -19,6 +18,9 @@ from tests.emulator import Channel, DiscordEmulator, Message, Permission
 from tests.feedserver import FeedServer, feed_server
 from tests.fixtures.arxiv.server import ArxivFixtureServer
 from tests.unit.announce.test_poller import Item, shortscience_rss
+
+# Run on both engines (SQLite, and PostgreSQL on the session's server).
+DATABASE_ENGINES = ("sqlite", "postgresql")
 
 __all__ = ["feed_server"]  # the fixture, used by name
 
@@ -28,12 +30,12 @@ def requests_to(emulator: DiscordEmulator, channel_id: int) -> list:
 
 
 async def test_a_bot_killed_mid_fan_out_announces_each_entry_once_per_channel_after_restart(
-    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, tmp_path: Path
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, bot_database: str
 ) -> None:
     guild = emulator.guild
     general, papers = guild.channel("general"), guild.channel("papers")
     news = guild.add_text_channel("news")
-    database = tmp_path / "crash.sqlite3"
+    database = bot_database
     first = await spawn_bot(database, feed_poll_seconds=1)
 
     items = [Item("old/1", title="Old")]
@@ -89,11 +91,11 @@ async def test_a_bot_killed_right_after_publish_still_posts_the_vote_card_once(
     emulator: DiscordEmulator,
     spawn_bot: SpawnBot,
     arxiv: ArxivFixtureServer,
-    tmp_path: Path,
+    bot_database: str,
 ) -> None:
     """Issue 8, item 15: the card under a published summary is written with the summary, in
     one transaction, and delivered by the outbox: a kill right after Publish loses nothing."""
-    database = tmp_path / "publish.sqlite3"
+    database = bot_database
     settings = {"arxiv_api_url": arxiv.url, "arxiv_min_interval": 0}
     first = await spawn_bot(database, **settings)
     general = emulator.guild.channel("general")
@@ -128,7 +130,7 @@ async def test_a_bot_killed_right_after_publish_still_posts_the_vote_card_once(
     assert len(cards_of(emulator, general, summary_id)) == 1
 
 
-async def _stored_summary_id(database: Path) -> int:
+async def _stored_summary_id(database: str) -> int:
     db = await Database.open(database)
     try:
         value = await db.fetchval("SELECT id FROM summaries WHERE origin = 'community'")
@@ -138,7 +140,7 @@ async def _stored_summary_id(database: Path) -> int:
     return int(value)
 
 
-async def _outbox_rows(database: Path) -> list[tuple[str, int | None]]:
+async def _outbox_rows(database: str) -> list[tuple[str, int | None]]:
     db = await Database.open(database)
     try:
         rows = await db.fetchall("SELECT state, message_id FROM announcement_outbox ORDER BY id")
@@ -151,7 +153,7 @@ async def kill_after_discord_created_the_message(
     emulator: DiscordEmulator,
     spawn_bot: SpawnBot,
     feed_server: FeedServer,
-    database: Path,
+    database: str,
     channel: Channel,
 ) -> None:
     """Subscribe `channel`, then kill the bot while Discord holds the reply to the send of a
@@ -171,14 +173,14 @@ async def kill_after_discord_created_the_message(
 
 
 async def test_a_resend_after_the_nonce_window_finds_the_message_instead_of_posting_twice(
-    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, tmp_path: Path
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, bot_database: str
 ) -> None:
     """Issue 8, item 14: Discord remembers a nonce only a few minutes (here 2 s). A row
     whose first send is older than that is looked for in the channel first (its marker is
     in the Read button) and marked sent when found, instead of being posted again."""
     emulator.nonce_window = 2.0
     general = emulator.guild.channel("general")
-    database = tmp_path / "window.sqlite3"
+    database = bot_database
     await kill_after_discord_created_the_message(
         emulator, spawn_bot, feed_server, database, general
     )
@@ -201,7 +203,7 @@ async def test_a_resend_after_the_nonce_window_finds_the_message_instead_of_post
 
 
 async def test_without_read_message_history_the_row_is_sent_again_never_lost(
-    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, tmp_path: Path
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, bot_database: str
 ) -> None:
     """What the README promises without Read Message History: after the nonce window, a
     message whose fate is unknown is sent again. It may then show twice, never not at all."""
@@ -215,7 +217,7 @@ async def test_without_read_message_history_the_row_is_sent_again_never_lost(
             "deny": str(Permission.READ_MESSAGE_HISTORY),
         }
     )
-    database = tmp_path / "no-history.sqlite3"
+    database = bot_database
     await kill_after_discord_created_the_message(
         emulator, spawn_bot, feed_server, database, general
     )
