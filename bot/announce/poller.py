@@ -46,7 +46,12 @@ from bot.feeds.workers import FeedWorkError, FeedWorkers
 from bot.ingest import ingest_entries
 from bot.pacing import backoff_delay
 from bot.rendering.text import plural
-from bot.storage.database import Connection, Database, RetryableTransactionError
+from bot.storage.database import (
+    Connection,
+    Database,
+    DatabaseUnavailableError,
+    RetryableTransactionError,
+)
 from bot.storage.feeds import Feed, FeedRepository, Subscription, SubscriptionRepository
 from bot.storage.outbox import NewOutboxMessage, OutboxRepository
 
@@ -360,6 +365,11 @@ class FeedPoller:
                 return await self.apply(feed, result)
         except asyncio.CancelledError:
             raise
+        except DatabaseUnavailableError as exc:
+            # Nothing can be recorded now: the feed stays due, and is polled again once the
+            # database is back (what this poll committed before stays; the rest is redone).
+            log.warning("Polling feed %d stopped: the database is unavailable (%s)", feed.id, exc)
+            return PollOutcome(feed.id, "failed", error="the database is unavailable")
         except FeedWorkError as exc:
             return await self._failed(feed, str(exc))
         except Exception as exc:

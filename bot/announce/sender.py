@@ -40,7 +40,7 @@ from bot.announce.messages import (
     summary_message,
 )
 from bot.pacing import RequestSpacer, backoff_delay
-from bot.storage.database import Database
+from bot.storage.database import Database, DatabaseUnavailableError
 from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import AnnouncedSummary, OutboxMessage, OutboxRepository
 
@@ -218,6 +218,10 @@ class OutboxSender:
             await self._retry(row, f"network error: {type(exc).__name__}: {exc}")
             report.retried += 1
             return False
+        except DatabaseUnavailableError:
+            # An outage, not this row's fault: the loop backs off and the row is sent (or
+            # found in the channel) once the database is back.
+            raise
         except Exception as exc:
             log.exception("Could not send outbox row %d", row.id)
             if row.attempts + 1 >= MAX_ATTEMPTS:

@@ -181,9 +181,18 @@ class PostgresConnection(Connection):
         except _UNAVAILABLE as exc:
             raise DatabaseUnavailableError(describe_failure(exc)) from exc
         except asyncpg.InterfaceError as exc:
-            if self.raw.is_closed():
+            if self.lost:
                 raise DatabaseUnavailableError(describe_failure(exc)) from exc
             raise
+
+    @property
+    def lost(self) -> bool:
+        """Whether the connection is gone (closed, or taken back by the pool when the
+        server cut it: asyncpg detaches a lost connection from its unit of work)."""
+        try:
+            return bool(self.raw.is_closed())
+        except asyncpg.InterfaceError:
+            return True
 
     async def execute(self, sql: str, params: Parameters = ()) -> int:
         translated, arguments = _arguments(sql, params)
@@ -216,7 +225,7 @@ class PostgresConnection(Connection):
     @property
     def in_transaction(self) -> bool:
         try:
-            return not self.raw.is_closed() and self.raw.is_in_transaction()
+            return not self.raw.is_closed() and bool(self.raw.is_in_transaction())
         except asyncpg.InterfaceError:  # released back to the pool: its unit of work ended
             return False
 
