@@ -255,9 +255,9 @@ class CommunityService:
         """Apply one press of 👍 (+1) or 👎 (-1) atomically: pressing your current vote's
         button withdraws it, the other one switches it."""
         async with self.db.transaction() as conn:
-            # Two presses at once (two processes, PostgreSQL) take turns: the second reads
-            # the vote the first left, so a press is never lost.
-            await self.repo.lock_votes(summary_id, conn=conn)
+            # Two presses of one member at once (two processes, PostgreSQL) take turns: the
+            # second reads the vote the first left, so a press is never lost.
+            await self.repo.lock_vote(summary_id, voter_id, conn=conn)
             current = vote_value(await self.repo.vote_of(summary_id, voter_id, conn=conn))
             change = press(current, pressed)
             score = await self.repo.set_vote(

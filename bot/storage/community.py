@@ -368,12 +368,12 @@ class CommunityRepository:
         )
         return 0 if value is None else int(value)
 
-    async def lock_votes(self, summary_id: int, *, conn: Connection) -> None:
-        """Hold the summary's row until `conn`'s transaction ends (PostgreSQL), so presses on
-        its vote buttons take turns: each one reads the vote the one before it left."""
-        await conn.fetchval(
-            "SELECT id FROM summaries WHERE id = ?" + conn.dialect.for_update, (summary_id,)
-        )
+    async def lock_vote(self, summary_id: int, voter_id: int, *, conn: Connection) -> None:
+        """Hold the member's vote on the summary until `conn`'s transaction ends (PostgreSQL),
+        so two presses of the same member take turns: the second reads the vote the first
+        left. Other members' presses never wait for it (their score changes add up in the
+        summary's row by themselves)."""
+        await self.db.lock(conn, "summary_vote", f"{summary_id}:{voter_id}")
 
     async def set_vote(
         self,

@@ -3,6 +3,7 @@ rate-limit message."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -133,6 +134,21 @@ async def test_a_vote_press_withdraws_or_switches(service: CommunityService) -> 
     withdrawn = await service.vote(summary_id, 2, DOWN)
     assert withdrawn.change.withdrawn and withdrawn.score == 0
     assert await service.repo.vote_of(summary_id, 2) == 0
+
+
+async def test_presses_at_once_lose_nothing_and_double_nothing(
+    service: CommunityService,
+) -> None:
+    """Many members pressing at once all count, and one member's two presses at once (a
+    double click reaching two processes) take turns: the second withdraws the first, on
+    both engines (PostgreSQL runs the transactions side by side)."""
+    summary_id = await publish(service, 1)
+    await asyncio.gather(*(service.vote(summary_id, voter, UP) for voter in range(100, 150)))
+    await asyncio.gather(service.vote(summary_id, 2, UP), service.vote(summary_id, 2, UP))
+    assert await service.repo.vote_of(summary_id, 2) == 0
+    assert (await service.repo.vote_counts(summary_id)) == (50, 0)
+    summary = await service.get_in_guild(summary_id, GUILD)
+    assert summary.score == 50
 
 
 async def test_a_preview_stores_nothing_and_publish_stores_it_all(
