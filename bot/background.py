@@ -136,7 +136,8 @@ class BackgroundLoop:
         self.run_soon()
 
     def run_soon(self) -> None:
-        """Run the body now rather than at the end of the current wait."""
+        """Run the body now rather than at the end of the current wait (or, during a run,
+        again as soon as it ends)."""
         self._wake.set()
 
     def status(self) -> LoopStatus:
@@ -168,11 +169,13 @@ class BackgroundLoop:
                         return
                     await asyncio.sleep(delay)
         while True:
+            # Cleared before the run, not after: a run_soon() during the run (a commit the
+            # search indexer must cover, say) runs the body again right after it.
+            self._wake.clear()
             delay = await self.run_once()
             if self._stopping:
                 return
             self._next_run_at = self._clock() + delay
-            self._wake.clear()
             # Woken early by run_soon(), or the interval passed: run again.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)

@@ -24,8 +24,8 @@ from tests.unit.announce.test_poller import (
     Route,
     add_feed,
     queued,
-    shortscience_rss,
     server,
+    shortscience_rss,
 )
 
 __all__ = ["server"]  # the fixture, used by name
