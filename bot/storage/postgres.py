@@ -180,6 +180,12 @@ class PostgresConnection(Connection):
             raise RetryableTransactionError(str(exc)) from exc
         except _UNAVAILABLE as exc:
             raise DatabaseUnavailableError(describe_failure(exc)) from exc
+        except asyncpg.InternalClientError as exc:
+            # asyncpg lost track of the connection's state (seen when the server shuts down
+            # in the middle of a statement): the connection is unusable, the pool drops it.
+            if not self.lost:
+                self.raw.terminate()
+            raise DatabaseUnavailableError(describe_failure(exc)) from exc
         except asyncpg.InterfaceError as exc:
             if self.lost:
                 raise DatabaseUnavailableError(describe_failure(exc)) from exc
