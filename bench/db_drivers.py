@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -208,6 +209,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         results = {name: median_micros(timings, args.statements) for name, timings in runs.items()}
     finally:
         server.close()
+        shutil.rmtree(folder, ignore_errors=True)
     return {
         "benchmark": "db_drivers",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -74,11 +75,14 @@ async def embedded_server() -> AsyncIterator[str]:
     from tests.pgserver import PostgresServer
 
     folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    server = PostgresServer.start(folder / "cluster", durable=True)
     try:
-        yield server.url()
+        server = PostgresServer.start(folder / "cluster", durable=True)
+        try:
+            yield server.url()
+        finally:
+            server.close()
     finally:
-        server.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @asynccontextmanager

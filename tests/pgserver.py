@@ -86,7 +86,15 @@ class PostgresServer:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
                 path.chmod(0o755)
             socket_dir.chmod(0o777)
-        server._command(
+        try:
+            server._initialise()
+        except BaseException:
+            shutil.rmtree(socket_dir, ignore_errors=True)
+            raise
+        return server
+
+    def _initialise(self) -> None:
+        self._command(
             "initdb",
             "--auth=trust",
             "--encoding=UTF8",
@@ -94,10 +102,9 @@ class PostgresServer:
             "-U",
             SUPERUSER,
             "-D",
-            str(server.data_dir),
+            str(self.data_dir),
         )
-        server.start_again()
-        return server
+        self.start_again()
 
     def _command(self, program: str, *args: str) -> None:
         done = subprocess.run(

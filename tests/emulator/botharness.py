@@ -65,6 +65,17 @@ UNREACHABLE_SERVICES: dict[str, Any] = {
 }
 
 
+_SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
+
+
+def _scratch() -> str:
+    """A folder for the test session's bot data beside PostgreSQL databases, removed when
+    the session's process ends."""
+    if not _SCRATCH:
+        _SCRATCH.append(tempfile.TemporaryDirectory(prefix="bot-data-"))
+    return _SCRATCH[0].name
+
+
 def database_settings(database: Path | str) -> dict[str, Any]:
     """The settings naming a test's database: an SQLite file (its derived files beside it),
     or a PostgreSQL URL (the search index and math cache in a scratch folder of their own,
@@ -72,7 +83,7 @@ def database_settings(database: Path | str) -> dict[str, Any]:
     target = str(database)
     if not target.startswith("postgresql://"):
         return {"database_path": Path(target)}
-    folder = Path(tempfile.mkdtemp(prefix="bot-data-"))
+    folder = Path(tempfile.mkdtemp(dir=_scratch()))
     return {
         "database_url": target,
         "search_index_path": folder / "bot.search",
