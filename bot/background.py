@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bot.pacing import backoff_delay
+from bot.storage.database import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,8 @@ class BackgroundLoop:
         self.run_soon()
 
     def run_soon(self) -> None:
-        """Run the body now rather than at the end of the current wait."""
+        """Run the body now rather than at the end of the current wait (or, during a run,
+        again as soon as it ends)."""
         self._wake.set()
 
     def status(self) -> LoopStatus:
@@ -203,6 +205,17 @@ class BackgroundLoop:
             rng=self._rng,
         )
         delay = max(at_least, backoff)
+        if isinstance(exc, DatabaseUnavailableError):
+            # An outage, not a bug: one line per try, no traceback.
+            log.warning(
+                "Background loop %r: the database is unavailable (%s; %d in a row); next try "
+                "in %.1f s",
+                self.name,
+                exc,
+                self._failures,
+                delay,
+            )
+            return delay
         log.error(
             "Background loop %r failed (%d in a row); next try in %.1f s",
             self.name,

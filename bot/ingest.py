@@ -3,8 +3,8 @@
 Each entry becomes a feed summary (deduplicated by its external id, so re-importing changes
 nothing and an edited entry updates its row) attached to a paper found or created from the
 entry's identifiers. Work is done in batches: a few statements per batch, not per entry,
-because the full-text index makes each insert costly and every statement crosses to
-aiosqlite's thread.
+because every statement is a hand-off to the database (aiosqlite's thread, or a round trip
+to PostgreSQL).
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Final, Literal
 
 import aiohttp
-import aiosqlite
 
 from bot.feeds.fetch import FetchResult, fetch_feed
 from bot.feeds.models import FeedEntry, ParsedFeed
 from bot.feeds.stream import FeedStream
 from bot.papers import PaperId, find_paper_ids, parse_paper_id
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database
 from bot.storage.papers import PaperDetails, PaperRepository, bulk_write_cache
 from bot.storage.summaries import ExternalSummary, SummaryKind, SummaryRepository
 
@@ -85,7 +84,7 @@ async def ingest_entries(
     entries: Sequence[FeedEntry],
     *,
     origin_feed_title: str | None = None,
-    conn: aiosqlite.Connection | None = None,
+    conn: Connection | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressCallback | None = None,
 ) -> IngestStats:
@@ -105,8 +104,10 @@ async def ingest_entries(
         if conn is not None:
             batch_stats = await _ingest_batch(papers, summaries, batch, conn)
         else:
-            async with db.transaction() as own:
-                batch_stats = await _ingest_batch(papers, summaries, batch, own)
+            # Re-run from the start if it lost a race with another writer (PostgreSQL).
+            batch_stats = await db.run_transaction(
+                lambda own, batch=batch: _ingest_batch(papers, summaries, batch, own)  # type: ignore[misc]
+            )
         stats.add(batch_stats)
         if progress is not None:
             progress(min(start + batch_size, total), total)
@@ -122,7 +123,7 @@ async def _ingest_batch(
     papers: PaperRepository,
     summaries: SummaryRepository,
     batch: Sequence[FeedEntry],
-    conn: aiosqlite.Connection,
+    conn: Connection,
 ) -> IngestStats:
     details = [paper_details(entry) for entry in batch]
     with_paper = [index for index, item in enumerate(details) if item is not None]

@@ -50,7 +50,7 @@ from bot.announce.messages import (
 )
 from bot.announce.threads import ThreadOperations, thread_name
 from bot.pacing import RequestSpacer, backoff_delay
-from bot.storage.database import Database
+from bot.storage.database import Database, DatabaseUnavailableError
 from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import AnnouncedSummary, OutboxMessage, OutboxRepository
 
@@ -245,6 +245,10 @@ class OutboxSender:
             await self.outbox.drop(row.id, f"Discord refused it ({exc.status}: {exc.text})")
             report.dropped += 1
             return True
+        except DatabaseUnavailableError:
+            # An outage, not this row's fault: the loop backs off and the row is sent (or
+            # found in the channel) once the database is back.
+            raise
         except Exception as exc:
             return await self._failed(row, exc, report)
         if posted.found:

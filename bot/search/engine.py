@@ -9,7 +9,6 @@ votes, then newest, then id, so paging is stable.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Final
@@ -36,6 +35,7 @@ from bot.search.schema import (
     title_key_analyzer,
 )
 from bot.storage import search as source
+from bot.storage.database import ThreadReader
 from bot.titles import significant_words
 
 # Similar papers: terms of the source text picked by tf-idf (tantivy's more-like-this).
@@ -212,7 +212,7 @@ def rank(
 
 def search_page(
     index: TantivyIndex,
-    conn: sqlite3.Connection,
+    conn: ThreadReader,
     parsed: ParsedQuery,
     visibility: Visibility,
     *,
@@ -243,7 +243,7 @@ def search_page(
 
 
 def results(
-    conn: sqlite3.Connection, parsed: ParsedQuery, hits: list[RankedHit]
+    conn: ThreadReader, parsed: ParsedQuery, hits: list[RankedHit]
 ) -> tuple[SearchResult, ...]:
     if not hits:
         return ()
@@ -280,7 +280,7 @@ def results(
 
 def correct_spelling(
     index: TantivyIndex,
-    conn: sqlite3.Connection,
+    conn: ThreadReader,
     parsed: ParsedQuery,
     clauses: list[tuple[tantivy.Occur, tantivy.Query]],
 ) -> ParsedQuery | None:
@@ -469,7 +469,7 @@ def similar_titles(
 
 def similar_papers(
     index: TantivyIndex,
-    conn: sqlite3.Connection,
+    conn: ThreadReader,
     paper_id: int,
     *,
     guild_id: int | None,

@@ -24,9 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Literal
 
-import aiosqlite
-
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database, Row
 from bot.storage.feeds import Delivery
 
 OutboxKind = Literal["summary", "overflow", "notice"]
@@ -77,7 +75,7 @@ class OutboxMessage:
     thread_attempt_at: float | None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row, *, salt: str) -> OutboxMessage:
+    def from_row(cls, row: Row, *, salt: str) -> OutboxMessage:
         values = {field.name: row[field.name] for field in fields(cls)}
         if values["nonce"] is None:
             values["nonce"] = derived_nonce(salt, int(values["id"]))
@@ -166,7 +164,7 @@ class OutboxRepository:
             self._salt = str(value)
         return self._salt
 
-    async def _messages(self, rows: Iterable[aiosqlite.Row]) -> list[OutboxMessage]:
+    async def _messages(self, rows: Iterable[Row]) -> list[OutboxMessage]:
         salt = await self.nonce_salt()
         return [OutboxMessage.from_row(row, salt=salt) for row in rows]
 
@@ -183,12 +181,12 @@ class OutboxRepository:
         mention_role_id: int | None = None,
         text: str | None = None,
         delivery: Delivery = "message",
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """Add one message to send; pass `conn` to make it part of the caller's transaction."""
         async with self.db.writing(conn) as c:
-            cursor = await c.execute(
-                _INSERT_OUTBOX_ROW,
+            row_id = await c.fetchval(
+                _INSERT_OUTBOX_ROW + " RETURNING id",
                 (
                     kind,
                     guild_id,
@@ -202,15 +200,14 @@ class OutboxRepository:
                     delivery,
                 ),
             )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+            return int(row_id)
 
     async def enqueue_many(
         self,
         rows: Sequence[NewOutboxMessage],
         *,
         now: float,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """Add several messages in one statement (one hand-off to the database thread), in
         order; pass `conn` to make them part of the caller's transaction. Returns how many."""
@@ -343,16 +340,15 @@ class OutboxRepository:
             )
 
     async def drop_pending_for_channel(
-        self, channel_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
+        self, channel_id: int, reason: str, *, conn: Connection | None = None
     ) -> int:
         """Give up on everything still pending for a channel that is gone. Returns how many."""
         async with self.db.writing(conn) as c:
-            cursor = await c.execute(
+            return await c.execute(
                 "UPDATE announcement_outbox SET state = 'dropped', last_error = ? "
                 "WHERE channel_id = ? AND state = 'pending'",
                 (reason, channel_id),
             )
-            return cursor.rowcount
 
     async def for_channel(self, channel_id: int) -> list[OutboxMessage]:
         """Every row for one channel, oldest first (for tests and diagnostics)."""
@@ -365,7 +361,7 @@ class OutboxRepository:
         """Pending rows (of one guild, or of all with None) and when the oldest was queued."""
         row = await self.db.fetchone(
             "SELECT count(*), min(created_at) FROM announcement_outbox "
-            "WHERE state = 'pending' AND (? IS NULL OR guild_id = ?)",
+            "WHERE state = 'pending' AND (CAST(? AS BIGINT) IS NULL OR guild_id = ?)",
             (guild_id, guild_id),
         )
         assert row is not None
@@ -381,14 +377,13 @@ class OutboxRepository:
     async def prune_sent(self, *, older_than: float) -> int:
         """Forget delivered rows once their nonces can no longer matter."""
         async with self.db.transaction() as c:
-            cursor = await c.execute(
+            return await c.execute(
                 "DELETE FROM announcement_outbox WHERE state != 'pending' AND created_at < ?",
                 (older_than,),
             )
-            return cursor.rowcount
 
     async def announced_summary(
-        self, summary_id: int, *, conn: aiosqlite.Connection | None = None
+        self, summary_id: int, *, conn: Connection | None = None
     ) -> AnnouncedSummary | None:
         """A summary with its paper, as an announcement shows it."""
         sql = (

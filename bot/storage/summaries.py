@@ -7,7 +7,6 @@ soft-deleted summaries (`deleted_at` set) are never shown.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Sequence
@@ -15,10 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-import aiosqlite
-
-from bot.storage.database import Database
-from bot.storage.papers import Paper, json_rows, paper_columns
+from bot.storage.database import Connection, Database, Row
+from bot.storage.papers import Paper, paper_columns
 
 UpsertStatus = Literal["inserted", "updated", "unchanged"]
 # What a row is (migration 0013): a summary someone wrote, or a feed entry that is the paper
@@ -69,7 +66,7 @@ class Summary:
         return self.title
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> Summary:
+    def from_row(cls, row: Row) -> Summary:
         deleted = row[14]
         return cls(
             id=row[0], paper_id=row[1], origin=row[2], guild_id=row[3], author_name=row[4],
@@ -147,7 +144,7 @@ class SummaryRepository:
         created_at: datetime | None = None,
         edited_at: datetime | None = None,
         kind: SummaryKind = "summary",
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> UpsertResult:
         """Insert a feed summary, or bring the one with the same `external_id` up to date.
 
@@ -163,7 +160,7 @@ class SummaryRepository:
         return (await self.upsert_external_many([summary], conn=conn))[0]
 
     async def upsert_external_many(
-        self, summaries: Sequence[ExternalSummary], *, conn: aiosqlite.Connection | None = None
+        self, summaries: Sequence[ExternalSummary], *, conn: Connection | None = None
     ) -> list[UpsertResult]:
         """`upsert_external` for a batch, in four statements; one result per input, in order.
 
@@ -182,11 +179,12 @@ class SummaryRepository:
                 latest[summary.external_id] = (position, summary, edited, created)
 
         async with self.db.writing(conn) as connection:
-            found = await connection.execute_fetchall(
+            dialect = connection.dialect
+            found = await connection.fetchall(
                 "SELECT id, external_id, paper_id, title, tldr, body, author_name, url,"
-                " feed_votes, edited_at, kind FROM summaries"
-                " WHERE external_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(latest)),),
+                " feed_votes, edited_at, kind FROM summaries WHERE "
+                + dialect.in_list("external_id"),
+                (dialect.list_param(latest),),
             )
             existing = {row[1]: tuple(row) for row in found}
 
@@ -306,36 +304,38 @@ class SummaryRepository:
         return bool(found)
 
 
-# One statement for the whole batch, its rows in a JSON array: far fewer round trips through
-# aiosqlite's thread than a statement per row (executemany).
-_INSERT_FROM_JSON: Final = (
-    "INSERT INTO summaries (origin, paper_id, author_name, title, tldr, body, url, external_id,"
-    " score, feed_votes, created_at, edited_at, kind)"
-    " SELECT 'feed', value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,"
-    " value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10,"
-    " value ->> 11"
-    " FROM json_each(?) ORDER BY key"
-    " RETURNING external_id, id"
-)
+# The columns of a new feed summary, with their types (for rows bound as one JSON parameter).
+_INSERT_TYPES: Final = (
+    ("paper_id", "bigint"), ("author_name", "text"), ("title", "text"), ("tldr", "text"),
+    ("body", "text"), ("url", "text"), ("external_id", "text"), ("score", "bigint"),
+    ("feed_votes", "bigint"), ("created_at", "bigint"), ("edited_at", "bigint"),
+    ("kind", "text"),
+)  # fmt: skip
+_INSERTED: Final = ", ".join(name for name, _ in _INSERT_TYPES)
 _INSERT_ONE: Final = (
-    "INSERT INTO summaries (origin, paper_id, author_name, title, tldr, body, url, external_id,"
-    " score, feed_votes, created_at, edited_at, kind)"
-    " VALUES ('feed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO summaries (origin, {_INSERTED})"
+    " VALUES ('feed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 
 
-async def _insert_new(
-    connection: aiosqlite.Connection, inserts: list[tuple[Any, ...]]
-) -> dict[str, int]:
-    """Insert feed summaries (rows in `_INSERT_ONE`'s order); their ids by external id."""
-    rows_json = json_rows(inserts)
+async def _insert_new(connection: Connection, inserts: list[tuple[Any, ...]]) -> dict[str, int]:
+    """Insert feed summaries (rows in `_INSERT_TYPES`' order); their ids by external id.
+
+    One statement for the whole batch, its rows in a JSON array: far fewer round trips
+    than a statement per row."""
+    dialect = connection.dialect
+    rows_json = dialect.rows_param(inserts)
     if rows_json is None:
         ids = {}
         for row in inserts:
-            cursor = await connection.execute(_INSERT_ONE, row)
-            ids[row[6]] = int(cursor.lastrowid or 0)
+            ids[row[6]] = int(await connection.fetchval(_INSERT_ONE, row))
         return ids
-    rows = await connection.execute_fetchall(_INSERT_FROM_JSON, (rows_json,))
+    rows = await connection.fetchall(
+        f"INSERT INTO summaries (origin, {_INSERTED}) SELECT 'feed', {_INSERTED} FROM "
+        + dialect.json_rows(_INSERT_TYPES)
+        + " AS new_summary ORDER BY position RETURNING external_id, id",
+        (rows_json,),
+    )
     return {row[0]: row[1] for row in rows}
 
 
@@ -344,25 +344,21 @@ _UPDATE_TEXT_ONE: Final = (
     " url = ?, score = score - feed_votes + ?, feed_votes = ?, edited_at = ?, kind = ?"
     " WHERE id = ?"
 )
-_UPDATE_TEXT_FROM_JSON: Final = (
-    "UPDATE summaries SET paper_id = change.value ->> 0, title = change.value ->> 1,"
-    " tldr = change.value ->> 2, body = change.value ->> 3, author_name = change.value ->> 4,"
-    " url = change.value ->> 5, score = score - feed_votes + (change.value ->> 6),"
-    " feed_votes = change.value ->> 7, edited_at = change.value ->> 8,"
-    " kind = change.value ->> 9"
-    " FROM (SELECT key, value FROM json_each(?) ORDER BY key) AS change"
-    " WHERE summaries.id = change.value ->> 10"
-)
+_UPDATE_TYPES: Final = (
+    ("paper_id", "bigint"), ("title", "text"), ("tldr", "text"), ("body", "text"),
+    ("author_name", "text"), ("url", "text"), ("votes", "bigint"), ("feed_votes", "bigint"),
+    ("edited_at", "bigint"), ("kind", "text"), ("id", "bigint"),
+)  # fmt: skip
 
 
 async def _update_changed(
-    connection: aiosqlite.Connection,
+    connection: Connection,
     updates: list[tuple[Any, ...]],
     existing: dict[str, tuple[Any, ...]],
 ) -> None:
     """Write edits. Vote-only changes skip the text columns (a shorter statement). The score
-    moves by the change in feed votes, keeping members' votes (SQLite reads the old
-    feed_votes here)."""
+    moves by the change in feed votes, keeping members' votes (the statement reads the old
+    feed_votes)."""
     by_id = {row[0]: row for row in existing.values()}
     text_changes = []
     vote_changes = []
@@ -378,11 +374,21 @@ async def _update_changed(
             text_changes.append((*update[:6], votes, votes, edited, kind, summary_id))
     if text_changes:
         # One statement (rows in JSON) when possible, for the same reason as inserts.
-        changes_json = json_rows(text_changes)
+        dialect = connection.dialect
+        changes_json = dialect.rows_param(text_changes)
         if changes_json is None:
             await connection.executemany(_UPDATE_TEXT_ONE, text_changes)
         else:
-            await connection.execute(_UPDATE_TEXT_FROM_JSON, (changes_json,))
+            await connection.execute(
+                "UPDATE summaries SET paper_id = change.paper_id, title = change.title,"
+                " tldr = change.tldr, body = change.body, author_name = change.author_name,"
+                " url = change.url, score = score - summaries.feed_votes + change.votes,"
+                " feed_votes = change.feed_votes, edited_at = change.edited_at,"
+                " kind = change.kind FROM "
+                + dialect.json_rows(_UPDATE_TYPES)
+                + " AS change WHERE summaries.id = change.id",
+                (changes_json,),
+            )
     if vote_changes:
         await connection.executemany(
             "UPDATE summaries SET score = score - feed_votes + ?, feed_votes = ?, edited_at = ?"
