@@ -160,6 +160,18 @@ class PaperRepository:
         row = await self.db.fetchone(SELECT_PAPERS + " WHERE id = ?", (paper_id,))
         return None if row is None else Paper.from_row(row)
 
+    async def get_many(self, paper_ids: Iterable[int]) -> dict[int, Paper]:
+        """`get` for several row ids in one statement (ids not found are left out)."""
+        wanted = list(dict.fromkeys(paper_ids))
+        if not wanted:
+            return {}
+        dialect = self.db.dialect
+        rows = await self.db.fetchall(
+            SELECT_PAPERS + " WHERE " + dialect.in_list("id"), (dialect.list_param(wanted),)
+        )
+        papers = (Paper.from_row(row) for row in rows)
+        return {paper.id: paper for paper in papers}
+
     async def get_visible(self, paper_id: int, *, guild_id: int | None) -> Paper | None:
         """The paper with this row id if the guild may see it (PAPER_VISIBLE_TO_GUILD)."""
         row = await self.db.fetchone(

@@ -141,9 +141,10 @@ async def paper_choices(
     if isinstance(parsed, PaperId) and len(current) <= 100:
         choices.append(app_commands.Choice(name=shorten(current, 100), value=current))
     if len(current) >= 2:
-        papers = PaperRepository(bot.db)
-        for suggestion in await bot.search.autocomplete(current, guild_id=guild_id):
-            paper = await papers.get(suggestion.paper_id)
+        suggestions = await bot.search.autocomplete(current, guild_id=guild_id)
+        papers = await PaperRepository(bot.db).get_many(s.paper_id for s in suggestions)
+        for suggestion in suggestions:
+            paper = papers.get(suggestion.paper_id)
             value = None if paper is None else paper_choice_value(paper)
             if value is not None and len(choices) < 25:
                 choices.append(

@@ -52,6 +52,14 @@ async def test_create_then_find_by_each_identifier(papers: PaperRepository) -> N
     assert paper.ids == [ARXIV, KEY]
 
 
+async def test_get_many_reads_several_papers_in_one_statement(papers: PaperRepository) -> None:
+    first = await papers.find_or_create([ARXIV], title="Batch Normalization")
+    second = await papers.find_or_create([DOI], title="Another")
+    found = await papers.get_many([second.id, first.id + 100, first.id, second.id])
+    assert found == {first.id: first, second.id: second}
+    assert await papers.get_many([]) == {}
+
+
 async def test_canonical_key_prefers_arxiv_then_doi(papers: PaperRepository) -> None:
     by_doi = await papers.find_or_create([KEY, DOI])
     assert by_doi.canonical_key == "doi:10.5555/3045118.3045167"
