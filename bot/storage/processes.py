@@ -132,20 +132,19 @@ class ProcessRegistry:
     async def prune(self, now: float) -> int:
         """Remove the rows of processes dead for longer than the expiry; returns how many."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            return await conn.execute(
                 "DELETE FROM bot_processes WHERE heartbeat_at < ?", (now - self.expiry,)
             )
-            return max(cursor.rowcount, 0)
 
     async def live_processes(self, now: float) -> list[LiveProcess]:
         """Every process whose heartbeat is within the expiry, oldest first, with its shards."""
         async with self.db.reading() as conn:
-            processes = await conn.execute_fetchall(
+            processes = await conn.fetchall(
                 "SELECT process_id, host, pid, version, shard_count, started_at, heartbeat_at "
                 "FROM bot_processes WHERE heartbeat_at >= ? ORDER BY started_at, process_id",
                 (now - self.expiry,),
             )
-            shard_rows = await conn.execute_fetchall(
+            shard_rows = await conn.fetchall(
                 "SELECT s.process_id, s.shard_id, s.connected, s.latency "
                 "FROM bot_process_shards AS s JOIN bot_processes AS p "
                 "ON p.process_id = s.process_id "
@@ -211,19 +210,19 @@ class IdentifySlots:
         """Take `bucket`'s slot if it is free at `now` (it is then held for `window`
         seconds) and return 0; otherwise return the seconds until it frees up."""
         async with self.db.transaction() as conn:
-            async with conn.execute(
+            # Two processes claiming at once: the second waits for the first's row lock
+            # (PostgreSQL) or write lock (SQLite), then finds the slot taken.
+            claimed = await conn.fetchone(
                 "INSERT INTO gateway_identify_slots (bucket, next_identify_at) VALUES (?, ?) "
                 "ON CONFLICT (bucket) DO UPDATE SET next_identify_at = excluded.next_identify_at "
                 "WHERE gateway_identify_slots.next_identify_at <= ? "
                 "RETURNING bucket",
                 (bucket, now + window, now),
-            ) as cursor:
-                claimed = await cursor.fetchone()
+            )
             if claimed is not None:
                 return 0.0
-            async with conn.execute(
+            row = await conn.fetchone(
                 "SELECT next_identify_at FROM gateway_identify_slots WHERE bucket = ?", (bucket,)
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
         # Never 0 when not claimed: the caller must try again.
         return max(float(row[0]) - now, 0.001) if row is not None else 0.001

@@ -14,7 +14,6 @@ from functools import partial
 from typing import Literal
 
 import aiohttp
-import aiosqlite
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -56,6 +55,7 @@ from bot.presenters import inline_title
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, plural, shorten
 from bot.storage.community import CommunityRepository, CommunitySummary
+from bot.storage.database import Connection
 from bot.storage.outbox import OutboxRepository
 from bot.storage.papers import Paper, PaperRepository
 from bot.storage.posts import SummaryPostRepository
@@ -141,9 +141,10 @@ async def paper_choices(
     if isinstance(parsed, PaperId) and len(current) <= 100:
         choices.append(app_commands.Choice(name=shorten(current, 100), value=current))
     if len(current) >= 2:
-        papers = PaperRepository(bot.db)
-        for suggestion in await bot.search.autocomplete(current, guild_id=guild_id):
-            paper = await papers.get(suggestion.paper_id)
+        suggestions = await bot.search.autocomplete(current, guild_id=guild_id)
+        papers = await PaperRepository(bot.db).get_many(s.paper_id for s in suggestions)
+        for suggestion in suggestions:
+            paper = papers.get(suggestion.paper_id)
             value = None if paper is None else paper_choice_value(paper)
             if value is not None and len(choices) < 25:
                 choices.append(
@@ -201,7 +202,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         if self.bot.summary_buttons is self:
             self.bot.summary_buttons = None
 
-    async def _enqueue_cards(self, conn: aiosqlite.Connection, card: SummaryCard) -> None:
+    async def _enqueue_cards(self, conn: Connection, card: SummaryCard) -> None:
         await enqueue_summary_cards(self.bot.db, card, conn)
 
     # --- writing -----------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from bot.presenters import (
     summary_title,
     title_text,
 )
+from bot.rendering.text import plural
 from bot.rendering.urls import button_url
 from bot.search import SimilarPaper
 from bot.storage.papers import Paper
@@ -595,7 +596,7 @@ class PaperView(ReaderView):
 def similar_embed(paper: Paper, similar: Sequence[SimilarPaper]) -> discord.Embed:
     lines = []
     for rank, item in enumerate(similar, start=1):
-        count = f"{item.summaries} summar{'y' if item.summaries == 1 else 'ies'}"
+        count = plural(item.summaries, "summary") if item.summaries else "its abstract"
         lines.append(f"**{rank}.** {inline_title(item.title or 'Untitled paper', 200)} · {count}")
     embed = discord.Embed(
         title=plain_text(f"Similar to: {title_text(paper.title) or 'this paper'}", 256),

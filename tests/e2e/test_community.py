@@ -10,7 +10,6 @@ submitting at once.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,16 +35,17 @@ from tests.emulator import (
 from tests.emulator.botharness import make_settings
 from tests.fixtures.arxiv.server import ArxivFixtureServer
 
+# Run on both engines (SQLite, and PostgreSQL on the session's server).
+DATABASE_ENGINES = ("sqlite", "postgresql")
+
 # The feeds extension runs the outbox sender that posts cards; the search one answers Read.
 EXTENSIONS = ("cogs.meta", "cogs.feeds", "cogs.community", "cogs.search")
 BATCH_NORM = "Batch Normalization: Accelerating Deep Network Training by Reducing Internal"
 
 
 @pytest.fixture
-def settings(emulator: DiscordEmulator, tmp_path: Path, arxiv: ArxivFixtureServer) -> Settings:
-    return make_settings(
-        emulator, tmp_path / "community.sqlite3", arxiv_api_url=arxiv.url, arxiv_min_interval=0
-    )
+def settings(emulator: DiscordEmulator, bot_database: str, arxiv: ArxivFixtureServer) -> Settings:
+    return make_settings(emulator, bot_database, arxiv_api_url=arxiv.url, arxiv_min_interval=0)
 
 
 async def start_community_bot(start_bot: StartBot, settings: Settings) -> ShortScienceBot:
@@ -574,11 +574,11 @@ async def test_export_files_parse_back(emulator: DiscordEmulator, bot: ShortScie
 
 
 async def test_the_rate_limit_refuses_with_a_clear_message(
-    emulator: DiscordEmulator, start_bot: StartBot, tmp_path: Path, arxiv: ArxivFixtureServer
+    emulator: DiscordEmulator, start_bot: StartBot, bot_database: str, arxiv: ArxivFixtureServer
 ) -> None:
     limited = make_settings(
         emulator,
-        tmp_path / "limited.sqlite3",
+        bot_database,
         arxiv_api_url=arxiv.url,
         arxiv_min_interval=0,
         submissions_per_window=1,

@@ -1,8 +1,9 @@
 """Discord's global limit of 50 requests a second is per bot: two bot processes on one
-database, each behind its own forwarding proxy (so the test can tell whose request is whose),
-drain a backlog of 300 announcements together against the emulator's opt-in global limit.
-Each takes its share from the registry's live count (22.5 requests a second each), so
-Discord never answers a global 429, while both send and together go faster than one."""
+PostgreSQL database (the deployment several processes are for), each behind its own
+forwarding proxy (so the test can tell whose request is whose), drain a backlog of 300
+announcements together against the emulator's opt-in global limit. Each takes its share
+from the registry's live count (22.5 requests a second each), so Discord never answers a
+global 429, while both send and together go faster than one."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.emulator.botharness import free_port
 from tests.emulator.proxy import RestProxy
 from tests.emulator.rest import RequestRecord
 
+DATABASE_ENGINES = ("postgresql",)
 ANNOUNCEMENTS = 300
 CHANNELS_PER_GUILD = 10
 LIMIT = 50
@@ -72,14 +74,14 @@ async def test_two_processes_share_the_global_limit_and_never_get_a_global_429(
     spawn_bot: SpawnBot,
     proxies: list[RestProxy],
     tmp_path: Path,
+    bot_database: str,
 ) -> None:
     emulator.global_rate_limit = LIMIT
     channels: list[Channel] = []
     for shard_id in (0, 1):
         guild = emulator.add_guild(f"Group on shard {shard_id}", shard=(shard_id, 2))
         channels += [guild.add_text_channel(f"news-{n}") for n in range(CHANNELS_PER_GUILD)]
-    database = tmp_path / "shared.sqlite3"
-    db = await Database.open(database)
+    db = await Database.open(bot_database)
     try:
         await db.migrate()
         await drain_a_backlog_together(emulator, spawn_bot, proxies, tmp_path, db, channels)
@@ -95,12 +97,10 @@ async def drain_a_backlog_together(
     db: Database,
     channels: list[Channel],
 ) -> None:
-    database = tmp_path / "shared.sqlite3"
 
     ports = [free_port(), free_port()]
     for shard_id in (0, 1):
         await spawn_bot(
-            database,
             shard_count=2,
             shard_ids=str(shard_id),
             discord_api_base=proxies[shard_id].api_base,

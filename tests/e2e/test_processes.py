@@ -1,7 +1,8 @@
 # Waits take `timeout=` on purpose, as in the emulator's own helpers.
 # ruff: noqa: ASYNC109
 """Two bot processes (`python -m bot run`), each running one shard of a 2-shard bot, on one
-SQLite database and behind one shared REST proxy (DISCORD_API_BASE): each guild's commands
+database (PostgreSQL, the deployment several processes are for, and an SQLite file) and
+behind one shared REST proxy (DISCORD_API_BASE): each guild's commands
 and buttons are answered by the process running its shard, `/status` lists both processes,
 the registry forgets a killed process after the expiry and a stopped one (SIGTERM) at once."""
 
@@ -29,6 +30,7 @@ from tests.emulator.botharness import BotProcess, free_port, make_settings
 from tests.emulator.proxy import PROXY_HEADER, RestProxy
 
 EXPIRY = 2.0
+DATABASE_ENGINES = ("sqlite", "postgresql")
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ async def proxy(emulator: DiscordEmulator) -> AsyncIterator[RestProxy]:
 
 
 async def shared_database(
-    emulator: DiscordEmulator, path: Path, monkeypatch: pytest.MonkeyPatch
+    emulator: DiscordEmulator, path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The database both processes use, with summaries to list, and the slash commands
     published globally once, as an operator does with `shortscience-bot sync`."""
@@ -54,12 +56,12 @@ async def shared_database(
     monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
     monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
     settings = make_settings(
-        emulator, path, dev_guild_id=None, search_index_path=path.parent / "sync-index"
+        emulator, path, dev_guild_id=None, search_index_path=tmp_path / "sync-index"
     )
     assert await sync_commands(settings, None) > 0
 
 
-async def live(path: Path) -> list[LiveProcess]:
+async def live(path: str) -> list[LiveProcess]:
     db = await Database.open(path)
     try:
         return await ProcessRegistry(db, expiry=EXPIRY).live_processes(time.time())
@@ -67,7 +69,7 @@ async def live(path: Path) -> list[LiveProcess]:
         await db.close()
 
 
-async def registered_rows(path: Path) -> int:
+async def registered_rows(path: str) -> int:
     db = await Database.open(path)
     try:
         return int(await db.fetchval("SELECT count(*) FROM bot_processes"))
@@ -116,6 +118,7 @@ async def test_two_processes_each_run_one_shard_of_two(
     spawn_bot: SpawnBot,
     proxy: RestProxy,
     tmp_path: Path,
+    bot_database: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     guilds: dict[int, Guild] = {}
@@ -125,8 +128,8 @@ async def test_two_processes_each_run_one_shard_of_two(
         guild.add_member("reader")
         guild.add_member("mod")
         guilds[shard_id] = guild
-    database = tmp_path / "shared.sqlite3"
-    await shared_database(emulator, database, monkeypatch)
+    database = bot_database
+    await shared_database(emulator, database, tmp_path, monkeypatch)
     requests_before = len(emulator.requests)
 
     ports = [free_port(), free_port()]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.bot import ShortScienceBot
-from bot.storage import Database
+from tests.databases import DatabaseFactory
 from tests.e2e.conftest import StartBot
 from tests.e2e.search_seed import import_sample
 from tests.emulator import DiscordEmulator, Guild, InteractionHandle
@@ -96,16 +96,17 @@ async def test_every_recommended_shard_runs_in_one_process_identifying_in_turn(
 
 
 async def test_two_processes_on_one_database_take_turns_to_identify(
-    emulator: DiscordEmulator, start_bot: StartBot, tmp_path: Path
+    emulator: DiscordEmulator,
+    start_bot: StartBot,
+    tmp_path: Path,
+    postgres_databases: DatabaseFactory,
 ) -> None:
     """Two bots (as two processes would) with one shard each of 2, started at the same
-    moment: bucket 0 holds both (max_concurrency 1), so their IDENTIFYs are one interval
-    apart although neither knows of the other but through the database."""
+    moment on one PostgreSQL database: bucket 0 holds both (max_concurrency 1), so their
+    IDENTIFYs are one interval apart although neither knows of the other but through the
+    database. (The slots on SQLite: tests/unit/storage/test_processes.py.)"""
     emulator.identify_interval = 1.0
-    database = tmp_path / "shared.sqlite3"
-    db = await Database.open(database)
-    await db.migrate()
-    await db.close()
+    database = await postgres_databases.url()
     settings = [
         make_settings(
             emulator,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -12,16 +10,15 @@ from bot.processes import ProcessPresence, new_process_identity
 from bot.rest_budget import GlobalRequestBudget
 from bot.storage import Database
 from bot.storage.processes import IdentifySlots, ProcessIdentity, ProcessRegistry, ShardState
+from tests.databases import DatabaseFactory
 
 EXPIRY = 30.0
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "registry.sqlite3")
-    await database.migrate()
-    yield database
-    await database.close()
+async def db(databases: DatabaseFactory) -> Database:
+    """A migrated database on each engine in turn."""
+    return await databases.open()
 
 
 def identity(name: str, started_at: float = 100.0) -> ProcessIdentity:
@@ -116,19 +113,15 @@ async def test_an_identify_slot_is_held_for_its_window_per_bucket(db: Database) 
     assert await slots.claim(0, now=105.0, window=5.0) == pytest.approx(5.0)
 
 
-async def test_concurrent_claims_of_one_bucket_give_it_to_one(tmp_path: Path) -> None:
+async def test_concurrent_claims_of_one_bucket_give_it_to_one(
+    databases: DatabaseFactory,
+) -> None:
     """Two processes' connections claiming the same slot at once: exactly one gets it."""
-    path = tmp_path / "shared.sqlite3"
-    first = await Database.open(path)
-    await first.migrate()
-    second = await Database.open(path)
-    try:
-        waits = await asyncio.gather(
-            *(IdentifySlots(db).claim(0, now=100.0, window=5.0) for db in (first, second) * 3)
-        )
-    finally:
-        await first.close()
-        await second.close()
+    url = await databases.url()
+    first, second = await databases.open_url(url), await databases.open_url(url)
+    waits = await asyncio.gather(
+        *(IdentifySlots(db).claim(0, now=100.0, window=5.0) for db in (first, second) * 3)
+    )
     assert sorted(waits)[0] == 0 and sorted(waits)[1] > 0
     assert waits.count(0) == 1
 
