@@ -265,6 +265,7 @@ class FeedPoller:
         workers: FeedWorkers | None = None,
         backoff_base: float = BACKOFF_BASE_SECONDS,
         on_enqueued: Callable[[], None] = lambda: None,
+        on_polled: Callable[[PollOutcome, float], None] = lambda outcome, seconds: None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -278,6 +279,8 @@ class FeedPoller:
         self._owns_workers = workers is None
         self.backoff_base = backoff_base
         self.on_enqueued = on_enqueued
+        # Told each poll's outcome and how long it took (the bot's metrics).
+        self.on_polled = on_polled
         self.clock = clock
         self.rng = rng or random.Random()
         self.feeds = FeedRepository(db)
@@ -361,6 +364,12 @@ class FeedPoller:
         `guild_ids` are the servers subscribed to it (looked up when not given): the poll
         waits for a fetch slot one of them may use.
         """
+        started = time.monotonic()
+        outcome = await self._poll(feed, guild_ids)
+        self.on_polled(outcome, time.monotonic() - started)
+        return outcome
+
+    async def _poll(self, feed: Feed, guild_ids: Sequence[int] | None) -> PollOutcome:
         try:
             if guild_ids is None:
                 guild_ids = (await self.feeds.subscriber_guilds([feed.id])).get(feed.id, ())

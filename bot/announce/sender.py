@@ -143,6 +143,7 @@ class OutboxSender:
         nonce_window: float = DEFAULT_NONCE_WINDOW_SECONDS,
         sends_per_second: float = DEFAULT_SENDS_PER_SECOND,
         channel_concurrency: int = DEFAULT_CHANNEL_CONCURRENCY,
+        on_drained: Callable[[DrainReport], None] = lambda report: None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -151,6 +152,8 @@ class OutboxSender:
         self.own_user_id = own_user_id
         self.threads = threads
         self.nonce_window = nonce_window
+        # Told what each drain did (the bot's metrics).
+        self.on_drained = on_drained
         self.clock = clock
         self.rng = rng or random.Random()
         self.outbox = OutboxRepository(db)
@@ -195,6 +198,7 @@ class OutboxSender:
             finally:
                 # The next drain renders afresh: a summary may be edited in between.
                 self._cards.clear()
+                self.on_drained(report)
         return report
 
     async def _drain_all(self, report: DrainReport) -> None:

@@ -192,6 +192,17 @@ class FeedRepository:
         )
         return [Feed.from_row(row) for row in rows]
 
+    async def count_due(self, now: float) -> int:
+        """How many feeds `due` would return at `now` (none excluded, no limit)."""
+        return int(
+            await self.db.fetchval(
+                "SELECT count(*) FROM feeds AS f "
+                "WHERE f.paused_reason IS NULL AND f.next_poll_at <= ? "
+                "AND EXISTS (SELECT 1 FROM feed_subscriptions AS s WHERE s.feed_id = f.id)",
+                (now,),
+            )
+        )
+
     async def subscriber_guilds(self, feed_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
         """The servers subscribed to each of these feeds (feeds without any are left out)."""
         dialect = self.db.dialect
