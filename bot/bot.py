@@ -29,6 +29,7 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "cogs.search",
     "cogs.seed",
     "cogs.enrichment",
+    "cogs.interactions",
 )
 
 

@@ -113,6 +113,15 @@ async def preview(
     return submitted, await submitted.wait_reply()
 
 
+async def new_step(submitted: InteractionHandle) -> Message:
+    """The message a submitted summary form brings. A form opened from a message (a
+    preview's or the picker's Edit, Edit and try again) answers with a deferred update of
+    that message, which then says it was replaced: its new step is a follow-up."""
+    if submitted.source_message is not None:
+        return await submitted.wait_followup()
+    return await submitted.wait_reply()
+
+
 def menu_options(message: Message) -> list[dict[str, Any]]:
     """The options of the one select menu on `message` (the paper picker's)."""
     menus = [c for c in message.iter_components() if c.get("type") == 3]
@@ -334,7 +343,7 @@ async def test_edit_button_reopens_the_form_with_the_text(
     resubmitted = await emulator.submit_modal(
         edit, {"paper": "1706.03762", "tldr": "second try", "body": "Attention only."}
     )
-    second = await resubmitted.wait_reply()
+    second = await new_step(resubmitted)
     assert "second try" in second.embed["description"]  # type: ignore[index]
     assert "Replaced" in shown.content and shown.buttons == []
     _, card = await publish(emulator, second, alice)
