@@ -22,7 +22,6 @@ that sent the message. So nothing a click needs lives in a process's memory:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,40 +39,6 @@ T = TypeVar("T")
 NOT_YOURS: Final = (
     "These controls belong to the person who ran the command; run it yourself to get your own."
 )
-
-
-class BaseView(discord.ui.View):
-    """A view whose errors go through the central handler instead of a silent log line."""
-
-    async def on_error(
-        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]
-    ) -> None:
-        await report_interaction_error(interaction, error)
-
-
-class OwnedView(BaseView):
-    """A view only its owner may use; anyone else gets an ephemeral note.
-
-    `message` is set by whoever sends the view, so the controls can be removed on timeout.
-    """
-
-    def __init__(self, owner_id: int, *, timeout: float | None = 300.0) -> None:
-        super().__init__(timeout=timeout)
-        self.owner_id = owner_id
-        self.message: discord.Message | discord.InteractionMessage | None = None
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id == self.owner_id:
-            return True
-        await interaction.response.send_message(NOT_YOURS, ephemeral=True)
-        return False
-
-    async def on_timeout(self) -> None:
-        if self.message is None:
-            return
-        # The message may be gone or the token expired: then there is nothing left to tidy.
-        with contextlib.suppress(discord.HTTPException):
-            await self.message.edit(view=None)
 
 
 class BaseModal(discord.ui.Modal):
@@ -190,6 +155,21 @@ class Controls(discord.ui.View):
             if isinstance(item, discord.ui.Button) and item.url is not None
         ]
         return Controls(*links) if links else None
+
+
+def control_button(
+    label: str,
+    custom_id: str,
+    *,
+    style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+    row: int | None = None,
+    emoji: str | None = None,
+    disabled: bool = False,
+) -> discord.ui.Button[Any]:
+    """A button answered by a `Control` whose template matches `custom_id`."""
+    return discord.ui.Button(
+        label=label, custom_id=custom_id, style=style, row=row, emoji=emoji, disabled=disabled
+    )
 
 
 class Control(discord.ui.DynamicItem[discord.ui.Item[Any]], template=r"(?!)"):

@@ -23,13 +23,14 @@ from bot.community.service import BODY_LIMIT, TLDR_LIMIT, Draft
 from bot.community.title_search import OptionKind, PaperOption
 from bot.errors import UserFacingError
 from bot.storage.interactions import STATE_ID_PATTERN
-from bot.ui import Control, Controls, StaticModal, selected_values
+from bot.ui import Control, Controls, StaticModal, control_button, selected_values
 
 if TYPE_CHECKING:
     from cogs.community.summaries import CommunityCog
 
 COMMUNITY_COG_NAME: Final = "Community"
 OPTION_EMOJI: dict[OptionKind, str] = {"known": "📚", "arxiv": "📄", "new": "➕"}
+PRIMARY: Final = discord.ButtonStyle.primary
 
 DraftAction = Literal["publish", "edit", "cancel", "pick", "prev", "next"]
 
@@ -93,14 +94,10 @@ def summary_form(
     return form
 
 
-def _button(label: str, custom_id: str, style: discord.ButtonStyle, row: int) -> Any:
-    return discord.ui.Button[Any](label=label, style=style, row=row, custom_id=custom_id)
-
-
 def edit_cancel_buttons(state_id: str, *, row: int) -> list[discord.ui.Button[Any]]:
     return [
-        _button("Edit", f"ss:draft:{state_id}:edit", discord.ButtonStyle.primary, row),
-        _button("Cancel", f"ss:draft:{state_id}:cancel", discord.ButtonStyle.secondary, row),
+        control_button("Edit", f"ss:draft:{state_id}:edit", style=PRIMARY, row=row),
+        control_button("Cancel", f"ss:draft:{state_id}:cancel", row=row),
     ]
 
 
@@ -108,22 +105,24 @@ def page_buttons(prefix: str, *, page: int, pages: int) -> list[discord.ui.Butto
     """◀ Prev / Next ▶ over `pages` (none for one page); each custom_id names its page."""
     if pages <= 1:
         return []
-    previous = _button(
-        "◀ Prev", f"{prefix}:{max(page - 1, 0)}:prev", discord.ButtonStyle.secondary, 0
-    )
-    following = _button(
-        "Next ▶", f"{prefix}:{min(page + 1, pages - 1)}:next", discord.ButtonStyle.secondary, 0
-    )
-    previous.disabled = page == 0
-    following.disabled = page >= pages - 1
-    return [previous, following]
+    return [
+        control_button("◀ Prev", f"{prefix}:{max(page - 1, 0)}:prev", row=0, disabled=page == 0),
+        control_button(
+            "Next ▶",
+            f"{prefix}:{min(page + 1, pages - 1)}:next",
+            row=0,
+            disabled=page >= pages - 1,
+        ),
+    ]
 
 
 def preview_controls(state_id: str, *, page: int, pages: int, publish_label: str) -> Controls:
     """The preview's: its pages, then Publish (or Save changes), Edit and Cancel."""
     return Controls(
         *page_buttons(f"ss:draft:{state_id}", page=page, pages=pages),
-        _button(publish_label, f"ss:draft:{state_id}:publish", discord.ButtonStyle.success, 1),
+        control_button(
+            publish_label, f"ss:draft:{state_id}:publish", style=discord.ButtonStyle.success, row=1
+        ),
         *edit_cancel_buttons(state_id, row=1),
     )
 
@@ -150,7 +149,7 @@ def picker_controls(state_id: str, options: Sequence[PaperOption]) -> Controls:
 def retry_controls(state_id: str) -> Controls:
     """After a problem, or once a step expired: the form again, with the member's text."""
     return Controls(
-        _button("Edit and try again", f"ss:draft:{state_id}:edit", discord.ButtonStyle.primary, 0)
+        control_button("Edit and try again", f"ss:draft:{state_id}:edit", style=PRIMARY, row=0)
     )
 
 

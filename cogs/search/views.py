@@ -60,7 +60,7 @@ from bot.search import SimilarPaper
 from bot.storage.interactions import STATE_ID_PATTERN
 from bot.storage.papers import Paper
 from bot.storage.summaries import Summary
-from bot.ui import Control, Controls, selected_values
+from bot.ui import Control, Controls, control_button, selected_values
 
 if TYPE_CHECKING:
     from cogs.search.cog import SearchCog
@@ -113,22 +113,8 @@ def previous_next_buttons(
 ) -> list[discord.ui.Button[Any]]:
     """Prev and Next, disabled at either end."""
     return [
-        discord.ui.Button(
-            label="Prev",
-            emoji="◀️",
-            style=discord.ButtonStyle.secondary,
-            row=row,
-            custom_id=previous_id,
-            disabled=first,
-        ),
-        discord.ui.Button(
-            label="Next",
-            emoji="▶️",
-            style=discord.ButtonStyle.secondary,
-            row=row,
-            custom_id=next_id,
-            disabled=last,
-        ),
+        control_button("Prev", previous_id, emoji="◀️", row=row, disabled=first),
+        control_button("Next", next_id, emoji="▶️", row=row, disabled=last),
     ]
 
 
@@ -161,12 +147,12 @@ def summary_controls(summary: Summary, *, page: int, pages: int, math: MathMode)
             last=page >= pages - 1,
         )
     items.append(
-        discord.ui.Button(
-            label="Download .md",
+        control_button(
+            "Download .md",
+            f"ss:md:{summary.id}",
             emoji="📄",
             style=discord.ButtonStyle.primary,
             row=0,
-            custom_id=f"ss:md:{summary.id}",
         )
     )
     items += link_buttons(summary_links(summary), row=1)
@@ -329,24 +315,11 @@ def paper_controls(paper: Paper, summaries: Sequence[Summary], *, expanded: bool
             )
         items.append(menu)
     if abstract_is_long(paper):
+        toggle = "less" if expanded else "more"
         items.append(
-            discord.ui.Button(
-                label="Less" if expanded else "More",
-                emoji="📖",
-                style=discord.ButtonStyle.secondary,
-                row=1,
-                custom_id=f"ss:paper:{paper.id}:{'less' if expanded else 'more'}",
-            )
+            control_button(toggle.title(), f"ss:paper:{paper.id}:{toggle}", emoji="📖", row=1)
         )
-    items.append(
-        discord.ui.Button(
-            label="Similar",
-            emoji="🧭",
-            style=discord.ButtonStyle.secondary,
-            row=1,
-            custom_id=f"ss:paper:{paper.id}:similar",
-        )
-    )
+    items.append(control_button("Similar", f"ss:paper:{paper.id}:similar", emoji="🧭", row=1))
     items += link_buttons(paper_links(paper), row=2)
     return Controls(*items)
 
