@@ -337,7 +337,10 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             draft = replace(draft, body=await self._download_body(base.file_url, draft))
         previous = None
         if base is not None and base.step == "preview" and base.paper is not None:
-            previous = PreparedDraft(base.draft, await self.drafts.resolved(base), None)
+            try:
+                previous = PreparedDraft(base.draft, await self.drafts.resolved(base), None)
+            except UserFacingError:
+                previous = None  # its paper is gone: the paper field is looked up again
         try:
             prepared = await self.service.prepare(
                 draft, guild_id=guild_id, author_id=interaction.user.id, previous=previous
@@ -481,13 +484,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
     def _handed_back(self, stored: StoredDraft) -> dict[str, Any]:
         """A step that expired: nothing was published; the member's text as a file (whatever
         its length) and a button reopening the form filled in with it."""
-        step = (
-            "choice"
-            if stored.step == "picker"
-            else "preview"
-            if stored.step == "preview"
-            else "draft"
-        )
+        step = {"picker": "choice", "preview": "preview"}.get(stored.step, "draft")
         what = "changed" if stored.kind == EDIT_SUMMARY else "published"
         draft = stored.draft
         body = "" if stored.keeps_body else draft.body

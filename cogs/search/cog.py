@@ -329,13 +329,6 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
             f"These results expired: run {command} again for a fresh list.", ephemeral=True
         )
 
-    async def open_result(
-        self, interaction: discord.Interaction, state_id: str, summary_id: int
-    ) -> None:
-        """A result picked from a list's menu (its state is not needed: the id is checked
-        like a typed one)."""
-        await self.open_summary(interaction, summary_id)
-
     async def open_summary(self, interaction: discord.Interaction, summary_id: int) -> None:
         """A summary picked from a list or a card: in public for the message's owner, else
         ephemerally."""

@@ -281,11 +281,11 @@ class ResultsControl(Control, template=RESULTS_TEMPLATE):
 
     async def handle(self, interaction: discord.Interaction) -> None:
         reader = _reader(interaction)
-        state_id = self.match["state"]
         if self.match["open"]:
-            await reader.open_result(interaction, state_id, int(selected_values(interaction)[0]))
+            # A result's id is checked like a typed one: the list's state is not needed.
+            await reader.open_summary(interaction, int(selected_values(interaction)[0]))
         else:
-            await reader.turn_results(interaction, state_id, int(self.match["offset"]))
+            await reader.turn_results(interaction, self.match["state"], int(self.match["offset"]))
 
 
 # ---------------------------------------------------------------------------------------------
