@@ -323,6 +323,43 @@ async def test_a_published_summary_is_found_by_the_very_next_search(
     assert gone.ephemeral and gone.embed is None and f"#{summary_id}" not in gone.content
 
 
+async def test_a_second_publish_press_publishes_nothing_more(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    """Publish takes the draft in the database before anything else, so a second press
+    (a double click, or one handled by another process) finds it taken or published."""
+    alice = emulator.guild.member("alice")
+    _, shown = await preview(emulator, alice, "1706.03762")
+    # Hold the edit that removes the preview's buttons: they can still be pressed meanwhile.
+    emulator.faults.delay("PATCH /webhooks/{app}/{token}/messages/@original", 1.0, times=1)
+    first = await emulator.click(shown, label="Publish", member=alice)
+    await first.wait_callback()
+    second = await emulator.click(shown, label="Publish", member=alice)
+    refusal = await second.wait_followup()
+    assert refusal.ephemeral
+    assert "already being published" in refusal.content or "already published" in refusal.content
+    await first.wait_for(lambda h: h.message.content.startswith("Published"))
+    assert await bot.db.fetchval("SELECT count(*) FROM summaries") == 1
+
+
+async def test_an_expired_preview_hands_the_text_back(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    alice = emulator.guild.member("alice")
+    cog(bot).preview_timeout = 0.5
+    _, shown = await preview(emulator, alice, "1706.03762", tldr="Kept.", body="All of it.")
+    await emulator.wait_for(lambda: "expired" in shown.content, timeout=5)
+    assert "This preview expired and nothing was published" in shown.content
+    assert shown.embeds == [] and [b["label"] for b in shown.buttons] == ["Edit and try again"]
+    assert shown.attachments[0].data.decode() == "TL;DR: Kept.\n\nAll of it.\n"
+    reopened = await emulator.click(shown, label="Edit and try again", member=alice)
+    await reopened.wait_modal()
+    inputs = modal_inputs(reopened)
+    assert (inputs["tldr"]["value"], inputs["body"]["value"]) == ("Kept.", "All of it.")
+    assert inputs["paper"]["value"] == "1706.03762"
+    assert await bot.db.fetchval("SELECT count(*) FROM summaries") == 0
+
+
 async def test_cancel_saves_nothing(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
     alice = emulator.guild.member("alice")
     _, shown = await preview(emulator, alice, "1706.03762")
