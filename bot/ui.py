@@ -73,6 +73,10 @@ async def within_deadline(
     return await task
 
 
+# A state written before the first answer normally takes milliseconds; when the database is
+# busy, the interaction is acknowledged after this long instead (Discord allows 3 s).
+QUICK_WRITE: Final = 0.5
+
 SentMessage = discord.InteractionMessage | discord.WebhookMessage
 
 
@@ -112,6 +116,14 @@ async def reply(
     if isinstance(response.resource, discord.InteractionMessage):
         return response.resource
     return await interaction.original_response()
+
+
+async def edit_message(interaction: discord.Interaction, **fields: Any) -> None:
+    """Edit the message a component belongs to, whether or not the update was deferred."""
+    if interaction.response.is_done():
+        await interaction.edit_original_response(**fields)
+    else:
+        await interaction.response.edit_message(**fields)
 
 
 async def update_message(

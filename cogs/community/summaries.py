@@ -71,8 +71,10 @@ from bot.storage.papers import Paper, PaperRepository
 from bot.storage.posts import SummaryPostRepository
 from bot.ui import (
     NOT_YOURS,
+    QUICK_WRITE,
     Controls,
     ControlTimers,
+    edit_message,
     modal_match,
     reply,
     submitted_values,
@@ -257,7 +259,8 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             await interaction.response.send_modal(summary_form(None, draft))
             return
         read_summary_file(file.filename, file.size)  # name and size, before downloading
-        # The file is fetched when the form comes back, by whichever process receives it.
+        # The file is fetched when the form comes back, by whichever process receives it. The
+        # draft is written before the form goes out: its submission may come at once.
         stored = await self.drafts.create(
             NEW_SUMMARY,
             owner_id=interaction.user.id,
@@ -747,7 +750,6 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         pages, publish_label, index, message = await within_deadline(
             interaction, shown(), patience=SLOW_PAGE_SECONDS, update=True
         )
-        await self.drafts.touch(stored.id, lifetime=self.preview_timeout)
         controls = preview_controls(
             stored.id, page=index, pages=pages.count, publish_label=publish_label
         )
@@ -757,6 +759,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             view=controls,
             attachments=message.files if pages.has_cards else None,
         )
+        await self.drafts.touch(stored.id, lifetime=self.preview_timeout)
         assert interaction.message is not None
         self._expire_later(
             interaction.message.id,
@@ -767,15 +770,26 @@ class CommunityCog(commands.Cog, name=COG_NAME):
 
     async def _cancel(self, interaction: discord.Interaction, stored: StoredDraft) -> None:
         """Cancel: the draft is done with (unless an action holds it, or it is over)."""
-        if await self.drafts.claim(stored.id) is None:
-            await interaction.response.defer()
+
+        async def cancelled() -> bool:
+            return await self.drafts.claim(stored.id) is not None and await self.drafts.finish(
+                stored.id, "cancelled"
+            )
+
+        done = await within_deadline(interaction, cancelled(), patience=QUICK_WRITE, update=True)
+        if not done:
+            if not interaction.response.is_done():
+                await interaction.response.defer()
             await self._unavailable(interaction, stored, "cancel")
             return
-        await self.drafts.finish(stored.id, "cancelled")
         if interaction.message is not None:
             self.timers.disarm(interaction.message.id)
-        await interaction.response.edit_message(
-            content="Cancelled: nothing was saved.", embed=None, attachments=[], view=None
+        await edit_message(
+            interaction,
+            content="Cancelled: nothing was saved.",
+            embed=None,
+            attachments=[],
+            view=None,
         )
 
     async def _publish(self, interaction: discord.Interaction, stored: StoredDraft) -> None:
@@ -899,6 +913,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         # A body longer than the form holds is kept; /summarize with a file replaces it.
         keep_body = len(summary.body) > BODY_LIMIT
         draft = edit_draft(summary.tldr, None if keep_body else summary.body)
+        # The draft first: the form's submission may come at once, to another process.
         stored = await self.drafts.create(
             EDIT_SUMMARY,
             owner_id=interaction.user.id,

@@ -48,6 +48,7 @@ from bot.storage.state import BotStateRepository
 from bot.storage.summaries import Summary, SummaryRepository
 from bot.ui import (
     NOT_YOURS,
+    QUICK_WRITE,
     Controls,
     ControlTimers,
     message_owner_id,
@@ -236,13 +237,18 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
     ) -> None:
         """A result list's first page; its query (or ids) kept as a state for the pages
         that follow, whichever process shows them."""
-        state = await self.states.create(
-            RESULTS_KIND,
-            owner_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            payload=payload,
-            now=self.clock(),
-            lifetime=self.view_timeout,
+        state = await within_deadline(
+            interaction,
+            self.states.create(
+                RESULTS_KIND,
+                owner_id=interaction.user.id,
+                guild_id=interaction.guild_id,
+                payload=payload,
+                now=self.clock(),
+                lifetime=self.view_timeout,
+            ),
+            patience=QUICK_WRITE,
+            ephemeral=ephemeral,
         )
         controls = results_controls(state.id, first)
         message = await reply(
@@ -301,7 +307,6 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         if not page.items:
             # The list shrank since it was shown (summaries deleted): stay where we are.
             raise UserFacingError("There are no more results.")
-        await self.states.touch(state_id, expires_at=now + self.view_timeout)
         embed = results_page_embed(
             page, title=state.payload["title"], description_prefix=state.payload["prefix"]
         )
@@ -309,9 +314,10 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         if not owner:
             message = await reply(interaction, embed=embed, view=controls, ephemeral=True)
             self.keep_controls(message.id, controls, message.edit)
-            return
-        await update_message(interaction, embed=embed, view=controls)
-        self.keep_message_controls(interaction, controls)
+        else:
+            await update_message(interaction, embed=embed, view=controls)
+            self.keep_message_controls(interaction, controls)
+        await self.states.touch(state_id, expires_at=self.clock() + self.view_timeout)
 
     def keep_message_controls(self, interaction: discord.Interaction, controls: Controls) -> None:
         """`keep_controls` for the message a component belongs to (just updated)."""
