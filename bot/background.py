@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bot.pacing import backoff_delay
+from bot.storage.database import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,8 @@ class BackgroundLoop:
         self.run_soon()
 
     def run_soon(self) -> None:
-        """Run the body now rather than at the end of the current wait."""
+        """Run the body now rather than at the end of the current wait (or, during a run,
+        again as soon as it ends)."""
         self._wake.set()
 
     def status(self) -> LoopStatus:
@@ -167,11 +169,13 @@ class BackgroundLoop:
                         return
                     await asyncio.sleep(delay)
         while True:
+            # Cleared before the run, not after: a run_soon() while the body runs (work that
+            # came in meanwhile) makes the next run start at once instead of being lost.
+            self._wake.clear()
             delay = await self.run_once()
             if self._stopping:
                 return
             self._next_run_at = self._clock() + delay
-            self._wake.clear()
             # Woken early by run_soon(), or the interval passed: run again.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
@@ -201,6 +205,17 @@ class BackgroundLoop:
             rng=self._rng,
         )
         delay = max(at_least, backoff)
+        if isinstance(exc, DatabaseUnavailableError):
+            # An outage, not a bug: one line per try, no traceback.
+            log.warning(
+                "Background loop %r: the database is unavailable (%s; %d in a row); next try "
+                "in %.1f s",
+                self.name,
+                exc,
+                self._failures,
+                delay,
+            )
+            return delay
         log.error(
             "Background loop %r failed (%d in a row); next try in %.1f s",
             self.name,

@@ -1,4 +1,5 @@
-"""The `shortscience-bot` command: run (the default), sync, import, search, reindex, export."""
+"""The `shortscience-bot` command: run (the default), sync, import, search, reindex, export,
+migrate-data."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ from bot.ingest import FeedImportError, import_source
 from bot.rendering.text import plural
 from bot.search import SearchIndexRebuildingError, SearchResult, SearchService
 from bot.search.engine import result_to_json
-from bot.storage import Database, DatabaseTooNewError, MigrationError
+from bot.storage import Database, DatabaseTooNewError, DatabaseUnavailableError, MigrationError
+from bot.storage.transfer import TransferError, copy_database
 
 log = logging.getLogger("bot.cli")
 
@@ -68,6 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reindex.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    migrate = commands.add_parser(
+        "migrate-data",
+        help="copy every table of one database into a new, empty one (SQLite to PostgreSQL)",
+    )
+    migrate.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="URL",
+        help="the database to copy: sqlite:///path/to/file.sqlite3 or postgresql://...",
+    )
+    migrate.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="URL",
+        help="the new, empty database: postgresql://user:password@host:5432/db or sqlite:///...",
+    )
+    migrate.add_argument("--quiet", action="store_true", help="no progress bar")
+
     export = commands.add_parser("export", help="export a server's community summaries")
     export.add_argument("--guild", type=int, required=True, help="the server (guild) id")
     export.add_argument("--format", choices=("markdown", "json"), default="markdown")
@@ -85,9 +107,7 @@ def configure_logging(settings: Settings) -> None:
 
 async def open_database(settings: Settings) -> Database:
     """Open and migrate the database, for commands that need no Discord connection."""
-    db = await Database.open(
-        settings.database_path, read_connections=settings.database_read_connections
-    )
+    db = await Database.open(settings.database_target, **settings.database_options)
     try:
         await db.migrate()
     except BaseException:
@@ -98,8 +118,8 @@ async def open_database(settings: Settings) -> Database:
 
 async def open_search(settings: Settings, db: Database, *, rebuild: bool = True) -> SearchService:
     """This process's search index, following `db` (rebuilt in the background if needed)."""
-    search = SearchService(settings.database_path, settings.resolved_search_index_path)
-    await search.start(db, rebuild=rebuild)
+    search = SearchService(db, settings.resolved_search_index_path)
+    await search.start(rebuild=rebuild)
     return search
 
 
@@ -207,6 +227,32 @@ async def reindex_command(settings: Settings, *, quiet: bool) -> int:
     return 0
 
 
+async def migrate_data_command(source_url: str, target_url: str, *, quiet: bool) -> int:
+    """Copy every table of `source_url` into the empty database at `target_url`."""
+    progress = ProgressBar("Copying", " rows", quiet=quiet)
+    source = await Database.open(source_url)
+    try:
+        target = await Database.open(target_url)
+        try:
+            report = await copy_database(source, target, progress=progress)
+        finally:
+            progress.close()
+            await target.close()
+    except TransferError as exc:
+        print(f"shortscience-bot migrate-data: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await source.close()
+    print(
+        f"Copied {plural(report.total, 'row')} from {source.description} to "
+        f"{target.description}: "
+        + ", ".join(f"{table} {count}" for table, count in report.rows.items() if count)
+        + ". Point DATABASE_URL at the new database; the search index is built again at the "
+        "first start."
+    )
+    return 0
+
+
 def format_results_table(results: Sequence[SearchResult]) -> str:
     """A plain table that fits the terminal: id, score, author, paper, excerpt."""
     width = shutil.get_terminal_size((120, 24)).columns
@@ -216,7 +262,7 @@ def format_results_table(results: Sequence[SearchResult]) -> str:
             (
                 str(result.summary_id),
                 str(result.score),
-                result.author,
+                f"abstract: {result.author}" if result.kind == "abstract" else result.author,
                 result.paper_title,
                 result.excerpt_text,
             )
@@ -282,6 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif command == "reindex":
             return asyncio.run(reindex_command(settings, quiet=args.quiet))
+        elif command == "migrate-data":
+            return asyncio.run(migrate_data_command(args.source, args.target, quiet=args.quiet))
         elif command == "export":
             return export_command(settings, args.guild, args.format, args.output)
         else:  # pragma: no cover - argparse rejects unknown commands first
@@ -311,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except (DatabaseTooNewError, MigrationError) as exc:
+    except (DatabaseTooNewError, MigrationError, DatabaseUnavailableError) as exc:
         print(f"shortscience-bot: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

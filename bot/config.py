@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.rendering.pages import DEFAULT_PAGE_CHARS, DESCRIPTION_LIMIT, MINIMUM_DESCRIPTION_ROOM
+from bot.storage.database import is_postgresql_url, sqlite_path
 
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_SEED_FEEDS = "https://www.shortscience.org/rss.xml"
@@ -25,10 +27,15 @@ class Settings(BaseSettings):
     )
 
     discord_token: SecretStr | None = None
+    # The database: `sqlite:///path` or `postgresql://user:pass@host:5432/db`; unset, SQLite
+    # at `database_path`.
+    database_url: str | None = None
     database_path: Path = Path("data/shortscience.sqlite3")
-    # Reader connections (reads run on them, in parallel, seeing committed data only; writes
-    # go through the one writer connection).
+    # SQLite's reader connections (reads run on them, in parallel, seeing committed data
+    # only; writes go through the one writer connection).
     database_read_connections: int = Field(default=4, ge=1, le=64)
+    # PostgreSQL's pool: at most this many connections per process.
+    database_pool_size: int = Field(default=10, ge=1, le=200)
     # The search index (derived from the database, rebuilt when missing). Default: beside the
     # database (`data/shortscience.search`). Each bot process needs its own.
     search_index_path: Path | None = None
@@ -102,11 +109,49 @@ class Settings(BaseSettings):
     )
 
     @property
+    def database_target(self) -> str:
+        """What `Database.open` opens: DATABASE_URL, or else the SQLite file DATABASE_PATH."""
+        return self.database_url or str(self.database_path)
+
+    @property
+    def database_options(self) -> dict[str, int]:
+        return {
+            "read_connections": self.database_read_connections,
+            "pool_size": self.database_pool_size,
+        }
+
+    @property
+    def is_postgresql(self) -> bool:
+        return is_postgresql_url(self.database_target)
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, or None on PostgreSQL."""
+        if self.is_postgresql:
+            return None
+        return Path(sqlite_path(self.database_target))
+
+    @property
+    def data_dir(self) -> Path:
+        """Where files derived from the database go by default: beside the SQLite file, or
+        `data/` with PostgreSQL."""
+        file = self.sqlite_file
+        return Path("data") if file is None else file.parent
+
+    @property
+    def database_name(self) -> str:
+        """The SQLite file's name without suffix, or PostgreSQL's database name."""
+        file = self.sqlite_file
+        if file is not None:
+            return file.stem
+        return urlsplit(self.database_target).path.lstrip("/") or "postgres"
+
+    @property
     def math_cache_dir(self) -> Path:
         """Where typeset formulas and cards are cached."""
         if self.math_cache_path is not None:
             return self.math_cache_path
-        return self.database_path.parent / "math-cache"
+        return self.data_dir / "math-cache"
 
     @field_validator("discord_token", mode="before")
     @classmethod
@@ -119,7 +164,22 @@ class Settings(BaseSettings):
     def resolved_search_index_path(self) -> Path:
         if self.search_index_path is not None:
             return self.search_index_path
-        return self.database_path.parent / f"{self.database_path.stem}.search"
+        return self.data_dir / f"{self.database_name}.search"
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _a_database_url(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            return value
+        url = value.strip()
+        if not (url.startswith("sqlite:///") or is_postgresql_url(url)):
+            raise ValueError(
+                "DATABASE_URL must be sqlite:///path/to/file.sqlite3 or "
+                f"postgresql://user:password@host:5432/dbname, not {url!r}"
+            )
+        return url
 
     @field_validator(
         "dev_guild_id",

@@ -17,11 +17,17 @@ import discord
 from discord import app_commands
 
 from bot.rendering.text import shorten
+from bot.storage.database import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 ChoiceT = TypeVar("ChoiceT", str, int, float)
+
+
+# What a member sees while the database server is down or restarting: nothing was lost, and
+# nothing half-done was kept (the transaction rolled back).
+DATABASE_UNAVAILABLE = "The database is unavailable, try again shortly."
 
 
 class UserFacingError(app_commands.AppCommandError):
@@ -54,6 +60,11 @@ def describe_error(error: BaseException) -> str:
         return "One of the options you gave isn't valid here."
     if isinstance(error, UserFacingError):
         return error.message
+    if isinstance(error, DatabaseUnavailableError) or isinstance(
+        error.__cause__, DatabaseUnavailableError
+    ):
+        log.warning("A command found the database unavailable: %s", error)
+        return DATABASE_UNAVAILABLE
     if isinstance(error, app_commands.MissingPermissions):
         return f"You need the {_permission_names(error.missing_permissions)} permission to do that."
     if isinstance(error, app_commands.BotMissingPermissions):

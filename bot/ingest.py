@@ -3,8 +3,8 @@
 Each entry becomes a feed summary (deduplicated by its external id, so re-importing changes
 nothing and an edited entry updates its row) attached to a paper found or created from the
 entry's identifiers. Work is done in batches: a few statements per batch, not per entry,
-because the full-text index makes each insert costly and every statement crosses to
-aiosqlite's thread.
+because every statement is a hand-off to the database (aiosqlite's thread, or a round trip
+to PostgreSQL).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,15 +20,14 @@ from pathlib import Path
 from typing import Final, Literal
 
 import aiohttp
-import aiosqlite
 
 from bot.feeds.fetch import FetchResult, fetch_feed
 from bot.feeds.models import FeedEntry, ParsedFeed
 from bot.feeds.stream import FeedStream
 from bot.papers import PaperId, find_paper_ids, parse_paper_id
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database
 from bot.storage.papers import PaperDetails, PaperRepository, bulk_write_cache
-from bot.storage.summaries import ExternalSummary, SummaryRepository
+from bot.storage.summaries import ExternalSummary, SummaryKind, SummaryRepository
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ async def ingest_entries(
     entries: Sequence[FeedEntry],
     *,
     origin_feed_title: str | None = None,
-    conn: aiosqlite.Connection | None = None,
+    conn: Connection | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressCallback | None = None,
 ) -> IngestStats:
@@ -104,8 +104,10 @@ async def ingest_entries(
         if conn is not None:
             batch_stats = await _ingest_batch(papers, summaries, batch, conn)
         else:
-            async with db.transaction() as own:
-                batch_stats = await _ingest_batch(papers, summaries, batch, own)
+            # Re-run from the start if it lost a race with another writer (PostgreSQL).
+            batch_stats = await db.run_transaction(
+                lambda own, batch=batch: _ingest_batch(papers, summaries, batch, own)  # type: ignore[misc]
+            )
         stats.add(batch_stats)
         if progress is not None:
             progress(min(start + batch_size, total), total)
@@ -121,14 +123,18 @@ async def _ingest_batch(
     papers: PaperRepository,
     summaries: SummaryRepository,
     batch: Sequence[FeedEntry],
-    conn: aiosqlite.Connection,
+    conn: Connection,
 ) -> IngestStats:
     details = [paper_details(entry) for entry in batch]
     with_paper = [index for index, item in enumerate(details) if item is not None]
     resolved = await papers.resolve_many([details[i] for i in with_paper], conn=conn)  # type: ignore[misc]
     paper_ids: list[int | None] = [None] * len(batch)
-    for index, resolved_id in zip(with_paper, resolved.paper_ids, strict=True):
+    abstracts: list[str | None] = [None] * len(batch)
+    for index, resolved_id, abstract in zip(
+        with_paper, resolved.paper_ids, resolved.abstracts, strict=True
+    ):
         paper_ids[index] = resolved_id
+        abstracts[index] = abstract
 
     rows = [
         ExternalSummary(
@@ -141,8 +147,9 @@ async def _ingest_batch(
             score=entry.votes or 0,
             created_at=entry.published or entry.updated,
             edited_at=entry.updated or entry.published,
+            kind=entry_kind(entry, abstract),
         )
-        for entry, paper_id in zip(batch, paper_ids, strict=True)
+        for entry, paper_id, abstract in zip(batch, paper_ids, abstracts, strict=True)
     ]
     outcomes = await summaries.upsert_external_many(rows, conn=conn)
     stats = IngestStats(papers_created=resolved.created)
@@ -155,6 +162,46 @@ async def _ingest_batch(
             stats.unchanged += 1
         stats.results.append(IngestedEntry(entry, outcome.summary_id, paper_id, outcome.status))
     return stats
+
+
+def entry_kind(entry: FeedEntry, paper_abstract: str | None) -> SummaryKind:
+    """Whether an entry is a summary of its paper or the paper itself (its abstract).
+
+    What the feed says wins (arXiv entries and articles naming their own DOI are abstracts,
+    ShortScience's are summaries). Any other entry is the paper's abstract when its text is
+    the abstract known for its paper, else a summary: a blog post mentioning a paper, or
+    linking to it, is still a post about it.
+    """
+    if entry.kind is not None:
+        return entry.kind
+    return "abstract" if is_abstract_text(entry.content, paper_abstract) else "summary"
+
+
+_WORD = re.compile(r"\w+")
+# A feed that cuts an abstract short says so with an ellipsis; what is left must still be
+# long enough to be recognised.
+_ELLIPSES = ("…", "...", "[…]", "[...]")
+MIN_TRUNCATED_WORDS: Final = 20
+
+
+def is_abstract_text(text: str, abstract: str | None) -> bool:
+    """Whether `text` is `abstract`: the same words whatever the case, spacing, punctuation
+    or markup (and an "Abstract" label before them), or its opening cut off with an
+    ellipsis."""
+    if not abstract:
+        return False
+    words, wanted = _WORD.findall(text.casefold()), _WORD.findall(abstract.casefold())
+    if words[:1] == ["abstract"] and wanted[:1] != ["abstract"]:
+        words = words[1:]
+    if not words or not wanted:
+        return False
+    if words == wanted:
+        return True
+    if not text.rstrip().endswith(_ELLIPSES) or len(words) < MIN_TRUNCATED_WORDS:
+        return False
+    # The last word may be cut in the middle.
+    kept = words[:-1]
+    return len(kept) < len(wanted) and wanted[: len(kept)] == kept
 
 
 def paper_details(entry: FeedEntry) -> PaperDetails | None:

@@ -52,6 +52,7 @@ SELECT_TEXT_LIMIT: Final = 100
 SHORT_ABSTRACT_CHARS: Final = 600
 EXCERPT_CHARS: Final = 180
 UNTITLED: Final = "Untitled paper"
+ABSTRACT_OF_PAPER: Final = "Abstract of the paper"
 
 LinkKind = Literal["arxiv", "pdf", "doi", "shortscience", "paper", "summary"]
 
@@ -180,8 +181,26 @@ def summary_filename(summary: Summary) -> str:
     return f"summary-{summary.id}.md"
 
 
+def abstract_label(authors: str | None) -> str:
+    """What an abstract (a feed entry that is the paper itself, such as an arXiv
+    announcement) shows where a summary shows its author: "Abstract of the paper by ..."."""
+    names = " ".join(clean_user_text(authors or "").split())
+    return f"{ABSTRACT_OF_PAPER} by {names}" if names else ABSTRACT_OF_PAPER
+
+
+def paper_authors_of(summary: Summary) -> str:
+    """The paper's authors as known: the paper's, else (for an abstract, whose entry names
+    the paper's authors) the entry's."""
+    if summary.paper is not None and summary.paper.authors.strip():
+        return summary.paper.authors
+    return summary.author_name if summary.is_abstract else ""
+
+
 def summary_byline(summary: Summary) -> str:
-    """`Author · ▲ 12` (`· this server` for community summaries), for embed authors."""
+    """`Author · ▲ 12` (`· this server` for community summaries), for embed authors; an
+    abstract says so, with the paper's authors, and has no score."""
+    if summary.is_abstract:
+        return shorten(abstract_label(paper_authors_of(summary)), 256)
     parts = [" ".join(clean_user_text(summary.author_name).split()) or "Anonymous"]
     parts.append(score_text(summary.score))
     if summary.origin == "community":
@@ -258,7 +277,10 @@ def summary_pages(
         return paginate_for_embed(
             body,
             title=title_text(summary_title(summary)),
-            footer_template=f"Summary #{summary.id} · page {{page}} of {{pages}}",
+            footer_template=(
+                f"{'Abstract' if summary.is_abstract else 'Summary'} #{summary.id}"
+                " · page {page} of {pages}"
+            ),
             author=summary_byline(summary),
             breaks=breaks,
             page_chars=page_chars,
@@ -323,6 +345,16 @@ class ListedSummary:
     when: datetime | None = None
     # How `when` is shown: a Discord timestamp style ("d" a date, "R" "3 days ago").
     when_style: TimestampStyle = "d"
+    # 'abstract': the paper's abstract (an arXiv entry), labelled as such; `author` then
+    # holds the paper's authors.
+    kind: str = "summary"
+
+    @property
+    def byline(self) -> str:
+        """Who wrote it and its score, or for an abstract, the label with the authors."""
+        if self.kind == "abstract":
+            return abstract_label(self.author)
+        return f"{self.author or 'Anonymous'} · {score_text(self.score)}"
 
 
 _HEADING_LINE: Final = re.compile(r"(?m)^ {0,3}#{1,6}(?:[ \t].*)?$")
@@ -350,13 +382,14 @@ def listed_from_summary(summary: Summary, *, when_style: TimestampStyle = "d") -
     return ListedSummary(
         summary_id=summary.id,
         title=summary_title(summary),
-        author=summary.author_name,
+        author=paper_authors_of(summary) if summary.is_abstract else summary.author_name,
         score=summary.score,
         url=primary_url(summary),
         excerpt=excerpt,
         origin=summary.origin,
         when=summary.created_at,
         when_style=when_style,
+        kind=summary.kind,
     )
 
 
@@ -364,7 +397,10 @@ def listed_line(item: ListedSummary, rank: int) -> str:
     """`**3.** [Title](url) — Author · ▲ 12 · #41` and the excerpt below it."""
     title = inline_title(item.title, 110).replace("[", "(").replace("]", ")")
     heading = f"[{title}]({item.url})" if item.url and is_markdown_safe_url(item.url) else title
-    meta = [inline_text(item.author or "Anonymous", 60), score_text(item.score)]
+    if item.kind == "abstract":
+        meta = [inline_text(abstract_label(item.author), 90)]
+    else:
+        meta = [inline_text(item.author or "Anonymous", 60), score_text(item.score)]
     if item.origin == "community":
         meta.append("this server")
     if item.when is not None:
@@ -408,10 +444,8 @@ def results_embed(
 def select_option_texts(item: ListedSummary, rank: int) -> tuple[str, str]:
     """(label, description) for a select option that opens a listed summary."""
     label = plain_text(f"{rank}. {title_text(item.title)}", SELECT_TEXT_LIMIT)
-    description = plain_text(
-        f"{item.author or 'Anonymous'} · {score_text(item.score)} · #{item.summary_id}",
-        SELECT_TEXT_LIMIT,
-    )
+    number = f" · #{item.summary_id}"
+    description = plain_text(item.byline, SELECT_TEXT_LIMIT - len(number)) + number
     return label, description
 
 

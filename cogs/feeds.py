@@ -30,6 +30,7 @@ from bot.announce.messages import summary_message
 from bot.announce.poller import FeedPoller, FetchLimits, PollOutcome
 from bot.announce.schedule import first_poll_delay
 from bot.announce.sender import OutboxSender
+from bot.announce.threads import DiscordThreads, thread_name
 from bot.background import BackgroundLoop
 from bot.bot import ShortScienceBot
 from bot.errors import UserFacingError, logged_autocomplete, report_interaction_error
@@ -41,6 +42,7 @@ from bot.rendering.text import plural
 from bot.storage.feeds import (
     AlreadySubscribedError,
     CommunityAnnounceRepository,
+    Delivery,
     Feed,
     GuildFeedLimitError,
     Subscription,
@@ -177,6 +179,10 @@ def describe_subscription(item: SubscriptionWithFeed) -> str:
         extras.append(f"exclude `{describe_terms(keywords.exclude)}`")
     if subscription.mention_role_id:
         extras.append(f"mentions <@&{subscription.mention_role_id}>")
+    if subscription.delivery == "thread":
+        extras.append("a discussion thread under each announcement")
+    elif subscription.delivery == "forum":
+        extras.append("a forum post for each entry")
     if extras:
         lines.append(" · ".join(extras))
     return "\n".join(lines)
@@ -192,6 +198,64 @@ class SubscriptionRequest:
     include: str
     exclude: str
     mention_role_id: int | None
+    delivery: Delivery = "message"
+
+
+class AnnounceTarget(app_commands.Transformer):
+    """Where `/feed add` may announce: a text or announcement channel, or a forum. Not a
+    media channel (discord.py's ForumChannel covers both): its posts need a file."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        return [discord.ChannelType.text, discord.ChannelType.news, discord.ChannelType.forum]
+
+    async def transform(
+        self, interaction: discord.Interaction, value: object, /
+    ) -> discord.TextChannel | discord.ForumChannel:
+        resolved = getattr(value, "resolve", lambda: None)()
+        if isinstance(resolved, discord.TextChannel | discord.ForumChannel):
+            return resolved
+        raise UserFacingError("I can't see that channel: check that I may view it, then retry.")
+
+
+def delivery_for(target: object, *, thread: bool) -> Delivery:
+    """How announcements reach `target` (the channel given, or the one the command was run
+    in): a post per entry in a forum; a message, with a discussion thread under it when
+    `thread` is asked for. A thread cannot hold threads."""
+    if isinstance(target, discord.ForumChannel):
+        return "forum"
+    if not thread:
+        return "message"
+    if isinstance(target, discord.Thread):
+        raise UserFacingError(
+            "A thread cannot have threads of its own: give `channel:` a text channel (or a "
+            "forum) for `thread:true`."
+        )
+    return "thread"
+
+
+# What the bot needs in the channel for each way of announcing, beyond sending messages.
+NEEDED_PERMISSIONS: dict[Delivery, tuple[tuple[str, str], ...]] = {
+    "message": (),
+    "thread": (
+        ("send_messages", "Send Messages"),
+        ("create_public_threads", "Create Public Threads"),
+    ),
+    "forum": (("send_messages", "Create Posts"),),
+}
+
+
+def missing_permissions(target: object, me: discord.Member | None, delivery: Delivery) -> list[str]:
+    """The permissions the bot lacks in `target` to announce there as `delivery` says (none
+    known when the bot's member or the channel is not cached)."""
+    if me is None or not isinstance(target, discord.abc.GuildChannel):
+        return []
+    granted = target.permissions_for(me)
+    return [label for name, label in NEEDED_PERMISSIONS[delivery] if not getattr(granted, name)]
 
 
 def discovered_feeds_menu(state_id: str, feeds: list[DiscoveredFeed]) -> Controls:
@@ -276,6 +340,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             bot.db,
             lambda channel_id, guild_id: bot.get_partial_messageable(channel_id, guild_id=guild_id),
             own_user_id=lambda: bot.user.id if bot.user is not None else None,
+            threads=DiscordThreads(bot),
             nonce_window=settings.discord_nonce_window_seconds,
         )
         self.poller = FeedPoller(
@@ -422,6 +487,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
                 created_by=request.user_id,
                 now=now,
                 guild_limit=self.bot.settings.feeds_per_guild,
+                delivery=request.delivery,
             )
         except (AlreadySubscribedError, GuildFeedLimitError) as exc:
             if created:
@@ -459,6 +525,10 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             )
         if request.mention_role_id:
             lines.append(f"Each announcement mentions <@&{request.mention_role_id}>.")
+        if request.delivery == "thread":
+            lines.append("Each announcement gets a discussion thread, named after the paper.")
+        elif request.delivery == "forum":
+            lines.append("Each new entry becomes a post in the forum, titled with the paper.")
         lines.append("`/feed test` posts its newest entry now to check the look.")
         return "\n".join(lines)
 
@@ -478,24 +548,43 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
     )
     @app_commands.describe(
         url="The feed's address (or a page that links to feeds)",
-        channel="Where to announce (default: this channel)",
+        channel="Where to announce: a text channel, or a forum for a post per entry "
+        "(default: this channel)",
         include='Only announce entries with any of these words or "phrases"',
         exclude='Never announce entries with any of these words or "phrases"',
         mention_role="A role to mention with each announcement",
+        thread="Open a discussion thread under each announcement, named after the paper",
     )
     async def feed_add(
         self,
         interaction: discord.Interaction,
         url: app_commands.Range[str, 1, MAX_URL_OPTION_LENGTH],
-        channel: discord.TextChannel | None = None,
+        channel: app_commands.Transform[discord.TextChannel | discord.ForumChannel, AnnounceTarget]
+        | None = None,
         include: app_commands.Range[str, 0, MAX_FILTER_LENGTH] | None = None,
         exclude: app_commands.Range[str, 0, MAX_FILTER_LENGTH] | None = None,
         mention_role: discord.Role | None = None,
+        thread: bool = False,
     ) -> None:
         assert interaction.guild_id is not None
         address = normalise_feed_url(url)
         if mention_role is not None and mention_role.is_default():
             raise UserFacingError("Pick a role to mention; I never mention @everyone.")
+        target = channel if channel is not None else interaction.channel
+        delivery = delivery_for(target, thread=thread)
+        me = interaction.guild.me if interaction.guild is not None else None
+        missing = missing_permissions(target, me, delivery)
+        if missing:
+            raise UserFacingError(
+                f"I can't announce in <#{getattr(target, 'id', 0)}> that way: I need the "
+                f"{' and '.join(missing)} permission{'s' if len(missing) > 1 else ''} there."
+            )
+        if isinstance(target, discord.ForumChannel) and target.flags.require_tag:
+            raise UserFacingError(
+                f"<#{target.id}> requires a tag on every post, and I post without one: turn "
+                "off *Require people to select tags when posting* in the forum's settings, "
+                "or pick another channel."
+            )
         if (
             await self.subscriptions.count_for_guild(interaction.guild_id)
             >= self.bot.settings.feeds_per_guild
@@ -508,6 +597,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             include=include or "",
             exclude=exclude or "",
             mention_role_id=None if mention_role is None else mention_role.id,
+            delivery=delivery,
         )
         await interaction.response.defer(ephemeral=True, thinking=True)
         result, parsed = await self.fetch_and_parse(address)
@@ -682,17 +772,35 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             )
         )
         channel_id = item.subscription.channel_id
-        channel = self.bot.get_partial_messageable(channel_id, guild_id=interaction.guild_id)
+        delivery = item.subscription.delivery
+        threads = DiscordThreads(self.bot)
+        name = thread_name("[Test] " + summary.title)
         try:
-            sent = await channel.send(**message.send_arguments())
+            if delivery == "forum":
+                post = await threads.create_post(channel_id, name, message)
+                link = f"https://discord.com/channels/{interaction.guild_id}/{post.thread_id}"
+            else:
+                channel = self.bot.get_partial_messageable(
+                    channel_id, guild_id=interaction.guild_id
+                )
+                sent = await channel.send(**message.send_arguments())
+                link = sent.jump_url
         except (discord.Forbidden, discord.NotFound) as exc:
+            what = "create posts" if delivery == "forum" else "send messages and embed links"
             raise UserFacingError(
                 f"I can't post in <#{channel_id}> ({exc.status}): check that the channel "
-                "exists and that I may send messages and embed links there."
+                f"exists and that I may {what} there."
             ) from exc
-        await interaction.followup.send(
-            f"Posted a test announcement: {sent.jump_url}", ephemeral=True
-        )
+        note = ""
+        if delivery == "thread":
+            try:
+                await threads.start_thread(channel_id, sent.id, name)
+            except discord.HTTPException as exc:
+                note = (
+                    f" I couldn't open its discussion thread ({exc.status}): check that I "
+                    f"have Create Public Threads in <#{channel_id}>."
+                )
+        await interaction.followup.send(f"Posted a test announcement: {link}{note}", ephemeral=True)
 
     @feed_remove.autocomplete("feed")
     @feed_pause.autocomplete("feed")

@@ -11,9 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import aiosqlite
-
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database
 from bot.storage.feeds import CommunityAnnounceRepository
 from bot.storage.outbox import NewOutboxMessage, OutboxRepository
 
@@ -40,7 +38,7 @@ async def enqueue_community_announcement(
     db: Database,
     summary_id: int,
     guild_id: int,
-    conn: aiosqlite.Connection | None = None,
+    conn: Connection | None = None,
     *,
     now: float | None = None,
     headline: str | None = None,
@@ -69,7 +67,7 @@ async def enqueue_community_announcement(
 
 
 async def enqueue_summary_cards(
-    db: Database, card: SummaryCard, conn: aiosqlite.Connection, *, now: float | None = None
+    db: Database, card: SummaryCard, conn: Connection, *, now: float | None = None
 ) -> int:
     """Queue the card in the channel where the summary was written and, for a new summary,
     its announcement in the /announce channel (once when they are the same channel), in the

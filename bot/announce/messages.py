@@ -33,6 +33,8 @@ TEST_COLOUR = 0xD69E2E
 EXCERPT_CHARS = 700
 # The footer of a community summary's announcement (feed ones name their feed).
 COMMUNITY_SOURCE = "New community summary"
+# The author line of an abstract's announcement: the entry is a paper, not a summary of one.
+NEW_PAPER = "New paper"
 ANNOUNCEMENTS_PER_POLL = 5
 
 
@@ -79,10 +81,12 @@ def excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> str:
 
 
 def byline(summary: AnnouncedSummary) -> str:
-    """Authors and venue/year, as far as they are known."""
+    """Authors and venue/year, as far as they are known (an abstract's entry names the
+    paper's authors itself)."""
     parts = []
-    if summary.paper_authors:
-        parts.append(shorten(render_inline_text(summary.paper_authors), 300))
+    authors = summary.paper_authors or (summary.author_name if summary.is_abstract else None)
+    if authors:
+        parts.append(shorten(render_inline_text(authors), 300))
     venue = " ".join(str(p) for p in (summary.venue, summary.year) if p)
     if venue:
         parts.append(render_inline_text(venue))
@@ -93,7 +97,9 @@ def summary_embed(
     summary: AnnouncedSummary, *, source_name: str, test: bool = False
 ) -> discord.Embed:
     """The announcement card: paper title linking to the summary, who wrote it, its score,
-    the TL;DR (or the first lines), and where it came from."""
+    the TL;DR (or the first lines), and where it came from. An abstract (an arXiv entry) is a
+    paper, not a summary: "New paper", its authors and the opening of its abstract, and no
+    author or score of a summary."""
     title = render_inline_text(summary.title, markdown=False) or "Untitled"
     embed = discord.Embed(
         title=shorten(("[Test] " if test else "") + title, 256),
@@ -101,18 +107,27 @@ def summary_embed(
         colour=TEST_COLOUR if test else EMBED_COLOUR,
         timestamp=datetime.fromtimestamp(summary.created_at, tz=UTC),
     )
-    author = render_inline_text(summary.author_name, markdown=False) or "Anonymous"
-    embed.set_author(name=shorten(f"Summary by {author}", 256))
+    if summary.is_abstract:
+        embed.set_author(name=NEW_PAPER)
+    else:
+        author = render_inline_text(summary.author_name, markdown=False) or "Anonymous"
+        embed.set_author(name=shorten(f"Summary by {author}", 256))
     lines = []
     if line := byline(summary):
         lines.append(f"*{line}*")
-    text = excerpt(summary.tldr) if summary.tldr.strip() else excerpt(summary.body)
+    if summary.is_abstract:
+        text, label = excerpt(summary.body), "**Abstract** "
+    elif summary.tldr.strip():
+        text, label = excerpt(summary.tldr), "**TL;DR** "
+    else:
+        text, label = excerpt(summary.body), ""
     if text:
         if lines:
             lines.append("")
-        lines.append(("**TL;DR** " if summary.tldr.strip() else "") + text)
+        lines.append(label + text)
     embed.description = shorten("\n".join(lines), 4096) or None
-    embed.add_field(name="Score", value=f"▲ {summary.score}", inline=True)
+    if not summary.is_abstract:
+        embed.add_field(name="Score", value=f"▲ {summary.score}", inline=True)
     source = shorten(render_inline_text(source_name, markdown=False), 200)
     embed.set_footer(text=source + (" · test announcement" if test else ""))
     return embed

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import aiohttp
-import aiosqlite
 
 from bot.announce.filters import KeywordFilter, select_matching
 from bot.announce.messages import ANNOUNCEMENTS_PER_POLL, overflow_text, paused_notice_text
@@ -47,8 +46,19 @@ from bot.feeds.workers import FeedWorkError, FeedWorkers
 from bot.ingest import ingest_entries
 from bot.pacing import backoff_delay
 from bot.rendering.text import plural
-from bot.storage.database import Database
-from bot.storage.feeds import Feed, FeedRepository, Subscription, SubscriptionRepository
+from bot.storage.database import (
+    Connection,
+    Database,
+    DatabaseUnavailableError,
+    RetryableTransactionError,
+)
+from bot.storage.feeds import (
+    Delivery,
+    Feed,
+    FeedRepository,
+    Subscription,
+    SubscriptionRepository,
+)
 from bot.storage.outbox import NewOutboxMessage, OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -110,7 +120,7 @@ def entry_texts(entry: FeedEntry) -> tuple[str | None, ...]:
     )
 
 
-WriteJob = Callable[[aiosqlite.Connection], Awaitable[Any]]
+WriteJob = Callable[[Connection], Awaitable[Any]]
 
 # Savepoint per job in a batch: a constant, never data (it goes into the SQL text).
 JOB_SAVEPOINT = "poll_write"
@@ -188,32 +198,42 @@ class BatchWriter:
 
     async def _write_batch(self, batch: list[_Waiting]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        requeued: list[_Waiting] = []
         # A job alone needs no savepoint (two statements fewer): the transaction is its own.
         isolate = len(batch) > 1
-        try:
-            async with self.db.transaction() as conn:
-                for index, (job, future, _weight) in enumerate(batch):
-                    try:
-                        if isolate:
-                            async with self.db.savepoint(conn, JOB_SAVEPOINT):
-                                result = await job(conn)
-                        else:
+
+        async def write(conn: Connection) -> None:
+            # Run again from the start when the transaction lost a race with another one
+            # (PostgreSQL's deadlocks, papers stored concurrently): jobs only write.
+            outcomes.clear()
+            for index, (job, future, _weight) in enumerate(batch):
+                try:
+                    if isolate:
+                        async with self.db.savepoint(conn, JOB_SAVEPOINT):
                             result = await job(conn)
-                    except Exception as exc:
-                        outcomes.append((future, None, exc))
-                        if not isolate or not conn.in_transaction:
-                            # Alone, or the error ended the whole transaction (a full disk):
-                            # roll back; the jobs not yet run go back to the front of the
-                            # queue rather than run outside a transaction.
-                            self._waiting.extendleft(reversed(batch[index + 1 :]))
-                            raise
                     else:
-                        outcomes.append((future, result, None))
+                        result = await job(conn)
+                except RetryableTransactionError:
+                    raise
+                except Exception as exc:
+                    outcomes.append((future, None, exc))
+                    if not isolate or not conn.in_transaction:
+                        # Alone, or the error ended the whole transaction (a full disk):
+                        # roll back; the jobs not yet run go back to the front of the
+                        # queue rather than run outside a transaction.
+                        requeued.extend(batch[index + 1 :])
+                        self._waiting.extendleft(reversed(batch[index + 1 :]))
+                        raise
+                else:
+                    outcomes.append((future, result, None))
+
+        try:
+            await self.db.run_transaction(write)
         except Exception as exc:
             # The commit (or the transaction) failed: nothing of the batch was written.
-            for future, _result, _error in outcomes:
-                if not future.done():
-                    future.set_exception(exc)
+            for waiting in batch:
+                if waiting not in requeued and not waiting.future.done():
+                    waiting.future.set_exception(exc)
             return
         except BaseException:
             # Cancelled (the poller closing): the transaction rolled back, nothing was written.
@@ -351,6 +371,11 @@ class FeedPoller:
                 return await self.apply(feed, result)
         except asyncio.CancelledError:
             raise
+        except DatabaseUnavailableError as exc:
+            # Nothing can be recorded now: the feed stays due, and is polled again once the
+            # database is back (what this poll committed before stays; the rest is redone).
+            log.warning("Polling feed %d stopped: the database is unavailable (%s)", feed.id, exc)
+            return PollOutcome(feed.id, "failed", error="the database is unavailable")
         except FeedWorkError as exc:
             return await self._failed(feed, str(exc))
         except Exception as exc:
@@ -424,7 +449,7 @@ class FeedPoller:
         entries = chronological(_unique_by_identity(parsed.entries))
         plan = await self._plan_announcements(feed, parsed, entries) if feed.initialized else None
 
-        async def record_success(conn: aiosqlite.Connection) -> None:
+        async def record_success(conn: Connection) -> None:
             await self.feeds.record_success(
                 feed.id,
                 now=now,
@@ -447,7 +472,7 @@ class FeedPoller:
             last = number == len(batches)
 
             async def write(
-                conn: aiosqlite.Connection, batch: list[FeedEntry] = batch, last: bool = last
+                conn: Connection, batch: list[FeedEntry] = batch, last: bool = last
             ) -> tuple[int, int]:
                 """One batch of the poll, atomically. Returns (new entries, announcements)."""
                 counts = await self._write_entries(
@@ -477,7 +502,7 @@ class FeedPoller:
         *,
         now: float,
         last: bool,
-        conn: aiosqlite.Connection,
+        conn: Connection,
     ) -> tuple[int, int]:
         """Ingest, mark seen and announce one batch of entries inside the caller's transaction.
 
@@ -486,6 +511,9 @@ class FeedPoller:
         decided here, in the transaction that marks it seen: that is what makes its
         announcement happen once.
         """
+        # Another process writing this feed's entries at once waits here (PostgreSQL), so
+        # what it marked seen is seen here: an entry is announced once.
+        await self.feeds.lock(feed.id, conn=conn)
         seen = await self.feeds.seen_identities(
             feed.id, [entry.identity for entry in entries], conn=conn
         )
@@ -604,6 +632,7 @@ class FeedPoller:
                     subscription_id=subscription.id,
                     feed_id=feed.id,
                     text=notice,
+                    delivery=text_delivery(subscription),
                     now=now,
                     conn=conn,
                 )
@@ -628,10 +657,16 @@ class _AnnouncementPlan:
             kind="summary",
             summary_id=summary_id,
             mention_role_id=subscription.mention_role_id,
+            delivery=subscription.delivery,
         )
 
     def overflow_row(self, subscription: Subscription, hidden: int) -> NewOutboxMessage:
-        return self._row(subscription, kind="overflow", text=overflow_text(hidden, self.feed_name))
+        return self._row(
+            subscription,
+            kind="overflow",
+            text=overflow_text(hidden, self.feed_name),
+            delivery=text_delivery(subscription),
+        )
 
     def _row(self, subscription: Subscription, **message: Any) -> NewOutboxMessage:
         """A row to the subscription's channel, on behalf of this feed."""
@@ -642,6 +677,13 @@ class _AnnouncementPlan:
             feed_id=self.feed_id,
             **message,
         )
+
+
+def text_delivery(subscription: Subscription) -> Delivery:
+    """How a line (an overflow line, a paused-feed notice) reaches a subscription's channel:
+    a post of its own in a forum (which holds nothing else), else a plain message (a thread
+    is for discussing a paper)."""
+    return "forum" if subscription.delivery == "forum" else "message"
 
 
 def _unique_by_identity(entries: Sequence[FeedEntry]) -> list[FeedEntry]:

@@ -14,6 +14,15 @@ Read Message History the row is sent again: it may then show twice, never not at
 Channels are served in parallel, each strictly in order: a row that must wait for a retry
 holds back the rows behind it in the same channel. A channel Discord says is gone or
 forbidden (404/403) has its subscriptions disabled and its pending rows dropped.
+
+Threads and forum posts, exactly once too. A 'thread' row's message is sent as above and
+recorded (`message_id`, the row still pending); then its thread is asked for, having first
+recorded `thread_attempt_at`; a retry after that reads the message first and takes the
+thread it has (Discord also refuses a second thread on one message). A 'forum' row is a post
+(a thread with its first message, no nonce): once `first_attempt_at` is set, a retry first
+looks among the forum's recent posts for the one whose first message carries the row's
+marker. A thread Discord will not make (no Create Public Threads, the message deleted) never
+holds the announcement back: the row is marked sent with a note.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -39,8 +48,9 @@ from bot.announce.messages import (
     summary_embed,
     summary_message,
 )
+from bot.announce.threads import ThreadOperations, thread_name
 from bot.pacing import RequestSpacer, backoff_delay
-from bot.storage.database import Database
+from bot.storage.database import Database, DatabaseUnavailableError
 from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, SubscriptionRepository
 from bot.storage.outbox import AnnouncedSummary, OutboxMessage, OutboxRepository
 
@@ -89,13 +99,39 @@ class DrainReport:
     dropped: int = 0
     # Rows whose message was found in the channel (posted before a crash) and marked sent.
     found: int = 0
+    # Discussion threads started under announcements ('thread' rows).
+    threads: int = 0
     disabled_channels: set[int] = field(default_factory=set)
+
+
+def _transient(exc: discord.HTTPException) -> bool:
+    """Whether Discord's refusal may pass: a rate limit or an outage."""
+    return exc.status == 429 or exc.status >= 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Posted:
+    """A row's message on Discord (and its forum post); `found` when it was posted by an
+    earlier attempt and found instead of being sent."""
+
+    message_id: int
+    thread_id: int | None = None
+    found: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    """A row's message, and the name a forum post or thread made for it takes."""
+
+    message: OutgoingMessage
+    title: str
 
 
 class OutboxSender:
     """Drains the outbox. `channel_for(channel_id, guild_id)` gives something to send to
     (in the bot, `bot.get_partial_messageable`, which needs no cache); `own_user_id()` is
-    the bot's user id (whose messages in a channel may be a row's)."""
+    the bot's user id (whose messages in a channel may be a row's); `threads` starts the
+    threads and forum posts of 'thread' and 'forum' rows (`bot.announce.threads`)."""
 
     def __init__(
         self,
@@ -103,6 +139,7 @@ class OutboxSender:
         channel_for: ChannelResolver,
         *,
         own_user_id: Callable[[], int | None] = lambda: None,
+        threads: ThreadOperations | None = None,
         nonce_window: float = DEFAULT_NONCE_WINDOW_SECONDS,
         sends_per_second: float = DEFAULT_SENDS_PER_SECOND,
         channel_concurrency: int = DEFAULT_CHANNEL_CONCURRENCY,
@@ -112,6 +149,7 @@ class OutboxSender:
         self.db = db
         self.channel_for = channel_for
         self.own_user_id = own_user_id
+        self.threads = threads
         self.nonce_window = nonce_window
         self.clock = clock
         self.rng = rng or random.Random()
@@ -180,56 +218,203 @@ class OutboxSender:
                     return
 
     async def _deliver(self, row: OutboxMessage, report: DrainReport) -> bool:
-        """Send one row. Returns False when the rest of its channel must wait."""
+        """Send one row (its message, or its forum post). Returns False when the rest of its
+        channel must wait. A 'thread' row then gets its thread (`_open_thread`)."""
         try:
-            channel = self.channel_for(row.channel_id, row.guild_id)
-            if self._nonce_may_be_forgotten(row):
-                earlier = await self._find_posted(channel, row)
-                if earlier is not None:
-                    log.info("Outbox row %d was posted before (message %d)", row.id, earlier.id)
-                    await self.outbox.mark_sent(row.id, message_id=earlier.id, now=self.clock())
-                    report.found += 1
-                    return True
-            message = await self._build(row)
-            if message is None:
+            if row.delivery == "forum":
+                posted = await self._post_in_forum(row)
+            elif row.message_id is not None:
+                # Sent before; only its thread is missing.
+                posted = _Posted(row.message_id)
+            else:
+                posted = await self._send(row)
+            if posted is None:
                 await self.outbox.drop(row.id, "the summary no longer exists")
                 report.dropped += 1
                 return True
-            await self.limiter.wait_turn()
-            if row.first_attempt_at is None:
-                await self.outbox.mark_attempting(row.id, now=self.clock())
-            sent = await channel.send(**message.send_arguments(), nonce=row.nonce)
         except (discord.NotFound, discord.Forbidden) as exc:
             await self._disable_channel(row, exc)
             report.disabled_channels.add(row.channel_id)
             report.dropped += 1
             return False
         except discord.HTTPException as exc:
-            if exc.status == 429 or exc.status >= 500:
-                await self._retry(row, f"Discord answered {exc.status}: {exc.text}")
-                report.retried += 1
-                return False
+            if _transient(exc):
+                return await self._failed(row, exc, report)
             # 400 and friends: Discord will never take this message; say so and move on.
             log.error("Discord refused outbox row %d (%s): %s", row.id, row.kind, exc)
             await self.outbox.drop(row.id, f"Discord refused it ({exc.status}: {exc.text})")
             report.dropped += 1
             return True
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            await self._retry(row, f"network error: {type(exc).__name__}: {exc}")
-            report.retried += 1
-            return False
+        except DatabaseUnavailableError:
+            # An outage, not this row's fault: the loop backs off and the row is sent (or
+            # found in the channel) once the database is back.
+            raise
         except Exception as exc:
-            log.exception("Could not send outbox row %d", row.id)
-            if row.attempts + 1 >= MAX_ATTEMPTS:
-                await self.outbox.drop(row.id, f"internal error ({type(exc).__name__})")
-                report.dropped += 1
-                return True
-            await self._retry(row, f"internal error ({type(exc).__name__})")
-            report.retried += 1
-            return False
-        await self.outbox.mark_sent(row.id, message_id=sent.id, now=self.clock())
-        report.sent += 1
+            return await self._failed(row, exc, report)
+        if posted.found:
+            report.found += 1
+        if row.delivery == "thread" and row.kind == "summary":
+            if row.message_id is None:
+                # From now on a retry goes on from the thread, never sends again.
+                await self.outbox.mark_posted(row.id, message_id=posted.message_id)
+            return await self._open_thread(row, posted.message_id, report)
+        await self.outbox.mark_sent(
+            row.id, message_id=posted.message_id, thread_id=posted.thread_id, now=self.clock()
+        )
+        if not posted.found:
+            report.sent += 1
         return True
+
+    async def _send(self, row: OutboxMessage) -> _Posted | None:
+        """The row's message in its channel: found there when Discord may have it but no
+        longer its nonce, else sent (again, with the same nonce). None: nothing to send."""
+        channel = self.channel_for(row.channel_id, row.guild_id)
+        if self._nonce_may_be_forgotten(row):
+            earlier = await self._find_posted(channel, row)
+            if earlier is not None:
+                log.info("Outbox row %d was posted before (message %d)", row.id, earlier.id)
+                return _Posted(earlier.id, found=True)
+        built = await self._ready_to_send(row)
+        if built is None:
+            return None
+        sent = await channel.send(**built.message.send_arguments(), nonce=row.nonce)
+        return _Posted(sent.id)
+
+    async def _ready_to_send(self, row: OutboxMessage) -> _Built | None:
+        """The row's message, once it is the row's turn to go out, and recorded (before its
+        first send) as one Discord may have from now on. None: nothing to send."""
+        built = await self._build(row)
+        if built is None:
+            return None
+        await self.limiter.wait_turn()
+        if row.first_attempt_at is None:
+            await self.outbox.mark_attempting(row.id, now=self.clock())
+        return built
+
+    async def _post_in_forum(self, row: OutboxMessage) -> _Posted | None:
+        """The row's post in its forum channel: a thread titled with the paper (or the line),
+        the announcement as its first message. A post takes no nonce, so once Discord may
+        have it, the post carrying the row's marker is looked for before asking again."""
+        threads = self._thread_operations()
+        if row.first_attempt_at is not None:
+            await self.limiter.wait_turn()
+            try:
+                earlier = await threads.find_post(
+                    row.channel_id, row.guild_id, marker=row.nonce, since=row.first_attempt_at
+                )
+            except discord.Forbidden:
+                earlier = None
+                log.warning(
+                    "Cannot read the posts of forum %d (Read Message History?): outbox row %d "
+                    "may have been posted before the bot stopped, and is posted again",
+                    row.channel_id,
+                    row.id,
+                )
+            if earlier is not None:
+                log.info("Outbox row %d was posted before (post %d)", row.id, earlier.thread_id)
+                return _Posted(earlier.message_id, earlier.thread_id, found=True)
+        built = await self._ready_to_send(row)
+        if built is None:
+            return None
+        post = await threads.create_post(row.channel_id, built.title, built.message)
+        return _Posted(post.message_id, post.thread_id)
+
+    async def _open_thread(self, row: OutboxMessage, message_id: int, report: DrainReport) -> bool:
+        """Start the discussion thread under a 'thread' row's message, once: when an earlier
+        attempt may have made it, the message is read first (its `thread`). The message is
+        delivered whatever happens here: a thread Discord will not make is noted on the row
+        and logged, never a reason to post again. Returns False when the rest of the channel
+        must wait (a retry)."""
+        threads = self._thread_operations()
+        try:
+            thread_id = None
+            if row.thread_attempt_at is not None:
+                thread_id = await self._existing_thread(row, message_id)
+            if thread_id is None:
+                summary = await self.outbox.announced_summary(row.summary_id or 0)
+                if summary is None:
+                    reason = "the summary no longer exists"
+                    await self._mark_sent_without_thread(row, message_id, reason, report)
+                    return True
+                name = thread_name(summary.title)
+                await self.limiter.wait_turn()
+                if row.thread_attempt_at is None:
+                    await self.outbox.mark_thread_attempting(row.id, now=self.clock())
+                thread_id = await threads.start_thread(row.channel_id, message_id, name)
+        except Exception as exc:
+            if isinstance(exc, discord.HTTPException) and not _transient(exc):
+                # Gone (the announcement was deleted), forbidden (no Create Public Threads)
+                # or refused: the announcement stands without its thread.
+                note = f"Discord answered {exc.status} ({exc.text})"
+                log.warning(
+                    "Outbox row %d: message %d sent, no thread: %s", row.id, message_id, note
+                )
+                await self._mark_sent_without_thread(row, message_id, note, report)
+                return True
+
+            async def without_thread(reason: str) -> None:
+                await self._mark_sent_without_thread(row, message_id, reason, report)
+
+            return await self._failed(row, exc, report, step="its thread", give_up=without_thread)
+        await self.outbox.mark_sent(
+            row.id, message_id=message_id, thread_id=thread_id, now=self.clock()
+        )
+        report.sent += 1
+        report.threads += 1
+        return True
+
+    async def _existing_thread(self, row: OutboxMessage, message_id: int) -> int | None:
+        """The thread an earlier attempt may have started from the row's message (read from
+        the message). Without Read Message History, None: asking again is safe, since
+        Discord refuses a second thread on one message (and that refusal names it)."""
+        await self.limiter.wait_turn()
+        try:
+            return await self._thread_operations().thread_of(row.channel_id, message_id)
+        except discord.Forbidden:
+            return None
+
+    async def _mark_sent_without_thread(
+        self, row: OutboxMessage, message_id: int, reason: str, report: DrainReport
+    ) -> None:
+        note = f"no thread: {reason}"
+        await self.outbox.mark_sent(row.id, message_id=message_id, now=self.clock(), note=note)
+        report.sent += 1
+
+    async def _failed(
+        self,
+        row: OutboxMessage,
+        exc: Exception,
+        report: DrainReport,
+        *,
+        step: str = "",
+        give_up: Callable[[str], Awaitable[None]] | None = None,
+    ) -> bool:
+        """After a failure that may pass (a rate limit, an outage, the network, a bug in the
+        bot) in sending the row (or a later `step` of it, such as its thread): retry the row
+        later, holding its channel back (False). A bug that failed the row MAX_ATTEMPTS
+        times gives up instead (True): `give_up(reason)`, else the row is dropped."""
+        if isinstance(exc, discord.HTTPException):
+            error = f"Discord answered {exc.status}: {exc.text}"
+        elif isinstance(exc, aiohttp.ClientError | TimeoutError | OSError):
+            error = f"network error: {type(exc).__name__}: {exc}"
+        else:
+            log.exception("Could not send outbox row %d %s", row.id, step)
+            error = f"internal error ({type(exc).__name__})"
+            if row.attempts + 1 >= MAX_ATTEMPTS:
+                if give_up is not None:
+                    await give_up(error)
+                else:
+                    await self.outbox.drop(row.id, error)
+                    report.dropped += 1
+                return True
+        await self._retry(row, f"{step}: {error}" if step else error)
+        report.retried += 1
+        return False
+
+    def _thread_operations(self) -> ThreadOperations:
+        if self.threads is None:
+            raise RuntimeError("this sender was given no thread operations")
+        return self.threads
 
     def _nonce_may_be_forgotten(self, row: OutboxMessage) -> bool:
         """Whether Discord may have this row's message but no longer its nonce."""
@@ -265,20 +450,25 @@ class OutboxSender:
             )
         return None
 
-    async def _build(self, row: OutboxMessage) -> OutgoingMessage | None:
-        """The message of a row; its buttons carry the row's nonce as its marker."""
+    async def _build(self, row: OutboxMessage) -> _Built | None:
+        """The message of a row, and the title of a post or thread made for it; its buttons
+        carry the row's nonce as its marker."""
         if row.kind == "overflow":
-            return overflow_message(row.text or "", marker=row.nonce)
+            text = row.text or ""
+            return _Built(overflow_message(text, marker=row.nonce), thread_name(text))
         if row.kind == "notice":
-            return notice_message(
+            message = notice_message(
                 row.text or "", subscription_id=row.subscription_id, marker=row.nonce
             )
+            feed = await self.feeds.get(row.feed_id) if row.feed_id is not None else None
+            name = feed.display_name if feed is not None else "a feed"
+            return _Built(message, thread_name(f"⚠️ Feed paused: {name}"))
         assert row.summary_id is not None
         summary = await self.outbox.announced_summary(row.summary_id)
         if summary is None:
             return None
         source_name = await self._source_name(row, summary.origin)
-        return summary_message(
+        message = summary_message(
             summary,
             source_name=source_name,
             mention_role_id=row.mention_role_id,
@@ -286,6 +476,7 @@ class OutboxSender:
             headline=row.text,
             embed=await self._card(summary, source_name),
         )
+        return _Built(message, thread_name(summary.title))
 
     async def _card(self, summary: AnnouncedSummary, source_name: str) -> discord.Embed:
         """The summary's card, rendered once per drain for all the channels of a fan-out,

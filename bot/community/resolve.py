@@ -22,14 +22,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
 
-import aiosqlite
-
 from bot.community.arxiv import ArxivClient, ArxivLookupError, ArxivPaper
 from bot.errors import UserFacingError
 from bot.papers import PaperId, parse_paper_id
 from bot.rendering.text import clean_user_text
 from bot.storage.community import CommunityRepository
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database
 from bot.storage.papers import ID_PRIORITY, Paper, PaperRepository
 
 log = logging.getLogger(__name__)
@@ -260,7 +258,7 @@ class PaperResolver:
         )
 
     async def store(
-        self, resolved: ResolvedPaper, *, guild_id: int | None, conn: aiosqlite.Connection
+        self, resolved: ResolvedPaper, *, guild_id: int | None, conn: Connection
     ) -> int:
         """Write what `resolve` found, in the caller's transaction; returns the paper's id.
 
@@ -295,7 +293,7 @@ class PaperResolver:
         return paper_id
 
     async def apply(
-        self, paper_id: int, found: ArxivPaper, *, conn: aiosqlite.Connection | None = None
+        self, paper_id: int, found: ArxivPaper, *, conn: Connection | None = None
     ) -> None:
         await self.community.apply_arxiv_metadata(
             paper_id, found.arxiv_id, found.details, now=self.clock(), conn=conn

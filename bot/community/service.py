@@ -12,8 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
-import aiosqlite
-
 from bot.announce.community import SummaryCard
 from bot.announce.messages import edited_headline, published_headline
 from bot.community.ratelimit import SubmissionLimiter, describe_wait
@@ -41,7 +39,7 @@ from bot.storage.community import (
     RemovedByModeratorError,
     SaveResult,
 )
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database
 from bot.storage.papers import PaperRepository
 
 log = logging.getLogger(__name__)
@@ -53,7 +51,7 @@ FILE_EXTENSIONS = (".md", ".markdown", ".txt")
 AUTHOR_NAME_LIMIT = 100
 
 # Queues a summary's card (and its announcement) inside the transaction that saved it.
-CardHook = Callable[[aiosqlite.Connection, SummaryCard], Awaitable[object]]
+CardHook = Callable[[Connection, SummaryCard], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +314,7 @@ class CommunityService:
         there) and, when new, its announcement. All in one transaction: published entirely,
         or not at all."""
 
-        async def on_saved(conn: aiosqlite.Connection, result: SaveResult) -> None:
+        async def on_saved(conn: Connection, result: SaveResult) -> None:
             if self.cards is None:
                 return
             headline = published_headline(
@@ -331,23 +329,25 @@ class CommunityService:
             )
             await self.cards(conn, card)
 
+        async def publish(conn: Connection) -> SaveResult:
+            # Database work only, so it can run again when it lost a race with another
+            # transaction (the paper stored by someone else meanwhile, on PostgreSQL).
+            paper_id = await self.resolver.store(prepared.resolved, guild_id=guild_id, conn=conn)
+            return await self.repo.save(
+                paper_id=paper_id,
+                guild_id=guild_id,
+                author_id=author_id,
+                author_name=clean_user_text(author_name)[:AUTHOR_NAME_LIMIT] or "Anonymous",
+                title=summary_title(prepared.resolved),
+                tldr=prepared.draft.tldr,
+                body=prepared.draft.body,
+                now=self.clock(),
+                on_saved=on_saved,
+                conn=conn,
+            )
+
         try:
-            async with self.db.transaction() as conn:
-                paper_id = await self.resolver.store(
-                    prepared.resolved, guild_id=guild_id, conn=conn
-                )
-                result = await self.repo.save(
-                    paper_id=paper_id,
-                    guild_id=guild_id,
-                    author_id=author_id,
-                    author_name=clean_user_text(author_name)[:AUTHOR_NAME_LIMIT] or "Anonymous",
-                    title=summary_title(prepared.resolved),
-                    tldr=prepared.draft.tldr,
-                    body=prepared.draft.body,
-                    now=self.clock(),
-                    on_saved=on_saved,
-                    conn=conn,
-                )
+            result = await self.db.run_transaction(publish)
         except RemovedByModeratorError as exc:
             raise _removed_by_moderator(exc.summary_id) from exc
         log.info(
@@ -365,6 +365,9 @@ class CommunityService:
         """Apply one press of 👍 (+1) or 👎 (-1) atomically: pressing your current vote's
         button withdraws it, the other one switches it."""
         async with self.db.transaction() as conn:
+            # Two presses of one member at once (two processes, PostgreSQL) take turns: the
+            # second reads the vote the first left, so a press is never lost.
+            await self.repo.lock_vote(summary_id, voter_id, conn=conn)
             current = vote_value(await self.repo.vote_of(summary_id, voter_id, conn=conn))
             change = press(current, pressed)
             score = await self.repo.set_vote(
@@ -410,7 +413,7 @@ class CommunityService:
         tldr = clean_tldr(tldr)
         new_body = summary.body if body is None else clean_body(body)
 
-        async def on_updated(conn: aiosqlite.Connection) -> None:
+        async def on_updated(conn: Connection) -> None:
             if self.cards is None or channel_id is None:
                 return
             headline = edited_headline(

@@ -21,6 +21,11 @@ FeedFormat = Literal[
 ]
 
 AnnounceType = Literal["new", "cross", "replace", "replace-cross"]
+# What an entry is, when its feed says so: "summary" (ShortScience: a member's summary of a
+# paper) or "abstract" (the paper itself: an arXiv announcement, a journal's table of
+# contents naming the article's DOI). None: the feed does not say (any other feed); ingest
+# then compares the text with the paper's abstract (`bot.ingest.entry_kind`).
+EntryKind = Literal["summary", "abstract"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,7 @@ class FeedEntry:
     abstract: str | None = None
     pdf_url: str | None = None
     journal_ref: str | None = None
+    kind: EntryKind | None = None
 
     @property
     def date(self) -> datetime | None:

@@ -30,7 +30,7 @@ import feedparser
 # feedparser's date parser knows many odd formats; it is internal but stable across 6.x.
 from feedparser.datetimes import _parse_date as feedparser_parse_date
 
-from bot.feeds.models import DiscoveredFeed, FeedEntry, FeedFormat, ParsedFeed
+from bot.feeds.models import DiscoveredFeed, EntryKind, FeedEntry, FeedFormat, ParsedFeed
 from bot.feeds.text import collapse_whitespace, html_to_text, looks_like_html
 from bot.papers import PaperId, parse_paper_id
 from bot.rendering.text import plural
@@ -43,6 +43,9 @@ NS_DC = "http://purl.org/dc/elements/1.1/"
 NS_CONTENT = "http://purl.org/rss/1.0/modules/content/"
 NS_ARXIV = "http://arxiv.org/schemas/atom"
 NS_XML = "http://www.w3.org/XML/1998/namespace"
+# PRISM (prism:doi), in which publishers' and preprint servers' tables of contents name each
+# article: 1.2, 2.0 and 3.0 live under this host.
+PRISM_HOST = "prismstandard.org"
 
 FEED_LINK_TYPES = frozenset(
     {"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml"}
@@ -521,6 +524,7 @@ class _Draft:
     pdf_url: str | None = None
     journal_ref: str | None = None
     arxiv_item: bool = False  # the entry announces an arXiv paper (its id is its identity)
+    kind: EntryKind | None = None  # what the feed says the entry is (see FeedEntry.kind)
 
     @property
     def date(self) -> datetime | None:
@@ -612,6 +616,7 @@ def _finish(drafts: list[_Draft], scope: str) -> list[FeedEntry]:
                 abstract=draft.abstract,
                 pdf_url=draft.pdf_url,
                 journal_ref=draft.journal_ref,
+                kind=draft.kind,
             )
         )
     return entries
@@ -641,10 +646,31 @@ def _apply_arxiv_rss(draft: _Draft) -> None:
         arxiv_id, version = _arxiv_parts(draft.link)
     draft.arxiv_id, draft.arxiv_version = arxiv_id, version
     draft.arxiv_item = arxiv_id is not None
+    # An arXiv announcement is the paper itself, its text the abstract.
+    draft.kind = "abstract"
     draft.paper_title = draft.title
     draft.paper_authors = draft.author
     if arxiv_id:
         draft.pdf_url = draft.pdf_url or f"https://arxiv.org/pdf/{arxiv_id}"
+
+
+def declared_doi(value: str | None) -> str | None:
+    """The DOI an entry's metadata gives for itself (`prism:doi`, `dc:identifier`), or None
+    when the value is not a DOI (a dc:identifier may be any URI or local id)."""
+    paper = parse_paper_id(value.strip()) if value and value.strip() else None
+    return paper.value if isinstance(paper, PaperId) and paper.kind == "doi" else None
+
+
+def _apply_declared_doi(draft: _Draft, doi: str | None) -> None:
+    """An entry naming its own DOI in PRISM or Dublin Core metadata is that article (a
+    publisher's or preprint server's table of contents), not something written about it:
+    it is the paper, titled and authored as the entry is."""
+    if doi is None or draft.kind is not None:
+        return
+    draft.doi = doi
+    draft.kind = "abstract"
+    draft.paper_title = draft.title or None
+    draft.paper_authors = draft.author
 
 
 # --- RSS 0.9x / 2.0 ---------------------------------------------------------------------------
@@ -698,6 +724,7 @@ def _rss_entry(item: ET.Element, base: str | None, kinds: set[str]) -> _Draft:
         _apply_arxiv_rss(draft)
     elif kind == "generic":
         _set_content(draft, draft.content, html_allowed=True)
+        _apply_declared_doi(draft, draft.doi)
     return draft
 
 
@@ -732,6 +759,10 @@ def _rss_item(item: ET.Element, base: str | None) -> tuple[_Draft, str]:
                     creator = child.text
                 elif name == "date":
                     dc_date = child.text
+                elif name == "identifier":
+                    draft.doi = draft.doi or declared_doi(child.text)
+            elif PRISM_HOST in namespace and name == "doi":
+                draft.doi = declared_doi(child.text) or draft.doi
             elif "shortscience" in namespace:
                 kind = "shortscience"
                 value = (child.text or "").strip()
@@ -757,6 +788,7 @@ def _rss_item(item: ET.Element, base: str | None) -> tuple[_Draft, str]:
     draft.author = _rss_author(author) or _rss_author(creator)
     date = parse_date(pub_date) or parse_date(dc_date)
     if kind == "shortscience":
+        draft.kind = "summary"
         # ShortScience's pubDate is the summary's last edit.
         draft.published = draft.updated = date
         draft.content = (description or "").strip()
@@ -804,8 +836,13 @@ def _read_rdf(root: ET.Element, url: str | None, encoding: str, problems: list[s
                 draft.published = parse_date(child.text)
             elif tag == f"{{{NS_DC}}}subject" and child.text and child.text.strip():
                 draft.categories.append(child.text.strip())
+            elif tag == f"{{{NS_DC}}}identifier":
+                draft.doi = draft.doi or declared_doi(child.text)
+            elif tag.startswith("{") and PRISM_HOST in tag and tag.endswith("}doi"):
+                draft.doi = declared_doi(child.text) or draft.doi
         draft.guid = item.get(f"{{{NS_RDF}}}about") or None
         _set_content(draft, encoded or description or "", html_allowed=True)
+        _apply_declared_doi(draft, draft.doi)
         drafts.append(draft)
     return ParsedFeed(
         is_feed=True,
@@ -902,6 +939,7 @@ def _atom_entry(entry: ET.Element, feed_base: str | None, feed_authors: list[str
     if arxiv_id and draft.guid and "arxiv.org/abs/" in draft.guid:
         draft.arxiv_id, draft.arxiv_version = arxiv_id, version
         draft.arxiv_item = True
+        draft.kind = "abstract"
         draft.abstract = draft.content
         draft.paper_title = draft.title
         draft.paper_authors = draft.author
@@ -915,6 +953,12 @@ def _atom_entry(entry: ET.Element, feed_base: str | None, feed_authors: list[str
         if primary is not None and primary.get("term"):
             term = primary.get("term", "")
             draft.categories = [term, *(c for c in draft.categories if c != term)]
+        return draft
+    for child in entry:
+        if child.tag == f"{{{NS_DC}}}identifier" or (
+            PRISM_HOST in child.tag and child.tag.endswith("}doi")
+        ):
+            _apply_declared_doi(draft, declared_doi(child.text))
     return draft
 
 
@@ -1122,6 +1166,7 @@ def _feedparser_entry(
         draft.paper_title = draft.title or None
         draft.updated = draft.published
         draft.author = draft.author or "Anonymous"
+        draft.kind = "summary"
         return draft
     announce = fields.extension(entry, "announce_type")
     if announce or (draft.guid or "").lower().startswith("oai:arxiv.org:"):
@@ -1129,11 +1174,13 @@ def _feedparser_entry(
         draft.doi = (fields.extension(entry, "doi") or "").strip().lower() or None
         draft.journal_ref = (fields.extension(entry, "journal_reference") or "").strip() or None
         draft.arxiv_item = True
+        draft.kind = "abstract"
         return draft
     if draft.guid and "arxiv.org/abs/" in draft.guid:
         draft.arxiv_id, draft.arxiv_version = _arxiv_parts(draft.guid)
         if draft.arxiv_id:
             draft.arxiv_item = True
+            draft.kind = "abstract"
             draft.abstract = draft.content
             draft.paper_title = draft.title
             draft.paper_authors = draft.author
@@ -1152,6 +1199,12 @@ def _feedparser_entry(
         draft.content, draft.content_html = html_to_text(draft.content).strip(), draft.content
     elif "html" in kind:
         _set_content(draft, draft.content, html_allowed=True)
+    # prism:doi and dc:identifier (feedparser files them as `prism_doi`, `dc_identifier`).
+    _apply_declared_doi(
+        draft,
+        declared_doi(fields.extension(entry, "doi"))
+        or declared_doi(fields.extension(entry, "identifier")),
+    )
     return draft
 
 

@@ -9,7 +9,6 @@ votes, then newest, then id, so paging is stable.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Final
@@ -36,6 +35,7 @@ from bot.search.schema import (
     title_key_analyzer,
 )
 from bot.storage import search as source
+from bot.storage.database import ThreadReader
 from bot.titles import significant_words
 
 # Similar papers: terms of the source text picked by tf-idf (tantivy's more-like-this).
@@ -88,6 +88,7 @@ class SearchResult:
     rank: float  # tantivy's score with the vote boost: higher is better
     excerpt: str  # Discord Markdown, one line, matches in bold, escaped
     excerpt_text: str  # the same excerpt as plain text
+    kind: str = "summary"  # 'abstract': the paper's abstract (label it so), not a summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,7 @@ class TitleSuggestion:
 class SimilarPaper:
     paper_id: int
     title: str
-    summaries: int  # visible to the viewer
+    summaries: int  # visible to the viewer (its abstract from a feed is not one)
     score: float
 
 
@@ -211,7 +212,7 @@ def rank(
 
 def search_page(
     index: TantivyIndex,
-    conn: sqlite3.Connection,
+    conn: ThreadReader,
     parsed: ParsedQuery,
     visibility: Visibility,
     *,
@@ -242,7 +243,7 @@ def search_page(
 
 
 def results(
-    conn: sqlite3.Connection, parsed: ParsedQuery, hits: list[RankedHit]
+    conn: ThreadReader, parsed: ParsedQuery, hits: list[RankedHit]
 ) -> tuple[SearchResult, ...]:
     if not hits:
         return ()
@@ -268,6 +269,7 @@ def results(
                 rank=hit.rank,
                 excerpt=excerpt,
                 excerpt_text=excerpt_text,
+                kind=row.kind,
             )
         )
     return tuple(found)
@@ -278,7 +280,7 @@ def results(
 
 def correct_spelling(
     index: TantivyIndex,
-    conn: sqlite3.Connection,
+    conn: ThreadReader,
     parsed: ParsedQuery,
     clauses: list[tuple[tantivy.Occur, tantivy.Query]],
 ) -> ParsedQuery | None:
@@ -467,7 +469,7 @@ def similar_titles(
 
 def similar_papers(
     index: TantivyIndex,
-    conn: sqlite3.Connection,
+    conn: ThreadReader,
     paper_id: int,
     *,
     guild_id: int | None,
@@ -519,10 +521,11 @@ def similar_papers(
             best[int(other)] = max(best.get(int(other), 0.0), float(score))
     ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
     counts = source.visible_summary_counts(conn, best, guild_id, all_guilds)
-    ranked = [(other, score) for other, score in ranked if counts.get(other, 0) > 0][:limit]
+    ranked = [(other, score) for other, score in ranked if other in counts][:limit]
     titles = {paper.id: paper.title for paper in source.papers_by_id(conn, [p for p, _ in ranked])}
     return [
-        SimilarPaper(other, titles.get(other, ""), counts[other], score) for other, score in ranked
+        SimilarPaper(other, titles.get(other, ""), counts[other][1], score)
+        for other, score in ranked
     ]
 
 
@@ -543,6 +546,7 @@ def result_to_json(result: SearchResult) -> dict[str, Any]:
         "rank": result.rank,
         "excerpt": result.excerpt_text,
         "excerpt_markdown": result.excerpt,
+        "kind": result.kind,
     }
 
 

@@ -64,6 +64,7 @@ def summary_document(source: SummarySource) -> tantivy.Document | None:
         summary_id=source.id,
         guild=PUBLIC_GUILD if source.origin == "feed" else int(source.guild_id or 0),
         origin=source.origin,
+        summary_kind=source.kind,
         title=source.title,
         tldr=source.tldr,
         authors=source.authors,
@@ -72,7 +73,7 @@ def summary_document(source: SummarySource) -> tantivy.Document | None:
         venue=source.venue,
         score=source.score,
         created_at=source.created_at,
-        vote_weight=vote_weight(source.score),
+        vote_weight=vote_weight(source.score, source.kind),
     )
     if source.paper_id is not None:
         document.add_integer("paper_id", source.paper_id)

@@ -4,7 +4,8 @@ One index holds three kinds of documents:
 
 * a summary (kind `summary`): the searchable text of a visible summary with its paper's title,
   authors, year and venue, who may see it (`guild`: 0 for a feed summary, else its server),
-  its score and time (ties, vote boost);
+  its score and time (ties, vote boost), and what it is (`summary_kind`: `summary`, or
+  `abstract` for a feed entry that is the paper itself, which ranks below real summaries);
 * a paper (kind `paper`): title (`paper_title`, for autocomplete), abstract (similar
   papers) and the servers where it is visible (`guild`, several values; 0 when public);
 * one `meta` document: the last change-log sequence applied and the schema version. It is
@@ -22,7 +23,7 @@ import tantivy
 
 # Bump whenever fields, analysis or the meaning of a field change: an index of another
 # version is rebuilt from the database in the background.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 WORDS: Final = "words"  # analyzer of searchable text
 TITLE_KEY: Final = "title_key"  # analyzer of whole titles, for "starts with"
@@ -51,6 +52,15 @@ PUBLIC_GUILD: Final = 0  # the `guild` value of what every server (and a DM) may
 VOTE_BOOST_PER_LOG: Final = 0.1
 MIN_VOTE_BOOST: Final = 0.5
 MAX_VOTE_BOOST: Final = 2.0
+# tantivy's `weight_by_field` never lowers a score: a weight below 0 counts as 0 (a factor
+# of 1), so a multiplier below 1 cannot be expressed. Summaries therefore carry a factor of
+# SUMMARY_LEAD on top of their vote boost and abstracts (arXiv entries: the paper itself)
+# none. An abstract matches a search about its paper as well as a summary does, often
+# better (the same words as the title); readers came for summaries, so a summary of the same
+# paper matching about as well comes first. And a summary's vote boost is applied in full,
+# down-votes (a boost below 1) included.
+SUMMARY_LEAD: Final = 2.0
+ABSTRACT: Final = "abstract"
 
 
 def build_schema() -> tantivy.Schema:
@@ -62,6 +72,7 @@ def build_schema() -> tantivy.Schema:
     builder.add_integer_field("paper_entry", indexed=True)
     builder.add_integer_field("guild", indexed=True)
     builder.add_text_field("origin", tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("summary_kind", tokenizer_name="raw", index_option="basic")
     for field in TEXT_FIELDS:
         builder.add_text_field(field, tokenizer_name=WORDS, index_option="position")
     builder.add_text_field("venue", tokenizer_name=WORDS, index_option="position")
@@ -120,10 +131,17 @@ def vote_boost(score: int) -> float:
     return min(MAX_VOTE_BOOST, max(MIN_VOTE_BOOST, boost))
 
 
-def vote_weight(score: int) -> float:
+def rank_boost(score: int, kind: str = "summary") -> float:
+    """What a document's text score is multiplied by: its vote boost, times SUMMARY_LEAD
+    for a summary (an abstract has none), at least 1 either way."""
+    return vote_boost(score) * (1.0 if kind == ABSTRACT else SUMMARY_LEAD)
+
+
+def vote_weight(score: int, kind: str = "summary") -> float:
     """The `vote_weight` fast field: tantivy's `weight_by_field` multiplies a score by
-    `log2(2 + weight)`, so the weight that gives `vote_boost(score)` is `2**boost - 2`."""
-    return 2.0 ** vote_boost(score) - 2.0
+    `log2(2 + weight)`, so the weight that gives `rank_boost(score, kind)` is
+    `2**boost - 2`."""
+    return 2.0 ** rank_boost(score, kind) - 2.0
 
 
 def fold(text: str) -> str:

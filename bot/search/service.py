@@ -1,10 +1,11 @@
 """The search service: keeps this process's tantivy index in step with the database and
 answers searches, title autocomplete and similar papers.
 
-* Every change that affects search is logged by triggers in the same SQLite transaction
-  (`search_changes`, migration 0012). The indexer applies the log in order and commits the
-  last sequence it applied inside the index itself, with the documents (schema.py), so a
-  crash between the SQLite commit and the index commit is caught up at the next start.
+* Every change that affects search is logged by triggers in the same database transaction
+  (`search_changes`, migration 0012; SQLite or PostgreSQL). The indexer applies the log in
+  order and commits the last sequence it applied inside the index itself, with the documents
+  (schema.py), so a crash between the database commit and the index commit is caught up at
+  the next start.
 * After each commit of this process, `Database` calls `after_commit`: the indexer is nudged
   and the writer waits (bounded) until the index covers what it wrote, so what a command
   changed is searchable before the command answers. Other processes' writes are picked up by
@@ -13,7 +14,8 @@ answers searches, title autocomplete and similar papers.
   meanwhile searches raise `SearchIndexRebuildingError` (the cog says so). `rebuild()` does
   it on demand (`shortscience-bot reindex`).
 * All index writes happen on one thread (one IndexWriter); searches run on a small pool of
-  reader threads, each with its own read connection. Nothing blocks the event loop.
+  reader threads, each reading the database through a `ThreadReader` of its own (SQLite: a
+  connection; PostgreSQL: the pool, via the event loop). Nothing blocks the event loop.
 
 Sequence numbers and concurrent writers: SQLite serialises writers, so sequence numbers
 commit in order and the log has no holes. On a server database (PostgreSQL) a transaction
@@ -28,8 +30,8 @@ rebuilt from the current rows), so after a restart nothing is skipped.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -59,7 +61,7 @@ from bot.search.index import (
 )
 from bot.search.query import ParsedQuery, parse_query
 from bot.storage import search as source
-from bot.storage.database import Database
+from bot.storage.database import Database, ThreadReader
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,7 @@ class IndexStatus:
 class SearchService:
     def __init__(
         self,
-        database_path: Path | str,
+        db: Database,
         index_path: Path | str,
         *,
         poll_seconds: float = 1.0,
@@ -123,9 +125,7 @@ class SearchService:
         retention_seconds: float = 7 * 24 * 3600.0,
         gap_grace_seconds: float = 60.0,
     ) -> None:
-        if str(database_path) == ":memory:":
-            raise ValueError("search needs a database file (its own connections must see it)")
-        self.database_path = str(database_path)
+        self.db = db
         self.index_path = Path(index_path)
         self.poll_seconds = poll_seconds
         self.sync_timeout = sync_timeout
@@ -136,7 +136,7 @@ class SearchService:
             max_workers=READER_THREADS, thread_name_prefix="search-reader"
         )
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[ThreadReader] = []
         self._connections_lock = threading.Lock()
         self._index: TantivyIndex | None = None
         self._state = "stopped"
@@ -157,20 +157,20 @@ class SearchService:
         )
         self._rebuild_task: asyncio.Task[RebuildReport] | None = None
         self._last_prune = 0.0
-        self._db: Database | None = None
+        self._following = False
         self._closed = False
 
     # -- life cycle ---------------------------------------------------------------------------
 
     async def start(
-        self, db: Database | None = None, *, background: bool = True, rebuild: bool = True
+        self, *, follow_commits: bool = True, background: bool = True, rebuild: bool = True
     ) -> None:
         """Open the index (rebuilding it in the background when unusable, unless not
-        `rebuild`), follow `db`'s commits, and with `background` run the indexer loop until
-        `close()`."""
-        if db is not None:
-            self._db = db
-            db.add_commit_hook(self.after_commit)
+        `rebuild`), with `follow_commits` catch up after each commit of this process's
+        database, and with `background` run the indexer loop until `close()`."""
+        if follow_commits:
+            self._following = True
+            self.db.add_commit_hook(self.after_commit)
         reason = await self._in_writer(self._open)
         if reason is None and self._state == "ready":
             # What was committed while no process of ours was indexing (a crash between the
@@ -194,9 +194,9 @@ class SearchService:
         if self._closed:
             return
         self._closed = True
-        if self._db is not None:
-            self._db.remove_commit_hook(self.after_commit)
-            self._db = None
+        if self._following:
+            self.db.remove_commit_hook(self.after_commit)
+            self._following = False
         await self.indexer.stop()
         for task in (self._rebuild_task,):
             if task is not None and not task.done():
@@ -208,9 +208,12 @@ class SearchService:
                 except Exception:
                     log.exception("Search task failed while closing")
         self._rebuild_task = None
-        await asyncio.get_running_loop().run_in_executor(self._writer_pool, self._close_index)
-        self._writer_pool.shutdown(wait=True)
-        self._reader_pool.shutdown(wait=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer_pool, self._close_index)
+        # Waited for off the event loop: a reader thread may be waiting for rows from it
+        # (PostgreSQL's readers run their statements on the loop).
+        for pool in (self._writer_pool, self._reader_pool):
+            await loop.run_in_executor(None, functools.partial(pool.shutdown, wait=True))
         with self._connections_lock:
             for conn in self._connections:
                 conn.close()
@@ -260,6 +263,7 @@ class SearchService:
         try:
             if self._state in ("ready", "read-only"):
                 await self._in_writer(self._cycle_work)
+                await self._prune_if_due()
         except _RebuildNeededError as exc:
             self._schedule_rebuild(str(exc))
         async with self._cycle:
@@ -314,8 +318,24 @@ class SearchService:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer_pool, function, *args)
 
-    def _writer_connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "writer_conn", None)
+    async def _prune_if_due(self) -> None:
+        """Forget change log rows older than the retention that this index has applied."""
+        index = self._index
+        if index is None or index.read_only:
+            return
+        if time.monotonic() - self._last_prune < PRUNE_EVERY_SECONDS:
+            return
+        self._last_prune = time.monotonic()
+        # Inside the indexer's own cycle: its commit must not wait for the indexer.
+        with self.db.commit_hooks_not_awaited():
+            await source.prune_changes(
+                self.db,
+                older_than=time.time() - self.retention_seconds,
+                keep_after=index.applied_seq,
+            )
+
+    def _writer_connection(self) -> ThreadReader:
+        conn: ThreadReader | None = getattr(self._local, "writer_conn", None)
         if conn is None:
             conn = self._connection()
             self._local.writer_conn = conn
@@ -383,13 +403,6 @@ class SearchService:
             index.read_only = False
             self._state = "ready"
         self._catch_up()
-        if time.monotonic() - self._last_prune >= PRUNE_EVERY_SECONDS:
-            self._last_prune = time.monotonic()
-            source.prune_changes(
-                self.database_path,
-                older_than=time.time() - self.retention_seconds,
-                keep_after=index.applied_seq,
-            )
 
     def _catch_up(self) -> None:
         """Apply the change log from the watermark on, a commit per batch."""
@@ -431,7 +444,7 @@ class SearchService:
             seq = candidate
         return seq
 
-    def _changes(self, conn: sqlite3.Connection, rows: list[tuple[int, str, int]]) -> Changes:
+    def _changes(self, conn: ThreadReader, rows: list[tuple[int, str, int]]) -> Changes:
         summary_ids = {item for _, kind, item in rows if kind == "summary"}
         paper_ids = {item for _, kind, item in rows if kind in ("paper", "paper_text")}
         retitled = {item for _, kind, item in rows if kind == "paper_text"}
@@ -459,6 +472,8 @@ class SearchService:
             after = 0
             done = 0
             while rows := source.summaries_after(conn, after, source.ROW_BATCH):
+                if self._closed:
+                    raise _ClosingError("the search service is closing")
                 builder.add(summary_document(row) for row in rows)
                 after = rows[-1].id
                 done += len(rows)
@@ -484,14 +499,14 @@ class SearchService:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
-        conn = source.connect(self.database_path)
+    def _connection(self) -> ThreadReader:
+        conn = self.db.thread_reader()
         with self._connections_lock:
             self._connections.append(conn)
         return conn
 
-    def _reader_connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "reader_conn", None)
+    def _reader_connection(self) -> ThreadReader:
+        conn: ThreadReader | None = getattr(self._local, "reader_conn", None)
         if conn is None:
             conn = self._connection()
             self._local.reader_conn = conn
@@ -637,6 +652,10 @@ class SearchService:
 
 class _RebuildNeededError(Exception):
     """The index cannot catch up from the log: rebuild it."""
+
+
+class _ClosingError(Exception):
+    """The service closes: a rebuild in progress is abandoned."""
 
 
 def _origin(origin: str) -> str:

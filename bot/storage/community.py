@@ -8,20 +8,18 @@ part of a larger unit of work take the caller's transaction as `conn`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
-import aiosqlite
-
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database, Row
 from bot.storage.lookups import LookupQueue
 from bot.storage.papers import PaperDetails, PaperRepository
 
 # Called inside the transaction that saved a summary (its cards and announcement, say).
-SavedHook = Callable[[aiosqlite.Connection, "SaveResult"], Awaitable[None]]
+SavedHook = Callable[[Connection, "SaveResult"], Awaitable[None]]
 # Called inside the transaction that changed a summary's text.
-UpdatedHook = Callable[[aiosqlite.Connection], Awaitable[None]]
+UpdatedHook = Callable[[Connection], Awaitable[None]]
 
 _SELECT_COMMUNITY = (
     "SELECT s.id, s.paper_id, s.guild_id, s.author_discord_id, s.author_name, s.title, s.tldr, "
@@ -68,7 +66,7 @@ class CommunitySummary:
     categories: str
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> CommunitySummary:
+    def from_row(cls, row: Row) -> CommunitySummary:
         values = list(row)
         # Times as floats; NULL text columns of the paper (a LEFT JOIN) as empty strings.
         values[9], values[10] = float(values[9]), float(values[10])
@@ -120,7 +118,7 @@ class CommunityRepository:
     # --- reading ---------------------------------------------------------------------------
 
     async def get(
-        self, summary_id: int, *, conn: aiosqlite.Connection | None = None
+        self, summary_id: int, *, conn: Connection | None = None
     ) -> CommunitySummary | None:
         """A community summary by id, deleted or not (callers check guild and visibility)."""
         sql = _SELECT_COMMUNITY + "WHERE s.id = ? AND s.origin = 'community'"
@@ -182,6 +180,8 @@ class CommunityRepository:
         self, guild_id: int, *, since: float | None, limit: int = 10
     ) -> list[LeaderboardRow]:
         """Members by votes received, then summaries written, within the period."""
+        # Summaries' times are whole seconds, votes' are not.
+        start_seconds = math.ceil(since) if since is not None else -(2**62)
         start = since if since is not None else float("-inf")
         async with self.db.reading() as conn:  # the names from the same snapshot
             rows = await self.db.fetchall(
@@ -194,12 +194,14 @@ class CommunityRepository:
                 "  JOIN summaries AS s ON s.id = v.summary_id "
                 "  WHERE s.origin = 'community' AND s.guild_id = ? AND s.deleted_at IS NULL "
                 "  AND v.voted_at >= ?"
-                ") GROUP BY member ORDER BY received DESC, written DESC, member LIMIT ?",
-                (guild_id, start, guild_id, start, limit),
+                ") AS activity GROUP BY member "
+                "ORDER BY received DESC, written DESC, member LIMIT ?",
+                (guild_id, start_seconds, guild_id, start, limit),
                 conn=conn,
             )
             result = []
             for member, written, received in rows:
+                written, received = int(written), int(received)
                 name = await self.db.fetchval(
                     "SELECT author_name FROM summaries WHERE origin = 'community' "
                     "AND guild_id = ? AND author_discord_id = ? ORDER BY edited_at DESC LIMIT 1",
@@ -223,7 +225,7 @@ class CommunityRepository:
         body: str,
         now: float,
         on_saved: SavedHook | None = None,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> SaveResult:
         """Create the author's summary of the paper in this guild, or edit the existing one.
 
@@ -234,19 +236,21 @@ class CommunityRepository:
         stored with it, at Publish).
         """
         async with self.db.writing(conn) as conn:
-            async with conn.execute(
+            # One save at a time per author and paper (PostgreSQL): a double submission
+            # edits the summary the first one created instead of failing on the unique key.
+            await self.db.lock(conn, "community_summary", f"{guild_id}:{author_id}:{paper_id}")
+            existing = await conn.fetchone(
                 "SELECT s.id, s.deleted_at, st.deleted_by FROM summaries AS s "
                 "LEFT JOIN community_summary_state AS st ON st.summary_id = s.id "
                 "WHERE s.origin = 'community' AND s.paper_id = ? AND s.guild_id = ? "
                 "AND s.author_discord_id = ?",
                 (paper_id, guild_id, author_id),
-            ) as cursor:
-                existing = await cursor.fetchone()
+            )
             if existing is None:
-                cursor = await conn.execute(
+                summary_id = await conn.fetchval(
                     "INSERT INTO summaries (paper_id, origin, guild_id, author_name, "
                     "author_discord_id, title, tldr, body, created_at, edited_at) "
-                    "VALUES (?, 'community', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, 'community', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         paper_id,
                         guild_id,
@@ -259,8 +263,7 @@ class CommunityRepository:
                         int(now),
                     ),
                 )
-                assert cursor.lastrowid is not None
-                summary_id = int(cursor.lastrowid)
+                summary_id = int(summary_id)
                 await conn.execute(
                     "INSERT INTO community_summary_state (summary_id) VALUES (?)", (summary_id,)
                 )
@@ -301,23 +304,19 @@ class CommunityRepository:
         """Replace the text of a visible summary (`/summary edit`). False when it is gone.
         `on_updated(conn)` runs in the same transaction."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            row = await conn.fetchone(
                 "UPDATE summaries SET tldr = ?, body = ?, edited_at = ? "
-                "WHERE id = ? AND origin = 'community' AND deleted_at IS NULL",
+                "WHERE id = ? AND origin = 'community' AND deleted_at IS NULL "
+                "RETURNING guild_id, paper_id",
                 (tldr, body, int(now), summary_id),
             )
-            if cursor.rowcount == 0:
+            if row is None:
                 return False
             await conn.execute(
                 "INSERT INTO community_summary_state (summary_id, edited_by) VALUES (?, ?) "
                 "ON CONFLICT (summary_id) DO UPDATE SET edited_by = excluded.edited_by",
                 (summary_id, editor_id),
             )
-            async with conn.execute(
-                "SELECT guild_id, paper_id FROM summaries WHERE id = ?", (summary_id,)
-            ) as cur:
-                row = await cur.fetchone()
-            assert row is not None
             await _link_to_open_session(conn, int(row[0]), int(row[1]), summary_id, now)
             if on_updated is not None:
                 await on_updated(conn)
@@ -326,12 +325,12 @@ class CommunityRepository:
     async def soft_delete(self, summary_id: int, *, deleted_by: int, now: float) -> bool:
         """Hide a summary (reversibly). False when it was already deleted or does not exist."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            changed = await conn.execute(
                 "UPDATE summaries SET deleted_at = ? "
                 "WHERE id = ? AND origin = 'community' AND deleted_at IS NULL",
                 (int(now), summary_id),
             )
-            if cursor.rowcount == 0:
+            if changed == 0:
                 return False
             await conn.execute(
                 "INSERT INTO community_summary_state (summary_id, deleted_by) VALUES (?, ?) "
@@ -343,12 +342,12 @@ class CommunityRepository:
     async def restore(self, summary_id: int) -> bool:
         """Bring a soft-deleted summary back. False when it was not deleted."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            changed = await conn.execute(
                 "UPDATE summaries SET deleted_at = NULL "
                 "WHERE id = ? AND origin = 'community' AND deleted_at IS NOT NULL",
                 (summary_id,),
             )
-            if cursor.rowcount == 0:
+            if changed == 0:
                 return False
             await conn.execute(
                 "UPDATE community_summary_state SET deleted_by = NULL WHERE summary_id = ?",
@@ -359,7 +358,7 @@ class CommunityRepository:
     # --- votes -----------------------------------------------------------------------------
 
     async def vote_of(
-        self, summary_id: int, voter_id: int, *, conn: aiosqlite.Connection | None = None
+        self, summary_id: int, voter_id: int, *, conn: Connection | None = None
     ) -> int:
         """The member's vote on the summary: +1, -1, or 0 for none."""
         value = await self.db.fetchval(
@@ -369,6 +368,13 @@ class CommunityRepository:
         )
         return 0 if value is None else int(value)
 
+    async def lock_vote(self, summary_id: int, voter_id: int, *, conn: Connection) -> None:
+        """Hold the member's vote on the summary until `conn`'s transaction ends (PostgreSQL),
+        so two presses of the same member take turns: the second reads the vote the first
+        left. Other members' presses never wait for it (their score changes add up in the
+        summary's row by themselves)."""
+        await self.db.lock(conn, "summary_vote", f"{summary_id}:{voter_id}")
+
     async def set_vote(
         self,
         summary_id: int,
@@ -376,7 +382,7 @@ class CommunityRepository:
         value: int,
         *,
         now: float,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """Store the member's vote (+1 or -1; 0 withdraws it) and return the summary's score,
         which the score triggers keep. What a button press means is decided above storage
@@ -415,9 +421,7 @@ class CommunityRepository:
 
     # --- arXiv look-ups --------------------------------------------------------------------
 
-    async def lookup_status(
-        self, paper_id: int, *, conn: aiosqlite.Connection | None = None
-    ) -> str | None:
+    async def lookup_status(self, paper_id: int, *, conn: Connection | None = None) -> str | None:
         return await LookupQueue(self.db, "arxiv").status(paper_id, conn=conn)
 
     async def mark_lookup_pending(
@@ -427,7 +431,7 @@ class CommunityRepository:
         *,
         error: str,
         next_attempt_at: float,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> None:
         """Remember that this paper still needs its metadata from arXiv (an attempt failed)."""
         async with self.db.writing(conn) as c:
@@ -448,7 +452,7 @@ class CommunityRepository:
         details: PaperDetails,
         *,
         now: float,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> None:
         """Fill a paper's empty fields with what arXiv says of it, and mark its look-up
         resolved.
@@ -462,12 +466,13 @@ class CommunityRepository:
 
 
 async def _link_to_open_session(
-    conn: aiosqlite.Connection, guild_id: int, paper_id: int, summary_id: int, now: float
+    conn: Connection, guild_id: int, paper_id: int, summary_id: int, now: float
 ) -> None:
     """Count the summary towards the paper's open reading session in this guild, if any."""
     await conn.execute(
-        "INSERT OR IGNORE INTO reading_submissions (session_id, summary_id, submitted_at) "
+        "INSERT INTO reading_submissions (session_id, summary_id, submitted_at) "
         "SELECT id, ?, ? FROM reading_sessions "
-        "WHERE guild_id = ? AND paper_id = ? AND closed_at IS NULL",
+        "WHERE guild_id = ? AND paper_id = ? AND closed_at IS NULL "
+        "ON CONFLICT (session_id, summary_id) DO NOTHING",
         (summary_id, now, guild_id, paper_id),
     )

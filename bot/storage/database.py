@@ -1,12 +1,19 @@
-"""The SQLite database: a writer and reader connections, units of work, numbered migrations."""
+"""The database, engine-neutral: units of work, one-statement reads, commit hooks and numbered
+migrations, over SQLite (`bot.storage.sqlite`) or PostgreSQL (`bot.storage.postgres`).
+
+`Database.open(target)` opens either: a `postgresql://` URL opens PostgreSQL, anything else
+(a `sqlite:///` URL, a path, `:memory:`) SQLite. Repositories see only this module's
+`Database` and `Connection` and write SQL once (see `bot.storage.dialect`).
+"""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
+import random
 import re
 import sqlite3
-import tempfile
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -16,42 +23,78 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-import aiosqlite
+from bot.storage.dialect import Dialect, EngineName
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Called after every committed `transaction()`, outside the write lock, with `wait`: whether
+# Called after every committed `transaction()`, outside the transaction, with `wait`: whether
 # the caller wants what it wrote to be reflected in derived data (the search index) before it
 # goes on. Hooks never raise into the caller's commit.
 CommitHook = Callable[[bool], Awaitable[None]]
 _wait_for_commit_hooks: ContextVar[bool] = ContextVar("wait_for_commit_hooks", default=True)
-# After migrations, a file more than this fraction free pages is compacted (VACUUM): a
-# migration that drops big tables (FTS5's index) would otherwise leave the file its old size.
-VACUUM_FREE_FRACTION = 0.25
 
 # Bound parameters: positional (`?`) or named (`:name`).
 Parameters = Sequence[Any] | Mapping[str, Any]
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-# Savepoint and pragma names go into SQL text (neither takes parameters): identifiers only.
+# Savepoint, lock and pragma names go into SQL text (none takes parameters): identifiers only.
 SQL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+# A unit of work run by `run_transaction` is tried this many times in all when the engine
+# asks for a retry (a deadlock, a serialization failure, a conflicting concurrent insert).
+TRANSACTION_ATTEMPTS = 6
+RETRY_BASE_SECONDS = 0.01
 
-class DatabaseTooNewError(RuntimeError):
+
+class Row(Protocol):
+    """A result row: by column name (`row["id"]`) or position (`row[0]`), iterable.
+    `sqlite3.Row` and `asyncpg.Record` both are one."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+    def keys(self) -> Iterable[str]: ...
+
+
+class DatabaseError(RuntimeError):
+    """Base of the storage layer's own errors (the engines' errors are turned into these)."""
+
+
+class DatabaseTooNewError(DatabaseError):
     """The database was written by a newer version of the bot than this one."""
 
 
-class MigrationError(RuntimeError):
+class MigrationError(DatabaseError):
     """A migration failed; the database was left as it was before it."""
+
+
+class IntegrityError(DatabaseError):
+    """A constraint refused a write (a unique key taken, a foreign key missing). On
+    PostgreSQL the transaction can go on only from a savepoint taken before the statement."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database server cannot be reached, or went away in the middle of the work (it is
+    down, restarting, or refusing connections). Nothing of an unfinished transaction was
+    committed; trying again later is the remedy."""
+
+
+class RetryableTransactionError(DatabaseError):
+    """The transaction lost a race with another one (a deadlock, a serialization failure, a
+    row inserted concurrently) and was rolled back: running the whole unit of work again is
+    correct (`Database.run_transaction` does)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +104,25 @@ class Migration:
     sql: str
 
 
-def load_migrations(directory: Path | None = None) -> list[Migration]:
-    """Read `NNNN_name.sql` files, in version order, checking the numbers run 1, 2, 3, ..."""
+def migrations_directory(engine: EngineName) -> str:
+    """The package folder of an engine's migrations (`migrations/sqlite`, ...)."""
+    return f"migrations/{engine}"
+
+
+def load_migrations(
+    directory: Path | None = None, *, engine: EngineName = "sqlite"
+) -> list[Migration]:
+    """Read `NNNN_name.sql` files, in version order, checking the numbers have no gaps.
+
+    An engine's first migration may start above 1: it is a baseline, the whole schema at that
+    version, applied only to an empty database (PostgreSQL's starts at the version SQLite
+    had when PostgreSQL support came; every later version exists for both engines).
+    """
     if directory is None:
+        folder = resources.files("bot.storage").joinpath(migrations_directory(engine))
         files = [
             (entry.name, entry.read_text(encoding="utf-8"))
-            for entry in resources.files("bot.storage").joinpath("migrations").iterdir()
+            for entry in folder.iterdir()
             if entry.name.endswith(".sql")
         ]
     else:
@@ -78,14 +134,15 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
             raise MigrationError(f"migration file {name!r} is not named NNNN_name.sql")
         migrations.append(Migration(int(match.group(1)), name, sql))
     migrations.sort(key=lambda m: m.version)
-    for expected, migration in enumerate(migrations, start=1):
+    first = migrations[0].version if migrations and engine != "sqlite" else 1
+    for expected, migration in enumerate(migrations, start=first):
         if migration.version != expected:
             raise MigrationError(f"migration {migration.name} should be numbered {expected:04d}")
     return migrations
 
 
 def split_statements(script: str) -> list[str]:
-    """Split a SQL script into statements (trigger bodies stay whole).
+    """Split an SQLite script into statements (trigger bodies stay whole).
 
     `executescript` would commit before running, which breaks atomic migrations, so each
     statement is executed on its own inside one explicit transaction.
@@ -107,25 +164,7 @@ def _only_comments(text: str) -> bool:
     return all(not line.strip() or line.strip().startswith("--") for line in text.splitlines())
 
 
-# Reader connections per Database: reads run in parallel with each other and with the
-# writer (each aiosqlite connection has a thread of its own), and a few suffice for a bot.
-DEFAULT_READ_CONNECTIONS = 4
-BUSY_TIMEOUT_MS = 5000
-
-
-async def _connect(path: Path | str, *, read_only: bool) -> aiosqlite.Connection:
-    """One connection in autocommit mode (transactions are explicit), with our pragmas."""
-    connection = await aiosqlite.connect(path, isolation_level=None)
-    connection.row_factory = aiosqlite.Row
-    await connection.execute("PRAGMA busy_timeout = " + str(BUSY_TIMEOUT_MS))
-    await connection.execute("PRAGMA foreign_keys = ON")
-    if read_only:
-        # A write through a reader is a bug (it would bypass the write lock): make it fail.
-        await connection.execute("PRAGMA query_only = ON")
-    return connection
-
-
-async def _to_completion(statement: Awaitable[T]) -> T:
+async def to_completion(statement: Awaitable[T]) -> T:
     """Await a statement even through a cancellation, then let the cancellation go on.
 
     Once queued, a statement runs in the connection's thread whatever happens to the task
@@ -144,113 +183,115 @@ async def _to_completion(statement: Awaitable[T]) -> T:
         raise
 
 
-class _ReaderPool:
-    """At most `size` reader connections, opened on first need and reused."""
+class Connection(abc.ABC):
+    """One database connection inside a unit of work (`transaction()` or `reading()`).
 
-    def __init__(self, path: Path, size: int) -> None:
-        if size < 1:
-            raise ValueError("a database needs at least one read connection")
-        self.path = path
-        self.size = size
-        self._idle: list[aiosqlite.Connection] = []
-        self._open: set[aiosqlite.Connection] = set()
-        self._slots = asyncio.Semaphore(size)
-        self._closed = False
-
-    async def acquire(self) -> aiosqlite.Connection:
-        if self._closed:
-            raise RuntimeError("the database is closed")
-        await self._slots.acquire()
-        try:
-            if self._idle:
-                return self._idle.pop()
-            connection = await _connect(self.path, read_only=True)
-            self._open.add(connection)
-            return connection
-        except BaseException:
-            self._slots.release()
-            raise
-
-    async def release(self, connection: aiosqlite.Connection, *, reusable: bool) -> None:
-        try:
-            if reusable and not self._closed:
-                self._idle.append(connection)
-                return
-            self._open.discard(connection)
-            await connection.close()
-        finally:
-            self._slots.release()
-
-    async def close(self) -> None:
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            self._open.discard(connection)
-            await connection.close()
-
-
-class Database:
-    """SQLite in WAL mode: one writer connection and a small pool of reader connections.
-
-    Every unit of work runs on a connection of its own, the shape a server database's
-    connection pool has too:
-
-    - `transaction()` is a write: `BEGIN IMMEDIATE` ... `COMMIT` on the writer, one at a time
-      (a lock keeps two coroutines from interleaving statements in one transaction). Code
-      inside it reads through the `conn` it was given, so it sees its own writes.
-    - `reading()` is a multi-statement read: a reader connection inside one read
-      transaction, so every statement sees the same snapshot of committed data.
-    - `fetchone` / `fetchall` / `fetchval` run one statement: on `conn` when given (inside
-      either unit), else on a reader of their own.
-
-    WAL gives each reader only committed data: a read never sees another coroutine's
-    uncommitted (and maybe later rolled-back) writes, and never waits for a writer.
+    The same on both engines: SQL with `?` (or `:name`) placeholders, rows readable by name
+    and by position, the engines' errors turned into this module's (`IntegrityError`,
+    `DatabaseUnavailableError`, `RetryableTransactionError`).
     """
 
-    def __init__(
-        self,
-        writer: aiosqlite.Connection,
-        path: Path,
-        *,
-        read_connections: int = DEFAULT_READ_CONNECTIONS,
-        temporary_dir: tempfile.TemporaryDirectory[str] | None = None,
-    ) -> None:
-        self.writer = writer
-        self.path = path
-        self._readers = _ReaderPool(path, read_connections)
-        self._write_lock = asyncio.Lock()
-        # The task inside transaction(), to catch reads that would bypass its own writes.
-        self._writing_task: asyncio.Task[Any] | None = None
-        self._temporary_dir = temporary_dir
+    dialect: Dialect
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: Parameters = ()) -> int:
+        """Run one statement; returns how many rows it changed (0 for other statements)."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Iterable[Parameters]) -> None:
+        """Run one statement once per parameter row."""
+
+    @abc.abstractmethod
+    async def fetchone(self, sql: str, params: Parameters = ()) -> Row | None:
+        """The first row of one query, or None."""
+
+    @abc.abstractmethod
+    async def fetchall(self, sql: str, params: Parameters = ()) -> list[Row]:
+        """Every row of one query."""
+
+    async def fetchval(self, sql: str, params: Parameters = ()) -> Any:
+        """The first column of the first row of one query, or None."""
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    @property
+    @abc.abstractmethod
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on the connection (an error may have ended it)."""
+
+
+class ThreadReader(abc.ABC):
+    """Synchronous reads for a worker thread (the search index is built and caught up off
+    the event loop). Each thread uses its own; committed data only. Same SQL as `Connection`.
+    """
+
+    dialect: Dialect
+
+    @abc.abstractmethod
+    def fetchall(self, sql: str, params: Parameters = ()) -> list[Row]: ...
+
+    def fetchone(self, sql: str, params: Parameters = ()) -> Row | None:
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    def fetchval(self, sql: str, params: Parameters = ()) -> Any:
+        row = self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class Database(abc.ABC):
+    """Every unit of work runs on a connection of its own:
+
+    - `transaction()` is a write: the block's statements commit together, or none does when
+      it raises. Code inside reads through the `conn` it was given, so it sees its own
+      writes. `run_transaction(fn)` is the same for work that must be retried when it lost a
+      race with a concurrent transaction (PostgreSQL; see there).
+    - `reading()` is a multi-statement read: one snapshot of committed data for every
+      statement run on it.
+    - `fetchone` / `fetchall` / `fetchval` run one statement: on `conn` when given (inside
+      either unit), else on a connection of their own, seeing committed data only.
+    """
+
+    engine: EngineName
+    dialect: Dialect
+
+    def __init__(self) -> None:
         self._commit_hooks: list[CommitHook] = []
+        # The tasks inside transaction(), to catch reads that would bypass their own writes.
+        self._writing_tasks: set[asyncio.Task[Any]] = set()
 
-    @classmethod
-    async def open(
-        cls, path: Path | str, *, read_connections: int = DEFAULT_READ_CONNECTIONS
-    ) -> Database:
-        """Open (creating when missing) the database file at `path`.
+    @staticmethod
+    async def open(target: Path | str, **options: Any) -> Database:
+        """Open (creating an SQLite file when missing) the database `target` names: a
+        `postgresql://` URL, a `sqlite:///` URL, a file path or `:memory:`.
 
-        `:memory:` gives a database in a temporary file removed on close: readers need a
-        file to share with the writer.
+        Options: `read_connections` (SQLite's reader pool), `pool_size` (PostgreSQL's pool).
         """
-        temporary_dir = None
-        if str(path) == ":memory:":
-            temporary_dir = tempfile.TemporaryDirectory(prefix="shortscience-db-")
-            path = Path(temporary_dir.name) / "memory.sqlite3"
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path, read_only=False)
-        await writer.execute("PRAGMA journal_mode = WAL")
-        await writer.execute("PRAGMA synchronous = NORMAL")
-        # The WAL grows during bulk imports; let it shrink back when it is reset.
-        await writer.execute("PRAGMA journal_size_limit = 8388608")
-        return cls(writer, path, read_connections=read_connections, temporary_dir=temporary_dir)
+        text = str(target)
+        if is_postgresql_url(text):
+            from bot.storage.postgres import PostgresDatabase
 
-    async def close(self) -> None:
-        await self._readers.close()
-        await self.writer.close()
-        if self._temporary_dir is not None:
-            self._temporary_dir.cleanup()
+            return await PostgresDatabase.open(text, pool_size=options.get("pool_size"))
+        from bot.storage.sqlite import SqliteDatabase
+
+        return await SqliteDatabase.open(
+            sqlite_path(text), read_connections=options.get("read_connections")
+        )
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def thread_reader(self) -> ThreadReader:
+        """A reader for one worker thread (callable from any thread); close it when done."""
+
+    @property
+    @abc.abstractmethod
+    def description(self) -> str:
+        """Which database this is, for logs and errors (never a password)."""
 
     # --- commit hooks ----------------------------------------------------------------------
 
@@ -286,43 +327,51 @@ class Database:
     # --- units of work ---------------------------------------------------------------------
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` when the block raises; after a
-        commit, the commit hooks (outside the write lock, so other writers go on)."""
-        async with self._raw_transaction() as conn:
-            yield conn
-        if self._commit_hooks:
-            await self.run_commit_hooks()
-
-    @asynccontextmanager
-    async def _raw_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back when it raises;
+        after a commit, the commit hooks (outside the transaction, so other writers go on)."""
         task = asyncio.current_task()
-        if task is not None and task is self._writing_task:
+        if task is not None and task in self._writing_tasks:
             raise RuntimeError(
                 "transaction() inside the same task's transaction(): pass its conn on "
                 "(db.writing(conn)) instead"
             )
-        async with self._write_lock:
-            self._writing_task = task
+        if task is not None:
+            self._writing_tasks.add(task)
+        try:
+            async with self._raw_transaction() as conn:
+                yield conn
+        finally:
+            if task is not None:
+                self._writing_tasks.discard(task)
+        if self._commit_hooks:
+            await self.run_commit_hooks()
+
+    @abc.abstractmethod
+    def _raw_transaction(self) -> AbstractAsyncContextManager[Connection]: ...
+
+    async def run_transaction(
+        self, work: Callable[[Connection], Awaitable[T]], *, attempts: int = TRANSACTION_ATTEMPTS
+    ) -> T:
+        """`work(conn)` inside `transaction()`, run again from the start (in a new
+        transaction) when the engine asks for a retry: a deadlock or serialization failure
+        on PostgreSQL, or a repository noticing a concurrent insert. So `work` must be
+        re-runnable: database work only, deciding from what it reads, with no effect outside
+        the database. Other errors propagate at once."""
+        for attempt in range(1, attempts + 1):
             try:
-                try:
-                    await _to_completion(self.writer.execute("BEGIN IMMEDIATE"))
-                    yield self.writer
-                    await _to_completion(self.writer.execute("COMMIT"))
-                except BaseException:
-                    # A failed COMMIT (a deferred constraint, a full disk) can leave the
-                    # transaction open, and some errors end it already: roll back only what
-                    # is still open, so the next BEGIN works and the original error surfaces.
-                    if self.writer.in_transaction:
-                        await _to_completion(self.writer.execute("ROLLBACK"))
+                async with self.transaction() as conn:
+                    return await work(conn)
+            except RetryableTransactionError as exc:
+                if attempt == attempts:
                     raise
-            finally:
-                self._writing_task = None
+                delay = RETRY_BASE_SECONDS * 2 ** (attempt - 1) * (0.5 + random.random())
+                log.info("Transaction retried (%s), attempt %d of %d", exc, attempt + 1, attempts)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @asynccontextmanager
-    async def writing(
-        self, conn: aiosqlite.Connection | None
-    ) -> AsyncIterator[aiosqlite.Connection]:
+    async def writing(self, conn: Connection | None) -> AsyncIterator[Connection]:
         """The caller's connection (inside its transaction) or a new transaction of our own.
 
         Repository writes take an optional connection so that several can share one
@@ -334,64 +383,27 @@ class Database:
             async with self.transaction() as own:
                 yield own
 
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A reader connection inside one read transaction: every statement run on it sees
-        the same committed snapshot. Return it promptly (an open snapshot keeps the WAL from
-        being checkpointed past it)."""
-        self._refuse_read_inside_own_transaction()
-        connection = await self._readers.acquire()
-        usable = False
-        try:
-            await connection.execute("BEGIN")
-            try:
-                yield connection
-            finally:
-                if connection.in_transaction:
-                    await connection.execute("COMMIT")
-            usable = True
-        except Exception:
-            usable = True  # an ordinary error leaves the connection as good as it was
-            raise
-        finally:
-            # After a cancellation its state is unknown: the pool opens a fresh one.
-            await self._readers.release(
-                connection, reusable=usable and not connection.in_transaction
-            )
+    @abc.abstractmethod
+    def reading(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection inside one read-only snapshot: every statement run on it sees the
+        same committed data. Return it promptly."""
 
-    @asynccontextmanager
-    async def _statement_connection(
-        self, conn: aiosqlite.Connection | None
-    ) -> AsyncIterator[aiosqlite.Connection]:
-        if conn is not None:
-            yield conn
-            return
-        self._refuse_read_inside_own_transaction()
-        connection = await self._readers.acquire()
-        usable = False
-        try:
-            yield connection
-            usable = True
-        except Exception:
-            usable = True
-            raise
-        finally:
-            await self._readers.release(
-                connection, reusable=usable and not connection.in_transaction
-            )
+    @abc.abstractmethod
+    def _statement_connection(
+        self, conn: Connection | None
+    ) -> AbstractAsyncContextManager[Connection]:
+        """`conn`, or a connection of our own for one statement (committed data only)."""
 
     def _refuse_read_inside_own_transaction(self) -> None:
         task = asyncio.current_task()
-        if task is not None and task is self._writing_task:
+        if task is not None and task in self._writing_tasks:
             raise RuntimeError(
-                "a read on a reader connection inside this task's own transaction() would not "
+                "a read on another connection inside this task's own transaction() would not "
                 "see the transaction's writes: read through its conn (conn=...)"
             )
 
     @asynccontextmanager
-    async def savepoint(
-        self, conn: aiosqlite.Connection, name: str
-    ) -> AsyncIterator[aiosqlite.Connection]:
+    async def savepoint(self, conn: Connection, name: str) -> AsyncIterator[Connection]:
         """`SAVEPOINT name` ... `RELEASE name` inside a `transaction()`; when the block raises,
         `ROLLBACK TO name` undoes only the block's writes and the transaction goes on.
 
@@ -406,94 +418,114 @@ class Database:
         try:
             yield conn
         except BaseException:
-            # Some errors (a full disk, an I/O error) end the whole transaction: nothing to
-            # roll back to then, and the caller's transaction() reports it.
+            # Some errors (a full disk, a lost connection) end the whole transaction: nothing
+            # to roll back to then, and the caller's transaction() reports it.
             if conn.in_transaction:
-                await conn.execute("ROLLBACK TO " + name)
-                await conn.execute("RELEASE " + name)
+                await conn.execute("ROLLBACK TO SAVEPOINT " + name)
+                await conn.execute("RELEASE SAVEPOINT " + name)
             raise
         else:
-            await conn.execute("RELEASE " + name)
+            await conn.execute("RELEASE SAVEPOINT " + name)
+
+    @abc.abstractmethod
+    async def lock(self, conn: Connection, name: str, key: object) -> None:
+        """Hold a lock named `name`/`key` until `conn`'s transaction ends, so that two
+        transactions deciding from the same rows (a count before an insert) take turns. On
+        SQLite write transactions already run one at a time: nothing to do."""
 
     # --- one statement -----------------------------------------------------------------------
 
     async def fetchone(
-        self, sql: str, params: Parameters = (), *, conn: aiosqlite.Connection | None = None
-    ) -> aiosqlite.Row | None:
-        """The first row of one query, on `conn` or on a reader (committed data only)."""
-        async with self._statement_connection(conn) as c, c.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        self, sql: str, params: Parameters = (), *, conn: Connection | None = None
+    ) -> Row | None:
+        """The first row of one query, on `conn` or on a connection of its own."""
+        async with self._statement_connection(conn) as c:
+            return await c.fetchone(sql, params)
 
     async def fetchall(
-        self, sql: str, params: Parameters = (), *, conn: aiosqlite.Connection | None = None
-    ) -> list[aiosqlite.Row]:
-        """Every row of one query, on `conn` or on a reader (committed data only)."""
+        self, sql: str, params: Parameters = (), *, conn: Connection | None = None
+    ) -> list[Row]:
+        """Every row of one query, on `conn` or on a connection of its own."""
         async with self._statement_connection(conn) as c:
-            # One hand-off to the connection's thread instead of three (execute, fetch, close).
-            return list(await c.execute_fetchall(sql, params))
+            return await c.fetchall(sql, params)
 
     async def fetchval(
-        self, sql: str, params: Parameters = (), *, conn: aiosqlite.Connection | None = None
+        self, sql: str, params: Parameters = (), *, conn: Connection | None = None
     ) -> Any:
         row = await self.fetchone(sql, params, conn=conn)
         return None if row is None else row[0]
 
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    async def executemany(self, sql: str, rows: Iterable[Parameters]) -> None:
         async with self.transaction() as conn:
             await conn.executemany(sql, rows)
 
-    async def writer_pragma(self, name: str, value: int | None = None) -> Any:
-        """Read, or with `value` set, a connection setting of the writer (`cache_size`,
-        `wal_autocheckpoint`: what bulk imports tune). `name` is a constant from the code."""
-        if not SQL_IDENTIFIER.fullmatch(name):
-            raise ValueError(f"pragma name {name!r} is not an identifier")
-        async with self._write_lock:
-            if value is not None:
-                # PRAGMA takes no parameters: `value` is an int, formatted as one.
-                await self.writer.execute(f"PRAGMA {name} = {int(value)}")
-            async with self.writer.execute(f"PRAGMA {name}") as cursor:
-                row = await cursor.fetchone()
-        return None if row is None else row[0]
+    @asynccontextmanager
+    async def bulk_writes(self) -> AsyncIterator[None]:
+        """Settings for the duration of a bulk import (SQLite: a bigger page cache, rarer
+        checkpoints), then the previous ones again. Nothing to tune on PostgreSQL."""
+        yield
+
+    # --- migrations ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int:
+        """The version of the last migration applied (0: an empty database)."""
 
     async def user_version(self) -> int:
-        return int(await self.fetchval("PRAGMA user_version"))
+        """`schema_version()` (SQLite's name for it)."""
+        return await self.schema_version()
+
+    @abc.abstractmethod
+    async def _apply_migration(self, migration: Migration) -> bool:
+        """Apply one migration atomically, with the new version; False when another process
+        applied it first."""
 
     async def migrate(self, migrations: list[Migration] | None = None) -> list[int]:
-        """Apply pending migrations in order, each atomically. Returns the versions applied."""
+        """Apply pending migrations in order, each atomically. Returns the versions applied.
+
+        Refuses a database newer than the code (`DatabaseTooNewError`).
+        """
         if migrations is None:
-            migrations = load_migrations()
+            migrations = load_migrations(engine=self.engine)
         latest = migrations[-1].version if migrations else 0
-        current = await self.user_version()
+        current = await self.schema_version()
         if current > latest:
             raise DatabaseTooNewError(
-                f"the database {self.path} is at schema version {current}, but this version of "
-                f"shortscience-bot only knows up to {latest}: upgrade the bot, or point "
-                "DATABASE_PATH at another file"
+                f"the database {self.description} is at schema version {current}, but this "
+                f"version of shortscience-bot only knows up to {latest}: upgrade the bot, or "
+                "point DATABASE_URL at another database"
+            )
+        if migrations and 0 < current < migrations[0].version:
+            raise MigrationError(
+                f"the database {self.description} is at schema version {current}, older than "
+                f"this engine's first migration ({migrations[0].name})"
             )
         applied = []
         for migration in migrations:
             if migration.version <= current:
                 continue
-            try:
-                async with self.transaction() as conn:
-                    for statement in split_statements(migration.sql):
-                        await conn.execute(statement)
-                    # PRAGMA takes no parameters; the version is an int parsed from a file name.
-                    await conn.execute("PRAGMA user_version = " + str(int(migration.version)))
-            except sqlite3.Error as exc:
-                raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
-            log.debug("Applied migration %s", migration.name)
-            applied.append(migration.version)
+            if await self._apply_migration(migration):
+                log.debug("Applied migration %s", migration.name)
+                applied.append(migration.version)
         if applied:
-            await self._compact_if_mostly_free()
+            await self._after_migrations()
         return applied
 
-    async def _compact_if_mostly_free(self) -> None:
-        pages = int(await self.writer_pragma("page_count"))
-        free = int(await self.writer_pragma("freelist_count"))
-        if pages and free / pages > VACUUM_FREE_FRACTION:
-            log.info(
-                "Compacting the database: %d of %d pages are free after migrating", free, pages
-            )
-            async with self._write_lock:
-                await self.writer.execute("VACUUM")
+    @abc.abstractmethod
+    async def _after_migrations(self) -> None:
+        """Upkeep after migrations were applied (SQLite compacts a mostly free file)."""
+
+
+def is_postgresql_url(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def sqlite_path(target: str) -> str:
+    """The file a `sqlite:///relative/path`, `sqlite:////absolute/path` URL, or a plain
+    path names (`:memory:` stays as it is)."""
+    if target.startswith("sqlite://"):
+        rest = target[len("sqlite://") :]
+        if not rest.startswith("/"):
+            raise ValueError(f"a SQLite URL is sqlite:///path/to/file, not {target!r}")
+        return rest[1:] or ":memory:"
+    return target

@@ -7,14 +7,16 @@ own transaction. Times are Unix seconds as floats.
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-import aiosqlite
+from bot.storage.database import Connection, Database, IntegrityError, Row
 
-from bot.storage.database import Database
+# How a subscription's announcements reach its channel (migration 0014): a message; a message
+# with a discussion thread started from it (`/feed add ... thread:true`); or a post in a
+# forum channel.
+Delivery = Literal["message", "thread", "forum"]
 
 
 class AlreadySubscribedError(Exception):
@@ -54,7 +56,7 @@ class Feed:
         return self.title or self.url
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> Feed:
+    def from_row(cls, row: Row) -> Feed:
         return cls(
             id=row["id"],
             url=row["url"],
@@ -89,6 +91,7 @@ class Subscription:
     disabled_reason: str | None
     created_by: int | None
     created_at: float
+    delivery: Delivery = "message"
 
     @property
     def delivers(self) -> bool:
@@ -96,7 +99,7 @@ class Subscription:
         return not self.paused and self.disabled_reason is None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> Subscription:
+    def from_row(cls, row: Row) -> Subscription:
         return cls(
             id=row["id"],
             feed_id=row["feed_id"],
@@ -109,6 +112,7 @@ class Subscription:
             disabled_reason=row["disabled_reason"],
             created_by=row["created_by"],
             created_at=row["created_at"],
+            delivery=row["delivery"],
         )
 
 
@@ -130,7 +134,7 @@ class CommunityAnnounceChannel:
 # A constant prefix shared by the subscription queries below (no values are ever formatted in).
 _SELECT_SUBSCRIPTIONS = (
     "SELECT s.id, s.feed_id, s.guild_id, s.channel_id, s.include_terms, s.exclude_terms, "
-    "s.mention_role_id, s.paused, s.disabled_reason, s.created_by, s.created_at "
+    "s.mention_role_id, s.paused, s.disabled_reason, s.created_by, s.created_at, s.delivery "
     "FROM feed_subscriptions AS s "
 )
 
@@ -157,7 +161,7 @@ class FeedRepository:
         site_url: str | None,
         now: float,
         next_poll_at: float,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """Insert a feed, or return the id of the one already stored under `url`."""
         async with self.db.writing(conn) as c:
@@ -166,10 +170,9 @@ class FeedRepository:
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
                 (url, title, site_url, next_poll_at, now),
             )
-            async with c.execute("SELECT id FROM feeds WHERE url = ?", (url,)) as cursor:
-                row = await cursor.fetchone()
-        assert row is not None
-        return int(row[0])
+            found = await c.fetchval("SELECT id FROM feeds WHERE url = ?", (url,))
+        assert found is not None
+        return int(found)
 
     async def due(
         self, now: float, *, exclude: Iterable[int] = (), limit: int = 1000
@@ -178,22 +181,24 @@ class FeedRepository:
 
         `exclude` names feeds already being polled, so a slow one is never started twice.
         """
+        dialect = self.db.dialect
         rows = await self.db.fetchall(
             "SELECT * FROM feeds AS f "
             "WHERE f.paused_reason IS NULL AND f.next_poll_at <= ? "
-            "AND f.id NOT IN (SELECT value FROM json_each(?)) "
+            "AND " + dialect.in_list("f.id", negate=True) + " "
             "AND EXISTS (SELECT 1 FROM feed_subscriptions AS s WHERE s.feed_id = f.id) "
             "ORDER BY f.next_poll_at, f.id LIMIT ?",
-            (now, json.dumps(list(exclude)), limit),
+            (now, dialect.list_param(exclude), limit),
         )
         return [Feed.from_row(row) for row in rows]
 
     async def subscriber_guilds(self, feed_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
         """The servers subscribed to each of these feeds (feeds without any are left out)."""
+        dialect = self.db.dialect
         rows = await self.db.fetchall(
             "SELECT DISTINCT feed_id, guild_id FROM feed_subscriptions "
-            "WHERE feed_id IN (SELECT value FROM json_each(?)) ORDER BY feed_id, guild_id",
-            (json.dumps(list(feed_ids)),),
+            "WHERE " + dialect.in_list("feed_id") + " ORDER BY feed_id, guild_id",
+            (dialect.list_param(feed_ids),),
         )
         guilds: dict[int, list[int]] = {}
         for feed_id, guild_id in rows:
@@ -208,7 +213,7 @@ class FeedRepository:
         next_poll_at: float,
         etag: str | None = None,
         last_modified: str | None = None,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> None:
         """A poll succeeded without new content (304, or the same body as last time).
 
@@ -234,7 +239,7 @@ class FeedRepository:
         body_hash: str,
         title: str,
         site_url: str | None,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> None:
         """A poll parsed a new body: remember its validators and that the feed is initialised."""
         async with self.db.writing(conn) as c:
@@ -265,24 +270,19 @@ class FeedRepository:
         *,
         now: float,
         next_poll_at: float,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """Count a failed poll and schedule the retry. Returns the failures in a row so far."""
         async with self.db.writing(conn) as c:
-            await c.execute(
+            failures = await c.fetchval(
                 "UPDATE feeds SET last_polled_at = ?, last_error = ?, last_error_at = ?, "
-                "consecutive_failures = consecutive_failures + 1, next_poll_at = ? WHERE id = ?",
+                "consecutive_failures = consecutive_failures + 1, next_poll_at = ? WHERE id = ? "
+                "RETURNING consecutive_failures",
                 (now, error, now, next_poll_at, feed_id),
             )
-            async with c.execute(
-                "SELECT consecutive_failures FROM feeds WHERE id = ?", (feed_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
-        return 0 if row is None else int(row[0])
+        return 0 if failures is None else int(failures)
 
-    async def pause(
-        self, feed_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
-    ) -> None:
+    async def pause(self, feed_id: int, reason: str, *, conn: Connection | None = None) -> None:
         """Stop polling a feed until someone resumes it (410 Gone, too many failures)."""
         async with self.db.writing(conn) as c:
             await c.execute("UPDATE feeds SET paused_reason = ? WHERE id = ?", (reason, feed_id))
@@ -296,47 +296,54 @@ class FeedRepository:
                 (now, feed_id),
             )
 
+    async def lock(self, feed_id: int, *, conn: Connection) -> None:
+        """Hold the feed's row until `conn`'s transaction ends (PostgreSQL; SQLite writers
+        take turns anyway): two processes writing one feed's entries then take turns, so the
+        second sees the first's seen marks and announces nothing twice."""
+        if conn.dialect.is_postgresql:
+            await conn.fetchval("SELECT id FROM feeds WHERE id = ? FOR UPDATE", (feed_id,))
+
     async def make_all_due(self, now: float) -> None:
         """Make every feed the bot has not paused due at `now` (an operator's "poll now")."""
         async with self.db.transaction() as c:
             await c.execute("UPDATE feeds SET next_poll_at = ? WHERE paused_reason IS NULL", (now,))
 
-    async def move_url(
-        self, feed_id: int, new_url: str, *, conn: aiosqlite.Connection | None = None
-    ) -> bool:
+    async def move_url(self, feed_id: int, new_url: str, *, conn: Connection | None = None) -> bool:
         """Follow a permanent redirect. False when another feed row already has `new_url`."""
-        try:
-            async with self.db.writing(conn) as c:
-                await c.execute("UPDATE feeds SET url = ? WHERE id = ?", (new_url, feed_id))
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        async with self.db.writing(conn) as c:
+            # A conditional update rather than catching the unique key's error: on PostgreSQL
+            # an error would end the caller's whole transaction. The unique key still guards
+            # against a concurrent writer (IntegrityError then).
+            changed = await c.execute(
+                "UPDATE feeds SET url = ? WHERE id = ? "
+                "AND NOT EXISTS (SELECT 1 FROM feeds AS other WHERE other.url = ?)",
+                (new_url, feed_id, new_url),
+            )
+        return changed > 0
 
-    async def delete_if_unsubscribed(
-        self, feed_id: int, *, conn: aiosqlite.Connection | None = None
-    ) -> bool:
+    async def delete_if_unsubscribed(self, feed_id: int, *, conn: Connection | None = None) -> bool:
         """Forget a feed (and its seen entries) once no channel subscribes to it."""
         async with self.db.writing(conn) as c:
-            cursor = await c.execute(
+            deleted = await c.execute(
                 "DELETE FROM feeds WHERE id = ? AND NOT EXISTS "
                 "(SELECT 1 FROM feed_subscriptions WHERE feed_id = ?)",
                 (feed_id, feed_id),
             )
-            return cursor.rowcount > 0
+            return deleted > 0
 
     async def seen_identities(
         self,
         feed_id: int,
         identities: Sequence[str],
         *,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> set[str]:
         """Which of `identities` were recorded for the feed already."""
-        sql = (
-            "SELECT identity FROM feed_entries WHERE feed_id = ? "
-            "AND identity IN (SELECT value FROM json_each(?))"
+        dialect = self.db.dialect
+        sql = "SELECT identity FROM feed_entries WHERE feed_id = ? AND " + dialect.in_list(
+            "identity"
         )
-        params = (feed_id, json.dumps(list(identities)))
+        params = (feed_id, dialect.list_param(identities))
         rows = await self.db.fetchall(sql, params, conn=conn)
         return {row[0] for row in rows}
 
@@ -346,7 +353,7 @@ class FeedRepository:
         seen: Iterable[tuple[str, int | None]],
         *,
         now: float,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> None:
         """Record (identity, summary id) pairs as seen; already-seen ones keep their first time."""
         async with self.db.writing(conn) as c:
@@ -383,9 +390,10 @@ class SubscriptionRepository:
         created_by: int | None,
         now: float,
         guild_limit: int | None = None,
-        conn: aiosqlite.Connection | None = None,
+        delivery: Delivery = "message",
+        conn: Connection | None = None,
     ) -> int:
-        """Subscribe a channel.
+        """Subscribe a channel (`delivery`: how its announcements are posted there).
 
         Raises AlreadySubscribedError for a second subscription of the channel to that feed,
         and GuildFeedLimitError when the guild already has `guild_limit` (checked in the same
@@ -394,16 +402,18 @@ class SubscriptionRepository:
         try:
             async with self.db.writing(conn) as c:
                 if guild_limit is not None:
-                    async with c.execute(
+                    # Two adds in one guild at once take turns (PostgreSQL), so both cannot
+                    # count the same total and squeeze in.
+                    await self.db.lock(c, "guild_subscriptions", guild_id)
+                    count = await c.fetchval(
                         "SELECT count(*) FROM feed_subscriptions WHERE guild_id = ?", (guild_id,)
-                    ) as cursor:
-                        row = await cursor.fetchone()
-                    if row is not None and row[0] >= guild_limit:
+                    )
+                    if count is not None and count >= guild_limit:
                         raise GuildFeedLimitError(guild_limit)
-                cursor = await c.execute(
+                subscription_id = await c.fetchval(
                     "INSERT INTO feed_subscriptions (feed_id, guild_id, channel_id, "
-                    "include_terms, exclude_terms, mention_role_id, created_by, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "include_terms, exclude_terms, mention_role_id, created_by, created_at, "
+                    "delivery) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         feed_id,
                         guild_id,
@@ -413,11 +423,11 @@ class SubscriptionRepository:
                         mention_role_id,
                         created_by,
                         now,
+                        delivery,
                     ),
                 )
-                assert cursor.lastrowid is not None
-                return cursor.lastrowid
-        except sqlite3.IntegrityError as exc:
+                return int(subscription_id)
+        except IntegrityError as exc:
             raise AlreadySubscribedError(str(exc)) from exc
 
     async def count_for_guild(self, guild_id: int) -> int:
@@ -434,9 +444,7 @@ class SubscriptionRepository:
         )
         return None if row is None else Subscription.from_row(row)
 
-    async def for_feed(
-        self, feed_id: int, *, conn: aiosqlite.Connection | None = None
-    ) -> list[Subscription]:
+    async def for_feed(self, feed_id: int, *, conn: Connection | None = None) -> list[Subscription]:
         """Every subscription to a feed, oldest first (the caller decides who gets what)."""
         sql = _SELECT_SUBSCRIPTIONS + "WHERE s.feed_id = ? ORDER BY s.id"
         rows = await self.db.fetchall(sql, (feed_id,), conn=conn)
@@ -453,8 +461,8 @@ class SubscriptionRepository:
             )
             subscriptions = [Subscription.from_row(row) for row in rows]
             feed_rows = await self.db.fetchall(
-                "SELECT * FROM feeds WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps(sorted({s.feed_id for s in subscriptions})),),
+                "SELECT * FROM feeds WHERE " + self.db.dialect.in_list("id"),
+                (self.db.dialect.list_param(sorted({s.feed_id for s in subscriptions})),),
                 conn=conn,
             )
         feeds = {row["id"]: Feed.from_row(row) for row in feed_rows}
@@ -483,27 +491,24 @@ class SubscriptionRepository:
             )
 
     async def disable_channel(
-        self, channel_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
+        self, channel_id: int, reason: str, *, conn: Connection | None = None
     ) -> int:
         """Disable every subscription of a channel Discord says is gone or forbidden."""
         async with self.db.writing(conn) as c:
-            cursor = await c.execute(
+            return await c.execute(
                 "UPDATE feed_subscriptions SET disabled_reason = ? WHERE channel_id = ?",
                 (reason, channel_id),
             )
-            return cursor.rowcount
 
     async def remove(self, subscription_id: int) -> None:
         """Unsubscribe; the feed itself is forgotten once nobody subscribes to it."""
         async with self.db.transaction() as c:
-            async with c.execute(
-                "SELECT feed_id FROM feed_subscriptions WHERE id = ?", (subscription_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is None:
+            feed_id = await c.fetchval(
+                "DELETE FROM feed_subscriptions WHERE id = ? RETURNING feed_id", (subscription_id,)
+            )
+            if feed_id is None:
                 return
-            await c.execute("DELETE FROM feed_subscriptions WHERE id = ?", (subscription_id,))
-            await FeedRepository(self.db).delete_if_unsubscribed(int(row[0]), conn=c)
+            await FeedRepository(self.db).delete_if_unsubscribed(int(feed_id), conn=c)
 
 
 class CommunityAnnounceRepository:
@@ -513,7 +518,7 @@ class CommunityAnnounceRepository:
         self.db = db
 
     async def get(
-        self, guild_id: int, *, conn: aiosqlite.Connection | None = None
+        self, guild_id: int, *, conn: Connection | None = None
     ) -> CommunityAnnounceChannel | None:
         sql = (
             "SELECT guild_id, channel_id, disabled_reason FROM community_announce_channels "
@@ -539,7 +544,7 @@ class CommunityAnnounceRepository:
             )
 
     async def disable_channel(
-        self, channel_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
+        self, channel_id: int, reason: str, *, conn: Connection | None = None
     ) -> None:
         """Stop announcing to a channel Discord says is gone or forbidden."""
         async with self.db.writing(conn) as c:

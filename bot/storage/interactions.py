@@ -17,9 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import aiosqlite
-
-from bot.storage.database import Database
+from bot.storage.database import Database, Row
 
 # 16 characters of [A-Za-z0-9_-]: 96 random bits, unguessable, short enough for custom_ids.
 STATE_ID_BYTES: Final = 12
@@ -49,7 +47,7 @@ class InteractionState:
     outcome: str | None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> InteractionState:
+    def from_row(cls, row: Row) -> InteractionState:
         return cls(
             id=row[0],
             kind=row[1],
@@ -125,14 +123,13 @@ class InteractionStateRepository:
         could not be taken (`get` says why). Expiry is the caller's to judge: some actions
         still make sense on an expired state (handing a draft back)."""
         async with self.db.transaction() as conn:
-            rows = await conn.execute_fetchall(
+            row = await conn.fetchone(
                 "UPDATE interaction_states SET busy_until = ? "
                 "WHERE id = ? AND outcome IS NULL AND (busy_until IS NULL OR busy_until <= ?) "
                 f"RETURNING {_COLUMNS}",
                 (now + lease, state_id, now),
             )
-        rows = list(rows)
-        return InteractionState.from_row(rows[0]) if rows else None
+        return None if row is None else InteractionState.from_row(row)
 
     async def release(self, state_id: str, *, expires_at: float | None = None) -> None:
         """End the action that claimed the state (it stays usable), moving its expiry on
@@ -169,34 +166,32 @@ class InteractionStateRepository:
         """Record that the state is done with; True when this call did it (it was not
         already). Ends any action holding it."""
         async with self.db.transaction() as conn:
-            rows = await conn.execute_fetchall(
+            changed = await conn.execute(
                 "UPDATE interaction_states SET outcome = ?, busy_until = NULL "
-                "WHERE id = ? AND outcome IS NULL RETURNING id",
+                "WHERE id = ? AND outcome IS NULL",
                 (outcome, state_id),
             )
-        return bool(list(rows))
+        return changed > 0
 
     async def expire(self, state_id: str, *, now: float, slack: float = 0.0) -> bool:
         """Mark the state expired when its time is up (within `slack` seconds: a timer and
         the clock disagree a little), nothing is done with it and no action holds it. True
         when this call did it: then the caller tidies its message."""
         async with self.db.transaction() as conn:
-            rows = await conn.execute_fetchall(
+            changed = await conn.execute(
                 "UPDATE interaction_states SET outcome = 'expired' "
                 "WHERE id = ? AND outcome IS NULL AND expires_at <= ? "
-                "AND (busy_until IS NULL OR busy_until <= ?) RETURNING id",
+                "AND (busy_until IS NULL OR busy_until <= ?)",
                 (state_id, now + slack, now),
             )
-        return bool(list(rows))
+        return changed > 0
 
     async def prune(self, *, expired_before: float) -> int:
         """Forget the states that expired before `expired_before`. Returns how many."""
         async with self.db.transaction() as conn:
-            rows = await conn.execute_fetchall(
-                "DELETE FROM interaction_states WHERE expires_at < ? RETURNING id",
-                (expired_before,),
+            return await conn.execute(
+                "DELETE FROM interaction_states WHERE expires_at < ?", (expired_before,)
             )
-        return len(list(rows))
 
 
 def _dumps(payload: Mapping[str, Any]) -> str:

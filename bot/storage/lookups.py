@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-import aiosqlite
-
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database
 
 LookupSource = Literal["arxiv", "crossref"]
 
@@ -48,9 +46,7 @@ class LookupQueue:
         self.source = source
         self._table, self._column = _TABLES[source]
 
-    async def status(
-        self, paper_id: int, *, conn: aiosqlite.Connection | None = None
-    ) -> str | None:
+    async def status(self, paper_id: int, *, conn: Connection | None = None) -> str | None:
         """'pending', 'resolved', 'failed', or None when the paper has no such identifier."""
         value = await self.db.fetchval(
             f"SELECT status FROM {self._table} WHERE paper_id = ?", (paper_id,), conn=conn
@@ -84,13 +80,14 @@ class LookupQueue:
         *,
         error: str,
         next_attempt_at: float | None,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> None:
         """Another failed attempt, retried at `next_attempt_at`; None gives up ('failed')."""
         async with self.db.writing(conn) as c:
             await c.execute(
                 f"UPDATE {self._table} SET attempts = attempts + 1, last_error = ?, "
-                "status = CASE WHEN ? IS NULL THEN 'failed' ELSE 'pending' END, "
+                "status = CASE WHEN CAST(? AS DOUBLE PRECISION) IS NULL THEN 'failed' "
+                "ELSE 'pending' END, "
                 "next_attempt_at = COALESCE(?, next_attempt_at) "
                 "WHERE paper_id = ? AND status = 'pending'",
                 (error[:500], next_attempt_at, next_attempt_at, paper_id),
@@ -102,7 +99,7 @@ class LookupQueue:
         identifier: str,
         *,
         now: float,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> None:
         """The service answered for this paper: nothing more to look up."""
         async with self.db.writing(conn) as c:

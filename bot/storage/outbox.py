@@ -9,6 +9,12 @@ created instead of posting a second one; the sender also puts it in the message'
 to find the message in the channel's history after that window (see `bot.announce.sender`).
 Row ids are never reused, so neither are nonces. `first_attempt_at` is set just before a
 row is first sent: from then on Discord may have its message.
+
+A row's `delivery` (migration 0014) says what sending it makes: a message ('message'); a
+message and then a discussion thread started from it ('thread': the row stays pending with
+its `message_id` until the thread exists, `thread_attempt_at` being set just before the
+thread is first asked for); or a post in a forum channel ('forum': the thread and its first
+message at once). `thread_id` is the thread or post once it exists.
 """
 
 from __future__ import annotations
@@ -18,9 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Literal
 
-import aiosqlite
-
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database, Row
+from bot.storage.feeds import Delivery
 
 OutboxKind = Literal["summary", "overflow", "notice"]
 
@@ -65,9 +70,12 @@ class OutboxMessage:
     created_at: float
     sent_at: float | None
     first_attempt_at: float | None
+    delivery: Delivery
+    thread_id: int | None
+    thread_attempt_at: float | None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row, *, salt: str) -> OutboxMessage:
+    def from_row(cls, row: Row, *, salt: str) -> OutboxMessage:
         values = {field.name: row[field.name] for field in fields(cls)}
         if values["nonce"] is None:
             values["nonce"] = derived_nonce(salt, int(values["id"]))
@@ -96,10 +104,15 @@ class AnnouncedSummary:
     edited_at: float = 0.0
     votes_up: int = 0
     votes_down: int = 0
+    kind: str = "summary"  # 'abstract': the entry is the paper itself (migration 0013)
 
     @property
     def title(self) -> str:
         return self.paper_title or self.summary_title or "Untitled"
+
+    @property
+    def is_abstract(self) -> bool:
+        return self.kind == "abstract"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +138,13 @@ class NewOutboxMessage:
     summary_id: int | None = None
     mention_role_id: int | None = None
     text: str | None = None
+    delivery: Delivery = "message"
 
 
 _INSERT_OUTBOX_ROW = (
     "INSERT INTO announcement_outbox (kind, guild_id, channel_id, "
-    "subscription_id, feed_id, summary_id, mention_role_id, text, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "subscription_id, feed_id, summary_id, mention_role_id, text, created_at, delivery) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -150,7 +164,7 @@ class OutboxRepository:
             self._salt = str(value)
         return self._salt
 
-    async def _messages(self, rows: Iterable[aiosqlite.Row]) -> list[OutboxMessage]:
+    async def _messages(self, rows: Iterable[Row]) -> list[OutboxMessage]:
         salt = await self.nonce_salt()
         return [OutboxMessage.from_row(row, salt=salt) for row in rows]
 
@@ -166,12 +180,13 @@ class OutboxRepository:
         summary_id: int | None = None,
         mention_role_id: int | None = None,
         text: str | None = None,
-        conn: aiosqlite.Connection | None = None,
+        delivery: Delivery = "message",
+        conn: Connection | None = None,
     ) -> int:
         """Add one message to send; pass `conn` to make it part of the caller's transaction."""
         async with self.db.writing(conn) as c:
-            cursor = await c.execute(
-                _INSERT_OUTBOX_ROW,
+            row_id = await c.fetchval(
+                _INSERT_OUTBOX_ROW + " RETURNING id",
                 (
                     kind,
                     guild_id,
@@ -182,17 +197,17 @@ class OutboxRepository:
                     mention_role_id,
                     text,
                     now,
+                    delivery,
                 ),
             )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+            return int(row_id)
 
     async def enqueue_many(
         self,
         rows: Sequence[NewOutboxMessage],
         *,
         now: float,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """Add several messages in one statement (one hand-off to the database thread), in
         order; pass `conn` to make them part of the caller's transaction. Returns how many."""
@@ -209,6 +224,7 @@ class OutboxRepository:
                 row.mention_role_id,
                 row.text,
                 now,
+                row.delivery,
             )
             for row in rows
         ]
@@ -257,20 +273,52 @@ class OutboxRepository:
                 (now, row_id),
             )
 
-    async def mark_sent(self, row_id: int, *, message_id: int, now: float) -> None:
-        """Record that Discord accepted the row's message; a summary's message is also
-        remembered as where it was posted (reading-session cards link to it)."""
+    async def mark_posted(self, row_id: int, *, message_id: int) -> None:
+        """Record that Discord accepted the message of a 'thread' row, whose thread is still
+        to be made (the row stays pending: a retry goes on from the thread)."""
+        async with self.db.transaction() as c:
+            await c.execute(
+                "UPDATE announcement_outbox SET message_id = ? WHERE id = ? AND state = 'pending'",
+                (message_id, row_id),
+            )
+
+    async def mark_thread_attempting(self, row_id: int, *, now: float) -> None:
+        """Record, before a 'thread' row's thread is first asked for, that Discord may have
+        it from now on."""
+        async with self.db.transaction() as c:
+            await c.execute(
+                "UPDATE announcement_outbox SET thread_attempt_at = ? "
+                "WHERE id = ? AND thread_attempt_at IS NULL",
+                (now, row_id),
+            )
+
+    async def mark_sent(
+        self,
+        row_id: int,
+        *,
+        message_id: int,
+        now: float,
+        thread_id: int | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Record that Discord accepted the row's message (and made its thread or forum post,
+        `thread_id`); `note` says what went wrong with a thread that could not be made. A
+        summary's message is also remembered as where it was posted (reading-session cards
+        link to it): a forum post's message is in the post itself."""
         async with self.db.transaction() as c:
             await c.execute(
                 "UPDATE announcement_outbox SET state = 'sent', message_id = ?, sent_at = ?, "
-                "attempts = attempts + 1, last_error = NULL WHERE id = ?",
-                (message_id, now, row_id),
+                "thread_id = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+                (message_id, now, thread_id, note, row_id),
             )
             await c.execute(
-                "INSERT OR IGNORE INTO summary_posts "
+                "INSERT INTO summary_posts "
                 "(summary_id, guild_id, channel_id, message_id, posted_at) "
-                "SELECT summary_id, guild_id, channel_id, ?, ? FROM announcement_outbox "
-                "WHERE id = ? AND summary_id IS NOT NULL",
+                "SELECT summary_id, guild_id, "
+                "CASE WHEN delivery = 'forum' AND thread_id IS NOT NULL THEN thread_id "
+                "ELSE channel_id END, ?, ? FROM announcement_outbox "
+                "WHERE id = ? AND summary_id IS NOT NULL "
+                "ON CONFLICT (summary_id, message_id) DO NOTHING",
                 (message_id, now, row_id),
             )
 
@@ -292,16 +340,15 @@ class OutboxRepository:
             )
 
     async def drop_pending_for_channel(
-        self, channel_id: int, reason: str, *, conn: aiosqlite.Connection | None = None
+        self, channel_id: int, reason: str, *, conn: Connection | None = None
     ) -> int:
         """Give up on everything still pending for a channel that is gone. Returns how many."""
         async with self.db.writing(conn) as c:
-            cursor = await c.execute(
+            return await c.execute(
                 "UPDATE announcement_outbox SET state = 'dropped', last_error = ? "
                 "WHERE channel_id = ? AND state = 'pending'",
                 (reason, channel_id),
             )
-            return cursor.rowcount
 
     async def for_channel(self, channel_id: int) -> list[OutboxMessage]:
         """Every row for one channel, oldest first (for tests and diagnostics)."""
@@ -314,7 +361,7 @@ class OutboxRepository:
         """Pending rows (of one guild, or of all with None) and when the oldest was queued."""
         row = await self.db.fetchone(
             "SELECT count(*), min(created_at) FROM announcement_outbox "
-            "WHERE state = 'pending' AND (? IS NULL OR guild_id = ?)",
+            "WHERE state = 'pending' AND (CAST(? AS BIGINT) IS NULL OR guild_id = ?)",
             (guild_id, guild_id),
         )
         assert row is not None
@@ -330,21 +377,21 @@ class OutboxRepository:
     async def prune_sent(self, *, older_than: float) -> int:
         """Forget delivered rows once their nonces can no longer matter."""
         async with self.db.transaction() as c:
-            cursor = await c.execute(
+            return await c.execute(
                 "DELETE FROM announcement_outbox WHERE state != 'pending' AND created_at < ?",
                 (older_than,),
             )
-            return cursor.rowcount
 
     async def announced_summary(
-        self, summary_id: int, *, conn: aiosqlite.Connection | None = None
+        self, summary_id: int, *, conn: Connection | None = None
     ) -> AnnouncedSummary | None:
         """A summary with its paper, as an announcement shows it."""
         sql = (
             "SELECT s.id, s.origin, s.guild_id, s.author_name, s.title, s.tldr, s.body, s.url, "
             "s.score, s.created_at, p.title, p.authors, p.venue, p.year, p.url, s.edited_at, "
             "(SELECT count(*) FROM summary_votes AS v WHERE v.summary_id = s.id AND v.value > 0), "
-            "(SELECT count(*) FROM summary_votes AS v WHERE v.summary_id = s.id AND v.value < 0) "
+            "(SELECT count(*) FROM summary_votes AS v WHERE v.summary_id = s.id AND v.value < 0), "
+            "s.kind "
             "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id "
             "WHERE s.id = ? AND s.deleted_at IS NULL"
         )

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import aiosqlite
-
 from bot.papers import PaperId
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database, RetryableTransactionError, Row
+from bot.storage.dialect import Dialect
 
 log = logging.getLogger(__name__)
 
@@ -61,40 +59,10 @@ PAPER_VISIBLE_TO_GUILD: Final = (
 )
 
 
-# SQLite's page cache while importing, in KiB (negative PRAGMA cache_size means KiB). The
-# default 2 MiB makes every batch re-read and re-write the same index pages.
-BULK_CACHE_KIB: Final = 64 * 1024
-# WAL pages between automatic checkpoints while importing (default 1,000, 4 MiB). A checkpoint
-# syncs the WAL and the database file and copies every page changed since the last one; an
-# import rewrites the same index pages over and over, so fewer checkpoints copy fewer pages
-# and sync less. The WAL file grows to about this size (64 MiB).
-BULK_CHECKPOINT_PAGES: Final = 16384
-
-
-@asynccontextmanager
-async def bulk_write_cache(db: Database) -> AsyncIterator[None]:
-    """A bigger page cache and rarer WAL checkpoints for the duration of a bulk import, then
-    the previous settings again.
-
-    Never shrinks a cache, nor shortens a checkpoint interval, that is already bigger.
-    Connection-wide, so meant for imports (the CLI), not for the bot's routine writes.
-    Durability is unchanged (synchronous stays as it is).
-    """
-    previous = int(await db.writer_pragma("cache_size"))
-    # cache_size is pages when positive, KiB when negative; compare in KiB.
-    page_size = int(await db.writer_pragma("page_size"))
-    previous_kib = previous * page_size // 1024 if previous > 0 else -previous
-    previous_checkpoint = int(await db.writer_pragma("wal_autocheckpoint"))
-    if previous_kib < BULK_CACHE_KIB:
-        await db.writer_pragma("cache_size", -BULK_CACHE_KIB)
-    # 0 (or less) means no automatic checkpoints at all: leave that alone.
-    if 0 < previous_checkpoint < BULK_CHECKPOINT_PAGES:
-        await db.writer_pragma("wal_autocheckpoint", BULK_CHECKPOINT_PAGES)
-    try:
-        yield
-    finally:
-        await db.writer_pragma("cache_size", previous)
-        await db.writer_pragma("wal_autocheckpoint", previous_checkpoint)
+def bulk_write_cache(db: Database) -> AbstractAsyncContextManager[None]:
+    """The database's settings for a bulk import, for the duration of the block
+    (`Database.bulk_writes`: SQLite's bigger page cache and rarer checkpoints)."""
+    return db.bulk_writes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +86,7 @@ class Paper:
     categories: tuple[str, ...] = ()  # arXiv categories, primary first
 
     @classmethod
-    def from_row(cls, row: Sequence[Any], offset: int = 0) -> Paper:
+    def from_row(cls, row: Row, offset: int = 0) -> Paper:
         """From the columns of PAPER_COLUMNS in a row, starting at `offset`."""
         v = [row[offset + index] for index in range(len(PAPER_COLUMNS))]
         return cls(
@@ -170,11 +138,13 @@ class _PaperState:
 
 @dataclass(frozen=True, slots=True)
 class ResolvedPapers:
-    """`resolve_many`'s answer: one paper id per request, and how many rows were created."""
+    """`resolve_many`'s answer: one paper id per request, and how many rows were created;
+    `abstracts` has each requested paper's abstract as it now is (None when unknown)."""
 
     paper_ids: list[int]
     created: int
     updated: int
+    abstracts: list[str | None] = field(default_factory=list)
 
 
 class PaperRepository:
@@ -189,6 +159,18 @@ class PaperRepository:
         is shown goes through `get_visible`."""
         row = await self.db.fetchone(SELECT_PAPERS + " WHERE id = ?", (paper_id,))
         return None if row is None else Paper.from_row(row)
+
+    async def get_many(self, paper_ids: Iterable[int]) -> dict[int, Paper]:
+        """`get` for several row ids in one statement (ids not found are left out)."""
+        wanted = list(dict.fromkeys(paper_ids))
+        if not wanted:
+            return {}
+        dialect = self.db.dialect
+        rows = await self.db.fetchall(
+            SELECT_PAPERS + " WHERE " + dialect.in_list("id"), (dialect.list_param(wanted),)
+        )
+        papers = (Paper.from_row(row) for row in rows)
+        return {paper.id: paper for paper in papers}
 
     async def get_visible(self, paper_id: int, *, guild_id: int | None) -> Paper | None:
         """The paper with this row id if the guild may see it (PAPER_VISIBLE_TO_GUILD)."""
@@ -205,10 +187,13 @@ class PaperRepository:
         found = await self.find_by_ids(ids)
         if not found:
             return []
+        dialect = self.db.dialect
         rows = await self.db.fetchall(
-            "SELECT id FROM papers WHERE id IN (SELECT value FROM json_each(:ids)) AND "
+            "SELECT id FROM papers WHERE "
+            + dialect.in_list("id", ":ids")
+            + " AND "
             + PAPER_VISIBLE_TO_GUILD,
-            {"ids": json.dumps([paper.id for paper in found]), "viewer_guild": guild_id},
+            {"ids": dialect.list_param([paper.id for paper in found]), "viewer_guild": guild_id},
         )
         visible = {row[0] for row in rows}
         return [paper for paper in found if paper.id in visible]
@@ -217,7 +202,7 @@ class PaperRepository:
         """The oldest paper the guild may see with exactly this title, ignoring ASCII case."""
         row = await self.db.fetchone(
             SELECT_PAPERS
-            + " WHERE title = :title COLLATE NOCASE AND "
+            + " WHERE lower(title) = lower(:title) AND "
             + PAPER_VISIBLE_TO_GUILD
             + " ORDER BY id LIMIT 1",
             {"title": title, "viewer_guild": guild_id},
@@ -234,7 +219,9 @@ class PaperRepository:
         ids = list(ids)
         if not ids:
             return []
-        rows = await self.db.fetchall(_SELECT_BY_IDS, _ids_parameters(ids))
+        rows = await self.db.fetchall(
+            _select_by_ids(self.db.dialect), _ids_parameters(self.db.dialect, ids)
+        )
         papers = {row["id"]: Paper.from_row(row) for row in rows}
         ordered: list[Paper] = []
         for paper_id in ids:
@@ -255,7 +242,7 @@ class PaperRepository:
         url: str | None = None,
         pdf_url: str | None = None,
         published: str | None = None,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> Paper:
         """The paper any of `ids` names, created when none does.
 
@@ -271,16 +258,14 @@ class PaperRepository:
         )  # fmt: skip
         async with self.db.writing(conn) as connection:
             resolved = await self.resolve_many([details], conn=connection)
-            async with connection.execute(
-                SELECT_PAPERS + " WHERE id = ?",
-                (resolved.paper_ids[0],),
-            ) as cursor:
-                row = await cursor.fetchone()
+            row = await connection.fetchone(
+                SELECT_PAPERS + " WHERE id = ?", (resolved.paper_ids[0],)
+            )
         assert row is not None
         return Paper.from_row(row)
 
     async def resolve_many(
-        self, items: Sequence[PaperDetails], *, conn: aiosqlite.Connection | None = None
+        self, items: Sequence[PaperDetails], *, conn: Connection | None = None
     ) -> ResolvedPapers:
         """`find_or_create` for a whole batch in a handful of statements (the import path).
 
@@ -294,7 +279,10 @@ class PaperRepository:
                 raise ValueError("every item needs at least one identifier")
         async with self.db.writing(conn) as connection:
             all_ids = [paper_id for item in items for paper_id in item.ids]
-            rows = await connection.execute_fetchall(_SELECT_BY_IDS, _ids_parameters(all_ids))
+            dialect = connection.dialect
+            rows = await connection.fetchall(
+                _select_by_ids(dialect), _ids_parameters(dialect, all_ids)
+            )
             by_key: dict[tuple[str, str], _PaperState] = {}
             for row in rows:
                 state = _PaperState(id=row["id"], values=dict(zip(row.keys(), row, strict=True)))
@@ -313,18 +301,22 @@ class PaperRepository:
             if new_states:
                 # One statement, rows in a JSON array: fewer round trips than one per row.
                 new_rows = [(*_values(s, _INSERT_COLUMNS), now, now) for s in new_states]
-                rows_json = json_rows(new_rows)
+                rows_json = dialect.rows_param(new_rows)
                 if rows_json is None:
                     await connection.executemany(_INSERT_ONE, new_rows)
                 else:
-                    await connection.execute(_INSERT_FROM_JSON, (rows_json,))
-                keys = _json_array([s.values["canonical_key"] for s in new_states])
-                found = await connection.execute_fetchall(
-                    "SELECT id, canonical_key FROM papers"
-                    " WHERE canonical_key IN (SELECT value FROM json_each(?))",
-                    (keys,),
+                    await connection.execute(_insert_from_json(dialect), (rows_json,))
+                keys = [s.values["canonical_key"] for s in new_states]
+                found = await connection.fetchall(
+                    "SELECT id, canonical_key FROM papers WHERE "
+                    + dialect.in_list("canonical_key"),
+                    (dialect.list_param(keys),),
                 )
                 ids_by_key = {row[1]: row[0] for row in found}
+                if len(ids_by_key) < len(keys):
+                    # Another transaction stored one of these papers since we looked
+                    # (PostgreSQL; its identifiers then stopped our insert): decide again.
+                    raise RetryableTransactionError("papers were inserted concurrently")
                 for state in new_states:
                     state.id = ids_by_key[state.values["canonical_key"]]
 
@@ -335,6 +327,7 @@ class PaperRepository:
             paper_ids=[state.id for state in chosen],  # type: ignore[misc]
             created=len(new_states),
             updated=len(updated),
+            abstracts=[state.values.get("abstract") for state in chosen],
         )
 
     @staticmethod
@@ -368,7 +361,7 @@ class PaperRepository:
         return state
 
     async def fill_missing(
-        self, paper_id: int, details: PaperDetails, *, conn: aiosqlite.Connection | None = None
+        self, paper_id: int, details: PaperDetails, *, conn: Connection | None = None
     ) -> Paper | None:
         """Fill this paper's empty fields from `details` (what arXiv or Crossref says of it),
         keeping every field that is already set, and add its identifiers where free.
@@ -377,13 +370,14 @@ class PaperRepository:
         Returns the paper as it now is, or None when there is no such paper.
         """
         async with self.db.writing(conn) as connection:
-            async with connection.execute(SELECT_PAPERS + " WHERE id = ?", (paper_id,)) as cursor:
-                current = await cursor.fetchone()
+            current = await connection.fetchone(SELECT_PAPERS + " WHERE id = ?", (paper_id,))
             if current is None:
                 return None
             state = _PaperState(id=paper_id, values=dict(zip(current.keys(), current, strict=True)))
             by_key: dict[tuple[str, str], _PaperState] = {}
-            owners = await connection.execute_fetchall(_SELECT_BY_IDS, _ids_parameters(details.ids))
+            owners = await connection.fetchall(
+                _select_by_ids(connection.dialect), _ids_parameters(connection.dialect, details.ids)
+            )
             for owner in owners:
                 if owner["id"] != paper_id:
                     values = dict(zip(owner.keys(), owner, strict=True))
@@ -392,14 +386,11 @@ class PaperRepository:
             _fill(by_key, state, details)
             if state.changed:
                 await self._write_changes(connection, [state], int(time.time()))
-            async with connection.execute(SELECT_PAPERS + " WHERE id = ?", (paper_id,)) as cursor:
-                row = await cursor.fetchone()
+            row = await connection.fetchone(SELECT_PAPERS + " WHERE id = ?", (paper_id,))
         return None if row is None else Paper.from_row(row)
 
     @staticmethod
-    async def _write_changes(
-        connection: aiosqlite.Connection, states: list[_PaperState], now: int
-    ) -> None:
+    async def _write_changes(connection: Connection, states: list[_PaperState], now: int) -> None:
         await connection.executemany(
             "UPDATE papers SET arxiv_id = ?, doi = ?, bibtex_key = ?, venue = ?, year = ?,"
             " abstract = ?, url = ?, pdf_url = ?, published = ?, categories = ?, updated_at = ?"
@@ -421,7 +412,7 @@ class PaperRepository:
         *,
         guild_id: int | None,
         now: float,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """The paper a title typed in `guild_id` names: one the guild may see with exactly
         this title (ignoring case), else a paper known only by it, created when missing.
@@ -431,7 +422,7 @@ class PaperRepository:
         """
         async with self.db.writing(conn) as c:
             row = await self.db.fetchone(
-                "SELECT id FROM papers WHERE title = :title COLLATE NOCASE AND "
+                "SELECT id FROM papers WHERE lower(title) = lower(:title) AND "
                 + PAPER_VISIBLE_TO_GUILD
                 + " ORDER BY id LIMIT 1",
                 {"title": title, "viewer_guild": guild_id},
@@ -462,7 +453,7 @@ class PaperRepository:
         abstract: str | None = _UNSET,
         url: str | None = _UNSET,
         pdf_url: str | None = _UNSET,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> Paper | None:
         """Overwrite the given fields (unlike find_or_create, which only fills empty ones).
 
@@ -482,7 +473,7 @@ class PaperRepository:
                 " abstract = CASE WHEN ? THEN ? ELSE abstract END,"
                 " url = CASE WHEN ? THEN ? ELSE url END,"
                 " pdf_url = CASE WHEN ? THEN ? ELSE pdf_url END,"
-                " updated_at = unixepoch() WHERE id = ?",
+                " updated_at = " + connection.dialect.unix_now + " WHERE id = ?",
                 (*flags, paper_id),
             )
             if title is not _UNSET or authors is not _UNSET:
@@ -497,62 +488,62 @@ class PaperRepository:
                         paper_id,
                     ),
                 )
-            async with connection.execute(
-                SELECT_PAPERS + " WHERE id = ?",
-                (paper_id,),
-            ) as cursor:
-                row = await cursor.fetchone()
+            row = await connection.fetchone(SELECT_PAPERS + " WHERE id = ?", (paper_id,))
         return None if row is None else Paper.from_row(row)
 
 
-_SELECT_BY_IDS: Final = (
-    SELECT_PAPERS + " WHERE arxiv_id IN (SELECT value FROM json_each(?))"
-    " OR doi IN (SELECT value FROM json_each(?))"
-    " OR bibtex_key IN (SELECT value FROM json_each(?))"
-)
+def _select_by_ids(dialect: Dialect) -> str:
+    """Papers holding any of three lists of identifiers (`_ids_parameters`)."""
+    return (
+        SELECT_PAPERS
+        + " WHERE "
+        + dialect.in_list("arxiv_id")
+        + " OR "
+        + dialect.in_list("doi")
+        + " OR "
+        + dialect.in_list("bibtex_key")
+    )
 
 
-def _ids_parameters(ids: Iterable[PaperId]) -> tuple[str, str, str]:
-    """Three JSON arrays (arXiv ids, DOIs, bibtex keys) for `_SELECT_BY_IDS`."""
+def _ids_parameters(dialect: Dialect, ids: Iterable[PaperId]) -> tuple[Any, Any, Any]:
+    """Three lists (arXiv ids, DOIs, bibtex keys) for `_select_by_ids`."""
     grouped: dict[str, list[str]] = {"arxiv": [], "doi": [], "bibtex": []}
     for paper_id in ids:
         grouped[paper_id.kind].append(paper_id.value)
-    return json.dumps(grouped["arxiv"]), json.dumps(grouped["doi"]), json.dumps(grouped["bibtex"])
+    return (
+        dialect.list_param(grouped["arxiv"]),
+        dialect.list_param(grouped["doi"]),
+        dialect.list_param(grouped["bibtex"]),
+    )
 
 
-_INSERT_FROM_JSON: Final = (
-    "INSERT INTO papers (canonical_key, arxiv_id, doi, bibtex_key, title, authors, venue, year,"
-    " abstract, url, pdf_url, published, categories, created_at, updated_at)"
-    " SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,"
-    " value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11,"
-    " value ->> 12, value ->> 13, value ->> 14 FROM json_each(?) WHERE true ORDER BY key"
-    # A row may already own the key without the identifier (edited by hand): then this
-    # paper is that row.
-    " ON CONFLICT (canonical_key) DO NOTHING"
-)
+# The columns of a new paper row, with their types (for rows bound as one JSON parameter).
+_INSERT_TYPES: Final = (
+    ("canonical_key", "text"), ("arxiv_id", "text"), ("doi", "text"), ("bibtex_key", "text"),
+    ("title", "text"), ("authors", "text"), ("venue", "text"), ("year", "bigint"),
+    ("abstract", "text"), ("url", "text"), ("pdf_url", "text"), ("published", "text"),
+    ("categories", "text"), ("created_at", "bigint"), ("updated_at", "bigint"),
+)  # fmt: skip
+_INSERTED: Final = ", ".join(name for name, _ in _INSERT_TYPES)
+
+
+def _insert_from_json(dialect: Dialect) -> str:
+    """One statement for a whole batch of new papers, its rows in one JSON array: far fewer
+    round trips than a statement per row."""
+    return (
+        f"INSERT INTO papers ({_INSERTED}) SELECT {_INSERTED} FROM "
+        + dialect.json_rows(_INSERT_TYPES)
+        + " AS new_paper WHERE true ORDER BY position"
+        # A row may already own the key without the identifier (edited by hand): then this
+        # paper is that row.
+        " ON CONFLICT DO NOTHING"
+    )
 
 
 _INSERT_ONE: Final = (
-    "INSERT INTO papers (canonical_key, arxiv_id, doi, bibtex_key, title, authors, venue, year,"
-    " abstract, url, pdf_url, published, categories, created_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (canonical_key) DO NOTHING"
+    f"INSERT INTO papers ({_INSERTED}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
 )
-
-
-def json_rows(rows: Sequence[Sequence[Any]]) -> str | None:
-    """Rows as one JSON array of arrays, for `INSERT ... SELECT ... FROM json_each(?)`; None
-    when a text holds a NUL character, which SQLite's JSON functions would cut off there."""
-    for row in rows:
-        for value in row:
-            if isinstance(value, str) and "\x00" in value:
-                return None
-    return _json_array(rows)
-
-
-def _json_array(values: Sequence[Any]) -> str:
-    # Not ASCII-escaped: shorter, and SQLite need not decode the escapes.
-    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
 
 
 _INSERT_COLUMNS: Final = (

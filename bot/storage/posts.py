@@ -32,8 +32,9 @@ class SummaryPostRepository:
     ) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(
-                "INSERT OR IGNORE INTO summary_posts "
-                "(summary_id, guild_id, channel_id, message_id, posted_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO summary_posts "
+                "(summary_id, guild_id, channel_id, message_id, posted_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (summary_id, message_id) DO NOTHING",
                 (summary_id, guild_id, channel_id, message_id, now),
             )
 
@@ -45,11 +46,11 @@ class SummaryPostRepository:
         when Discord accepts them). Summaries with none are left out."""
         if not summary_ids:
             return {}
-        marks = ", ".join("?" for _ in summary_ids)
+        dialect = self.db.dialect
         rows = await self.db.fetchall(
             "SELECT summary_id, channel_id, message_id FROM summary_posts "
-            f"WHERE guild_id = ? AND summary_id IN ({marks}) ORDER BY posted_at",
-            (guild_id, *summary_ids),
+            "WHERE guild_id = ? AND " + dialect.in_list("summary_id") + " ORDER BY posted_at",
+            (guild_id, dialect.list_param(summary_ids)),
         )
         found: dict[int, PostedMessage] = {}
         for row in rows:  # oldest first: the latest message of each summary wins

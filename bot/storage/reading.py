@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, fields
 
-import aiosqlite
-
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database, IntegrityError, Row
 
 REMINDER_LEAD_SECONDS = 24 * 3600.0
 _SELECT_OPEN_FOR_PAPER = (
@@ -42,7 +39,7 @@ class ReadingSession:
     mention_role_id: int | None = None  # mentioned by the card and the reminder
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> ReadingSession:
+    def from_row(cls, row: Row) -> ReadingSession:
         return cls(**{field.name: row[field.name] for field in fields(cls)})
 
     @property
@@ -81,7 +78,7 @@ class ReadingRepository:
         started_at: float,
         due_at: float | None,
         mention_role_id: int | None = None,
-        conn: aiosqlite.Connection | None = None,
+        conn: Connection | None = None,
     ) -> ReadingSession:
         """Open a session. Raises `SessionAlreadyOpenError` when the paper has one here.
 
@@ -91,31 +88,31 @@ class ReadingRepository:
         """
         async with self.db.writing(conn) as c:
             try:
-                cursor = await c.execute(
-                    "INSERT INTO reading_sessions (guild_id, paper_id, channel_id, thread_id, "
-                    "started_by, started_at, due_at, mention_role_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        guild_id,
-                        paper_id,
-                        channel_id,
-                        thread_id,
-                        started_by,
-                        started_at,
-                        due_at,
-                        mention_role_id,
-                    ),
-                )
-            except sqlite3.IntegrityError as exc:
+                # In a savepoint: on PostgreSQL a failed statement ends the transaction
+                # unless rolled back to one, and the open session is looked up after.
+                async with self.db.savepoint(c, "reading_session_insert"):
+                    row = await c.fetchone(
+                        "INSERT INTO reading_sessions (guild_id, paper_id, channel_id, "
+                        "thread_id, started_by, started_at, due_at, mention_role_id) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                        (
+                            guild_id,
+                            paper_id,
+                            channel_id,
+                            thread_id,
+                            started_by,
+                            started_at,
+                            due_at,
+                            mention_role_id,
+                        ),
+                    )
+            except IntegrityError as exc:
                 existing = await self.db.fetchone(
                     _SELECT_OPEN_FOR_PAPER, (guild_id, paper_id), conn=c
                 )
                 raise SessionAlreadyOpenError(
                     None if existing is None else int(existing["id"])
                 ) from exc
-            row = await self.db.fetchone(
-                "SELECT * FROM reading_sessions WHERE id = ?", (cursor.lastrowid,), conn=c
-            )
         assert row is not None
         return ReadingSession.from_row(row)
 
@@ -186,12 +183,12 @@ class ReadingRepository:
     async def close(self, session_id: int, *, closed_by: int, now: float) -> bool:
         """Mark a session closed. False when it already was (someone closed it first)."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            closed = await conn.execute(
                 "UPDATE reading_sessions SET closed_at = ?, closed_by = ? "
                 "WHERE id = ? AND closed_at IS NULL",
                 (now, closed_by, session_id),
             )
-            return cursor.rowcount == 1
+            return closed == 1
 
     async def set_digest_message(self, session_id: int, message_id: int) -> None:
         async with self.db.transaction() as conn:

@@ -1,8 +1,9 @@
 """The SQL of search: the change log, and the rows the search index is built from.
 
-The search service reads on its own connections in worker threads (the index is derived
-data, rebuilt and caught up off the event loop), so these functions are synchronous over a
-plain sqlite3 connection. Every statement has bound parameters; nothing comes from user text.
+The search service reads in worker threads (the index is derived data, rebuilt and caught up
+off the event loop), so these functions are synchronous, over the database's `ThreadReader`
+(SQLite: a connection of the thread's own; PostgreSQL: the pool, through the event loop).
+Every statement has bound parameters; nothing comes from user text.
 
 Visibility (also the rule the papers repository applies): a summary from a feed is visible
 everywhere; a community summary only in its server; a soft-deleted one nowhere. A paper is
@@ -12,18 +13,18 @@ community summary or a reading session.
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
+
+from bot.storage.database import Database, Row, ThreadReader
 
 ROW_BATCH: Final = 2000
 
 _SUMMARY_COLUMNS: Final = """
     s.id, s.paper_id, s.origin, s.guild_id, s.author_name, s.tldr, s.body, s.score,
     s.created_at, s.deleted_at, COALESCE(NULLIF(p.title, ''), s.title), COALESCE(p.authors, ''),
-    p.year, COALESCE(p.venue, '')
+    p.year, COALESCE(p.venue, ''), s.kind
 """
 
 
@@ -45,6 +46,7 @@ class SummarySource:
     authors: str
     year: int | None
     venue: str
+    kind: str = "summary"  # 'abstract': the paper's abstract from a feed (migration 0013)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,149 +78,139 @@ class ResultRow:
     guild_id: int | None
     tldr: str
     body: str
+    kind: str = "summary"
 
 
-def connect(path: str, *, busy_timeout: float = 5.0) -> sqlite3.Connection:
-    """A connection of the search service's own (autocommit; one thread at a time)."""
-    conn = sqlite3.connect(
-        path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-    )
-    conn.execute("PRAGMA query_only = ON")
-    return conn
-
-
-def _ids(values: Iterable[int]) -> str:
-    return json.dumps(sorted({int(value) for value in values}))
+def _ids(conn: ThreadReader, values: Iterable[int]) -> object:
+    return conn.dialect.list_param(sorted({int(value) for value in values}))
 
 
 # -- the change log --------------------------------------------------------------------------
 
 
-def last_seq(conn: sqlite3.Connection) -> int:
+def last_seq(conn: ThreadReader) -> int:
     """The latest change logged (pruning may have emptied the log: then where it pruned)."""
-    row = conn.execute("SELECT seq FROM search_changes ORDER BY seq DESC LIMIT 1").fetchone()
+    row = conn.fetchone("SELECT seq FROM search_changes ORDER BY seq DESC LIMIT 1")
     return max(0 if row is None else int(row[0]), pruned_through(conn))
 
 
-def pruned_through(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT pruned_through FROM search_log_state WHERE id = 1").fetchone()
+def pruned_through(conn: ThreadReader) -> int:
+    row = conn.fetchone("SELECT pruned_through FROM search_log_state WHERE id = 1")
     return 0 if row is None else int(row[0])
 
 
-def changes_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple[int, str, int]]:
+def changes_after(conn: ThreadReader, seq: int, limit: int) -> list[tuple[int, str, int]]:
     """(seq, kind, item id) of the logged changes after `seq`, in order."""
-    rows = conn.execute(
+    rows = conn.fetchall(
         "SELECT seq, kind, item_id FROM search_changes WHERE seq > ? ORDER BY seq LIMIT ?",
         (seq, limit),
-    ).fetchall()
+    )
     return [(int(seq_), str(kind), int(item)) for seq_, kind, item in rows]
 
 
-def prune_changes(path: str, *, older_than: float, keep_after: int) -> int:
+async def prune_changes(db: Database, *, older_than: float, keep_after: int) -> int:
     """Delete log rows logged before `older_than` (Unix time) up to `keep_after` at most;
-    returns the new `pruned_through`. On a connection of its own: it writes."""
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute(
+    returns the new `pruned_through`."""
+    async with db.transaction() as conn:
+        # The state row is locked first: two processes pruning at once take turns.
+        through = int(
+            await conn.fetchval(
+                "SELECT pruned_through FROM search_log_state WHERE id = 1" + conn.dialect.for_update
+            )
+            or 0
+        )
+        newest = await conn.fetchval(
             "SELECT max(seq) FROM search_changes WHERE logged_at < ? AND seq <= ?",
             (int(older_than), keep_after),
-        ).fetchone()
-        through = pruned_through(conn)
-        if row is not None and row[0] is not None and int(row[0]) > through:
-            through = int(row[0])
-            conn.execute("DELETE FROM search_changes WHERE seq <= ?", (through,))
-            conn.execute("UPDATE search_log_state SET pruned_through = ? WHERE id = 1", (through,))
-        conn.execute("COMMIT")
-        return through
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
+        )
+        if newest is not None and int(newest) > through:
+            through = int(newest)
+            await conn.execute("DELETE FROM search_changes WHERE seq <= ?", (through,))
+            await conn.execute(
+                "UPDATE search_log_state SET pruned_through = ? WHERE id = 1", (through,)
+            )
+    return through
 
 
 # -- what the index is built from --------------------------------------------------------------
 
 
-def _summary(row: Sequence[object]) -> SummarySource:
+def _summary(row: Row) -> SummarySource:
     return SummarySource(
-        id=int(row[0]),  # type: ignore[call-overload]
-        paper_id=None if row[1] is None else int(row[1]),  # type: ignore[call-overload]
+        id=int(row[0]),
+        paper_id=None if row[1] is None else int(row[1]),
         origin=str(row[2]),
-        guild_id=None if row[3] is None else int(row[3]),  # type: ignore[call-overload]
+        guild_id=None if row[3] is None else int(row[3]),
         author_name=str(row[4] or ""),
         tldr=str(row[5] or ""),
         body=str(row[6] or ""),
-        score=int(row[7] or 0),  # type: ignore[call-overload]
-        created_at=int(row[8] or 0),  # type: ignore[call-overload]
+        score=int(row[7] or 0),
+        created_at=int(row[8] or 0),
         deleted=row[9] is not None,
         title=str(row[10] or ""),
         authors=str(row[11] or ""),
-        year=None if row[12] is None else int(row[12]),  # type: ignore[call-overload]
+        year=None if row[12] is None else int(row[12]),
         venue=str(row[13] or ""),
+        kind=str(row[14] or "summary"),
     )
 
 
-def summaries_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> list[SummarySource]:
-    rows = conn.execute(
+def summaries_by_id(conn: ThreadReader, ids: Iterable[int]) -> list[SummarySource]:
+    rows = conn.fetchall(
         "SELECT"
         + _SUMMARY_COLUMNS
         + "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id"
-        " WHERE s.id IN (SELECT value FROM json_each(?))",
-        (_ids(ids),),
-    ).fetchall()
+        " WHERE " + conn.dialect.in_list("s.id"),
+        (_ids(conn, ids),),
+    )
     return [_summary(row) for row in rows]
 
 
-def summaries_after(conn: sqlite3.Connection, after_id: int, limit: int) -> list[SummarySource]:
+def summaries_after(conn: ThreadReader, after_id: int, limit: int) -> list[SummarySource]:
     """Live summaries with an id above `after_id`, in id order (a full rebuild's pages)."""
-    rows = conn.execute(
+    rows = conn.fetchall(
         "SELECT"
         + _SUMMARY_COLUMNS
         + "FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id"
         " WHERE s.id > ? AND s.deleted_at IS NULL ORDER BY s.id LIMIT ?",
         (after_id, limit),
-    ).fetchall()
+    )
     return [_summary(row) for row in rows]
 
 
-def count_live_summaries(conn: sqlite3.Connection) -> int:
-    return int(
-        conn.execute("SELECT count(*) FROM summaries WHERE deleted_at IS NULL").fetchone()[0]
+def count_live_summaries(conn: ThreadReader) -> int:
+    return int(conn.fetchval("SELECT count(*) FROM summaries WHERE deleted_at IS NULL"))
+
+
+def summary_ids_of_papers(conn: ThreadReader, paper_ids: Iterable[int]) -> list[int]:
+    rows = conn.fetchall(
+        "SELECT id FROM summaries WHERE " + conn.dialect.in_list("paper_id"),
+        (_ids(conn, paper_ids),),
     )
-
-
-def summary_ids_of_papers(conn: sqlite3.Connection, paper_ids: Iterable[int]) -> list[int]:
-    rows = conn.execute(
-        "SELECT id FROM summaries WHERE paper_id IN (SELECT value FROM json_each(?))",
-        (_ids(paper_ids),),
-    ).fetchall()
     return [int(row[0]) for row in rows]
 
 
-def papers_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> list[PaperSource]:
+def papers_by_id(conn: ThreadReader, ids: Iterable[int]) -> list[PaperSource]:
     """The papers that exist among `ids`, with where each is visible."""
-    ids_json = _ids(ids)
-    rows = conn.execute(
+    ids_param = _ids(conn, ids)
+    in_ids = conn.dialect.in_list("paper_id", ":ids")
+    rows = conn.fetchall(
         """SELECT p.id, p.title, COALESCE(p.abstract, ''),
                   EXISTS (SELECT 1 FROM summaries AS s
                           WHERE s.paper_id = p.id AND s.origin = 'feed'),
                   COALESCE((SELECT max(s.created_at) FROM summaries AS s
                             WHERE s.paper_id = p.id AND s.deleted_at IS NULL), p.updated_at)
-           FROM papers AS p WHERE p.id IN (SELECT value FROM json_each(?))""",
-        (ids_json,),
-    ).fetchall()
+           FROM papers AS p WHERE """
+        + conn.dialect.in_list("p.id"),
+        (ids_param,),
+    )
     guilds: dict[int, set[int]] = {}
-    for paper_id, guild_id in conn.execute(
-        """SELECT paper_id, guild_id FROM summaries
-           WHERE paper_id IN (SELECT value FROM json_each(:ids))
-             AND origin = 'community' AND deleted_at IS NULL
+    for paper_id, guild_id in conn.fetchall(
+        f"""SELECT paper_id, guild_id FROM summaries
+           WHERE {in_ids} AND origin = 'community' AND deleted_at IS NULL
            UNION
-           SELECT paper_id, guild_id FROM reading_sessions
-           WHERE paper_id IN (SELECT value FROM json_each(:ids))""",
-        {"ids": ids_json},
+           SELECT paper_id, guild_id FROM reading_sessions WHERE {in_ids}""",
+        {"ids": ids_param},
     ):
         guilds.setdefault(int(paper_id), set()).add(int(guild_id))
     return [
@@ -234,33 +226,34 @@ def papers_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> list[PaperSour
     ]
 
 
-def paper_ids_after(conn: sqlite3.Connection, after_id: int, limit: int) -> list[int]:
+def paper_ids_after(conn: ThreadReader, after_id: int, limit: int) -> list[int]:
     """Papers with an id above `after_id` that have a summary or a reading session."""
-    rows = conn.execute(
+    rows = conn.fetchall(
         """SELECT p.id FROM papers AS p
            WHERE p.id > ? AND (EXISTS (SELECT 1 FROM summaries AS s WHERE s.paper_id = p.id)
                                OR EXISTS (SELECT 1 FROM reading_sessions AS r
                                           WHERE r.paper_id = p.id))
            ORDER BY p.id LIMIT ?""",
         (after_id, limit),
-    ).fetchall()
+    )
     return [int(row[0]) for row in rows]
 
 
 # -- what searches show ------------------------------------------------------------------------
 
 
-def result_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, ResultRow]:
-    rows = conn.execute(
+def result_rows(conn: ThreadReader, ids: Iterable[int]) -> dict[int, ResultRow]:
+    rows = conn.fetchall(
         """SELECT s.id, s.paper_id, COALESCE(NULLIF(p.title, ''), s.title), s.author_name,
                   s.score, COALESCE(s.url, p.url,
                                     CASE WHEN p.arxiv_id IS NOT NULL
                                          THEN 'https://arxiv.org/abs/' || p.arxiv_id END),
-                  s.created_at, s.origin, s.guild_id, s.tldr, s.body
+                  s.created_at, s.origin, s.guild_id, s.tldr, s.body, s.kind
            FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id
-           WHERE s.id IN (SELECT value FROM json_each(?))""",
-        (_ids(ids),),
-    ).fetchall()
+           WHERE """
+        + conn.dialect.in_list("s.id"),
+        (_ids(conn, ids),),
+    )
     return {
         int(row[0]): ResultRow(
             summary_id=int(row[0]),
@@ -274,27 +267,28 @@ def result_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Resul
             guild_id=None if row[8] is None else int(row[8]),
             tldr=str(row[9] or ""),
             body=str(row[10] or ""),
+            kind=str(row[11] or "summary"),
         )
         for row in rows
     }
 
 
 def paper_texts_for_viewer(
-    conn: sqlite3.Connection, paper_id: int, guild_id: int | None, all_guilds: bool
+    conn: ThreadReader, paper_id: int, guild_id: int | None, all_guilds: bool
 ) -> tuple[str, str, list[str], list[str]] | None:
     """(title, abstract, TL;DRs, bodies) of a paper and the summaries of it the viewer may
     see: what "similar papers" compares; None when there is no such paper."""
-    paper = conn.execute(
+    paper = conn.fetchone(
         "SELECT title, COALESCE(abstract, '') FROM papers WHERE id = ?", (paper_id,)
-    ).fetchone()
+    )
     if paper is None:
         return None
-    rows = conn.execute(
+    rows = conn.fetchall(
         """SELECT tldr, body FROM summaries
            WHERE paper_id = ? AND deleted_at IS NULL
              AND (origin = 'feed' OR ? OR guild_id = ?)""",
-        (paper_id, 1 if all_guilds else 0, guild_id),
-    ).fetchall()
+        (paper_id, bool(all_guilds), guild_id),
+    )
     return (
         str(paper[0] or ""),
         str(paper[1] or ""),
@@ -304,13 +298,16 @@ def paper_texts_for_viewer(
 
 
 def visible_summary_counts(
-    conn: sqlite3.Connection, paper_ids: Iterable[int], guild_id: int | None, all_guilds: bool
-) -> dict[int, int]:
-    rows = conn.execute(
-        """SELECT paper_id, count(*) FROM summaries
-           WHERE paper_id IN (SELECT value FROM json_each(?)) AND deleted_at IS NULL
+    conn: ThreadReader, paper_ids: Iterable[int], guild_id: int | None, all_guilds: bool
+) -> dict[int, tuple[int, int]]:
+    """For each paper with something the viewer may see: (entries, summaries), an entry
+    being a summary or the paper's abstract from a feed."""
+    rows = conn.fetchall(
+        f"""SELECT paper_id, count(*), sum(CASE WHEN kind = 'summary' THEN 1 ELSE 0 END)
+           FROM summaries
+           WHERE {conn.dialect.in_list("paper_id")} AND deleted_at IS NULL
              AND (origin = 'feed' OR ? OR guild_id = ?)
            GROUP BY paper_id""",
-        (_ids(paper_ids), 1 if all_guilds else 0, guild_id),
-    ).fetchall()
-    return {int(row[0]): int(row[1]) for row in rows}
+        (_ids(conn, paper_ids), bool(all_guilds), guild_id),
+    )
+    return {int(row[0]): (int(row[1]), int(row[2] or 0)) for row in rows}

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Final, Literal, cast
 
-import aiosqlite
-
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database
 
 SeedStatus = Literal["pending", "done", "skipped"]
 
@@ -34,14 +32,18 @@ class BotStateRepository:
         processes on one database cannot both decide.
         """
         async with self.db.transaction() as conn:
-            current = await _value(conn, _SEED_KEY)
-            if current is not None:
-                return cast(SeedStatus, current)
-            async with conn.execute("SELECT EXISTS (SELECT 1 FROM summaries)") as cursor:
-                row = await cursor.fetchone()
-            decided: SeedStatus = "skipped" if row is not None and row[0] else "pending"
-            await _set(conn, _SEED_KEY, decided, now)
-            return decided
+            # Decided and stored in one statement: of two processes deciding at once, the
+            # second waits for the first's row and keeps it (PostgreSQL; SQLite's writers
+            # take turns anyway).
+            await conn.execute(
+                "INSERT INTO bot_state (key, value, updated_at) SELECT ?, CASE WHEN EXISTS "
+                "(SELECT 1 FROM summaries) THEN 'skipped' ELSE 'pending' END, ? "
+                "ON CONFLICT (key) DO NOTHING",
+                (_SEED_KEY, now),
+            )
+            decided = await _value(conn, _SEED_KEY)
+        assert decided is not None
+        return cast(SeedStatus, decided)
 
     async def finish_seed(self, now: float) -> None:
         """Record that the seed import finished: it is never run again on this database."""
@@ -49,13 +51,12 @@ class BotStateRepository:
             await _set(conn, _SEED_KEY, "done", now)
 
 
-async def _value(conn: aiosqlite.Connection, key: str) -> str | None:
-    async with conn.execute("SELECT value FROM bot_state WHERE key = ?", (key,)) as cursor:
-        row = await cursor.fetchone()
-    return None if row is None else str(row[0])
+async def _value(conn: Connection, key: str) -> str | None:
+    value = await conn.fetchval("SELECT value FROM bot_state WHERE key = ?", (key,))
+    return None if value is None else str(value)
 
 
-async def _set(conn: aiosqlite.Connection, key: str, value: str, now: float) -> None:
+async def _set(conn: Connection, key: str, value: str, now: float) -> None:
     await conn.execute(
         "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",

@@ -1,18 +1,16 @@
 """The submission rate limit's record, shared by every bot process on the database.
 
 One `submission_events` row per publication. Counting and recording happen in one
-transaction that first updates the member's `submission_quota` row: on PostgreSQL that row
-lock makes two processes checking the same member take turns (the second counts after the
-first committed), and SQLite's single writer serialises them anyway; so concurrent submits
-from several processes never exceed the limit.
+transaction that first takes the member's lock (`Database.lock`): on PostgreSQL that makes
+two processes checking the same member take turns (the second counts after the first
+committed), and SQLite's single writer serialises them anyway; so concurrent submits from
+several processes never exceed the limit.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-
-import aiosqlite
 
 from bot.storage.database import Database
 
@@ -45,12 +43,12 @@ class SubmissionRepository:
     async def record(self, member_id: int, *, limit: int, window: float, now: float) -> Recorded:
         """Record a publication of `member_id` when the window allows one, atomically."""
         async with self.db.transaction() as conn:
-            await _lock_member(conn, member_id, now)
+            await self.db.lock(conn, "submissions", member_id)
             await conn.execute(
                 "DELETE FROM submission_events WHERE member_id = ? AND at <= ?",
                 (member_id, now - window),
             )
-            rows = await conn.execute_fetchall(
+            rows = await conn.fetchall(
                 "SELECT at FROM submission_events WHERE member_id = ? ORDER BY at", (member_id,)
             )
             wait = _wait([float(row[0]) for row in rows], limit=limit, window=window, now=now)
@@ -69,32 +67,10 @@ class SubmissionRepository:
             await conn.execute("DELETE FROM submission_events WHERE token = ?", (token,))
 
     async def prune(self, *, before: float) -> int:
-        """Forget publications older than `before` (out of any window) and the members left
-        with none. Returns how many publications went."""
+        """Forget publications older than `before` (out of any window). Returns how many
+        went."""
         async with self.db.transaction() as conn:
-            rows = list(
-                await conn.execute_fetchall(
-                    "DELETE FROM submission_events WHERE at < ? RETURNING token", (before,)
-                )
-            )
-            await conn.execute(
-                "DELETE FROM submission_quota WHERE checked_at < ? AND NOT EXISTS "
-                "(SELECT 1 FROM submission_events AS e "
-                "WHERE e.member_id = submission_quota.member_id)",
-                (before,),
-            )
-        return len(rows)
-
-
-async def _lock_member(conn: aiosqlite.Connection, member_id: int, now: float) -> None:
-    await conn.execute(
-        "INSERT INTO submission_quota (member_id, checked_at) VALUES (?, ?) "
-        "ON CONFLICT (member_id) DO NOTHING",
-        (member_id, now),
-    )
-    await conn.execute(
-        "UPDATE submission_quota SET checked_at = ? WHERE member_id = ?", (now, member_id)
-    )
+            return await conn.execute("DELETE FROM submission_events WHERE at < ?", (before,))
 
 
 def _wait(times: list[float], *, limit: int, window: float, now: float) -> float:

@@ -7,7 +7,6 @@ soft-deleted summaries (`deleted_at` set) are never shown.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Sequence
@@ -15,17 +14,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-import aiosqlite
-
-from bot.storage.database import Database
-from bot.storage.papers import Paper, json_rows, paper_columns
+from bot.storage.database import Connection, Database, Row
+from bot.storage.papers import Paper, paper_columns
 
 UpsertStatus = Literal["inserted", "updated", "unchanged"]
+# What a row is (migration 0013): a summary someone wrote, or a feed entry that is the paper
+# itself, its text the paper's abstract (an arXiv announcement).
+SummaryKind = Literal["summary", "abstract"]
 
-# Summary columns (15) then the paper's (PAPER_COLUMNS, NULL when the summary has none).
+# Summary columns (16) then the paper's (PAPER_COLUMNS, NULL when the summary has none).
 _SELECT_SUMMARIES: Final = (
     "SELECT s.id, s.paper_id, s.origin, s.guild_id, s.author_name, s.author_discord_id, s.title,"
     " s.tldr, s.body, s.url, s.external_id, s.score, s.created_at, s.edited_at, s.deleted_at, "
+    "s.kind, "
     + paper_columns("p")
     + " FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id"
 )
@@ -50,6 +51,12 @@ class Summary:
     edited_at: datetime
     deleted_at: datetime | None
     paper: Paper | None = None
+    kind: SummaryKind = "summary"
+
+    @property
+    def is_abstract(self) -> bool:
+        """Whether this is a paper's abstract (an arXiv entry), not a summary of it."""
+        return self.kind == "abstract"
 
     @property
     def display_title(self) -> str:
@@ -59,7 +66,7 @@ class Summary:
         return self.title
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> Summary:
+    def from_row(cls, row: Row) -> Summary:
         deleted = row[14]
         return cls(
             id=row[0], paper_id=row[1], origin=row[2], guild_id=row[3], author_name=row[4],
@@ -68,7 +75,8 @@ class Summary:
             created_at=datetime.fromtimestamp(row[12], UTC),
             edited_at=datetime.fromtimestamp(row[13], UTC),
             deleted_at=None if deleted is None else datetime.fromtimestamp(deleted, UTC),
-            paper=None if row[15] is None else Paper.from_row(row, 15),
+            kind=row[15],
+            paper=None if row[16] is None else Paper.from_row(row, 16),
         )  # fmt: skip
 
 
@@ -89,6 +97,7 @@ class ExternalSummary:
     tldr: str = ""
     created_at: datetime | None = None  # first publication; defaults to now
     edited_at: datetime | None = None  # last edit; defaults to created_at
+    kind: SummaryKind = "summary"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +130,10 @@ class SummaryRepository:
         order given (a list shown earlier, paged again: deleted ones drop out)."""
         if not summary_ids:
             return []
-        marks = ", ".join("?" for _ in summary_ids)
+        dialect = self.db.dialect
         rows = await self.db.fetchall(
-            _SELECT_SUMMARIES + f" WHERE s.id IN ({marks}) AND" + _VISIBLE,
-            (*summary_ids, guild_id),
+            _SELECT_SUMMARIES + " WHERE " + dialect.in_list("s.id") + " AND" + _VISIBLE,
+            (dialect.list_param(summary_ids), guild_id),
         )
         found = {summary.id: summary for summary in map(Summary.from_row, rows)}
         return [found[summary_id] for summary_id in summary_ids if summary_id in found]
@@ -147,7 +156,8 @@ class SummaryRepository:
         tldr: str = "",
         created_at: datetime | None = None,
         edited_at: datetime | None = None,
-        conn: aiosqlite.Connection | None = None,
+        kind: SummaryKind = "summary",
+        conn: Connection | None = None,
     ) -> UpsertResult:
         """Insert a feed summary, or bring the one with the same `external_id` up to date.
 
@@ -158,12 +168,12 @@ class SummaryRepository:
         summary = ExternalSummary(
             external_id=external_id, body=body, title=title, author_name=author_name,
             paper_id=paper_id, url=url, score=score, tldr=tldr, created_at=created_at,
-            edited_at=edited_at,
+            edited_at=edited_at, kind=kind,
         )  # fmt: skip
         return (await self.upsert_external_many([summary], conn=conn))[0]
 
     async def upsert_external_many(
-        self, summaries: Sequence[ExternalSummary], *, conn: aiosqlite.Connection | None = None
+        self, summaries: Sequence[ExternalSummary], *, conn: Connection | None = None
     ) -> list[UpsertResult]:
         """`upsert_external` for a batch, in four statements; one result per input, in order.
 
@@ -182,11 +192,12 @@ class SummaryRepository:
                 latest[summary.external_id] = (position, summary, edited, created)
 
         async with self.db.writing(conn) as connection:
-            found = await connection.execute_fetchall(
+            dialect = connection.dialect
+            found = await connection.fetchall(
                 "SELECT id, external_id, paper_id, title, tldr, body, author_name, url,"
-                " feed_votes, edited_at FROM summaries"
-                " WHERE external_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(latest)),),
+                " feed_votes, edited_at, kind FROM summaries WHERE "
+                + dialect.in_list("external_id"),
+                (dialect.list_param(latest),),
             )
             existing = {row[1]: tuple(row) for row in found}
 
@@ -211,6 +222,7 @@ class SummaryRepository:
                             summary.score,
                             created,
                             edited,
+                            summary.kind,
                         )
                     )
                     continue
@@ -220,11 +232,13 @@ class SummaryRepository:
                     paper_id, summary.title, summary.tldr, summary.body, summary.author_name,
                     summary.url, summary.score, max(edited, row[9]),
                 )  # fmt: skip
-                if edited < row[9] or wanted == row[2:10]:
+                # A kind learned since (the paper's abstract became known) is written even
+                # when the text is the same.
+                if edited < row[9] or (wanted == row[2:10] and summary.kind == row[10]):
                     statuses[external_id] = "unchanged"
                 else:
                     statuses[external_id] = "updated"
-                    updates.append((*wanted, row[0]))
+                    updates.append((*wanted, summary.kind, row[0]))
 
             if inserts:
                 ids.update(await _insert_new(connection, inserts))
@@ -239,10 +253,11 @@ class SummaryRepository:
         return results
 
     async def list_for_paper(self, paper_id: int, *, guild_id: int | None) -> list[Summary]:
-        """A paper's visible summaries, best first (score, then most recent edit)."""
+        """A paper's visible summaries, best first (score, then most recent edit); its
+        abstract from a feed is not one of them (the paper shows its abstract itself)."""
         rows = await self.db.fetchall(
             _SELECT_SUMMARIES
-            + " WHERE s.paper_id = ? AND"
+            + " WHERE s.paper_id = ? AND s.kind = 'summary' AND"
             + _VISIBLE
             + " ORDER BY s.score DESC, s.edited_at DESC, s.id DESC",
             (paper_id, guild_id),
@@ -261,10 +276,11 @@ class SummaryRepository:
         return [Summary.from_row(row) for row in rows]
 
     async def top(self, since: datetime, limit: int = 10, *, guild_id: int | None) -> list[Summary]:
-        """The highest-scored visible summaries published since `since`."""
+        """The highest-scored visible summaries published since `since` (abstracts are
+        papers, not summaries: they are never ranked)."""
         rows = await self.db.fetchall(
             _SELECT_SUMMARIES
-            + " WHERE s.created_at >= ? AND"
+            + " WHERE s.created_at >= ? AND s.kind = 'summary' AND"
             + _VISIBLE
             + " ORDER BY s.score DESC, s.created_at DESC, s.id DESC LIMIT ?",
             (int(since.timestamp()), guild_id, limit),
@@ -301,80 +317,91 @@ class SummaryRepository:
         return bool(found)
 
 
-# One statement for the whole batch, its rows in a JSON array: far fewer round trips through
-# aiosqlite's thread than a statement per row (executemany).
-_INSERT_FROM_JSON: Final = (
-    "INSERT INTO summaries (origin, paper_id, author_name, title, tldr, body, url, external_id,"
-    " score, feed_votes, created_at, edited_at)"
-    " SELECT 'feed', value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4,"
-    " value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10"
-    " FROM json_each(?) ORDER BY key"
-    " RETURNING external_id, id"
-)
+# The columns of a new feed summary, with their types (for rows bound as one JSON parameter).
+_INSERT_TYPES: Final = (
+    ("paper_id", "bigint"), ("author_name", "text"), ("title", "text"), ("tldr", "text"),
+    ("body", "text"), ("url", "text"), ("external_id", "text"), ("score", "bigint"),
+    ("feed_votes", "bigint"), ("created_at", "bigint"), ("edited_at", "bigint"),
+    ("kind", "text"),
+)  # fmt: skip
+_INSERTED: Final = ", ".join(name for name, _ in _INSERT_TYPES)
 _INSERT_ONE: Final = (
-    "INSERT INTO summaries (origin, paper_id, author_name, title, tldr, body, url, external_id,"
-    " score, feed_votes, created_at, edited_at)"
-    " VALUES ('feed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO summaries (origin, {_INSERTED})"
+    " VALUES ('feed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 
 
-async def _insert_new(
-    connection: aiosqlite.Connection, inserts: list[tuple[Any, ...]]
-) -> dict[str, int]:
-    """Insert feed summaries (rows in `_INSERT_ONE`'s order); their ids by external id."""
-    rows_json = json_rows(inserts)
+async def _insert_new(connection: Connection, inserts: list[tuple[Any, ...]]) -> dict[str, int]:
+    """Insert feed summaries (rows in `_INSERT_TYPES`' order); their ids by external id.
+
+    One statement for the whole batch, its rows in a JSON array: far fewer round trips
+    than a statement per row."""
+    dialect = connection.dialect
+    rows_json = dialect.rows_param(inserts)
     if rows_json is None:
         ids = {}
         for row in inserts:
-            cursor = await connection.execute(_INSERT_ONE, row)
-            ids[row[6]] = int(cursor.lastrowid or 0)
+            ids[row[6]] = int(await connection.fetchval(_INSERT_ONE, row))
         return ids
-    rows = await connection.execute_fetchall(_INSERT_FROM_JSON, (rows_json,))
+    rows = await connection.fetchall(
+        f"INSERT INTO summaries (origin, {_INSERTED}) SELECT 'feed', {_INSERTED} FROM "
+        + dialect.json_rows(_INSERT_TYPES)
+        + " AS new_summary ORDER BY position RETURNING external_id, id",
+        (rows_json,),
+    )
     return {row[0]: row[1] for row in rows}
 
 
 _UPDATE_TEXT_ONE: Final = (
     "UPDATE summaries SET paper_id = ?, title = ?, tldr = ?, body = ?, author_name = ?,"
-    " url = ?, score = score - feed_votes + ?, feed_votes = ?, edited_at = ?"
+    " url = ?, score = score - feed_votes + ?, feed_votes = ?, edited_at = ?, kind = ?"
     " WHERE id = ?"
 )
-_UPDATE_TEXT_FROM_JSON: Final = (
-    "UPDATE summaries SET paper_id = change.value ->> 0, title = change.value ->> 1,"
-    " tldr = change.value ->> 2, body = change.value ->> 3, author_name = change.value ->> 4,"
-    " url = change.value ->> 5, score = score - feed_votes + (change.value ->> 6),"
-    " feed_votes = change.value ->> 7, edited_at = change.value ->> 8"
-    " FROM (SELECT key, value FROM json_each(?) ORDER BY key) AS change"
-    " WHERE summaries.id = change.value ->> 9"
-)
+_UPDATE_TYPES: Final = (
+    ("paper_id", "bigint"), ("title", "text"), ("tldr", "text"), ("body", "text"),
+    ("author_name", "text"), ("url", "text"), ("votes", "bigint"), ("feed_votes", "bigint"),
+    ("edited_at", "bigint"), ("kind", "text"), ("id", "bigint"),
+)  # fmt: skip
 
 
 async def _update_changed(
-    connection: aiosqlite.Connection,
+    connection: Connection,
     updates: list[tuple[Any, ...]],
     existing: dict[str, tuple[Any, ...]],
 ) -> None:
     """Write edits. Vote-only changes skip the text columns (a shorter statement). The score
-    moves by the change in feed votes, keeping members' votes (SQLite reads the old
-    feed_votes here)."""
+    moves by the change in feed votes, keeping members' votes (the statement reads the old
+    feed_votes)."""
     by_id = {row[0]: row for row in existing.values()}
     text_changes = []
     vote_changes = []
     for update in updates:
-        # update: paper_id, title, tldr, body, author_name, url, feed_votes, edited_at, id
-        # old: id, external_id, paper_id, title, tldr, body, author_name, url, feed_votes, ...
+        # update: paper_id, title, tldr, body, author_name, url, feed_votes, edited_at, kind, id
+        # old: id, external_id, paper_id, title, tldr, body, author_name, url, feed_votes,
+        # edited_at, kind
         old = by_id[update[-1]]
-        votes, edited, summary_id = update[6], update[7], update[8]
-        if update[:6] == old[2:8]:
+        votes, edited, kind, summary_id = update[6], update[7], update[8], update[9]
+        if update[:6] == old[2:8] and kind == old[10]:
             vote_changes.append((votes, votes, edited, summary_id))
         else:
-            text_changes.append((*update[:6], votes, votes, edited, summary_id))
+            text_changes.append((*update[:6], votes, votes, edited, kind, summary_id))
     if text_changes:
         # One statement (rows in JSON) when possible, for the same reason as inserts.
-        changes_json = json_rows(text_changes)
+        dialect = connection.dialect
+        changes_json = dialect.rows_param(text_changes)
         if changes_json is None:
             await connection.executemany(_UPDATE_TEXT_ONE, text_changes)
         else:
-            await connection.execute(_UPDATE_TEXT_FROM_JSON, (changes_json,))
+            await connection.execute(
+                "UPDATE summaries SET paper_id = change.paper_id, title = change.title,"
+                " tldr = change.tldr, body = change.body, author_name = change.author_name,"
+                " url = change.url, score = score - summaries.feed_votes + change.votes,"
+                " feed_votes = change.feed_votes, edited_at = change.edited_at,"
+                " kind = change.kind FROM "
+                + dialect.json_rows(_UPDATE_TYPES)
+                + " AS change WHERE summaries.id = change.id",
+                (changes_json,),
+            )
     if vote_changes:
         await connection.executemany(
             "UPDATE summaries SET score = score - feed_votes + ?, feed_votes = ?, edited_at = ?"

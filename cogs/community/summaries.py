@@ -15,7 +15,6 @@ from functools import partial
 from typing import Any, Final, Literal
 
 import aiohttp
-import aiosqlite
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -66,6 +65,7 @@ from bot.presenters import inline_title
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, plural, shorten
 from bot.storage.community import CommunityRepository, CommunitySummary
+from bot.storage.database import Connection
 from bot.storage.outbox import OutboxRepository
 from bot.storage.papers import Paper, PaperRepository
 from bot.storage.posts import SummaryPostRepository
@@ -114,6 +114,10 @@ PICKER_TIMEOUT: Final = 10 * 60.0
 SLOW_PAGE_SECONDS: Final = 1.5
 # A timer and the wall clock may disagree a little on when a draft expires.
 TIMER_SLACK: Final = 2.0
+# The rate check before a form opens: when the database takes longer than this to answer, the
+# form opens anyway (it must be the command's first answer, within Discord's 3 s), and
+# Publish, which counts the limit for certain, refuses if need be.
+RATE_CHECK_PATIENCE: Final = 1.0
 # A summary too long for the modal goes back to its author as this file.
 KEPT_TEXT_FILE = "your-summary.md"
 THREAD_TYPES = frozenset(
@@ -165,9 +169,10 @@ async def paper_choices(
     if isinstance(parsed, PaperId) and len(current) <= 100:
         choices.append(app_commands.Choice(name=shorten(current, 100), value=current))
     if len(current) >= 2:
-        papers = PaperRepository(bot.db)
-        for suggestion in await bot.search.autocomplete(current, guild_id=guild_id):
-            paper = await papers.get(suggestion.paper_id)
+        suggestions = await bot.search.autocomplete(current, guild_id=guild_id)
+        papers = await PaperRepository(bot.db).get_many(s.paper_id for s in suggestions)
+        for suggestion in suggestions:
+            paper = papers.get(suggestion.paper_id)
             value = None if paper is None else paper_choice_value(paper)
             if value is not None and len(choices) < 25:
                 choices.append(
@@ -231,7 +236,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
             self.bot.summary_buttons = None
         self.timers.close()
 
-    async def _enqueue_cards(self, conn: aiosqlite.Connection, card: SummaryCard) -> None:
+    async def _enqueue_cards(self, conn: Connection, card: SummaryCard) -> None:
         await enqueue_summary_cards(self.bot.db, card, conn)
 
     # --- writing -----------------------------------------------------------------------------
@@ -251,7 +256,7 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         file: discord.Attachment | None = None,
     ) -> None:
         guild_id = require_guild(interaction)
-        await self.service.check_rate(interaction.user.id)
+        await self._check_rate_before_form(interaction.user.id)
         draft = Draft(
             paper=paper or "", tldr="", body="", file_name=file.filename if file else None
         )
@@ -271,13 +276,24 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         )
         await interaction.response.send_modal(summary_form(stored.id, draft, ask_body=False))
 
+    async def _check_rate_before_form(self, member_id: int) -> None:
+        """Refuse a member who could not publish anyway before they write, when the
+        database says so in time (`RATE_CHECK_PATIENCE`); a slower answer is only logged."""
+        check = asyncio.ensure_future(self.service.check_rate(member_id))
+        done, _ = await asyncio.wait({check}, timeout=RATE_CHECK_PATIENCE)
+        if done:
+            check.result()  # UserFacingError: the member is at the limit
+            return
+        log.info("The rate check of member %d was slow: the form opens unchecked", member_id)
+        check.add_done_callback(_late_rate_check_done)
+
     async def summarize_message(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
         """Message menu: open the form with the paper the message links to; without a
         link, with the title of its link preview (if any) for the member to check or type."""
         require_guild(interaction)
-        await self.service.check_rate(interaction.user.id)
+        await self._check_rate_before_form(interaction.user.id)
         texts = [message.content]
         for embed in message.embeds:
             texts += [embed.url or "", embed.title or "", embed.description or ""]
@@ -1189,3 +1205,13 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await paper_choices(self.bot, current, interaction.guild_id)
+
+
+def _late_rate_check_done(check: asyncio.Future[None]) -> None:
+    """A rate check that came too late to refuse the form: its error, if it failed for
+    another reason than the limit, is logged (Publish checks the limit again anyway)."""
+    if check.cancelled():
+        return
+    error = check.exception()
+    if error is not None and not isinstance(error, UserFacingError):
+        log.error("A late rate check failed", exc_info=error)

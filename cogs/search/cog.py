@@ -541,6 +541,7 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
                 if len(hit.excerpt) <= MAX_EXCERPT_LENGTH
                 else inline_text(hit.excerpt_text, EXCERPT_CHARS),
                 origin=hit.origin,
+                kind=hit.kind,
             )
             for hit in page.results
         ]

@@ -55,6 +55,7 @@ from bot.presenters import (
     summary_title,
     title_text,
 )
+from bot.rendering.text import plural
 from bot.rendering.urls import button_url
 from bot.search import SimilarPaper
 from bot.storage.interactions import STATE_ID_PATTERN
@@ -339,7 +340,7 @@ class PaperControl(Control, template=PAPER_TEMPLATE):
 def similar_embed(paper: Paper, similar: Sequence[SimilarPaper]) -> discord.Embed:
     lines = []
     for rank, item in enumerate(similar, start=1):
-        count = f"{item.summaries} summar{'y' if item.summaries == 1 else 'ies'}"
+        count = plural(item.summaries, "summary") if item.summaries else "its abstract"
         lines.append(f"**{rank}.** {inline_title(item.title or 'Untitled paper', 200)} · {count}")
     embed = discord.Embed(
         title=plain_text(f"Similar to: {title_text(paper.title) or 'this paper'}", 256),

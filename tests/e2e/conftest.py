@@ -11,6 +11,9 @@
   as a subprocess and returns a started `BotProcess` (`.kill()`, `.interrupt()`,
   `.output`); every process is killed at teardown.
 - `arxiv`: a started local arXiv API stand-in (`ARXIV_API_URL=arxiv.url`) serving fixtures.
+- `bot_database`: where the bot's database is: an SQLite file, or, in modules that set
+  `DATABASE_ENGINES = ("sqlite", "postgresql")`, on each engine in turn (a fresh PostgreSQL
+  database on the session's server).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.databases import DatabaseFactory
 from tests.emulator import DiscordEmulator, Permission
 from tests.emulator.botharness import (
     BeforeStart,
@@ -61,9 +65,38 @@ async def emulator() -> AsyncIterator[DiscordEmulator]:
     emu.assert_no_violations()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules with `DATABASE_ENGINES` run their tests on each of those engines."""
+    if "e2e_engine" in metafunc.fixturenames:
+        engines = getattr(metafunc.module, "DATABASE_ENGINES", ("sqlite",))
+        metafunc.parametrize("e2e_engine", engines, indirect=True)
+
+
 @pytest.fixture
-def bot_settings(emulator: DiscordEmulator, tmp_path: Path) -> Settings:
-    return make_settings(emulator, tmp_path / "bot.sqlite3")
+def e2e_engine(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+async def bot_database(
+    e2e_engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    """The bot's database (empty; the bot migrates it): a file path or a PostgreSQL URL."""
+    if e2e_engine == "sqlite":
+        yield str(tmp_path / "bot.sqlite3")
+        return
+    factory = DatabaseFactory(
+        "postgresql", tmp_path, lambda: request.getfixturevalue("postgres_server")
+    )
+    try:
+        yield await factory.url()
+    finally:
+        await factory.close()
+
+
+@pytest.fixture
+def bot_settings(emulator: DiscordEmulator, bot_database: str) -> Settings:
+    return make_settings(emulator, bot_database)
 
 
 @pytest.fixture
@@ -92,11 +125,13 @@ async def running_bot(start_bot: StartBot) -> ShortScienceBot:
 
 
 @pytest.fixture
-async def spawn_bot(emulator: DiscordEmulator, tmp_path: Path) -> AsyncIterator[SpawnBot]:
+async def spawn_bot(
+    emulator: DiscordEmulator, tmp_path: Path, bot_database: str
+) -> AsyncIterator[SpawnBot]:
     processes: list[BotProcess] = []
 
-    async def spawn(database_path: Path | None = None, **settings: Any) -> BotProcess:
-        env = settings_env(emulator, database_path or tmp_path / "bot.sqlite3", **settings)
+    async def spawn(database_path: Path | str | None = None, **settings: Any) -> BotProcess:
+        env = settings_env(emulator, database_path or bot_database, **settings)
         process = BotProcess(emulator, env, tmp_path / "proc", name=f"bot-{len(processes) + 1}")
         processes.append(process)
         return await process.start()

@@ -47,14 +47,17 @@ def search_index_status(database_path: Path) -> IndexStatus:
     import asyncio
 
     from bot.search import SearchService, default_index_path
+    from bot.storage import Database
 
     async def status() -> IndexStatus:
-        search = SearchService(database_path, default_index_path(database_path))
-        await search.start(background=False, rebuild=False)
+        db = await Database.open(database_path)
+        search = SearchService(db, default_index_path(database_path))
+        await search.start(follow_commits=False, background=False, rebuild=False)
         try:
             return await search.status()
         finally:
             await search.close()
+            await db.close()
 
     return asyncio.run(status())
 

@@ -10,7 +10,6 @@ submitting at once.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,16 +35,17 @@ from tests.emulator import (
 from tests.emulator.botharness import make_settings
 from tests.fixtures.arxiv.server import ArxivFixtureServer
 
+# Run on both engines (SQLite, and PostgreSQL on the session's server).
+DATABASE_ENGINES = ("sqlite", "postgresql")
+
 # The feeds extension runs the outbox sender that posts cards; the search one answers Read.
 EXTENSIONS = ("cogs.meta", "cogs.feeds", "cogs.community", "cogs.search")
 BATCH_NORM = "Batch Normalization: Accelerating Deep Network Training by Reducing Internal"
 
 
 @pytest.fixture
-def settings(emulator: DiscordEmulator, tmp_path: Path, arxiv: ArxivFixtureServer) -> Settings:
-    return make_settings(
-        emulator, tmp_path / "community.sqlite3", arxiv_api_url=arxiv.url, arxiv_min_interval=0
-    )
+def settings(emulator: DiscordEmulator, bot_database: str, arxiv: ArxivFixtureServer) -> Settings:
+    return make_settings(emulator, bot_database, arxiv_api_url=arxiv.url, arxiv_min_interval=0)
 
 
 async def start_community_bot(start_bot: StartBot, settings: Settings) -> ShortScienceBot:
@@ -620,11 +620,11 @@ async def test_export_files_parse_back(emulator: DiscordEmulator, bot: ShortScie
 
 
 async def test_the_rate_limit_refuses_with_a_clear_message(
-    emulator: DiscordEmulator, start_bot: StartBot, tmp_path: Path, arxiv: ArxivFixtureServer
+    emulator: DiscordEmulator, start_bot: StartBot, bot_database: str, arxiv: ArxivFixtureServer
 ) -> None:
     limited = make_settings(
         emulator,
-        tmp_path / "limited.sqlite3",
+        bot_database,
         arxiv_api_url=arxiv.url,
         arxiv_min_interval=0,
         submissions_per_window=1,
@@ -640,6 +640,38 @@ async def test_the_rate_limit_refuses_with_a_clear_message(
     assert "Try again in 10 minutes" in reply.content
     exported = await (await emulator.slash("/export", member=alice)).wait_reply()
     assert exported.content == "1 community summary of this server."
+
+
+async def test_a_slow_rate_check_opens_the_form_in_time_and_publish_still_refuses(
+    emulator: DiscordEmulator, start_bot: StartBot, bot_database: str, arxiv: ArxivFixtureServer
+) -> None:
+    """The form must be /summarize's first answer, within 3 s: a database too busy to say
+    whether the member is at the limit does not hold it back (200 members at once on a
+    loaded machine did), and Publish, which counts the limit for certain, refuses."""
+    limited = make_settings(
+        emulator,
+        bot_database,
+        arxiv_api_url=arxiv.url,
+        arxiv_min_interval=0,
+        submissions_per_window=1,
+        submission_window_seconds=600,
+    )
+    bot = await start_community_bot(start_bot, limited)
+    alice = emulator.guild.member("alice")
+    await write(emulator, alice)
+    limiter = cog(bot).service.limiter
+    check = limiter.check
+
+    async def slow_check(member_id: int) -> float:
+        await asyncio.sleep(2.5)
+        return await check(member_id)
+
+    limiter.check = slow_check  # type: ignore[method-assign]
+    _, shown = await preview(emulator, alice, "1706.03762", tldr="Too soon.")
+    told = await (await emulator.click(shown, label="Publish", member=alice)).wait_followup()
+    assert "You can publish 1 summary per 10 minutes" in told.content
+    assert "Your preview stays here" in told.content
+    assert not [h for h in emulator.interactions.values() if h.late_callback]
 
 
 @pytest.mark.parametrize("fault", ["error entry", "timeout"])

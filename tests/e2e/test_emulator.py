@@ -1000,6 +1000,77 @@ async def test_pins_on_both_routes_and_threads(
     assert again.value.code == 160004
 
 
+async def test_threads_on_messages_as_discord_makes_them(
+    emulator: DiscordEmulator, bare_bot: StartBare
+) -> None:
+    bot = await bare_bot()
+    papers = emulator.guild.channel("papers")
+    channel = bot.get_channel(papers.id)
+    assert isinstance(channel, discord.TextChannel)
+    message = await channel.send("card")
+    thread = await message.create_thread(name="A paper " + "x" * 92)  # 100 characters
+    # GET the message: its `thread` field names the thread, which has the message's id.
+    fetched = await channel.fetch_message(message.id)
+    assert fetched.thread is not None and fetched.thread.id == message.id == thread.id
+    assert fetched.flags.has_thread
+    with pytest.raises(discord.HTTPException) as twice:
+        await message.create_thread(name="Again")
+    assert (twice.value.status, twice.value.code) == (400, 160004)
+    other = await channel.send("another")
+    with pytest.raises(discord.HTTPException) as long_name:
+        await other.create_thread(name="x" * 101)
+    assert (long_name.value.status, long_name.value.code) == (400, 50035)
+    violations = emulator.take_violations()
+    assert violations and all("/threads: name: " in v for v in violations), violations
+
+
+async def test_forum_posts_as_discord_makes_them(
+    emulator: DiscordEmulator, bare_bot: StartBare
+) -> None:
+    bot = await bare_bot()
+    forum = emulator.guild.add_forum("summaries", tags=["paper", "news"])
+    strict = emulator.guild.add_forum("strict", tags=["paper"], require_tag=True)
+    await emulator.wait_for(lambda: bot.get_channel(strict.id) is not None)
+    channel = bot.get_channel(forum.id)
+    assert isinstance(channel, discord.ForumChannel)
+    assert [tag.name for tag in channel.available_tags] == ["paper", "news"]
+
+    # A forum holds posts, never messages of its own.
+    with pytest.raises(discord.HTTPException) as refused:
+        await bot.get_partial_messageable(forum.id).send("hello")
+    assert (refused.value.status, refused.value.code) == (400, 50008)
+
+    post = await channel.create_thread(
+        name="Sparse Mixtures", content="first", applied_tags=[channel.available_tags[0]]
+    )
+    # The starter message has the post's id, and is the post's first message.
+    assert post.message.id == post.thread.id
+    emulated = emulator.channels_by_id[post.thread.id]
+    assert emulated.parent_id == forum.id and emulated.applied_tags == [forum.tag("paper").id]
+    assert [m.content for m in emulator.messages(emulated)] == ["first"]
+    starter = await post.thread.fetch_message(post.thread.id)
+    assert starter.content == "first"
+
+    # Archived posts are listed by the forum.
+    await post.thread.edit(archived=True)
+    assert [t.id async for t in channel.archived_threads()] == [post.thread.id]
+
+    # A post's name is 1-100 characters; a forum that requires a tag refuses a post without.
+    with pytest.raises(discord.HTTPException) as long_name:
+        await channel.create_thread(name="x" * 101, content="y")
+    assert long_name.value.code == 50035
+    assert emulator.take_violations()
+    strict_channel = bot.get_channel(strict.id)
+    assert isinstance(strict_channel, discord.ForumChannel)
+    with pytest.raises(discord.HTTPException) as untagged:
+        await strict_channel.create_thread(name="No tag", content="y")
+    assert (untagged.value.status, untagged.value.code) == (400, 40067)
+    tagged = await strict_channel.create_thread(
+        name="Tagged", content="y", applied_tags=strict_channel.available_tags
+    )
+    assert tagged.thread.parent_id == strict.id
+
+
 # -- gateway -----------------------------------------------------------------------------------
 
 

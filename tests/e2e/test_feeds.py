@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 from typing import cast
 
 import pytest
@@ -31,16 +30,19 @@ from tests.emulator.models import Channel, Member, Message
 from tests.feedserver import FeedServer, feed_server
 from tests.unit.announce.test_poller import Item, shortscience_rss
 
+# Run on both engines (SQLite, and PostgreSQL on the session's server).
+DATABASE_ENGINES = ("sqlite", "postgresql")
+
 __all__ = ["feed_server"]  # the fixture, used by name
 
 FRESH_DATE = "Wed, 15 Mar 2017 09:00:00 +0000"
 
 
 @pytest.fixture
-async def bot(start_bot: StartBot, emulator: DiscordEmulator, tmp_path: Path) -> ShortScienceBot:
+async def bot(start_bot: StartBot, emulator: DiscordEmulator, bot_database: str) -> ShortScienceBot:
     settings = make_settings(
         emulator,
-        tmp_path / "feeds.sqlite3",
+        bot_database,
         feed_poll_seconds=1,
         feed_max_failures=3,
         feeds_per_guild=3,

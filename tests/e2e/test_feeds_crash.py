@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 from bot.storage import Database
 from tests.e2e.conftest import SpawnBot
@@ -20,6 +19,9 @@ from tests.emulator import Channel, DiscordEmulator, Message, Permission
 from tests.feedserver import FeedServer, feed_server
 from tests.fixtures.arxiv.server import ArxivFixtureServer
 from tests.unit.announce.test_poller import Item, shortscience_rss
+
+# Run on both engines (SQLite, and PostgreSQL on the session's server).
+DATABASE_ENGINES = ("sqlite", "postgresql")
 
 __all__ = ["feed_server"]  # the fixture, used by name
 
@@ -29,12 +31,12 @@ def requests_to(emulator: DiscordEmulator, channel_id: int) -> list:
 
 
 async def test_a_bot_killed_mid_fan_out_announces_each_entry_once_per_channel_after_restart(
-    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, tmp_path: Path
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, bot_database: str
 ) -> None:
     guild = emulator.guild
     general, papers = guild.channel("general"), guild.channel("papers")
     news = guild.add_text_channel("news")
-    database = tmp_path / "crash.sqlite3"
+    database = bot_database
     first = await spawn_bot(database, feed_poll_seconds=1)
 
     items = [Item("old/1", title="Old")]
@@ -90,11 +92,11 @@ async def test_a_bot_killed_right_after_publish_still_posts_the_vote_card_once(
     emulator: DiscordEmulator,
     spawn_bot: SpawnBot,
     arxiv: ArxivFixtureServer,
-    tmp_path: Path,
+    bot_database: str,
 ) -> None:
     """Issue 8, item 15: the card under a published summary is written with the summary, in
     one transaction, and delivered by the outbox: a kill right after Publish loses nothing."""
-    database = tmp_path / "publish.sqlite3"
+    database = bot_database
     settings = {"arxiv_api_url": arxiv.url, "arxiv_min_interval": 0}
     first = await spawn_bot(database, **settings)
     general = emulator.guild.channel("general")
@@ -129,7 +131,7 @@ async def test_a_bot_killed_right_after_publish_still_posts_the_vote_card_once(
     assert len(cards_of(emulator, general, summary_id)) == 1
 
 
-async def _stored_summary_id(database: Path) -> int:
+async def _stored_summary_id(database: str) -> int:
     db = await Database.open(database)
     try:
         value = await db.fetchval("SELECT id FROM summaries WHERE origin = 'community'")
@@ -139,7 +141,7 @@ async def _stored_summary_id(database: Path) -> int:
     return int(value)
 
 
-async def _outbox_rows(database: Path) -> list[tuple[str, int | None]]:
+async def _outbox_rows(database: str) -> list[tuple[str, int | None]]:
     db = await Database.open(database)
     try:
         rows = await db.fetchall("SELECT state, message_id FROM announcement_outbox ORDER BY id")
@@ -149,7 +151,7 @@ async def _outbox_rows(database: Path) -> list[tuple[str, int | None]]:
 
 
 async def _outbox_rows_once_settled(
-    database: Path, within: float = 10.0
+    database: str, within: float = 10.0
 ) -> list[tuple[str, int | None]]:
     """The outbox rows once none is pending: a row is marked sent just after Discord
     answered, so a test that saw the message may look a moment too early."""
@@ -165,7 +167,7 @@ async def kill_after_discord_created_the_message(
     emulator: DiscordEmulator,
     spawn_bot: SpawnBot,
     feed_server: FeedServer,
-    database: Path,
+    database: str,
     channel: Channel,
 ) -> None:
     """Subscribe `channel`, then kill the bot while Discord holds the reply to the send of a
@@ -185,14 +187,14 @@ async def kill_after_discord_created_the_message(
 
 
 async def test_a_resend_after_the_nonce_window_finds_the_message_instead_of_posting_twice(
-    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, tmp_path: Path
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, bot_database: str
 ) -> None:
     """Issue 8, item 14: Discord remembers a nonce only a few minutes (here 2 s). A row
     whose first send is older than that is looked for in the channel first (its marker is
     in the Read button) and marked sent when found, instead of being posted again."""
     emulator.nonce_window = 2.0
     general = emulator.guild.channel("general")
-    database = tmp_path / "window.sqlite3"
+    database = bot_database
     await kill_after_discord_created_the_message(
         emulator, spawn_bot, feed_server, database, general
     )
@@ -215,7 +217,7 @@ async def test_a_resend_after_the_nonce_window_finds_the_message_instead_of_post
 
 
 async def test_without_read_message_history_the_row_is_sent_again_never_lost(
-    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, tmp_path: Path
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, bot_database: str
 ) -> None:
     """What the README promises without Read Message History: after the nonce window, a
     message whose fate is unknown is sent again. It may then show twice, never not at all."""
@@ -229,7 +231,7 @@ async def test_without_read_message_history_the_row_is_sent_again_never_lost(
             "deny": str(Permission.READ_MESSAGE_HISTORY),
         }
     )
-    database = tmp_path / "no-history.sqlite3"
+    database = bot_database
     await kill_after_discord_created_the_message(
         emulator, spawn_bot, feed_server, database, general
     )
@@ -244,3 +246,92 @@ async def test_without_read_message_history_the_row_is_sent_again_never_lost(
     [(state, message_id)] = await _outbox_rows_once_settled(database)
     assert state == "sent" and message_id == emulator.messages(general)[1].id
     assert "Cannot read the history of channel" in second.output
+
+
+SENT_WITHIN_SECONDS = 20.0
+
+
+async def _wait_all_sent(database: str) -> list[tuple[str, int | None]]:
+    """The outbox rows once every one is sent (the restarted bot finished them)."""
+    deadline = time.monotonic() + SENT_WITHIN_SECONDS
+    while True:
+        rows = await _outbox_rows(database)
+        if rows and all(state == "sent" for state, _ in rows):
+            return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(f"outbox rows still not sent: {rows}")
+        await asyncio.sleep(0.2)
+
+
+async def kill_while_discord_holds_the_answer(
+    emulator: DiscordEmulator,
+    spawn_bot: SpawnBot,
+    feed_server: FeedServer,
+    database: str,
+    *,
+    options: str,
+    route: str,
+    parent: Channel,
+) -> list[tuple[str, int | None]]:
+    """Subscribe as `options` say, announce a new entry, and kill the bot while Discord
+    holds its answer to `route` (a thread or post it made under `parent`, which the bot never
+    learns of); then restart the bot on the same database and wait until it is done.
+    Returns the outbox rows."""
+    first = await spawn_bot(database, feed_poll_seconds=1)
+    emulator.faults.delay_reply(route, 30.0, times=1)
+    items = [Item("old/1", title="Old")]
+    url = feed_server.set_feed("ss", shortscience_rss(items))
+    handle = await emulator.slash(
+        f"/feed add url:{url} {options}", member=emulator.guild.member("mod")
+    )
+    assert "Subscribed" in (await handle.wait_reply(timeout=15)).content
+    items.insert(0, Item("new/1", title="Fresh"))
+    feed_server.set_feed("ss", shortscience_rss(items))
+    await emulator.wait_for(
+        lambda: any(t.parent_id == parent.id for t in emulator.guild.threads),
+        timeout=15,
+        description="Discord to make the thread (its answer held)",
+    )
+    assert await first.kill() == -9
+    emulator.faults.clear()
+    await spawn_bot(database, feed_poll_seconds=1)
+    return await _wait_all_sent(database)
+
+
+async def test_a_bot_killed_while_discord_makes_the_thread_of_an_announcement_makes_it_once(
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, bot_database: str
+) -> None:
+    """Issue 9: `thread:true` opens one thread per announcement, even when the bot dies
+    while Discord holds its answer to the thread request (the thread exists, the bot never
+    learned it). The restarted bot reads the message, finds its thread, asks for none."""
+    general = emulator.guild.channel("general")
+    route = f"POST /channels/{general.id}/messages/*/threads"
+    [(state, message_id)] = await kill_while_discord_holds_the_answer(
+        emulator, spawn_bot, feed_server, bot_database,
+        options="channel:#general thread:true", route=route, parent=general,
+    )  # fmt: skip
+    [message] = emulator.messages(general)
+    [thread] = [t for t in emulator.guild.threads if t.parent_id == general.id]
+    assert (state, message_id) == ("sent", message.id)
+    assert thread.id == message.id and thread.name == "Fresh"
+    assert len(emulator.requests_matching(route)) == 1  # never asked for twice
+    assert emulator.requests_matching(f"GET /channels/{general.id}/messages/{message.id}")
+    assert len(requests_to(emulator, general.id)) == 1  # the message was sent once
+
+
+async def test_a_bot_killed_while_discord_makes_a_forum_post_posts_it_once(
+    emulator: DiscordEmulator, spawn_bot: SpawnBot, feed_server: FeedServer, bot_database: str
+) -> None:
+    """A forum post takes no nonce: the restarted bot finds the post carrying the row's
+    marker among the forum's posts instead of posting again."""
+    forum = emulator.guild.add_forum("paper-club")
+    route = f"POST /channels/{forum.id}/threads"
+    [(state, message_id)] = await kill_while_discord_holds_the_answer(
+        emulator, spawn_bot, feed_server, bot_database,
+        options="channel:#paper-club", route=route, parent=forum,
+    )  # fmt: skip
+    [post] = [t for t in emulator.guild.threads if t.parent_id == forum.id]
+    assert (state, message_id, post.name) == ("sent", post.id, "Fresh")
+    assert [m.embed["title"] for m in emulator.messages(post) if m.embed] == ["Fresh"]
+    assert len(emulator.requests_matching(route)) == 1
+    assert emulator.requests_matching(f"GET /guilds/{emulator.guild.id}/threads/active")

@@ -4,13 +4,13 @@ Each test creates a message (or opens a form) with one bot, stops that bot, star
 on the same database, and clicks, chooses or submits there: the emulator keeps the
 messages, the new bot has nothing in memory but what it loaded. The last test does the same
 with the real entry point (`python -m bot run`) killed with SIGKILL between the preview and
-Publish.
+Publish. Every test runs on both engines (on PostgreSQL, the processes share a database
+server as several bot processes would).
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,6 +53,8 @@ from tests.fixtures.arxiv.server import ArxivFixtureServer
 from tests.unit.announce.test_poller import Item, shortscience_rss
 
 __all__ = ["feed_server", "settings"]  # fixtures, used by name
+
+DATABASE_ENGINES = ("sqlite", "postgresql")
 
 TLDR = "Normalise over groups of channels."
 BODY = "Unlike $\\mu_B$ of a batch, the statistics of **GN** do not depend on the batch size."
@@ -389,12 +391,12 @@ async def test_the_feeds_a_page_links_to_are_chosen_in_another_process(
 async def test_the_rate_limit_is_one_limit_for_every_process(
     emulator: DiscordEmulator,
     start_bot: StartBot,
-    tmp_path: Path,
+    bot_database: str,
     arxiv: ArxivFixtureServer,
 ) -> None:
     limited = make_settings(
         emulator,
-        tmp_path / "limited.sqlite3",
+        bot_database,
         arxiv_api_url=arxiv.url,
         arxiv_min_interval=0,
         submissions_per_window=1,
@@ -423,18 +425,17 @@ async def test_a_preview_survives_a_hard_kill_of_the_process_that_made_it(
     emulator: DiscordEmulator,
     spawn_bot: SpawnBot,
     arxiv: ArxivFixtureServer,
-    tmp_path: Path,
+    bot_database: str,
     action: str,
 ) -> None:
-    database = tmp_path / "kill.sqlite3"
     settings = {"arxiv_api_url": arxiv.url, "arxiv_min_interval": 0}
-    first = await spawn_bot(database, **settings)
+    first = await spawn_bot(**settings)
     alice = emulator.guild.member("alice")
     long_body = "\n\n".join(f"Part {i}: " + "words about batches. " * 55 for i in range(3))
     _, shown = await preview(emulator, alice, "1502.03167", tldr="Kept.", body=long_body)
     assert await first.kill() == -9
 
-    await spawn_bot(database, **settings)
+    await spawn_bot(**settings)
     if action == "Next ▶":
         await click_and_wait(emulator, shown, label=action, member=alice)
         await emulator.wait_for(lambda: "page 2 of" in shown.embed["footer"]["text"])  # type: ignore[index]
@@ -446,7 +447,7 @@ async def test_a_preview_survives_a_hard_kill_of_the_process_that_made_it(
         timeout=15,
     )
     await emulator.wait_for_message(general, lambda m: bool(m.buttons), timeout=15)
-    db = await Database.open(database)
+    db = await Database.open(bot_database)
     try:
         assert await db.fetchval("SELECT tldr FROM summaries WHERE origin = 'community'") == (
             "Kept."

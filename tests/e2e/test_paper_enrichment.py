@@ -125,7 +125,9 @@ async def test_imported_papers_are_filled_in_and_shown_like_shortscience(
     assert "[DOI](https://doi.org/10.1038/nature14539)" in text
     assert "davidstutz · ▲ 1" in doi.embed["fields"][0]["value"]  # type: ignore[index]
 
-    # Search sees the papers' new authors.
+    # Search sees the papers' new authors (once the index has applied the background loop's
+    # commit: the loop, not a member's command, waits for that).
+    assert await bot.search.sync()
     found = await (await emulator.slash("/search query:Ioffe")).wait_reply(3.0)
     assert "Batch Normalization" in description(found)
     filtered = await (await emulator.slash("/search query:normalization author:Ioffe")).wait_reply(

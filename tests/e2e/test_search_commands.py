@@ -23,6 +23,9 @@ from tests.e2e.search_seed import (
 )
 from tests.emulator import DiscordEmulator, Message
 
+# Run on both engines (SQLite, and PostgreSQL on the session's server).
+DATABASE_ENGINES = ("sqlite", "postgresql")
+
 if TYPE_CHECKING:
     from cogs.search.cog import SearchCog
 

@@ -20,6 +20,9 @@ from tests.e2e.search_seed import (
 from tests.emulator import DiscordEmulator
 from tests.unit.search.conftest import hold_index_builds
 
+# Run on both engines (SQLite, and PostgreSQL on the session's server).
+DATABASE_ENGINES = ("sqlite", "postgresql")
+
 
 async def test_a_misspelt_search_shows_results_for_the_corrected_words(
     emulator: DiscordEmulator, running_bot: ShortScienceBot
@@ -101,8 +104,8 @@ async def test_search_says_the_index_is_being_rebuilt_then_works(
     index_path = bot.settings.resolved_search_index_path
     release = hold_index_builds(monkeypatch)
     shutil.rmtree(index_path)
-    bot.search = SearchService(bot.settings.database_path, index_path)
-    await bot.search.start(bot.db)
+    bot.search = SearchService(bot.db, index_path)
+    await bot.search.start()
     try:
         reply = await (await emulator.slash("/search query:gradient")).wait_reply(3.0)
         assert reply.ephemeral

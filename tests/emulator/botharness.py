@@ -16,6 +16,7 @@ import inspect
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -64,14 +65,43 @@ UNREACHABLE_SERVICES: dict[str, Any] = {
 }
 
 
-def make_settings(emulator: DiscordEmulator, database_path: Path, **overrides: Any) -> Settings:
+_SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
+
+
+def _scratch() -> str:
+    """A folder for the test session's bot data beside PostgreSQL databases, removed when
+    the session's process ends."""
+    if not _SCRATCH:
+        _SCRATCH.append(tempfile.TemporaryDirectory(prefix="bot-data-"))
+    return _SCRATCH[0].name
+
+
+def database_settings(database: Path | str) -> dict[str, Any]:
+    """The settings naming a test's database: an SQLite file (its derived files beside it),
+    or a PostgreSQL URL (the search index and math cache in a scratch folder of their own,
+    never the project's `data/`)."""
+    target = str(database)
+    if not target.startswith("postgresql://"):
+        return {"database_path": Path(target)}
+    folder = Path(tempfile.mkdtemp(dir=_scratch()))
+    return {
+        "database_url": target,
+        "search_index_path": folder / "bot.search",
+        "math_cache_path": folder / "math-cache",
+    }
+
+
+def make_settings(
+    emulator: DiscordEmulator, database_path: Path | str, **overrides: Any
+) -> Settings:
     """Settings pointing at the emulator; `.env` files are ignored so a developer's real
-    token can never be used by a test."""
+    token can never be used by a test. `database_path` is an SQLite file or a PostgreSQL
+    URL."""
     from bot.config import Settings
 
     values: dict[str, Any] = {
         "discord_token": emulator.token,
-        "database_path": database_path,
+        **database_settings(database_path),
         "discord_api_base": emulator.api_base,
         "discord_gateway_url": emulator.gateway_url,
         "dev_guild_id": emulator.guild.id if emulator.guilds_by_id else None,
@@ -175,7 +205,7 @@ class BotRunner:
 
 
 def settings_env(
-    emulator: DiscordEmulator, database_path: Path, **overrides: Any
+    emulator: DiscordEmulator, database_path: Path | str, **overrides: Any
 ) -> dict[str, str]:
     """The environment for `python -m bot run` against the emulator.
 
@@ -185,7 +215,7 @@ def settings_env(
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(SETTINGS_ENV_PREFIXES)}
     values: dict[str, Any] = {
         "discord_token": emulator.token,
-        "database_path": str(database_path),
+        **database_settings(database_path),
         "discord_api_base": emulator.api_base,
         "discord_gateway_url": emulator.gateway_url,
         "dev_guild_id": emulator.guild.id if emulator.guilds_by_id else "",

@@ -29,6 +29,8 @@ MAXIMUM_PINS = 30003
 THREAD_ALREADY_CREATED = 160004
 THREAD_ARCHIVED = 50083
 CANNOT_EXECUTE_ON_CHANNEL_TYPE = 50024
+CANNOT_SEND_IN_NON_TEXT_CHANNEL = 50008
+TAG_REQUIRED = 40067
 
 DEFAULT_MESSAGES = {
     UNKNOWN_ACCOUNT: "Unknown Account",
@@ -53,6 +55,8 @@ DEFAULT_MESSAGES = {
     THREAD_ALREADY_CREATED: "A thread has already been created for this message",
     THREAD_ARCHIVED: "Thread is archived",
     CANNOT_EXECUTE_ON_CHANNEL_TYPE: "Cannot execute action on this channel type",
+    CANNOT_SEND_IN_NON_TEXT_CHANNEL: "Cannot send messages in a non-text channel",
+    TAG_REQUIRED: "A tag is required to create a forum post in this channel",
 }
 
 Path = tuple[str | int, ...]

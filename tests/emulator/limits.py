@@ -390,6 +390,22 @@ def check_autocomplete(data: object, path: Path = ()) -> list[FieldError]:
     return errors
 
 
+# Thread and forum post names (Discord's docs: 1-100 characters).
+THREAD_NAME_MIN = 1
+THREAD_NAME_MAX = 100
+
+
+def check_thread_create(body: object) -> list[FieldError]:
+    """Starting a thread (from a message, alone, or as a forum post with its first
+    message): the name's length, and the forum post's message as any message."""
+    if not isinstance(body, dict):
+        return []
+    errors = _length_between(("name",), body.get("name"), THREAD_NAME_MIN, THREAD_NAME_MAX)
+    if isinstance(body.get("message"), dict):
+        errors += check_message(body["message"], ("message",))
+    return errors
+
+
 def check_interaction_callback(body: object) -> list[FieldError]:
     if not isinstance(body, dict):
         return []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +148,29 @@ class ChannelType:
 
     THREADS = frozenset({ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD})
     MESSAGEABLE = frozenset({GUILD_TEXT, DM, GUILD_VOICE, GUILD_ANNOUNCEMENT} | THREADS)
+
+
+# A forum's `flags`: every post must have a tag.
+REQUIRE_TAG = 1 << 4
+
+
+@dataclass(eq=False)
+class ForumTag:
+    """A tag of a forum channel (`available_tags`), applied to posts by id."""
+
+    id: int
+    name: str
+    moderated: bool = False
+    emoji_name: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "moderated": self.moderated,
+            "emoji_id": None,
+            "emoji_name": self.emoji_name,
+        }
 
 
 @dataclass(eq=False)
@@ -318,6 +341,10 @@ class Channel:
     invitable: bool = True
     archive_timestamp: str = field(default_factory=iso_now)
     bot_is_member: bool = False
+    applied_tags: list[int] = field(default_factory=list)  # a forum post's tags
+    # Forums only: their tags, and whether a post must have one (REQUIRE_TAG).
+    available_tags: list[ForumTag] = field(default_factory=list)
+    require_tag: bool = False
     # DM channels only.
     recipients: list[User] = field(default_factory=list)
     # Set by a test: every channel REST route answers 403 with this Discord error code
@@ -340,6 +367,17 @@ class Channel:
         if self.guild is None or self.parent_id is None:
             return None
         return self.guild.channels_by_id.get(self.parent_id)
+
+    @property
+    def is_forum(self) -> bool:
+        return self.type == ChannelType.GUILD_FORUM
+
+    def tag(self, name: str) -> ForumTag:
+        """A forum's tag by name."""
+        for tag in self.available_tags:
+            if tag.name == name:
+                return tag
+        raise LookupError(f"#{self.name} has no tag {name!r}")
 
     def forbid(self, code: int = 50001) -> None:
         """Make every REST call on this channel fail with 403 and `code` (50001 or 50013)."""
@@ -390,6 +428,9 @@ class Channel:
             )
             if self.type == ChannelType.PUBLIC_THREAD:
                 data["thread_metadata"].pop("invitable")
+            parent = self.parent
+            if parent is not None and parent.is_forum:
+                data["applied_tags"] = [str(tag) for tag in self.applied_tags]
         else:
             data.update(
                 {
@@ -399,9 +440,10 @@ class Channel:
                 }
             )
             if self.type == ChannelType.GUILD_FORUM:
+                data["flags"] = REQUIRE_TAG if self.require_tag else 0
                 data.update(
                     {
-                        "available_tags": [],
+                        "available_tags": [tag.payload() for tag in self.available_tags],
                         "default_reaction_emoji": None,
                         "default_sort_order": None,
                         "default_forum_layout": 0,
@@ -726,8 +768,27 @@ class Guild:
     def add_category(self, name: str) -> Channel:
         return self.add_channel(name, type=ChannelType.GUILD_CATEGORY)
 
-    def add_forum(self, name: str, **kwargs: Any) -> Channel:
-        return self.add_channel(name, type=ChannelType.GUILD_FORUM, **kwargs)
+    def add_forum(
+        self, name: str, *, tags: Sequence[str] = (), require_tag: bool = False, **kwargs: Any
+    ) -> Channel:
+        """A forum channel (posts only, no messages of its own), with `tags` available and,
+        with `require_tag`, refusing a post without one (Discord's REQUIRE_TAG flag)."""
+        forum = Channel(
+            id=new_snowflake(),
+            name=name,
+            type=ChannelType.GUILD_FORUM,
+            guild=self,
+            position=len(self.channels),
+            available_tags=[ForumTag(new_snowflake(), tag) for tag in tags],
+            require_tag=require_tag,
+        )
+        category = kwargs.pop("category", None)
+        forum.parent_id = category.id if category is not None else None
+        for key, value in kwargs.items():
+            setattr(forum, key, value)
+        self.channels_by_id[forum.id] = forum
+        self.emulator._guild_changed(self, "CHANNEL_CREATE", forum.payload())
+        return forum
 
     def add_thread(
         self,

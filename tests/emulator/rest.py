@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 EPHEMERAL = 1 << 6
+# A message a thread was started from.
+HAS_THREAD = 1 << 5
 LOADING = 1 << 7
 # Flags a bot may set on a message it sends.
 SETTABLE_FLAGS = (1 << 2) | (1 << 12) | (1 << 15) | EPHEMERAL
@@ -436,8 +438,15 @@ class RestApi:
             "POST",
             "/channels/{channel_id}/messages/{message_id}/threads",
             self.start_thread_from_message,
+            check=limits.check_thread_create,
         )
-        add("POST", "/channels/{channel_id}/threads", self.start_thread)
+        add(
+            "POST",
+            "/channels/{channel_id}/threads",
+            self.start_thread,
+            check=limits.check_thread_create,
+        )
+        add("GET", "/channels/{channel_id}/threads/archived/public", self.get_archived_threads)
         add("PUT", "/channels/{channel_id}/thread-members/@me", self.join_thread)
         add("DELETE", "/channels/{channel_id}/thread-members/@me", self.leave_thread)
         reaction = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
@@ -592,11 +601,12 @@ class RestApi:
         interaction: InteractionHandle | None = None,
         extra_flags: int = 0,
         record: RequestRecord | None = None,
+        message_id: int | None = None,
     ) -> Message:
         flags = (int(body.get("flags") or 0) & SETTABLE_FLAGS) | extra_flags
         if interaction is None:
             flags &= ~EPHEMERAL
-        message_id = new_snowflake()
+        message_id = new_snowflake() if message_id is None else message_id
         attachments = self._attachments(
             channel, message_id, body, files, [], bool(flags & EPHEMERAL)
         )
@@ -818,6 +828,9 @@ class RestApi:
     def _check_sendable(
         self, channel: Channel, body: dict[str, Any], files: list[UploadedFile]
     ) -> None:
+        if channel.is_forum:
+            # A forum holds posts (threads), never messages of its own.
+            raise ApiError(400, codes.CANNOT_SEND_IN_NON_TEXT_CHANNEL)
         if channel.type not in ChannelType.MESSAGEABLE:
             raise ApiError(400, codes.CANNOT_EXECUTE_ON_CHANNEL_TYPE)
         needed = (
@@ -927,7 +940,15 @@ class RestApi:
     async def get_message(self, call: Call) -> tuple[int, Any]:
         channel = self.channel(call.params["channel_id"])
         self.require(channel, Permission.READ_MESSAGE_HISTORY)
-        return 200, self.message(channel, call.params["message_id"]).payload
+        message = self.message(channel, call.params["message_id"])
+        # The thread started from the message, as it is now (Discord's `thread` field).
+        thread = self.emu.channels_by_id.get(message.id)
+        if thread is not None and thread.is_thread and thread.parent_id == channel.id:
+            if thread.deleted:
+                message.payload.pop("thread", None)
+            else:
+                message.payload["thread"] = thread.payload()
+        return 200, message.payload
 
     async def edit_message(self, call: Call) -> tuple[int, Any]:
         channel = self.channel(call.params["channel_id"])
@@ -1024,7 +1045,13 @@ class RestApi:
     # -- threads -----------------------------------------------------------------------------
 
     def _new_thread(
-        self, parent: Channel, body: dict[str, Any], *, thread_id: int, kind: int
+        self,
+        parent: Channel,
+        body: dict[str, Any],
+        *,
+        thread_id: int,
+        kind: int,
+        tags: list[int] | None = None,
     ) -> Channel:
         assert parent.guild is not None
         thread = Channel(
@@ -1038,6 +1065,7 @@ class RestApi:
             invitable=bool(body.get("invitable", True)),
             rate_limit_per_user=int(body.get("rate_limit_per_user") or 0),
             bot_is_member=True,
+            applied_tags=list(tags or []),
         )
         parent.guild.channels_by_id[thread.id] = thread
         self.emu.channels_by_id[thread.id] = thread
@@ -1068,21 +1096,34 @@ class RestApi:
         # A thread started from a message has the message's id.
         thread = self._new_thread(channel, call.body or {}, thread_id=message.id, kind=kind)
         message.payload["thread"] = thread.payload()
+        message.payload["flags"] = int(message.payload.get("flags") or 0) | HAS_THREAD
         return 201, self._thread_payload(thread)
 
     async def start_thread(self, call: Call) -> tuple[int, Any]:
         channel = self.channel(call.params["channel_id"])
         body = call.body or {}
         if channel.type == ChannelType.GUILD_FORUM:
+            # "Send Messages" is what Discord calls "Create Posts" in a forum.
             self.require(channel, Permission.SEND_MESSAGES)
             starter = body.get("message") or {}
+            tags = [_int(tag) for tag in body.get("applied_tags") or []]
+            known = {tag.id for tag in channel.available_tags}
+            if any(tag not in known for tag in tags):
+                raise codes.invalid_form_body(
+                    [FieldError(("applied_tags",), "BASE_TYPE_CHOICES", "Unknown forum tag")]
+                )
+            if channel.require_tag and not tags:
+                raise ApiError(400, codes.TAG_REQUIRED)
+            if not (starter.get("content") or starter.get("embeds") or call.files):
+                raise ApiError(400, codes.CANNOT_SEND_EMPTY_MESSAGE)
+            thread_id = new_snowflake()
             thread = self._new_thread(
-                channel, body, thread_id=new_snowflake(), kind=ChannelType.PUBLIC_THREAD
+                channel, body, thread_id=thread_id, kind=ChannelType.PUBLIC_THREAD, tags=tags
             )
-            self._check_sendable(thread, starter, call.files)
-            message = self.new_message(thread, starter, call.files, record=call.record)
-            # The starter message of a forum post shares the thread's id in Discord; the
-            # emulator gives it its own id but records it as the first message.
+            # The starter message of a forum post has the thread's id, as on Discord.
+            message = self.new_message(
+                thread, starter, call.files, record=call.record, message_id=thread_id
+            )
             payload = self._thread_payload(thread)
             payload["message"] = message.payload
             return 201, payload
@@ -1100,6 +1141,35 @@ class RestApi:
         )
         thread = self._new_thread(channel, body, thread_id=new_snowflake(), kind=kind)
         return 201, self._thread_payload(thread)
+
+    async def get_archived_threads(self, call: Call) -> tuple[int, Any]:
+        """A channel's archived public threads (a forum's archived posts), the most recently
+        archived first, `before` an ISO 8601 archive time."""
+        channel = self.channel(call.params["channel_id"])
+        if channel.type not in (
+            ChannelType.GUILD_TEXT,
+            ChannelType.GUILD_ANNOUNCEMENT,
+            ChannelType.GUILD_FORUM,
+        ):
+            raise ApiError(400, codes.CANNOT_EXECUTE_ON_CHANNEL_TYPE)
+        self.require(channel, Permission.READ_MESSAGE_HISTORY)
+        assert channel.guild is not None
+        threads = [
+            t
+            for t in channel.guild.threads
+            if t.parent_id == channel.id and t.archived and t.type != ChannelType.PRIVATE_THREAD
+        ]
+        threads.sort(key=lambda t: t.archive_timestamp, reverse=True)
+        if "before" in call.query:
+            threads = [t for t in threads if t.archive_timestamp < call.query["before"]]
+        limit = max(2, min(100, int(call.query.get("limit", 50))))
+        page = threads[:limit]
+        members = [t.thread_member_payload(self.emu.bot_user.id) for t in page if t.bot_is_member]
+        return 200, {
+            "threads": [t.payload() for t in page],
+            "members": members,
+            "has_more": len(threads) > limit,
+        }
 
     async def join_thread(self, call: Call) -> tuple[int, Any]:
         thread = self.channel(call.params["channel_id"])

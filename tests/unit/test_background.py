@@ -105,6 +105,29 @@ async def test_run_soon_and_change_interval_cut_the_wait_short() -> None:
     assert loop.status().next_run_at is None
 
 
+async def test_run_soon_while_the_body_runs_runs_it_again_at_once() -> None:
+    """A nudge that arrives while the body runs (a commit while the search indexer applies
+    the log) is not lost: the body runs again at once, not after the interval."""
+    second_run = asyncio.Event()
+    calls = 0
+
+    async def body() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            loop.run_soon()  # something to do came in meanwhile
+        else:
+            second_run.set()
+
+    loop = BackgroundLoop("nudged", body, interval=3600)
+    loop.start()
+    try:
+        async with asyncio.timeout(2):
+            await second_run.wait()
+    finally:
+        await loop.stop()
+
+
 async def test_the_registry_lists_starts_and_stops_loops() -> None:
     loops = BackgroundLoops()
     first = loops.start(BackgroundLoop("a", Flaky(0), interval=3600, description="does a"))
@@ -152,3 +175,30 @@ async def test_stop_ends_the_loop_even_when_the_body_masks_the_cancellation() ->
     await entered.wait()
     await asyncio.wait_for(loop.stop(), timeout=5)
     assert not loop.running
+
+
+async def test_a_database_outage_is_one_line_per_try_and_the_loop_carries_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bot.storage import DatabaseUnavailableError
+
+    calls = 0
+    done = asyncio.Event()
+
+    async def body() -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise DatabaseUnavailableError("ConnectionRefusedError: [Errno 111] refused")
+        done.set()
+
+    loop = BackgroundLoop("poller", body, interval=0.01, backoff_base=0.01, backoff_cap=0.05)
+    loop.start()
+    try:
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        await loop.stop()
+    outage = [r for r in caplog.records if "database is unavailable" in r.getMessage()]
+    assert len(outage) == 2
+    assert all(r.levelno == logging.WARNING and not r.exc_info for r in outage)
+    assert not loop.status().failing  # it recovered by itself

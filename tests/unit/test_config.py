@@ -133,3 +133,24 @@ def test_env_example_documents_every_setting() -> None:
     documented = {name for name in documented if not name.startswith("#")}
     expected = {name.upper() for name in Settings.model_fields}
     assert expected <= documented, f"undocumented settings: {expected - documented}"
+
+
+def test_database_url_chooses_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    assert settings.database_target == "data/shortscience.sqlite3"  # DATABASE_PATH's
+    assert not settings.is_postgresql
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///var/bot/library.sqlite3")
+    settings = Settings()
+    assert settings.sqlite_file == Path("var/bot/library.sqlite3")
+    assert settings.resolved_search_index_path == Path("var/bot/library.search")
+    assert settings.math_cache_dir == Path("var/bot/math-cache")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bot:secret@db.example:5432/shortscience")
+    settings = Settings()
+    assert settings.is_postgresql and settings.sqlite_file is None
+    assert settings.resolved_search_index_path == Path("data/shortscience.search")
+    assert settings.database_options == {"read_connections": 4, "pool_size": 10}
+    monkeypatch.setenv("DATABASE_URL", "mysql://nope")
+    with pytest.raises(ValidationError, match="DATABASE_URL must be"):
+        Settings()
+    monkeypatch.setenv("DATABASE_URL", " ")
+    assert Settings().database_url is None

@@ -32,3 +32,26 @@ async def test_an_error_quoting_a_long_input_is_cut_to_fit() -> None:
     [(content, ephemeral)] = interaction.response.sent
     assert ephemeral and len(content) <= MESSAGE_LENGTH_LIMIT
     assert content.startswith("I couldn't fetch <https://example.org/xxx") and content.endswith("…")
+
+
+async def test_a_database_outage_is_said_plainly_and_ephemerally() -> None:
+    from discord import app_commands
+
+    from bot.errors import DATABASE_UNAVAILABLE
+    from bot.storage import DatabaseUnavailableError
+
+    for error in (
+        DatabaseUnavailableError("ConnectionRefusedError: [Errno 111]"),
+        app_commands.CommandInvokeError(
+            cast(Any, _Command()), DatabaseUnavailableError("connection was closed")
+        ),
+    ):
+        interaction = _Interaction()
+        await report_interaction_error(cast(discord.Interaction, interaction), error)
+        assert interaction.response.sent == [(DATABASE_UNAVAILABLE, True)]
+    assert DATABASE_UNAVAILABLE == "The database is unavailable, try again shortly."
+
+
+class _Command:
+    name = "latest"
+    qualified_name = "latest"

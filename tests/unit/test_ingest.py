@@ -14,10 +14,16 @@ import aiohttp
 import pytest
 
 from bot.feeds import parse_feed
-from bot.ingest import FeedImportError, import_source, ingest_entries, paper_details
+from bot.ingest import (
+    FeedImportError,
+    import_source,
+    ingest_entries,
+    is_abstract_text,
+    paper_details,
+)
 from bot.papers import PaperId
 from bot.storage import Database
-from bot.storage.papers import PaperRepository
+from bot.storage.papers import PaperDetails, PaperRepository
 from bot.storage.summaries import SummaryRepository
 from tests.feedserver import FeedServer, feed_server
 
@@ -194,6 +200,90 @@ async def test_generic_items_link_papers_only_when_they_name_one(db: Database) -
     first = await SummaryRepository(db).get(transformer.summary_id, guild_id=None)
     assert first is not None and first.author_name == "Jo Writer"
     assert first.body.startswith("A [classic paper](https://arxiv.org/abs/1706.03762)")
+
+
+# --- summaries and abstracts --------------------------------------------------------------------
+
+
+async def kinds(db: Database, results: list) -> list[str]:
+    summaries = SummaryRepository(db)
+    found = [await summaries.get(item.summary_id, guild_id=None) for item in results]
+    return [summary.kind for summary in found if summary is not None]
+
+
+async def test_arxiv_and_table_of_contents_entries_are_stored_as_abstracts(db: Database) -> None:
+    shortscience = await ingest_entries(db, entries("shortscience.xml"))
+    assert set(await kinds(db, shortscience.results)) == {"summary"}
+    for name in ("arxiv_rss.xml", "arxiv_api.xml", "toc_rss20.xml"):
+        stats = await ingest_entries(db, entries(name))
+        expected = ["abstract"] * len(stats.results)
+        if name == "toc_rss20.xml":
+            expected[-1] = "summary"  # the editorial names no DOI: a post like any other
+        assert await kinds(db, stats.results) == expected, name
+    article = await PaperRepository(db).find(PaperId("doi", "10.1038/s41586-024-00001-1"))
+    assert article is not None
+    assert (article.title, article.authors) == ("Sparse Coding Revisited", "Ada Lovelace")
+    assert article.abstract is None  # a table of contents may give a teaser: left to Crossref
+
+
+def rss_item(guid: str, text: str, *, link: str = "https://arxiv.org/abs/2401.10241") -> bytes:
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title>'
+        f"<link>https://blog.example/</link><item><guid>{guid}</guid><title>A post</title>"
+        f"<link>{link}</link><description>{text}</description></item></channel></rss>"
+    ).encode()
+
+
+async def test_a_generic_entry_whose_text_is_its_papers_abstract_is_an_abstract(
+    db: Database,
+) -> None:
+    await ingest_entries(db, entries("arxiv_rss.xml"))  # the paper and its abstract are known
+    abstract = (
+        "We study sparse mixtures of experts where only $k &lt; n$ experts are active "
+        "&amp; show that routing_loss matters."
+    )
+    copied = await ingest_entries(db, parse_feed(rss_item("copy", "ABSTRACT: " + abstract)).entries)
+    written = await ingest_entries(
+        db, parse_feed(rss_item("own", "Why routing matters, in my words.")).entries
+    )
+    assert await kinds(db, copied.results) == ["abstract"]
+    assert await kinds(db, written.results) == ["summary"]
+
+
+async def test_an_entry_is_classified_again_when_its_paper_abstract_becomes_known(
+    db: Database,
+) -> None:
+    text = "Routing " + " ".join(f"word{n}" for n in range(40)) + " and more."
+    link = "https://arxiv.org/abs/2402.00001"
+    first = await ingest_entries(db, parse_feed(rss_item("g", text, link=link)).entries)
+    assert await kinds(db, first.results) == ["summary"]  # the abstract is unknown yet
+    papers = PaperRepository(db)
+    paper = await papers.find(PaperId("arxiv", "2402.00001"))
+    assert paper is not None
+    await papers.fill_missing(
+        paper.id, PaperDetails(ids=(PaperId("arxiv", "2402.00001"),), abstract=text)
+    )
+    again = await ingest_entries(db, parse_feed(rss_item("g", text, link=link)).entries)
+    assert [item.status for item in again.results] == ["updated"]
+    assert await kinds(db, again.results) == ["abstract"]
+
+
+@pytest.mark.parametrize(
+    ("text", "abstract", "expected"),
+    [
+        ("We show X. It works.", "we show x it works", True),
+        ("Abstract: We show X.", "We show X.", True),
+        ("We show X.", None, False),
+        ("", "We show X.", False),
+        ("We show X, and here is why it matters to me.", "We show X.", False),
+        # Cut short with an ellipsis: its opening, when long enough to tell.
+        (" ".join(f"w{n}" for n in range(25)) + " w2…", " ".join(f"w{n}" for n in range(60)), True),
+        ("w0 w1 w2…", "w0 w1 w2 w3 w4", False),
+        (" ".join(f"w{n}" for n in range(25)) + "…", " ".join(f"x{n}" for n in range(60)), False),
+    ],
+)
+def test_is_abstract_text(text: str, abstract: str | None, expected: bool) -> None:
+    assert is_abstract_text(text, abstract) is expected
 
 
 async def test_paper_details_rules() -> None:

@@ -325,6 +325,33 @@ def test_select_option_texts_fit() -> None:
     assert label.startswith("25. TTT")
 
 
+def test_an_abstract_is_labelled_as_the_papers_abstract_wherever_it_is_shown() -> None:
+    """Issue 9: an arXiv entry in `/summary view`, lists and search results is "Abstract of
+    the paper by <its authors>", never "<the authors> · ▲ 0" as if they had summarised it."""
+    abstract = make_summary(
+        kind="abstract", author_name="Sergey Ioffe, Christian Szegedy", score=0, id=9,
+        url="https://arxiv.org/abs/1502.03167",
+    )  # fmt: skip
+    label = "Abstract of the paper by Sergey Ioffe, Christian Szegedy"
+    assert summary_byline(abstract) == label
+    [page] = summary_pages(abstract).embeds
+    assert page.author.name == label
+    assert page.footer.text == "Abstract #9 · page 1 of 1"
+    item = listed_from_summary(abstract)
+    assert item.kind == "abstract" and item.author == "Sergey Ioffe, Christian Szegedy"
+    line = results_embed([item], title="Latest").description or ""
+    assert "Abstract of the paper by Sergey Ioffe, Christian Szegedy" in line
+    assert "▲" not in line and "#9" in line
+    _, description = select_option_texts(replace(item, author="A" * 300), 1)
+    assert description.startswith("Abstract of the paper by AAA") and description.endswith("#9")
+    # The paper's authors are the paper's when known, else the entry's.
+    unknown = make_summary(kind="abstract", author_name="Ioffe", paper=make_paper(authors=""))
+    assert summary_byline(unknown) == "Abstract of the paper by Ioffe"
+    assert summary_byline(make_summary(kind="abstract", paper=None, author_name="")) == (
+        "Abstract of the paper"
+    )
+
+
 def test_listed_from_summary_uses_the_tldr_when_there_is_one() -> None:
     item = listed_from_summary(make_summary(tldr="One *line*."))
     assert item.excerpt == "One line."

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from bot.announce.community import SummaryCard, enqueue_summary_cards
@@ -12,16 +9,14 @@ from bot.storage import Database
 from bot.storage.feeds import CommunityAnnounceRepository
 from bot.storage.outbox import OutboxRepository
 from bot.storage.summaries import SummaryRepository
+from tests.databases import DatabaseFactory
 
 GUILD, HERE, ANNOUNCE = 1, 10, 20
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "cards.sqlite3")
-    await database.migrate()
-    yield database
-    await database.close()
+async def db(databases: DatabaseFactory) -> Database:
+    return await databases.open()
 
 
 async def queued(db: Database, card: SummaryCard) -> dict[int, list[str | None]]:

@@ -70,6 +70,32 @@ def test_the_card_shows_paper_authors_venue_author_score_text_and_feed() -> None
     assert (read["label"], read["custom_id"]) == ("Read", "ss:read:42")
 
 
+def test_an_abstract_is_announced_as_a_new_paper_never_as_a_summary_by_its_authors() -> None:
+    """Issue 9: an arXiv entry is a paper. Its card says "New paper" with the authors and the
+    abstract, and has no "Summary by <the paper's authors>" nor a score of 0."""
+    arxiv = summary(
+        kind="abstract",
+        author_name="Alice Smith, Bob Jones",
+        paper_authors="",
+        venue=None,
+        year=2024,
+        score=0,
+        body="We study sparse mixtures of experts where only $k < n$ experts are active.",
+    )
+    message = summary_message(arxiv, source_name="cs.LG updates on arXiv.org", mention_role_id=None)
+    assert message.embed is not None
+    embed = message.embed.to_dict()
+    assert embed["author"]["name"] == "New paper"
+    assert "Summary by" not in str(embed) and "▲" not in str(embed)
+    assert "fields" not in embed
+    description = embed["description"]
+    assert description.startswith("*Alice Smith, Bob Jones · 2024*")
+    assert "**Abstract** We study sparse mixtures" in description and "k < n" in description
+    assert embed["footer"]["text"] == "cs.LG updates on arXiv.org"
+    [read] = message.view.to_components()[0]["components"]  # type: ignore[union-attr]
+    assert read["label"] == "Read"
+
+
 def test_the_read_button_carries_the_outbox_marker_and_community_cards_take_votes() -> None:
     feed = summary_message(summary(), source_name="f", mention_role_id=None, marker="so1a2b")
     assert feed.view is not None

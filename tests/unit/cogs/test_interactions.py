@@ -1,11 +1,9 @@
 """The pruning of interaction states and old submission counts (cogs/interactions.py): a
 state goes a day after it expired (a late click may still hand a member's text back), a
-publication once no window counts it."""
+publication once no window counts it; on both engines."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
@@ -16,16 +14,14 @@ from bot.config import Settings
 from bot.storage import Database
 from bot.storage.interactions import InteractionStateRepository
 from cogs.interactions import KEEP_EXPIRED_SECONDS, InteractionsCog
+from tests.databases import DatabaseFactory
 
 NOW = 1_700_000_000.0
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "prune.sqlite3")
-    await database.migrate()
-    yield database
-    await database.close()
+async def db(databases: DatabaseFactory) -> Database:
+    return await databases.open()
 
 
 async def test_pruning_keeps_what_a_late_click_still_needs(db: Database) -> None:

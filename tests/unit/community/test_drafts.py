@@ -5,7 +5,6 @@ included, so that what is published is what was previewed without asking arXiv a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -25,17 +24,16 @@ from bot.errors import UserFacingError
 from bot.pacing import RequestSpacer
 from bot.storage import Database
 from bot.storage.papers import PaperRepository
+from tests.databases import DatabaseFactory
 from tests.fixtures.arxiv.server import ArxivFixtureServer
-from tests.unit.storage.test_community import GUILD, open_community_db
+from tests.unit.storage.test_community import GUILD
 
 NOW = 1_700_000_000.0
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_community_db(tmp_path / "drafts.sqlite3")
-    yield database
-    await database.close()
+async def db(databases: DatabaseFactory) -> Database:
+    return await databases.open()
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -22,7 +20,8 @@ from bot.community.export import (
 )
 from bot.storage import Database
 from bot.storage.community import CommunityRepository
-from tests.unit.storage.test_community import GUILD, NOW, make_paper, open_community_db
+from tests.databases import DatabaseFactory
+from tests.unit.storage.test_community import GUILD, NOW, make_paper
 
 HOSTILE_BODY = (
     "# Heading\n\n$x^* = \\frac{a}{b}$\n\n<!-- body -->\n<!-- /body -->\n"
@@ -85,10 +84,8 @@ def test_markdown_round_trip_any_text(texts: list[tuple[str, str]]) -> None:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_community_db(tmp_path / "export.sqlite3")
-    yield database
-    await database.close()
+async def db(databases: DatabaseFactory) -> Database:
+    return await databases.open()
 
 
 async def test_export_guild_from_the_database(db: Database) -> None:

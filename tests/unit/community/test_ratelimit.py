@@ -1,17 +1,17 @@
 """The per-member submission rate limit, in the database: a sliding window with an injected
-clock, shared by every process (two `Database` objects on one file stand for two bot
-processes)."""
+clock, shared by every process (two `Database` objects on one database stand for two bot
+processes), on both engines."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.community.ratelimit import SubmissionLimiter, describe_wait
 from bot.storage import Database
+from tests.databases import DatabaseFactory
 
 
 class FakeClock:
@@ -23,11 +23,13 @@ class FakeClock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "limits.sqlite3")
-    await database.migrate()
-    yield database
-    await database.close()
+async def url(databases: DatabaseFactory) -> str:
+    return await databases.url()
+
+
+@pytest.fixture
+async def db(databases: DatabaseFactory, url: str) -> Database:
+    return await databases.open_url(url)
 
 
 async def test_allows_the_limit_then_refuses_with_the_wait(db: Database) -> None:
@@ -85,23 +87,22 @@ async def test_pruning_forgets_what_no_window_counts(db: Database) -> None:
     clock.now += 6  # all but member 0's second publication are out of the window
     assert await limiter.prune() == 20
     assert await db.fetchval("SELECT count(*) FROM submission_events") == 1
-    assert await db.fetchval("SELECT count(*) FROM submission_quota") == 1
 
 
-async def test_the_limit_is_one_limit_across_processes(db: Database, tmp_path: Path) -> None:
-    """Two processes (two databases objects on one file, each its own writer) publishing for
-    the same member at once: never more than the limit in total, and each sees the other's."""
-    other = await Database.open(tmp_path / "limits.sqlite3")
-    try:
-        clock = FakeClock()
-        first = SubmissionLimiter(db, 3, 600, clock=clock)
-        second = SubmissionLimiter(other, 3, 600, clock=clock)
-        attempts = [limiter.acquire(42) for _ in range(10) for limiter in (first, second)]
-        results = await asyncio.gather(*attempts)
-        assert sum(result.token is not None for result in results) == 3
-        assert await first.check(42) > 0 and await second.check(42) > 0
-    finally:
-        await other.close()
+async def test_the_limit_is_one_limit_across_processes(
+    db: Database, databases: DatabaseFactory, url: str
+) -> None:
+    """Two processes (two database objects on one database, each with its own connections)
+    publishing for the same member at once: never more than the limit in total, and each
+    sees the other's (on PostgreSQL the transactions run side by side)."""
+    other = await databases.open_url(url)
+    clock = FakeClock()
+    first = SubmissionLimiter(db, 3, 600, clock=clock)
+    second = SubmissionLimiter(other, 3, 600, clock=clock)
+    attempts = [limiter.acquire(42) for _ in range(10) for limiter in (first, second)]
+    results = await asyncio.gather(*attempts)
+    assert sum(result.token is not None for result in results) == 3
+    assert await first.check(42) > 0 and await second.check(42) > 0
 
 
 def test_rejects_nonsense_settings(tmp_path: Path) -> None:

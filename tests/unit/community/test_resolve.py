@@ -5,7 +5,6 @@ pending (the enrichment loop fills it in later)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -17,8 +16,9 @@ from bot.pacing import RequestSpacer
 from bot.storage import Database
 from bot.storage.community import CommunityRepository
 from bot.storage.papers import PaperRepository
+from tests.databases import DatabaseFactory
 from tests.fixtures.arxiv.server import ArxivFixtureServer
-from tests.unit.storage.test_community import GUILD, OTHER_GUILD, open_community_db, save
+from tests.unit.storage.test_community import GUILD, OTHER_GUILD, save
 
 
 class Clock:
@@ -30,10 +30,8 @@ class Clock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_community_db(tmp_path / "resolve.sqlite3")
-    yield database
-    await database.close()
+async def db(databases: DatabaseFactory) -> Database:
+    return await databases.open()
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ rate-limit message."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -26,7 +26,8 @@ from bot.community.votes import DOWN, UP
 from bot.errors import UserFacingError
 from bot.pacing import RequestSpacer
 from bot.storage import Database
-from tests.unit.storage.test_community import GUILD, open_community_db
+from tests.databases import DatabaseFactory
+from tests.unit.storage.test_community import GUILD
 
 
 def test_tldr_rules() -> None:
@@ -64,8 +65,8 @@ def test_files_are_checked_by_name_size_and_encoding() -> None:
 
 
 @pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[CommunityService]:
-    db: Database = await open_community_db(tmp_path / "service.sqlite3")
+async def service(databases: DatabaseFactory) -> AsyncIterator[CommunityService]:
+    db: Database = await databases.open()
     async with aiohttp.ClientSession() as session:
         # Never reached: these tests name papers by title or DOI.
         arxiv = ArxivClient(
@@ -76,7 +77,6 @@ async def service(tmp_path: Path) -> AsyncIterator[CommunityService]:
             PaperResolver(db, arxiv),
             limiter=SubmissionLimiter(db, 2, 600),
         )
-    await db.close()
 
 
 async def publish(service: CommunityService, author: int, tldr: str = "t") -> int:
@@ -145,6 +145,21 @@ async def test_a_vote_press_withdraws_or_switches(service: CommunityService) -> 
     withdrawn = await service.vote(summary_id, 2, DOWN)
     assert withdrawn.change.withdrawn and withdrawn.score == 0
     assert await service.repo.vote_of(summary_id, 2) == 0
+
+
+async def test_presses_at_once_lose_nothing_and_double_nothing(
+    service: CommunityService,
+) -> None:
+    """Many members pressing at once all count, and one member's two presses at once (a
+    double click reaching two processes) take turns: the second withdraws the first, on
+    both engines (PostgreSQL runs the transactions side by side)."""
+    summary_id = await publish(service, 1)
+    await asyncio.gather(*(service.vote(summary_id, voter, UP) for voter in range(100, 150)))
+    await asyncio.gather(service.vote(summary_id, 2, UP), service.vote(summary_id, 2, UP))
+    assert await service.repo.vote_of(summary_id, 2) == 0
+    assert (await service.repo.vote_counts(summary_id)) == (50, 0)
+    summary = await service.get_in_guild(summary_id, GUILD)
+    assert summary.score == 50
 
 
 async def test_a_preview_stores_nothing_and_publish_stores_it_all(

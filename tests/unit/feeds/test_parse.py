@@ -194,6 +194,46 @@ def test_arxiv_api_error_entry_becomes_an_error() -> None:
 # --- generic formats ----------------------------------------------------------------------------
 
 
+# --- what an entry is: a summary, or the paper itself (its abstract) ---------------------------
+
+
+def test_arxiv_entries_are_papers_and_shortscience_entries_summaries() -> None:
+    """An arXiv announcement (RSS or API) is the paper, its text the abstract; ShortScience's
+    entries are summaries; any other feed's entries are not decided by the parser."""
+    assert {e.kind for e in load("arxiv_rss.xml").entries} == {"abstract"}
+    assert {e.kind for e in load("arxiv_api.xml").entries} == {"abstract"}
+    assert {e.kind for e in load("shortscience.xml").entries} == {"summary"}
+    for name in ("rss10.xml", "rss20.xml", "atom10.xml"):
+        assert {e.kind for e in load(name).entries} == {None}, name
+
+
+def test_entries_naming_their_own_doi_are_the_papers_of_a_table_of_contents() -> None:
+    """Publishers and preprint servers name each article's DOI in PRISM or Dublin Core
+    metadata: such an entry is that article (its DOI, title and authors are the paper's)."""
+    grid, place, news = load("toc_rss10.xml").entries
+    assert (grid.kind, grid.doi) == ("abstract", "10.1101/2024.01.20.576400")
+    assert (grid.paper_title, grid.paper_authors) == (grid.title, "Doe, J., Roe, R.")
+    # prism:doi wins over a dc:identifier that is no DOI.
+    assert (place.kind, place.doi) == ("abstract", "10.1101/2024.01.21.576500")
+    # An identifier that is no DOI says nothing.
+    assert (news.kind, news.doi) == (None, None)
+    article, editorial = load("toc_rss20.xml").entries
+    assert (article.kind, article.doi) == ("abstract", "10.1038/s41586-024-00001-1")
+    assert (editorial.kind, editorial.doi) == (None, None)
+
+
+def test_an_atom_entry_naming_its_doi_is_the_paper() -> None:
+    body = (
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" '
+        b'xmlns:prism="http://prismstandard.org/namespaces/basic/3.0/">'
+        b"<title>J</title><id>urn:j</id><entry><id>urn:a</id><title>A Result</title>"
+        b"<author><name>Ada</name></author><summary>We find it.</summary>"
+        b"<prism:doi>https://doi.org/10.5555/A.1</prism:doi></entry></feed>"
+    )
+    [entry] = parse_feed(body).entries
+    assert (entry.kind, entry.doi, entry.paper_title) == ("abstract", "10.5555/a.1", "A Result")
+
+
 @pytest.mark.parametrize(
     ("name", "fmt", "count"),
     [
@@ -426,6 +466,8 @@ def test_entities_are_not_expanded_from_outside() -> None:
         "atom10.xml",
         "latin1.xml",
         "cp1252.xml",
+        "toc_rss10.xml",
+        "toc_rss20.xml",
     ],
 )
 def test_feedparser_fallback_reads_the_same_entries(name: str) -> None:

@@ -15,33 +15,33 @@ from bot.search import SearchService
 from bot.search import index as index_module
 from bot.search import service as service_module
 from bot.storage.database import Database
+from tests.databases import DatabaseFactory
 
 
 @dataclass
 class Searchable:
     db: Database
     search: SearchService
-    path: Path  # the database file
+    url: str  # the database (a file path or a PostgreSQL URL), for other "processes"
     index_path: Path
 
 
 async def open_search(
-    db_path: Path, index_path: Path, db: Database | None = None, **options: float
+    db: Database, index_path: Path, *, follow_commits: bool = True, **options: float
 ) -> SearchService:
-    search = SearchService(db_path, index_path, **options)
-    await search.start(db)
+    search = SearchService(db, index_path, **options)
+    await search.start(follow_commits=follow_commits)
     await search.wait_ready()
     return search
 
 
 @pytest.fixture
-async def searchable(tmp_path: Path) -> AsyncIterator[Searchable]:
-    db = await Database.open(tmp_path / "search.sqlite3")
-    await db.migrate()
-    search = await open_search(tmp_path / "search.sqlite3", tmp_path / "index", db)
-    yield Searchable(db, search, tmp_path / "search.sqlite3", tmp_path / "index")
+async def searchable(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Searchable]:
+    url = await databases.url()
+    db = await databases.open_url(url)
+    search = await open_search(db, tmp_path / "index")
+    yield Searchable(db, search, url, tmp_path / "index")
     await search.close()
-    await db.close()
 
 
 _KEYS = itertools.count(1)
@@ -64,26 +64,26 @@ async def add_summary(
     abstract: str | None = None,
     deleted: bool = False,
     paper_id: int | None = None,
+    kind: str = "summary",
 ) -> int:
     """A summary (and, without `paper_id`, its own paper); the commit syncs the index."""
     async with db.transaction() as conn:
         if paper_id is None:
-            cursor = await conn.execute(
+            paper_id = await conn.fetchval(
                 "INSERT INTO papers (canonical_key, title, authors, year, venue, abstract)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (f"test:{next(_KEYS)}", title, authors, year, venue, abstract),
             )  # fmt: skip
-            paper_id = cursor.lastrowid
-        cursor = await conn.execute(
+        summary_id = await conn.fetchval(
             "INSERT INTO summaries (paper_id, origin, guild_id, author_name, tldr, body, score,"
-            " created_at, deleted_at, url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, deleted_at, url, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " RETURNING id",
             (
                 paper_id, origin, guild_id, author, tldr, body, score, created_at,
-                1 if deleted else None, f"https://www.shortscience.org/s/{paper_id}",
+                1 if deleted else None, f"https://www.shortscience.org/s/{paper_id}", kind,
             ),
         )  # fmt: skip
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return int(summary_id)
 
 
 async def paper_of(db: Database, summary_id: int) -> int:

@@ -19,6 +19,7 @@ from bot.search import SearchIndexRebuildingError, SearchService
 from bot.search import index as index_module
 from bot.search import service as service_module
 from bot.storage.database import Database
+from tests.databases import DatabaseFactory
 from tests.unit.search.conftest import Searchable, add_summary, hold_index_builds, open_search
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -29,10 +30,10 @@ async def ids(search: SearchService, query: str, **options: object) -> list[int]
     return [result.summary_id for result in page.results]
 
 
-async def test_a_kill_between_the_sqlite_commit_and_the_index_commit_is_caught_up(
-    tmp_path: Path,
+async def test_a_kill_between_the_database_commit_and_the_index_commit_is_caught_up(
+    databases: DatabaseFactory, tmp_path: Path
 ) -> None:
-    db_path, index_path = tmp_path / "crash.sqlite3", tmp_path / "index"
+    db_path, index_path = await databases.url(migrated=False), tmp_path / "index"
     script = textwrap.dedent(
         f"""
         import asyncio, os, signal
@@ -43,15 +44,15 @@ async def test_a_kill_between_the_sqlite_commit_and_the_index_commit_is_caught_u
         async def main():
             db = await Database.open({str(db_path)!r})
             await db.migrate()
-            search = SearchService({str(db_path)!r}, {str(index_path)!r})
-            await search.start(db)
+            search = SearchService(db, {str(index_path)!r})
+            await search.start()
             await search.wait_ready()
             async with db.transaction() as conn:
                 await conn.execute("INSERT INTO summaries (origin, body) VALUES ('feed', 'before')")
             print("indexed", flush=True)
 
             def die(self, changes, applied_seq):
-                os.kill(os.getpid(), signal.SIGKILL)  # after SQLite's commit, before tantivy's
+                os.kill(os.getpid(), signal.SIGKILL)  # after the database's commit, not tantivy's
 
             TantivyIndex.apply = die
             async with db.transaction() as conn:
@@ -70,15 +71,14 @@ async def test_a_kill_between_the_sqlite_commit_and_the_index_commit_is_caught_u
     )  # fmt: skip
     assert result.returncode == -signal.SIGKILL, result.stderr
     assert "indexed" in result.stdout and "not reached" not in result.stdout
-    db = await Database.open(db_path)
-    assert await db.fetchval("SELECT count(*) FROM summaries") == 2  # SQLite has both
-    search = await open_search(db_path, index_path, db)
+    db = await databases.open_url(db_path)
+    assert await db.fetchval("SELECT count(*) FROM summaries") == 2  # the database has both
+    search = await open_search(db, index_path)
     try:
         assert await ids(search, "quetzalcoatl") == [2]
         assert await ids(search, "before") == [1]
     finally:
         await search.close()
-        await db.close()
 
 
 WORDS = ("alpha", "beta", "gamma", "delta", "omega")
@@ -129,8 +129,8 @@ async def test_a_deleted_index_is_rebuilt_with_equal_results(
     await searchable.search.close()
     shutil.rmtree(searchable.index_path)
     monkeypatch.setattr(service_module, "BUILD_AT_ONCE_MAX", -1)  # in the background
-    search = SearchService(searchable.path, searchable.index_path)
-    await search.start(searchable.db)
+    search = SearchService(searchable.db, searchable.index_path)
+    await search.start()
     try:
         await search.wait_ready()
         assert await all_results(search) == before
@@ -139,18 +139,18 @@ async def test_a_deleted_index_is_rebuilt_with_equal_results(
         await search.close()
 
 
-async def test_a_new_small_database_is_indexed_before_start_returns(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "db.sqlite3")
-    await db.migrate()
+async def test_a_new_small_database_is_indexed_before_start_returns(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    db = await databases.open()
     await add_summary(db, title="Early", body="firstword")  # before any index exists
-    search = SearchService(tmp_path / "db.sqlite3", tmp_path / "index")
-    await search.start(db)
+    search = SearchService(db, tmp_path / "index")
+    await search.start()
     try:
         assert (await search.status()).state == "ready"
         assert len(await ids(search, "firstword")) == 1  # never "being rebuilt"
     finally:
         await search.close()
-        await db.close()
 
 
 async def test_a_damaged_index_is_rebuilt(searchable: Searchable) -> None:
@@ -162,7 +162,7 @@ async def test_a_damaged_index_is_rebuilt(searchable: Searchable) -> None:
     for file in generation.iterdir():
         if file.suffix in (".term", ".idx", ".store"):
             file.write_bytes(b"garbage")
-    search = await open_search(searchable.path, searchable.index_path, searchable.db)
+    search = await open_search(searchable.db, searchable.index_path)
     try:
         assert await all_results(search) == before
     finally:
@@ -177,7 +177,7 @@ async def test_an_older_schema_is_rebuilt(
     await searchable.search.close()
     old = index_module.current_generation(searchable.index_path)
     monkeypatch.setattr(index_module, "SCHEMA_VERSION", index_module.SCHEMA_VERSION + 1)
-    search = await open_search(searchable.path, searchable.index_path, searchable.db)
+    search = await open_search(searchable.db, searchable.index_path)
     try:
         assert index_module.current_generation(searchable.index_path) != old
         assert await all_results(search) == before
@@ -192,8 +192,8 @@ async def test_searches_say_the_index_is_being_rebuilt(
     await searchable.search.close()
     shutil.rmtree(searchable.index_path)
     release = hold_index_builds(monkeypatch)
-    search = SearchService(searchable.path, searchable.index_path)
-    await search.start(searchable.db)
+    search = SearchService(searchable.db, searchable.index_path)
+    await search.start()
     try:
         with pytest.raises(SearchIndexRebuildingError, match="being rebuilt"):
             await search.search("alpha", guild_id=None)
@@ -262,16 +262,19 @@ async def test_concurrent_publishes_edits_deletes_and_searches(searchable: Searc
 
 async def test_a_hole_in_the_log_waits_for_the_late_transaction(searchable: Searchable) -> None:
     """PostgreSQL can commit seq 11 before seq 10: the watermark must not pass 10 until it
-    is there (or too old to come)."""
+    is there (or too old to come). SQLite cannot, so there the hole is made by hand."""
     db, search = searchable.db, searchable.search
     first = await add_summary(db, title="First", body="ordinary")
     seq = int(await db.fetchval("SELECT max(seq) FROM search_changes"))
+    if db.engine == "postgresql":
+        await concurrent_transactions_commit_out_of_order(searchable, seq)
+        assert await ids(search, "ordinary") == [first]
+        return
     async with db.transaction() as conn:
         # Another writer took seq + 1 and has not committed; this one commits seq + 2.
-        cursor = await conn.execute(
-            "INSERT INTO summaries (origin, body) VALUES ('feed', 'early bird')"
+        early = await conn.fetchval(
+            "INSERT INTO summaries (origin, body) VALUES ('feed', 'early bird') RETURNING id"
         )
-        early = cursor.lastrowid
         await conn.execute("DELETE FROM search_changes WHERE seq > ?", (seq,))
         await conn.execute(
             "INSERT INTO search_changes (seq, kind, item_id) VALUES (?, 'summary', ?)",
@@ -280,10 +283,9 @@ async def test_a_hole_in_the_log_waits_for_the_late_transaction(searchable: Sear
     assert await ids(search, "early") == [early]  # applied already
     assert (await search.status()).applied_seq == seq  # but the watermark waits at the hole
     async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "INSERT INTO summaries (origin, body) VALUES ('feed', 'late arrival')"
+        late = await conn.fetchval(
+            "INSERT INTO summaries (origin, body) VALUES ('feed', 'late arrival') RETURNING id"
         )
-        late = cursor.lastrowid
         await conn.execute("DELETE FROM search_changes WHERE seq > ?", (seq + 2,))
         await conn.execute(
             "INSERT INTO search_changes (seq, kind, item_id) VALUES (?, 'summary', ?)",
@@ -294,12 +296,52 @@ async def test_a_hole_in_the_log_waits_for_the_late_transaction(searchable: Sear
     assert await ids(search, "ordinary") == [first]
 
 
-async def test_a_hole_that_never_fills_is_passed_after_the_grace(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "db.sqlite3")
-    await db.migrate()
-    search = await open_search(
-        tmp_path / "db.sqlite3", tmp_path / "index", db, gap_grace_seconds=0.0
-    )
+async def concurrent_transactions_commit_out_of_order(searchable: Searchable, seq: int) -> None:
+    """Two real transactions on PostgreSQL: the first takes seq + 1 and waits, the second
+    takes seq + 2 and commits; then the first commits."""
+    db, search = searchable.db, searchable.search
+    late_logged, early_committed = asyncio.Event(), asyncio.Event()
+    summary_ids: dict[str, int] = {}
+
+    async def late() -> None:
+        async with db.transaction() as conn:
+            summary_ids["late"] = await conn.fetchval(
+                "INSERT INTO summaries (origin, body) VALUES ('feed', 'late arrival') RETURNING id"
+            )
+            late_logged.set()
+            await asyncio.wait_for(early_committed.wait(), 10)
+            # The hole is there while this transaction is open.
+            assert await ids(search, "early") == [summary_ids["early"]]  # applied already
+            assert (await search.status()).applied_seq == seq  # the watermark waits
+            assert await ids(search, "late") == []
+
+    async def early() -> None:
+        await late_logged.wait()
+        with db.commit_hooks_not_awaited():
+            async with db.transaction() as conn:
+                summary_ids["early"] = await conn.fetchval(
+                    "INSERT INTO summaries (origin, body) VALUES ('feed', 'early bird') "
+                    "RETURNING id"
+                )
+        await search.sync()
+        early_committed.set()
+
+    await asyncio.gather(late(), early())
+    logged = await db.fetchall("SELECT seq, item_id FROM search_changes WHERE seq > ?", (seq,))
+    assert [tuple(row) for row in logged] == [
+        (seq + 1, summary_ids["late"]),
+        (seq + 2, summary_ids["early"]),
+    ]
+    await search.sync()
+    assert await ids(search, "late") == [summary_ids["late"]]
+    assert (await search.status()).applied_seq == seq + 2
+
+
+async def test_a_hole_that_never_fills_is_passed_after_the_grace(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    db = await databases.open()
+    search = await open_search(db, tmp_path / "index", gap_grace_seconds=0.0)
     try:
         async with db.transaction() as conn:
             await conn.execute(
@@ -309,14 +351,13 @@ async def test_a_hole_that_never_fills_is_passed_after_the_grace(tmp_path: Path)
         assert status.applied_seq == 5  # seqs 1-4 (a rolled-back transaction) never come
     finally:
         await search.close()
-        await db.close()
 
 
 async def test_two_processes_keep_their_own_indexes_in_step(searchable: Searchable) -> None:
     """Another process (its own Database and index) sees this one's writes through the log."""
-    other_db = await Database.open(searchable.path)
+    other_db = await Database.open(searchable.url)
     other = await open_search(
-        searchable.path, searchable.index_path.parent / "other-index", other_db, poll_seconds=0.05
+        other_db, searchable.index_path.parent / "other-index", poll_seconds=0.05
     )
     try:
         summary = await add_summary(searchable.db, title="Shared", body="crosstalk")
@@ -341,7 +382,7 @@ async def test_two_processes_keep_their_own_indexes_in_step(searchable: Searchab
 
 async def test_a_second_process_on_the_same_index_only_reads_it(searchable: Searchable) -> None:
     summary = await add_summary(searchable.db, title="Owner", body="readable")
-    reader = await open_search(searchable.path, searchable.index_path)
+    reader = await open_search(searchable.db, searchable.index_path, follow_commits=False)
     try:
         assert (await reader.status()).state == "read-only"
         assert await ids(reader, "readable") == [summary]
@@ -354,13 +395,14 @@ async def test_an_index_behind_the_pruned_log_is_rebuilt(searchable: Searchable)
     await searchable.search.close()
     # Another process added a summary and pruned the log past what this index has applied.
     async with searchable.db.transaction() as conn:
-        cursor = await conn.execute("INSERT INTO summaries (origin, body) VALUES ('feed', 'newer')")
-        newer = cursor.lastrowid
+        newer = await conn.fetchval(
+            "INSERT INTO summaries (origin, body) VALUES ('feed', 'newer') RETURNING id"
+        )
     last = int(await searchable.db.fetchval("SELECT max(seq) FROM search_changes"))
     from bot.storage.search import prune_changes
 
-    assert prune_changes(str(searchable.path), older_than=10**10, keep_after=last) == last
-    search = await open_search(searchable.path, searchable.index_path, searchable.db)
+    assert await prune_changes(searchable.db, older_than=10**10, keep_after=last) == last
+    search = await open_search(searchable.db, searchable.index_path)
     try:
         assert await ids(search, "oldtimer") == [summary]
         assert await ids(search, "newer") == [newer]
@@ -381,16 +423,18 @@ async def test_reindex_while_searching(searchable: Searchable) -> None:
     assert len(generations) == 1
 
 
-async def test_a_reindex_by_another_process_is_followed(tmp_path: Path) -> None:
+async def test_a_reindex_by_another_process_is_followed(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
     """`shortscience-bot reindex` next to a running bot on the same index folder: the bot
     switches to the new generation and keeps indexing."""
-    db = await Database.open(tmp_path / "db.sqlite3")
-    await db.migrate()
-    bot = await open_search(tmp_path / "db.sqlite3", tmp_path / "index", db, poll_seconds=0.05)
-    cli = SearchService(tmp_path / "db.sqlite3", tmp_path / "index")
+    url = await databases.url()
+    db = await databases.open_url(url)
+    bot = await open_search(db, tmp_path / "index", poll_seconds=0.05)
+    cli = SearchService(await databases.open_url(url), tmp_path / "index")
     try:
         first = await add_summary(db, title="Before", body="reindexed")
-        await cli.start(rebuild=False)
+        await cli.start(follow_commits=False, rebuild=False)
         assert (await cli.status()).state == "read-only"
         report = await cli.rebuild()
         assert report.summaries == 1
@@ -411,4 +455,3 @@ async def test_a_reindex_by_another_process_is_followed(tmp_path: Path) -> None:
     finally:
         await cli.close()
         await bot.close()
-        await db.close()

@@ -108,7 +108,7 @@ def loaded(
     async def setup() -> tuple[SearchService, Database]:
         db = await Database.open(path / "db.sqlite3")
         await db.migrate()
-        search = await open_search(path / "db.sqlite3", path / "index", db)
+        search = await open_search(db, path / "index")
         for body in (
             "Gradient descent: a state-of-the-art GPT-4 study (AND/OR/NOT NEAR * - : ( ))",
             'Quotes "inside" text, emoji 🙂, 数据 科学, and $\\sqrt{d_k}$ math',

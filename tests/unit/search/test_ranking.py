@@ -4,13 +4,15 @@ summaries, diacritics and typos."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 
 from bot.search import SearchPage
-from bot.search.schema import vote_boost, vote_weight
-from tests.unit.search.conftest import Searchable, add_summary
+from bot.search.engine import page_to_json
+from bot.search.schema import SUMMARY_LEAD, rank_boost, vote_boost, vote_weight
+from tests.unit.search.conftest import Searchable, add_summary, paper_of
 
 GUILD_A = 111
 GUILD_B = 222
@@ -128,13 +130,49 @@ async def test_vote_weight_gives_the_boost_as_tantivy_applies_it(searchable: Sea
     import math
 
     for score in (-100, -3, 0, 1, 7, 1000):
-        assert math.isclose(math.log2(2 + vote_weight(score)), vote_boost(score))
+        assert math.isclose(math.log2(2 + vote_weight(score)), rank_boost(score))
+        assert math.isclose(rank_boost(score), SUMMARY_LEAD * vote_boost(score))
     db = searchable.db
     plain = await add_summary(db, title="Wombat", body="x", score=0)
     boosted = await add_summary(db, title="Wombat", body="x", score=20)
+    # tantivy counts a negative weight as 0, so a down-vote needs the summaries' lead to show.
+    lowered = await add_summary(db, title="Wombat", body="x", score=-20, created_at=2_000_000_000)
     page = await searchable.search.search("wombat", guild_id=None)
     by_id = {result.summary_id: result.rank for result in page.results}
     assert math.isclose(by_id[boosted] / by_id[plain], vote_boost(20), rel_tol=1e-5)
+    assert math.isclose(by_id[lowered] / by_id[plain], vote_boost(-20), rel_tol=1e-5)
+
+
+async def test_an_abstract_ranks_below_a_summary_of_its_paper_and_says_what_it_is(
+    searchable: Searchable,
+) -> None:
+    """Issue 9: an arXiv entry matches a search about its paper as well as a summary does
+    (the same title, the same words); readers came for summaries, so the summary leads, and
+    the abstract is labelled as such."""
+    db = searchable.db
+    abstract = await add_summary(
+        db, title="Sparse Mixtures of Experts", author="Alice Smith, Bob Jones",
+        body="Sparse mixtures of experts with learned routing scale gracefully.",
+        kind="abstract",
+    )  # fmt: skip
+    paper = await paper_of(db, abstract)
+    summary = await add_summary(
+        db, title="Sparse Mixtures of Experts", paper_id=paper,
+        body="Why routing in sparse mixtures of experts matters, in short.",
+    )  # fmt: skip
+    assert await ranked(searchable, "sparse mixtures experts") == [summary, abstract]
+    assert await ranked(searchable, "routing") == [summary, abstract]
+    page = await searchable.search.search("sparse", guild_id=None)
+    assert {r.summary_id: r.kind for r in page.results} == {
+        summary: "summary", abstract: "abstract",
+    }  # fmt: skip
+    assert [item["kind"] for item in page_to_json(page)["results"]] == ["summary", "abstract"]
+    assert math.isclose(math.log2(2 + vote_weight(0, "abstract")), 1.0)
+    # A change of kind is a change for search: it moves at once.
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE summaries SET kind = 'summary' WHERE id = ?", (abstract,))
+    page = await searchable.search.search("sparse", guild_id=None)
+    assert {r.kind for r in page.results} == {"summary"}
 
 
 async def test_filters_inside_the_query(searchable: Searchable, corpus: dict[str, int]) -> None:

@@ -184,3 +184,24 @@ async def test_similar_titles_share_words_typos_included_and_follow_visibility(
     assert papers["adam"] in [
         s.paper_id for s in await search.similar_titles("adam", guild_id=None, limit=1)
     ]
+
+
+async def test_a_paper_known_by_its_abstract_alone_is_similar_with_no_summaries(
+    searchable: Searchable,
+) -> None:
+    """An arXiv entry is the paper's abstract, not a summary: the paper is listed among
+    similar papers (it is visible), counted with no summaries."""
+    papers = await make_topics(searchable)
+    arxiv = await add_summary(
+        searchable.db, title="Batch Renormalization",
+        body="Normalizing activations per mini-batch with learned scale and shift, "
+        "reducing the dependence of normalization layers on the mini-batch.",
+        kind="abstract",
+    )  # fmt: skip
+    arxiv_paper = await paper_of(searchable.db, arxiv)
+    similar = {
+        item.paper_id: item.summaries
+        for item in await searchable.search.similar(papers["batchnorm"], guild_id=None)
+    }
+    assert similar[arxiv_paper] == 0
+    assert similar[papers["layernorm"]] == 1

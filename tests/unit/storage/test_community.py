@@ -3,36 +3,25 @@ score trigger, reading-session links, the leaderboard, arXiv look-up state."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import aiosqlite
 import pytest
 
 from bot.community.votes import DOWN, UP
 from bot.papers import PaperId
-from bot.storage import Database
+from bot.storage import Connection, Database
 from bot.storage.community import CommunityRepository, RemovedByModeratorError, SaveResult
 from bot.storage.lookups import DueLookup, LookupCounts, LookupQueue
 from bot.storage.papers import PaperDetails, PaperRepository
 from bot.storage.reading import ReadingRepository, SessionAlreadyOpenError
+from tests.databases import DatabaseFactory
 
 GUILD = 1000
 OTHER_GUILD = 2000
 NOW = 1_700_000_000.0
 
 
-async def open_community_db(path: Path) -> Database:
-    database = await Database.open(path)
-    await database.migrate()
-    return database
-
-
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_community_db(tmp_path / "community.sqlite3")
-    yield database
-    await database.close()
+async def db(databases: DatabaseFactory) -> Database:
+    return await databases.open()
 
 
 async def make_paper(db: Database, arxiv_id: str = "1502.03167", title: str = "Batch Norm") -> int:
@@ -44,12 +33,13 @@ async def make_paper(db: Database, arxiv_id: str = "1502.03167", title: str = "B
 
 async def add_feed_summary(db: Database, paper_id: int) -> int:
     async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "INSERT INTO summaries (paper_id, origin, title, body) VALUES (?, 'feed', 't', 'b')",
-            (paper_id,),
+        return int(
+            await conn.fetchval(
+                "INSERT INTO summaries (paper_id, origin, title, body) "
+                "VALUES (?, 'feed', 't', 'b') RETURNING id",
+                (paper_id,),
+            )
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
 
 
 async def save(
@@ -97,7 +87,7 @@ async def test_the_saved_hook_runs_in_the_transaction(db: Database) -> None:
     paper = await make_paper(db)
     calls: list[tuple[int, bool]] = []
 
-    async def hook(conn: aiosqlite.Connection, result: SaveResult) -> None:
+    async def hook(conn: Connection, result: SaveResult) -> None:
         assert conn.in_transaction
         calls.append((result.summary_id, result.created))
 
@@ -105,7 +95,7 @@ async def test_the_saved_hook_runs_in_the_transaction(db: Database) -> None:
     await save(repo, paper, 1, on_saved=hook, tldr="edited")
     assert calls == [(result.summary_id, True), (result.summary_id, False)]
 
-    async def failing(conn: aiosqlite.Connection, result: SaveResult) -> None:
+    async def failing(conn: Connection, result: SaveResult) -> None:
         raise RuntimeError("card could not be queued")
 
     with pytest.raises(RuntimeError):
@@ -113,7 +103,7 @@ async def test_the_saved_hook_runs_in_the_transaction(db: Database) -> None:
     # The summary and what the hook would have written go together, or neither does.
     assert await repo.find_by_author(paper_id=paper, guild_id=GUILD, author_id=2) is None
 
-    async def failing_update(conn: aiosqlite.Connection) -> None:
+    async def failing_update(conn: Connection) -> None:
         raise RuntimeError("card could not be queued")
 
     with pytest.raises(RuntimeError):

@@ -1,4 +1,4 @@
-"""Feed, subscription, community-channel and outbox repositories against a real SQLite file."""
+"""Feed, subscription, community-channel and outbox repositories, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import Database, load_migrations
+from bot.storage import Database, IntegrityError, load_migrations
 from bot.storage.feeds import (
     AlreadySubscribedError,
     CommunityAnnounceRepository,
@@ -15,24 +15,23 @@ from bot.storage.feeds import (
     SubscriptionRepository,
 )
 from bot.storage.outbox import NONCE_LIMIT, NewOutboxMessage, OutboxRepository, derived_nonce
+from tests.databases import DatabaseFactory
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    database = await Database.open(tmp_path / "feeds.sqlite3")
-    await database.migrate()
-    yield database
-    await database.close()
+async def db(databases: DatabaseFactory) -> Database:
+    return await databases.open()
 
 
 async def add_summary(db: Database, title: str = "A paper") -> int:
     async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "INSERT INTO summaries (origin, title, body, author_name) VALUES ('feed', ?, ?, ?)",
-            (title, "Some **text**", "alice"),
+        return int(
+            await conn.fetchval(
+                "INSERT INTO summaries (origin, title, body, author_name) "
+                "VALUES ('feed', ?, ?, ?) RETURNING id",
+                (title, "Some **text**", "alice"),
+            )
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
 
 
 async def test_create_feed_is_idempotent_by_url(db: Database) -> None:
@@ -210,7 +209,7 @@ async def test_outbox_rows_have_short_unique_nonces_and_send_in_order(db: Databa
 
 
 async def test_nonces_are_derived_from_the_row_and_differ_across_databases(
-    db: Database, tmp_path: Path
+    db: Database, databases: DatabaseFactory
 ) -> None:
     """Issue 8, item 14: "so" + a salt made once per database + the row id in base 36."""
     outbox = OutboxRepository(db)
@@ -222,12 +221,8 @@ async def test_nonces_are_derived_from_the_row_and_differ_across_databases(
     assert row is not None and row.nonce == f"so{salt}{row_id}" == derived_nonce(salt, row_id)
     assert derived_nonce(salt, 36**3) == f"so{salt}1000"
     assert len(derived_nonce(salt, 2**63 - 1)) == NONCE_LIMIT
-    other = await Database.open(tmp_path / "other.sqlite3")
-    try:
-        await other.migrate()
-        assert await OutboxRepository(other).nonce_salt() != salt
-    finally:
-        await other.close()
+    other = await databases.open()
+    assert await OutboxRepository(other).nonce_salt() != salt
 
 
 async def test_ids_and_nonces_are_never_reused_after_pruning(db: Database) -> None:
@@ -308,23 +303,21 @@ async def test_outbox_drop_for_channel_and_prune(db: Database) -> None:
 
 async def test_outbox_summary_rows_need_a_summary(db: Database) -> None:
     outbox = OutboxRepository(db)
-    with pytest.raises(Exception, match="CHECK"):
+    with pytest.raises(IntegrityError, match=r"(?i)check"):
         await outbox.enqueue(kind="summary", guild_id=1, channel_id=10, now=0)
 
 
 async def test_announced_summary_joins_the_paper(db: Database) -> None:
     async with db.transaction() as conn:
-        cursor = await conn.execute(
+        paper = await conn.fetchval(
             "INSERT INTO papers (canonical_key, title, authors, venue, year) "
-            "VALUES ('arxiv:1', 'Batch Norm', 'S. Ioffe, C. Szegedy', 'ICML', 2015)"
+            "VALUES ('arxiv:1', 'Batch Norm', 'S. Ioffe, C. Szegedy', 'ICML', 2015) RETURNING id"
         )
-        paper = cursor.lastrowid
-        cursor = await conn.execute(
+        summary = await conn.fetchval(
             "INSERT INTO summaries (paper_id, origin, title, tldr, body, url, score) "
-            "VALUES (?, 'feed', 'ignored', 'short', 'long', 'http://s', 3)",
+            "VALUES (?, 'feed', 'ignored', 'short', 'long', 'http://s', 3) RETURNING id",
             (paper,),
         )
-        summary = cursor.lastrowid
     assert summary is not None
     shown = await OutboxRepository(db).announced_summary(summary)
     assert shown is not None

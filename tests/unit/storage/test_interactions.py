@@ -1,25 +1,27 @@
 """`interaction_states`: what buttons and forms need, claimed one action at a time across
-processes (two `Database` objects on one file stand for two bot processes)."""
+processes (two `Database` objects on one database stand for two bot processes), on both
+engines."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from bot.storage import Database
 from bot.storage.interactions import STATE_ID_PATTERN, InteractionStateRepository
+from tests.databases import DatabaseFactory
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "states.sqlite3")
-    await database.migrate()
-    yield database
-    await database.close()
+async def url(databases: DatabaseFactory) -> str:
+    return await databases.url()
+
+
+@pytest.fixture
+async def db(databases: DatabaseFactory, url: str) -> Database:
+    return await databases.open_url(url)
 
 
 async def test_a_state_is_found_by_its_random_id(db: Database) -> None:
@@ -56,19 +58,18 @@ async def test_one_action_at_a_time_until_it_is_finished(db: Database) -> None:
     assert done is not None and done.outcome == "published" and done.busy_until is None
 
 
-async def test_two_processes_claiming_at_once_get_it_once(db: Database, tmp_path: Path) -> None:
-    other = await Database.open(tmp_path / "states.sqlite3")
-    try:
-        state = await InteractionStateRepository(db).create(
-            "draft", owner_id=1, guild_id=1, payload={}, now=0, lifetime=600
-        )
-        repos = [InteractionStateRepository(db), InteractionStateRepository(other)]
-        claims = await asyncio.gather(
-            *(repo.claim(state.id, now=1, lease=60) for _ in range(10) for repo in repos)
-        )
-        assert sum(claim is not None for claim in claims) == 1
-    finally:
-        await other.close()
+async def test_two_processes_claiming_at_once_get_it_once(
+    db: Database, databases: DatabaseFactory, url: str
+) -> None:
+    other = await databases.open_url(url)
+    state = await InteractionStateRepository(db).create(
+        "draft", owner_id=1, guild_id=1, payload={}, now=0, lifetime=600
+    )
+    repos = [InteractionStateRepository(db), InteractionStateRepository(other)]
+    claims = await asyncio.gather(
+        *(repo.claim(state.id, now=1, lease=60) for _ in range(10) for repo in repos)
+    )
+    assert sum(claim is not None for claim in claims) == 1
 
 
 async def test_expiry_touch_replace_and_prune(db: Database) -> None:

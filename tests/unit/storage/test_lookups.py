@@ -11,12 +11,18 @@ from bot.papers import PaperId
 from bot.storage import Database, load_migrations
 from bot.storage.lookups import DueLookup, LookupCounts, LookupQueue
 from bot.storage.papers import PaperRepository
+from tests.databases import DatabaseFactory
 
 NOW = 1_700_000_000.0
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
+async def db(databases: DatabaseFactory) -> Database:
+    return await databases.open(migrated=False)
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
     database = await Database.open(tmp_path / "lookups.sqlite3")
     yield database
     await database.close()
@@ -42,8 +48,9 @@ async def test_papers_are_queued_when_they_get_an_identifier(db: Database) -> No
 
 
 async def test_migration_queues_existing_papers_and_asks_resolved_ones_again(
-    db: Database,
+    sqlite_db: Database,
 ) -> None:
+    db = sqlite_db
     migrations = load_migrations()
     await db.migrate(migrations[:6])
     async with db.transaction() as conn:

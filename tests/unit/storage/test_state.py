@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from bot.storage import Database
 from bot.storage.state import BotStateRepository
 from bot.storage.summaries import SummaryRepository
+from tests.databases import DatabaseFactory
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "state.sqlite3")
-    await database.migrate()
-    yield database
-    await database.close()
+async def db(databases: DatabaseFactory) -> Database:
+    return await databases.open()
 
 
 async def test_an_empty_database_is_claimed_for_seeding_until_it_is_done(db: Database) -> None:

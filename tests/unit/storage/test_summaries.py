@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.papers import PaperId
-from bot.storage import Database
+from bot.storage import Database, load_migrations
 from bot.storage.papers import PaperRepository
 from bot.storage.summaries import ExternalSummary, SummaryRepository
+from tests.databases import DatabaseFactory
 
 GUILD = 111
 OTHER_GUILD = 222
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
+SS_GUID = "https://www.shortscience.org/paper?bibtexKey=journals/corr/X#alice"
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "summaries.sqlite3")
-    await database.migrate()
-    yield database
-    await database.close()
+async def db(databases: DatabaseFactory) -> Database:
+    return await databases.open()
 
 
 @pytest.fixture
@@ -37,16 +34,16 @@ async def community(
 ) -> int:  # fmt: skip
     """A community summary, as the community repository would write it."""
     async with db.transaction() as conn:
-        cursor = await conn.execute(
+        summary_id = await conn.fetchval(
             "INSERT INTO summaries (paper_id, origin, guild_id, author_name, body, score,"
             " created_at, edited_at, deleted_at)"
-            " VALUES (?, 'community', ?, 'member', ?, ?, ?, ?, ?)",
+            " VALUES (?, 'community', ?, 'member', ?, ?, ?, ?, ?) RETURNING id",
             (
                 paper_id, guild_id, body, score, int(created.timestamp()),
                 int(created.timestamp()), int(created.timestamp()) if deleted else None,
             ),
         )  # fmt: skip
-        return int(cursor.lastrowid or 0)
+        return int(summary_id)
 
 
 async def test_insert_then_unchanged_then_edit(summaries: SummaryRepository) -> None:
@@ -156,20 +153,23 @@ async def test_batch_insert_keeps_values_ids_and_order_exactly(
     assert [r.summary_id for r in results] == sorted(r.summary_id for r in results)
     rows = await db.fetchall(
         "SELECT external_id, body, title, author_name, paper_id, url, score, feed_votes,"
-        " created_at, edited_at, typeof(paper_id), typeof(score) FROM summaries ORDER BY id"
+        " created_at, edited_at FROM summaries ORDER BY id"
     )
     for row, summary in zip(rows, batch, strict=True):
         created = int(summary.created_at.timestamp())  # type: ignore[union-attr]
         assert tuple(row) == (
             summary.external_id, summary.body, summary.title, summary.author_name,
             summary.paper_id, summary.url, summary.score, summary.score, created, created,
-            "integer" if summary.paper_id else "null", "integer",
         )  # fmt: skip
+        assert type(row[6]) is int and type(row[8]) is int
+        assert row[4] is None or type(row[4]) is int
 
 
 async def test_nul_characters_are_stored_whole(summaries: SummaryRepository, db: Database) -> None:
     """JSON can carry NUL but SQLite's JSON functions cut text there: such batches go row by
-    row, inserts and edits alike."""
+    row, inserts and edits alike. PostgreSQL's text cannot hold NUL at all: it becomes
+    U+FFFD there, and the rest of the text is kept."""
+    nul = "\x00" if db.engine == "sqlite" else "\ufffd"
     first = await summaries.upsert_external_many(
         [
             ExternalSummary(external_id="n", body="before\x00after", edited_at=T0),
@@ -178,7 +178,7 @@ async def test_nul_characters_are_stored_whole(summaries: SummaryRepository, db:
     )
     assert [r.status for r in first] == ["inserted", "inserted"]
     assert await db.fetchval("SELECT body FROM summaries WHERE external_id = 'n'") == (
-        "before\x00after"
+        f"before{nul}after"
     )
     edited = await summaries.upsert_external_many(
         [
@@ -188,7 +188,7 @@ async def test_nul_characters_are_stored_whole(summaries: SummaryRepository, db:
     )
     assert [r.status for r in edited] == ["updated", "updated"]
     bodies = await db.fetchall("SELECT body FROM summaries ORDER BY id")
-    assert [row[0] for row in bodies] == ["again\x00x", "fine too"]
+    assert [row[0] for row in bodies] == [f"again{nul}x", "fine too"]
 
 
 async def test_batch_edits_update_text_votes_and_the_index(
@@ -281,3 +281,75 @@ async def test_random_on_an_empty_table_and_with_nothing_visible(
     await community(db, guild_id=GUILD)
     assert await summaries.random(guild_id=None) is None
     assert await summaries.random(guild_id=GUILD) is not None
+
+
+async def test_an_abstract_is_read_but_never_ranked_nor_listed_as_a_papers_summary(
+    summaries: SummaryRepository, db: Database
+) -> None:
+    """An arXiv entry is the paper: `/latest` and `/summary view` show it (labelled), `/top`
+    and a paper's list of summaries leave it out."""
+    paper = await PaperRepository(db).find_or_create(
+        [PaperId(kind="arxiv", value="2401.10241")], title="Sparse Mixtures"
+    )
+    abstract = await summaries.upsert_external(
+        external_id="oai:arXiv.org:2401.10241", body="We study...", paper_id=paper.id,
+        score=50, created_at=T0, edited_at=T0, kind="abstract",
+    )  # fmt: skip
+    written = await summaries.upsert_external(
+        external_id="post", body="My take.", paper_id=paper.id, score=1,
+        created_at=T0, edited_at=T0,
+    )  # fmt: skip
+    stored = await summaries.get(abstract.summary_id, guild_id=None)
+    assert stored is not None and stored.kind == "abstract" and stored.is_abstract
+    assert [s.id for s in await summaries.top(T0, 10, guild_id=None)] == [written.summary_id]
+    listed = await summaries.list_for_paper(paper.id, guild_id=None)
+    assert [s.id for s in listed] == [written.summary_id]
+    assert {s.id for s in await summaries.latest(10, guild_id=None)} == {
+        abstract.summary_id, written.summary_id,
+    }  # fmt: skip
+    # A kind learnt later is written (and logged for search) though the text is the same.
+    before = await db.fetchval("SELECT count(*) FROM search_changes")
+    again = await summaries.upsert_external(
+        external_id="post", body="My take.", paper_id=paper.id, score=1,
+        created_at=T0, edited_at=T0, kind="abstract",
+    )  # fmt: skip
+    assert again.status == "updated"
+    assert await db.fetchval("SELECT count(*) FROM search_changes") == before + 1
+    assert (await summaries.get(written.summary_id, guild_id=None)).kind == "abstract"  # type: ignore[union-attr]
+
+
+async def test_the_migration_classifies_existing_rows_as_ingest_does(
+    databases: DatabaseFactory,
+) -> None:
+    database = await databases.open(migrated=False)
+    migrations = load_migrations(engine=database.engine)
+    cut = next(i for i, m in enumerate(migrations) if m.name.endswith("_summary_kind.sql"))
+    await database.migrate(migrations[:cut])
+    async with database.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO papers (id, canonical_key, title, abstract)"
+            " VALUES (1, 'arxiv:2401.10241', 'Sparse', ' We study sparse mixtures. ')"
+        )
+        rows = [
+            ("oai:arXiv.org:2401.10241", "We study sparse mixtures.", "feed", None),
+            # A ShortScience member who pasted the abstract still wrote a summary.
+            (SS_GUID, "We study sparse mixtures.", "feed", None),
+            ("https://blog.example/copy", "We study sparse mixtures.", "feed", None),
+            ("https://blog.example/own", "What I make of it.", "feed", None),
+            (None, "We study sparse mixtures.", "community", GUILD),
+        ]
+        for external_id, body, origin, guild in rows:
+            await conn.execute(
+                "INSERT INTO summaries (paper_id, origin, guild_id, external_id, body)"
+                " VALUES (1, ?, ?, ?, ?)",
+                (origin, guild, external_id, body),
+            )
+    await database.migrate(migrations)
+    rows = await database.fetchall("SELECT kind FROM summaries ORDER BY id")
+    kinds = [row[0] for row in rows]
+    assert kinds == ["abstract", "summary", "abstract", "summary", "summary"]
+    # The search log follows a change of kind from now on.
+    before = await database.fetchval("SELECT count(*) FROM search_changes")
+    async with database.transaction() as conn:
+        await conn.execute("UPDATE summaries SET kind = 'summary' WHERE id = 1")
+    assert await database.fetchval("SELECT count(*) FROM search_changes") == before + 1

@@ -24,15 +24,10 @@ CREATE TABLE interaction_states (
 CREATE INDEX interaction_states_expiry ON interaction_states (expires_at);
 
 -- The submission rate limit (SUBMISSIONS_PER_WINDOW per SUBMISSION_WINDOW_SECONDS), shared
--- by every process: one row per publication in the window. `submission_quota` has one row
--- per member that the check-and-record transaction updates first, so that two processes
--- checking the same member at once take turns (a row lock on PostgreSQL; SQLite's write lock
--- does it anyway) instead of both counting one below the limit.
-CREATE TABLE submission_quota (
-    member_id  INTEGER PRIMARY KEY,
-    checked_at REAL NOT NULL
-);
-
+-- by every process: one row per publication in the window. The check-and-record transaction
+-- takes a lock per member first (`Database.lock`: an advisory lock on PostgreSQL; SQLite's
+-- writers take turns anyway), so that two processes checking the same member at once never
+-- both count one below the limit.
 CREATE TABLE submission_events (
     token     TEXT PRIMARY KEY,
     member_id INTEGER NOT NULL,
