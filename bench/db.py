@@ -33,7 +33,6 @@ import contextlib
 import functools
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ if __package__ in (None, ""):
 import aiohttp
 
 from bench.engines import bench_database, server_url
+from bench.machine import describe
 from bot.announce.community import SummaryCard, enqueue_summary_cards
 from bot.community.arxiv import ArxivClient
 from bot.community.ratelimit import SubmissionLimiter
@@ -292,11 +292,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "benchmark": "db",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
+        "machine": describe(),
         "load_average_before": os.getloadavg(),
         "writers": args.writers,
         "pool_size": "DATABASE_POOL_SIZE default (10)",
