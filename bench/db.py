@@ -51,7 +51,7 @@ from bench.engines import bench_database, server_url
 from bench.machine import describe
 from bot.announce.community import SummaryCard, enqueue_summary_cards
 from bot.community.arxiv import ArxivClient
-from bot.community.ratelimit import SlidingWindowLimiter
+from bot.community.ratelimit import SubmissionLimiter
 from bot.community.resolve import PaperResolver
 from bot.community.service import CommunityService, Draft
 from bot.community.votes import UP
@@ -125,7 +125,7 @@ def community_service(
     return CommunityService(
         db,
         PaperResolver(db, arxiv),
-        limiter=SlidingWindowLimiter(writers * 10, 600),
+        limiter=SubmissionLimiter(db, writers * 10, 600),
         cards=cards,
     )
 

@@ -50,6 +50,7 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "cogs.search",
     "cogs.seed",
     "cogs.enrichment",
+    "cogs.interactions",
 )
 
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, cast
@@ -49,8 +49,9 @@ from bot.storage.feeds import (
     SubscriptionRepository,
     SubscriptionWithFeed,
 )
+from bot.storage.interactions import STATE_ID_PATTERN, InteractionStateRepository
 from bot.storage.outbox import OutboxRepository
-from bot.ui import OwnedView
+from bot.ui import NOT_YOURS, Control, Controls, ControlTimers, selected_values
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,11 @@ MAX_URL_OPTION_LENGTH = 6000
 # How much of an address replies quote: enough to recognise it, short enough to always fit.
 SHOWN_URL_LENGTH = 200
 LIST_PAGE_CHARS = 3900
+# The feeds a web page links to, offered after `/feed add`: kept (as an interaction state,
+# so any bot process takes the choice) this long.
+FEED_CHOICE_KIND = "feed_choice"
+FEED_CHOICE_SECONDS = 300.0
+FEED_CHOICE_TEMPLATE = rf"ss:feedpick:(?P<state>{STATE_ID_PATTERN})"
 
 
 def poll_tick_seconds(poll_seconds: float) -> float:
@@ -252,48 +258,37 @@ def missing_permissions(target: object, me: discord.Member | None, delivery: Del
     return [label for name, label in NEEDED_PERMISSIONS[delivery] if not getattr(granted, name)]
 
 
-class DiscoveredFeedSelect(discord.ui.Select["DiscoveredFeedsView"]):
-    def __init__(self, feeds: list[DiscoveredFeed]) -> None:
-        options = [
+def discovered_feeds_menu(state_id: str, feeds: list[DiscoveredFeed]) -> Controls:
+    """The feeds an HTML page advertises, offered to the person who ran `/feed add`."""
+    menu: discord.ui.Select[Any] = discord.ui.Select(
+        placeholder="Choose a feed to subscribe to",
+        custom_id=f"ss:feedpick:{state_id}",
+        options=[
             discord.SelectOption(
                 label=shorten(feed.title or feed.url, 100),
                 value=str(index),
                 description=shorten(feed.url, 100),
             )
             for index, feed in enumerate(feeds)
-        ]
-        super().__init__(placeholder="Choose a feed to subscribe to", options=options)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        assert self.view is not None
-        await self.view.choose(interaction, int(self.values[0]))
+        ],
+    )
+    return Controls(menu)
 
 
-class DiscoveredFeedsView(OwnedView):
-    """The feeds an HTML page advertises, offered to the person who ran `/feed add`."""
+class FeedChoiceControl(Control, template=FEED_CHOICE_TEMPLATE):
+    """The menu of discovered feeds, answered by whichever process receives the choice."""
 
-    def __init__(
-        self, cog: FeedsCog, request: SubscriptionRequest, feeds: list[DiscoveredFeed]
-    ) -> None:
-        super().__init__(request.user_id, timeout=300)
-        self.cog = cog
-        self.request = request
-        self.feeds = feeds[:25]
-        self.add_item(DiscoveredFeedSelect(self.feeds))
+    async def handle(self, interaction: discord.Interaction) -> None:
+        await _feeds(interaction).feed_chosen(
+            interaction, self.match["state"], int(selected_values(interaction)[0])
+        )
 
-    async def choose(self, interaction: discord.Interaction, index: int) -> None:
-        url = self.feeds[index].url
-        self.stop()
-        await interaction.response.edit_message(content=f"Checking <{shown_url(url)}>…", view=None)
-        try:
-            result, parsed = await self.cog.fetch_and_parse(url)
-            if not parsed.is_feed:
-                raise UserFacingError(f"<{shown_url(url)}> is not a feed either: {parsed.error}.")
-            text = await self.cog.subscribe(self.request, url, result, parsed)
-        except UserFacingError as exc:
-            await interaction.edit_original_response(content=exc.message)
-            return
-        await interaction.edit_original_response(content=text)
+
+def _feeds(interaction: discord.Interaction) -> FeedsCog:
+    cog = interaction.client.get_cog(FEEDS_COG_NAME)  # type: ignore[attr-defined]
+    if cog is None:
+        raise UserFacingError("Feeds are not available right now; try again soon.")
+    return cast(FeedsCog, cog)
 
 
 class ResumeButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=RESUME_TEMPLATE):
@@ -312,10 +307,7 @@ class ResumeButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=RESU
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            cog = interaction.client.get_cog(FEEDS_COG_NAME)  # type: ignore[attr-defined]
-            if cog is None:
-                raise UserFacingError("Feeds are not available right now; try again soon.")
-            feeds = cast(FeedsCog, cog)
+            feeds = _feeds(interaction)
             await feeds.interaction_check(interaction)  # the same rule as the commands'
             await feeds.resume(interaction, self.subscription_id)
         except Exception as exc:  # the dynamic view's own handler would only log it
@@ -367,12 +359,14 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             on_polled=lambda outcome, seconds: bot.metrics.record_poll(outcome.status, seconds),
         )
         self.feeds = self.poller.feeds
+        self.states = InteractionStateRepository(bot.db)
+        self.timers = ControlTimers()
         self.loops: list[BackgroundLoop] = []
 
     # --- lifecycle --------------------------------------------------------------------
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ResumeButton)
+        self.bot.add_dynamic_items(ResumeButton, FeedChoiceControl)
         self.bot.metrics.polls_in_flight = lambda: self.poller.polls_in_flight
         if not self.bot.background_tasks:
             return
@@ -416,7 +410,8 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
         return loop
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(ResumeButton)
+        self.bot.remove_dynamic_items(ResumeButton, FeedChoiceControl)
+        self.timers.close()
         for loop in self.loops:
             await self.bot.loops.stop(loop)
         await self.poller.close()
@@ -616,17 +611,76 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             await interaction.followup.send(text, ephemeral=True)
             return
         if parsed.discovered_feeds:
-            view = DiscoveredFeedsView(self, request, parsed.discovered_feeds)
-            view.message = await interaction.followup.send(
-                f"<{shown_url(address)}> is a web page, not a feed, but it links to "
-                f"{plural(len(view.feeds), 'feed')}. Pick one:",
-                view=view,
-                ephemeral=True,
-                wait=True,
-            )
+            await self.offer_feeds(interaction, address, request, parsed.discovered_feeds[:25])
             return
         reason = parsed.error or "it is not an RSS or Atom feed"
         raise UserFacingError(f"I can't subscribe to <{shown_url(address)}>: {reason}.")
+
+    async def offer_feeds(
+        self,
+        interaction: discord.Interaction,
+        address: str,
+        request: SubscriptionRequest,
+        feeds: list[DiscoveredFeed],
+    ) -> None:
+        """A web page, not a feed: the feeds it links to, to pick one (kept as a state)."""
+        state = await self.states.create(
+            FEED_CHOICE_KIND,
+            owner_id=request.user_id,
+            guild_id=request.guild_id,
+            payload={
+                "request": asdict(request),
+                "feeds": [{"url": feed.url, "title": feed.title} for feed in feeds],
+            },
+            now=time.time(),
+            lifetime=FEED_CHOICE_SECONDS,
+        )
+        message = await interaction.followup.send(
+            f"<{shown_url(address)}> is a web page, not a feed, but it links to "
+            f"{plural(len(feeds), 'feed')}. Pick one:",
+            view=discovered_feeds_menu(state.id, feeds),
+            ephemeral=True,
+            wait=True,
+        )
+        self.timers.arm(message.id, FEED_CHOICE_SECONDS, lambda: message.edit(view=None))
+
+    async def feed_chosen(
+        self, interaction: discord.Interaction, state_id: str, index: int
+    ) -> None:
+        """The feed picked among those a page links to: checked, then subscribed."""
+        state = await self.states.get(state_id)
+        if state is None or state.kind != FEED_CHOICE_KIND:
+            raise UserFacingError("This choice is no longer available: run `/feed add` again.")
+        if state.owner_id != interaction.user.id:
+            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+            return
+        await self.interaction_check(interaction)  # Manage Server, as for the commands
+        if state.expired(time.time()):
+            await interaction.response.edit_message(
+                content="This choice expired: run `/feed add` again.", view=None
+            )
+            return
+        feeds = state.payload["feeds"]
+        if not 0 <= index < len(feeds):
+            raise UserFacingError("That choice is not one I offered: pick from the list.")
+        # One choice, whichever process receives it (a second one finds it taken).
+        if await self.states.claim(state_id, now=time.time(), lease=60.0) is None:
+            raise UserFacingError("A feed was already chosen from this list.")
+        await self.states.finish(state_id, "chosen")
+        if interaction.message is not None:
+            self.timers.disarm(interaction.message.id)
+        request = SubscriptionRequest(**state.payload["request"])
+        url = feeds[index]["url"]
+        await interaction.response.edit_message(content=f"Checking <{shown_url(url)}>…", view=None)
+        try:
+            result, parsed = await self.fetch_and_parse(url)
+            if not parsed.is_feed:
+                raise UserFacingError(f"<{shown_url(url)}> is not a feed either: {parsed.error}.")
+            text = await self.subscribe(request, url, result, parsed)
+        except UserFacingError as exc:
+            await interaction.edit_original_response(content=exc.message)
+            return
+        await interaction.edit_original_response(content=text)
 
     # --- /feed list, remove, pause, resume, test ---------------------------------------
 

@@ -1,67 +1,55 @@
-"""A per-key sliding-window rate limiter for submissions (in memory, per process)."""
+"""The per-member submission rate limit, kept in the database so that every bot process on
+it enforces one limit (`bot.storage.submissions`): at most `limit` publications per member
+within any `window` seconds."""
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 from bot.rendering.text import plural
+from bot.storage.database import Database
+from bot.storage.submissions import Recorded, SubmissionRepository
 
 Clock = Callable[[], float]
 
 
-class SlidingWindowLimiter:
-    """At most `limit` events per key within any `window` seconds.
+class SubmissionLimiter:
+    """`check` only looks; `acquire` records a publication when one is allowed (and says how
+    long to wait when not); `release` takes one back. Times are wall-clock seconds, the same
+    for every process."""
 
-    `check` only looks; `acquire` records an event when one is allowed. Both return the number
-    of seconds to wait before the next event is allowed, or 0 when it is allowed now.
-    """
-
-    def __init__(self, limit: int, window: float, *, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, db: Database, limit: int, window: float, *, clock: Clock = time.time
+    ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         if window <= 0:
             raise ValueError("window must be positive")
         self.limit = limit
         self.window = window
-        self._clock = clock
-        self._events: dict[Hashable, deque[float]] = {}
+        self.clock = clock
+        self.repo = SubmissionRepository(db)
 
-    def _recent(self, key: Hashable, now: float) -> deque[float]:
-        events = self._events.get(key)
-        if events is None:
-            return deque()
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        if not events:
-            # Keep the dictionary from growing with every member who ever submitted.
-            del self._events[key]
-        return events
+    async def check(self, member_id: int) -> float:
+        """Seconds until `member_id` may publish again (0 when now); records nothing."""
+        return await self.repo.wait_before_next(
+            member_id, limit=self.limit, window=self.window, now=self.clock()
+        )
 
-    def check(self, key: Hashable) -> float:
-        """Seconds until `key` may act again (0 when it may act now); records nothing."""
-        now = self._clock()
-        events = self._recent(key, now)
-        if len(events) < self.limit:
-            return 0.0
-        return max(events[0] + self.window - now, 0.0)
+    async def acquire(self, member_id: int) -> Recorded:
+        """Record a publication if allowed (`token` set), else the wait in seconds."""
+        return await self.repo.record(
+            member_id, limit=self.limit, window=self.window, now=self.clock()
+        )
 
-    def acquire(self, key: Hashable) -> float:
-        """Record an event for `key` if allowed and return 0, else return the wait in seconds."""
-        wait = self.check(key)
-        if wait > 0:
-            return wait
-        self._events.setdefault(key, deque()).append(self._clock())
-        return 0.0
+    async def release(self, token: str) -> None:
+        """Take back a recorded publication that did not happen after all."""
+        await self.repo.forget(token)
 
-    def release(self, key: Hashable) -> None:
-        """Forget the latest event of `key` (the action it allowed did not happen after all)."""
-        events = self._events.get(key)
-        if events:
-            events.pop()
-            if not events:
-                del self._events[key]
+    async def prune(self) -> int:
+        """Forget publications that no window still counts."""
+        return await self.repo.prune(before=self.clock() - self.window)
 
 
 def describe_wait(seconds: float) -> str:

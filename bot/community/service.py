@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 
 from bot.announce.community import SummaryCard
 from bot.announce.messages import edited_headline, published_headline
-from bot.community.ratelimit import SlidingWindowLimiter, describe_wait
+from bot.community.ratelimit import SubmissionLimiter, describe_wait
 from bot.community.resolve import (
     PaperResolver,
     ResolvedPaper,
@@ -89,6 +89,26 @@ class PaperQuestion:
     draft: Draft
     candidates: TitleCandidates
 
+    @property
+    def pending(self) -> PendingChoice:
+        """What must be kept until the member chooses (see `PendingChoice`)."""
+        return PendingChoice(
+            draft=self.draft,
+            title=self.candidates.title,
+            offered=tuple(option.value for option in paper_options(self.candidates)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChoice:
+    """A question of which paper, as kept while the member chooses (in the database, so
+    that any bot process takes the answer): the draft, the title typed, and the values of
+    the options offered."""
+
+    draft: Draft
+    title: str
+    offered: tuple[str, ...]
+
 
 def check_length(name: str, text: str, limit: int) -> None:
     if len(text) > limit:
@@ -160,7 +180,7 @@ class CommunityService:
         db: Database,
         resolver: PaperResolver,
         *,
-        limiter: SlidingWindowLimiter,
+        limiter: SubmissionLimiter,
         cards: CardHook | None = None,
         clock: Callable[[], float] = time.time,
         search: SearchService | None = None,
@@ -183,18 +203,24 @@ class CommunityService:
             f"you've reached that. Try again in {describe_wait(wait)}."
         )
 
-    def check_rate(self, member_id: int) -> None:
+    async def check_rate(self, member_id: int) -> None:
         """Refuse before a member starts writing when they could not publish anyway."""
-        wait = self.limiter.check(member_id)
+        wait = await self.limiter.check(member_id)
         if wait > 0:
             raise UserFacingError(self._limit_message(wait))
 
-    def acquire_rate(self, member_id: int) -> None:
-        wait = self.limiter.acquire(member_id)
-        if wait > 0:
+    async def acquire_rate(self, member_id: int) -> str:
+        """Count a publication of `member_id` against the limit (in every process); the
+        token it returns takes it back (`release_rate`) if publishing fails."""
+        recorded = await self.limiter.acquire(member_id)
+        if recorded.token is None:
             raise UserFacingError(
-                self._limit_message(wait) + " Your preview stays here: press Publish then."
+                self._limit_message(recorded.wait) + " Your preview stays here: press Publish then."
             )
+        return recorded.token
+
+    async def release_rate(self, token: str) -> None:
+        await self.limiter.release(token)
 
     # --- drafts ----------------------------------------------------------------------------
 
@@ -222,24 +248,26 @@ class CommunityService:
         if previous is not None and normalise_title(draft.paper) == normalise_title(
             previous.draft.paper
         ):
-            return await self._prepared(draft, previous.resolved, guild_id, author_id)
+            return await self.with_paper(
+                draft, previous.resolved, guild_id=guild_id, author_id=author_id
+            )
         named = read_paper_input(draft.paper)
         if isinstance(named, PaperId):
             resolved = await self.resolver.resolve_id(named)
-            return await self._prepared(draft, resolved, guild_id, author_id)
+            return await self.with_paper(draft, resolved, guild_id=guild_id, author_id=author_id)
         found = await self.titles.lookup(named, guild_id=guild_id)
         if isinstance(found, TitleCandidates):
             return PaperQuestion(draft=draft, candidates=found)
         resolved = await self.resolver.resolve_stored(found)
-        return await self._prepared(draft, resolved, guild_id, author_id)
+        return await self.with_paper(draft, resolved, guild_id=guild_id, author_id=author_id)
 
     async def answer(
-        self, question: PaperQuestion, choice: str, *, guild_id: int, author_id: int
+        self, pending: PendingChoice, choice: str, *, guild_id: int, author_id: int
     ) -> PreparedDraft:
-        """The draft with the paper the member picked (a `paper_options` value). The draft's
-        paper field becomes the paper's identifier (or title), so that editing it keeps the
-        choice."""
-        if choice not in {option.value for option in paper_options(question.candidates)}:
+        """The draft with the paper the member picked (one of the `paper_options` values
+        offered). The draft's paper field becomes the paper's identifier (or title), so that
+        editing it keeps the choice."""
+        if choice not in pending.offered:
             raise UserFacingError("That choice is not one I offered: pick from the list.")
         kind, value = parse_option(choice)
         if kind == "known":
@@ -252,15 +280,17 @@ class CommunityService:
         elif kind == "arxiv":
             resolved = await self.resolver.resolve_id(PaperId(kind="arxiv", value=value))
         else:
-            resolved = self.resolver.new_titled(question.candidates.title)
+            resolved = self.resolver.new_titled(pending.title)
         ids = resolved.paper.ids
         named = ids[0].display if ids else paper_display_title(resolved.paper)
-        draft = replace(question.draft, paper=named)
-        return await self._prepared(draft, resolved, guild_id, author_id)
+        draft = replace(pending.draft, paper=named)
+        return await self.with_paper(draft, resolved, guild_id=guild_id, author_id=author_id)
 
-    async def _prepared(
-        self, draft: Draft, resolved: ResolvedPaper, guild_id: int, author_id: int
+    async def with_paper(
+        self, draft: Draft, resolved: ResolvedPaper, *, guild_id: int, author_id: int
     ) -> PreparedDraft:
+        """A checked draft with its paper, and the author's existing summary of it (a draft
+        kept between steps is prepared again this way, with what is stored now)."""
         existing = None
         if resolved.is_stored:  # a paper not stored yet has no summaries
             existing = await self.repo.find_by_author(

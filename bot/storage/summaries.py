@@ -125,6 +125,19 @@ class SummaryRepository:
             )
         return None if row is None else Summary.from_row(row)
 
+    async def get_many(self, summary_ids: Sequence[int], *, guild_id: int | None) -> list[Summary]:
+        """The summaries among `summary_ids` that the viewer in `guild_id` may see, in the
+        order given (a list shown earlier, paged again: deleted ones drop out)."""
+        if not summary_ids:
+            return []
+        dialect = self.db.dialect
+        rows = await self.db.fetchall(
+            _SELECT_SUMMARIES + " WHERE " + dialect.in_list("s.id") + " AND" + _VISIBLE,
+            (dialect.list_param(summary_ids), guild_id),
+        )
+        found = {summary.id: summary for summary in map(Summary.from_row, rows)}
+        return [found[summary_id] for summary_id in summary_ids if summary_id in found]
+
     async def get_by_external_id(self, external_id: str) -> Summary | None:
         """The feed summary with this guid/identity, deleted or not."""
         row = await self.db.fetchone(_SELECT_SUMMARIES + " WHERE s.external_id = ?", (external_id,))

@@ -41,6 +41,8 @@ TABLES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("bot_state", ("key",)),
     ("search_changes", ("seq",)),
     ("search_log_state", ("id",)),
+    ("interaction_states", ("id",)),
+    ("submission_events", ("token",)),
 )
 # What running processes keep about themselves (the process registry, IDENTIFY slots): not
 # data to move. The bot's processes register with the new database when they start on it.

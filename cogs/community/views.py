@@ -1,59 +1,77 @@
-"""Modals and views of the community commands (the persistent vote buttons are in
-`bot.community.buttons`)."""
+"""The forms and controls of the community commands, answered by whichever bot process
+receives them (`bot.ui`; the vote buttons are in `bot.community.buttons`).
+
+What their custom_ids carry:
+
+- the summary form: `ss:form:new` (everything is in the form) or `ss:form:<state>`, the
+  draft it continues (`bot.community.drafts`: a file's body, the preview being edited, the
+  summary an edit changes);
+- the steps of a draft: `ss:draft:<state>:publish|edit|cancel|pick` and
+  `ss:draft:<state>:<page>:prev|next` (the preview's pages);
+- `/mysummaries`: `ss:mine:<page>:prev|next`.
+"""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import discord
 
 from bot.community.resolve import MAX_PAPER_INPUT
 from bot.community.service import BODY_LIMIT, TLDR_LIMIT, Draft
 from bot.community.title_search import OptionKind, PaperOption
-from bot.paged import PagedMessages
-from bot.ui import BaseModal, OwnedView, update_message, within_deadline
+from bot.errors import UserFacingError
+from bot.storage.interactions import STATE_ID_PATTERN
+from bot.ui import Control, Controls, StaticModal, control_button, selected_values
 
-# Interaction tokens last 15 minutes: a preview cannot be acted on after that anyway.
-PREVIEW_TIMEOUT = 14 * 60.0
-# A page that takes longer to show (its equation card being typeset) is deferred first.
-SLOW_PAGE_SECONDS = 1.5
-# Which paper a title means: time to choose, leaving time (within the interaction token's
-# 15 minutes) to hand the member's text back when it runs out.
-PICKER_TIMEOUT = 10 * 60.0
+if TYPE_CHECKING:
+    from cogs.community.summaries import CommunityCog
+
+COMMUNITY_COG_NAME: Final = "Community"
 OPTION_EMOJI: dict[OptionKind, str] = {"known": "📚", "arxiv": "📄", "new": "➕"}
+PRIMARY: Final = discord.ButtonStyle.primary
 
-DraftHandler = Callable[[discord.Interaction, Draft], Awaitable[None]]
+DraftAction = Literal["publish", "edit", "cancel", "pick", "prev", "next"]
+
+FORM_TEMPLATE: Final = rf"ss:form:(?P<state>new|{STATE_ID_PATTERN})"
+DRAFT_TEMPLATE: Final = (
+    rf"ss:draft:(?P<state>{STATE_ID_PATTERN}):"
+    r"(?:(?P<page>[0-9]{1,5}):(?P<direction>prev|next)|(?P<action>publish|edit|cancel|pick))"
+)
+MINE_TEMPLATE: Final = r"ss:mine:(?P<page>[0-9]{1,5}):(?P<direction>prev|next)"
 
 
-class SummaryModal(BaseModal):
-    """Paper, TL;DR and summary; without the summary field when it comes from a file."""
+def _community(interaction: discord.Interaction) -> CommunityCog:
+    cog = interaction.client.get_cog(COMMUNITY_COG_NAME)  # type: ignore[attr-defined]
+    if cog is None:
+        raise UserFacingError("Community summaries are not available right now; try again soon.")
+    return cast("CommunityCog", cog)
 
-    def __init__(
-        self,
-        *,
-        title: str,
-        draft: Draft,
-        on_done: DraftHandler,
-        ask_paper: bool = True,
-        ask_body: bool = True,
-    ) -> None:
-        super().__init__(title=title, timeout=PREVIEW_TIMEOUT)
-        self.draft = draft
-        self.on_done = on_done
-        self.paper: discord.ui.TextInput[SummaryModal] | None = None
-        self.body: discord.ui.TextInput[SummaryModal] | None = None
-        if ask_paper:
-            self.paper = discord.ui.TextInput(
+
+def summary_form(
+    state_id: str | None,
+    draft: Draft,
+    *,
+    title: str = "Summarize a paper",
+    ask_paper: bool = True,
+    ask_body: bool = True,
+) -> StaticModal:
+    """Paper, TL;DR and summary (without the paper for an edit, without the summary when it
+    comes from a file), filled in with `draft`; `state_id` is the draft it continues."""
+    form = StaticModal(title=title, custom_id=f"ss:form:{state_id or 'new'}", timeout=None)
+    if ask_paper:
+        form.add_item(
+            discord.ui.TextInput(
                 label="Paper",
                 placeholder="arXiv id or link, DOI, ShortScience link or bibtex key, or title",
                 default=draft.paper[:MAX_PAPER_INPUT] or None,
                 max_length=MAX_PAPER_INPUT,
                 custom_id="paper",
             )
-            self.add_item(self.paper)
-        self.tldr: discord.ui.TextInput[SummaryModal] = discord.ui.TextInput(
+        )
+    form.add_item(
+        discord.ui.TextInput(
             label="TL;DR (one paragraph)",
             style=discord.TextStyle.short,
             placeholder="What the paper does and why it matters, in a few sentences",
@@ -61,9 +79,10 @@ class SummaryModal(BaseModal):
             max_length=TLDR_LIMIT,
             custom_id="tldr",
         )
-        self.add_item(self.tldr)
-        if ask_body:
-            self.body = discord.ui.TextInput(
+    )
+    if ask_body:
+        form.add_item(
+            discord.ui.TextInput(
                 label="Summary (Markdown, $LaTeX$ welcome)",
                 style=discord.TextStyle.paragraph,
                 placeholder="Longer than 4,000 characters? Use /summarize with a .md file.",
@@ -71,227 +90,90 @@ class SummaryModal(BaseModal):
                 max_length=BODY_LIMIT,
                 custom_id="body",
             )
-            self.add_item(self.body)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        draft = Draft(
-            paper=self.paper.value if self.paper is not None else self.draft.paper,
-            tldr=self.tldr.value,
-            body=self.body.value if self.body is not None else self.draft.body,
-            file_name=self.draft.file_name,
         )
-        await self.on_done(interaction, draft)
+    return form
 
 
-class PagedView(OwnedView):
-    """Prev/Next over pages, for the owner only. Subclasses add their own buttons.
-
-    Turning the page replaces the message's equation card with the new page's (or none)."""
-
-    def __init__(
-        self, owner_id: int, pages: PagedMessages, *, timeout: float = PREVIEW_TIMEOUT
-    ) -> None:
-        super().__init__(owner_id, timeout=timeout)
-        self.pages = pages
-        self.page = 0
-        if pages.count > 1:
-            self.previous_button = discord.ui.Button[PagedView](
-                label="◀ Prev", style=discord.ButtonStyle.secondary, row=0, disabled=True
-            )
-            self.next_button = discord.ui.Button[PagedView](
-                label="Next ▶", style=discord.ButtonStyle.secondary, row=0
-            )
-            self.previous_button.callback = self._previous
-            self.next_button.callback = self._next
-            self.add_item(self.previous_button)
-            self.add_item(self.next_button)
-
-    def _sync_buttons(self) -> None:
-        if self.pages.count > 1:
-            self.previous_button.disabled = self.page == 0
-            self.next_button.disabled = self.page >= self.pages.count - 1
-
-    async def _turn(self, interaction: discord.Interaction, step: int) -> None:
-        self.page = max(0, min(self.pages.count - 1, self.page + step))
-        self._sync_buttons()
-        shown = await within_deadline(
-            interaction, self.pages.page(self.page), patience=SLOW_PAGE_SECONDS, update=True
-        )
-        await update_message(
-            interaction,
-            embed=shown.embed,
-            view=self,
-            attachments=shown.files if self.pages.has_cards else None,
-        )
-
-    async def _previous(self, interaction: discord.Interaction) -> None:
-        await self._turn(interaction, -1)
-
-    async def _next(self, interaction: discord.Interaction) -> None:
-        await self._turn(interaction, 1)
+def edit_cancel_buttons(state_id: str, *, row: int) -> list[discord.ui.Button[Any]]:
+    return [
+        control_button("Edit", f"ss:draft:{state_id}:edit", style=PRIMARY, row=row),
+        control_button("Cancel", f"ss:draft:{state_id}:cancel", row=row),
+    ]
 
 
-class DraftStep(OwnedView):
-    """What the steps of writing a summary share (the paper picker, the preview): one action
-    at a time, Edit (back to the form), Cancel, and a final word in place of the controls.
-
-    A base of views that sets nothing up itself: `add_draft_buttons` adds Edit and Cancel."""
-
-    busy = False
-    done = False
-    _on_edit: Callable[[discord.Interaction, Any], Awaitable[None]]
-
-    def add_draft_buttons(
-        self, on_edit: Callable[[discord.Interaction, Any], Awaitable[None]], *, row: int
-    ) -> None:
-        self._on_edit = on_edit
-        edit = discord.ui.Button[DraftStep](
-            label="Edit", style=discord.ButtonStyle.primary, row=row
-        )
-        cancel = discord.ui.Button[DraftStep](
-            label="Cancel", style=discord.ButtonStyle.secondary, row=row
-        )
-        edit.callback = self._edit
-        cancel.callback = self._cancel
-        self.add_item(edit)
-        self.add_item(cancel)
-
-    async def one_at_a_time(
-        self,
-        interaction: discord.Interaction,
-        action: Callable[[], Awaitable[None]],
-        *,
-        refusal: str,
-    ) -> None:
-        """Run `action` unless another is under way or the step is over (then `refusal`)."""
-        if self.busy or self.done:
-            await interaction.response.send_message(refusal, ephemeral=True)
-            return
-        self.busy = True
-        try:
-            await action()
-        finally:
-            self.busy = False
-
-    async def _edit(self, interaction: discord.Interaction) -> None:
-        await self._on_edit(interaction, self)
-
-    async def _cancel(self, interaction: discord.Interaction) -> None:
-        self.done = True
-        self.stop()
-        await interaction.response.edit_message(
-            content="Cancelled: nothing was saved.", embed=None, attachments=[], view=None
-        )
-
-    async def finish(self, content: str) -> None:
-        """Replace the controls by a final word (published, replaced...)."""
-        self.done = True
-        self.stop()
-        if self.message is not None:
-            # The message may be gone or its token expired: then nothing is left to tidy.
-            with contextlib.suppress(discord.HTTPException):
-                await self.message.edit(content=content, view=None)
-
-
-class PreviewView(DraftStep, PagedView):
-    """The ephemeral preview: Publish / Edit / Cancel, usable by the author only."""
-
-    def __init__(
-        self,
-        owner_id: int,
-        pages: PagedMessages,
-        *,
-        publish_label: str,
-        on_publish: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
-        on_edit: Callable[[discord.Interaction, PreviewView], Awaitable[None]],
-        context: Any,
-    ) -> None:
-        super().__init__(owner_id, pages)
-        self.context = context  # what the publish and edit handlers need (a draft, an id)
-        self._on_publish = on_publish
-        publish = discord.ui.Button[PreviewView](
-            label=publish_label, style=discord.ButtonStyle.success, row=1
-        )
-        publish.callback = self._publish
-        self.add_item(publish)
-        self.add_draft_buttons(on_edit, row=1)
-
-    async def _publish(self, interaction: discord.Interaction) -> None:
-        await self.one_at_a_time(
-            interaction,
-            lambda: self._on_publish(interaction, self),
-            refusal="This preview is already being published.",
-        )
-
-    async def on_timeout(self) -> None:
-        if self.message is None or self.done:
-            return
-        with contextlib.suppress(discord.HTTPException):
-            await self.message.edit(
-                content="This preview expired and nothing was published. Copy your text from "
-                "it if you want to submit again.",
-                view=None,
-            )
-
-
-class PaperPickerView(DraftStep):
-    """Which paper a typed title means: a menu of `PaperOption`s (known papers, arXiv's, a
-    new one), Edit (back to the form) and Cancel; for the author only."""
-
-    def __init__(
-        self,
-        owner_id: int,
-        options: Sequence[PaperOption],
-        *,
-        on_pick: Callable[[discord.Interaction, PaperPickerView, str], Awaitable[None]],
-        on_edit: Callable[[discord.Interaction, PaperPickerView], Awaitable[None]],
-        on_expired: Callable[[PaperPickerView], Awaitable[None]],
-        timeout: float = PICKER_TIMEOUT,
-    ) -> None:
-        super().__init__(owner_id, timeout=timeout)
-        self._on_pick = on_pick
-        self._on_expired = on_expired
-        self.menu = discord.ui.Select[PaperPickerView](
-            placeholder="Which paper do you mean?",
-            options=[
-                discord.SelectOption(
-                    label=option.label,
-                    value=option.value,
-                    description=option.description or None,
-                    emoji=OPTION_EMOJI[option.kind],
-                )
-                for option in options
-            ],
+def page_buttons(prefix: str, *, page: int, pages: int) -> list[discord.ui.Button[Any]]:
+    """◀ Prev / Next ▶ over `pages` (none for one page); each custom_id names its page."""
+    if pages <= 1:
+        return []
+    return [
+        control_button("◀ Prev", f"{prefix}:{max(page - 1, 0)}:prev", row=0, disabled=page == 0),
+        control_button(
+            "Next ▶",
+            f"{prefix}:{min(page + 1, pages - 1)}:next",
             row=0,
+            disabled=page >= pages - 1,
+        ),
+    ]
+
+
+def preview_controls(state_id: str, *, page: int, pages: int, publish_label: str) -> Controls:
+    """The preview's: its pages, then Publish (or Save changes), Edit and Cancel."""
+    return Controls(
+        *page_buttons(f"ss:draft:{state_id}", page=page, pages=pages),
+        control_button(
+            publish_label, f"ss:draft:{state_id}:publish", style=discord.ButtonStyle.success, row=1
+        ),
+        *edit_cancel_buttons(state_id, row=1),
+    )
+
+
+def picker_controls(state_id: str, options: Sequence[PaperOption]) -> Controls:
+    """Which paper a typed title means: known papers, arXiv's, a new one; Edit; Cancel."""
+    menu: discord.ui.Select[Any] = discord.ui.Select(
+        placeholder="Which paper do you mean?",
+        custom_id=f"ss:draft:{state_id}:pick",
+        options=[
+            discord.SelectOption(
+                label=option.label,
+                value=option.value,
+                description=option.description or None,
+                emoji=OPTION_EMOJI[option.kind],
+            )
+            for option in options
+        ],
+        row=0,
+    )
+    return Controls(menu, *edit_cancel_buttons(state_id, row=1))
+
+
+def retry_controls(state_id: str) -> Controls:
+    """After a problem, or once a step expired: the form again, with the member's text."""
+    return Controls(
+        control_button("Edit and try again", f"ss:draft:{state_id}:edit", style=PRIMARY, row=0)
+    )
+
+
+def mine_controls(*, page: int, pages: int) -> Controls:
+    return Controls(*page_buttons("ss:mine", page=page, pages=pages))
+
+
+class DraftControl(Control, template=DRAFT_TEMPLATE):
+    """Publish, Edit, Cancel, the pages of a preview and the paper picker."""
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        action = cast(DraftAction, self.match["action"] or self.match["direction"])
+        page = int(self.match["page"] or 0)
+        choice = selected_values(interaction)[0] if action == "pick" else None
+        await _community(interaction).draft_action(
+            interaction, self.match["state"], action, page=page, choice=choice
         )
-        self.menu.callback = self._picked
-        self.add_item(self.menu)
-        self.add_draft_buttons(on_edit, row=1)
-
-    async def _picked(self, interaction: discord.Interaction) -> None:
-        await self.one_at_a_time(
-            interaction,
-            lambda: self._on_pick(interaction, self, self.menu.values[0]),
-            refusal="One moment: your previous choice is being prepared.",
-        )
-
-    async def on_timeout(self) -> None:
-        if self.message is not None and not self.done:
-            self.done = True
-            await self._on_expired(self)
 
 
-class RetryView(OwnedView):
-    """After a problem with a submission: reopen the form with what the member wrote."""
+class MineControl(Control, template=MINE_TEMPLATE):
+    """The pages of `/mysummaries`."""
 
-    def __init__(self, owner_id: int, reopen: Callable[[discord.Interaction], Awaitable[None]]):
-        super().__init__(owner_id, timeout=PREVIEW_TIMEOUT)
-        self._reopen = reopen
-        button = discord.ui.Button[RetryView](
-            label="Edit and try again", style=discord.ButtonStyle.primary
-        )
-        button.callback = self._clicked
-        self.add_item(button)
+    async def handle(self, interaction: discord.Interaction) -> None:
+        await _community(interaction).turn_mine(interaction, int(self.match["page"]))
 
-    async def _clicked(self, interaction: discord.Interaction) -> None:
-        await self._reopen(interaction)
+
+CONTROLS: Final = (DraftControl, MineControl)

@@ -12,10 +12,13 @@ subcommands to it (`bot.community.summary_group`), so the extensions load in any
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import discord
 from discord import app_commands
@@ -25,38 +28,55 @@ from discord.utils import TimestampStyle
 from bot.bot import ShortScienceBot
 from bot.community.summary_group import add_summary_subcommands, remove_summary_subcommands
 from bot.errors import UserFacingError, logged_autocomplete
-from bot.paged import MathMode, PagedMessages, summary_messages
+from bot.paged import MathMode, PagedMessages, PageMessage, summary_messages
 from bot.papers import NotAPaperId, parse_paper_id
 from bot.presenters import (
     EXCERPT_CHARS,
     ListedSummary,
     inline_text,
     listed_from_summary,
+    paper_card,
     plain_text,
+    summary_filename,
+    summary_markdown,
 )
 from bot.search import SimilarPaper, TitleSuggestion
+from bot.storage.interactions import InteractionState, InteractionStateRepository
 from bot.storage.lookups import sources_pending
 from bot.storage.papers import Paper, PaperRepository
 from bot.storage.state import BotStateRepository
 from bot.storage.summaries import Summary, SummaryRepository
-from bot.ui import within_deadline
+from bot.ui import (
+    NOT_YOURS,
+    QUICK_WRITE,
+    Controls,
+    ControlTimers,
+    message_owner_id,
+    reply,
+    selected_values,
+    update_message,
+    within_deadline,
+)
 from cogs.search.views import (
+    CONTROLS,
     PAGE_SIZE,
     SEARCH_COG_NAME,
-    LatestButton,
-    PaperView,
-    ReadButton,
+    PaperAction,
     ResultPage,
-    SimilarView,
-    SummaryListView,
-    local_loader,
-    reply,
-    send_summary,
+    paper_controls,
+    results_controls,
+    results_page_embed,
+    similar_controls,
+    similar_embed,
+    summary_controls,
 )
 
 log = logging.getLogger(__name__)
 
+# The controls of a summary, a list or a card go after this long without use.
 DEFAULT_VIEW_TIMEOUT: Final = 600.0
+# A result list's state (its query) lives this long after its last use.
+RESULTS_KIND: Final = "results"
 # Answers slower than this are deferred first: Discord allows 3 s for the first response.
 SLOW_REPLY_SECONDS: Final = 1.5
 AUTOCOMPLETE_LIMIT: Final = 25
@@ -110,8 +130,11 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         self.bot = bot
         self.papers = PaperRepository(bot.db)
         self.summaries = SummaryRepository(bot.db)
+        self.states = InteractionStateRepository(bot.db)
+        self.timers = ControlTimers()
+        self.clock: Callable[[], float] = time.time
         # Tests shorten these to see the controls go, and a slow answer being deferred.
-        self.view_timeout: float | None = DEFAULT_VIEW_TIMEOUT
+        self.view_timeout: float = DEFAULT_VIEW_TIMEOUT
         self.slow_reply_seconds: float = SLOW_REPLY_SECONDS
 
     async def cog_load(self) -> None:
@@ -119,12 +142,14 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         view_command = self.summary_view
         self.__cog_app_commands__ = [c for c in self.__cog_app_commands__ if c is not view_command]
         add_summary_subcommands(self.bot.tree, view_command)
-        # Read and Latest under announcements, after restarts too.
-        self.bot.add_dynamic_items(ReadButton, LatestButton)
+        # Every control this cog sends, answered from its custom_id whichever process sent it
+        # (Read and Latest under announcements too).
+        self.bot.add_dynamic_items(*CONTROLS)
 
     async def cog_unload(self) -> None:
         remove_summary_subcommands(self.bot.tree, self.summary_view.name)
-        self.bot.remove_dynamic_items(ReadButton, LatestButton)
+        self.bot.remove_dynamic_items(*CONTROLS)
+        self.timers.close()
 
     # -- shared helpers ----------------------------------------------------------------------
 
@@ -147,9 +172,9 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         return UserFacingError(EMPTY_LIBRARY)
 
     async def visible_paper(self, paper_id: int, guild_id: int | None) -> Paper:
-        """A paper picked from a list (similar papers): those lists only hold papers with a
-        summary visible here."""
-        paper = await self.papers.get(paper_id)
+        """A paper picked from a card or a list, if this server may see it (the id comes
+        from a custom_id or a menu value: checked like a typed one)."""
+        paper = await self.papers.get_visible(paper_id, guild_id=guild_id)
         if paper is None:
             raise UserFacingError("That paper is no longer known here.")
         return paper
@@ -164,32 +189,228 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         )
 
     async def listed(
-        self, summaries: list[Summary], *, when_style: TimestampStyle = "d"
+        self, summaries: Sequence[Summary], *, when_style: TimestampStyle = "d"
     ) -> list[ListedSummary]:
         return await asyncio.to_thread(
             lambda: [listed_from_summary(s, when_style=when_style) for s in summaries]
         )
 
-    async def send_list(
+    def keep_controls(self, message_id: int, controls: Controls, edit: Callable[..., Any]) -> None:
+        """The interactive controls go after `view_timeout` without use; links stay."""
+        links = controls.links_only()
+        self.timers.arm(message_id, self.view_timeout, lambda: edit(view=links))
+
+    async def send_listing(
         self,
         interaction: discord.Interaction,
         *,
         title: str,
-        items: list[ListedSummary],
-        description_prefix: str = "",
+        summaries: list[Summary],
+        when_style: TimestampStyle = "d",
+        command: str,
         ephemeral: bool = False,
     ) -> None:
-        loader = local_loader(items)
-        view = SummaryListView(
-            self,
-            owner_id=interaction.user.id,
-            title=title,
-            loader=loader,
-            first_page=await loader(0, PAGE_SIZE),
-            timeout=self.view_timeout,
-            description_prefix=description_prefix,
+        """A list of summaries already found (latest, top), PAGE_SIZE a page."""
+        payload = {
+            "source": "ids",
+            "ids": [summary.id for summary in summaries],
+            "when": when_style,
+            "title": title,
+            "prefix": "",
+            "command": command,
+        }
+        first = ResultPage(
+            items=await self.listed(summaries[:PAGE_SIZE], when_style=when_style),
+            offset=0,
+            total=len(summaries),
+            has_more=len(summaries) > PAGE_SIZE,
         )
-        await reply(interaction, embed=view.embed, view=view, ephemeral=ephemeral)
+        await self.send_results(interaction, payload, first, ephemeral=ephemeral)
+
+    async def send_results(
+        self,
+        interaction: discord.Interaction,
+        payload: dict[str, Any],
+        first: ResultPage,
+        *,
+        ephemeral: bool = False,
+    ) -> None:
+        """A result list's first page; its query (or ids) kept as a state for the pages
+        that follow, whichever process shows them."""
+        state = await within_deadline(
+            interaction,
+            self.states.create(
+                RESULTS_KIND,
+                owner_id=interaction.user.id,
+                guild_id=interaction.guild_id,
+                payload=payload,
+                now=self.clock(),
+                lifetime=self.view_timeout,
+            ),
+            patience=QUICK_WRITE,
+            ephemeral=ephemeral,
+        )
+        controls = results_controls(state.id, first)
+        message = await reply(
+            interaction,
+            embed=results_page_embed(
+                first, title=payload["title"], description_prefix=payload["prefix"]
+            ),
+            view=controls,
+            ephemeral=ephemeral,
+        )
+        self.keep_controls(message.id, controls, message.edit)
+
+    async def results_page(
+        self, state: InteractionState, offset: int, guild_id: int | None
+    ) -> ResultPage:
+        """The page at `offset` of a stored result list, as the viewer's server sees it."""
+        payload = state.payload
+        if payload["source"] == "search":
+            return await self.search_page(
+                payload["query"],
+                guild_id=guild_id,
+                author=payload["author"],
+                year=payload["year"],
+                venue=payload["venue"],
+                origin=payload["origin"],
+                offset=offset,
+                limit=PAGE_SIZE,
+            )
+        ids: list[int] = payload["ids"]
+        found = await self.summaries.get_many(ids[offset : offset + PAGE_SIZE], guild_id=guild_id)
+        return ResultPage(
+            items=await self.listed(found, when_style=payload["when"]),
+            offset=offset,
+            total=len(ids),
+            has_more=offset + PAGE_SIZE < len(ids),
+        )
+
+    async def turn_results(
+        self, interaction: discord.Interaction, state_id: str, offset: int
+    ) -> None:
+        """Prev/Next on a result list: the page at `offset`, in the message for its owner,
+        else in a private copy (with controls of their own, on the same state)."""
+        now = self.clock()
+        state = await self.states.get(state_id)
+        if state is None or state.kind != RESULTS_KIND or state.expired(now):
+            await self.results_expired(interaction, state)
+            return
+        owner = message_owner_id(interaction) == interaction.user.id
+        page = await within_deadline(
+            interaction,
+            self.results_page(state, max(0, offset), interaction.guild_id),
+            patience=self.slow_reply_seconds,
+            update=owner,
+            ephemeral=not owner,
+        )
+        if not page.items:
+            # The list shrank since it was shown (summaries deleted): stay where we are.
+            raise UserFacingError("There are no more results.")
+        embed = results_page_embed(
+            page, title=state.payload["title"], description_prefix=state.payload["prefix"]
+        )
+        controls = results_controls(state_id, page)
+        if not owner:
+            message = await reply(interaction, embed=embed, view=controls, ephemeral=True)
+            self.keep_controls(message.id, controls, message.edit)
+        else:
+            await update_message(interaction, embed=embed, view=controls)
+            self.keep_message_controls(interaction, controls)
+        await self.states.touch(state_id, expires_at=self.clock() + self.view_timeout)
+
+    def keep_message_controls(self, interaction: discord.Interaction, controls: Controls) -> None:
+        """`keep_controls` for the message a component belongs to (just updated)."""
+        assert interaction.message is not None
+        self.keep_controls(interaction.message.id, controls, interaction.edit_original_response)
+
+    async def results_expired(
+        self, interaction: discord.Interaction, state: InteractionState | None
+    ) -> None:
+        """A list whose state expired (the process that would have removed its controls
+        stopped meanwhile): the controls go now, and the clicker is told what to do."""
+        command = "the command" if state is None else f"`{state.payload.get('command')}`"
+        await interaction.response.edit_message(view=None)
+        await interaction.followup.send(
+            f"These results expired: run {command} again for a fresh list.", ephemeral=True
+        )
+
+    async def open_summary(self, interaction: discord.Interaction, summary_id: int) -> None:
+        """A summary picked from a list or a card: in public for the message's owner, else
+        ephemerally."""
+        summary = await self.visible_summary(summary_id, interaction.guild_id)
+        owner = message_owner_id(interaction) == interaction.user.id
+        await self.send_summary(interaction, summary, ephemeral=not owner)
+
+    # -- a summary, page by page -------------------------------------------------------------
+
+    async def summary_page(
+        self, summary: Summary, page: int, math: MathMode
+    ) -> tuple[PagedMessages, int, PageMessage]:
+        """The summary's pages, the page shown (`page` kept within them) and its message."""
+        pages = await self.render_pages(summary, math=math)
+        index = max(0, min(page, pages.count - 1))
+        return pages, index, await pages.page(index)
+
+    async def send_summary(
+        self,
+        interaction: discord.Interaction,
+        summary: Summary,
+        *,
+        ephemeral: bool = False,
+        math: MathMode = "image",
+        page: int = 0,
+    ) -> None:
+        """Answer `interaction` with the summary's page (and its equation card) and its
+        controls."""
+        pages, index, shown = await within_deadline(
+            interaction,
+            self.summary_page(summary, page, math),
+            patience=self.slow_reply_seconds,
+            ephemeral=ephemeral,
+        )
+        controls = summary_controls(summary, page=index, pages=pages.count, math=math)
+        message = await reply(
+            interaction, embed=shown.embed, view=controls, ephemeral=ephemeral, files=shown.files
+        )
+        self.keep_controls(message.id, controls, message.edit)
+
+    async def turn_summary(
+        self, interaction: discord.Interaction, summary_id: int, page: int, math: MathMode
+    ) -> None:
+        """Prev/Next under a summary: the page in this message for whom it was made, else a
+        private copy at that page (which the clicker then pages).
+
+        Turning the page replaces the message's equation card with the new page's (or
+        none), so the message never collects the cards of earlier pages."""
+        summary = await self.visible_summary(summary_id, interaction.guild_id)
+        if message_owner_id(interaction) != interaction.user.id:
+            await self.send_summary(interaction, summary, ephemeral=True, math=math, page=page)
+            return
+        pages, index, shown = await within_deadline(
+            interaction,
+            self.summary_page(summary, page, math),
+            patience=self.slow_reply_seconds,
+            update=True,
+        )
+        controls = summary_controls(summary, page=index, pages=pages.count, math=math)
+        await update_message(
+            interaction,
+            embed=shown.embed,
+            view=controls,
+            attachments=shown.files if pages.has_cards else None,
+        )
+        self.keep_message_controls(interaction, controls)
+
+    async def download_summary(self, interaction: discord.Interaction, summary_id: int) -> None:
+        # The stored text as it is now (it may have been edited, or deleted, since).
+        summary = await self.visible_summary(summary_id, interaction.guild_id)
+        data = summary_markdown(summary).encode("utf-8")
+        await interaction.response.send_message(
+            f"The Markdown of summary #{summary.id}.",
+            file=discord.File(io.BytesIO(data), filename=summary_filename(summary)),
+            ephemeral=True,
+        )
 
     async def paper_choices(
         self, current: str, guild_id: int | None
@@ -258,7 +479,7 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         return await self.bot.search.similar(paper.id, guild_id=guild_id)
 
     async def send_similar(
-        self, interaction: discord.Interaction, paper: Paper, *, owner_id: int
+        self, interaction: discord.Interaction, paper: Paper, *, owner_id: int | None
     ) -> None:
         """The papers most like `paper`: in public for `owner_id`, else ephemerally."""
         similar = await within_deadline(
@@ -271,12 +492,20 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
                 "I found no similar papers with summaries here yet: similarity comes from "
                 "summaries and abstracts, so it grows as more papers are summarised."
             )
-        view = SimilarView(
-            self, paper, similar, owner_id=interaction.user.id, timeout=self.view_timeout
+        controls = similar_controls(paper, similar)
+        message = await reply(
+            interaction,
+            embed=similar_embed(paper, similar),
+            view=controls,
+            ephemeral=interaction.user.id != owner_id,
         )
-        await reply(
-            interaction, embed=view.embed, view=view, ephemeral=interaction.user.id != owner_id
-        )
+        self.keep_controls(message.id, controls, message.edit)
+
+    async def open_paper(self, interaction: discord.Interaction, paper_id: int) -> None:
+        """A paper picked among similar ones: its card, in public for the list's owner."""
+        paper = await self.visible_paper(paper_id, interaction.guild_id)
+        owner = message_owner_id(interaction) == interaction.user.id
+        await self.send_paper(interaction, paper, ephemeral=not owner)
 
     async def search_page(
         self,
@@ -345,21 +574,19 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         origin: Origin = "all",
     ) -> None:
         guild_id = interaction.guild_id
-
-        async def load(offset: int, limit: int) -> ResultPage:
-            return await self.search_page(
+        first = await within_deadline(
+            interaction,
+            self.search_page(
                 query,
                 guild_id=guild_id,
                 author=author,
                 year=year,
                 venue=venue,
                 origin=origin,
-                offset=offset,
-                limit=limit,
-            )
-
-        first = await within_deadline(
-            interaction, load(0, PAGE_SIZE), patience=self.slow_reply_seconds
+                offset=0,
+                limit=PAGE_SIZE,
+            ),
+            patience=self.slow_reply_seconds,
         )
         shown_query = inline_text(query, 200)
         filters = _describe_filters(author, year, venue, origin)
@@ -384,30 +611,25 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         notes = []
         if first.corrected is not None:
             # The pages that follow keep showing the corrected search.
-            corrected = first.corrected
-
-            async def load(offset: int, limit: int) -> ResultPage:
-                return await self.search_page(
-                    corrected, guild_id=guild_id, author=author, year=year, venue=venue,
-                    origin=origin, offset=offset, limit=limit,
-                )  # fmt: skip
-
             notes.append(
                 f"No summaries match **{shown_query}**: showing results for "
                 f"*{inline_text(first.corrected, 200)}*."
             )
         if filters:
             notes.append(f"Filters: {filters}")
-        view = SummaryListView(
-            self,
-            owner_id=interaction.user.id,
-            title=f"Search: {' '.join((first.corrected or query).split())}",
-            loader=load,
-            first_page=first,
-            timeout=self.view_timeout,
-            description_prefix="\n".join(notes),
-        )
-        await reply(interaction, embed=view.embed, view=view)
+        searched = first.corrected or query
+        payload = {
+            "source": "search",
+            "query": searched,
+            "author": author,
+            "year": year,
+            "venue": venue,
+            "origin": origin,
+            "title": f"Search: {' '.join(searched.split())}",
+            "prefix": "\n".join(notes),
+            "command": "/search",
+        }
+        await self.send_results(interaction, payload, first)
 
     @search.autocomplete("query")
     @logged_autocomplete
@@ -448,15 +670,39 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
     ) -> None:
         """The paper's card with its summaries visible here, and its controls."""
         summaries = await self.summaries.list_for_paper(paper.id, guild_id=interaction.guild_id)
-        view = PaperView(
-            self,
-            paper,
-            summaries,
-            owner_id=interaction.user.id,
-            timeout=self.view_timeout,
-            fetching=await sources_pending(self.bot.db, paper.id),
+        fetching = await sources_pending(self.bot.db, paper.id)
+        controls = paper_controls(paper, summaries, expanded=False)
+        message = await reply(
+            interaction,
+            embed=paper_card(paper, summaries, fetching=fetching),
+            view=controls,
+            ephemeral=ephemeral,
         )
-        await reply(interaction, embed=view.embed, view=view, ephemeral=ephemeral)
+        self.keep_controls(message.id, controls, message.edit)
+
+    async def paper_action(
+        self, interaction: discord.Interaction, paper_id: int, action: PaperAction
+    ) -> None:
+        """More/Less (for whom the card was made), a summary from its menu or Similar (for
+        anyone: publicly for the card's owner, privately for anyone else)."""
+        paper = await self.visible_paper(paper_id, interaction.guild_id)
+        owner_id = message_owner_id(interaction)
+        if action == "open":
+            await self.open_summary(interaction, int(selected_values(interaction)[0]))
+        elif action == "similar":
+            await self.send_similar(interaction, paper, owner_id=owner_id)
+        elif owner_id != interaction.user.id:
+            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+        else:
+            expanded = action == "more"
+            summaries = await self.summaries.list_for_paper(paper.id, guild_id=interaction.guild_id)
+            fetching = await sources_pending(self.bot.db, paper.id)
+            controls = paper_controls(paper, summaries, expanded=expanded)
+            await interaction.response.edit_message(
+                embed=paper_card(paper, summaries, expanded=expanded, fetching=fetching),
+                view=controls,
+            )
+            self.keep_message_controls(interaction, controls)
 
     @paper.autocomplete("identifier")
     @logged_autocomplete
@@ -503,7 +749,7 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
         math: MathMode = "image",
     ) -> None:
         summary = await self.visible_summary(summary_id, interaction.guild_id)
-        await send_summary(self, interaction, summary, math=math)
+        await self.send_summary(interaction, summary, math=math)
 
     # -- /latest, /top, /random --------------------------------------------------------------
 
@@ -523,10 +769,12 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
             raise await self.empty_library(interaction.guild_id) or UserFacingError(
                 "There are no summaries here yet."
             )
-        await self.send_list(
+        await self.send_listing(
             interaction,
             title="Latest summaries",
-            items=await self.listed(summaries, when_style="R"),
+            summaries=summaries,
+            when_style="R",
+            command="/latest",
             ephemeral=ephemeral,
         )
 
@@ -546,8 +794,8 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
                 raise empty
             window = "" if days is None else f" in the last {period}"
             raise UserFacingError(f"No summaries were published here{window}. Try a longer period.")
-        await self.send_list(
-            interaction, title=f"Top summaries {heading}", items=await self.listed(summaries)
+        await self.send_listing(
+            interaction, title=f"Top summaries {heading}", summaries=summaries, command="/top"
         )
 
     @app_commands.command(name="random", description="A random summary, to discover a paper")
@@ -557,7 +805,7 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
             raise await self.empty_library(interaction.guild_id) or UserFacingError(
                 "There are no summaries here yet."
             )
-        await send_summary(self, interaction, summary)
+        await self.send_summary(interaction, summary)
 
 
 def _describe_filters(

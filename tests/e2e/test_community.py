@@ -113,6 +113,15 @@ async def preview(
     return submitted, await submitted.wait_reply()
 
 
+async def new_step(submitted: InteractionHandle) -> Message:
+    """The message a submitted summary form brings. A form opened from a message (a
+    preview's or the picker's Edit, Edit and try again) answers with a deferred update of
+    that message, which then says it was replaced: its new step is a follow-up."""
+    if submitted.source_message is not None:
+        return await submitted.wait_followup()
+    return await submitted.wait_reply()
+
+
 def menu_options(message: Message) -> list[dict[str, Any]]:
     """The options of the one select menu on `message` (the paper picker's)."""
     menus = [c for c in message.iter_components() if c.get("type") == 3]
@@ -314,6 +323,43 @@ async def test_a_published_summary_is_found_by_the_very_next_search(
     assert gone.ephemeral and gone.embed is None and f"#{summary_id}" not in gone.content
 
 
+async def test_a_second_publish_press_publishes_nothing_more(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    """Publish takes the draft in the database before anything else, so a second press
+    (a double click, or one handled by another process) finds it taken or published."""
+    alice = emulator.guild.member("alice")
+    _, shown = await preview(emulator, alice, "1706.03762")
+    # Hold the edit that removes the preview's buttons: they can still be pressed meanwhile.
+    emulator.faults.delay("PATCH /webhooks/{app}/{token}/messages/@original", 1.0, times=1)
+    first = await emulator.click(shown, label="Publish", member=alice)
+    await first.wait_callback()
+    second = await emulator.click(shown, label="Publish", member=alice)
+    refusal = await second.wait_followup()
+    assert refusal.ephemeral
+    assert "already being published" in refusal.content or "already published" in refusal.content
+    await first.wait_for(lambda h: h.message.content.startswith("Published"))
+    assert await bot.db.fetchval("SELECT count(*) FROM summaries") == 1
+
+
+async def test_an_expired_preview_hands_the_text_back(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    alice = emulator.guild.member("alice")
+    cog(bot).preview_timeout = 0.5
+    _, shown = await preview(emulator, alice, "1706.03762", tldr="Kept.", body="All of it.")
+    await emulator.wait_for(lambda: "expired" in shown.content, timeout=5)
+    assert "This preview expired and nothing was published" in shown.content
+    assert shown.embeds == [] and [b["label"] for b in shown.buttons] == ["Edit and try again"]
+    assert shown.attachments[0].data.decode() == "TL;DR: Kept.\n\nAll of it.\n"
+    reopened = await emulator.click(shown, label="Edit and try again", member=alice)
+    await reopened.wait_modal()
+    inputs = modal_inputs(reopened)
+    assert (inputs["tldr"]["value"], inputs["body"]["value"]) == ("Kept.", "All of it.")
+    assert inputs["paper"]["value"] == "1706.03762"
+    assert await bot.db.fetchval("SELECT count(*) FROM summaries") == 0
+
+
 async def test_cancel_saves_nothing(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
     alice = emulator.guild.member("alice")
     _, shown = await preview(emulator, alice, "1706.03762")
@@ -334,7 +380,7 @@ async def test_edit_button_reopens_the_form_with_the_text(
     resubmitted = await emulator.submit_modal(
         edit, {"paper": "1706.03762", "tldr": "second try", "body": "Attention only."}
     )
-    second = await resubmitted.wait_reply()
+    second = await new_step(resubmitted)
     assert "second try" in second.embed["description"]  # type: ignore[index]
     assert "Replaced" in shown.content and shown.buttons == []
     _, card = await publish(emulator, second, alice)
@@ -594,6 +640,38 @@ async def test_the_rate_limit_refuses_with_a_clear_message(
     assert "Try again in 10 minutes" in reply.content
     exported = await (await emulator.slash("/export", member=alice)).wait_reply()
     assert exported.content == "1 community summary of this server."
+
+
+async def test_a_slow_rate_check_opens_the_form_in_time_and_publish_still_refuses(
+    emulator: DiscordEmulator, start_bot: StartBot, bot_database: str, arxiv: ArxivFixtureServer
+) -> None:
+    """The form must be /summarize's first answer, within 3 s: a database too busy to say
+    whether the member is at the limit does not hold it back (200 members at once on a
+    loaded machine did), and Publish, which counts the limit for certain, refuses."""
+    limited = make_settings(
+        emulator,
+        bot_database,
+        arxiv_api_url=arxiv.url,
+        arxiv_min_interval=0,
+        submissions_per_window=1,
+        submission_window_seconds=600,
+    )
+    bot = await start_community_bot(start_bot, limited)
+    alice = emulator.guild.member("alice")
+    await write(emulator, alice)
+    limiter = cog(bot).service.limiter
+    check = limiter.check
+
+    async def slow_check(member_id: int) -> float:
+        await asyncio.sleep(2.5)
+        return await check(member_id)
+
+    limiter.check = slow_check  # type: ignore[method-assign]
+    _, shown = await preview(emulator, alice, "1706.03762", tldr="Too soon.")
+    told = await (await emulator.click(shown, label="Publish", member=alice)).wait_followup()
+    assert "You can publish 1 summary per 10 minutes" in told.content
+    assert "Your preview stays here" in told.content
+    assert not [h for h in emulator.interactions.values() if h.late_callback]
 
 
 @pytest.mark.parametrize("fault", ["error entry", "timeout"])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.bot import ShortScienceBot
+from bot.storage.interactions import STATE_ID_PATTERN
 from bot.storage.transfer import TABLES
 from tests.databases import DatabaseFactory
 from tests.e2e.conftest import StartBot
@@ -26,6 +27,8 @@ from tests.unit.announce.test_poller import Item, shortscience_rss
 __all__ = ["feed_server"]  # the fixture, used by name
 
 RANDOM_ID = re.compile(r"[0-9a-f]{32}")
+# The id of an interaction state (a result list's query) inside a custom_id: new each time.
+STATE_ID = re.compile(rf"(?<=:){STATE_ID_PATTERN}(?=:|$)")
 
 
 async def start(start_bot: StartBot, settings: Any) -> ShortScienceBot:
@@ -60,17 +63,22 @@ async def everything_shown(emulator: DiscordEmulator, summary_id: int) -> list[A
 
 def without_random_ids(value: Any) -> Any:
     """Components with discord.py's random custom ids (of views not meant to outlive the
-    process) blanked: they differ between any two runs."""
+    process) and the ids of interaction states in custom ids blanked: they differ between
+    any two runs."""
     if isinstance(value, list):
         return [without_random_ids(item) for item in value]
     if isinstance(value, dict):
         return {
-            key: "<random>"
-            if key == "custom_id" and RANDOM_ID.fullmatch(str(item))
-            else without_random_ids(item)
+            key: _blank_custom_id(str(item)) if key == "custom_id" else without_random_ids(item)
             for key, item in value.items()
         }
     return value
+
+
+def _blank_custom_id(custom_id: str) -> str:
+    if RANDOM_ID.fullmatch(custom_id):
+        return "<random>"
+    return STATE_ID.sub("<state>", custom_id)
 
 
 async def test_sqlite_to_postgresql_then_every_command_shows_the_same(

@@ -40,6 +40,7 @@ async def test_a_failing_loop_is_logged_carries_on_and_status_shows_it(
         "outbox pruning",
         "reading reminders",
         "paper enrichment",
+        "interaction state pruning",
     ]
     calls: list[int] = []
     indexer = bot.loops.get("search indexer")

@@ -22,6 +22,7 @@ from tests.e2e.test_community import (
     cog,
     menu_options,
     modal_inputs,
+    new_step,
     pick,
     preview,
     preview_new_paper,
@@ -260,7 +261,7 @@ async def test_edit_at_the_picker_and_at_the_preview_keep_the_text_and_the_choic
     resubmitted = await emulator.submit_modal(
         edit, {"paper": "Group Normalization", "tldr": TLDR, "body": BODY}
     )
-    second = await resubmitted.wait_reply()
+    second = await new_step(resubmitted)
     assert "Replaced by your edited version below." in picker.content and picker.buttons == []
     assert values(second) == ["arxiv:1803.08494", "new"]
     shown = await pick(emulator, second, alice, "arxiv:1803.08494")
@@ -273,7 +274,7 @@ async def test_edit_at_the_picker_and_at_the_preview_keep_the_text_and_the_choic
     edited = await emulator.submit_modal(
         again, {"paper": "arXiv:1803.08494", "tldr": "Groups, not batches.", "body": BODY}
     )
-    third = await edited.wait_reply()
+    third = await new_step(edited)
     assert third.embed is not None and third.embed["title"] == "Group Normalization"
     assert "Groups, not batches." in third.embed["description"]
     assert len(arxiv.searches) == searches

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from bot.community.arxiv import ArxivClient
-from bot.community.ratelimit import SlidingWindowLimiter
+from bot.community.ratelimit import SubmissionLimiter
 from bot.community.resolve import PaperResolver
 from bot.community.service import (
     FILE_BODY_LIMIT_BYTES,
@@ -75,7 +75,7 @@ async def service(databases: DatabaseFactory) -> AsyncIterator[CommunityService]
         yield CommunityService(
             db,
             PaperResolver(db, arxiv),
-            limiter=SlidingWindowLimiter(2, 600),
+            limiter=SubmissionLimiter(db, 2, 600),
         )
 
 
@@ -117,15 +117,23 @@ async def test_who_may_change_a_summary(service: CommunityService) -> None:
 
 
 async def test_rate_limit_message_names_the_limit(service: CommunityService) -> None:
-    service.acquire_rate(7)
-    service.acquire_rate(7)
+    await service.acquire_rate(7)
+    await service.acquire_rate(7)
     with pytest.raises(UserFacingError) as refused:
-        service.check_rate(7)
+        await service.check_rate(7)
     assert "You can publish 2 summaries per 10 minutes" in refused.value.message
     assert "Try again in 10 minutes" in refused.value.message
     with pytest.raises(UserFacingError, match="Your preview stays here"):
-        service.acquire_rate(7)
-    service.check_rate(8)
+        await service.acquire_rate(7)
+    await service.check_rate(8)
+
+
+async def test_a_released_publication_no_longer_counts(service: CommunityService) -> None:
+    await service.acquire_rate(7)
+    token = await service.acquire_rate(7)
+    await service.release_rate(token)
+    await service.check_rate(7)
+    await service.acquire_rate(7)
 
 
 async def test_a_vote_press_withdraws_or_switches(service: CommunityService) -> None:
@@ -174,8 +182,8 @@ async def test_a_preview_stores_nothing_and_publish_stores_it_all(
     assert (await count("papers"), await count("summaries")) == (0, 0)
     for forged in ("known:abc", "known:1", "arxiv:1706.03762", ""):
         with pytest.raises(UserFacingError, match="not one I offered"):
-            await service.answer(asked, forged, guild_id=GUILD, author_id=5)
-    prepared = await service.answer(asked, "new", guild_id=GUILD, author_id=5)
+            await service.answer(asked.pending, forged, guild_id=GUILD, author_id=5)
+    prepared = await service.answer(asked.pending, "new", guild_id=GUILD, author_id=5)
     assert not prepared.resolved.is_stored and prepared.existing is None
     assert prepared.draft.paper == "A Memo Nobody Else Has Seen"
     assert (await count("papers"), await count("summaries")) == (0, 0)

@@ -12,11 +12,13 @@ from bot.papers import PaperId
 from bot.storage import Database
 from bot.storage.community import CommunityRepository
 from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, SubscriptionRepository
+from bot.storage.interactions import InteractionStateRepository
 from bot.storage.outbox import OutboxRepository
 from bot.storage.papers import PaperRepository
 from bot.storage.processes import ProcessIdentity, ProcessRegistry
 from bot.storage.reading import ReadingRepository
 from bot.storage.state import BotStateRepository
+from bot.storage.submissions import SubmissionRepository
 from bot.storage.summaries import SummaryRepository
 from bot.storage.transfer import (
     RUNTIME_TABLES,
@@ -76,6 +78,12 @@ async def fill_every_table(db: Database) -> None:
     await outbox.mark_sent(row, message_id=CHANNEL + 9, now=7.0)
     await outbox.enqueue(kind="notice", guild_id=GUILD, channel_id=CHANNEL, now=8.0, text="hi")
     await BotStateRepository(db).claim_seed(now=9.0)
+    # A draft in progress and a publication the rate limit counts.
+    await InteractionStateRepository(db).create(
+        "draft", owner_id=7, guild_id=GUILD, payload={"tldr": "Whitening, cheaply."},
+        now=1_700_000_400.5, lifetime=840.0,
+    )  # fmt: skip
+    await SubmissionRepository(db).record(7, limit=3, window=600.0, now=1_700_000_100.0)
     assert reading.id == 1
 
 
