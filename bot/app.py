@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.feeds.workers import FeedWorkers
 from bot.net import public_only_session_options
 from bot.search import SearchService
+from bot.storage.leases import new_owner_id
 from bot.storage import Database
 from bot.typeset import Typesetter
 
@@ -81,7 +82,14 @@ async def open_bot(
     try:
         # Migrated before the search index opens: it reads the change log.
         await db.migrate()
-        search = SearchService(db, settings.resolved_search_index_path)
+        owner_id = new_owner_id()
+        log.info("This process takes leases on shared work as %s", owner_id)
+        search = SearchService(
+            db,
+            settings.resolved_search_index_path,
+            owner_id=owner_id,
+            lease_seconds=settings.lease_seconds,
+        )
         await search.start()
         timeout = aiohttp.ClientTimeout(total=60, connect=10)
         policy = {} if settings.allow_private_urls else public_only_session_options()
@@ -98,6 +106,7 @@ async def open_bot(
                 background_tasks=background_tasks,
                 sync_on_start=sync_on_start,
                 typesetter=typesetter,
+                owner_id=owner_id,
             )
             async with bot:
                 yield bot

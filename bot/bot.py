@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.background import BackgroundLoops
+from bot.storage.leases import new_owner_id
 from bot.community.buttons import SummaryButtonHandler
 from bot.config import Settings
 from bot.errors import report_interaction_error
@@ -64,6 +65,7 @@ class ShortScienceBot(commands.Bot):
         background_tasks: bool = True,
         sync_on_start: bool = True,
         typesetter: Typesetter | None = None,
+        owner_id: str | None = None,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -79,6 +81,10 @@ class ShortScienceBot(commands.Bot):
         )
         self.settings = settings
         self.db = db
+        # This process's id in the leases it takes on shared work (feeds, the outbox,
+        # scheduled jobs; `bot.storage.leases`): unique among the processes sharing the
+        # database. A process registry may give its own id instead.
+        self.owner_id = owner_id or new_owner_id()
         self.search = search
         self.http_session = http_session
         # Worker processes that parse feeds (started on first use: one-shot commands that

@@ -508,7 +508,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             feed = await self.feeds.get(feed_id)
             assert feed is not None
         if not feed.initialized:
-            await self.poller.apply(feed, result, parsed)
+            await self.poller.initialize(feed, result, parsed)
         seen = await self.feeds.seen_count(feed.id)
         name = escape_markdown(parsed.title or feed.display_name)
         lines = [

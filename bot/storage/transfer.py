@@ -41,6 +41,8 @@ TABLES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("bot_state", ("key",)),
     ("search_changes", ("seq",)),
     ("search_log_state", ("id",)),
+    ("feed_poll_log", ("id",)),
+    ("job_leases", ("name",)),
 )
 # Rows the migrations themselves write into a new database; replaced by the source's.
 MIGRATION_ROWS: Final = frozenset({"bot_state", "search_log_state"})

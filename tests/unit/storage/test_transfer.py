@@ -12,6 +12,7 @@ from bot.papers import PaperId
 from bot.storage import Database
 from bot.storage.community import CommunityRepository
 from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, SubscriptionRepository
+from bot.storage.leases import JobLeaseRepository
 from bot.storage.outbox import OutboxRepository
 from bot.storage.papers import PaperRepository
 from bot.storage.reading import ReadingRepository
@@ -69,6 +70,13 @@ async def fill_every_table(db: Database) -> None:
     await outbox.mark_sent(row, message_id=CHANNEL + 9, now=7.0)
     await outbox.enqueue(kind="notice", guild_id=GUILD, channel_id=CHANNEL, now=8.0, text="hi")
     await BotStateRepository(db).claim_seed(now=9.0)
+    # A poll recorded under a lease, and a scheduled job's lease.
+    assert await feeds.claim(feed_id, "host-1-abc", now=10.0, lease_seconds=60.0)
+    async with db.transaction() as conn:
+        await feeds.end_lease(feed_id, "host-1-abc", outcome="unchanged", now=10.5, conn=conn)
+    assert await JobLeaseRepository(db).try_start(
+        "reading reminders", "host-1-abc", now=11.0, every=60.0, lease_seconds=60.0
+    )
     assert reading.id == 1
 
 
