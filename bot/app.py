@@ -17,8 +17,8 @@ from bot.config import Settings
 from bot.feeds.workers import FeedWorkers
 from bot.net import public_only_session_options
 from bot.search import SearchService
-from bot.storage.leases import new_owner_id
 from bot.storage import Database
+from bot.storage.leases import new_owner_id
 from bot.typeset import Typesetter
 
 log = logging.getLogger(__name__)

@@ -12,13 +12,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.background import BackgroundLoops
-from bot.storage.leases import new_owner_id
 from bot.community.buttons import SummaryButtonHandler
 from bot.config import Settings
 from bot.errors import report_interaction_error
 from bot.feeds.workers import FeedWorkers
+from bot.jobs import free_leases_of_dead_local_processes
 from bot.search import SearchService
 from bot.storage import Database
+from bot.storage.leases import new_owner_id
 from bot.typeset import Typesetter
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,9 @@ class ShortScienceBot(commands.Bot):
         applied = await self.db.migrate()
         if applied:
             log.info("Database migrated to version %d", applied[-1])
+        if self.background_tasks:
+            # A predecessor killed on this host: its work is taken over at once.
+            await free_leases_of_dead_local_processes(self.db)
         for extension in self.initial_extensions:
             await self.load_extension(extension)
         if self.sync_on_start and self.settings.dev_guild_id is not None:

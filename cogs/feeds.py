@@ -36,6 +36,7 @@ from bot.bot import ShortScienceBot
 from bot.errors import UserFacingError, logged_autocomplete, report_interaction_error
 from bot.feeds import DiscoveredFeed, FeedEntry, FetchResult, ParsedFeed
 from bot.ingest import ingest_entries
+from bot.jobs import SharedJob
 from bot.net import is_ip_literal, is_valid_host_name
 from bot.rendering import escape_markdown, shorten, split_pages
 from bot.rendering.text import plural
@@ -49,6 +50,7 @@ from bot.storage.feeds import (
     SubscriptionRepository,
     SubscriptionWithFeed,
 )
+from bot.storage.leases import DEFAULT_LEASE_SECONDS
 from bot.storage.outbox import OutboxRepository
 from bot.ui import OwnedView
 
@@ -60,6 +62,8 @@ MANAGE_SERVER = discord.Permissions(manage_guild=True)
 SENDER_IDLE_SECONDS = 5.0
 MAX_POLL_TICK_SECONDS = 10.0
 PRUNE_SECONDS = 3600.0
+# Who polled which feed (feed_poll_log) is kept a day.
+POLL_LOG_KEEP_SECONDS = 24 * 3600.0
 POLLER_LOOP = "feed poller"
 SENDER_LOOP = "announcement sender"
 PRUNING_LOOP = "outbox pruning"
@@ -72,9 +76,10 @@ SHOWN_URL_LENGTH = 200
 LIST_PAGE_CHARS = 3900
 
 
-def poll_tick_seconds(poll_seconds: float) -> float:
-    """How often the poller looks for due feeds: often enough for a feed's own schedule."""
-    return min(max(poll_seconds / 4, 0.25), MAX_POLL_TICK_SECONDS)
+def poll_tick_seconds(poll_seconds: float, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> float:
+    """How often the poller looks for due feeds: often enough for a feed's own schedule,
+    and to renew the leases of its polls in time (a third of a lease)."""
+    return min(max(poll_seconds / 4, 0.25), MAX_POLL_TICK_SECONDS, lease_seconds / 3)
 
 
 def shown_url(url: str) -> str:
@@ -350,6 +355,9 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             own_user_id=lambda: bot.user.id if bot.user is not None else None,
             threads=DiscordThreads(bot),
             nonce_window=settings.discord_nonce_window_seconds,
+            sends_per_second=settings.outbox_sends_per_second,
+            owner=bot.owner_id,
+            lease_seconds=settings.lease_seconds,
         )
         self.poller = FeedPoller(
             bot.db,
@@ -361,9 +369,22 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             limits=FetchLimits(max_bytes=settings.feed_max_bytes),
             workers=bot.feed_workers,
             on_enqueued=self.sender.notify,
+            owner=bot.owner_id,
+            lease_seconds=settings.lease_seconds,
+            on_capacity=self._poll_more,
         )
         self.feeds = self.poller.feeds
         self.loops: list[BackgroundLoop] = []
+        # Forgetting delivered announcements and old poll log rows: once an hour, by one of
+        # the processes sharing the database.
+        self.pruning = SharedJob(
+            bot.db,
+            PRUNING_LOOP,
+            self.prune,
+            owner=bot.owner_id,
+            every=PRUNE_SECONDS,
+            lease_seconds=settings.lease_seconds,
+        )
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -377,8 +398,10 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
                 BackgroundLoop(
                     POLLER_LOOP,
                     self.poller.start_due,
-                    interval=poll_tick_seconds(self.bot.settings.feed_poll_seconds),
-                    description="starts the polls of due feeds",
+                    interval=poll_tick_seconds(
+                        self.bot.settings.feed_poll_seconds, self.bot.settings.lease_seconds
+                    ),
+                    description="claims due feeds and starts their polls",
                     before_first_run=ready,
                 )
             )
@@ -388,9 +411,9 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             self.bot.loops.start(
                 BackgroundLoop(
                     PRUNING_LOOP,
-                    self.sender.prune,
-                    interval=PRUNE_SECONDS,
-                    description="forgets delivered announcements after a week",
+                    self.pruning.run_once,
+                    interval=self.pruning.tick_seconds,
+                    description="forgets delivered announcements after a week (one process)",
                 )
             )
         )
@@ -415,6 +438,19 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
         for loop in self.loops:
             await self.bot.loops.stop(loop)
         await self.poller.close()
+        if self.bot.background_tasks:
+            await self.sender.release()
+
+    def _poll_more(self) -> None:
+        """Polls ended: claim more due feeds now rather than at the poller's next tick."""
+        loop = self.bot.loops.get(POLLER_LOOP)
+        if loop is not None and loop.running:
+            loop.run_soon()
+
+    async def prune(self) -> None:
+        """Forget delivered announcements after a week and the poll log after a day."""
+        await self.sender.prune()
+        await self.feeds.prune_poll_log(older_than=time.time() - POLL_LOG_KEEP_SECONDS)
 
     @commands.Cog.listener(f"on_{ANNOUNCEMENT_ENQUEUED}")
     async def on_announcement_enqueued(self) -> None:

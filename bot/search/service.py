@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
 from bot.background import BackgroundLoop
-from bot.jobs import SharedJob
 from bot.errors import UserFacingError
+from bot.jobs import SharedJob
 from bot.search import engine
 from bot.search.engine import (
     SearchPage,

@@ -130,3 +130,37 @@ class JobLeaseRepository:
             "SELECT name, owner, expires_at, started_at, last_run_at FROM job_leases ORDER BY name"
         )
         return [JobLease(*tuple(row)) for row in rows]
+
+
+class LeaseHolders:
+    """Every lease of every kind (feeds, outbox rows, jobs), by owner."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def owners(self) -> set[str]:
+        """The owners holding a lease of any kind now (expired or not)."""
+        rows = await self.db.fetchall(
+            "SELECT lease_owner FROM feeds WHERE lease_owner IS NOT NULL "
+            "UNION SELECT lease_owner FROM announcement_outbox "
+            "WHERE lease_owner IS NOT NULL AND state = 'pending' "
+            "UNION SELECT owner FROM job_leases WHERE owner IS NOT NULL"
+        )
+        return {str(row[0]) for row in rows}
+
+    async def release_owner(self, owner: str) -> int:
+        """Free every lease of a process known to be dead: its work is taken over at once
+        rather than when its leases expire. Returns how many were freed."""
+        async with self.db.transaction() as conn:
+            freed = await conn.execute(
+                "UPDATE feeds SET lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE lease_owner = ?",
+                (owner,),
+            )
+            freed += await conn.execute(
+                "UPDATE announcement_outbox SET lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE lease_owner = ? AND state = 'pending'",
+                (owner,),
+            )
+            freed += await JobLeaseRepository(self.db).release_all(owner, conn=conn)
+        return freed
