@@ -424,7 +424,11 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
         loop = self.bot.loops.start(
             BackgroundLoop(
                 SENDER_LOOP,
-                lambda: self.sender.run_once(SENDER_IDLE_SECONDS),
+                # Rows enqueued by other processes, or whose lease a dead process left, are
+                # found by looking again at least this often.
+                lambda: self.sender.run_once(
+                    min(SENDER_IDLE_SECONDS, self.bot.settings.lease_seconds)
+                ),
                 interval=0,  # run_once waits for work itself
                 description="posts the announcements waiting in the outbox",
                 before_first_run=self.bot.wait_until_ready,
