@@ -356,12 +356,14 @@ class FeedPoller:
         kept = await self.feeds.renew_leases(
             self.owner, held, now=now, lease_seconds=self.lease_seconds
         )
-        lost = [feed_id for feed_id in held if feed_id not in kept and feed_id in self._leased]
+        missing = [feed_id for feed_id in held if feed_id not in kept]
+        # Not renewed: recorded (and freed) just now by its poll, or taken over.
+        lost = sorted(await self.feeds.taken_over(self.owner, missing)) if missing else []
         if lost:
             log.warning(
                 "Lost the lease on %s while polling (another process took them over): %s",
                 plural(len(lost), "feed"),
-                ", ".join(map(str, sorted(lost))),
+                ", ".join(map(str, lost)),
             )
 
     @property

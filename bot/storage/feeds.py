@@ -369,6 +369,16 @@ class FeedRepository:
             )
         return {int(row[0]) for row in rows}
 
+    async def taken_over(self, owner: str, feed_ids: Iterable[int]) -> set[int]:
+        """Which of `feed_ids` another process holds now (not those freed meanwhile)."""
+        dialect = self.db.dialect
+        rows = await self.db.fetchall(
+            "SELECT id FROM feeds WHERE lease_owner IS NOT NULL AND lease_owner <> ? AND "
+            + dialect.in_list("id"),
+            (owner, dialect.list_param(list(feed_ids))),
+        )
+        return {int(row[0]) for row in rows}
+
     async def release_leases(self, owner: str, feed_ids: Iterable[int] | None = None) -> int:
         """Free `owner`'s leases (on `feed_ids`, or all of them): a process that stops
         hands its feeds to the others at once instead of at expiry. Returns how many."""

@@ -96,6 +96,9 @@ async def test_renewal_keeps_a_lease_and_reports_the_ones_taken_over(db: Databas
     # A stalls past expiry; B takes the feeds over; A's renewal finds them lost.
     assert len(await feeds.claim_due(B, now=66, lease_seconds=LEASE, limit=2)) == 2
     assert await feeds.renew_leases(A, [first, second], now=67, lease_seconds=LEASE) == set()
+    assert await feeds.taken_over(A, [first, second]) == {first, second}
+    await feeds.release_leases(B, [first])
+    assert await feeds.taken_over(A, [first, second]) == {second}
 
 
 async def test_recording_a_poll_needs_the_lease_frees_the_feed_and_logs_who_polled(
