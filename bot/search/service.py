@@ -342,19 +342,20 @@ class SearchService:
         if time.monotonic() - self._last_prune < PRUNE_TRY_SECONDS:
             return
         self._last_prune = time.monotonic()
-        await self._pruning.run_once()
+        # Inside the indexer's own cycle: its commits (the job's lease, the pruning) must not
+        # wait for the indexer.
+        with self.db.commit_hooks_not_awaited():
+            await self._pruning.run_once()
 
     async def _prune_changes(self) -> None:
         index = self._index
         if index is None or index.read_only:
             return
-        # Inside the indexer's own cycle: its commit must not wait for the indexer.
-        with self.db.commit_hooks_not_awaited():
-            await source.prune_changes(
-                self.db,
-                older_than=time.time() - self.retention_seconds,
-                keep_after=index.applied_seq,
-            )
+        await source.prune_changes(
+            self.db,
+            older_than=time.time() - self.retention_seconds,
+            keep_after=index.applied_seq,
+        )
 
     def _writer_connection(self) -> ThreadReader:
         conn: ThreadReader | None = getattr(self._local, "writer_conn", None)

@@ -136,6 +136,7 @@ async def test_three_processes_share_feeds_and_announcements_exactly_once_throug
         since = time.time()
         publish(feed_server, world, "first")
         await wait_for_announcements(emulator, world, ["first"], within=60)
+        await asyncio.sleep(5)  # and a few more cycles of polls finding nothing new
         counts = await FeedRepository(db).poll_counts(since=since)
         owners = [owner_of(process, list(counts)) for process in processes]
         total = sum(counts.values())
