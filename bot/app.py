@@ -82,12 +82,12 @@ async def open_bot(
     try:
         # Migrated before the search index opens: it reads the change log.
         await db.migrate()
-        owner_id = new_owner_id()
-        log.info("This process takes leases on shared work as %s", owner_id)
+        lease_owner = new_owner_id()
+        log.info("This process takes leases on shared work as %s", lease_owner)
         search = SearchService(
             db,
             settings.resolved_search_index_path,
-            owner_id=owner_id,
+            lease_owner=lease_owner,
             lease_seconds=settings.lease_seconds,
         )
         await search.start()
@@ -106,7 +106,7 @@ async def open_bot(
                 background_tasks=background_tasks,
                 sync_on_start=sync_on_start,
                 typesetter=typesetter,
-                owner_id=owner_id,
+                lease_owner=lease_owner,
             )
             async with bot:
                 yield bot

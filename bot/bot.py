@@ -66,7 +66,7 @@ class ShortScienceBot(commands.Bot):
         background_tasks: bool = True,
         sync_on_start: bool = True,
         typesetter: Typesetter | None = None,
-        owner_id: str | None = None,
+        lease_owner: str | None = None,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -85,7 +85,7 @@ class ShortScienceBot(commands.Bot):
         # This process's id in the leases it takes on shared work (feeds, the outbox,
         # scheduled jobs; `bot.storage.leases`): unique among the processes sharing the
         # database. A process registry may give its own id instead.
-        self.owner_id = owner_id or new_owner_id()
+        self.lease_owner = lease_owner or new_owner_id()
         self.search = search
         self.http_session = http_session
         # Worker processes that parse feeds (started on first use: one-shot commands that

@@ -50,7 +50,7 @@ class EnrichmentCog(commands.Cog, name=COG_NAME):
                 self.bot.db,
                 ENRICHMENT_LOOP,
                 self.enrich,
-                owner=self.bot.owner_id,
+                owner=self.bot.lease_owner,
                 every=self.bot.settings.enrichment_interval_seconds,
                 lease_seconds=self.bot.settings.lease_seconds,
             )

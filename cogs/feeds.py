@@ -356,7 +356,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             threads=DiscordThreads(bot),
             nonce_window=settings.discord_nonce_window_seconds,
             sends_per_second=settings.outbox_sends_per_second,
-            owner=bot.owner_id,
+            owner=bot.lease_owner,
             lease_seconds=settings.lease_seconds,
         )
         self.poller = FeedPoller(
@@ -369,7 +369,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             limits=FetchLimits(max_bytes=settings.feed_max_bytes),
             workers=bot.feed_workers,
             on_enqueued=self.sender.notify,
-            owner=bot.owner_id,
+            owner=bot.lease_owner,
             lease_seconds=settings.lease_seconds,
             on_capacity=self._poll_more,
         )
@@ -381,7 +381,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             bot.db,
             PRUNING_LOOP,
             self.prune,
-            owner=bot.owner_id,
+            owner=bot.lease_owner,
             every=PRUNE_SECONDS,
             lease_seconds=settings.lease_seconds,
         )

@@ -33,7 +33,7 @@ class SeedCog(commands.Cog, name=COG_NAME):
         if self.bot.background_tasks and self.seeder.sources:
             self.task = asyncio.create_task(
                 self.seeder.run_shared(
-                    owner=self.bot.owner_id, lease_seconds=self.bot.settings.lease_seconds
+                    owner=self.bot.lease_owner, lease_seconds=self.bot.settings.lease_seconds
                 ),
                 name="seed-feeds",
             )

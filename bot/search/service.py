@@ -129,7 +129,7 @@ class SearchService:
         sync_timeout: float = 3.0,
         retention_seconds: float = 7 * 24 * 3600.0,
         gap_grace_seconds: float = 60.0,
-        owner_id: str | None = None,
+        lease_owner: str | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.db = db
@@ -170,7 +170,7 @@ class SearchService:
             db,
             PRUNING_JOB,
             self._prune_changes,
-            owner=owner_id or new_owner_id(),
+            owner=lease_owner or new_owner_id(),
             every=PRUNE_EVERY_SECONDS,
             lease_seconds=lease_seconds,
         )

@@ -71,7 +71,7 @@ class ReadingCog(commands.Cog, name=COG_NAME):
                 self.bot.db,
                 REMINDER_LOOP,
                 self.send_due_reminders,
-                owner=self.bot.owner_id,
+                owner=self.bot.lease_owner,
                 every=REMINDER_POLL_SECONDS,
                 lease_seconds=self.bot.settings.lease_seconds,
             )
