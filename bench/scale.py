@@ -47,6 +47,7 @@ from bench.poll import (
     FeedServerProcess,
     bot_like_session,
     create_feeds,
+    default_poller,
     load_average,
     machine,
     settings_defaults,
@@ -67,22 +68,12 @@ async def _serve_cycles(
     conn: multiprocessing.connection.Connection, target: str, name: str
 ) -> None:
     """Poll what can be claimed each time the parent says "cycle"; report what was done."""
-    from bot.announce.poller import FeedPoller, FetchLimits
     from bot.storage import Database
 
-    defaults = settings_defaults()
     db = await Database.open(target)
     try:
         async with bot_like_session() as session:
-            poller = FeedPoller(
-                db,
-                session,
-                poll_seconds=defaults["feed_poll_seconds"],
-                concurrency=defaults["feed_concurrency"],
-                max_failures=defaults["feed_max_failures"],
-                limits=FetchLimits(max_bytes=defaults["feed_max_bytes"]),
-                owner=name,
-            )
+            poller = default_poller(db, session, owner=name)
             try:
                 conn.send("ready")
                 loop = asyncio.get_running_loop()

@@ -113,8 +113,7 @@ def clock() -> Clock:
 OWNER = "test-host-1-abcdef"
 
 
-@pytest.fixture
-def sender(db: Database, fake: FakeDiscord, clock: Clock) -> OutboxSender:
+def make_sender(db: Database, fake: FakeDiscord, clock: Clock) -> OutboxSender:
     return OutboxSender(
         db,
         fake.channel,
@@ -123,6 +122,11 @@ def sender(db: Database, fake: FakeDiscord, clock: Clock) -> OutboxSender:
         clock=clock,
         owner=OWNER,
     )
+
+
+@pytest.fixture
+def sender(db: Database, fake: FakeDiscord, clock: Clock) -> OutboxSender:
+    return make_sender(db, fake, clock)
 
 
 async def new_summary(db: Database, title: str, *, body: str = "Body text.") -> int:
@@ -405,14 +409,7 @@ def crashed(
 ) -> Callable[[str], Awaitable[Crashed]]:
     async def crash(kind: str) -> Crashed:
         row_id = await enqueue_kind(db, kind)
-        crashing = OutboxSender(
-            db,
-            fake.channel,
-            own_user_id=lambda: OWN_ID,
-            sends_per_second=1e6,
-            clock=clock,
-            owner=OWNER,
-        )
+        crashing = make_sender(db, fake, clock)
 
         async def die(*args: Any, **kwargs: Any) -> None:
             raise Killed
