@@ -391,9 +391,9 @@ class FeedPoller:
                 try:
                     started += await self.start_due()
                 except DatabaseUnavailableError:
-                    if not self._in_flight:
+                    if not started and not self._in_flight:
                         raise
-                    # The polls in flight end by themselves (and say so); none is claimed
+                    # The polls started end by themselves (and say so); none is claimed
                     # until the database is back.
                     claiming = False
             running = list(self._in_flight.values())

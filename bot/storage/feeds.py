@@ -354,17 +354,22 @@ class FeedRepository:
     async def renew_leases(
         self, owner: str, feed_ids: Iterable[int], *, now: float, lease_seconds: float
     ) -> set[int]:
-        """Extend `owner`'s leases on the feeds it is polling; returns those still its own
-        (the others were taken over after their lease expired)."""
+        """Extend `owner`'s leases on the feeds it is polling; returns those renewed. The
+        others were taken over after their lease expired, freed meanwhile by their poll, or
+        (PostgreSQL) are being recorded right now, their rows locked: those are passed over
+        rather than waited for, so a renewal never waits for, nor deadlocks with, a poll's
+        writes (`taken_over` tells which were lost)."""
         ids = list(feed_ids)
         if not ids:
             return set()
         dialect = self.db.dialect
         async with self.db.transaction() as conn:
             rows = await conn.fetchall(
-                "UPDATE feeds SET lease_expires_at = ? WHERE lease_owner = ? AND "
+                "UPDATE feeds SET lease_expires_at = ? WHERE id IN ("
+                "SELECT id FROM feeds WHERE lease_owner = ? AND "
                 + dialect.in_list("id")
-                + " RETURNING id",
+                + dialect.skip_locked
+                + ") RETURNING id",
                 (now + lease_seconds, owner, dialect.list_param(ids)),
             )
         return {int(row[0]) for row in rows}

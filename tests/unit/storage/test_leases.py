@@ -196,6 +196,8 @@ async def test_two_processes_claiming_at_once_never_get_the_same_feed(
     ids = await add_feeds(first, 120)
     repos = {A: FeedRepository(first), B: FeedRepository(second)}
     got: dict[str, list[int]] = {A: [], B: []}
+    for db in (first, second):  # both connected before the race starts
+        assert await db.fetchval("SELECT 1") == 1
 
     async def claim_all(owner: str) -> None:
         while True:
@@ -205,7 +207,7 @@ async def test_two_processes_claiming_at_once_never_get_the_same_feed(
             if not claimed:
                 return
             got[owner] += [feed.id for feed in claimed]
-            await asyncio.sleep(0)
+            await asyncio.sleep(0.002)  # polling them, while the other claims
 
     await asyncio.gather(claim_all(A), claim_all(B))
     assert not set(got[A]) & set(got[B])
