@@ -71,9 +71,11 @@ async def open_bot(
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
     background_tasks: bool = True,
     sync_on_start: bool = True,
+    lease_owner: str | None = None,
 ) -> AsyncIterator[ShortScienceBot]:
     """Open the database, the search index, the HTTP session, the feed workers and the
-    typesetter, build the bot, and close them all on exit."""
+    typesetter, build the bot, and close them all on exit. `lease_owner`: this process's id
+    in the leases on shared work (a process registry's id; by default hostname-pid-random)."""
     configure_discord_endpoints(settings)
     db = await Database.open(settings.database_target, **settings.database_options)
     search: SearchService | None = None
@@ -82,7 +84,7 @@ async def open_bot(
     try:
         # Migrated before the search index opens: it reads the change log.
         await db.migrate()
-        lease_owner = new_owner_id()
+        lease_owner = lease_owner or new_owner_id()
         log.info("This process takes leases on shared work as %s", lease_owner)
         search = SearchService(
             db,
