@@ -27,7 +27,6 @@ import json
 import multiprocessing
 import multiprocessing.connection
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -42,6 +41,7 @@ if __package__ in (None, ""):
 import aiohttp
 from aiohttp import web
 
+from bench.machine import describe
 from bench.poll import serve_until_told
 
 WORDS = ("vision", "language", "graph", "diffusion", "survey", "robust", "sparse", "agent")
@@ -232,11 +232,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "benchmark": "big_poll",
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
             "bot_source": os.path.dirname(__import__("bot").__file__),
-            "machine": {
-                "python": platform.python_version(),
-                "cores": os.cpu_count(),
-                "load_average_before": [round(x, 2) for x in os.getloadavg()],
-            },
+            "machine": describe(),
             "scenarios": [],
         }
         cases = [(args.entries, 10), (args.entries, 24), (args.big_entries, 10)]

@@ -10,6 +10,9 @@ JSON document on stdout (progress on stderr).
   a vote button at once, all on one summary (one hot row) and then each on a different
   summary. Throughput (operations per second of wall time) and latency p50/p95 per engine;
   every run checks nothing was lost or doubled (200 summaries, one paper, the vote total).
+- The same rounds with the members split over `--processes` (4) processes on one database,
+  as several bot processes would be (each phase starts at one agreed wall-clock time in all;
+  latencies from every process, wall time to the last one done).
 - The poll cycle (`bench/poll.py --only poll`: all feeds changed, then one new entry each)
   and the import with the search index following (`bench/search.py`), each run once per
   engine, engines alternating, in child processes.
@@ -27,9 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -45,6 +48,7 @@ if __package__ in (None, ""):
 import aiohttp
 
 from bench.engines import bench_database, server_url
+from bench.machine import describe
 from bot.announce.community import SummaryCard, enqueue_summary_cards
 from bot.community.arxiv import ArxivClient
 from bot.community.ratelimit import SlidingWindowLimiter
@@ -107,56 +111,68 @@ async def at_once(
     return latencies, time.perf_counter() - started
 
 
-async def writers_round(db: Database, writers: int) -> dict[str, Any]:
-    """Concurrent publishes, then concurrent votes, on a new database."""
-    async with aiohttp.ClientSession() as session:
-        arxiv = ArxivClient(session, api_url="http://127.0.0.1:9/", min_interval=0)
+PHASES = ("publish", "vote_one_summary", "vote_many_summaries")
 
-        async def cards(conn: Connection, card: SummaryCard) -> None:
-            await enqueue_summary_cards(db, card, conn)
 
-        service = CommunityService(
-            db,
-            PaperResolver(db, arxiv),
-            limiter=SlidingWindowLimiter(writers * 10, 600),
-            cards=cards,
+def community_service(
+    db: Database, session: aiohttp.ClientSession, writers: int
+) -> CommunityService:
+    arxiv = ArxivClient(session, api_url="http://127.0.0.1:9/", min_interval=0)
+
+    async def cards(conn: Connection, card: SummaryCard) -> None:
+        await enqueue_summary_cards(db, card, conn)
+
+    return CommunityService(
+        db,
+        PaperResolver(db, arxiv),
+        limiter=SlidingWindowLimiter(writers * 10, 600),
+        cards=cards,
+    )
+
+
+async def prepare_paper(db: Database) -> None:
+    """The paper members write about, described by arXiv already (as a paper is by the time
+    members write about it: publishing does not ask arXiv again), and the announce channel."""
+    paper = await PaperRepository(db).find_or_create(
+        [PaperId("arxiv", ARXIV_ID)], title="Attention Is All You Need"
+    )
+    await LookupQueue(db, "arxiv").mark_resolved(paper.id, ARXIV_ID, now=0)
+    await CommunityAnnounceRepository(db).set(GUILD, ANNOUNCE, set_by=None, now=0)
+
+
+class Members:
+    """Members `indexes` publishing a summary of the same paper, then each pressing 👍 on one
+    summary (the hot row: the first published), then on another member's."""
+
+    def __init__(self, db: Database, service: CommunityService, indexes: range) -> None:
+        self.db, self.service, self.indexes = db, service, indexes
+        self.summary_ids: dict[int, int] = {}
+
+    async def publish(self, index: int) -> None:
+        draft = Draft(
+            paper=ARXIV_ID,
+            tldr=f"Member {index}: attention replaces recurrence.",
+            body=f"Summary {index}. " + "Self-attention relates every position. " * 20,
         )
-        paper = await PaperRepository(db).find_or_create(
-            [PaperId("arxiv", ARXIV_ID)], title="Attention Is All You Need"
-        )
-        # Described by arXiv already (as a paper is by the time members write about it):
-        # publishing does not ask arXiv again.
-        await LookupQueue(db, "arxiv").mark_resolved(paper.id, ARXIV_ID, now=0)
-        await CommunityAnnounceRepository(db).set(GUILD, ANNOUNCE, set_by=None, now=0)
-        summary_ids: list[int] = [0] * writers
+        prepared = await self.service.prepare(draft, guild_id=GUILD, author_id=1000 + index)
+        saved = await self.service.publish(
+            prepared, guild_id=GUILD, author_id=1000 + index,
+            author_name=f"member{index}", channel_id=CHANNEL,
+        )  # fmt: skip
+        self.summary_ids[index] = saved.summary_id
 
-        async def publish(index: int) -> None:
-            draft = Draft(
-                paper=ARXIV_ID,
-                tldr=f"Member {index}: attention replaces recurrence.",
-                body=f"Summary {index}. " + "Self-attention relates every position. " * 20,
-            )
-            prepared = await service.prepare(draft, guild_id=GUILD, author_id=1000 + index)
-            saved = await service.publish(
-                prepared, guild_id=GUILD, author_id=1000 + index,
-                author_name=f"member{index}", channel_id=CHANNEL,
-            )  # fmt: skip
-            summary_ids[index] = saved.summary_id
+    async def hot_summary(self) -> int:
+        return int(await self.db.fetchval("SELECT min(id) FROM summaries"))
 
-        published, publish_wall = await at_once(writers, publish)
-        hot = summary_ids[0]
+    async def vote_hot(self, index: int, hot: int) -> None:
+        await self.service.vote(hot, 1000 + index, UP)
 
-        async def vote_hot(index: int) -> None:
-            await service.vote(hot, 1000 + index, UP)
+    async def vote_own(self, index: int) -> None:
+        await self.service.vote(self.summary_ids[index], 3000 + index, UP)
 
-        hot_votes, hot_wall = await at_once(writers, vote_hot)
 
-        async def vote_spread(index: int) -> None:
-            await service.vote(summary_ids[index], 3000 + index, UP)
-
-        spread_votes, spread_wall = await at_once(writers, vote_spread)
-
-    # Nothing lost or doubled.
+async def check_nothing_lost(db: Database, writers: int) -> dict[str, Any]:
+    hot = await db.fetchval("SELECT min(id) FROM summaries")
     checks = {
         "summaries": await db.fetchval("SELECT count(*) FROM summaries"),
         "papers": await db.fetchval("SELECT count(*) FROM papers"),
@@ -171,13 +187,91 @@ async def writers_round(db: Database, writers: int) -> dict[str, Any]:
         "hot_score": writers + 1,  # every member once, and one of the second wave
         "votes": 2 * writers,
     }
+    found = {k: int(v) for k, v in checks.items()}
+    return {"checks": found, "nothing_lost_or_doubled": found == expected}
+
+
+async def writers_round(db: Database, writers: int) -> dict[str, Any]:
+    """Concurrent publishes, then concurrent votes, on a new database, in this process."""
+    async with aiohttp.ClientSession() as session:
+        await prepare_paper(db)
+        members = Members(db, community_service(db, session, writers), range(writers))
+        published, publish_wall = await at_once(writers, members.publish)
+        hot = await members.hot_summary()
+        hot_votes, hot_wall = await at_once(writers, lambda i: members.vote_hot(i, hot))
+        spread_votes, spread_wall = await at_once(writers, members.vote_own)
     return {
         "publish": figures(published, publish_wall),
         "vote_one_summary": figures(hot_votes, hot_wall),
         "vote_many_summaries": figures(spread_votes, spread_wall),
-        "checks": {k: int(v) for k, v in checks.items()},
-        "nothing_lost_or_doubled": {k: int(v) for k, v in checks.items()} == expected,
+        **await check_nothing_lost(db, writers),
     }
+
+
+async def writer_process(target: str, first: int, count: int, starts: list[float]) -> None:
+    """One of several writer processes (`--writer-process`): members first..first+count-1
+    act at the agreed wall-clock start of each phase; prints each phase's latencies and end."""
+    db = await Database.open(target)
+    result: dict[str, Any] = {}
+    try:
+        async with aiohttp.ClientSession() as session:
+            members = Members(
+                db, community_service(db, session, count), range(first, first + count)
+            )
+            hot = 0
+            for phase, start in zip(PHASES, starts, strict=True):
+                await asyncio.sleep(max(0.0, start - time.time()))
+                if phase == "vote_one_summary":
+                    hot = await members.hot_summary()
+                operation: Callable[[int], Awaitable[object]] = {
+                    "publish": members.publish,
+                    "vote_one_summary": functools.partial(members.vote_hot, hot=hot),
+                    "vote_many_summaries": members.vote_own,
+                }[phase]
+                latencies, _ = await at_once(count, lambda i, op=operation: op(first + i))
+                result[phase] = {"latencies": latencies, "ended": time.time()}
+    finally:
+        await db.close()
+    print(json.dumps(result))
+
+
+async def writers_round_in_processes(
+    target: str, db: Database, writers: int, processes: int, phase_seconds: float
+) -> dict[str, Any]:
+    """The same round with the members split over `processes` processes on one database (as
+    several bot processes would be): each phase starts at one wall-clock time in all."""
+    await prepare_paper(db)
+    share = -(-writers // processes)
+    groups = [range(i, min(i + share, writers)) for i in range(0, writers, share)]
+    # Time for the processes to start and import the bot before the first phase.
+    first_start = time.time() + 6.0
+    starts = [first_start + n * phase_seconds for n in range(len(PHASES))]
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.db",
+            "--writer-process",
+            target,
+            str(group.start),
+            str(len(group)),
+            json.dumps(starts),
+            cwd=PROJECT_ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for group in groups
+    ]
+    outputs = [json.loads((await child.communicate())[0]) for child in children]
+    if any(child.returncode != 0 for child in children):
+        raise RuntimeError("a writer process failed")
+    report: dict[str, Any] = {}
+    for phase, start in zip(PHASES, starts, strict=True):
+        latencies = [value for output in outputs for value in output[phase]["latencies"]]
+        wall = max(output[phase]["ended"] for output in outputs) - start
+        if wall > phase_seconds:
+            raise RuntimeError(f"{phase} took {wall:.1f} s: raise --phase-seconds")
+        report[phase] = figures(latencies, wall)
+    return {**report, **await check_nothing_lost(db, writers)}
 
 
 def run_child(module: str, arguments: list[str]) -> dict[str, Any]:
@@ -198,11 +292,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "benchmark": "db",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
+        "machine": describe(),
         "load_average_before": os.getloadavg(),
         "writers": args.writers,
         "pool_size": "DATABASE_POOL_SIZE default (10)",
@@ -220,14 +310,27 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             report["concurrent_writers"] = {
                 engine: summarize_writers(runs) for engine, runs in rounds.items()
             }
-            report["concurrent_writers"]["postgresql_over_sqlite_throughput"] = {
-                operation: round(
-                    report["concurrent_writers"]["postgresql"][operation]["per_second"]
-                    / report["concurrent_writers"]["sqlite"][operation]["per_second"],
-                    2,
-                )
-                for operation in ("publish", "vote_one_summary", "vote_many_summaries")
-            }
+            report["concurrent_writers"]["postgresql_over_sqlite_throughput"] = throughput_ratios(
+                report["concurrent_writers"]
+            )
+            if args.processes > 1:
+                spread: dict[str, list[dict[str, Any]]] = {engine: [] for engine in engines}
+                for number in range(args.rounds):
+                    for engine in engines:
+                        kind, options = ENGINES[engine]
+                        log(f"writers in {args.processes} processes, round {number + 1}: {engine}")
+                        async with bench_database(
+                            kind, Path(tmp), server=server, **options
+                        ) as bench:
+                            spread[engine].append(
+                                await writers_round_in_processes(
+                                    bench.target, bench.db, args.writers, args.processes,
+                                    args.phase_seconds,
+                                )
+                            )  # fmt: skip
+                in_processes = {engine: summarize_writers(runs) for engine, runs in spread.items()}
+                in_processes["postgresql_over_sqlite_throughput"] = throughput_ratios(in_processes)
+                report[f"concurrent_writers_in_{args.processes}_processes"] = in_processes
             report["load_average_after_writers"] = os.getloadavg()
 
             if not args.skip_poll:
@@ -264,9 +367,20 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def throughput_ratios(by_engine: dict[str, Any]) -> dict[str, float]:
+    return {
+        operation: round(
+            by_engine["postgresql"][operation]["per_second"]
+            / by_engine["sqlite"][operation]["per_second"],
+            2,
+        )
+        for operation in PHASES
+    }
+
+
 def summarize_writers(runs: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
-    for operation in ("publish", "vote_one_summary", "vote_many_summaries"):
+    for operation in PHASES:
         summary[operation] = {
             "per_second": round(statistics.median(r[operation]["per_second"] for r in runs), 1),
             "p95_ms": round(statistics.median(r[operation]["p95_ms"] for r in runs), 1),
@@ -327,7 +441,16 @@ def main() -> None:
         default="postgresql",
         help="a PostgreSQL server to use (default: one started here from the wheel)",
     )
+    parser.add_argument(
+        "--processes", type=int, default=4, help="writer processes for the spread rounds (1: none)"
+    )
+    parser.add_argument("--phase-seconds", type=float, default=10.0)
+    parser.add_argument("--writer-process", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.writer_process:
+        target, first, count, starts = args.writer_process
+        asyncio.run(writer_process(target, int(first), int(count), json.loads(starts)))
+        return
     with contextlib.suppress(BrokenPipeError):
         print(json.dumps(asyncio.run(main_async(args)), indent=2))
 

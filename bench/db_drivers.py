@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -31,6 +30,8 @@ from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.machine import describe
 
 Timings = tuple[float, float, float]  # seconds: inserts, selects, executemany
 
@@ -213,11 +214,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "db_drivers",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
+        "machine": describe(),
         "load_average": os.getloadavg(),
         "statements": args.statements,
         "repeats": args.repeats,

@@ -37,9 +37,7 @@ import math
 import multiprocessing
 import multiprocessing.connection
 import os
-import platform
 import random
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -60,6 +58,8 @@ if __package__ in (None, ""):
 import aiohttp
 import feedparser
 from aiohttp import web
+
+from bench.machine import describe
 
 if TYPE_CHECKING:
     from bot.announce.poller import FeedPoller
@@ -279,27 +279,6 @@ def timed(into: list[Timed]) -> Iterator[None]:
 
 def median(values: list[float], digits: int = 3) -> float:
     return round(statistics.median(values), digits)
-
-
-def machine() -> dict[str, Any]:
-    cpu_model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu_model": cpu_model,
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "sqlite": sqlite3.sqlite_version,
-        "feedparser": feedparser.__version__,
-        "aiohttp": aiohttp.__version__,
-        "platform": platform.platform(),
-    }
 
 
 def load_average() -> list[float] | None:
@@ -788,7 +767,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "poll",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": describe(feedparser=feedparser.__version__, aiohttp=aiohttp.__version__),
         "load_average_before": load_average(),
         "settings": settings_defaults(),
     }

@@ -39,7 +39,6 @@ import contextlib
 import itertools
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -64,6 +63,7 @@ import numpy as np
 import tantivy
 
 from bench.engines import bench_database
+from bench.machine import describe
 from bot.ingest import import_source
 from bot.search import SearchService, parse_query
 from bot.search.engine import Visibility, visibility_clauses
@@ -407,25 +407,6 @@ def memory() -> dict[str, int]:
     return found
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu": cpu,
-        "cores": cores,
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "tantivy": getattr(tantivy, "__version__", "installed"),
-        "platform": platform.platform(),
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
-
-
 @contextlib.contextmanager
 def workdir(path: str | None, keep: bool) -> Iterator[Path]:
     directory = Path(path) if path else Path(tempfile.mkdtemp(prefix="bench-search-"))
@@ -697,7 +678,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             results.append(await bench_size(size, args, directory))
     document = {
         "benchmark": "search",
-        "machine": machine(),
+        "machine": describe(tantivy=getattr(tantivy, "__version__", "installed")),
         "load_average_at_start": load_before,
         "config": {
             "sizes": args.sizes,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -12,13 +14,13 @@ import yarl
 from discord.gateway import DiscordWebSocket
 
 from bot import __version__
-from bot.bot import DEFAULT_EXTENSIONS, ShortScienceBot
+from bot.bot import DEFAULT_EXTENSIONS, GATEWAY_CONNECTION_ERRORS, ShortScienceBot
 from bot.config import Settings
 from bot.feeds.workers import FeedWorkers
+from bot.monitoring import MonitoringServer
 from bot.net import public_only_session_options
 from bot.search import SearchService
 from bot.storage import Database
-from bot.storage.leases import new_owner_id
 from bot.typeset import Typesetter
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,6 @@ async def open_bot(
     try:
         # Migrated before the search index opens: it reads the change log.
         await db.migrate()
-        lease_owner = lease_owner or new_owner_id()
-        log.info("This process takes leases on shared work as %s", lease_owner)
         search = SearchService(
             db,
             settings.resolved_search_index_path,
@@ -111,7 +111,18 @@ async def open_bot(
                 lease_owner=lease_owner,
             )
             async with bot:
-                yield bot
+                # Metrics and /healthz belong to a serving bot, not to one-shot commands.
+                monitoring = None
+                if background_tasks and settings.metrics_port:
+                    monitoring = MonitoringServer(
+                        bot, host=settings.metrics_host, port=settings.metrics_port
+                    )
+                    await monitoring.start()
+                try:
+                    yield bot
+                finally:
+                    if monitoring is not None:
+                        await monitoring.close()
     finally:
         await workers.close()
         if typesetter is not None:
@@ -121,25 +132,22 @@ async def open_bot(
         await db.close()
 
 
-_CONNECTION_ERRORS = (OSError, aiohttp.ClientConnectionError, TimeoutError)
-
-
-class GatewayUnreachableError(RuntimeError):
-    """The first connection to the gateway failed: the bot cannot serve at all."""
-
-    def __init__(self, gateway_url: str, reason: BaseException) -> None:
-        super().__init__(f"{gateway_url} ({str(reason) or type(reason).__name__})")
-        self.gateway_url = gateway_url
-        self.reason = reason
+# discord.py's shards log these (with a traceback) on every failed gateway connection:
+# "Attempting a reconnect for shard ID %s in %.2fs" (a dropped shard, retried with backoff)
+# and "Failed to connect for shard_id: %s. Retrying..." (a shard failing to start, retried
+# after 5 s).
+SHARD_RECONNECT = "Attempting a reconnect for shard ID"
+SHARD_LAUNCH_RETRY = "Failed to connect for shard_id"
+SHARD_LAUNCH_RETRY_SECONDS = 5.0
 
 
 class GatewayUnreachableFilter(logging.Filter):
-    """Turns discord.py's "Attempting a reconnect" traceback, logged on every failed gateway
-    connection, into one line saying the gateway cannot be reached, where, and why.
+    """Turns discord.py's reconnect tracebacks, logged on every failed gateway connection of
+    a shard, into one line saying which shard cannot reach the gateway, where, and why.
 
     discord.py keeps retrying with backoff (right for a network outage); only its log
     changes. Other reconnect causes (Discord closing the socket) keep their traceback. Before
-    the first connection (`connected()` false) the record is dropped: `run_bot` reports that
+    the first connection (`connected()` false) the record is dropped: the bot reports that
     failure itself, as `GatewayUnreachableError`.
     """
 
@@ -150,17 +158,20 @@ class GatewayUnreachableFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if not (
-            isinstance(error, _CONNECTION_ERRORS)
-            and isinstance(record.msg, str)
-            and record.msg.startswith("Attempting a reconnect")
-        ):
+        message = record.msg if isinstance(record.msg, str) else ""
+        args = record.args if isinstance(record.args, tuple) else ()
+        if not isinstance(error, GATEWAY_CONNECTION_ERRORS):
+            return True
+        if message.startswith(SHARD_RECONNECT) and len(args) >= 2:
+            shard_id, delay = args[0], args[1]
+        elif message.startswith(SHARD_LAUNCH_RETRY) and args:
+            shard_id, delay = args[0], SHARD_LAUNCH_RETRY_SECONDS
+        else:
             return True
         if not self.connected():
             return False
-        delay = record.args[0] if isinstance(record.args, tuple) and record.args else 0.0
-        record.msg = "Cannot reach Discord's gateway at %s (%s); trying again in %.1f s"
-        record.args = (self.gateway_url, str(error) or type(error).__name__, delay)
+        record.msg = "Shard %s cannot reach Discord's gateway at %s (%s); trying again in %.1f s"
+        record.args = (shard_id, self.gateway_url, str(error) or type(error).__name__, delay)
         record.exc_info = None
         record.exc_text = None
         record.levelno = logging.WARNING
@@ -191,20 +202,33 @@ async def run_bot(settings: Settings) -> None:
     """
     token = require_token(settings)
     gateway_url = settings.discord_gateway_url or str(DiscordWebSocket.DEFAULT_GATEWAY)
-    gateway_log = logging.getLogger("discord.client")
+    gateway_log = logging.getLogger("discord.shard")
     async with open_bot(settings) as bot:
-        unreachable = GatewayUnreachableFilter(gateway_url, connected=lambda: bot.ws is not None)
+        unreachable = GatewayUnreachableFilter(gateway_url, connected=lambda: bot.gateway_reached)
         gateway_log.addFilter(unreachable)
+        stop_on_sigterm(bot)
         try:
             await bot.start(token)
-        except AttributeError as exc:
-            # discord.py cannot retry a first connection that failed (it reads the missing
-            # socket's sequence number): the connection error is this one's context.
-            if bot.ws is None and isinstance(exc.__context__, _CONNECTION_ERRORS):
-                raise GatewayUnreachableError(gateway_url, exc.__context__) from None
-            raise
         finally:
             gateway_log.removeFilter(unreachable)
+
+
+def stop_on_sigterm(bot: ShortScienceBot) -> None:
+    """Stop cleanly on SIGTERM (what systemd, Docker and Kubernetes send), as on Ctrl-C: the
+    sessions are closed, the process leaves the registry at once, the database is closed."""
+    loop = asyncio.get_running_loop()
+    closing: list[asyncio.Task[None]] = []
+
+    def close() -> None:
+        log.info("SIGTERM: stopping")
+        if not closing:
+            closing.append(asyncio.create_task(bot.close(), name="close-on-sigterm"))
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, close)
+    except NotImplementedError:
+        # Event loops without signal handlers (Windows): SIGTERM ends the process as before.
+        log.debug("SIGTERM cannot be handled by this event loop")
 
 
 async def sync_commands(settings: Settings, guild_id: int | None) -> int:

@@ -17,19 +17,15 @@ import discord
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from bot.app import (
-    USER_AGENT,
-    GatewayUnreachableError,
-    MissingTokenError,
-    run_bot,
-    sync_commands,
-)
+from bot.app import USER_AGENT, MissingTokenError, run_bot, sync_commands
 from bot.community.export import ExportFormat, export_guild
 from bot.config import Settings
 from bot.ingest import FeedImportError, import_source
+from bot.monitoring import MetricsPortUnavailableError
 from bot.rendering.text import plural
 from bot.search import SearchIndexRebuildingError, SearchResult, SearchService
 from bot.search.engine import result_to_json
+from bot.sharding import GatewayUnreachableError
 from bot.storage import Database, DatabaseTooNewError, DatabaseUnavailableError, MigrationError
 from bot.storage.transfer import TransferError, copy_database
 
@@ -344,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Check the network connection, and DISCORD_API_BASE if you set it.",
             file=sys.stderr,
         )
+        return 1
+    except MetricsPortUnavailableError as exc:
+        print(f"shortscience-bot: {exc}", file=sys.stderr)
         return 1
     except GatewayUnreachableError as exc:
         print(

@@ -6,10 +6,11 @@ Nothing here runs at import time: `Settings()` is built in `main()` and passed d
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.rendering.pages import DEFAULT_PAGE_CHARS, DESCRIPTION_LIMIT, MINIMUM_DESCRIPTION_ROOM
@@ -43,6 +44,32 @@ class Settings(BaseSettings):
     discord_gateway_url: str | None = None
     dev_guild_id: int | None = None
     log_level: str = "INFO"
+
+    # Shards. SHARD_COUNT: how many the whole bot runs (every process the same); SHARD_IDS:
+    # which of them this process runs ("0,1", "0-3", "0-3,8"; needs SHARD_COUNT). Both empty:
+    # this one process runs every shard Discord recommends (GET /gateway/bot). SHARD_COUNT
+    # alone: this process runs all of them.
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: str | None = None
+    # Seconds between two IDENTIFYs of one bucket (shard_id % max_concurrency), for every
+    # process of the bot together: Discord's is 5. Change it only for a Discord-compatible
+    # gateway that says otherwise (the tests' emulator).
+    gateway_identify_interval: float = Field(default=5.0, gt=0)
+
+    # The process registry: every bot process writes a heartbeat to the database this often,
+    # and a process whose heartbeat is older than the expiry counts as dead (its row is
+    # pruned by the others; the work it held is taken over).
+    process_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    process_expiry_seconds: float = Field(default=30.0, gt=0)
+
+    # Discord's global REST limit for this bot (requests a second with the bot token; 50
+    # unless Discord granted the bot more). Every process takes its share of it, counted
+    # from the live processes in the registry (see bot.rest_budget).
+    discord_global_rate_limit: float = Field(default=50.0, gt=0)
+
+    # Prometheus metrics and /healthz on http://METRICS_HOST:METRICS_PORT; 0 turns them off.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     # Seconds discord.py waits for GUILD_CREATEs before on_ready; tests make it small.
     guild_ready_timeout: float = Field(default=2.0, ge=0)
@@ -188,9 +215,18 @@ class Settings(BaseSettings):
             )
         return url
 
+    @property
+    def shard_id_list(self) -> tuple[int, ...] | None:
+        """SHARD_IDS as shard numbers, in the order given (None when unset)."""
+        if self.shard_ids is None:
+            return None
+        return parse_shard_ids(self.shard_ids)
+
     @field_validator(
         "dev_guild_id",
         "discord_gateway_url",
+        "shard_count",
+        "shard_ids",
         "crossref_mailto",
         "math_cache_path",
         "search_index_path",
@@ -218,6 +254,36 @@ class Settings(BaseSettings):
             raise ValueError(f"CROSSREF_MAILTO must be an email address, not {value!r}")
         return address
 
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_ids_parse(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_shard_ids(value)
+        return value
+
+    @model_validator(mode="after")
+    def _shards_fit_the_count(self) -> Settings:
+        ids = self.shard_id_list
+        if ids is not None:
+            if self.shard_count is None:
+                raise ValueError(
+                    "SHARD_IDS needs SHARD_COUNT: every process of the bot must be started "
+                    "with the same shard count"
+                )
+            outside = [shard for shard in ids if shard >= self.shard_count]
+            if outside:
+                raise ValueError(
+                    f"SHARD_IDS {self.shard_ids!r} names shard(s) "
+                    f"{', '.join(map(str, outside))}, but SHARD_COUNT={self.shard_count} "
+                    f"numbers the shards 0 to {self.shard_count - 1}"
+                )
+        if self.process_expiry_seconds < 2 * self.process_heartbeat_seconds:
+            raise ValueError(
+                "PROCESS_EXPIRY_SECONDS must be at least twice PROCESS_HEARTBEAT_SECONDS, so "
+                "one late heartbeat does not make a live process look dead"
+            )
+        return self
+
     @field_validator("log_level")
     @classmethod
     def _upper_level(cls, value: str) -> str:
@@ -225,3 +291,32 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+
+SHARD_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def parse_shard_ids(text: str) -> tuple[int, ...]:
+    """Shard numbers from "0,1", "0-3" or "0-3,8" (ranges inclusive), in the order given.
+
+    Raises ValueError (a message for the operator) on anything else, an empty list, a range
+    that runs backwards or a shard named twice.
+    """
+    shards: list[int] = []
+    for part in (piece.strip() for piece in text.split(",")):
+        match = SHARD_RANGE.match(part)
+        if match is None:
+            raise ValueError(
+                f"SHARD_IDS {text!r}: {part!r} is not a shard number or a range like 0-3"
+            )
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) is not None else first
+        if last < first:
+            raise ValueError(f"SHARD_IDS {text!r}: the range {part} runs backwards")
+        shards.extend(range(first, last + 1))
+    repeated = sorted(shard for shard, times in Counter(shards).items() if times > 1)
+    if repeated:
+        raise ValueError(
+            f"SHARD_IDS {text!r} names shard(s) {', '.join(map(str, repeated))} more than once"
+        )
+    return tuple(shards)

@@ -355,6 +355,9 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             own_user_id=lambda: bot.user.id if bot.user is not None else None,
             threads=DiscordThreads(bot),
             nonce_window=settings.discord_nonce_window_seconds,
+            on_drained=lambda report: bot.metrics.record_sends(
+                sent=report.sent, found=report.found, retried=report.retried, dropped=report.dropped
+            ),
             sends_per_second=settings.outbox_sends_per_second,
             owner=bot.lease_owner,
             lease_seconds=settings.lease_seconds,
@@ -369,6 +372,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             limits=FetchLimits(max_bytes=settings.feed_max_bytes),
             workers=bot.feed_workers,
             on_enqueued=self.sender.notify,
+            on_polled=lambda outcome, seconds: bot.metrics.record_poll(outcome.status, seconds),
             owner=bot.lease_owner,
             lease_seconds=settings.lease_seconds,
             on_capacity=self._poll_more,
@@ -390,6 +394,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(ResumeButton)
+        self.bot.metrics.leased_feeds = lambda: self.poller.feeds_leased
         if not self.bot.background_tasks:
             return
         ready = self.bot.wait_until_ready

@@ -1,10 +1,12 @@
-"""`/help`: what the bot does and its commands, in one embed; `/status`: how the bot's
-background loops and its announcement outbox are doing (Manage Server)."""
+"""`/help`: what the bot does and its commands, in one embed; `/status`: the bot's live
+processes and their shards, this process's background loops, and the announcement outbox
+(Manage Server)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import discord
 from discord import app_commands
@@ -16,6 +18,7 @@ from bot.community.ratelimit import describe_wait
 from bot.errors import UserFacingError
 from bot.rendering import escape_markdown, shorten
 from bot.storage.outbox import OutboxBacklog, OutboxRepository
+from bot.storage.processes import LiveProcess, ShardState
 
 SHOWN_ERROR_CHARS = 200
 
@@ -171,20 +174,114 @@ def backlog_line(label: str, backlog: OutboxBacklog, now: float) -> str:
     )
 
 
+# At most this many fields list processes (an embed holds 25 fields and 6000 characters).
+MAX_PROCESS_FIELDS = 3
+
+
+def _shard_text(shard: ShardState) -> str:
+    if not shard.connected:
+        return f"shard {shard.shard_id}: ⚠️ not connected"
+    if shard.latency is None:
+        return f"shard {shard.shard_id}: connected"
+    return f"shard {shard.shard_id}: connected, {shard.latency * 1000:.0f} ms"
+
+
+def process_lines(process: LiveProcess, *, this_process: bool, now: float) -> str:
+    """One live process of `/status`: who it is, its shards, its heartbeat."""
+    identity = process.identity
+    shards = ", ".join(str(shard_id) for shard_id in process.shard_ids) or "none yet"
+    count = f" of {process.shard_count}" if process.shard_count is not None else ""
+    marker = " (answered this)" if this_process else ""
+    head = (
+        f"**`{identity.process_id}`**{marker} · {escape_markdown(identity.host)} pid "
+        f"{identity.pid} · v{escape_markdown(identity.version)} · shards {shards}{count}"
+    )
+    beat = (
+        f"heartbeat {describe_wait(process.heartbeat_age(now))} ago · "
+        f"started <t:{int(identity.started_at)}:R>"
+    )
+    lines = [head, beat]
+    if process.shards:
+        lines.append(" · ".join(_shard_text(shard) for shard in process.shards))
+    return "\n".join(lines)
+
+
+def shard_coverage_warning(processes: list[LiveProcess]) -> str | None:
+    """What is wrong with the live processes' shards: counts that disagree, or shards no
+    live process runs (their servers' commands go unanswered)."""
+    counts = {p.shard_count for p in processes if p.shard_count is not None}
+    if len(counts) > 1:
+        listed = ", ".join(str(count) for count in sorted(counts))
+        return f"⚠️ The processes disagree on the shard count ({listed}): give them one SHARD_COUNT."
+    if not counts:
+        return None
+    count = counts.pop()
+    running = {shard for p in processes for shard in p.shard_ids}
+    missing = [shard for shard in range(count) if shard not in running]
+    if not missing:
+        return None
+    listed = ", ".join(str(shard) for shard in missing)
+    return (
+        f"⚠️ No live process runs shard(s) {listed} of {count}: the servers on them get no answers."
+    )
+
+
+def process_fields(
+    processes: list[LiveProcess], *, this_process_id: str, now: float
+) -> list[tuple[str, str]]:
+    """The `/status` fields listing the live processes (several when they do not fit one)."""
+    blocks = [
+        process_lines(p, this_process=p.process_id == this_process_id, now=now) for p in processes
+    ]
+    warning = shard_coverage_warning(processes)
+    if warning is not None:
+        blocks.insert(0, warning)
+    if not blocks:
+        blocks = ["No live process is registered (it registers within seconds of starting)."]
+    title = f"Bot processes ({len(processes)} live)"
+    fields: list[tuple[str, str]] = []
+    chunk: list[str] = []
+    for index, block in enumerate(blocks):
+        if chunk and sum(len(b) + 1 for b in chunk) + len(block) > 1024:
+            fields.append((title, "\n".join(chunk)))
+            chunk = []
+            if len(fields) == MAX_PROCESS_FIELDS:
+                fields[-1] = (title, f"{fields[-1][1]}\n… and {len(blocks) - index} more"[:1024])
+                return fields
+        chunk.append(block[:1024])
+    if chunk:
+        fields.append((title, "\n".join(chunk)))
+    return fields
+
+
 def status_embed(
-    loops: list[LoopStatus], *, here: OutboxBacklog, everywhere: OutboxBacklog, now: float
+    loops: list[LoopStatus],
+    *,
+    here: OutboxBacklog,
+    everywhere: OutboxBacklog,
+    now: float,
+    processes: list[LiveProcess] | None = None,
+    this_process_id: str = "",
 ) -> discord.Embed:
-    """What `/status` shows: every background loop, then the announcement backlog."""
+    """What `/status` shows: the live processes and their shards, every background loop of
+    this process, then the announcement backlog."""
     failing = [loop for loop in loops if loop.failing or not loop.running]
+    unhealthy_shards = any(
+        not shard.connected for process in processes or [] for shard in process.shards
+    )
     embed = discord.Embed(
         title="Bot status",
         description=(
-            "Background loops of this bot process, and announcements waiting to be posted."
+            "The bot's live processes and their shards, the background loops of the process "
+            "that answered, and announcements waiting to be posted."
             if loops
             else "No background loops run in this process (a one-shot command)."
         ),
-        colour=0xC05621 if failing else 0x2F855A,
+        colour=0xC05621 if failing or unhealthy_shards else 0x2F855A,
     )
+    if processes is not None:
+        for name, value in process_fields(processes, this_process_id=this_process_id, now=now):
+            embed.add_field(name=name, value=value, inline=False)
     for status in loops:
         name, value = loop_field(status)
         embed.add_field(name=name, value=value[:1024], inline=False)
@@ -218,10 +315,23 @@ class Meta(commands.Cog):
         # Default permissions hide it; a server may override them, so check again.
         if interaction.guild_id is None or not interaction.permissions.manage_guild:
             raise UserFacingError("You need the Manage Server permission to see the bot's status.")
+        now = time.time()
         here = await self.outbox.backlog(guild_id=interaction.guild_id)
         everywhere = await self.outbox.backlog()
+        processes = await self.bot.registry.live_processes(now)
+        # This process's own shards as they are now, not as of its last heartbeat.
+        mine = self.bot.process_id
+        processes = [
+            replace(p, shards=tuple(self.bot.shard_states())) if p.process_id == mine else p
+            for p in processes
+        ]
         embed = status_embed(
-            self.bot.loops.statuses(), here=here, everywhere=everywhere, now=time.time()
+            self.bot.loops.statuses(),
+            here=here,
+            everywhere=everywhere,
+            now=now,
+            processes=processes,
+            this_process_id=mine,
         )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 

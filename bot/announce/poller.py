@@ -270,6 +270,7 @@ class FeedPoller:
         workers: FeedWorkers | None = None,
         backoff_base: float = BACKOFF_BASE_SECONDS,
         on_enqueued: Callable[[], None] = lambda: None,
+        on_polled: Callable[[PollOutcome, float], None] = lambda outcome, seconds: None,
         owner: str | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         on_capacity: Callable[[], None] = lambda: None,
@@ -286,6 +287,8 @@ class FeedPoller:
         self._owns_workers = workers is None
         self.backoff_base = backoff_base
         self.on_enqueued = on_enqueued
+        # Told each poll's outcome and how long it took (the bot's metrics).
+        self.on_polled = on_polled
         self.clock = clock
         self.rng = rng or random.Random()
         self.feeds = FeedRepository(db)
@@ -453,6 +456,12 @@ class FeedPoller:
         waits for a fetch slot one of them may use. A feed not claimed by `start_due` is
         claimed first ("busy" when another process polls it).
         """
+        started = time.monotonic()
+        outcome = await self._poll(feed, guild_ids)
+        self.on_polled(outcome, time.monotonic() - started)
+        return outcome
+
+    async def _poll(self, feed: Feed, guild_ids: Sequence[int] | None) -> PollOutcome:
         try:
             if feed.id not in self._leased and not await self._claim(feed.id):
                 return PollOutcome(feed.id, "busy")

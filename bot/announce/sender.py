@@ -146,6 +146,7 @@ class OutboxSender:
         nonce_window: float = DEFAULT_NONCE_WINDOW_SECONDS,
         sends_per_second: float = DEFAULT_SENDS_PER_SECOND,
         channel_concurrency: int = DEFAULT_CHANNEL_CONCURRENCY,
+        on_drained: Callable[[DrainReport], None] = lambda report: None,
         owner: str | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], float] = time.time,
@@ -163,6 +164,8 @@ class OutboxSender:
         self.own_user_id = own_user_id
         self.threads = threads
         self.nonce_window = nonce_window
+        # Told what each drain did (the bot's metrics).
+        self.on_drained = on_drained
         self.clock = clock
         self.rng = rng or random.Random()
         self.outbox = OutboxRepository(db)
@@ -207,6 +210,7 @@ class OutboxSender:
             finally:
                 # The next drain renders afresh: a summary may be edited in between.
                 self._cards.clear()
+                self.on_drained(report)
         return report
 
     async def _drain_all(self, report: DrainReport) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-import random
 import re
 import sqlite3
 from collections.abc import (
@@ -30,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from bot.pacing import backoff_delay
 from bot.storage.dialect import Dialect, EngineName
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ SQL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A unit of work run by `run_transaction` is tried this many times in all when the engine
 # asks for a retry (a deadlock, a serialization failure, a conflicting concurrent insert).
 TRANSACTION_ATTEMPTS = 6
-RETRY_BASE_SECONDS = 0.01
+RETRY_BASE_SECONDS = 0.01  # doubling per attempt (with jitter), at most:
+RETRY_CAP_SECONDS = 1.0
 
 
 class Row(Protocol):
@@ -365,7 +366,9 @@ class Database(abc.ABC):
             except RetryableTransactionError as exc:
                 if attempt == attempts:
                     raise
-                delay = RETRY_BASE_SECONDS * 2 ** (attempt - 1) * (0.5 + random.random())
+                delay = backoff_delay(
+                    attempt, base_seconds=RETRY_BASE_SECONDS, cap_seconds=RETRY_CAP_SECONDS
+                )
                 log.info("Transaction retried (%s), attempt %d of %d", exc, attempt + 1, attempts)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover

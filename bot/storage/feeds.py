@@ -193,6 +193,17 @@ class FeedRepository:
         )
         return [Feed.from_row(row) for row in rows]
 
+    async def count_due(self, now: float) -> int:
+        """How many feeds `due` would return at `now` (none excluded, no limit)."""
+        return int(
+            await self.db.fetchval(
+                "SELECT count(*) FROM feeds AS f "
+                "WHERE f.paused_reason IS NULL AND f.next_poll_at <= ? "
+                "AND EXISTS (SELECT 1 FROM feed_subscriptions AS s WHERE s.feed_id = f.id)",
+                (now,),
+            )
+        )
+
     async def subscriber_guilds(self, feed_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
         """The servers subscribed to each of these feeds (feeds without any are left out)."""
         dialect = self.db.dialect
@@ -441,17 +452,6 @@ class FeedRepository:
                 "SELECT count(*) FROM feeds WHERE lease_owner IS NOT NULL "
                 "AND lease_expires_at > ? AND (CAST(? AS TEXT) IS NULL OR lease_owner = ?)",
                 (now, owner, owner),
-            )
-        )
-
-    async def due_count(self, now: float) -> int:
-        """Feeds due for a poll now (subscribed, not paused), leased or not."""
-        return int(
-            await self.db.fetchval(
-                "SELECT count(*) FROM feeds AS f WHERE f.paused_reason IS NULL "
-                "AND f.next_poll_at <= ? "
-                "AND EXISTS (SELECT 1 FROM feed_subscriptions AS s WHERE s.feed_id = f.id)",
-                (now,),
             )
         )
 

@@ -29,11 +29,16 @@ class LeaseLostError(Exception):
     work over): nothing of it may be recorded."""
 
 
+def owner_id(host: str, pid: int, unique: str) -> str:
+    """An owner id: hostname-pid-unique (the unique part, a process registry's id or a
+    random one, tells apart two processes that had the same pid, say before and after a
+    restart in a container)."""
+    return f"{host.split('.', 1)[0] or 'host'}-{pid}-{unique}"
+
+
 def new_owner_id() -> str:
-    """An owner id for this process: hostname-pid-random (the random part tells apart two
-    processes that had the same pid, say before and after a restart in a container)."""
-    host = socket.gethostname().split(".", 1)[0] or "host"
-    return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+    """An owner id for this process, hostname-pid-random (without a process registry)."""
+    return owner_id(socket.gethostname(), os.getpid(), secrets.token_hex(3))
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,9 @@ TABLES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("feed_poll_log", ("id",)),
     ("job_leases", ("name",)),
 )
+# What running processes keep about themselves (the process registry, IDENTIFY slots): not
+# data to move. The bot's processes register with the new database when they start on it.
+RUNTIME_TABLES: Final = frozenset({"bot_processes", "bot_process_shards", "gateway_identify_slots"})
 # Rows the migrations themselves write into a new database; replaced by the source's.
 MIGRATION_ROWS: Final = frozenset({"bot_state", "search_log_state"})
 COPY_BATCH: Final = 2000
@@ -90,7 +93,7 @@ async def _columns(db: Database, table: str) -> dict[str, str]:
 async def _check_schemas(source: Database, target: Database) -> None:
     known = {name for name, _ in TABLES}
     for db in (source, target):
-        unknown = await table_names(db) - known
+        unknown = await table_names(db) - known - RUNTIME_TABLES
         if unknown:
             raise TransferError(
                 f"{db.description} has tables migrate-data does not know: {sorted(unknown)}"

@@ -9,7 +9,8 @@
 - `running_bot`: the bot, already started with `bot_settings`.
 - `spawn_bot`: `await spawn_bot(database_path=None, **settings)` runs `python -m bot run`
   as a subprocess and returns a started `BotProcess` (`.kill()`, `.interrupt()`,
-  `.output`); every process is killed at teardown.
+  `.terminate()`, `.output`, `.sessions`) once every shard it runs identified; every process
+  is killed at teardown.
 - `arxiv`: a started local arXiv API stand-in (`ARXIV_API_URL=arxiv.url`) serving fixtures.
 - `bot_database`: where the bot's database is: an SQLite file, or, in modules that set
   `DATABASE_ENGINES = ("sqlite", "postgresql")`, on each engine in turn (a fresh PostgreSQL
@@ -27,6 +28,7 @@ import pytest
 from tests.databases import DatabaseFactory
 from tests.emulator import DiscordEmulator, Permission
 from tests.emulator.botharness import (
+    TEST_IDENTIFY_INTERVAL,
     BeforeStart,
     BotProcess,
     BotRunner,
@@ -59,6 +61,8 @@ def build_default_world(emulator: DiscordEmulator) -> None:
 @pytest.fixture
 async def emulator() -> AsyncIterator[DiscordEmulator]:
     emu = DiscordEmulator()
+    # Discord's 5 s between two IDENTIFYs of a bucket, shortened (the bots are told the same).
+    emu.identify_interval = TEST_IDENTIFY_INTERVAL
     build_default_world(emu)
     async with emu:
         yield emu

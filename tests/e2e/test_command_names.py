@@ -29,6 +29,10 @@ MENTION = re.compile(r"(?<![\w/.:<>{}-])/([a-z][a-z0-9_-]{0,31})(?![\w/.{-])([^\
 WORD = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 OPTION = re.compile(r"([a-z][a-z0-9_-]{0,31}):")
 SUBCOMMAND, GROUP = 1, 2
+# What a regular expression's text has and a message never does.
+REGEX_MARKERS = ("(?P<", "(?:")
+# The HTTP paths the bot serves to operators (METRICS_PORT), not commands.
+HTTP_PATHS = frozenset({"metrics", "healthz"})
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,8 @@ def all_mentions() -> list[Mention]:
     for path in SOURCES:
         for line, text in user_strings(path):
             # Regular expressions and HTML comment markers (`<!-- /body -->`) are not messages.
-            if "(?P<" in text or "<!--" in text:
+            regex = any(m in text for m in REGEX_MARKERS) or text.endswith("$")
+            if regex or "<!--" in text:
                 continue
             found += mentions_in(text, f"{path.relative_to(ROOT)}:{line}")
     for number, line in enumerate(README.read_text(encoding="utf-8").splitlines(), start=1):
@@ -86,6 +91,8 @@ def problem(mention: Mention, commands: dict[str, dict[str, Any]]) -> str | None
     """Why `mention` names no real command (or None when it does)."""
     words = [word.rstrip(".,;!?)") for word in mention.text[1:].split()]
     name, rest = words[0], [word for word in words[1:] if word]
+    if name in HTTP_PATHS:
+        return None
     command = commands.get(name)
     if command is None:
         return f"there is no /{name}"

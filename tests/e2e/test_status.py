@@ -34,6 +34,7 @@ async def test_a_failing_loop_is_logged_carries_on_and_status_shows_it(
     bot: ShortScienceBot = await start_bot()  # background loops on
     assert [s.name for s in bot.loops.statuses()] == [
         "search indexer",
+        "process heartbeat",
         "feed poller",
         "announcement sender",
         "outbox pruning",

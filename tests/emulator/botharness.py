@@ -15,6 +15,7 @@ import contextlib
 import inspect
 import os
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -51,7 +52,16 @@ SETTINGS_ENV_PREFIXES = (
     "SEED_",
     "CROSSREF",
     "ENRICHMENT",
+    "SHARD_",
+    "GATEWAY_",
+    "PROCESS_",
+    "METRICS_",
+    "SEARCH_INDEX",
 )
+
+# The IDENTIFY window the tests' emulator and bots agree on (Discord's is 5 s; the `emulator`
+# fixture sets the same), so that restarting a bot in a test costs a fraction of a second.
+TEST_IDENTIFY_INTERVAL = 0.25
 
 # Where the bot's arXiv and Crossref requests go unless a test starts a fixture server: a
 # local port nothing listens on (the discard port), so no test ever reaches the real
@@ -63,6 +73,13 @@ UNREACHABLE_SERVICES: dict[str, Any] = {
     "arxiv_min_interval": 0,
     "crossref_api_url": "http://127.0.0.1:9",
 }
+
+
+def free_port() -> int:
+    """A local TCP port free right now (bound, then released), for METRICS_PORT."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 _SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
@@ -111,6 +128,7 @@ def make_settings(
         "allow_private_urls": True,
         # No first-start import from the internet: seeding tests serve their own feed.
         "seed_feeds": "",
+        "gateway_identify_interval": emulator.identify_interval,
         **UNREACHABLE_SERVICES,
     }
     values.update(overrides)
@@ -194,7 +212,12 @@ class BotRunner:
             )
         guild_id = settings.dev_guild_id
         sync_on_start = open_bot_options.get("sync_on_start", True)
-        if wait_for_sync and sync_on_start and guild_id in self.emulator.guilds_by_id:
+        if (
+            wait_for_sync
+            and sync_on_start
+            and guild_id in self.emulator.guilds_by_id
+            and bot.runs_guild(guild_id)
+        ):
             await self.emulator.wait_for_commands(self.emulator.guilds_by_id[guild_id])
         return bot
 
@@ -225,6 +248,7 @@ def settings_env(
         "allow_private_urls": True,
         # No first-start import from the internet: seeding tests serve their own feed.
         "seed_feeds": "",
+        "gateway_identify_interval": emulator.identify_interval,
         **UNREACHABLE_SERVICES,
     }
     values.update(overrides)
@@ -246,7 +270,9 @@ class BotProcess:
         self.log_path = workdir / f"{name}.log"
         self.process: asyncio.subprocess.Process | None = None
         self._watcher: asyncio.Task[None] | None = None
+        # The first of its shards' sessions, and all of them.
         self.session: GatewaySession | None = None
+        self.sessions: list[GatewaySession] = []
 
     @property
     def output(self) -> str:
@@ -258,11 +284,25 @@ class BotProcess:
     def returncode(self) -> int | None:
         return None if self.process is None else self.process.returncode
 
+    @property
+    def shards(self) -> tuple[list[int], int]:
+        """(shard ids, shard count) this process runs, from SHARD_IDS and SHARD_COUNT, else
+        every shard the emulator recommends."""
+        from bot.config import parse_shard_ids
+
+        count_text = self.env.get("SHARD_COUNT", "").strip()
+        count = int(count_text) if count_text else self.emulator.recommended_shards
+        ids_text = self.env.get("SHARD_IDS", "").strip()
+        ids = list(parse_shard_ids(ids_text)) if ids_text else list(range(count))
+        return ids, count
+
     async def start(self, timeout: float = 30.0) -> BotProcess:
-        """Launch and wait until the new process identified on the gateway (and, with a dev
-        guild, synced its commands there first, as setup_hook does)."""
+        """Launch and wait until the new process identified every shard it runs on the
+        gateway (and, with a dev guild one of its shards gets, synced its commands there
+        first, as setup_hook does)."""
         identified_before = len(self.emulator.gateway.sessions)
         syncs_before = self.emulator.commands_sync_count
+        shard_ids, shard_count = self.shards
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             # cwd is a scratch folder so no `.env` from the project is read.
@@ -278,16 +318,19 @@ class BotProcess:
                 stdin=asyncio.subprocess.DEVNULL,
             )
         self._watcher = asyncio.create_task(self._watch())
-        wants_sync = bool(self.env.get("DEV_GUILD_ID"))
+        dev_guild = self.env.get("DEV_GUILD_ID", "").strip()
+        wants_sync = bool(dev_guild) and (int(dev_guild) >> 22) % shard_count in shard_ids
 
         def ready() -> GatewaySession | bool | None:
             if self.returncode is not None:
                 return True
-            sessions = self.emulator.gateway.sessions[identified_before:]
-            fresh = next((s for s in sessions if s.ready), None)
-            if fresh is None or (wants_sync and self.emulator.commands_sync_count == syncs_before):
+            fresh = [s for s in self.emulator.gateway.sessions[identified_before:] if s.ready]
+            started = {s.shard for s in fresh}
+            if any((shard_id, shard_count) not in started for shard_id in shard_ids):
                 return None
-            return fresh
+            if wants_sync and self.emulator.commands_sync_count == syncs_before:
+                return None
+            return fresh[0]
 
         try:
             found = await self.emulator.wait_for(
@@ -300,6 +343,11 @@ class BotProcess:
                 f"the bot process exited with {self.returncode}\n--- output ---\n{self.output}"
             )
         self.session = found
+        self.sessions = [
+            s
+            for s in self.emulator.gateway.sessions[identified_before:]
+            if s.ready and s.shard[0] in shard_ids and s.shard[1] == shard_count
+        ]
         return self
 
     async def _watch(self) -> None:
@@ -314,6 +362,10 @@ class BotProcess:
     async def interrupt(self, timeout: float = 10.0) -> int:
         """SIGINT (Ctrl-C): the bot shuts down cleanly."""
         return await self._signal(signal.SIGINT, timeout=timeout)
+
+    async def terminate(self, timeout: float = 10.0) -> int:
+        """SIGTERM (systemd, Docker, Kubernetes): the bot shuts down cleanly."""
+        return await self._signal(signal.SIGTERM, timeout=timeout)
 
     async def _signal(self, signum: int, timeout: float = 10.0) -> int:
         if self.process is None:

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.emulator.faults import Faults, RoutePattern
-from tests.emulator.gateway import OP_RECONNECT, GatewayServer, GatewaySession
+from tests.emulator.gateway import OP_RECONNECT, GatewayServer, GatewaySession, shard_of
 from tests.emulator.interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -52,6 +52,7 @@ from tests.emulator.models import (
     iso_now,
     new_snowflake,
     permission_value,
+    snowflake_on_shard,
 )
 from tests.emulator.rest import RequestRecord, RestApi
 from tests.emulator.spec import SPEC_PATH, DiscordSpec, load_spec, spec_missing_reason
@@ -118,6 +119,18 @@ class DiscordEmulator:
         # in fixed windows of `global_rate_limit_window` seconds.
         self.global_rate_limit: int | None = None
         self.global_rate_limit_window = 1.0
+        # Sharding (GET /gateway/bot): the shard count Discord recommends, how many shards may
+        # IDENTIFY at once (buckets `shard_id % max_concurrency`, each one IDENTIFY per
+        # `identify_interval` s), the daily session starts, and the most guilds one shard
+        # may hold before IDENTIFY is closed with 4011 (Sharding required).
+        self.recommended_shards = 1
+        self.max_concurrency = 1
+        self.identify_interval = 5.0
+        self.max_guilds_per_shard = 2500
+        self.session_start_total = 1000
+        self.session_starts_remaining = 1000
+        self.session_start_reset_after = 24 * 3600.0
+        self._session_window_started_at: float | None = None
         self.dm_app_permissions = Permission.BOT_DEFAULT
         self.commands_sync_count = 0
         self.poll_interval = 0.05
@@ -187,11 +200,21 @@ class DiscordEmulator:
 
     # -- building the world -------------------------------------------------------------------
 
-    def add_guild(self, name: str = "Test Guild", *, owner: User | None = None) -> Guild:
+    def add_guild(
+        self,
+        name: str = "Test Guild",
+        *,
+        owner: User | None = None,
+        shard: tuple[int, int] | None = None,
+    ) -> Guild:
         """A guild the bot is in (with its own managed role). Sent as GUILD_CREATE when the
-        bot is already connected, like joining a new server."""
+        bot is already connected, like joining a new server.
+
+        `shard=(shard_id, shard_count)` picks an id that shard gets
+        (`(guild_id >> 22) % shard_count == shard_id`)."""
         owner = owner or self.owner_user
-        guild = Guild(self, new_snowflake(), name, owner)
+        guild_id = new_snowflake() if shard is None else snowflake_on_shard(*shard)
+        guild = Guild(self, guild_id, name, owner)
         self.guilds_by_id[guild.id] = guild
         bot_role = Role(
             id=new_snowflake(),
@@ -208,7 +231,10 @@ class DiscordEmulator:
         if owner.id != self.bot_user.id:
             guild.members_by_id[owner.id] = Member(user=owner, guild=guild)
         self._broadcast(
-            "GUILD_CREATE", guild.create_payload(joined=True), intent=self.INTENT_GUILDS
+            "GUILD_CREATE",
+            guild.create_payload(joined=True),
+            intent=self.INTENT_GUILDS,
+            guild_id=guild.id,
         )
         return guild
 
@@ -217,7 +243,9 @@ class DiscordEmulator:
         self.guilds_by_id.pop(guild.id, None)
         for channel in list(guild.channels_by_id.values()):
             self.channels_by_id.pop(channel.id, None)
-        self._broadcast("GUILD_DELETE", {"id": str(guild.id)}, intent=self.INTENT_GUILDS)
+        self._broadcast(
+            "GUILD_DELETE", {"id": str(guild.id)}, intent=self.INTENT_GUILDS, guild_id=guild.id
+        )
 
     @property
     def guilds(self) -> list[Guild]:
@@ -304,13 +332,64 @@ class DiscordEmulator:
             "integration_types_config": {"0": {}},
         }
 
-    def _ready_payload(self, session: GatewaySession) -> dict[str, Any]:
+    def gateway_bot_payload(self) -> dict[str, Any]:
+        """GET /gateway/bot: the gateway URL, the recommended shards, the session start limit."""
+        self._session_window_reset()
+        started = self._session_window_started_at
+        reset_after = (
+            self.session_start_reset_after
+            if started is None
+            else max(0.0, started + self.session_start_reset_after - time.monotonic())
+        )
+        return {
+            "url": self.gateway_url,
+            "shards": self.recommended_shards,
+            "session_start_limit": {
+                "total": self.session_start_total,
+                "remaining": self.session_starts_remaining,
+                "reset_after": int(reset_after * 1000),
+                "max_concurrency": self.max_concurrency,
+            },
+        }
+
+    def exhaust_session_starts(self, *, reset_after: float) -> None:
+        """No session start left until `reset_after` seconds from now (then the full total)."""
+        self.session_starts_remaining = 0
+        self.session_start_reset_after = reset_after
+        self._session_window_started_at = time.monotonic()
+
+    def _session_window_reset(self) -> None:
+        started = self._session_window_started_at
+        if started is not None and time.monotonic() - started >= self.session_start_reset_after:
+            self.session_starts_remaining = self.session_start_total
+            self._session_window_started_at = None
+
+    def _take_session_start(self) -> bool:
+        """Count one IDENTIFY against the session start limit; False when none is left."""
+        self._session_window_reset()
+        if self.session_starts_remaining <= 0:
+            return False
+        if self._session_window_started_at is None:
+            self._session_window_started_at = time.monotonic()
+        self.session_starts_remaining -= 1
+        return True
+
+    def reset_token(self) -> None:
+        """What Discord does to a bot that went over its session starts: a new token (the old
+        one answers 401 and 4004 from now on)."""
+        self.token = f"reset.{new_snowflake()}.token"
+
+    def shard_of(self, guild: Guild, shard_count: int) -> int:
+        """The shard `guild`'s events go to when the bot runs `shard_count` shards."""
+        return shard_of(guild.id, shard_count)
+
+    def _ready_payload(self, session: GatewaySession, guilds: list[Guild]) -> dict[str, Any]:
         user = self.bot_user.payload()
         user.update({"verified": True, "mfa_enabled": False, "email": None})
         payload: dict[str, Any] = {
             "v": 10,
             "user": user,
-            "guilds": [{"id": str(g.id), "unavailable": True} for g in self.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_gateway_url,
@@ -336,8 +415,15 @@ class DiscordEmulator:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _broadcast(self, event: str, data: dict[str, Any], *, intent: int | None = None) -> int:
-        count = self.gateway.broadcast(event, data, intent=intent)
+    def _broadcast(
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        intent: int | None = None,
+        guild_id: int | None = None,
+    ) -> int:
+        count = self.gateway.broadcast(event, data, intent=intent, guild_id=guild_id)
         self._notify()
         return count
 
@@ -353,7 +439,10 @@ class DiscordEmulator:
         data = {**data, "guild_id": str(guild.id)} if event != "THREAD_CREATE" else data
         if guild.id in self.guilds_by_id:
             self._broadcast(
-                event, data, intent=intent if intent is not None else self.INTENT_GUILDS
+                event,
+                data,
+                intent=intent if intent is not None else self.INTENT_GUILDS,
+                guild_id=guild.id,
             )
 
     def _message_event(self, event: str, message: Message) -> None:
@@ -365,7 +454,7 @@ class DiscordEmulator:
             member = guild.members_by_id.get(message.author_id)
             if member is not None:
                 data["member"] = member.payload(with_user=False)
-        self._broadcast(event, data, intent=intent)
+        self._broadcast(event, data, intent=intent, guild_id=guild.id if guild else None)
 
     def _thread_event(self, event: str, thread: Channel, *, newly_created: bool = False) -> None:
         data = thread.payload()
@@ -373,7 +462,8 @@ class DiscordEmulator:
             data["newly_created"] = True
         if thread.bot_is_member:
             data["member"] = thread.thread_member_payload(self.bot_user.id)
-        self._broadcast(event, data, intent=self.INTENT_GUILDS)
+        guild_id = thread.guild.id if thread.guild is not None else None
+        self._broadcast(event, data, intent=self.INTENT_GUILDS, guild_id=guild_id)
 
     def _commands_synced(self, guild_id: int | None) -> None:
         self.commands_sync_count += 1
@@ -391,7 +481,9 @@ class DiscordEmulator:
         self._nonces[(channel.id, str(nonce))] = (time.monotonic(), message)
 
     async def dispatch(self, event: str, data: dict[str, Any], *, intent: int | None = None) -> int:
-        """Send any gateway event to the connected bot; returns how many sessions got it."""
+        """Send any gateway event to the connected bot (to the shard of the event's guild:
+        its `id` for GUILD_CREATE/UPDATE/DELETE, else its `guild_id`; none: shard 0);
+        returns how many sessions got it."""
         await self.wait_until_connected()
         return self._broadcast(event, data, intent=intent)
 
@@ -447,7 +539,8 @@ class DiscordEmulator:
         locale: str,
         message: Message | None = None,
     ) -> InteractionHandle:
-        await self.wait_until_connected()
+        # Discord sends a guild's interactions to that guild's shard, others to shard 0.
+        await self.wait_until_connected(guild=context.guild)
         payload = build_base_payload(
             self,
             kind,
@@ -468,7 +561,8 @@ class DiscordEmulator:
         )
         self.interactions[handle.id] = handle
         self.interactions_by_token[handle.token] = handle
-        self._broadcast("INTERACTION_CREATE", payload)
+        guild_id = context.guild.id if context.guild is not None else None
+        self._broadcast("INTERACTION_CREATE", payload, guild_id=guild_id)
         return handle
 
     async def slash(
@@ -772,8 +866,11 @@ class DiscordEmulator:
         channel.last_message_id = message.id
         data = dict(payload)
         bot_mentioned = f"<@{self.bot_user.id}>" in content
+        guild_id = channel.guild.id if channel.guild is not None else None
         for session in self.gateway.live_sessions:
             if not session.ready or not session.wants(self.INTENT_GUILD_MESSAGES):
+                continue
+            if not session.routes(guild_id):
                 continue
             event = dict(data)
             if not session.wants(self.INTENT_MESSAGE_CONTENT) and not bot_mentioned:
@@ -787,9 +884,22 @@ class DiscordEmulator:
 
     # -- gateway control -----------------------------------------------------------------------
 
-    async def drop_connection(self, code: int = 4000) -> None:
-        """Close the bot's websocket (4000 = resumable); it reconnects and RESUMEs."""
-        await self.gateway.drop_connections(code)
+    async def drop_connection(self, code: int = 4000, *, shard_id: int | None = None) -> None:
+        """Close the bot's websockets (or shard `shard_id`'s; 4000 = resumable); it
+        reconnects and RESUMEs."""
+        await self.gateway.drop_connections(code, shard_id=shard_id)
+
+    async def stop_gateway(self) -> None:
+        """A gateway outage: every websocket is closed and new ones are refused (503) until
+        `start_gateway()`; REST keeps answering."""
+        self.gateway.available = False
+        await self.gateway.drop_connections(4000)
+        self._notify()
+
+    def start_gateway(self) -> None:
+        """The gateway is back: clients connect again (RESUME or IDENTIFY)."""
+        self.gateway.available = True
+        self._notify()
 
     def request_reconnect(self) -> None:
         """Send op 7 RECONNECT: the client closes and resumes on resume_gateway_url."""
@@ -866,12 +976,42 @@ class DiscordEmulator:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter, timeout=min(remaining, self.poll_interval))
 
-    async def wait_until_connected(self, timeout: float = 10.0) -> GatewaySession:
-        """A gateway session that identified and got READY and its GUILD_CREATEs."""
+    async def wait_until_connected(
+        self, timeout: float = 10.0, *, guild: Guild | None = None
+    ) -> GatewaySession:
+        """A gateway session that identified and got READY and its GUILD_CREATEs (with
+        `guild`: one whose shard gets that guild's events)."""
+        if guild is None:
+            return await self.wait_for(
+                lambda: (self.gateway.connected_sessions or [None])[-1],
+                timeout=timeout,
+                description="the bot to connect to the gateway",
+            )
         return await self.wait_for(
-            lambda: (self.gateway.connected_sessions or [None])[-1],
+            lambda: (self.gateway.connected_for(guild.id) or [None])[-1],
             timeout=timeout,
-            description="the bot to connect to the gateway",
+            description=f"a connected shard of the bot that gets {guild!r}",
+        )
+
+    async def wait_for_shards(
+        self, shard_ids: Iterable[int], shard_count: int, *, timeout: float = 10.0
+    ) -> list[GatewaySession]:
+        """Connected sessions for each of `shard_ids` of `shard_count` (one each, newest)."""
+        wanted = list(shard_ids)
+
+        def found() -> list[GatewaySession] | None:
+            sessions = []
+            for shard_id in wanted:
+                matching = [
+                    s for s in self.gateway.connected_sessions if s.shard == (shard_id, shard_count)
+                ]
+                if not matching:
+                    return None
+                sessions.append(matching[-1])
+            return sessions
+
+        return await self.wait_for(
+            found, timeout=timeout, description=f"shards {wanted} of {shard_count} to connect"
         )
 
     async def wait_for_identify(self, count: int, timeout: float = 10.0) -> GatewaySession:

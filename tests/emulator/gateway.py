@@ -3,6 +3,14 @@
 Frames go out as plain JSON text (the client asks for zlib-stream but reads text frames as
 they are). A session outlives its connection: events dispatched while the bot is
 disconnected are kept and replayed when it RESUMEs.
+
+Sharding as Discord does it: a session identified with `shard: [shard_id, shard_count]` gets
+only the events of guilds with `(guild_id >> 22) % shard_count == shard_id` (READY lists only
+those guilds), and events without a guild (direct messages) go to shard 0 only; without
+`shard` a session is `[0, 1]`. IDENTIFYs are rate limited per bucket
+(`shard_id % max_concurrency`, one per `identify_interval` seconds, for the whole bot), and
+count against the session start limit; an invalid shard closes with 4010, a shard with more
+than `max_guilds_per_shard` guilds with 4011.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +48,22 @@ CLOSE_DECODE_ERROR = 4002
 CLOSE_NOT_AUTHENTICATED = 4003
 CLOSE_AUTHENTICATION_FAILED = 4004
 CLOSE_ALREADY_AUTHENTICATED = 4005
+CLOSE_INVALID_SHARD = 4010
+CLOSE_SHARDING_REQUIRED = 4011
+
+# Events whose guild is their `id` (the others name it in `guild_id`).
+GUILD_ID_IS_ID = frozenset({"GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"})
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard Discord sends a guild's events to."""
+    return (guild_id >> 22) % shard_count
+
+
+def event_guild_id(event: str, data: dict[str, Any]) -> int | None:
+    """The guild an event belongs to (None: a direct message or a guildless event)."""
+    value = data.get("id") if event in GUILD_ID_IS_ID else data.get("guild_id")
+    return int(value) if value else None
 
 
 class GatewayConnection:
@@ -93,10 +118,29 @@ class GatewaySession:
     ready: bool = False
     resumes: int = 0
     invalid: bool = False
+    # When the IDENTIFY was accepted (time.monotonic()).
+    identified_at: float = 0.0
 
     @property
     def intents(self) -> int:
         return int(self.identify.get("intents") or 0)
+
+    @property
+    def shard(self) -> tuple[int, int]:
+        """(shard_id, shard_count) as identified; [0, 1] without `shard`."""
+        shard = self.identify.get("shard") or [0, 1]
+        return int(shard[0]), int(shard[1])
+
+    @property
+    def shard_id(self) -> int:
+        return self.shard[0]
+
+    def routes(self, guild_id: int | None) -> bool:
+        """Whether Discord sends this guild's events (None: direct messages) to this session."""
+        shard_id, shard_count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return shard_of(guild_id, shard_count) == shard_id
 
     def wants(self, intent: int | None) -> bool:
         return intent is None or bool(self.intents & intent)
@@ -120,6 +164,12 @@ class GatewayServer:
         self.connections: list[GatewayConnection] = []
         self.identify_count = 0
         self.heartbeat_interval_ms = 41_250
+        # False while the gateway is "down" (`DiscordEmulator.stop_gateway`).
+        self.available = True
+        # When each IDENTIFY bucket last accepted an IDENTIFY (monotonic seconds).
+        self._bucket_identified_at: dict[int, float] = {}
+        # IDENTIFYs refused for coming too fast (answered with op 9).
+        self.refused_identifies = 0
 
     @property
     def live_sessions(self) -> list[GatewaySession]:
@@ -129,7 +179,14 @@ class GatewayServer:
     def connected_sessions(self) -> list[GatewaySession]:
         return [s for s in self.live_sessions if s.connection is not None and s.ready]
 
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+    def connected_for(self, guild_id: int | None) -> list[GatewaySession]:
+        """Connected sessions that get `guild_id`'s events (None: direct messages)."""
+        return [s for s in self.connected_sessions if s.routes(guild_id)]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if not self.available:
+            # An outage: no websocket, as when Discord's gateway answers with an error page.
+            return web.Response(status=503, text="gateway unavailable")
         ws = web.WebSocketResponse(autoping=True, max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
         connection = GatewayConnection(ws, str(request.url))
@@ -179,16 +236,53 @@ class GatewayServer:
         if connection.session is not None:
             await connection.close(CLOSE_ALREADY_AUTHENTICATED, "Already authenticated")
             return
-        if data.get("token") != self.emulator.token:
+        emulator = self.emulator
+        if data.get("token") != emulator.token:
             await connection.close(CLOSE_AUTHENTICATION_FAILED, "Authentication failed")
             return
+        shard = data.get("shard", [0, 1])
+        if not _valid_shard(shard):
+            await connection.close(CLOSE_INVALID_SHARD, "Invalid shard")
+            return
+        shard_id, shard_count = int(shard[0]), int(shard[1])
+        bucket = shard_id % emulator.max_concurrency
+        now = time.monotonic()
+        last = self._bucket_identified_at.get(bucket)
+        if last is not None and now - last < emulator.identify_interval:
+            # Discord: "Clients are limited by maximum concurrency when Identifying; if they
+            # exceed this limit, the gateway will respond with an Opcode 9 Invalid Session."
+            self.refused_identifies += 1
+            emulator.violations.append(
+                f"IDENTIFY of shard [{shard_id}, {shard_count}] {now - last:.2f} s after the "
+                f"previous one of bucket {bucket} (max_concurrency "
+                f"{emulator.max_concurrency}: one per {emulator.identify_interval} s)"
+            )
+            connection.send({"op": OP_INVALID_SESSION, "d": False})
+            return
+        guilds = [g for g in emulator.guilds if shard_of(g.id, shard_count) == shard_id]
+        if len(guilds) > emulator.max_guilds_per_shard:
+            await connection.close(CLOSE_SHARDING_REQUIRED, "Sharding required")
+            return
+        if not emulator._take_session_start():
+            # Discord terminates every session and resets the token.
+            emulator.violations.append(
+                "IDENTIFY beyond the session start limit: every session was closed and the "
+                "token reset"
+            )
+            emulator.reset_token()
+            for known in self.sessions:
+                known.invalid = True
+            for other in list(self.connections):
+                await other.close(CLOSE_AUTHENTICATION_FAILED, "Authentication failed")
+            return
+        self._bucket_identified_at[bucket] = now
         self.identify_count += 1
-        session = GatewaySession(session_id=secrets.token_hex(16), identify=data)
+        session = GatewaySession(session_id=secrets.token_hex(16), identify=data, identified_at=now)
         session.connection = connection
         connection.session = session
         self.sessions.append(session)
-        session.dispatch("READY", self.emulator._ready_payload(session))
-        for guild in self.emulator.guilds:
+        session.dispatch("READY", emulator._ready_payload(session, guilds))
+        for guild in guilds:
             session.dispatch("GUILD_CREATE", guild.create_payload())
         session.ready = True
 
@@ -243,18 +337,34 @@ class GatewayServer:
 
     # -- test-facing -------------------------------------------------------------------------
 
-    def broadcast(self, event: str, data: dict[str, Any], *, intent: int | None = None) -> int:
-        """Dispatch to every live session that asked for `intent`; returns how many got it."""
+    def broadcast(
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        intent: int | None = None,
+        guild_id: int | None = None,
+    ) -> int:
+        """Dispatch to every live session that asked for `intent` and whose shard gets the
+        event's guild (`guild_id`, else read from the event; none: shard 0); returns how many
+        sessions got it."""
+        if guild_id is None:
+            guild_id = event_guild_id(event, data)
         count = 0
         for session in self.live_sessions:
-            if session.ready and session.wants(intent):
+            if session.ready and session.wants(intent) and session.routes(guild_id):
                 session.dispatch(event, data)
                 count += 1
         return count
 
-    async def drop_connections(self, code: int = 4000) -> int:
-        """Close every open websocket with `code` (4000 lets the client resume)."""
-        connections = list(self.connections)
+    async def drop_connections(self, code: int = 4000, *, shard_id: int | None = None) -> int:
+        """Close every open websocket (or those of shard `shard_id`) with `code` (4000 lets
+        the client resume)."""
+        connections = [
+            c
+            for c in self.connections
+            if shard_id is None or (c.session is not None and c.session.shard_id == shard_id)
+        ]
         for connection in connections:
             await connection.close(code, "Dropped by the emulator")
         return len(connections)
@@ -273,3 +383,12 @@ class GatewayServer:
     async def close(self) -> None:
         for connection in list(self.connections):
             await connection.close(1001, "Emulator stopping")
+
+
+def _valid_shard(shard: object) -> bool:
+    """`[shard_id, shard_count]` with 0 <= shard_id < shard_count."""
+    if not isinstance(shard, list) or len(shard) != 2:
+        return False
+    if not all(isinstance(part, int) and not isinstance(part, bool) for part in shard):
+        return False
+    return 0 <= shard[0] < shard[1]

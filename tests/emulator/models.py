@@ -28,6 +28,16 @@ def new_snowflake() -> int:
     return (millis << 22) | (next(_increment) & 0x3FFFFF)
 
 
+def snowflake_on_shard(shard_id: int, shard_count: int) -> int:
+    """A fresh id (timestamp part at most `shard_count` ms ago) of a guild that shard
+    `shard_id` of `shard_count` gets: `(id >> 22) % shard_count == shard_id`."""
+    if not 0 <= shard_id < shard_count:
+        raise ValueError(f"no shard {shard_id} among {shard_count}")
+    millis = int(time.time() * 1000) - DISCORD_EPOCH_MS
+    millis -= (millis - shard_id) % shard_count
+    return (millis << 22) | (next(_increment) & 0x3FFFFF)
+
+
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) of a PNG, GIF or JPEG, as Discord reports for image attachments."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":

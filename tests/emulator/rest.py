@@ -484,16 +484,7 @@ class RestApi:
         return 200, {"url": self.emu.gateway_url}
 
     async def get_gateway_bot(self, call: Call) -> tuple[int, Any]:
-        return 200, {
-            "url": self.emu.gateway_url,
-            "shards": 1,
-            "session_start_limit": {
-                "total": 1000,
-                "remaining": 999,
-                "reset_after": 14_400_000,
-                "max_concurrency": 1,
-            },
-        }
+        return 200, self.emu.gateway_bot_payload()
 
     # -- application commands ----------------------------------------------------------------
 

@@ -11,14 +11,27 @@ from bot.app import GatewayUnreachableFilter
 
 
 def reconnect_record(error: BaseException) -> logging.LogRecord:
-    """The record discord.py logs (with `_log.exception`) before retrying a connection."""
+    """The record a discord.py shard logs (with `_log.error(..., exc_info=e)`) before
+    retrying its connection."""
     try:
         raise error
     except BaseException:
         exc_info = sys.exc_info()
     return logging.LogRecord(
-        "discord.client", logging.ERROR, "client.py", 781,
-        "Attempting a reconnect in %.2fs", (3.25,), exc_info,
+        "discord.shard", logging.ERROR, "shard.py", 163,
+        "Attempting a reconnect for shard ID %s in %.2fs", (1, 3.25), exc_info,
+    )  # fmt: skip
+
+
+def launch_retry_record(error: BaseException) -> logging.LogRecord:
+    """The record a discord.py shard logs when it fails to start (retried after 5 s)."""
+    try:
+        raise error
+    except BaseException:
+        exc_info = sys.exc_info()
+    return logging.LogRecord(
+        "discord.shard", logging.ERROR, "shard.py", 544,
+        "Failed to connect for shard_id: %s. Retrying...", (2,), exc_info,
     )  # fmt: skip
 
 
@@ -28,8 +41,18 @@ def test_an_unreachable_gateway_is_one_warning_line_once_connected() -> None:
     assert unreachable.filter(record)
     assert record.levelno == logging.WARNING and record.exc_info is None
     assert record.getMessage() == (
-        "Cannot reach Discord's gateway at wss://gateway.example/ "
+        "Shard 1 cannot reach Discord's gateway at wss://gateway.example/ "
         "([Errno 111] Connection refused); trying again in 3.2 s"
+    )
+
+
+def test_a_shard_that_cannot_start_is_one_warning_line_too() -> None:
+    unreachable = GatewayUnreachableFilter("wss://gateway.example/", connected=lambda: True)
+    record = launch_retry_record(TimeoutError())
+    assert unreachable.filter(record)
+    assert record.getMessage() == (
+        "Shard 2 cannot reach Discord's gateway at wss://gateway.example/ "
+        "(TimeoutError); trying again in 5.0 s"
     )
 
 

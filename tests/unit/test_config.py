@@ -23,6 +23,13 @@ SETTING_NAMES = (
     "SEED_RETRY_SECONDS",
     "CROSSREF_API_URL",
     "CROSSREF_MAILTO",
+    "SHARD_COUNT",
+    "SHARD_IDS",
+    "GATEWAY_IDENTIFY_INTERVAL",
+    "PROCESS_HEARTBEAT_SECONDS",
+    "PROCESS_EXPIRY_SECONDS",
+    "METRICS_PORT",
+    "METRICS_HOST",
 )
 
 
@@ -133,6 +140,64 @@ def test_env_example_documents_every_setting() -> None:
     documented = {name for name in documented if not name.startswith("#")}
     expected = {name.upper() for name in Settings.model_fields}
     assert expected <= documented, f"undocumented settings: {expected - documented}"
+
+
+def test_shards_default_to_what_discord_recommends() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.shard_count is None and settings.shard_id_list is None
+    assert settings.metrics_port == 0 and settings.metrics_host == "127.0.0.1"
+    assert settings.gateway_identify_interval == 5.0
+
+
+@pytest.mark.parametrize(
+    ("text", "shards"),
+    [("0", (0,)), ("0,1", (0, 1)), ("0-3", (0, 1, 2, 3)), (" 4-5 , 0 ", (4, 5, 0)), ("7-7", (7,))],
+)
+def test_shard_ids_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, text: str, shards: tuple[int, ...]
+) -> None:
+    monkeypatch.setenv("SHARD_COUNT", "8")
+    monkeypatch.setenv("SHARD_IDS", text)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.shard_count == 8 and settings.shard_id_list == shards
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "message"),
+    [
+        ("", "0,1", "SHARD_IDS needs SHARD_COUNT"),
+        ("2", "0,2", "names shard(s) 2, but SHARD_COUNT=2 numbers the shards 0 to 1"),
+        ("4", "0-2,1", "names shard(s) 1 more than once"),
+        ("4", "3-1", "the range 3-1 runs backwards"),
+        ("4", "one", "'one' is not a shard number or a range like 0-3"),
+        ("4", "0,,1", "'' is not a shard number"),
+        ("0", "", "shard_count\n  Input should be greater than or equal to 1"),
+    ],
+)
+def test_bad_shard_settings_are_refused_clearly(
+    monkeypatch: pytest.MonkeyPatch, count: str, ids: str, message: str
+) -> None:
+    monkeypatch.setenv("SHARD_COUNT", count)
+    monkeypatch.setenv("SHARD_IDS", ids)
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert message in str(refused.value)
+
+
+def test_the_process_expiry_outlasts_two_heartbeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROCESS_HEARTBEAT_SECONDS", "10")
+    monkeypatch.setenv("PROCESS_EXPIRY_SECONDS", "15")
+    with pytest.raises(ValidationError, match="at least twice PROCESS_HEARTBEAT_SECONDS"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("PROCESS_EXPIRY_SECONDS", "20")
+    assert Settings(_env_file=None).process_expiry_seconds == 20  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("port", ["-1", "65536", "http"])
+def test_metrics_port_is_a_port(monkeypatch: pytest.MonkeyPatch, port: str) -> None:
+    monkeypatch.setenv("METRICS_PORT", port)
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)  # type: ignore[call-arg]
 
 
 def test_database_url_chooses_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:

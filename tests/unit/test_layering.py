@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Modules storage may use: plain values and parsing, importing nothing of the bot themselves.
-FOUNDATION = frozenset({"bot.papers"})
+FOUNDATION = frozenset({"bot.papers", "bot.pacing"})
 BROAD = frozenset({"Exception", "BaseException"})
 
 

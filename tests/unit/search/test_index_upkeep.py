@@ -327,7 +327,9 @@ async def concurrent_transactions_commit_out_of_order(searchable: Searchable, se
         early_committed.set()
 
     await asyncio.gather(late(), early())
-    logged = await db.fetchall("SELECT seq, item_id FROM search_changes WHERE seq > ?", (seq,))
+    logged = await db.fetchall(
+        "SELECT seq, item_id FROM search_changes WHERE seq > ? ORDER BY seq", (seq,)
+    )
     assert [tuple(row) for row in logged] == [
         (seq + 1, summary_ids["late"]),
         (seq + 2, summary_ids["early"]),

@@ -151,7 +151,7 @@ async def test_only_due_subscribed_unpaused_feeds_are_claimed(db: Database) -> N
     await add_feeds(db, 1, next_poll_at=1000, name="later")  # not due yet
     await feeds.create("http://lonely", title="", site_url=None, now=0, next_poll_at=0)
     await feeds.pause(paused, "gone")
-    assert await feeds.due_count(10) == 1
+    assert await feeds.count_due(10) == 1
     assert [f.id for f in await feeds.claim_due(A, now=10, lease_seconds=LEASE, limit=9)] == [due]
 
 

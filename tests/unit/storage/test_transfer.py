@@ -15,10 +15,17 @@ from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, Subsc
 from bot.storage.leases import JobLeaseRepository
 from bot.storage.outbox import OutboxRepository
 from bot.storage.papers import PaperRepository
+from bot.storage.processes import ProcessIdentity, ProcessRegistry
 from bot.storage.reading import ReadingRepository
 from bot.storage.state import BotStateRepository
 from bot.storage.summaries import SummaryRepository
-from bot.storage.transfer import TABLES, TransferError, copy_database, table_names
+from bot.storage.transfer import (
+    RUNTIME_TABLES,
+    TABLES,
+    TransferError,
+    copy_database,
+    table_names,
+)
 from tests.databases import DatabaseFactory
 
 GUILD, CHANNEL = 1_097_000_000_000_000_001, 1_097_000_000_000_000_002  # snowflakes: 64-bit
@@ -97,7 +104,11 @@ async def test_sqlite_to_postgresql_and_back_copies_every_row_with_its_ids(
         await fill_every_table(source)
         before = await table_rows(source)
         assert all(before.values()), [t for t, rows in before.items() if not rows]
-        assert await table_names(source) == {table for table, _ in TABLES}
+        assert await table_names(source) == {table for table, _ in TABLES} | RUNTIME_TABLES
+        # A process registered on the old database is not carried over.
+        await ProcessRegistry(source, expiry=30).register(
+            ProcessIdentity("p1", "host", 1, "1.0", 1.0), shard_count=1, shards=[], now=1.0
+        )
 
         target = await postgres_databases.open(migrated=False)
         progress: list[tuple[int, int]] = []
@@ -105,6 +116,7 @@ async def test_sqlite_to_postgresql_and_back_copies_every_row_with_its_ids(
         assert report.rows == {table: len(rows) for table, rows in before.items()}
         assert progress[-1] == (report.total, report.total)
         assert await table_rows(target) == before
+        assert await target.fetchval("SELECT count(*) FROM bot_processes") == 0
 
         # New rows continue after the copied ids, and the triggers work again.
         summaries = SummaryRepository(target)

@@ -1,7 +1,7 @@
 """Display math as images: typesetting and card latency; prints one JSON document on stdout.
 
-    .venv/bin/python bench/math.py            # the full run: about a minute
-    .venv/bin/python bench/math.py --quick    # a smoke run
+    .venv/bin/python bench/equations.py            # the full run: about a minute
+    .venv/bin/python bench/equations.py --quick    # a smoke run
 
 Over the corpus of real display formulas (`tests/fixtures/math/display_formulas.tex`, 60),
 with the bot's own `Typesetter` (worker processes started before timing, as the bot warms
@@ -30,7 +30,7 @@ import os
 import sys
 
 if __package__ in (None, ""):
-    # Run as a script (`python bench/math.py`), this file's folder comes first on sys.path,
+    # Run as a script (`python bench/equations.py`), this file's folder comes first on sys.path,
     # where this file would hide the standard library's `math` from every module importing
     # it: drop the folder, and make `bot`, `cogs` and `tests` importable instead.
     _here = os.path.dirname(os.path.abspath(__file__))
@@ -39,10 +39,8 @@ if __package__ in (None, ""):
 
 import argparse
 import asyncio
-import contextlib
 import io
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -52,6 +50,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.machine import describe
 from bot.paged import summary_messages
 from bot.rendering.latex import latex_to_unicode
 from bot.storage.summaries import Summary
@@ -288,25 +287,6 @@ def matplotlib_comparison(corpus: Sequence[Formula]) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu": cpu,
-        "cores": cores,
-        "python": platform.python_version(),
-        "ziamath": metadata.version("ziamath"),
-        "resvg_py": metadata.version("resvg_py"),
-        "platform": platform.platform(),
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run on 15 formulas")
@@ -314,7 +294,11 @@ async def main() -> None:
     args = parser.parse_args()
     corpus = CORPUS[:20] if args.quick else CORPUS
     rounds = 3 if args.quick else args.rounds
-    report: dict[str, Any] = {"machine": machine()}
+    report: dict[str, Any] = {
+        "machine": describe(
+            ziamath=metadata.version("ziamath"), resvg_py=metadata.version("resvg_py")
+        )
+    }
     with tempfile.TemporaryDirectory(prefix="bench-math-") as tmp:
         directory = Path(tmp)
         report["formula"] = await formulas_benchmark(corpus, directory)
