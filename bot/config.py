@@ -92,8 +92,8 @@ class Settings(BaseSettings):
     # send is older than this and whose outcome is unknown is looked for in the channel
     # before it is sent again. Keep it below Discord's real window ("a few minutes").
     discord_nonce_window_seconds: float = Field(default=60.0, gt=0)
-    # Announcements one process posts per second at most. Discord's 50 a second is per bot:
-    # processes sharing a database without a shared REST proxy split it between them.
+    # Announcements one process posts per second at most, within its share of Discord's
+    # global budget (shared by the live processes through the process registry).
     outbox_sends_per_second: float = Field(default=45.0, gt=0, le=50)
     # Several processes on one database share feeds, announcements and scheduled jobs by
     # leases: a claim lasts this long unless renewed, so the work of a process that died is

@@ -104,7 +104,7 @@ class Discord:
     def channel_for(self, process: str) -> Any:
         def resolve(channel_id: int, guild_id: int) -> Any:
             async def send(*, nonce: str, content: str | None = None, **_: Any) -> Any:
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(0.005)
                 if nonce in self.by_nonce:
                     return self.by_nonce[nonce]
                 self.messages[channel_id].append(content or "")
@@ -132,6 +132,7 @@ async def test_two_senders_deliver_every_row_once_in_order_per_channel(
     ]
     for sender in senders:
         sender.claim_rows = 8  # a few channels per claim: the two interleave
+        assert await sender.db.fetchval("SELECT 1") == 1  # connected before the race
     await asyncio.gather(*(sender.drain() for sender in senders))
     for channel in range(30):
         channel_id = 1000 + channel
