@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.scale --quick         # 400 feeds, a smoke run
     .venv/bin/python -m bench.scale --database-url postgresql://user:pass@host/db
 
-(As a module: run as a script, bench/math.py would stand in for Python's math module.)
+(Run as a module, as the other benchmarks that spawn processes are.)
 
 Each poller process runs the bot's own `FeedPoller` (its default settings, its own parse
 workers, an aiohttp session like the bot's) with an owner id of its own, claiming due feeds
@@ -43,13 +43,13 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.engines import postgres_database, server_url
+from bench.machine import describe
 from bench.poll import (
     FeedServerProcess,
     bot_like_session,
     create_feeds,
     default_poller,
     load_average,
-    machine,
     settings_defaults,
 )
 
@@ -244,7 +244,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "scale",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": describe(),
         "load_average_before": load_average(),
         "feeds": args.feeds,
         "entries_per_feed": args.entries,
