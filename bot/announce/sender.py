@@ -66,8 +66,10 @@ MAX_ATTEMPTS = 25
 # Discord allows a bot 50 requests per second in all; announcements leave room for the rest.
 DEFAULT_SENDS_PER_SECOND = 45.0
 DEFAULT_CHANNEL_CONCURRENCY = 8
-# Rows claimed at once at most (whole channels; see `OutboxRepository.claim_sendable`).
+# Rows claimed at once at most (whole channels; see `OutboxRepository.claim_sendable`), and
+# the seconds of sending a claim is sized for.
 CLAIM_ROWS = 500
+CLAIM_SECONDS = 2.0
 # Sent rows are kept this long (far beyond Discord's nonce window), then pruned.
 KEEP_SENT_SECONDS = 7 * 24 * 3600.0
 # How long Discord is assumed to remember a nonce ("a few minutes"; shorter is safer: a
@@ -158,9 +160,11 @@ class OutboxSender:
         # database, one sends a channel's rows; `owner` is this process's id.
         self.owner = owner or new_owner_id()
         self.lease_seconds = lease_seconds
-        # Rows claimed at once: what this process sends in a third of a lease at its pace,
-        # so that the last is sent well before its lease would expire.
-        self.claim_rows = max(1, min(CLAIM_ROWS, int(sends_per_second * lease_seconds / 3)))
+        # Rows claimed at once: what this process sends in a couple of seconds at its pace
+        # (a third of a lease at most, so the last is sent well before its lease would
+        # expire): a backlog is shared out between the processes in small turns.
+        claim_seconds = min(CLAIM_SECONDS, lease_seconds / 3)
+        self.claim_rows = max(1, min(CLAIM_ROWS, int(sends_per_second * claim_seconds)))
         self.own_user_id = own_user_id
         self.threads = threads
         self.nonce_window = nonce_window
