@@ -62,6 +62,7 @@ from aiohttp import web
 from bench.machine import describe
 
 if TYPE_CHECKING:
+    from bot.announce.poller import FeedPoller
     from bot.storage.database import Database
 
 FANOUT_FEED_INDEX = 1_000_000
@@ -310,6 +311,22 @@ def settings_defaults() -> dict[str, Any]:
     }
 
 
+def default_poller(db: Database, session: aiohttp.ClientSession, **options: Any) -> FeedPoller:
+    """A `FeedPoller` built as the feeds cog builds it, with the default settings."""
+    from bot.announce.poller import FeedPoller, FetchLimits
+
+    defaults = settings_defaults()
+    return FeedPoller(
+        db,
+        session,
+        poll_seconds=defaults["feed_poll_seconds"],
+        concurrency=defaults["feed_concurrency"],
+        max_failures=defaults["feed_max_failures"],
+        limits=FetchLimits(max_bytes=defaults["feed_max_bytes"]),
+        **options,
+    )
+
+
 def bot_like_session() -> aiohttp.ClientSession:
     """The session `bot.app.open_bot` gives the poller."""
     from bot.app import USER_AGENT
@@ -395,7 +412,6 @@ async def create_feeds(db: Database, urls: list[str], now: float) -> list[int]:
 
 async def poll_benchmark(args: argparse.Namespace, tally: LogTally) -> dict[str, Any]:
     from bench.engines import bench_database
-    from bot.announce.poller import FeedPoller, FetchLimits
     from bot.storage.outbox import OutboxRepository
 
     defaults = settings_defaults()
@@ -406,14 +422,7 @@ async def poll_benchmark(args: argparse.Namespace, tally: LogTally) -> dict[str,
             async with bench_database(args.database_url, Path(tmp)) as bench:
                 db = bench.db
                 async with bot_like_session() as session:
-                    poller = FeedPoller(
-                        db,
-                        session,
-                        poll_seconds=defaults["feed_poll_seconds"],
-                        concurrency=defaults["feed_concurrency"],
-                        max_failures=defaults["feed_max_failures"],
-                        limits=FetchLimits(max_bytes=defaults["feed_max_bytes"]),
-                    )
+                    poller = default_poller(db, session)
                     indexes = list(range(args.feeds))
                     await create_feeds(db, [server.url(i) for i in indexes], time.time())
 

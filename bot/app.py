@@ -73,9 +73,11 @@ async def open_bot(
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
     background_tasks: bool = True,
     sync_on_start: bool = True,
+    lease_owner: str | None = None,
 ) -> AsyncIterator[ShortScienceBot]:
     """Open the database, the search index, the HTTP session, the feed workers and the
-    typesetter, build the bot, and close them all on exit."""
+    typesetter, build the bot, and close them all on exit. `lease_owner`: this process's id
+    in the leases on shared work (a process registry's id; by default hostname-pid-random)."""
     configure_discord_endpoints(settings)
     db = await Database.open(settings.database_target, **settings.database_options)
     search: SearchService | None = None
@@ -84,7 +86,12 @@ async def open_bot(
     try:
         # Migrated before the search index opens: it reads the change log.
         await db.migrate()
-        search = SearchService(db, settings.resolved_search_index_path)
+        search = SearchService(
+            db,
+            settings.resolved_search_index_path,
+            lease_owner=lease_owner,
+            lease_seconds=settings.lease_seconds,
+        )
         await search.start()
         timeout = aiohttp.ClientTimeout(total=60, connect=10)
         policy = {} if settings.allow_private_urls else public_only_session_options()
@@ -101,6 +108,7 @@ async def open_bot(
                 background_tasks=background_tasks,
                 sync_on_start=sync_on_start,
                 typesetter=typesetter,
+                lease_owner=lease_owner,
             )
             async with bot:
                 # Metrics and /healthz belong to a serving bot, not to one-shot commands.

@@ -27,6 +27,7 @@ from bot.community.buttons import SummaryButtonHandler
 from bot.config import Settings
 from bot.errors import report_interaction_error
 from bot.feeds.workers import FeedWorkers
+from bot.jobs import free_leases_of_dead_local_processes
 from bot.metrics import BotMetrics
 from bot.processes import ProcessPresence, new_process_identity
 from bot.rest_budget import GlobalRequestBudget
@@ -38,6 +39,7 @@ from bot.sharding import (
     shard_of,
 )
 from bot.storage import Database
+from bot.storage.leases import owner_id
 from bot.storage.processes import IdentifySlots, ProcessRegistry, ShardState
 from bot.typeset import Typesetter
 
@@ -97,6 +99,7 @@ class ShortScienceBot(commands.AutoShardedBot):
         sync_on_start: bool = True,
         typesetter: Typesetter | None = None,
         metrics: BotMetrics | None = None,
+        lease_owner: str | None = None,
     ) -> None:
         # What operators scrape (served by bot.monitoring when METRICS_PORT is set).
         self.metrics = metrics or BotMetrics()
@@ -153,6 +156,11 @@ class ShortScienceBot(commands.AutoShardedBot):
             interval=settings.process_heartbeat_seconds,
             budget=self.rest_budget,
         )
+        # This process's id in the leases it takes on shared work (feeds, the outbox,
+        # scheduled jobs; `bot.storage.leases`): hostname-pid-<its registry id>, so a lease
+        # names its registry row, and a restart on this host knows a dead owner by its pid.
+        identity = self.presence.identity
+        self.lease_owner = lease_owner or owner_id(identity.host, identity.pid, identity.process_id)
         # Known once GET /gateway/bot was asked, when the shards are launched.
         self.session_start_limit: SessionStartLimit | None = None
         self.identify_pacer: IdentifyPacer | None = None
@@ -308,6 +316,9 @@ class ShortScienceBot(commands.AutoShardedBot):
             log.info("Database migrated to version %d", applied[-1])
         if self.background_tasks:
             self.loops.start(self.presence.loop)
+            log.info("This process takes leases on shared work as %s", self.lease_owner)
+            # A predecessor killed on this host: its work is taken over at once.
+            await free_leases_of_dead_local_processes(self.db)
         for extension in self.initial_extensions:
             await self.load_extension(extension)
         dev_guild_id = self.settings.dev_guild_id

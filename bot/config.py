@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     # send is older than this and whose outcome is unknown is looked for in the channel
     # before it is sent again. Keep it below Discord's real window ("a few minutes").
     discord_nonce_window_seconds: float = Field(default=60.0, gt=0)
+    # Announcements one process posts per second at most, within its share of Discord's
+    # global budget (shared by the live processes through the process registry).
+    outbox_sends_per_second: float = Field(default=45.0, gt=0, le=50)
+    # Several processes on one database share feeds, announcements and scheduled jobs by
+    # leases: a claim lasts this long unless renewed, so the work of a process that died is
+    # taken over by the others this many seconds after its last renewal.
+    lease_seconds: float = Field(default=60.0, ge=1)
     # Worker processes that parse feed bodies (and match keyword filters), and the seconds
     # one job may take before its worker is ended and that feed's poll counts as failed.
     feed_parse_workers: int = Field(default=2, ge=1)

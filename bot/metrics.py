@@ -61,7 +61,7 @@ class BotMetrics:
         )
         self.feeds_leased = Gauge(
             "feeds_leased",
-            "Feeds this process is polling right now",
+            "Feeds this process holds a lease on (polling them, or about to)",
             namespace=NAMESPACE,
             registry=registry,
         )
@@ -142,8 +142,8 @@ class BotMetrics:
             registry=registry,
         )
         self._received: OrderedDict[int, float] = OrderedDict()
-        # Feeds being polled by this process (the feeds cog says how to count them).
-        self.polls_in_flight: Callable[[], int] = lambda: 0
+        # Feeds this process holds a lease on (the feeds cog says how to count them).
+        self.leased_feeds: Callable[[], int] = lambda: 0
 
     # --- recording --------------------------------------------------------------------
 

@@ -127,7 +127,7 @@ class MonitoringServer:
     async def refresh(self) -> None:
         """Set the gauges of state to what they are now."""
         metrics = self.bot.metrics
-        metrics.feeds_leased.set(metrics.polls_in_flight())
+        metrics.feeds_leased.set(metrics.leased_feeds())
         metrics.live_processes.set(self.bot.presence.live_processes)
         metrics.rest_budget.set(self.bot.rest_budget.rate)
         metrics.shard_latency.clear()

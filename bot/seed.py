@@ -18,14 +18,16 @@ from typing import Final
 import aiohttp
 
 from bot.ingest import FeedImportError, import_source
+from bot.jobs import SharedJob
 from bot.pacing import backoff_delay
 from bot.rendering.text import plural
-from bot.storage.database import Database
+from bot.storage.database import Database, DatabaseUnavailableError
 from bot.storage.state import BotStateRepository, SeedStatus
 
 log = logging.getLogger(__name__)
 
 MAX_RETRY_SECONDS: Final = 3600.0
+SEED_JOB: Final = "seed import"
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -99,6 +101,27 @@ class FeedSeeder:
             pending = plural(len(remaining or self.sources), "seed feed")
             log.warning("%s not imported yet; trying again in %.1f s", pending, delay)
             await self.sleep(delay)
+
+    async def run_shared(self, *, owner: str, lease_seconds: float) -> SeedStatus | None:
+        """`run()` by one of the processes sharing the database (a job lease, `bot.jobs`):
+        the others wait, and take the import over if its process dies before it is done."""
+        if not self.sources:
+            return await self.run()
+        job = SharedJob(
+            self.db, SEED_JOB, self.run, owner=owner, every=0.0, lease_seconds=lease_seconds
+        )
+        while True:
+            try:
+                status = await self.state.seed_status()
+                if status in ("done", "skipped"):
+                    log.debug("No seed import: it is %s for this database", status)
+                    return status
+                if await job.run_once():
+                    return await self.state.seed_status()
+            except DatabaseUnavailableError as exc:
+                log.warning("The seed import waits for the database (%s)", exc)
+            # Another process is seeding (or the database is away): look again later.
+            await self.sleep(min(self.retry_seconds, lease_seconds))
 
     async def _import(self, sources: list[str]) -> list[str]:
         """Import each source; return those that failed (each failure logged)."""

@@ -15,6 +15,7 @@ from bot.bot import ShortScienceBot
 from bot.community.arxiv import ArxivClient
 from bot.enrichment.crossref import CrossrefClient
 from bot.enrichment.service import PaperEnricher
+from bot.jobs import SharedJob
 
 COG_NAME = "Enrichment"
 ENRICHMENT_LOOP = "paper enrichment"
@@ -43,11 +44,21 @@ class EnrichmentCog(commands.Cog, name=COG_NAME):
 
     async def cog_load(self) -> None:
         if self.bot.background_tasks:
+            # One process of those sharing the database works the backlog at a time (arXiv
+            # and Crossref want one polite client, not one per process).
+            job = SharedJob(
+                self.bot.db,
+                ENRICHMENT_LOOP,
+                self.enrich,
+                owner=self.bot.lease_owner,
+                every=self.bot.settings.enrichment_interval_seconds,
+                lease_seconds=self.bot.settings.lease_seconds,
+            )
             self.loop = self.bot.loops.start(
                 BackgroundLoop(
                     ENRICHMENT_LOOP,
-                    self.enrich,
-                    interval=self.bot.settings.enrichment_interval_seconds,
+                    job.run_once,
+                    interval=job.tick_seconds,
                     description="fills papers in from arXiv and Crossref",
                 )
             )

@@ -36,6 +36,7 @@ from bot.bot import ShortScienceBot
 from bot.errors import UserFacingError, logged_autocomplete, report_interaction_error
 from bot.feeds import DiscoveredFeed, FeedEntry, FetchResult, ParsedFeed
 from bot.ingest import ingest_entries
+from bot.jobs import SharedJob
 from bot.net import is_ip_literal, is_valid_host_name
 from bot.rendering import escape_markdown, shorten, split_pages
 from bot.rendering.text import plural
@@ -50,6 +51,7 @@ from bot.storage.feeds import (
     SubscriptionWithFeed,
 )
 from bot.storage.interactions import STATE_ID_PATTERN, InteractionStateRepository
+from bot.storage.leases import DEFAULT_LEASE_SECONDS
 from bot.storage.outbox import OutboxRepository
 from bot.ui import NOT_YOURS, Control, Controls, ControlTimers, selected_values
 
@@ -61,6 +63,8 @@ MANAGE_SERVER = discord.Permissions(manage_guild=True)
 SENDER_IDLE_SECONDS = 5.0
 MAX_POLL_TICK_SECONDS = 10.0
 PRUNE_SECONDS = 3600.0
+# Who polled which feed (feed_poll_log) is kept a day.
+POLL_LOG_KEEP_SECONDS = 24 * 3600.0
 POLLER_LOOP = "feed poller"
 SENDER_LOOP = "announcement sender"
 PRUNING_LOOP = "outbox pruning"
@@ -78,9 +82,10 @@ FEED_CHOICE_SECONDS = 300.0
 FEED_CHOICE_TEMPLATE = rf"ss:feedpick:(?P<state>{STATE_ID_PATTERN})"
 
 
-def poll_tick_seconds(poll_seconds: float) -> float:
-    """How often the poller looks for due feeds: often enough for a feed's own schedule."""
-    return min(max(poll_seconds / 4, 0.25), MAX_POLL_TICK_SECONDS)
+def poll_tick_seconds(poll_seconds: float, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> float:
+    """How often the poller looks for due feeds: often enough for a feed's own schedule,
+    and to renew the leases of its polls in time (a third of a lease)."""
+    return min(max(poll_seconds / 4, 0.25), MAX_POLL_TICK_SECONDS, lease_seconds / 3)
 
 
 def shown_url(url: str) -> str:
@@ -345,6 +350,9 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             on_drained=lambda report: bot.metrics.record_sends(
                 sent=report.sent, found=report.found, retried=report.retried, dropped=report.dropped
             ),
+            sends_per_second=settings.outbox_sends_per_second,
+            owner=bot.lease_owner,
+            lease_seconds=settings.lease_seconds,
         )
         self.poller = FeedPoller(
             bot.db,
@@ -357,17 +365,30 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             workers=bot.feed_workers,
             on_enqueued=self.sender.notify,
             on_polled=lambda outcome, seconds: bot.metrics.record_poll(outcome.status, seconds),
+            owner=bot.lease_owner,
+            lease_seconds=settings.lease_seconds,
+            on_capacity=self._poll_more,
         )
         self.feeds = self.poller.feeds
         self.states = InteractionStateRepository(bot.db)
         self.timers = ControlTimers()
         self.loops: list[BackgroundLoop] = []
+        # Forgetting delivered announcements and old poll log rows: once an hour, by one of
+        # the processes sharing the database.
+        self.pruning = SharedJob(
+            bot.db,
+            PRUNING_LOOP,
+            self.prune,
+            owner=bot.lease_owner,
+            every=PRUNE_SECONDS,
+            lease_seconds=settings.lease_seconds,
+        )
 
     # --- lifecycle --------------------------------------------------------------------
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(ResumeButton, FeedChoiceControl)
-        self.bot.metrics.polls_in_flight = lambda: self.poller.polls_in_flight
+        self.bot.metrics.leased_feeds = lambda: self.poller.feeds_leased
         if not self.bot.background_tasks:
             return
         ready = self.bot.wait_until_ready
@@ -376,8 +397,10 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
                 BackgroundLoop(
                     POLLER_LOOP,
                     self.poller.start_due,
-                    interval=poll_tick_seconds(self.bot.settings.feed_poll_seconds),
-                    description="starts the polls of due feeds",
+                    interval=poll_tick_seconds(
+                        self.bot.settings.feed_poll_seconds, self.bot.settings.lease_seconds
+                    ),
+                    description="claims due feeds and starts their polls",
                     before_first_run=ready,
                 )
             )
@@ -387,9 +410,9 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             self.bot.loops.start(
                 BackgroundLoop(
                     PRUNING_LOOP,
-                    self.sender.prune,
-                    interval=PRUNE_SECONDS,
-                    description="forgets delivered announcements after a week",
+                    self.pruning.run_once,
+                    interval=self.pruning.tick_seconds,
+                    description="forgets delivered announcements after a week (one process)",
                 )
             )
         )
@@ -400,7 +423,11 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
         loop = self.bot.loops.start(
             BackgroundLoop(
                 SENDER_LOOP,
-                lambda: self.sender.run_once(SENDER_IDLE_SECONDS),
+                # Rows enqueued by other processes, or whose lease a dead process left, are
+                # found by looking again at least this often.
+                lambda: self.sender.run_once(
+                    min(SENDER_IDLE_SECONDS, self.bot.settings.lease_seconds)
+                ),
                 interval=0,  # run_once waits for work itself
                 description="posts the announcements waiting in the outbox",
                 before_first_run=self.bot.wait_until_ready,
@@ -415,6 +442,19 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
         for loop in self.loops:
             await self.bot.loops.stop(loop)
         await self.poller.close()
+        if self.bot.background_tasks:
+            await self.sender.release()
+
+    def _poll_more(self) -> None:
+        """Polls ended: claim more due feeds now rather than at the poller's next tick."""
+        loop = self.bot.loops.get(POLLER_LOOP)
+        if loop is not None and loop.running:
+            loop.run_soon()
+
+    async def prune(self) -> None:
+        """Forget delivered announcements after a week and the poll log after a day."""
+        await self.sender.prune()
+        await self.feeds.prune_poll_log(older_than=time.time() - POLL_LOG_KEEP_SECONDS)
 
     @commands.Cog.listener(f"on_{ANNOUNCEMENT_ENQUEUED}")
     async def on_announcement_enqueued(self) -> None:
@@ -508,7 +548,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             feed = await self.feeds.get(feed_id)
             assert feed is not None
         if not feed.initialized:
-            await self.poller.apply(feed, result, parsed)
+            await self.poller.initialize(feed, result, parsed)
         seen = await self.feeds.seen_count(feed.id)
         name = escape_markdown(parsed.title or feed.display_name)
         lines = [

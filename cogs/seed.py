@@ -31,7 +31,12 @@ class SeedCog(commands.Cog, name=COG_NAME):
 
     async def cog_load(self) -> None:
         if self.bot.background_tasks and self.seeder.sources:
-            self.task = asyncio.create_task(self.seeder.run(), name="seed-feeds")
+            self.task = asyncio.create_task(
+                self.seeder.run_shared(
+                    owner=self.bot.lease_owner, lease_seconds=self.bot.settings.lease_seconds
+                ),
+                name="seed-feeds",
+            )
 
     async def cog_unload(self) -> None:
         if self.task is not None:

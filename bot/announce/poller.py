@@ -59,6 +59,7 @@ from bot.storage.feeds import (
     Subscription,
     SubscriptionRepository,
 )
+from bot.storage.leases import DEFAULT_LEASE_SECONDS, LeaseLostError, new_owner_id
 from bot.storage.outbox import NewOutboxMessage, OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,11 @@ log = logging.getLogger(__name__)
 # arXiv announces each paper as new, cross-listed or replaced; a new version is not news.
 ANNOUNCED_ARXIV_TYPES = frozenset({"new", "cross"})
 
-PollStatus = Literal["new", "unchanged", "not_modified", "initialized", "failed", "paused"]
+# "busy": another process holds the feed's lease (polls it); "lost": the lease expired and
+# another process took the feed over before this poll could record anything.
+PollStatus = Literal[
+    "new", "unchanged", "not_modified", "initialized", "failed", "paused", "busy", "lost"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +271,9 @@ class FeedPoller:
         backoff_base: float = BACKOFF_BASE_SECONDS,
         on_enqueued: Callable[[], None] = lambda: None,
         on_polled: Callable[[PollOutcome, float], None] = lambda outcome, seconds: None,
+        owner: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        on_capacity: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -288,39 +296,116 @@ class FeedPoller:
         self.outbox = OutboxRepository(db)
         # A quarter of the slots per server unless told otherwise (the bot's setting).
         self.slots = FetchSlots(concurrency, guild_concurrency or max(1, concurrency // 4))
+        self.concurrency = concurrency
         self.writer = BatchWriter(db)
+        # Feeds are polled under leases (bot.storage.leases), so that processes sharing the
+        # database never poll one feed at once; `owner` is this process's id.
+        self.owner = owner or new_owner_id()
+        self.lease_seconds = lease_seconds
+        # Called when polls finished and more feeds may be claimed (the bot's poller loop
+        # runs again at once instead of at its next tick).
+        self.on_capacity = on_capacity
         self._in_flight: dict[int, asyncio.Task[PollOutcome]] = {}
+        self._leased: set[int] = set()  # feeds this process holds a lease on and polls
+        self._renewed_at = 0.0
+        self._claiming = asyncio.Lock()
 
     # --- scheduling -------------------------------------------------------------------
 
+    @property
+    def claim_limit(self) -> int:
+        """How many more feeds this process claims now: enough to keep its fetch slots busy
+        with as many waiting (twice its concurrency in all), and no more, so that the other
+        processes get their share of the due feeds."""
+        return max(0, 2 * self.concurrency - len(self._in_flight))
+
     async def start_due(self) -> list[asyncio.Task[PollOutcome]]:
-        """Start a poll task for every due feed not already being polled; do not wait."""
-        due = await self.feeds.due(self.clock(), exclude=list(self._in_flight))
-        guilds = await self.feeds.subscriber_guilds([feed.id for feed in due])
-        started = []
-        for feed in due:
-            if feed.id in self._in_flight:
-                continue  # started by a concurrent caller while we were querying
-            task = asyncio.create_task(
-                self.poll(feed, guilds.get(feed.id, ())), name=f"poll-feed-{feed.id}"
+        """Claim due feeds (up to `claim_limit`) and start a poll task for each; do not wait.
+        Also renews the leases of the polls in flight when a third of the lease has passed."""
+        async with self._claiming:
+            await self.renew_leases_if_due()
+            due = await self.feeds.claim_due(
+                self.owner,
+                now=self.clock(),
+                lease_seconds=self.lease_seconds,
+                limit=self.claim_limit,
+                exclude=list(self._in_flight),
             )
-            self._in_flight[feed.id] = task
-            task.add_done_callback(functools.partial(self._forget_in_flight, feed.id))
-            started.append(task)
-        return started
+            if not due:
+                return []
+            self._leased.update(feed.id for feed in due)
+            guilds = await self.feeds.subscriber_guilds([feed.id for feed in due])
+            started = []
+            for feed in due:
+                if feed.id in self._in_flight:
+                    continue  # started by a concurrent caller while we were claiming
+                task = asyncio.create_task(
+                    self.poll(feed, guilds.get(feed.id, ())), name=f"poll-feed-{feed.id}"
+                )
+                self._in_flight[feed.id] = task
+                task.add_done_callback(functools.partial(self._forget_in_flight, feed.id))
+                started.append(task)
+            return started
+
+    async def renew_leases_if_due(self) -> None:
+        """Renew the leases of the feeds being polled when a third of the lease has passed
+        since the last renewal; a feed whose lease was lost is logged (its poll will record
+        nothing: `FeedRepository.hold_lease`)."""
+        now = self.clock()
+        if not self._leased or now - self._renewed_at < self.lease_seconds / 3:
+            return
+        self._renewed_at = now
+        held = list(self._leased)
+        kept = await self.feeds.renew_leases(
+            self.owner, held, now=now, lease_seconds=self.lease_seconds
+        )
+        missing = [feed_id for feed_id in held if feed_id not in kept]
+        # Not renewed: recorded (and freed) just now by its poll, or taken over.
+        lost = sorted(await self.feeds.taken_over(self.owner, missing)) if missing else []
+        if lost:
+            log.warning(
+                "Lost the lease on %s while polling (another process took them over): %s",
+                plural(len(lost), "feed"),
+                ", ".join(map(str, lost)),
+            )
 
     @property
     def polls_in_flight(self) -> int:
         """How many feeds are being polled right now."""
         return len(self._in_flight)
 
+    @property
+    def feeds_leased(self) -> int:
+        """How many feeds this process holds a lease on (being polled, or about to be)."""
+        return len(self._leased)
+
     def _forget_in_flight(self, feed_id: int, _task: asyncio.Task[PollOutcome]) -> None:
         self._in_flight.pop(feed_id, None)
+        if len(self._in_flight) <= self.concurrency:
+            self.on_capacity()
 
     async def poll_due(self) -> list[PollOutcome]:
-        """Poll every due feed and wait for all of them (tests, `poll now`)."""
-        tasks = await self.start_due()
-        return list(await asyncio.gather(*tasks))
+        """Poll due feeds until none is left to claim and wait for all of them (tests,
+        `poll now`, benchmarks)."""
+        started: list[asyncio.Task[PollOutcome]] = []
+        claiming = True
+        while True:
+            if claiming:
+                try:
+                    started += await self.start_due()
+                except DatabaseUnavailableError:
+                    if not started and not self._in_flight:
+                        raise
+                    # The polls started end by themselves (and say so); none is claimed
+                    # until the database is back.
+                    claiming = False
+            running = list(self._in_flight.values())
+            if not running:
+                return [task.result() for task in started]
+            # Until a poll ends (room to claim more) or a third of the lease passed (renew).
+            await asyncio.wait(
+                running, timeout=self.lease_seconds / 3, return_when=asyncio.FIRST_COMPLETED
+            )
 
     async def wait_idle(self) -> None:
         """Wait for the polls in flight to finish."""
@@ -328,12 +413,18 @@ class FeedPoller:
             await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
 
     async def close(self) -> None:
-        """Cancel the polls in flight; their transactions roll back and are redone later."""
+        """Cancel the polls in flight; their transactions roll back and are redone later
+        (by any process: this one's leases are freed at once, when the database answers)."""
         tasks = list(self._in_flight.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.writer.close()
+        try:
+            await self.feeds.release_leases(self.owner)
+        except DatabaseUnavailableError as exc:
+            log.warning("Could not free this process's feed leases (%s); they expire", exc)
+        self._leased.clear()
         if self._owns_workers:
             await self.workers.close()
 
@@ -362,7 +453,8 @@ class FeedPoller:
         """Poll one feed. Never raises (except cancellation): failures are recorded.
 
         `guild_ids` are the servers subscribed to it (looked up when not given): the poll
-        waits for a fetch slot one of them may use.
+        waits for a fetch slot one of them may use. A feed not claimed by `start_due` is
+        claimed first ("busy" when another process polls it).
         """
         started = time.monotonic()
         outcome = await self._poll(feed, guild_ids)
@@ -371,6 +463,8 @@ class FeedPoller:
 
     async def _poll(self, feed: Feed, guild_ids: Sequence[int] | None) -> PollOutcome:
         try:
+            if feed.id not in self._leased and not await self._claim(feed.id):
+                return PollOutcome(feed.id, "busy")
             if guild_ids is None:
                 guild_ids = (await self.feeds.subscriber_guilds([feed.id])).get(feed.id, ())
             async with self.slots.slot(guild_ids):
@@ -380,6 +474,8 @@ class FeedPoller:
                 return await self.apply(feed, result)
         except asyncio.CancelledError:
             raise
+        except LeaseLostError as exc:
+            return self._lost(feed, exc)
         except DatabaseUnavailableError as exc:
             # Nothing can be recorded now: the feed stays due, and is polled again once the
             # database is back (what this poll committed before stays; the rest is redone).
@@ -391,13 +487,44 @@ class FeedPoller:
             # A bug must cost one feed one poll, never the poller.
             log.exception("Polling feed %d (%s) failed unexpectedly", feed.id, feed.url)
             return await self._failed(feed, f"internal error ({type(exc).__name__})")
+        finally:
+            self._leased.discard(feed.id)
+
+    async def initialize(self, feed: Feed, result: FetchResult, parsed: ParsedFeed) -> bool:
+        """Record a new feed's current entries as seen from a fetch made already (`/feed
+        add`), under the feed's lease; False when another process is polling it (its poll
+        records them)."""
+        if not await self._claim(feed.id):
+            return False
+        try:
+            outcome = await self.apply(feed, result, parsed)
+        except LeaseLostError:
+            return False
+        finally:
+            self._leased.discard(feed.id)
+        return outcome.status != "lost"
+
+    async def _claim(self, feed_id: int) -> bool:
+        claimed = await self.feeds.claim(
+            feed_id, self.owner, now=self.clock(), lease_seconds=self.lease_seconds
+        )
+        if claimed:
+            self._leased.add(feed_id)
+        return claimed
+
+    def _lost(self, feed: Feed, exc: LeaseLostError) -> PollOutcome:
+        log.warning("Poll of feed %d not recorded: its lease was lost (%s)", feed.id, exc)
+        return PollOutcome(feed.id, "lost", error=str(exc))
 
     async def apply(
         self, feed: Feed, result: FetchResult, parsed: ParsedFeed | None = None
     ) -> PollOutcome:
         """Act on a fetch of `feed`: follow moves, record failures, find and announce news.
 
-        `parsed` may be given when the caller parsed the body already (`/feed add`).
+        `parsed` may be given when the caller parsed the body already (`/feed add`). The
+        feed must be leased by this process (`poll` and `initialize` see to it): each
+        transaction recording the poll checks the lease first (`LeaseLostError` when it was
+        lost, and nothing of the poll is recorded).
         """
         moved_to = result.permanent_redirect_url
         if moved_to and moved_to != feed.url and await self.feeds.move_url(feed.id, moved_to):
@@ -410,18 +537,17 @@ class FeedPoller:
         now = self.clock()
         next_poll_at = now + jittered(self._interval(feed, result, None), self.rng)
         if result.not_modified:
-            await self.feeds.record_unchanged(feed.id, now=now, next_poll_at=next_poll_at)
-            return PollOutcome(feed.id, "not_modified")
+            return await self._unchanged(feed, "not_modified", now=now, next_poll_at=next_poll_at)
         digest = result.sha256 or body_hash(result.body)
         if feed.initialized and digest == feed.body_hash:
-            await self.feeds.record_unchanged(
-                feed.id,
+            return await self._unchanged(
+                feed,
+                "unchanged",
                 now=now,
                 next_poll_at=next_poll_at,
                 etag=result.etag,
                 last_modified=result.last_modified,
             )
-            return PollOutcome(feed.id, "unchanged")
         if parsed is None:
             parsed = await self.parse(result)
         if not parsed.is_feed:
@@ -429,6 +555,29 @@ class FeedPoller:
                 feed, parsed.error or "the response is not an RSS or Atom feed"
             )
         return await self._record_entries(feed, result, parsed, digest)
+
+    async def _unchanged(
+        self,
+        feed: Feed,
+        status: Literal["not_modified", "unchanged"],
+        *,
+        now: float,
+        next_poll_at: float,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> PollOutcome:
+        """Record a poll that found nothing new (and free the feed), if still ours."""
+        async with self.db.transaction() as conn:
+            await self.feeds.end_lease(feed.id, self.owner, outcome=status, now=now, conn=conn)
+            await self.feeds.record_unchanged(
+                feed.id,
+                now=now,
+                next_poll_at=next_poll_at,
+                etag=etag,
+                last_modified=last_modified,
+                conn=conn,
+            )
+        return PollOutcome(feed.id, status)
 
     def _interval(self, feed: Feed, result: FetchResult, parsed: ParsedFeed | None) -> float:
         ttl = parsed.ttl if parsed is not None else None
@@ -459,6 +608,8 @@ class FeedPoller:
         plan = await self._plan_announcements(feed, parsed, entries) if feed.initialized else None
 
         async def record_success(conn: Connection) -> None:
+            outcome = "new" if feed.initialized else "initialized"
+            await self.feeds.end_lease(feed.id, self.owner, outcome=outcome, now=now, conn=conn)
             await self.feeds.record_success(
                 feed.id,
                 now=now,
@@ -520,9 +671,11 @@ class FeedPoller:
         decided here, in the transaction that marks it seen: that is what makes its
         announcement happen once.
         """
-        # Another process writing this feed's entries at once waits here (PostgreSQL), so
-        # what it marked seen is seen here: an entry is announced once.
-        await self.feeds.lock(feed.id, conn=conn)
+        # Nothing is written unless the feed is still this poll's (a process whose lease
+        # expired while it stalled must not record what the process that took the feed over
+        # records too); and another process writing this feed's entries at once waits here
+        # (PostgreSQL), so what it marked seen is seen here: an entry is announced once.
+        await self.feeds.hold_lease(feed.id, self.owner, conn=conn)
         seen = await self.feeds.seen_identities(
             feed.id, [entry.identity for entry in entries], conn=conn
         )
@@ -614,7 +767,16 @@ class FeedPoller:
         if retry_after is not None:
             # The server said when to come back (429/503); a day at most, as for backoff.
             delay = max(delay, min(retry_after, BACKOFF_CAP_SECONDS))
-        await self.feeds.record_failure(feed.id, error, now=now, next_poll_at=now + delay)
+        try:
+            async with self.db.transaction() as conn:
+                await self.feeds.end_lease(
+                    feed.id, self.owner, outcome="failed", now=now, conn=conn
+                )
+                await self.feeds.record_failure(
+                    feed.id, error, now=now, next_poll_at=now + delay, conn=conn
+                )
+        except LeaseLostError as exc:
+            return self._lost(feed, exc)
         log.info("Feed %d (%s) failed (%d in a row): %s", feed.id, feed.url, failures, error)
         return PollOutcome(feed.id, "failed", error=error)
 
@@ -622,7 +784,22 @@ class FeedPoller:
         """Stop polling a feed and tell each subscribed channel once, in one transaction."""
         now = self.clock()
         notice = paused_notice_text(feed.display_name, feed.url, reason)
+        try:
+            notified = await self._record_pause(feed, reason, notice, error=error, now=now)
+        except LeaseLostError as exc:
+            return self._lost(feed, exc)
+        log.warning("Paused feed %d (%s): %s", feed.id, feed.url, reason)
+        if notified:
+            self.on_enqueued()
+        return PollOutcome(feed.id, "paused", error=error or reason)
+
+    async def _record_pause(
+        self, feed: Feed, reason: str, notice: str, *, error: str | None, now: float
+    ) -> set[int]:
+        """Pause the feed and enqueue one notice per channel, in one transaction (only while
+        the feed is this process's). Returns the channels notified."""
         async with self.db.transaction() as conn:
+            await self.feeds.end_lease(feed.id, self.owner, outcome="paused", now=now, conn=conn)
             await self.feeds.record_failure(
                 feed.id, error or reason, now=now, next_poll_at=now, conn=conn
             )
@@ -645,10 +822,7 @@ class FeedPoller:
                     now=now,
                     conn=conn,
                 )
-        log.warning("Paused feed %d (%s): %s", feed.id, feed.url, reason)
-        if notified:
-            self.on_enqueued()
-        return PollOutcome(feed.id, "paused", error=error or reason)
+        return notified
 
 
 @dataclass(slots=True)

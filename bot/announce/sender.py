@@ -52,6 +52,7 @@ from bot.announce.threads import ThreadOperations, thread_name
 from bot.pacing import RequestSpacer, backoff_delay
 from bot.storage.database import Database, DatabaseUnavailableError
 from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, SubscriptionRepository
+from bot.storage.leases import DEFAULT_LEASE_SECONDS, LeaseLostError, new_owner_id
 from bot.storage.outbox import AnnouncedSummary, OutboxMessage, OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,10 @@ MAX_ATTEMPTS = 25
 # Discord allows a bot 50 requests per second in all; announcements leave room for the rest.
 DEFAULT_SENDS_PER_SECOND = 45.0
 DEFAULT_CHANNEL_CONCURRENCY = 8
+# Rows claimed at once at most (whole channels; see `OutboxRepository.claim_sendable`), and
+# the seconds of sending a claim is sized for.
+CLAIM_ROWS = 500
+CLAIM_SECONDS = 2.0
 # Sent rows are kept this long (far beyond Discord's nonce window), then pruned.
 KEEP_SENT_SECONDS = 7 * 24 * 3600.0
 # How long Discord is assumed to remember a nonce ("a few minutes"; shorter is safer: a
@@ -144,11 +149,22 @@ class OutboxSender:
         sends_per_second: float = DEFAULT_SENDS_PER_SECOND,
         channel_concurrency: int = DEFAULT_CHANNEL_CONCURRENCY,
         on_drained: Callable[[DrainReport], None] = lambda report: None,
+        owner: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.db = db
         self.channel_for = channel_for
+        # Rows are sent under leases (bot.storage.leases): of the processes sharing the
+        # database, one sends a channel's rows; `owner` is this process's id.
+        self.owner = owner or new_owner_id()
+        self.lease_seconds = lease_seconds
+        # Rows claimed at once: what this process sends in a couple of seconds at its pace
+        # (a third of a lease at most, so the last is sent well before its lease would
+        # expire): a backlog is shared out between the processes in small turns.
+        claim_seconds = min(CLAIM_SECONDS, lease_seconds / 3)
+        self.claim_rows = max(1, min(CLAIM_ROWS, int(sends_per_second * claim_seconds)))
         self.own_user_id = own_user_id
         self.threads = threads
         self.nonce_window = nonce_window
@@ -203,7 +219,12 @@ class OutboxSender:
 
     async def _drain_all(self, report: DrainReport) -> None:
         while True:
-            rows = await self.outbox.sendable(self.clock())
+            rows = await self.outbox.claim_sendable(
+                self.owner,
+                now=self.clock(),
+                lease_seconds=self.lease_seconds,
+                limit=self.claim_rows,
+            )
             rows = [row for row in rows if row.channel_id not in report.disabled_channels]
             if not rows:
                 return
@@ -218,8 +239,18 @@ class OutboxSender:
         async with self._channel_slots:
             for row in rows:
                 if not await self._deliver(row, report):
-                    # Keep the channel's order: what follows waits for this row's retry.
+                    # Keep the channel's order: what follows waits for this row's retry,
+                    # by whichever process claims the channel then.
+                    await self.outbox.release_channel(self.owner, row.channel_id)
                     return
+
+    async def release(self) -> None:
+        """Free this process's claims on the outbox (it is stopping): the other processes
+        take its channels over at once instead of when the leases expire."""
+        try:
+            await self.outbox.release_all(self.owner)
+        except DatabaseUnavailableError as exc:
+            log.warning("Could not free this process's outbox leases (%s); they expire", exc)
 
     async def _deliver(self, row: OutboxMessage, report: DrainReport) -> bool:
         """Send one row (its message, or its forum post). Returns False when the rest of its
@@ -253,6 +284,11 @@ class OutboxSender:
             # An outage, not this row's fault: the loop backs off and the row is sent (or
             # found in the channel) once the database is back.
             raise
+        except LeaseLostError as exc:
+            # Another process took the channel over (this one stalled past the lease): it
+            # sends the row and the rest of the channel.
+            log.warning("Outbox row %d not sent here: %s", row.id, exc)
+            return False
         except Exception as exc:
             return await self._failed(row, exc, report)
         if posted.found:
@@ -291,9 +327,16 @@ class OutboxSender:
         if built is None:
             return None
         await self.limiter.wait_turn()
-        if row.first_attempt_at is None:
-            await self.outbox.mark_attempting(row.id, now=self.clock())
+        await self._begin_attempt(row)
         return built
+
+    async def _begin_attempt(self, row: OutboxMessage) -> None:
+        """Just before a send: check the row is still this process's to send (raises
+        `LeaseLostError`), extend its lease and record its first attempt."""
+        if not await self.outbox.begin_attempt(
+            row.id, self.owner, now=self.clock(), lease_seconds=self.lease_seconds
+        ):
+            raise LeaseLostError(f"its channel's lease is no longer {self.owner}'s")
 
     async def _post_in_forum(self, row: OutboxMessage) -> _Posted | None:
         """The row's post in its forum channel: a thread titled with the paper (or the line),

@@ -42,6 +42,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from bot.background import BackgroundLoop
 from bot.errors import UserFacingError
+from bot.jobs import SharedJob
 from bot.search import engine
 from bot.search.engine import (
     SearchPage,
@@ -62,6 +63,7 @@ from bot.search.index import (
 from bot.search.query import ParsedQuery, parse_query
 from bot.storage import search as source
 from bot.storage.database import Database, ThreadReader
+from bot.storage.leases import DEFAULT_LEASE_SECONDS, new_owner_id
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,9 @@ CHANGES_PER_COMMIT: Final = 10_000
 READER_THREADS: Final = 4
 INDEXER_LOOP: Final = "search indexer"
 PRUNE_EVERY_SECONDS: Final = 3600.0
+# How often a process looks whether the change log is due for pruning (one process does it).
+PRUNE_TRY_SECONDS: Final = 60.0
+PRUNING_JOB: Final = "search log pruning"
 BUILD_AT_ONCE_MAX: Final = 2000  # summaries; more are indexed in the background
 _ORIGINS: Final = {"feeds": "feed", "feed": "feed", "community": "community", "all": "all"}
 
@@ -124,6 +129,8 @@ class SearchService:
         sync_timeout: float = 3.0,
         retention_seconds: float = 7 * 24 * 3600.0,
         gap_grace_seconds: float = 60.0,
+        lease_owner: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.db = db
         self.index_path = Path(index_path)
@@ -157,6 +164,16 @@ class SearchService:
         )
         self._rebuild_task: asyncio.Task[RebuildReport] | None = None
         self._last_prune = 0.0
+        # The change log is shared by every process's index: pruning it is a job run once
+        # across the processes (`bot.jobs`), by whichever finds it due first.
+        self._pruning = SharedJob(
+            db,
+            PRUNING_JOB,
+            self._prune_changes,
+            owner=lease_owner or new_owner_id(),
+            every=PRUNE_EVERY_SECONDS,
+            lease_seconds=lease_seconds,
+        )
         self._following = False
         self._closed = False
 
@@ -319,20 +336,26 @@ class SearchService:
         return await loop.run_in_executor(self._writer_pool, function, *args)
 
     async def _prune_if_due(self) -> None:
-        """Forget change log rows older than the retention that this index has applied."""
+        """Forget change log rows older than the retention that this index has applied,
+        when no process did it within the hour (a process whose own index lags further
+        behind than that finds the log pruned past it, and rebuilds its index)."""
+        if time.monotonic() - self._last_prune < PRUNE_TRY_SECONDS:
+            return
+        self._last_prune = time.monotonic()
+        # Inside the indexer's own cycle: its commits (the job's lease, the pruning) must not
+        # wait for the indexer.
+        with self.db.commit_hooks_not_awaited():
+            await self._pruning.run_once()
+
+    async def _prune_changes(self) -> None:
         index = self._index
         if index is None or index.read_only:
             return
-        if time.monotonic() - self._last_prune < PRUNE_EVERY_SECONDS:
-            return
-        self._last_prune = time.monotonic()
-        # Inside the indexer's own cycle: its commit must not wait for the indexer.
-        with self.db.commit_hooks_not_awaited():
-            await source.prune_changes(
-                self.db,
-                older_than=time.time() - self.retention_seconds,
-                keep_after=index.applied_seq,
-            )
+        await source.prune_changes(
+            self.db,
+            older_than=time.time() - self.retention_seconds,
+            keep_after=index.applied_seq,
+        )
 
     def _writer_connection(self) -> ThreadReader:
         conn: ThreadReader | None = getattr(self._local, "writer_conn", None)

@@ -9,7 +9,9 @@ engines goes through a `Dialect`, taken from the connection or the database
   `json_each`, PostgreSQL compares with `= ANY(array)`;
 - many rows bound as one parameter (`json_rows`): a JSON array of arrays, read by
   `json_each` or `jsonb_array_elements` (PostgreSQL needs each column's type spelled out);
-- `FOR UPDATE` row locks (`for_update`): PostgreSQL only; SQLite has one writer at a time;
+- `FOR UPDATE` row locks (`for_update`, and `skip_locked` to pass over rows another
+  transaction holds, as processes claiming work do): PostgreSQL only; SQLite has one writer
+  at a time;
 - the current Unix time in SQL (`unix_now`).
 
 Upserts (`INSERT ... ON CONFLICT`), `RETURNING`, `FILTER`, `lower()` and `||` are the same on
@@ -88,6 +90,14 @@ class Dialect:
         """` FOR UPDATE` on PostgreSQL (lock the rows read until the transaction ends);
         nothing on SQLite, whose write transactions run one at a time anyway."""
         return " FOR UPDATE" if self.is_postgresql else ""
+
+    @property
+    def skip_locked(self) -> str:
+        """` FOR UPDATE SKIP LOCKED` on PostgreSQL: lock the rows read, passing over those
+        another transaction holds (two processes claiming work at once never get the same
+        row, and neither waits for the other); nothing on SQLite, where one write
+        transaction runs at a time and so sees every claim made before it."""
+        return " FOR UPDATE SKIP LOCKED" if self.is_postgresql else ""
 
     @property
     def unix_now(self) -> str:

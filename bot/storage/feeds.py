@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.storage.database import Connection, Database, IntegrityError, Row
+from bot.storage.leases import LeaseLostError
 
 # How a subscription's announcements reach its channel (migration 0014): a message; a message
 # with a discussion thread started from it (`/feed add ... thread:true`); or a post in a
@@ -307,12 +308,169 @@ class FeedRepository:
                 (now, feed_id),
             )
 
-    async def lock(self, feed_id: int, *, conn: Connection) -> None:
-        """Hold the feed's row until `conn`'s transaction ends (PostgreSQL; SQLite writers
-        take turns anyway): two processes writing one feed's entries then take turns, so the
-        second sees the first's seen marks and announces nothing twice."""
-        if conn.dialect.is_postgresql:
-            await conn.fetchval("SELECT id FROM feeds WHERE id = ? FOR UPDATE", (feed_id,))
+    # --- leases: which process polls a feed (bot.storage.leases) -------------------------
+
+    async def claim_due(
+        self,
+        owner: str,
+        *,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        exclude: Iterable[int] = (),
+    ) -> list[Feed]:
+        """Claim up to `limit` due feeds (as `due` finds them) for `owner` until `now +
+        lease_seconds`, soonest due first: feeds nobody holds, whose lease expired (its
+        holder died or stalled), or that `owner` itself holds but is not polling (a poll
+        cut short by an outage; `exclude` names the ones it is polling).
+
+        On PostgreSQL the candidates are locked with SKIP LOCKED: two processes claiming at
+        once pass over each other's rows, so no feed is claimed twice and neither waits.
+        """
+        if limit <= 0:
+            return []
+        dialect = self.db.dialect
+        async with self.db.transaction() as conn:
+            rows = await conn.fetchall(
+                "SELECT f.id FROM feeds AS f "
+                "WHERE f.paused_reason IS NULL AND f.next_poll_at <= ? "
+                "AND (f.lease_owner IS NULL OR f.lease_owner = ? OR f.lease_expires_at <= ?) "
+                "AND " + dialect.in_list("f.id", negate=True) + " "
+                "AND EXISTS (SELECT 1 FROM feed_subscriptions AS s WHERE s.feed_id = f.id) "
+                "ORDER BY f.next_poll_at, f.id LIMIT ?" + dialect.skip_locked,
+                (now, owner, now, dialect.list_param(exclude), limit),
+            )
+            if not rows:
+                return []
+            claimed = await conn.fetchall(
+                "UPDATE feeds SET lease_owner = ?, lease_expires_at = ? WHERE "
+                + dialect.in_list("id")
+                + " RETURNING *",
+                (owner, now + lease_seconds, dialect.list_param([row[0] for row in rows])),
+            )
+        feeds = [Feed.from_row(row) for row in claimed]
+        return sorted(feeds, key=lambda feed: (feed.next_poll_at, feed.id))
+
+    async def claim(self, feed_id: int, owner: str, *, now: float, lease_seconds: float) -> bool:
+        """Claim one feed whether due or not (a poll asked for by hand, `/feed add`'s first
+        read); False when another process holds it."""
+        async with self.db.transaction() as conn:
+            changed = await conn.execute(
+                "UPDATE feeds SET lease_owner = ?, lease_expires_at = ? WHERE id = ? "
+                "AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at <= ?)",
+                (owner, now + lease_seconds, feed_id, owner, now),
+            )
+        return changed > 0
+
+    async def renew_leases(
+        self, owner: str, feed_ids: Iterable[int], *, now: float, lease_seconds: float
+    ) -> set[int]:
+        """Extend `owner`'s leases on the feeds it is polling; returns those renewed. The
+        others were taken over after their lease expired, freed meanwhile by their poll, or
+        (PostgreSQL) are being recorded right now, their rows locked: those are passed over
+        rather than waited for, so a renewal never waits for, nor deadlocks with, a poll's
+        writes (`taken_over` tells which were lost)."""
+        ids = list(feed_ids)
+        if not ids:
+            return set()
+        dialect = self.db.dialect
+        async with self.db.transaction() as conn:
+            rows = await conn.fetchall(
+                "UPDATE feeds SET lease_expires_at = ? WHERE id IN ("
+                "SELECT id FROM feeds WHERE lease_owner = ? AND "
+                + dialect.in_list("id")
+                + dialect.skip_locked
+                + ") RETURNING id",
+                (now + lease_seconds, owner, dialect.list_param(ids)),
+            )
+        return {int(row[0]) for row in rows}
+
+    async def taken_over(self, owner: str, feed_ids: Iterable[int]) -> set[int]:
+        """Which of `feed_ids` another process holds now (not those freed meanwhile)."""
+        dialect = self.db.dialect
+        rows = await self.db.fetchall(
+            "SELECT id FROM feeds WHERE lease_owner IS NOT NULL AND lease_owner <> ? AND "
+            + dialect.in_list("id"),
+            (owner, dialect.list_param(list(feed_ids))),
+        )
+        return {int(row[0]) for row in rows}
+
+    async def release_leases(self, owner: str, feed_ids: Iterable[int] | None = None) -> int:
+        """Free `owner`'s leases (on `feed_ids`, or all of them): a process that stops
+        hands its feeds to the others at once instead of at expiry. Returns how many."""
+        dialect = self.db.dialect
+        async with self.db.transaction() as conn:
+            if feed_ids is None:
+                return await conn.execute(
+                    "UPDATE feeds SET lease_owner = NULL, lease_expires_at = NULL "
+                    "WHERE lease_owner = ?",
+                    (owner,),
+                )
+            return await conn.execute(
+                "UPDATE feeds SET lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE lease_owner = ? AND " + dialect.in_list("id"),
+                (owner, dialect.list_param(list(feed_ids))),
+            )
+
+    async def hold_lease(self, feed_id: int, owner: str, *, conn: Connection) -> None:
+        """Inside a transaction recording part of a poll: lock the feed's row until the
+        transaction ends and check that the poll's lease is still `owner`'s. Raises
+        `LeaseLostError` (the caller rolls back) when another process took the feed over.
+
+        The lock also makes two processes writing one feed's entries take turns (PostgreSQL;
+        SQLite's writers take turns anyway): the second sees the first's seen marks, so an
+        entry is announced once."""
+        holder = await conn.fetchval(
+            "SELECT lease_owner FROM feeds WHERE id = ?" + conn.dialect.for_update, (feed_id,)
+        )
+        if holder != owner:
+            raise LeaseLostError(f"feed {feed_id} is leased by {holder or 'nobody'} now")
+
+    async def end_lease(
+        self, feed_id: int, owner: str, *, outcome: str, now: float, conn: Connection
+    ) -> None:
+        """Inside the transaction recording a poll's result: free the feed's lease, checking
+        it was still `owner`'s (`LeaseLostError` otherwise: the caller rolls back), and log
+        who polled the feed and how it went."""
+        changed = await conn.execute(
+            "UPDATE feeds SET lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE id = ? AND lease_owner = ?",
+            (feed_id, owner),
+        )
+        if not changed:
+            raise LeaseLostError(f"feed {feed_id} is no longer leased by {owner}")
+        await conn.execute(
+            "INSERT INTO feed_poll_log (feed_id, polled_by, polled_at, outcome) "
+            "VALUES (?, ?, ?, ?)",
+            (feed_id, owner, now, outcome),
+        )
+
+    async def leased_count(self, *, now: float, owner: str | None = None) -> int:
+        """Feeds under an unexpired lease (of `owner`, or of any process)."""
+        return int(
+            await self.db.fetchval(
+                "SELECT count(*) FROM feeds WHERE lease_owner IS NOT NULL "
+                "AND lease_expires_at > ? AND (CAST(? AS TEXT) IS NULL OR lease_owner = ?)",
+                (now, owner, owner),
+            )
+        )
+
+    async def poll_counts(self, *, since: float = 0.0) -> dict[str, int]:
+        """Polls recorded by each process (owner id) since `since` (the poll log keeps a
+        day): how the polling is spread over the processes."""
+        rows = await self.db.fetchall(
+            "SELECT polled_by, count(*) FROM feed_poll_log WHERE polled_at >= ? "
+            "GROUP BY polled_by ORDER BY polled_by",
+            (since,),
+        )
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    async def prune_poll_log(self, *, older_than: float) -> int:
+        """Forget poll log rows older than `older_than`. Returns how many."""
+        async with self.db.transaction() as conn:
+            return await conn.execute(
+                "DELETE FROM feed_poll_log WHERE polled_at < ?", (older_than,)
+            )
 
     async def make_all_due(self, now: float) -> None:
         """Make every feed the bot has not paused due at `now` (an operator's "poll now")."""

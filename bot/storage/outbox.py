@@ -255,6 +255,123 @@ class OutboxRepository:
         )
         return await self._messages(rows)
 
+    # --- leases: which process sends a channel's rows (bot.storage.leases) ------------------
+
+    async def claim_sendable(
+        self, owner: str, *, now: float, lease_seconds: float, limit: int = 500
+    ) -> list[OutboxMessage]:
+        """Claim, for `owner` until `now + lease_seconds`, the pending rows of the channels
+        whose oldest pending row may be sent now, oldest channel first, and return the rows
+        that may be sent now, in order (the caller sends each channel's rows in turn).
+
+        A channel's pending rows are claimed together: one process sends a channel's rows,
+        so they keep their order across processes. A channel is passed over when another
+        process holds an unexpired lease on any of its pending rows, or (PostgreSQL) while
+        another transaction holds one of its rows: the rows are locked with SKIP LOCKED and
+        a channel is claimed only when every pending row of it was locked here, so two
+        processes claiming at once never both get a channel, and neither waits. Whole
+        channels are claimed until `limit` rows are (at least one channel).
+        """
+        dialect = self.db.dialect
+        async with self.db.transaction() as conn:
+            firsts = await conn.fetchall(
+                "SELECT o.channel_id FROM announcement_outbox AS o "
+                "WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND NOT EXISTS ("
+                "  SELECT 1 FROM announcement_outbox AS e WHERE e.channel_id = o.channel_id "
+                "  AND e.state = 'pending' AND e.id < o.id) "
+                "AND NOT EXISTS ("
+                "  SELECT 1 FROM announcement_outbox AS e WHERE e.channel_id = o.channel_id "
+                "  AND e.state = 'pending' AND e.lease_owner <> ? AND e.lease_expires_at > ?) "
+                "ORDER BY o.id LIMIT ?",
+                (now, owner, now, limit),
+            )
+            channels = [int(row[0]) for row in firsts]
+            if not channels:
+                return []
+            channel_list = dialect.list_param(channels)
+            locked = await conn.fetchall(
+                "SELECT id, channel_id FROM announcement_outbox "
+                "WHERE state = 'pending' AND " + dialect.in_list("channel_id") + " "
+                "ORDER BY id" + dialect.skip_locked,
+                (channel_list,),
+            )
+            # Read after locking (a new snapshot on PostgreSQL): rows another transaction
+            # holds, or leased by another process meanwhile, show here and not above.
+            pending = await conn.fetchall(
+                "SELECT id, channel_id, lease_owner, lease_expires_at FROM announcement_outbox "
+                "WHERE state = 'pending' AND " + dialect.in_list("channel_id"),
+                (channel_list,),
+            )
+            locked_ids = {int(row[0]) for row in locked}
+            blocked = {
+                int(channel_id)
+                for row_id, channel_id, holder, expires_at in pending
+                if int(row_id) not in locked_ids
+                or (holder is not None and holder != owner and expires_at > now)
+            }
+            by_channel: dict[int, list[int]] = {}
+            for row_id, channel_id in locked:
+                by_channel.setdefault(int(channel_id), []).append(int(row_id))
+            claimed: list[int] = []
+            for channel_id in channels:
+                ids = by_channel.get(channel_id)
+                if channel_id in blocked or not ids:
+                    continue
+                if claimed and len(claimed) + len(ids) > limit:
+                    break
+                claimed += ids
+            if not claimed:
+                return []
+            rows = await conn.fetchall(
+                "UPDATE announcement_outbox SET lease_owner = ?, lease_expires_at = ? "
+                "WHERE " + dialect.in_list("id") + " RETURNING *",
+                (owner, now + lease_seconds, dialect.list_param(claimed)),
+            )
+        messages = sorted(await self._messages(rows), key=lambda message: message.id)
+        sendable: list[OutboxMessage] = []
+        waiting: set[int] = set()
+        for message in messages:
+            # A row waiting for a retry holds back the later rows of its channel.
+            if message.channel_id in waiting or message.next_attempt_at > now:
+                waiting.add(message.channel_id)
+            else:
+                sendable.append(message)
+        return sendable
+
+    async def begin_attempt(
+        self, row_id: int, owner: str, *, now: float, lease_seconds: float
+    ) -> bool:
+        """Just before a row is sent: check its lease is still `owner`'s and extend it, and
+        record (on its first send) that Discord may have its message from now. False when
+        another process took the row's channel over (this process must not send it)."""
+        async with self.db.transaction() as c:
+            changed = await c.execute(
+                "UPDATE announcement_outbox SET lease_expires_at = ?, "
+                "first_attempt_at = COALESCE(first_attempt_at, ?) "
+                "WHERE id = ? AND state = 'pending' AND lease_owner = ?",
+                (now + lease_seconds, now, row_id, owner),
+            )
+        return changed > 0
+
+    async def release_channel(self, owner: str, channel_id: int) -> int:
+        """Free `owner`'s leases on a channel's pending rows (its drain stopped: a retry is
+        due later, or the process is stopping). Returns how many."""
+        async with self.db.transaction() as c:
+            return await c.execute(
+                "UPDATE announcement_outbox SET lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE channel_id = ? AND lease_owner = ? AND state = 'pending'",
+                (channel_id, owner),
+            )
+
+    async def release_all(self, owner: str) -> int:
+        """Free every lease `owner` holds on pending rows (the process is stopping)."""
+        async with self.db.transaction() as c:
+            return await c.execute(
+                "UPDATE announcement_outbox SET lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE lease_owner = ? AND state = 'pending'",
+                (owner,),
+            )
+
     async def next_attempt_at(self, *, after: float) -> float | None:
         """The earliest retry time after `after` among pending rows, or None."""
         value = await self.db.fetchval(

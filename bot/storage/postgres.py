@@ -339,7 +339,12 @@ class PostgresDatabase(Database):
         finally:
             # A connection that was cut, or left mid-transaction by a cancellation, is
             # closed rather than reused (asyncpg resets or drops it).
-            await self.pool.release(raw)
+            try:
+                await self.pool.release(raw)
+            except (asyncpg.InternalClientError, *_UNAVAILABLE) as exc:
+                # Its reset failed (the server went away meanwhile): asyncpg closed it. The
+                # unit's own outcome (committed, or its error) is what the caller gets.
+                log.warning("A PostgreSQL connection was dropped: %s", describe_failure(exc))
 
     @asynccontextmanager
     async def _unit(self, begin: str) -> AsyncIterator[Connection]:

@@ -43,6 +43,8 @@ TABLES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("search_log_state", ("id",)),
     ("interaction_states", ("id",)),
     ("submission_events", ("token",)),
+    ("feed_poll_log", ("id",)),
+    ("job_leases", ("name",)),
 )
 # What running processes keep about themselves (the process registry, IDENTIFY slots): not
 # data to move. The bot's processes register with the new database when they start on it.

@@ -27,6 +27,7 @@ from bot.community.reading import (
 )
 from bot.community.resolve import PaperResolver
 from bot.errors import UserFacingError, logged_autocomplete
+from bot.jobs import SharedJob
 from bot.paged import digest_messages
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, shorten
@@ -65,11 +66,20 @@ class ReadingCog(commands.Cog, name=COG_NAME):
 
     async def cog_load(self) -> None:
         if self.bot.background_tasks:
+            # One process of those sharing the database sends a minute's reminders.
+            job = SharedJob(
+                self.bot.db,
+                REMINDER_LOOP,
+                self.send_due_reminders,
+                owner=self.bot.lease_owner,
+                every=REMINDER_POLL_SECONDS,
+                lease_seconds=self.bot.settings.lease_seconds,
+            )
             self.reminders = self.bot.loops.start(
                 BackgroundLoop(
                     REMINDER_LOOP,
-                    self.send_due_reminders,
-                    interval=REMINDER_POLL_SECONDS,
+                    job.run_once,
+                    interval=job.tick_seconds,
                     description="reminds reading sessions a day before they are due",
                     before_first_run=self.bot.wait_until_ready,
                 )

@@ -80,6 +80,9 @@ class FeedServer:
         self.big_size = 6 * 1024 * 1024
         self.bomb_size = 32 * 1024 * 1024
         self._dynamic: dict[str, _Resource] = {}
+        # Seconds every /dynamic/ feed takes to answer (slow polls, to act in the middle of
+        # a poll cycle).
+        self.dynamic_delay = 0.0
         self._bomb: bytes | None = None
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -200,6 +203,8 @@ class FeedServer:
         resource = self._dynamic.get(request.match_info["name"])
         if resource is None:
             raise web.HTTPNotFound()
+        if self.dynamic_delay:
+            await self._wait_or_close(self.dynamic_delay)
         return self._conditional(request, resource, max_age=None)
 
     async def _wait_or_close(self, seconds: float) -> None:

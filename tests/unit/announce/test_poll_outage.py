@@ -62,7 +62,14 @@ async def test_a_restart_mid_cycle_loses_and_doubles_nothing(
     channels = {}
     for number, name in enumerate(FEEDS):
         server.routes[f"/{name}"] = Route(shortscience_rss([Item(f"{name}/old")]))
-        _, _ = await add_feed(db, server.url(f"/{name}"), [100 + 2 * number, 101 + 2 * number])
+        # A server each: held feeds wait (in a fetch slot) for the others to be written,
+        # which in one server, two fetches at a time, they could starve.
+        _, _ = await add_feed(
+            db,
+            server.url(f"/{name}"),
+            [100 + 2 * number, 101 + 2 * number],
+            guild=1000 + number,
+        )
         channels[name] = (100 + 2 * number, 101 + 2 * number)
     assert {o.status for o in await poller.poll_due()} == {"initialized"}
 

@@ -107,11 +107,26 @@ def clock() -> Clock:
     return Clock()
 
 
+# Every sender of a test stands for one bot process, restarted after a crash with the same
+# owner id: the take-over of a dead process's leases by another is tested on its own
+# (tests/unit/storage/test_outbox_leases.py).
+OWNER = "test-host-1-abcdef"
+
+
+def make_sender(db: Database, fake: FakeDiscord, clock: Clock) -> OutboxSender:
+    return OutboxSender(
+        db,
+        fake.channel,
+        own_user_id=lambda: OWN_ID,
+        sends_per_second=1e6,
+        clock=clock,
+        owner=OWNER,
+    )
+
+
 @pytest.fixture
 def sender(db: Database, fake: FakeDiscord, clock: Clock) -> OutboxSender:
-    return OutboxSender(
-        db, fake.channel, own_user_id=lambda: OWN_ID, sends_per_second=1e6, clock=clock
-    )
+    return make_sender(db, fake, clock)
 
 
 async def new_summary(db: Database, title: str, *, body: str = "Body text.") -> int:
@@ -181,14 +196,14 @@ async def test_a_crash_between_send_and_mark_sends_once(
     async def die(*args: Any, **kwargs: Any) -> None:
         raise Killed
 
-    crashing = OutboxSender(db, fake.channel, sends_per_second=1e6, clock=clock)
+    crashing = OutboxSender(db, fake.channel, sends_per_second=1e6, clock=clock, owner=OWNER)
     monkeypatch.setattr(crashing.outbox, "mark_sent", die)
     with pytest.raises(Killed):
         await crashing.drain()
     assert len(fake.messages[10]) == 1
     assert await OutboxRepository(db).count("pending") == 1
 
-    restarted = OutboxSender(db, fake.channel, sends_per_second=1e6, clock=clock)
+    restarted = OutboxSender(db, fake.channel, sends_per_second=1e6, clock=clock, owner=OWNER)
     report = await restarted.drain()
     assert report.sent == 1
     assert len(fake.messages[10]) == 1  # the same nonce returned the same message
@@ -394,9 +409,7 @@ def crashed(
 ) -> Callable[[str], Awaitable[Crashed]]:
     async def crash(kind: str) -> Crashed:
         row_id = await enqueue_kind(db, kind)
-        crashing = OutboxSender(
-            db, fake.channel, own_user_id=lambda: OWN_ID, sends_per_second=1e6, clock=clock
-        )
+        crashing = make_sender(db, fake, clock)
 
         async def die(*args: Any, **kwargs: Any) -> None:
             raise Killed

@@ -121,6 +121,9 @@ def make_sender(
         threads=threads,
         sends_per_second=1e6,
         clock=clock,
+        # One process, restarted after each crash with the same owner id (the take-over of a
+        # dead process's leases by another is tested in tests/unit/storage).
+        owner="test-host-1-abcdef",
     )
 
 

@@ -13,6 +13,7 @@ from bot.storage import Database
 from bot.storage.community import CommunityRepository
 from bot.storage.feeds import CommunityAnnounceRepository, FeedRepository, SubscriptionRepository
 from bot.storage.interactions import InteractionStateRepository
+from bot.storage.leases import JobLeaseRepository
 from bot.storage.outbox import OutboxRepository
 from bot.storage.papers import PaperRepository
 from bot.storage.processes import ProcessIdentity, ProcessRegistry
@@ -84,6 +85,13 @@ async def fill_every_table(db: Database) -> None:
         now=1_700_000_400.5, lifetime=840.0,
     )  # fmt: skip
     await SubmissionRepository(db).record(7, limit=3, window=600.0, now=1_700_000_100.0)
+    # A poll recorded under a lease, and a scheduled job's lease.
+    assert await feeds.claim(feed_id, "host-1-abc", now=10.0, lease_seconds=60.0)
+    async with db.transaction() as conn:
+        await feeds.end_lease(feed_id, "host-1-abc", outcome="unchanged", now=10.5, conn=conn)
+    assert await JobLeaseRepository(db).try_start(
+        "reading reminders", "host-1-abc", now=11.0, every=60.0, lease_seconds=60.0
+    )
     assert reading.id == 1
 
 
