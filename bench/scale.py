@@ -25,6 +25,16 @@ last has polled what it could claim. The feeds are served by the loopback server
 
 from __future__ import annotations
 
+import os
+import sys
+
+if __package__ in (None, ""):
+    # Run as a script (`python bench/x.py`), bench/ comes first on sys.path, where
+    # bench/math.py would hide the standard library's `math`: put the project root there.
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != _here]
+    sys.path.insert(0, os.path.dirname(_here))
+
 import argparse
 import asyncio
 import json
@@ -37,10 +47,6 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):
-    # Run as a script (`python bench/scale.py`): make `bot`, `bench` and `tests` importable.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.engines import postgres_database, server_url
 from bench.machine import describe

@@ -33,6 +33,16 @@ at most 20 ms; import at least 3,000 summaries/s; rebuild under 60 s.
 
 from __future__ import annotations
 
+import os
+import sys
+
+if __package__ in (None, ""):
+    # Run as a script (`python bench/x.py`), bench/ comes first on sys.path, where
+    # bench/math.py would hide the standard library's `math`: put the project root there.
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != _here]
+    sys.path.insert(0, os.path.dirname(_here))
+
 import argparse
 import asyncio
 import contextlib
@@ -54,10 +64,6 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
-
-if __package__ in (None, ""):
-    # Run as a script (`python bench/search.py`): make `bot` importable.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import tantivy

@@ -1,7 +1,7 @@
 """Display math as images: typesetting and card latency; prints one JSON document on stdout.
 
-    .venv/bin/python bench/equations.py            # the full run: about a minute
-    .venv/bin/python bench/equations.py --quick    # a smoke run
+    .venv/bin/python bench/math.py            # the full run: about a minute
+    .venv/bin/python bench/math.py --quick    # a smoke run
 
 Over the corpus of real display formulas (`tests/fixtures/math/display_formulas.tex`, 60),
 with the bot's own `Typesetter` (worker processes started before timing, as the bot warms
@@ -30,7 +30,7 @@ import os
 import sys
 
 if __package__ in (None, ""):
-    # Run as a script (`python bench/equations.py`), this file's folder comes first on sys.path,
+    # Run as a script (`python bench/math.py`), this file's folder comes first on sys.path,
     # where this file would hide the standard library's `math` from every module importing
     # it: drop the folder, and make `bot`, `cogs` and `tests` importable instead.
     _here = os.path.dirname(os.path.abspath(__file__))
