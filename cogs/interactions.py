@@ -3,8 +3,8 @@
 Interaction states (`bot.storage.interactions`: drafts, result lists, offered feeds) are
 kept a day after they expire, so that a late click can still hand a member's text back,
 then pruned; the submission rate limit's record (`bot.storage.submissions`) forgets what no
-window counts any more. One supervised `BackgroundLoop` (shown by `/status`) does both; any
-number of bot processes may run it at once (each delete is one statement).
+window counts any more. One supervised `BackgroundLoop` (shown by `/status`) does both, as
+a `SharedJob`: one process of those sharing the database prunes each hour.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from discord.ext import commands
 from bot.background import BackgroundLoop
 from bot.bot import ShortScienceBot
 from bot.community.ratelimit import SubmissionLimiter
+from bot.jobs import SharedJob
 from bot.storage.interactions import InteractionStateRepository
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,19 @@ class InteractionsCog(commands.Cog, name=COG_NAME):
 
     async def cog_load(self) -> None:
         if self.bot.background_tasks:
+            job = SharedJob(
+                self.bot.db,
+                PRUNING_LOOP,
+                self.prune,
+                owner=self.bot.lease_owner,
+                every=PRUNE_SECONDS,
+                lease_seconds=self.bot.settings.lease_seconds,
+            )
             self.loop = self.bot.loops.start(
                 BackgroundLoop(
                     PRUNING_LOOP,
-                    self.prune,
-                    interval=PRUNE_SECONDS,
+                    job.run_once,
+                    interval=job.tick_seconds,
                     description="forgets expired drafts, lists and old submission counts",
                 )
             )
