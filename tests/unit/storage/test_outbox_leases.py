@@ -138,7 +138,9 @@ async def test_two_senders_deliver_every_row_once_in_order_per_channel(
         channel_id = 1000 + channel
         assert discord.messages[channel_id] == [f"{channel_id}:{n}" for n in range(4)]
     assert len(discord.by_nonce) == 120
-    assert discord.senders[A] > 0 and discord.senders[B] > 0, dict(discord.senders)
+    # Which process sent how many depends on scheduling (one may claim everything before the
+    # other's first claim); the e2e tests show the work shared. Here: none sent twice.
+    assert sum(discord.senders.values()) == 120, dict(discord.senders)
     assert await OutboxRepository(first).count("sent") == 120
 
 
