@@ -370,11 +370,6 @@ class FeedPoller:
             )
 
     @property
-    def polls_in_flight(self) -> int:
-        """How many feeds are being polled right now."""
-        return len(self._in_flight)
-
-    @property
     def feeds_leased(self) -> int:
         """How many feeds this process holds a lease on (being polled, or about to be)."""
         return len(self._leased)
