@@ -368,6 +368,7 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
             owner=bot.lease_owner,
             lease_seconds=settings.lease_seconds,
             on_capacity=self._poll_more,
+            share=lambda: bot.registry.share_of(bot.process_id, time.time()),
         )
         self.feeds = self.poller.feeds
         self.states = InteractionStateRepository(bot.db)

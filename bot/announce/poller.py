@@ -59,7 +59,13 @@ from bot.storage.feeds import (
     Subscription,
     SubscriptionRepository,
 )
-from bot.storage.leases import DEFAULT_LEASE_SECONDS, LeaseLostError, new_owner_id
+from bot.storage.leases import (
+    DEFAULT_LEASE_SECONDS,
+    EVERYTHING,
+    LeaseLostError,
+    WorkShare,
+    new_owner_id,
+)
 from bot.storage.outbox import NewOutboxMessage, OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -274,6 +280,7 @@ class FeedPoller:
         owner: str | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         on_capacity: Callable[[], None] = lambda: None,
+        share: Callable[[], Awaitable[WorkShare]] | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -305,6 +312,9 @@ class FeedPoller:
         # Called when polls finished and more feeds may be claimed (the bot's poller loop
         # runs again at once instead of at its next tick).
         self.on_capacity = on_capacity
+        # This process's share of the feeds among the live processes (the process registry);
+        # without one it claims any due feed.
+        self.share = share
         self._in_flight: dict[int, asyncio.Task[PollOutcome]] = {}
         self._leased: set[int] = set()  # feeds this process holds a lease on and polls
         self._renewed_at = 0.0
@@ -324,12 +334,18 @@ class FeedPoller:
         Also renews the leases of the polls in flight when a third of the lease has passed."""
         async with self._claiming:
             await self.renew_leases_if_due()
+            if self.claim_limit <= 0:
+                return []
             due = await self.feeds.claim_due(
                 self.owner,
                 now=self.clock(),
                 lease_seconds=self.lease_seconds,
                 limit=self.claim_limit,
                 exclude=list(self._in_flight),
+                share=EVERYTHING if self.share is None else await self.share(),
+                # Another process's feed still unclaimed a lease after it fell due: that
+                # process is dead, stalled or behind (as long as a lease left unrenewed).
+                behind_after=self.lease_seconds,
             )
             if not due:
                 return []

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.storage.database import Connection, Database, IntegrityError, Row
-from bot.storage.leases import LeaseLostError
+from bot.storage.leases import EVERYTHING, LeaseLostError, WorkShare
 
 # How a subscription's announcements reach its channel (migration 0014): a message; a message
 # with a discussion thread started from it (`/feed add ... thread:true`); or a post in a
@@ -318,11 +318,17 @@ class FeedRepository:
         lease_seconds: float,
         limit: int,
         exclude: Iterable[int] = (),
+        share: WorkShare = EVERYTHING,
+        behind_after: float = 0.0,
     ) -> list[Feed]:
         """Claim up to `limit` due feeds (as `due` finds them) for `owner` until `now +
         lease_seconds`, soonest due first: feeds nobody holds, whose lease expired (its
         holder died or stalled), or that `owner` itself holds but is not polling (a poll
         cut short by an outage; `exclude` names the ones it is polling).
+
+        Of the feeds in another process's `share`, only those due for more than
+        `behind_after` seconds are claimed: that process is dead, stalled or behind, and
+        any process takes them over.
 
         On PostgreSQL the candidates are locked with SKIP LOCKED: two processes claiming at
         once pass over each other's rows, so no feed is claimed twice and neither waits.
@@ -330,15 +336,17 @@ class FeedRepository:
         if limit <= 0:
             return []
         dialect = self.db.dialect
+        share_params = (share.of, share.rank, now - behind_after)
         async with self.db.transaction() as conn:
             rows = await conn.fetchall(
                 "SELECT f.id FROM feeds AS f "
                 "WHERE f.paused_reason IS NULL AND f.next_poll_at <= ? "
                 "AND (f.lease_owner IS NULL OR f.lease_owner = ? OR f.lease_expires_at <= ?) "
                 "AND " + dialect.in_list("f.id", negate=True) + " "
+                "AND (f.id % ? = ? OR f.next_poll_at <= ?) "
                 "AND EXISTS (SELECT 1 FROM feed_subscriptions AS s WHERE s.feed_id = f.id) "
                 "ORDER BY f.next_poll_at, f.id LIMIT ?" + dialect.skip_locked,
-                (now, owner, now, dialect.list_param(exclude), limit),
+                (now, owner, now, dialect.list_param(exclude), *share_params, limit),
             )
             if not rows:
                 return []

@@ -42,6 +42,24 @@ def new_owner_id() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkShare:
+    """Which part of the shared work a process takes first: the items whose id is `rank`
+    modulo `of` (`of` live processes, this one `rank`-th by start). The others' items are
+    left to them until they fall behind (`FeedRepository.claim_due`). Without this, the
+    process that happens to look most often would take nearly everything."""
+
+    rank: int = 0
+    of: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rank < self.of:
+            raise ValueError(f"rank {self.rank} is not one of {self.of}")
+
+
+EVERYTHING = WorkShare()
+
+
+@dataclass(frozen=True, slots=True)
 class JobLease:
     """Who runs (or last ran) a scheduled job."""
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.storage.database import Database
+from bot.storage.leases import EVERYTHING, WorkShare
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +185,20 @@ class ProcessRegistry:
             (process_id, now - self.expiry),
         )
         return value is not None
+
+    async def share_of(self, process_id: str, now: float) -> WorkShare:
+        """`process_id`'s share of the work split among the live processes (ranked by start,
+        as `live_processes` lists them); all of it while the process is not registered
+        (a one-shot command, or before its first heartbeat)."""
+        rows = await self.db.fetchall(
+            "SELECT process_id FROM bot_processes WHERE heartbeat_at >= ? "
+            "ORDER BY started_at, process_id",
+            (now - self.expiry,),
+        )
+        ids = [row[0] for row in rows]
+        if process_id not in ids:
+            return EVERYTHING
+        return WorkShare(rank=ids.index(process_id), of=len(ids))
 
     async def live_count(self, now: float) -> int:
         """How many processes are alive (each takes 1/n of the bot's per-bot budgets)."""

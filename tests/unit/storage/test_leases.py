@@ -10,7 +10,12 @@ import pytest
 
 from bot.storage import Database
 from bot.storage.feeds import FeedRepository, SubscriptionRepository
-from bot.storage.leases import JobLeaseRepository, LeaseLostError, new_owner_id
+from bot.storage.leases import (
+    JobLeaseRepository,
+    LeaseLostError,
+    WorkShare,
+    new_owner_id,
+)
 from tests.databases import DatabaseFactory
 
 A, B = "host-1-aaaaaa", "host-2-bbbbbb"
@@ -153,6 +158,31 @@ async def test_only_due_subscribed_unpaused_feeds_are_claimed(db: Database) -> N
     await feeds.pause(paused, "gone")
     assert await feeds.count_due(10) == 1
     assert [f.id for f in await feeds.claim_due(A, now=10, lease_seconds=LEASE, limit=9)] == [due]
+
+
+async def test_each_process_claims_its_share_and_the_others_feeds_once_they_fall_behind(
+    db: Database,
+) -> None:
+    feeds = FeedRepository(db)
+    ids = await add_feeds(db, 9)  # due at 0
+    second_of_three = WorkShare(rank=1, of=3)
+    claimed = await feeds.claim_due(
+        A, now=10, lease_seconds=LEASE, limit=9, share=second_of_three, behind_after=30
+    )
+    assert [f.id for f in claimed] == [i for i in ids if i % 3 == 1]
+    # Thirty seconds after they fell due the others' feeds are anyone's: their process is
+    # dead, stalled or behind.
+    later = await feeds.claim_due(
+        A, now=31, lease_seconds=LEASE, limit=9, share=second_of_three, behind_after=30,
+        exclude=[f.id for f in claimed],
+    )  # fmt: skip
+    assert sorted(f.id for f in later) == [i for i in ids if i % 3 != 1]
+
+
+def test_a_share_is_one_of_the_live_processes() -> None:
+    assert WorkShare() == WorkShare(rank=0, of=1)
+    with pytest.raises(ValueError):
+        WorkShare(rank=3, of=3)
 
 
 async def test_a_job_runs_once_per_interval_whoever_runs_it(db: Database) -> None:

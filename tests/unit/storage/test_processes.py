@@ -9,6 +9,7 @@ import pytest
 from bot.processes import ProcessPresence, new_process_identity
 from bot.rest_budget import GlobalRequestBudget
 from bot.storage import Database
+from bot.storage.leases import WorkShare
 from bot.storage.processes import IdentifySlots, ProcessIdentity, ProcessRegistry, ShardState
 from tests.databases import DatabaseFactory
 
@@ -42,6 +43,19 @@ async def test_a_registered_process_is_live_with_its_shards_until_it_expires(db:
     assert await registry.live_processes(now=100.0 + EXPIRY + 1) == []
     assert not await registry.is_alive("p1", now=100.0 + EXPIRY + 1)
     assert await registry.live_count(now=100.0 + EXPIRY + 1) == 0
+
+
+async def test_each_live_process_has_its_share_of_the_work_by_start(db: Database) -> None:
+    registry = ProcessRegistry(db, expiry=EXPIRY)
+    assert await registry.share_of("p1", now=100.0) == WorkShare()  # not registered: all
+    for name, started_at in [("p2", 102.0), ("p1", 101.0), ("p3", 103.0)]:
+        await registry.register(identity(name, started_at), shard_count=None, shards=[], now=110)
+    shares = [await registry.share_of(name, now=110.0) for name in ("p1", "p2", "p3")]
+    assert shares == [WorkShare(0, 3), WorkShare(1, 3), WorkShare(2, 3)]
+    # p1 stops beating: once it counts as dead, the two others split the work.
+    for name, started_at in [("p2", 102.0), ("p3", 103.0)]:
+        await registry.heartbeat(identity(name, started_at), shard_count=None, shards=[], now=130)
+    assert await registry.share_of("p3", now=110.0 + EXPIRY + 1) == WorkShare(1, 2)
 
 
 async def test_heartbeats_refresh_the_row_and_replace_the_shards(db: Database) -> None:
