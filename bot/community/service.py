@@ -6,14 +6,16 @@ into ephemeral messages.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from bot.announce.community import SummaryCard
 from bot.announce.messages import edited_headline, published_headline
+from bot.batching import Batcher
 from bot.community.ratelimit import SubmissionLimiter, describe_wait
 from bot.community.resolve import (
     PaperResolver,
@@ -28,8 +30,9 @@ from bot.community.title_search import (
     paper_options,
     parse_option,
 )
-from bot.community.votes import VoteOutcome, VoteValue, press, vote_value
+from bot.community.votes import DOWN, NONE, UP, VoteOutcome, VoteValue, press, vote_value
 from bot.errors import UserFacingError
+from bot.pacing import backoff_delay
 from bot.papers import PaperId
 from bot.rendering.text import clean_user_text, plural
 from bot.search import SearchService
@@ -38,8 +41,17 @@ from bot.storage.community import (
     CommunitySummary,
     RemovedByModeratorError,
     SaveResult,
+    VotePress,
+    VotePressRequest,
 )
-from bot.storage.database import Connection, Database
+from bot.storage.database import (
+    RETRY_BASE_SECONDS,
+    RETRY_CAP_SECONDS,
+    TRANSACTION_ATTEMPTS,
+    Connection,
+    Database,
+    RetryableTransactionError,
+)
 from bot.storage.papers import PaperRepository
 
 log = logging.getLogger(__name__)
@@ -193,6 +205,11 @@ class CommunityService:
         self.limiter = limiter
         self.cards = cards
         self.clock = clock
+        # Presses arriving while others are being stored go together in one transaction (one
+        # statement on PostgreSQL): many members voting at once do not wait for a commit each.
+        self.presses: Batcher[VotePressRequest, VotePress | None] = Batcher(
+            "vote presses", self._store_presses
+        )
 
     # --- rate limit ------------------------------------------------------------------------
 
@@ -364,16 +381,34 @@ class CommunityService:
     async def vote(self, summary_id: int, voter_id: int, pressed: VoteValue) -> VoteOutcome:
         """Apply one press of 👍 (+1) or 👎 (-1) atomically: pressing your current vote's
         button withdraws it, the other one switches it."""
-        async with self.db.transaction() as conn:
-            # Two presses of one member at once (two processes, PostgreSQL) take turns: the
-            # second reads the vote the first left, so a press is never lost.
-            await self.repo.lock_vote(summary_id, voter_id, conn=conn)
-            current = vote_value(await self.repo.vote_of(summary_id, voter_id, conn=conn))
-            change = press(current, pressed)
-            score = await self.repo.set_vote(
-                summary_id, voter_id, change.new, now=self.clock(), conn=conn
-            )
-        return VoteOutcome(change=change, score=score)
+        # Two presses of one member at once (two processes, PostgreSQL) take turns: the
+        # second reads the vote the first left, so a press is never lost.
+        request = VotePressRequest(
+            summary_id,
+            voter_id,
+            {current: press(current, pressed).new for current in (NONE, UP, DOWN)},
+        )
+        stored = await self.presses.submit(request)
+        if stored is None:
+            raise LookupError(f"there is no summary {summary_id}")
+        change = press(vote_value(stored.previous), pressed)
+        return VoteOutcome(change=change, score=stored.score)
+
+    async def _store_presses(self, presses: Sequence[VotePressRequest]) -> list[VotePress | None]:
+        """A batch of presses in one transaction, run again when the engine asks (a
+        deadlock with another kind of transaction on PostgreSQL: nothing of it was stored)."""
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                return await self.repo.press_votes(presses, now=self.clock())
+            except RetryableTransactionError:
+                if attempt == TRANSACTION_ATTEMPTS:
+                    raise
+                await asyncio.sleep(
+                    backoff_delay(
+                        attempt, base_seconds=RETRY_BASE_SECONDS, cap_seconds=RETRY_CAP_SECONDS
+                    )
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # --- changing a stored summary ---------------------------------------------------------
 

@@ -9,10 +9,10 @@ part of a larger unit of work take the caller's transaction as `conn`.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.storage.database import Connection, Database, Row
+from bot.storage.database import Connection, Database, RetryableTransactionError, Row
 from bot.storage.lookups import LookupQueue
 from bot.storage.papers import PaperDetails, PaperRepository
 
@@ -101,6 +101,26 @@ class RemovedByModeratorError(Exception):
     def __init__(self, summary_id: int) -> None:
         super().__init__(summary_id)
         self.summary_id = summary_id
+
+
+@dataclass(frozen=True, slots=True)
+class VotePressRequest:
+    """One vote button press: the member's new vote on the summary for each vote they may
+    have now (-1, 0 for none, +1)."""
+
+    summary_id: int
+    voter_id: int
+    new_by_current: Mapping[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class VotePress:
+    """What one vote button press stored: the member's vote before and after (-1, 0 for none,
+    +1) and the summary's score after it."""
+
+    previous: int
+    new: int
+    score: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,53 +256,30 @@ class CommunityRepository:
         stored with it, at Publish).
         """
         async with self.db.writing(conn) as conn:
-            # One save at a time per author and paper (PostgreSQL): a double submission
-            # edits the summary the first one created instead of failing on the unique key.
-            await self.db.lock(conn, "community_summary", f"{guild_id}:{author_id}:{paper_id}")
-            existing = await conn.fetchone(
-                "SELECT s.id, s.deleted_at, st.deleted_by FROM summaries AS s "
-                "LEFT JOIN community_summary_state AS st ON st.summary_id = s.id "
-                "WHERE s.origin = 'community' AND s.paper_id = ? AND s.guild_id = ? "
-                "AND s.author_discord_id = ?",
-                (paper_id, guild_id, author_id),
+            # Most saves create the summary: tried first, in one statement. One the author
+            # already has (or a double submission is creating: PostgreSQL waits for it) makes
+            # this an edit.
+            created_id = await conn.fetchval(
+                "INSERT INTO summaries (paper_id, origin, guild_id, author_name, "
+                "author_discord_id, title, tldr, body, created_at, edited_at) "
+                "VALUES (?, 'community', ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (paper_id, author_discord_id, guild_id) "
+                "WHERE origin = 'community' DO NOTHING RETURNING id",
+                (paper_id, guild_id, author_name, author_id, title, tldr, body, *[int(now)] * 2),
             )
-            if existing is None:
-                summary_id = await conn.fetchval(
-                    "INSERT INTO summaries (paper_id, origin, guild_id, author_name, "
-                    "author_discord_id, title, tldr, body, created_at, edited_at) "
-                    "VALUES (?, 'community', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    (
-                        paper_id,
-                        guild_id,
-                        author_name,
-                        author_id,
-                        title,
-                        tldr,
-                        body,
-                        int(now),
-                        int(now),
-                    ),
-                )
-                summary_id = int(summary_id)
+            if created_id is not None:
+                summary_id = int(created_id)
                 await conn.execute(
                     "INSERT INTO community_summary_state (summary_id) VALUES (?)", (summary_id,)
                 )
                 created, revived = True, False
             else:
-                summary_id = int(existing[0])
-                deleted_by = existing[2]
-                revived = existing[1] is not None
-                if revived and deleted_by is not None and deleted_by != author_id:
-                    raise RemovedByModeratorError(summary_id)
-                await conn.execute(
-                    "UPDATE summaries SET author_name = ?, title = ?, tldr = ?, body = ?, "
-                    "edited_at = ?, deleted_at = NULL WHERE id = ?",
-                    (author_name, title, tldr, body, int(now), summary_id),
-                )
-                await conn.execute(
-                    "INSERT INTO community_summary_state (summary_id) VALUES (?) "
-                    "ON CONFLICT (summary_id) DO UPDATE SET deleted_by = NULL, edited_by = NULL",
-                    (summary_id,),
+                summary_id, revived = await self._edit_on_save(
+                    conn,
+                    paper_id=paper_id,
+                    guild_id=guild_id,
+                    author_id=author_id,
+                    fields=(author_name, title, tldr, body, int(now)),
                 )
                 created = False
             await _link_to_open_session(conn, guild_id, paper_id, summary_id, now)
@@ -290,6 +287,46 @@ class CommunityRepository:
             if on_saved is not None:
                 await on_saved(conn, result)
         return result
+
+    async def _edit_on_save(
+        self,
+        conn: Connection,
+        *,
+        paper_id: int,
+        guild_id: int,
+        author_id: int,
+        fields: tuple[str, str, str, str, int],
+    ) -> tuple[int, bool]:
+        """A save of a summary the author has: edit it (bringing it back if the author had
+        deleted it). Returns its id and whether it came back."""
+        # One edit at a time per author and paper (PostgreSQL): the deletion state read
+        # here is still the one when the edit is written.
+        await self.db.lock(conn, "community_summary", f"{guild_id}:{author_id}:{paper_id}")
+        existing = await conn.fetchone(
+            "SELECT s.id, s.deleted_at, st.deleted_by FROM summaries AS s "
+            "LEFT JOIN community_summary_state AS st ON st.summary_id = s.id "
+            "WHERE s.origin = 'community' AND s.paper_id = ? AND s.guild_id = ? "
+            "AND s.author_discord_id = ?",
+            (paper_id, guild_id, author_id),
+        )
+        if existing is None:  # removed for good between the insert and this read
+            raise RetryableTransactionError("the summary was removed while being saved")
+        summary_id = int(existing[0])
+        deleted_by = existing[2]
+        revived = existing[1] is not None
+        if revived and deleted_by is not None and deleted_by != author_id:
+            raise RemovedByModeratorError(summary_id)
+        await conn.execute(
+            "UPDATE summaries SET author_name = ?, title = ?, tldr = ?, body = ?, "
+            "edited_at = ?, deleted_at = NULL WHERE id = ?",
+            (*fields, summary_id),
+        )
+        await conn.execute(
+            "INSERT INTO community_summary_state (summary_id) VALUES (?) "
+            "ON CONFLICT (summary_id) DO UPDATE SET deleted_by = NULL, edited_by = NULL",
+            (summary_id,),
+        )
+        return summary_id, revived
 
     async def update_text(
         self,
@@ -368,12 +405,65 @@ class CommunityRepository:
         )
         return 0 if value is None else int(value)
 
-    async def lock_vote(self, summary_id: int, voter_id: int, *, conn: Connection) -> None:
-        """Hold the member's vote on the summary until `conn`'s transaction ends (PostgreSQL),
-        so two presses of the same member take turns: the second reads the vote the first
-        left. Other members' presses never wait for it (their score changes add up in the
-        summary's row by themselves)."""
-        await self.db.lock(conn, "summary_vote", f"{summary_id}:{voter_id}")
+    async def press_votes(
+        self, presses: Sequence[VotePressRequest], *, now: float
+    ) -> list[VotePress | None]:
+        """Apply vote button presses, in one transaction: each changes the member's vote on
+        the summary to `new_by_current[their current vote]` (what a press means is decided
+        above storage, `bot.community.votes.press`). Presses on one summary take turns, in
+        the order given (a member's second press reads the vote the first left), and other
+        members' add up. Returns, for each press, the vote before and after and the score
+        after it; None where the summary does not exist.
+
+        On PostgreSQL this is one statement (`press_summary_votes`, migration 0019): one
+        round trip and one commit for the batch, and the summary's row, which every vote
+        on it updates, locked only while the server works."""
+        if not presses:
+            return []
+        for request in presses:
+            for new in request.new_by_current.values():
+                if new not in (-1, 0, 1):
+                    raise ValueError(f"a vote is -1, 0 or +1, not {new}")
+        if self.db.dialect.is_postgresql:
+            return await self._press_votes_in_server(presses, now=now)
+        results: list[VotePress | None] = []
+        async with self.db.transaction() as conn:
+            for request in presses:
+                summary_id, voter_id = request.summary_id, request.voter_id
+                if await conn.fetchone("SELECT 1 FROM summaries WHERE id = ?", (summary_id,)):
+                    previous = await self.vote_of(summary_id, voter_id, conn=conn)
+                    new = request.new_by_current[previous]
+                    score = await self.set_vote(summary_id, voter_id, new, now=now, conn=conn)
+                    results.append(VotePress(previous=previous, new=new, score=score))
+                else:
+                    results.append(None)
+        return results
+
+    async def _press_votes_in_server(
+        self, presses: Sequence[VotePressRequest], *, now: float
+    ) -> list[VotePress | None]:
+        # By summary (a stable sort keeps one member's presses in order): batches running
+        # at once lock the summaries' rows in the same order.
+        order = sorted(range(len(presses)), key=lambda index: presses[index].summary_id)
+        ordered = [presses[index] for index in order]
+        rows = await self.db.write_statement(
+            "SELECT ordinal, previous_value, new_value, new_score "
+            "FROM press_summary_votes(?, ?, ?, ?, ?, ?)",
+            (
+                [p.summary_id for p in ordered],
+                [p.voter_id for p in ordered],
+                [p.new_by_current[0] for p in ordered],
+                [p.new_by_current[1] for p in ordered],
+                [p.new_by_current[-1] for p in ordered],
+                now,
+            ),
+        )
+        results: list[VotePress | None] = [None] * len(presses)
+        for ordinal, previous, new, score in rows:
+            results[order[int(ordinal) - 1]] = VotePress(
+                previous=int(previous), new=int(new), score=int(score)
+            )
+        return results
 
     async def set_vote(
         self,

@@ -331,12 +331,7 @@ class Database(abc.ABC):
     async def transaction(self) -> AsyncIterator[Connection]:
         """A write transaction: committed when the block ends, rolled back when it raises;
         after a commit, the commit hooks (outside the transaction, so other writers go on)."""
-        task = asyncio.current_task()
-        if task is not None and task in self._writing_tasks:
-            raise RuntimeError(
-                "transaction() inside the same task's transaction(): pass its conn on "
-                "(db.writing(conn)) instead"
-            )
+        task = self._refuse_nested_transaction()
         if task is not None:
             self._writing_tasks.add(task)
         try:
@@ -348,8 +343,25 @@ class Database(abc.ABC):
         if self._commit_hooks:
             await self.run_commit_hooks()
 
+    def _refuse_nested_transaction(self) -> asyncio.Task[Any] | None:
+        task = asyncio.current_task()
+        if task is not None and task in self._writing_tasks:
+            raise RuntimeError(
+                "transaction() inside the same task's transaction(): pass its conn on "
+                "(db.writing(conn)) instead"
+            )
+        return task
+
     @abc.abstractmethod
     def _raw_transaction(self) -> AbstractAsyncContextManager[Connection]: ...
+
+    async def write_statement(self, sql: str, params: Parameters = ()) -> list[Row]:
+        """One write statement in a transaction of its own, and the rows it returns.
+        PostgreSQL runs it without BEGIN and COMMIT (a statement alone is its own
+        transaction): one round trip, its locks held only while the server works. Never
+        retried: a connection cut before the answer may have committed it."""
+        async with self.transaction() as conn:
+            return await conn.fetchall(sql, params)
 
     async def run_transaction(
         self, work: Callable[[Connection], Awaitable[T]], *, attempts: int = TRANSACTION_ATTEMPTS

@@ -215,3 +215,36 @@ async def test_a_preview_stores_nothing_and_publish_stores_it_all(
     )
     assert isinstance(changed, PaperQuestion)
     assert await count("papers") == 1
+
+
+async def test_presses_in_two_processes_at_once_lose_nothing_and_double_nothing(
+    postgres_databases: DatabaseFactory,
+) -> None:
+    """Two bot processes (two pools on one PostgreSQL database) each batching their members'
+    presses on two summaries, one member pressing 👍 once in each process: every press
+    counts once, the batches never deadlock, the member's two presses take turns."""
+    url = await postgres_databases.url()
+    first_db = await postgres_databases.open_url(url)
+    second_db = await postgres_databases.open_url(url)
+    async with aiohttp.ClientSession() as session:
+        arxiv = ArxivClient(
+            session, api_url="http://127.0.0.1:9/", min_interval=0, spacer=RequestSpacer()
+        )
+        services = [
+            CommunityService(db, PaperResolver(db, arxiv), limiter=SubmissionLimiter(db, 9, 600))
+            for db in (first_db, second_db)
+        ]
+        hot, other = await publish(services[0], 1), await publish(services[0], 2)
+        presses = [
+            services[voter % 2].vote(summary_id, voter, UP)
+            for voter in range(100, 300)
+            for summary_id in (other, hot)  # out of id order: each batch locks them in order
+        ]
+        presses += [services[0].vote(hot, 7, UP), services[1].vote(hot, 7, UP)]
+        await asyncio.gather(*presses)
+        assert await services[0].repo.vote_of(hot, 7) == 0
+        for summary_id in (hot, other):
+            assert await services[1].repo.vote_counts(summary_id) == (200, 0)
+            summary = await services[1].get_in_guild(summary_id, GUILD)
+            assert summary.score == 200
+        assert max(services[0].presses.batch_sizes) > 1  # batched, not one by one

@@ -8,7 +8,13 @@ import pytest
 from bot.community.votes import DOWN, UP
 from bot.papers import PaperId
 from bot.storage import Connection, Database
-from bot.storage.community import CommunityRepository, RemovedByModeratorError, SaveResult
+from bot.storage.community import (
+    CommunityRepository,
+    RemovedByModeratorError,
+    SaveResult,
+    VotePress,
+    VotePressRequest,
+)
 from bot.storage.lookups import DueLookup, LookupCounts, LookupQueue
 from bot.storage.papers import PaperDetails, PaperRepository
 from bot.storage.reading import ReadingRepository, SessionAlreadyOpenError
@@ -163,6 +169,41 @@ async def test_votes_keep_the_score(db: Database) -> None:
         await repo.set_vote(summary_id, 2, 2, now=NOW)
     with pytest.raises(LookupError):
         await repo.set_vote(summary_id + 100, 2, 0, now=NOW)
+
+
+async def test_presses_change_each_vote_as_told_for_the_current_one(db: Database) -> None:
+    """`press_votes` applies what the caller decided for each current vote (a toggle here),
+    in order and in one transaction, and returns each vote before and after and the score
+    after it; None for a summary that does not exist. On PostgreSQL, one statement
+    (`press_summary_votes`)."""
+    repo = CommunityRepository(db)
+    paper = await make_paper(db)
+    first_id = (await save(repo, paper, 1)).summary_id
+    second_id = (await save(repo, paper, 2)).summary_id
+    toggle_up = {0: UP, UP: 0, DOWN: UP}
+    await repo.set_vote(first_id, 3, DOWN, now=NOW)
+    stored = await repo.press_votes(
+        [
+            VotePressRequest(second_id, 2, toggle_up),  # out of summary order: kept in order
+            VotePressRequest(first_id, 2, toggle_up),
+            VotePressRequest(first_id, 3, toggle_up),  # switched from 👎
+            VotePressRequest(first_id + 1000, 2, toggle_up),  # no such summary
+            VotePressRequest(first_id, 2, toggle_up),  # the same member again: withdrawn
+        ],
+        now=NOW + 1,
+    )
+    assert stored == [
+        VotePress(previous=0, new=UP, score=1),
+        VotePress(previous=0, new=UP, score=0),
+        VotePress(previous=DOWN, new=UP, score=2),
+        None,
+        VotePress(previous=UP, new=0, score=1),
+    ]
+    assert await repo.vote_counts(first_id) == (1, 0)
+    assert await repo.vote_counts(second_id) == (1, 0)
+    assert await repo.press_votes([], now=NOW) == []
+    with pytest.raises(ValueError, match="-1, 0 or \\+1"):
+        await repo.press_votes([VotePressRequest(first_id, 2, {0: 2, UP: 0, DOWN: 0})], now=NOW)
 
 
 async def test_leaderboard_counts_summaries_and_votes_in_the_period(db: Database) -> None:

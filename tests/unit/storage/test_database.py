@@ -589,3 +589,35 @@ async def test_retries_give_up_after_the_last_attempt(databases: DatabaseFactory
     with pytest.raises(RetryableTransactionError):
         await db.run_transaction(always_losing, attempts=3)
     assert len(tries) == 3
+
+
+async def test_a_pooled_connection_is_handed_on_without_a_reset_and_without_leftovers(
+    postgres_databases: DatabaseFactory,
+) -> None:
+    """The pool hands connections on without asyncpg's reset query (a round trip per unit
+    of work): what the bot does leaves nothing to reset. A unit's advisory lock ends with
+    it, and a transaction left open (a cancelled unit) is rolled back, not handed on."""
+    url = await postgres_databases.url()
+    db = await postgres_databases.open_url(url)
+    await create_table(db)
+    one = await postgres_databases.open_url(url, pool_size=1)
+    async with one.transaction() as conn:
+        await one.lock(conn, "test", "key")
+        await conn.execute("INSERT INTO t VALUES (1)")
+    # The same (only) connection again: no lock held from the unit before.
+    assert await one.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+
+    async def cancelled_unit() -> None:
+        async with one.transaction() as conn:
+            await conn.execute("INSERT INTO t VALUES (2)")
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(cancelled_unit())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await one.fetchval("SELECT count(*) FROM t") == 1
+    async with one.transaction() as conn:  # a fresh transaction, not the cancelled one's
+        await conn.execute("INSERT INTO t VALUES (3)")
+    assert await db.fetchval("SELECT sum(x) FROM t") == 4

@@ -1,0 +1,3 @@
+-- PostgreSQL only: vote presses in one statement, a server-side function (see the twin).
+-- SQLite runs the same steps in one in-process transaction (`CommunityRepository.press_votes`),
+-- where a statement costs no round trip; nothing changes in its schema.
