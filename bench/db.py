@@ -56,7 +56,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.engines import bench_database, server_url
+from bench.engines import bench_database, pool_options, server_url
 from bench.machine import describe
 from bot.announce.community import SummaryCard, enqueue_summary_cards
 from bot.community.arxiv import ArxivClient
@@ -242,10 +242,12 @@ async def writers_round(db: Database, writers: int) -> dict[str, Any]:
     }
 
 
-async def writer_process(target: str, first: int, count: int, starts: list[float]) -> None:
+async def writer_process(
+    target: str, first: int, count: int, starts: list[float], pool_size: int | None
+) -> None:
     """One of several writer processes (`--writer-process`): members first..first+count-1
     act at the agreed wall-clock start of each phase; prints each phase's latencies and end."""
-    db = await Database.open(target)
+    db = await Database.open(target, **(pool_options(pool_size) if "://" in target else {}))
     result: dict[str, Any] = {}
     try:
         async with aiohttp.ClientSession() as session:
@@ -270,7 +272,12 @@ async def writer_process(target: str, first: int, count: int, starts: list[float
 
 
 async def writers_round_in_processes(
-    target: str, db: Database, writers: int, processes: int, phase_seconds: float
+    target: str,
+    db: Database,
+    writers: int,
+    processes: int,
+    phase_seconds: float,
+    pool_size: int | None = None,
 ) -> dict[str, Any]:
     """The same round with the members split over `processes` processes on one database (as
     several bot processes would be): each phase starts at one wall-clock time in all."""
@@ -290,6 +297,7 @@ async def writers_round_in_processes(
             str(group.start),
             str(len(group)),
             json.dumps(starts),
+            str(pool_size or 0),
             cwd=PROJECT_ROOT,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -329,7 +337,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "machine": describe(),
         "load_average_before": os.getloadavg(),
         "writers": args.writers,
-        "pool_size": "DATABASE_POOL_SIZE default (10)",
+        "pool_size": args.pool_size or "DATABASE_POOL_SIZE default (10)",
     }
     engines = list(ENGINES)
     async with server_url(args.postgresql_url) as server:
@@ -339,7 +347,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 for engine in engines:
                     kind, options = ENGINES[engine]
                     log(f"writers, round {number + 1}: {engine}")
-                    async with bench_database(kind, Path(tmp), server=server, **options) as bench:
+                    async with bench_database(
+                        kind, Path(tmp), server=server, pool_size=args.pool_size, **options
+                    ) as bench:
                         rounds[engine].append(await writers_round(bench.db, args.writers))
             report["concurrent_writers"] = {
                 engine: summarize_writers(runs) for engine, runs in rounds.items()
@@ -354,12 +364,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         kind, options = ENGINES[engine]
                         log(f"writers in {args.processes} processes, round {number + 1}: {engine}")
                         async with bench_database(
-                            kind, Path(tmp), server=server, **options
+                            kind, Path(tmp), server=server, pool_size=args.pool_size, **options
                         ) as bench:
                             spread[engine].append(
                                 await writers_round_in_processes(
                                     bench.target, bench.db, args.writers, args.processes,
-                                    args.phase_seconds,
+                                    args.phase_seconds, args.pool_size,
                                 )
                             )  # fmt: skip
                 in_processes = {engine: summarize_writers(runs) for engine, runs in spread.items()}
@@ -479,11 +489,21 @@ def main() -> None:
         "--processes", type=int, default=4, help="writer processes for the spread rounds (1: none)"
     )
     parser.add_argument("--phase-seconds", type=float, default=10.0)
-    parser.add_argument("--writer-process", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=None,
+        help="PostgreSQL connections per process (default: DATABASE_POOL_SIZE's, 10)",
+    )
+    parser.add_argument("--writer-process", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.writer_process:
-        target, first, count, starts = args.writer_process
-        asyncio.run(writer_process(target, int(first), int(count), json.loads(starts)))
+        target, first, count, starts, pool_size = args.writer_process
+        asyncio.run(
+            writer_process(
+                target, int(first), int(count), json.loads(starts), int(pool_size) or None
+            )
+        )
         return
     with contextlib.suppress(BrokenPipeError):
         print(json.dumps(asyncio.run(main_async(args)), indent=2))

@@ -95,12 +95,23 @@ async def server_url(database_url: str) -> AsyncIterator[str]:
         yield database_url
 
 
+def pool_options(pool_size: int | None) -> dict[str, int]:
+    """`Database.open`'s options for a PostgreSQL pool of `pool_size` (None: the default)."""
+    return {} if pool_size is None else {"pool_size": pool_size}
+
+
 @asynccontextmanager
 async def bench_database(
-    database_url: str, tmp: Path, *, server: str | None = None, **options: Any
+    database_url: str,
+    tmp: Path,
+    *,
+    server: str | None = None,
+    pool_size: int | None = None,
+    **options: Any,
 ) -> AsyncIterator[BenchDatabase]:
     """A new, migrated database for one benchmark run. `server`: a PostgreSQL server URL
-    already running (from `server_url`), to start none here."""
+    already running (from `server_url`), to start none here; `pool_size`: its connection
+    pool's size (None: `DATABASE_POOL_SIZE`'s default); `options`: its settings."""
     if database_url == "sqlite":
         target = str(tmp / f"bench-{secrets.token_hex(3)}.sqlite3")
         db = await Database.open(target)
@@ -114,7 +125,7 @@ async def bench_database(
         server_url(server or database_url) as url,
         postgres_database(url, **options) as target,
     ):
-        db = await Database.open(target)
+        db = await Database.open(target, **pool_options(pool_size))
         try:
             await db.migrate()
             yield BenchDatabase(db, target, "postgresql")
