@@ -389,8 +389,8 @@ class CommunityService:
             {current: press(current, pressed).new for current in (NONE, UP, DOWN)},
         )
         stored = await self.presses.submit(request)
-        if stored is None:
-            raise LookupError(f"there is no summary {summary_id}")
+        if stored is None:  # removed for good since the button was drawn
+            raise UserFacingError("This summary no longer exists.")
         change = press(vote_value(stored.previous), pressed)
         return VoteOutcome(change=change, score=stored.score)
 

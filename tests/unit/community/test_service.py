@@ -147,6 +147,13 @@ async def test_a_vote_press_withdraws_or_switches(service: CommunityService) -> 
     assert await service.repo.vote_of(summary_id, 2) == 0
 
 
+async def test_a_press_on_a_summary_removed_meanwhile_says_so(service: CommunityService) -> None:
+    summary_id = await publish(service, 1)
+    with pytest.raises(UserFacingError, match="no longer exists"):
+        await service.vote(summary_id + 1000, 2, UP)
+    assert (await service.vote(summary_id, 2, UP)).score == 1  # the batcher carries on
+
+
 async def test_presses_at_once_lose_nothing_and_double_nothing(
     service: CommunityService,
 ) -> None:
