@@ -247,7 +247,7 @@ async def writer_process(
 ) -> None:
     """One of several writer processes (`--writer-process`): members first..first+count-1
     act at the agreed wall-clock start of each phase; prints each phase's latencies and end."""
-    db = await Database.open(target, **(pool_options(pool_size) if "://" in target else {}))
+    db = await Database.open(target, **pool_options(pool_size))  # SQLite has no pool
     result: dict[str, Any] = {}
     try:
         async with aiohttp.ClientSession() as session:

@@ -6,7 +6,6 @@ into ephemeral messages.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,7 +31,6 @@ from bot.community.title_search import (
 )
 from bot.community.votes import DOWN, NONE, UP, VoteOutcome, VoteValue, press, vote_value
 from bot.errors import UserFacingError
-from bot.pacing import backoff_delay
 from bot.papers import PaperId
 from bot.rendering.text import clean_user_text, plural
 from bot.search import SearchService
@@ -44,14 +42,7 @@ from bot.storage.community import (
     VotePress,
     VotePressRequest,
 )
-from bot.storage.database import (
-    RETRY_BASE_SECONDS,
-    RETRY_CAP_SECONDS,
-    TRANSACTION_ATTEMPTS,
-    Connection,
-    Database,
-    RetryableTransactionError,
-)
+from bot.storage.database import Connection, Database
 from bot.storage.papers import PaperRepository
 
 log = logging.getLogger(__name__)
@@ -397,18 +388,7 @@ class CommunityService:
     async def _store_presses(self, presses: Sequence[VotePressRequest]) -> list[VotePress | None]:
         """A batch of presses in one transaction, run again when the engine asks (a
         deadlock with another kind of transaction on PostgreSQL: nothing of it was stored)."""
-        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
-            try:
-                return await self.repo.press_votes(presses, now=self.clock())
-            except RetryableTransactionError:
-                if attempt == TRANSACTION_ATTEMPTS:
-                    raise
-                await asyncio.sleep(
-                    backoff_delay(
-                        attempt, base_seconds=RETRY_BASE_SECONDS, cap_seconds=RETRY_CAP_SECONDS
-                    )
-                )
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await self.db.run_retried(lambda: self.repo.press_votes(presses, now=self.clock()))
 
     # --- changing a stored summary ---------------------------------------------------------
 

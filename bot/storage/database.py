@@ -371,10 +371,22 @@ class Database(abc.ABC):
         on PostgreSQL, or a repository noticing a concurrent insert. So `work` must be
         re-runnable: database work only, deciding from what it reads, with no effect outside
         the database. Other errors propagate at once."""
+
+        async def in_transaction() -> T:
+            async with self.transaction() as conn:
+                return await work(conn)
+
+        return await self.run_retried(in_transaction, attempts=attempts)
+
+    async def run_retried(
+        self, work: Callable[[], Awaitable[T]], *, attempts: int = TRANSACTION_ATTEMPTS
+    ) -> T:
+        """`work()`, a unit of work that opens its own transaction (or is one statement,
+        `write_statement`), run again from the start when the engine asks for a retry, as
+        `run_transaction` does; the same rules for `work` apply."""
         for attempt in range(1, attempts + 1):
             try:
-                async with self.transaction() as conn:
-                    return await work(conn)
+                return await work()
             except RetryableTransactionError as exc:
                 if attempt == attempts:
                     raise
