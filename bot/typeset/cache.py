@@ -73,12 +73,19 @@ class DiskCache:
             return self._size
 
     def _measure(self) -> int:
-        return sum(path.stat().st_size for path in self._files())
+        total = 0
+        for path in self._files():
+            # Pruned by another thread since it was listed.
+            with contextlib.suppress(FileNotFoundError):
+                total += path.stat().st_size
+        return total
 
     def _files(self) -> list[Path]:
+        """The cached files; not another writer's temporary file, which is renamed away at any
+        moment (and must not be pruned from under it)."""
         if not self.root.is_dir():
             return []
-        return [path for path in self.root.glob("??/*") if path.is_file()]
+        return [path for path in self.root.glob("??/*") if path.suffix != ".tmp" and path.is_file()]
 
     def prune(self) -> int:
         """Drop least recently used files until the cache is under 80% of its bound."""

@@ -124,7 +124,11 @@ class Typesetter:
         except WorkerJobFailed as exc:
             log.warning("Typesetting workers did not start: %s", exc)
             return
-        await self.drawings([f"({number})" for number in range(1, WARM_NUMBERS + 1)])
+        try:
+            await self.drawings([f"({number})" for number in range(1, WARM_NUMBERS + 1)])
+        except Exception:
+            # Only a head start: the numbers are typeset when first needed instead.
+            log.exception("Typesetting the usual equation numbers ahead failed")
 
     async def close(self) -> None:
         await self.pool.close()

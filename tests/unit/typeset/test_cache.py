@@ -52,3 +52,26 @@ def test_over_its_bound_it_drops_the_least_recently_used(tmp_path: Path) -> None
     assert cache.size() <= 800
     assert cache.get(key(0)) is not None and cache.get(key(5)) is not None
     assert cache.get(key(1)) is None and cache.get(key(2)) is None
+
+
+def test_another_writers_temporary_file_is_neither_counted_nor_pruned(tmp_path: Path) -> None:
+    """Writers run in threads side by side: a `.tmp` seen while listing may be renamed away
+    before it is measured (this once failed the math warm-up with FileNotFoundError), and
+    pruning it would make the other writer's rename fail."""
+    cache = DiskCache(tmp_path, max_bytes=150)
+    in_flight = tmp_path / key(2)[:2] / f"{key(2)}.0123.tmp"
+    in_flight.parent.mkdir(parents=True)
+    in_flight.write_bytes(b"x" * 1000)
+    real_stat = Path.stat
+
+    def stat_after_rename(path: Path, **kwargs: bool) -> os.stat_result:
+        if path == in_flight:
+            raise FileNotFoundError(path)
+        return real_stat(path, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "stat", stat_after_rename)
+        cache.put(key(1), b"a" * 100)
+        cache.put(key(3), b"b" * 100)  # over the bound: prunes
+    assert in_flight.is_file()
+    assert cache.size() == 100
