@@ -180,10 +180,14 @@ class PostgresConnection(Connection):
     def __init__(self, raw: asyncpg.Connection) -> None:
         self.raw = raw
 
-    @asynccontextmanager
-    async def _errors(self) -> AsyncIterator[None]:
+    async def _call(self, method: str, *arguments: Any, whole: bool = False) -> Any:
+        """Call one of the asyncpg connection's methods, its errors turned into this
+        project's; `whole`: through a cancellation too (`to_completion`). The method is looked
+        up inside the `try`: a connection the pool took back raises on the look-up itself.
+        (A plain coroutine rather than a context manager: it runs for every statement.)"""
         try:
-            yield
+            operation = getattr(self.raw, method)(*arguments)
+            return await (to_completion(operation) if whole else operation)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(str(exc)) from exc
         except (
@@ -215,31 +219,26 @@ class PostgresConnection(Connection):
 
     async def execute(self, sql: str, params: Parameters = ()) -> int:
         translated, arguments = _arguments(sql, params)
-        async with self._errors():
-            return _count(await self.raw.execute(translated, *arguments))
+        return _count(await self._call("execute", translated, *arguments))
 
     async def executemany(self, sql: str, rows: Iterable[Parameters]) -> None:
         batch = [_arguments(sql, params)[1] for params in rows]
         if not batch:
             return
         translated, _ = translate(sql)
-        async with self._errors():
-            await self.raw.executemany(translated, batch)
+        await self._call("executemany", translated, batch)
 
     async def fetchone(self, sql: str, params: Parameters = ()) -> Row | None:
         translated, arguments = _arguments(sql, params)
-        async with self._errors():
-            return cast(Row | None, await self.raw.fetchrow(translated, *arguments))
+        return cast(Row | None, await self._call("fetchrow", translated, *arguments))
 
     async def fetchall(self, sql: str, params: Parameters = ()) -> list[Row]:
         translated, arguments = _arguments(sql, params)
-        async with self._errors():
-            return cast(list[Row], await self.raw.fetch(translated, *arguments))
+        return cast(list[Row], await self._call("fetch", translated, *arguments))
 
     async def fetchval(self, sql: str, params: Parameters = ()) -> Any:
         translated, arguments = _arguments(sql, params)
-        async with self._errors():
-            return await self.raw.fetchval(translated, *arguments)
+        return await self._call("fetchval", translated, *arguments)
 
     @property
     def in_transaction(self) -> bool:
@@ -363,12 +362,10 @@ class PostgresDatabase(Database):
     @asynccontextmanager
     async def _unit(self, begin: str) -> AsyncIterator[Connection]:
         async with self._connection() as conn:
-            async with conn._errors():
-                await to_completion(conn.raw.execute(begin))
+            await conn._call("execute", begin, whole=True)
             try:
                 yield conn
-                async with conn._errors():
-                    await to_completion(conn.raw.execute("COMMIT"))
+                await conn._call("execute", "COMMIT", whole=True)
             except BaseException:
                 if conn.in_transaction:
                     try:
