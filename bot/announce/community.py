@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bot.storage.database import Connection, Database
 from bot.storage.feeds import CommunityAnnounceRepository
-from bot.storage.outbox import NewOutboxMessage, OutboxRepository
+from bot.storage.outbox import OutboxRepository
 
 # The event to dispatch (`bot.dispatch(ANNOUNCEMENT_ENQUEUED)`) after committing rows written
 # here, so the sender posts them at once.
@@ -72,25 +72,12 @@ async def enqueue_summary_cards(
     """Queue the card in the channel where the summary was written and, for a new summary,
     its announcement in the /announce channel (once when they are the same channel), in the
     caller's transaction. Returns how many messages were queued."""
-    channels: list[int] = [] if card.channel_id is None else [card.channel_id]
-    if card.announce:
-        target = await CommunityAnnounceRepository(db).get(card.guild_id, conn=conn)
-        if (
-            target is not None
-            and target.disabled_reason is None
-            and target.channel_id not in channels
-        ):
-            channels.append(target.channel_id)
-    rows = [
-        NewOutboxMessage(
-            kind="summary",
-            guild_id=card.guild_id,
-            channel_id=channel_id,
-            summary_id=card.summary_id,
-            text=card.headline,
-        )
-        for channel_id in channels
-    ]
-    return await OutboxRepository(db).enqueue_many(
-        rows, now=time.time() if now is None else now, conn=conn
+    return await OutboxRepository(db).enqueue_summary_posts(
+        summary_id=card.summary_id,
+        guild_id=card.guild_id,
+        written_in=card.channel_id,
+        announce=card.announce,
+        text=card.headline,
+        now=time.time() if now is None else now,
+        conn=conn,
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
@@ -26,7 +26,7 @@ from bot.community.arxiv import ArxivClient, ArxivLookupError, ArxivPaper
 from bot.errors import UserFacingError
 from bot.papers import PaperId, parse_paper_id
 from bot.rendering.text import clean_user_text
-from bot.storage.community import CommunityRepository
+from bot.storage.community import CommunityRepository, KnownPaper
 from bot.storage.database import Connection, Database
 from bot.storage.papers import ID_PRIORITY, Paper, PaperRepository
 
@@ -210,17 +210,22 @@ class PaperResolver:
                 return resolved
         return ResolvedPaper(paper, ids=tuple(paper.ids))
 
-    async def resolve_id(self, paper_id: PaperId) -> ResolvedPaper:
+    async def resolve_id(
+        self, paper_id: PaperId, *, known: Sequence[KnownPaper] | None = None
+    ) -> ResolvedPaper:
+        """The paper `paper_id` names. `known` is what `CommunityRepository.known_papers`
+        says of its ids, when the caller read it already."""
         ids = paper_id.equivalent_ids
-        known = await self.papers.find_by_ids(ids)
-        paper = known[0] if known else None
+        if known is None:
+            known = await self.community.known_papers(ids, guild_id=None, author_id=None)
+        paper = known[0].paper if known else None
         arxiv_id = _arxiv_id_of(ids) or (paper.arxiv_id if paper else None)
         if arxiv_id is None:
             # No public API to ask for DOIs or keys here: the paper is what we know of it.
             if paper is None:
                 paper = unsaved_paper(ids, url=paper_id.url or None, now=self.clock())
             return ResolvedPaper(paper, ids=ids)
-        status = await self.community.lookup_status(paper.id) if paper else None
+        status = known[0].arxiv_status if known else None
         if paper is not None and paper.title and status != "pending":
             return ResolvedPaper(paper, ids=ids)
         abs_url = f"https://arxiv.org/abs/{arxiv_id}"

@@ -261,8 +261,23 @@ class CommunityService:
             )
         named = read_paper_input(draft.paper)
         if isinstance(named, PaperId):
-            resolved = await self.resolver.resolve_id(named)
-            return await self.with_paper(draft, resolved, guild_id=guild_id, author_id=author_id)
+            # The paper, its arXiv state and the author's own summary of it in one read.
+            known = await self.repo.known_papers(
+                named.equivalent_ids, guild_id=guild_id, author_id=author_id
+            )
+            resolved = await self.resolver.resolve_id(named, known=known)
+            read_none = (
+                bool(known)
+                and known[0].paper.id == resolved.paper.id
+                and known[0].own_summary_id is None
+            )
+            return await self.with_paper(
+                draft,
+                resolved,
+                guild_id=guild_id,
+                author_id=author_id,
+                may_have_own_summary=not read_none,
+            )
         found = await self.titles.lookup(named, guild_id=guild_id)
         if isinstance(found, TitleCandidates):
             return PaperQuestion(draft=draft, candidates=found)
@@ -295,12 +310,20 @@ class CommunityService:
         return await self.with_paper(draft, resolved, guild_id=guild_id, author_id=author_id)
 
     async def with_paper(
-        self, draft: Draft, resolved: ResolvedPaper, *, guild_id: int, author_id: int
+        self,
+        draft: Draft,
+        resolved: ResolvedPaper,
+        *,
+        guild_id: int,
+        author_id: int,
+        may_have_own_summary: bool = True,
     ) -> PreparedDraft:
         """A checked draft with its paper, and the author's existing summary of it (a draft
-        kept between steps is prepared again this way, with what is stored now)."""
+        kept between steps is prepared again this way, with what is stored now).
+        `may_have_own_summary=False`: the caller has just read that there is none."""
         existing = None
-        if resolved.is_stored:  # a paper not stored yet has no summaries
+        # A paper not stored yet has no summaries.
+        if resolved.is_stored and may_have_own_summary:
             existing = await self.repo.find_by_author(
                 paper_id=resolved.paper.id, guild_id=guild_id, author_id=author_id
             )

@@ -12,9 +12,18 @@ import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from bot.papers import PaperId
 from bot.storage.database import Connection, Database, RetryableTransactionError, Row
 from bot.storage.lookups import LookupQueue
-from bot.storage.papers import PaperDetails, PaperRepository
+from bot.storage.papers import (
+    PAPER_COLUMNS,
+    Paper,
+    PaperDetails,
+    PaperRepository,
+    holding_ids,
+    ids_parameters,
+    in_order_of_ids,
+)
 
 # Called inside the transaction that saved a summary (its cards and announcement, say).
 SavedHook = Callable[[Connection, "SaveResult"], Awaitable[None]]
@@ -89,6 +98,15 @@ class CommunitySummary:
 
 
 @dataclass(frozen=True, slots=True)
+class KnownPaper:
+    """A stored paper as a draft naming it needs it (`known_papers`)."""
+
+    paper: Paper
+    arxiv_status: str | None  # its arXiv look-up: 'pending' while arXiv could not tell
+    own_summary_id: int | None  # the author's community summary of it (deleted ones too)
+
+
+@dataclass(frozen=True, slots=True)
 class SaveResult:
     summary_id: int
     created: bool  # False: an existing summary was edited
@@ -154,6 +172,37 @@ class CommunityRepository:
         )
         row = await self.db.fetchone(sql, (paper_id, guild_id, author_id))
         return None if row is None else CommunitySummary.from_row(row)
+
+    async def known_papers(
+        self, ids: Sequence[PaperId], *, guild_id: int | None, author_id: int | None
+    ) -> list[KnownPaper]:
+        """The stored papers any of `ids` names, in the order of the first id each holds,
+        each with its arXiv look-up state and the id of `author_id`'s summary of it in
+        `guild_id` (None without them). One statement: what a draft naming a paper needs
+        before it is previewed, each round trip counting with a database server."""
+        if not ids:
+            return []
+        dialect = self.db.dialect
+        rows = await self.db.fetchall(
+            "SELECT "
+            + ", ".join(f"p.{column}" for column in PAPER_COLUMNS)
+            + ", l.status, s.id FROM papers AS p "
+            "LEFT JOIN arxiv_lookups AS l ON l.paper_id = p.id "
+            "LEFT JOIN summaries AS s ON s.paper_id = p.id AND s.origin = 'community' "
+            "AND s.guild_id = ? AND s.author_discord_id = ? "
+            "WHERE " + holding_ids(dialect, "p"),
+            (guild_id, author_id, *ids_parameters(dialect, ids)),
+        )
+        width = len(PAPER_COLUMNS)
+        known = [
+            KnownPaper(
+                Paper.from_row(row),
+                None if row[width] is None else str(row[width]),
+                None if row[width + 1] is None else int(row[width + 1]),
+            )
+            for row in rows
+        ]
+        return in_order_of_ids(known, ids, key=lambda item: item.paper)
 
     async def list_for_author(
         self, *, guild_id: int, author_id: int, limit: int = 100
@@ -268,10 +317,9 @@ class CommunityRepository:
                 (paper_id, guild_id, author_name, author_id, title, tldr, body, *[int(now)] * 2),
             )
             if created_id is not None:
+                # No community_summary_state row: a summary nobody deleted or edited for its
+                # author has none to hold (readers join it LEFT, writers upsert it).
                 summary_id = int(created_id)
-                await conn.execute(
-                    "INSERT INTO community_summary_state (summary_id) VALUES (?)", (summary_id,)
-                )
                 created, revived = True, False
             else:
                 summary_id, revived = await self._edit_on_save(

@@ -202,6 +202,49 @@ class OutboxRepository:
             )
             return int(row_id)
 
+    async def enqueue_summary_posts(
+        self,
+        *,
+        summary_id: int,
+        guild_id: int,
+        written_in: int | None,
+        announce: bool,
+        text: str | None,
+        now: float,
+        conn: Connection | None = None,
+    ) -> int:
+        """Queue a community summary's card in `written_in` (None: nowhere) and, when
+        `announce`, in the guild's `/announce` channel unless that is disabled or the same
+        channel; in that order. Returns how many messages were queued.
+
+        One statement reading the announce channel as it inserts: a summary is published in
+        one round trip fewer (each one counts with a database server)."""
+        async with self.db.writing(conn) as c:
+            return await c.execute(
+                "INSERT INTO announcement_outbox (kind, guild_id, channel_id, summary_id, "
+                "text, created_at, delivery) "
+                "SELECT 'summary', ?, target.channel_id, ?, ?, ?, 'message' FROM ("
+                "  SELECT 0 AS place, CAST(? AS BIGINT) AS channel_id"
+                "  UNION ALL"
+                "  SELECT 1, channel_id FROM community_announce_channels"
+                "  WHERE guild_id = ? AND disabled_reason IS NULL AND ? = 1"
+                ") AS target "
+                "WHERE target.channel_id IS NOT NULL AND (target.place = 0 "
+                "OR CAST(? AS BIGINT) IS NULL OR target.channel_id <> CAST(? AS BIGINT)) "
+                "ORDER BY target.place",
+                (
+                    guild_id,
+                    summary_id,
+                    text,
+                    now,
+                    written_in,
+                    guild_id,
+                    int(announce),
+                    written_in,
+                    written_in,
+                ),
+            )
+
     async def enqueue_many(
         self,
         rows: Sequence[NewOutboxMessage],

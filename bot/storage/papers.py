@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from bot.papers import PaperId
 from bot.storage.database import Connection, Database, RetryableTransactionError, Row
 from bot.storage.dialect import Dialect
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The columns `Paper.from_row` reads, in order.
 PAPER_COLUMNS: Final = (
@@ -220,15 +221,9 @@ class PaperRepository:
         if not ids:
             return []
         rows = await self.db.fetchall(
-            _select_by_ids(self.db.dialect), _ids_parameters(self.db.dialect, ids)
+            _select_by_ids(self.db.dialect), ids_parameters(self.db.dialect, ids)
         )
-        papers = {row["id"]: Paper.from_row(row) for row in rows}
-        ordered: list[Paper] = []
-        for paper_id in ids:
-            for paper in papers.values():
-                if _holds(paper, paper_id) and paper not in ordered:
-                    ordered.append(paper)
-        return ordered
+        return in_order_of_ids([Paper.from_row(row) for row in rows], ids, key=lambda p: p)
 
     async def find_or_create(
         self,
@@ -281,7 +276,7 @@ class PaperRepository:
             all_ids = [paper_id for item in items for paper_id in item.ids]
             dialect = connection.dialect
             rows = await connection.fetchall(
-                _select_by_ids(dialect), _ids_parameters(dialect, all_ids)
+                _select_by_ids(dialect), ids_parameters(dialect, all_ids)
             )
             by_key: dict[tuple[str, str], _PaperState] = {}
             for row in rows:
@@ -376,7 +371,7 @@ class PaperRepository:
             state = _PaperState(id=paper_id, values=dict(zip(current.keys(), current, strict=True)))
             by_key: dict[tuple[str, str], _PaperState] = {}
             owners = await connection.fetchall(
-                _select_by_ids(connection.dialect), _ids_parameters(connection.dialect, details.ids)
+                _select_by_ids(connection.dialect), ids_parameters(connection.dialect, details.ids)
             )
             for owner in owners:
                 if owner["id"] != paper_id:
@@ -493,20 +488,21 @@ class PaperRepository:
 
 
 def _select_by_ids(dialect: Dialect) -> str:
-    """Papers holding any of three lists of identifiers (`_ids_parameters`)."""
-    return (
-        SELECT_PAPERS
-        + " WHERE "
-        + dialect.in_list("arxiv_id")
-        + " OR "
-        + dialect.in_list("doi")
-        + " OR "
-        + dialect.in_list("bibtex_key")
+    """Papers holding any of three lists of identifiers (`ids_parameters`)."""
+    return SELECT_PAPERS + " WHERE " + holding_ids(dialect)
+
+
+def holding_ids(dialect: Dialect, table: str = "") -> str:
+    """The condition that a paper row (of the alias `table`, when given) holds any of three
+    lists of identifiers, bound with `ids_parameters`."""
+    prefix = f"{table}." if table else ""
+    return " OR ".join(
+        dialect.in_list(prefix + column) for column in ("arxiv_id", "doi", "bibtex_key")
     )
 
 
-def _ids_parameters(dialect: Dialect, ids: Iterable[PaperId]) -> tuple[Any, Any, Any]:
-    """Three lists (arXiv ids, DOIs, bibtex keys) for `_select_by_ids`."""
+def ids_parameters(dialect: Dialect, ids: Iterable[PaperId]) -> tuple[Any, Any, Any]:
+    """Three lists (arXiv ids, DOIs, bibtex keys) for `holding_ids`."""
     grouped: dict[str, list[str]] = {"arxiv": [], "doi": [], "bibtex": []}
     for paper_id in ids:
         grouped[paper_id.kind].append(paper_id.value)
@@ -562,6 +558,20 @@ def _values(state: _PaperState, columns: Sequence[str]) -> tuple[Any, ...]:
 
 def _holds(paper: Paper, paper_id: PaperId) -> bool:
     return getattr(paper, ID_COLUMNS[paper_id.kind]) == paper_id.value
+
+
+def in_order_of_ids(
+    found: Iterable[T], ids: Sequence[PaperId], key: Callable[[T], Paper]
+) -> list[T]:
+    """Each distinct item of `found` (a paper, or what holds one: `key`) in the order of
+    the first of `ids` its paper holds."""
+    items = list(found)
+    ordered: list[T] = []
+    for paper_id in ids:
+        for item in items:
+            if _holds(key(item), paper_id) and item not in ordered:
+                ordered.append(item)
+    return ordered
 
 
 def _index(by_key: dict[tuple[str, str], _PaperState], state: _PaperState) -> None:

@@ -66,3 +66,19 @@ async def test_a_disabled_announce_channel_gets_nothing(db: Database) -> None:
     await repo.disable_channel(ANNOUNCE, "forbidden")
     card = SummaryCard(await summary_id(db), GUILD, HERE, "h", announce=True)
     assert await queued(db, card) == {HERE: ["h"], ANNOUNCE: []}
+
+
+async def test_the_card_comes_before_the_announcement_and_only_this_guilds_counts(
+    db: Database,
+) -> None:
+    repo = CommunityAnnounceRepository(db)
+    await repo.set(GUILD + 1, HERE + 1, set_by=None, now=0)  # another guild's channel
+    await repo.set(GUILD, ANNOUNCE, set_by=None, now=0)
+    card = SummaryCard(await summary_id(db), GUILD, HERE, "h", announce=True)
+    async with db.transaction() as conn:
+        assert await enqueue_summary_cards(db, card, conn, now=0) == 2
+    outbox = OutboxRepository(db)
+    [card_row] = await outbox.for_channel(HERE)
+    [announcement] = await outbox.for_channel(ANNOUNCE)
+    assert card_row.id < announcement.id  # sent in this order: the card where it was written
+    assert await outbox.for_channel(HERE + 1) == []

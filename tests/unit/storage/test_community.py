@@ -364,3 +364,25 @@ async def test_reminders_are_due_once_a_day_before(db: Database) -> None:
     assert await reading.due_reminders(NOW + 60) == []
     assert await reading.close(short.id, closed_by=1, now=NOW + 100)
     assert not await reading.close(short.id, closed_by=1, now=NOW + 101)
+
+
+async def test_known_papers_reads_the_paper_its_lookup_and_the_authors_own_summary(
+    db: Database,
+) -> None:
+    repo = CommunityRepository(db)
+    first = await make_paper(db, "1502.03167")
+    second = await make_paper(db, "1706.03762", title="Attention")
+    await LookupQueue(db, "arxiv").mark_resolved(first, "1502.03167", now=NOW)
+    own = await save(repo, first, author_id=7)
+    await save(repo, second, author_id=8)  # someone else's
+    await save(repo, second, author_id=7, guild_id=OTHER_GUILD)  # another server's
+    ids = [PaperId("arxiv", "1706.03762"), PaperId("arxiv", "1502.03167")]
+
+    known = await repo.known_papers(ids, guild_id=GUILD, author_id=7)
+
+    assert [item.paper.id for item in known] == [second, first]  # in the order of the ids
+    assert [item.arxiv_status for item in known] == ["pending", "resolved"]
+    assert [item.own_summary_id for item in known] == [None, own.summary_id]
+    anonymous = await repo.known_papers(ids, guild_id=None, author_id=None)
+    assert [item.own_summary_id for item in anonymous] == [None, None]
+    assert await repo.known_papers([PaperId("doi", "10.1/none")], guild_id=1, author_id=1) == []

@@ -59,6 +59,11 @@ async def fill_every_table(db: Database) -> None:
         paper_id=paper.id, guild_id=GUILD, author_id=7, author_name="Bob", title="",
         tldr="Whitening, cheaply.", body="Long text\nwith lines.", now=1_700_000_100.0,
     )  # fmt: skip
+    # A moderator's edit: the summary's community_summary_state row (a new one has none).
+    await community.update_text(
+        saved.summary_id, tldr="Whitening, cheaply.", body="Long text\nwith lines, edited.",
+        editor_id=11, now=1_700_000_150.0,
+    )  # fmt: skip
     await community.set_vote(feed_summary.summary_id, 8, 1, now=1_700_000_200.0)
     await community.set_vote(saved.summary_id, 9, -1, now=1_700_000_300.0)
     feeds = FeedRepository(db)
