@@ -12,6 +12,7 @@ from typing import Final
 import discord
 
 from bot.community.resolve import PaperResolver, ResolvedPaper
+from bot.community.title_search import PickerWording
 from bot.community.votes import format_score
 from bot.errors import UserFacingError
 from bot.presenters import equation_card_filename, title_text
@@ -316,6 +317,15 @@ def digest_embeds(pages: Sequence[PlannedPage]) -> list[discord.Embed]:
             embed.set_image(url=f"attachment://{equation_card_filename(page.page)}")
         embeds.append(embed)
     return embeds
+
+
+# The title picker of `/reading start` (a typed title no paper known here has exactly).
+READING_WORDING: Final = PickerWording(
+    new_paper_when="when the session starts",
+    by_id_instead="run `/reading start` again with its arXiv id or link",
+    correct_title="Check its spelling and run `/reading start` again",
+    meanwhile="The session starts when you pick its paper; only you can pick.",
+)
 
 
 def thread_name(paper: Paper) -> str:

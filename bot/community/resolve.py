@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from bot.community.arxiv import ArxivClient, ArxivLookupError, ArxivPaper
+from bot.community.title_search import parse_option
 from bot.errors import UserFacingError
 from bot.papers import PaperId, parse_paper_id
 from bot.rendering.text import clean_user_text
@@ -209,6 +210,23 @@ class PaperResolver:
             if resolved.paper.id == paper.id:
                 return resolved
         return ResolvedPaper(paper, ids=tuple(paper.ids))
+
+    async def resolve_choice(
+        self, choice: str, *, title: str, guild_id: int | None
+    ) -> ResolvedPaper:
+        """The paper picked for a typed `title` in the title picker (`choice`: the value of
+        one of `paper_options`, checked by the caller against those offered)."""
+        kind, value = parse_option(choice)
+        if kind == "known":
+            paper = await self.papers.get_visible(int(value), guild_id=guild_id)
+            if paper is None:
+                raise UserFacingError(
+                    "That paper is no longer known in this server: pick another one."
+                )
+            return await self.resolve_stored(paper)
+        if kind == "arxiv":
+            return await self.resolve_id(PaperId(kind="arxiv", value=value))
+        return self.new_titled(title)
 
     async def resolve_id(
         self, paper_id: PaperId, *, known: Sequence[KnownPaper] | None = None

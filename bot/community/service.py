@@ -27,7 +27,6 @@ from bot.community.title_search import (
     TitleCandidates,
     TitleFinder,
     paper_options,
-    parse_option,
 )
 from bot.community.votes import DOWN, NONE, UP, VoteOutcome, VoteValue, press, vote_value
 from bot.errors import UserFacingError
@@ -292,18 +291,9 @@ class CommunityService:
         editing it keeps the choice."""
         if choice not in pending.offered:
             raise UserFacingError("That choice is not one I offered: pick from the list.")
-        kind, value = parse_option(choice)
-        if kind == "known":
-            paper = await self.papers.get_visible(int(value), guild_id=guild_id)
-            if paper is None:
-                raise UserFacingError(
-                    "That paper is no longer known in this server: pick another one."
-                )
-            resolved = await self.resolver.resolve_stored(paper)
-        elif kind == "arxiv":
-            resolved = await self.resolver.resolve_id(PaperId(kind="arxiv", value=value))
-        else:
-            resolved = self.resolver.new_titled(pending.title)
+        resolved = await self.resolver.resolve_choice(
+            choice, title=pending.title, guild_id=guild_id
+        )
         ids = resolved.paper.ids
         named = ids[0].display if ids else paper_display_title(resolved.paper)
         draft = replace(pending.draft, paper=named)

@@ -84,7 +84,28 @@ def new_paper_label(title: str) -> str:
     return f"A new paper titled “{shorten(title, OPTION_TEXT - len(frame))}”"
 
 
-def paper_options(candidates: TitleCandidates) -> list[PaperOption]:
+@dataclass(frozen=True, slots=True)
+class PickerWording:
+    """What the picker says that depends on what the paper is picked for."""
+
+    # When a new paper is stored.
+    new_paper_when: str = "when you publish"
+    # How to name an arXiv paper by its id instead, when arXiv could not be searched.
+    by_id_instead: str = "press **Edit** and give its arXiv id or link instead"
+    # How to correct the title.
+    correct_title: str = "Check its spelling (**Edit**)"
+    # The last line: what is kept meanwhile.
+    meanwhile: str = (
+        "Your TL;DR and summary are kept while you choose; nothing is saved before you publish."
+    )
+
+
+SUMMARY_WORDING: Final = PickerWording()
+
+
+def paper_options(
+    candidates: TitleCandidates, wording: PickerWording = SUMMARY_WORDING
+) -> list[PaperOption]:
     """The picker's choices: known papers, then arXiv's papers not already among them, then
     a new paper with the typed title, last; at most `MAX_OPTIONS`, texts within Discord's
     limits, values unique."""
@@ -128,25 +149,27 @@ def paper_options(candidates: TitleCandidates) -> list[PaperOption]:
             kind="new",
             value=NEW_PAPER,
             label=new_paper_label(candidates.title),
-            description="None of these: a new paper, created with this title when you publish",
+            description=shorten(
+                f"None of these: a new paper, created with this title {wording.new_paper_when}",
+                OPTION_TEXT,
+            ),
         )
     )
     return options
 
 
-def question_text(candidates: TitleCandidates) -> str:
+def question_text(candidates: TitleCandidates, wording: PickerWording = SUMMARY_WORDING) -> str:
     """What the picker says above its menu: what was looked for, what was found, what
-    arXiv's failure (if any) means, and that the member's text is safe."""
+    arXiv's failure (if any) means, and what is kept meanwhile."""
     shown = escape_markdown(neutralize_mentions(shorten(candidates.title, 200)))
-    options = paper_options(candidates)
+    options = paper_options(candidates, wording)
     known = sum(1 for option in options if option.kind == "known")
     arxiv = sum(1 for option in options if option.kind == "arxiv")
     lines = [f"Which paper is **“{shown}”**? No paper known here has exactly that title."]
     if candidates.arxiv_problem is not None:
         lines.append(
             f"⚠️ arXiv could not be searched just now ({candidates.arxiv_problem}), so only "
-            "papers known here are listed. For an arXiv paper, press **Edit** and give its "
-            "arXiv id or link instead."
+            f"papers known here are listed. For an arXiv paper, {wording.by_id_instead}."
         )
     if known or arxiv:
         found = []
@@ -157,14 +180,12 @@ def question_text(candidates: TitleCandidates) -> str:
         lines.append(f"Closest first: {' · '.join(found)}; last, ➕ a new paper with this title.")
     elif candidates.arxiv_problem is None:
         lines.append(
-            "Neither this server nor arXiv knows a paper with that title. Check its spelling "
-            "(**Edit**), or choose ➕ a new paper with this title."
+            "Neither this server nor arXiv knows a paper with that title. "
+            f"{wording.correct_title}, or choose ➕ a new paper with this title."
         )
     else:
         lines.append("Nothing known here is like it: choose ➕ a new paper with this title.")
-    lines.append(
-        "Your TL;DR and summary are kept while you choose; nothing is saved before you publish."
-    )
+    lines.append(wording.meanwhile)
     return "\n".join(lines)
 
 

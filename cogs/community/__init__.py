@@ -10,5 +10,5 @@ from cogs.community.summaries import CommunityCog
 async def setup(bot: ShortScienceBot) -> None:
     community = CommunityCog(bot)
     await bot.add_cog(community)
-    # One arXiv client and resolver for both: one cache, one request spacing.
-    await bot.add_cog(ReadingCog(bot, community.resolver))
+    # One arXiv client, resolver and title finder for both: one cache, one request spacing.
+    await bot.add_cog(ReadingCog(bot, community.resolver, community.service.titles))

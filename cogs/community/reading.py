@@ -6,7 +6,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal, cast
 
 import discord
 from discord import app_commands
@@ -16,6 +16,7 @@ from bot.announce.messages import role_mentions
 from bot.background import BackgroundLoop
 from bot.bot import ShortScienceBot
 from bot.community.reading import (
+    READING_WORDING,
     KnownSummary,
     card_content,
     parse_due,
@@ -25,16 +26,25 @@ from bot.community.reading import (
     status_lines,
     thread_name,
 )
-from bot.community.resolve import PaperResolver
+from bot.community.resolve import PaperResolver, ResolvedPaper, read_paper_input
+from bot.community.title_search import (
+    TitleCandidates,
+    TitleFinder,
+    paper_options,
+    question_text,
+)
 from bot.errors import UserFacingError, logged_autocomplete
 from bot.jobs import SharedJob
 from bot.paged import digest_messages
+from bot.papers import PaperId
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, shorten
+from bot.storage.interactions import STATE_ID_PATTERN, InteractionStateRepository
 from bot.storage.papers import Paper, PaperRepository
 from bot.storage.posts import SummaryPostRepository
 from bot.storage.reading import ReadingRepository, ReadingSession, SessionAlreadyOpenError
 from bot.storage.summaries import SummaryRepository
+from bot.ui import NOT_YOURS, Control, Controls, ControlTimers, selected_values
 from cogs.community.summaries import NO_MENTIONS, paper_choices, require_guild
 
 log = logging.getLogger(__name__)
@@ -45,6 +55,37 @@ REMINDER_POLL_SECONDS = 60.0
 KNOWN_SUMMARIES_SHOWN = 25
 REMINDER_LOOP = "reading reminders"
 THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week
+# Which paper a typed title means: the picker, kept as an interaction state.
+PICK_KIND = "reading_pick"
+PICK_SECONDS = 600.0
+PICK_TEMPLATE = rf"ss:readpick:(?P<state>{STATE_ID_PATTERN})"
+
+
+def reading_picker(state_id: str, candidates: TitleCandidates) -> Controls:
+    """The papers a typed title may mean, to start the session on one of them."""
+    menu: discord.ui.Select[Any] = discord.ui.Select(
+        placeholder="Which paper do you mean?",
+        custom_id=f"ss:readpick:{state_id}",
+        options=[
+            discord.SelectOption(
+                label=option.label, value=option.value, description=option.description or None
+            )
+            for option in paper_options(candidates, READING_WORDING)
+        ],
+    )
+    return Controls(menu)
+
+
+class ReadingPickControl(Control, template=PICK_TEMPLATE):
+    """The paper picked for `/reading start`, answered by whichever process receives it."""
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog(COG_NAME)  # type: ignore[attr-defined]
+        if cog is None:
+            raise UserFacingError("Reading sessions are not available right now; try again soon.")
+        await cast(ReadingCog, cog).paper_picked(
+            interaction, self.match["state"], selected_values(interaction)[0]
+        )
 
 
 class ReadingCog(commands.Cog, name=COG_NAME):
@@ -53,9 +94,12 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         guild_only=True,
     )  # fmt: skip
 
-    def __init__(self, bot: ShortScienceBot, resolver: PaperResolver) -> None:
+    def __init__(self, bot: ShortScienceBot, resolver: PaperResolver, titles: TitleFinder) -> None:
         self.bot = bot
         self.resolver = resolver
+        self.titles = titles
+        self.states = InteractionStateRepository(bot.db)
+        self.timers = ControlTimers()
         self.repo = ReadingRepository(bot.db)
         self.papers = PaperRepository(bot.db)
         self.summaries = SummaryRepository(bot.db)
@@ -65,6 +109,7 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         self.reminders: BackgroundLoop | None = None
 
     async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ReadingPickControl)
         if self.bot.background_tasks:
             # One process of those sharing the database sends a minute's reminders.
             job = SharedJob(
@@ -86,6 +131,8 @@ class ReadingCog(commands.Cog, name=COG_NAME):
             )
 
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ReadingPickControl)
+        self.timers.close()
         if self.reminders is not None:
             await self.bot.loops.stop(self.reminders)
             self.reminders = None
@@ -119,7 +166,114 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         if not isinstance(target, discord.TextChannel):
             raise UserFacingError("Reading sessions open a thread in a text channel: pick one.")
         await interaction.response.defer(thinking=True)
-        resolved = await self.resolver.resolve(paper, guild_id=guild_id)
+        named = read_paper_input(paper)
+        if isinstance(named, PaperId):
+            resolved = await self.resolver.resolve_id(named)
+        else:
+            found = await self.titles.lookup(named, guild_id=guild_id)
+            if isinstance(found, TitleCandidates):
+                await self._ask_which_paper(
+                    interaction, found, channel_id=target.id, due_at=due_at, role_id=role_id
+                )
+                return
+            resolved = await self.resolver.resolve_stored(found)
+        await self._open(interaction, resolved, target=target, due_at=due_at, role_id=role_id)
+
+    async def _ask_which_paper(
+        self,
+        interaction: discord.Interaction,
+        candidates: TitleCandidates,
+        *,
+        channel_id: int,
+        due_at: float | None,
+        role_id: int | None,
+    ) -> None:
+        """A title no paper known here has exactly: the papers it may mean, in the command's
+        reply; the session's options wait (in the database) for the pick."""
+        state = await self.states.create(
+            PICK_KIND,
+            owner_id=interaction.user.id,
+            guild_id=require_guild(interaction),
+            payload={
+                "title": candidates.title,
+                "offered": [o.value for o in paper_options(candidates, READING_WORDING)],
+                "channel_id": channel_id,
+                "due_at": due_at,
+                "role_id": role_id,
+            },
+            now=time.time(),
+            lifetime=PICK_SECONDS,
+        )
+        message = await interaction.edit_original_response(
+            content=question_text(candidates, READING_WORDING),
+            view=reading_picker(state.id, candidates),
+            allowed_mentions=NO_MENTIONS,
+        )
+        self.timers.arm(
+            message.id,
+            PICK_SECONDS,
+            lambda: message.edit(
+                content="This choice expired: run `/reading start` again.", view=None
+            ),
+        )
+
+    async def paper_picked(
+        self, interaction: discord.Interaction, state_id: str, choice: str
+    ) -> None:
+        """The paper picked for a typed title: the session starts on it, in the reply."""
+        state = await self.states.get(state_id)
+        if state is None or state.kind != PICK_KIND:
+            raise UserFacingError("This choice is no longer available: run `/reading start` again.")
+        if state.owner_id != interaction.user.id:
+            raise UserFacingError(NOT_YOURS)
+        if state.expired(time.time()):
+            await interaction.response.edit_message(
+                content="This choice expired: run `/reading start` again.", view=None
+            )
+            return
+        if choice not in state.payload["offered"]:
+            raise UserFacingError("That choice is not one I offered: pick from the list.")
+        # One choice, whichever process receives it (a second one finds it taken).
+        if await self.states.claim(state_id, now=time.time(), lease=60.0) is None:
+            raise UserFacingError("A paper was already chosen from this list.")
+        await self.states.finish(state_id, "chosen")
+        if interaction.message is not None:
+            self.timers.disarm(interaction.message.id)
+        await interaction.response.edit_message(content="Starting the reading session…", view=None)
+        payload = state.payload
+        target = interaction.guild.get_channel(payload["channel_id"]) if interaction.guild else None
+        try:
+            if not isinstance(target, discord.TextChannel):
+                raise UserFacingError(
+                    "The channel for this session is gone: run `/reading start` again."
+                )
+            resolved = await self.resolver.resolve_choice(
+                choice, title=payload["title"], guild_id=require_guild(interaction)
+            )
+            await self._open(
+                interaction,
+                resolved,
+                target=target,
+                due_at=payload["due_at"],
+                role_id=payload["role_id"],
+            )
+        except UserFacingError as exc:
+            # The reply says why, in place of "Starting…".
+            await interaction.edit_original_response(content=exc.message)
+
+    async def _open(
+        self,
+        interaction: discord.Interaction,
+        resolved: ResolvedPaper,
+        *,
+        target: discord.TextChannel,
+        due_at: float | None,
+        role_id: int | None,
+    ) -> None:
+        """Open the session's thread on the paper and say so in the interaction's reply
+        (deferred or acknowledged already)."""
+        guild_id = require_guild(interaction)
+        now = self.clock()
         existing = None
         if resolved.is_stored:
             existing = await self.repo.open_for_paper(guild_id, resolved.paper.id)

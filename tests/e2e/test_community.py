@@ -886,6 +886,46 @@ async def test_a_session_without_a_role_pings_nobody(
     assert allowed_mentions_of(emulator, thread) == [{"parse": []}, {"parse": []}]
 
 
+async def test_reading_start_with_a_typed_title_asks_which_paper(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    """A title no paper known here has exactly: the picker (known papers first, a new paper
+    last), only for whoever ran the command; the session starts on the paper picked, with
+    the options given to the command."""
+    guild = emulator.guild
+    alice, mod = guild.member("alice"), guild.member("mod")
+    papers = guild.channel("papers")
+    await write(emulator, mod, "1706.03762")  # "Attention Is All You Need", known here
+
+    started = await emulator.slash(
+        "/reading start paper:attention is all due:3d", options={"channel": papers}, member=alice
+    )
+    picker = await started.wait_reply()
+    assert not picker.ephemeral and "Which paper is **“attention is all”**?" in picker.content
+    options = menu_options(picker)
+    assert options[0]["label"] == "Attention Is All You Need", options
+    assert options[0]["value"].startswith("known:")
+    assert options[-1]["value"] == "new" and "when the session starts" in options[-1]["description"]
+    assert guild.threads == []  # nothing started yet
+
+    stranger = await emulator.select(picker, [options[0]["value"]], member=mod)
+    refused = await stranger.wait_reply()
+    assert refused.ephemeral and "belong to the person who ran the command" in refused.content
+    assert guild.threads == []
+
+    chosen = await emulator.select(picker, [options[0]["value"]], member=alice)
+    await chosen.wait_callback()
+    await emulator.wait_for(
+        lambda: "Reading session on" in picker.content, description="the session started"
+    )
+    assert "**Attention Is All You Need**" in picker.content and "due" in picker.content
+    assert picker.components == []  # the menu is gone: one pick
+    [thread] = guild.threads
+    assert thread.parent_id == papers.id and thread.name == "📖 Attention Is All You Need"
+    [card] = emulator.pins(thread)
+    assert "Due" in [field["name"] for field in card.embed["fields"]]  # type: ignore[index]
+
+
 async def test_due_dates_are_checked(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
     alice = emulator.guild.member("alice")
     for due, words in [

@@ -136,7 +136,12 @@ async def test_a_reading_session_makes_its_paper_visible_in_its_server(
     started = await emulator.slash(
         "/reading start", options={"paper": MEMO, "channel": papers}, member=alice
     )
-    assert "Reading session on" in (await started.wait_reply()).content
+    picker = await started.wait_reply()  # a title nobody knows: which paper is it?
+    chosen = await emulator.select(picker, ["new"], member=alice)
+    await chosen.wait_callback()
+    await emulator.wait_for(
+        lambda: "Reading session on" in picker.content, description="the session started"
+    )
     general = guild.channel("general")
     assert MEMO in await suggestions(emulator, "/summarize paper:Zeta", "paper", alice, general)
     _, lobby, mallory = await other_server(emulator, bot)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.community.arxiv import ArxivPaper
+from bot.community.reading import READING_WORDING
 from bot.community.title_search import (
     MAX_OPTIONS,
     OPTION_TEXT,
@@ -114,6 +115,19 @@ def test_the_question_says_what_was_found_and_what_failed() -> None:
     down = question_text(TitleCandidates("Snacks", arxiv_problem="arXiv answered HTTP 503"))
     assert "⚠️ arXiv could not be searched just now (arXiv answered HTTP 503)" in down
     assert "Nothing known here is like it" in down and "Neither" not in down
+
+
+def test_the_reading_picker_speaks_of_the_session_not_of_publishing() -> None:
+    down = TitleCandidates("Snacks", arxiv_problem="arXiv answered HTTP 503")
+    text = question_text(down, READING_WORDING)
+    assert "run `/reading start` again with its arXiv id or link" in text
+    assert "The session starts when you pick its paper" in text
+    assert "publish" not in text and "Edit" not in text
+    [new] = paper_options(down, READING_WORDING)
+    assert new.value == "new" and new.description.endswith("when the session starts")
+    assert "Check its spelling and run `/reading start` again" in question_text(
+        TitleCandidates("Snacks"), READING_WORDING
+    )
 
 
 def test_known_titles_are_ranked_by_closeness_without_repeats() -> None:
