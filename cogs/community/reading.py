@@ -260,6 +260,13 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         except UserFacingError as exc:
             # The reply says why, in place of "Starting…".
             await interaction.edit_original_response(content=exc.message)
+        except Exception:
+            # Not left saying "Starting…"; the central handler reports the error itself.
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.edit_original_response(
+                    content="The session could not be started: run `/reading start` again."
+                )
+            raise
 
     async def _open(
         self,

@@ -926,6 +926,29 @@ async def test_reading_start_with_a_typed_title_asks_which_paper(
     assert "Due" in [field["name"] for field in card.embed["fields"]]  # type: ignore[index]
 
 
+async def test_a_paper_picked_that_has_a_session_already_says_so_in_the_reply(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    guild = emulator.guild
+    alice, mod = guild.member("alice"), guild.member("mod")
+    asked = await emulator.slash("/reading start paper:attention is all", member=alice)
+    picker = await asked.wait_reply()
+    # Nothing known here yet: arXiv's papers and a new one.
+    assert not [o for o in menu_options(picker) if o["value"].startswith("known:")]
+    # Meanwhile the paper gets a session by its id.
+    first = await emulator.slash("/reading start paper:1706.03762", member=mod)
+    assert "Reading session on" in (await first.wait_reply()).content
+    arxiv = [o for o in menu_options(picker) if o["value"] == "arxiv:1706.03762"]
+    assert arxiv, menu_options(picker)
+    chosen = await emulator.select(picker, [arxiv[0]["value"]], member=alice)
+    await chosen.wait_callback()
+    await emulator.wait_for(
+        lambda: "already has an open reading session" in picker.content,
+        description="the reply saying why",
+    )
+    assert len(guild.threads) == 1 and picker.components == []
+
+
 async def test_due_dates_are_checked(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
     alice = emulator.guild.member("alice")
     for due, words in [
