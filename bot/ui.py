@@ -24,18 +24,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar
 
 import discord
 from discord.utils import MISSING
 
-from bot.errors import report_interaction_error
+from bot.errors import UserFacingError, report_interaction_error
+from bot.storage.interactions import InteractionState, InteractionStateRepository
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# How long a choice being acted on is held (a process that dies mid-action frees it then).
+CHOICE_LEASE_SECONDS: Final = 60.0
 NOT_YOURS: Final = (
     "These controls belong to the person who ran the command; run it yourself to get your own."
 )
@@ -213,6 +217,44 @@ def selected_values(interaction: discord.Interaction) -> list[str]:
     """The values chosen in the select menu the interaction comes from."""
     data: dict[str, Any] = dict(interaction.data or {})
     return [str(value) for value in data.get("values") or []]
+
+
+async def take_choice(
+    interaction: discord.Interaction,
+    states: InteractionStateRepository,
+    state_id: str,
+    *,
+    kind: str,
+    command: str,
+    taken: str,
+    offered: Callable[[InteractionState], bool],
+    allowed: Callable[[], Awaitable[object]] | None = None,
+) -> InteractionState | None:
+    """A choice made in a menu kept as an interaction state of `kind`, offered to whoever ran
+    `command`: the state, taken for this choice alone, or None when it expired (the message
+    then says so and loses its menu).
+
+    Refused with `UserFacingError`: a state gone, someone else's menu, what `allowed` (awaited
+    after the owner check) refuses, a choice `offered` says was not offered, and a second
+    choice, whichever process receives it (`taken` says so)."""
+    state = await states.get(state_id)
+    if state is None or state.kind != kind:
+        raise UserFacingError(f"This choice is no longer available: run {command} again.")
+    if state.owner_id != interaction.user.id:
+        raise UserFacingError(NOT_YOURS)
+    if allowed is not None:
+        await allowed()
+    if state.expired(time.time()):
+        await interaction.response.edit_message(
+            content=f"This choice expired: run {command} again.", view=None
+        )
+        return None
+    if not offered(state):
+        raise UserFacingError("That choice is not one I offered: pick from the list.")
+    if await states.claim(state_id, now=time.time(), lease=CHOICE_LEASE_SECONDS) is None:
+        raise UserFacingError(taken)
+    await states.finish(state_id, "chosen")
+    return state
 
 
 def message_owner_id(interaction: discord.Interaction) -> int | None:

@@ -53,7 +53,7 @@ from bot.storage.feeds import (
 from bot.storage.interactions import STATE_ID_PATTERN, InteractionStateRepository
 from bot.storage.leases import DEFAULT_LEASE_SECONDS
 from bot.storage.outbox import OutboxRepository
-from bot.ui import NOT_YOURS, Control, Controls, ControlTimers, selected_values
+from bot.ui import Control, Controls, ControlTimers, selected_values, take_choice
 
 log = logging.getLogger(__name__)
 
@@ -689,25 +689,20 @@ class FeedsCog(commands.Cog, name=FEEDS_COG_NAME):
         self, interaction: discord.Interaction, state_id: str, index: int
     ) -> None:
         """The feed picked among those a page links to: checked, then subscribed."""
-        state = await self.states.get(state_id)
-        if state is None or state.kind != FEED_CHOICE_KIND:
-            raise UserFacingError("This choice is no longer available: run `/feed add` again.")
-        if state.owner_id != interaction.user.id:
-            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
-            return
-        await self.interaction_check(interaction)  # Manage Server, as for the commands
-        if state.expired(time.time()):
-            await interaction.response.edit_message(
-                content="This choice expired: run `/feed add` again.", view=None
-            )
+        state = await take_choice(
+            interaction,
+            self.states,
+            state_id,
+            kind=FEED_CHOICE_KIND,
+            command="`/feed add`",
+            taken="A feed was already chosen from this list.",
+            offered=lambda state: 0 <= index < len(state.payload["feeds"]),
+            # Manage Server, as for the commands.
+            allowed=lambda: self.interaction_check(interaction),
+        )
+        if state is None:
             return
         feeds = state.payload["feeds"]
-        if not 0 <= index < len(feeds):
-            raise UserFacingError("That choice is not one I offered: pick from the list.")
-        # One choice, whichever process receives it (a second one finds it taken).
-        if await self.states.claim(state_id, now=time.time(), lease=60.0) is None:
-            raise UserFacingError("A feed was already chosen from this list.")
-        await self.states.finish(state_id, "chosen")
         if interaction.message is not None:
             self.timers.disarm(interaction.message.id)
         request = SubscriptionRequest(**state.payload["request"])

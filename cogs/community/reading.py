@@ -44,7 +44,7 @@ from bot.storage.papers import Paper, PaperRepository
 from bot.storage.posts import SummaryPostRepository
 from bot.storage.reading import ReadingRepository, ReadingSession, SessionAlreadyOpenError
 from bot.storage.summaries import SummaryRepository
-from bot.ui import NOT_YOURS, Control, Controls, ControlTimers, selected_values
+from bot.ui import Control, Controls, ControlTimers, selected_values, take_choice
 from cogs.community.summaries import NO_MENTIONS, paper_choices, require_guild
 
 log = logging.getLogger(__name__)
@@ -221,22 +221,17 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         self, interaction: discord.Interaction, state_id: str, choice: str
     ) -> None:
         """The paper picked for a typed title: the session starts on it, in the reply."""
-        state = await self.states.get(state_id)
-        if state is None or state.kind != PICK_KIND:
-            raise UserFacingError("This choice is no longer available: run `/reading start` again.")
-        if state.owner_id != interaction.user.id:
-            raise UserFacingError(NOT_YOURS)
-        if state.expired(time.time()):
-            await interaction.response.edit_message(
-                content="This choice expired: run `/reading start` again.", view=None
-            )
+        state = await take_choice(
+            interaction,
+            self.states,
+            state_id,
+            kind=PICK_KIND,
+            command="`/reading start`",
+            taken="A paper was already chosen from this list.",
+            offered=lambda state: choice in state.payload["offered"],
+        )
+        if state is None:
             return
-        if choice not in state.payload["offered"]:
-            raise UserFacingError("That choice is not one I offered: pick from the list.")
-        # One choice, whichever process receives it (a second one finds it taken).
-        if await self.states.claim(state_id, now=time.time(), lease=60.0) is None:
-            raise UserFacingError("A paper was already chosen from this list.")
-        await self.states.finish(state_id, "chosen")
         if interaction.message is not None:
             self.timers.disarm(interaction.message.id)
         await interaction.response.edit_message(content="Starting the reading session…", view=None)
