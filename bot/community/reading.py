@@ -324,7 +324,7 @@ READING_WORDING: Final = PickerWording(
     new_paper_when="when the session starts",
     by_id_instead="run `/reading start` again with its arXiv id or link",
     correct_title="Check its spelling and run `/reading start` again",
-    meanwhile="The session starts when you pick its paper; only you can pick.",
+    meanwhile="The session starts once its paper is picked, by whoever ran the command.",
 )
 
 

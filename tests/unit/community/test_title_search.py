@@ -121,7 +121,7 @@ def test_the_reading_picker_speaks_of_the_session_not_of_publishing() -> None:
     down = TitleCandidates("Snacks", arxiv_problem="arXiv answered HTTP 503")
     text = question_text(down, READING_WORDING)
     assert "run `/reading start` again with its arXiv id or link" in text
-    assert "The session starts when you pick its paper" in text
+    assert "The session starts once its paper is picked, by whoever ran the command" in text
     assert "publish" not in text and "Edit" not in text
     [new] = paper_options(down, READING_WORDING)
     assert new.value == "new" and new.description.endswith("when the session starts")
