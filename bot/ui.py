@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# How long a choice being acted on is held (a process that dies mid-action frees it then).
-CHOICE_LEASE_SECONDS: Final = 60.0
 NOT_YOURS: Final = (
     "These controls belong to the person who ran the command; run it yourself to get your own."
 )
@@ -251,9 +249,10 @@ async def take_choice(
         return None
     if not offered(state):
         raise UserFacingError("That choice is not one I offered: pick from the list.")
-    if await states.claim(state_id, now=time.time(), lease=CHOICE_LEASE_SECONDS) is None:
+    # Done with in one conditional statement: of two choices (or a choice and the expiry
+    # timer), whichever process writes first takes it.
+    if not await states.finish(state_id, "chosen"):
         raise UserFacingError(taken)
-    await states.finish(state_id, "chosen")
     return state
 
 

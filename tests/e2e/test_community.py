@@ -949,6 +949,30 @@ async def test_a_paper_picked_that_has_a_session_already_says_so_in_the_reply(
     assert len(guild.threads) == 1 and picker.components == []
 
 
+async def test_a_double_pick_starts_one_session(
+    emulator: DiscordEmulator, bot: ShortScienceBot
+) -> None:
+    guild = emulator.guild
+    alice = guild.member("alice")
+    asked = await emulator.slash("/reading start paper:attention is all", member=alice)
+    picker = await asked.wait_reply()
+    first, second = await asyncio.gather(
+        emulator.select(picker, ["arxiv:1706.03762"], member=alice),
+        emulator.select(picker, ["arxiv:1706.03762"], member=alice),
+    )
+    await first.wait_callback()
+    await second.wait_callback()
+    await emulator.wait_for(
+        lambda: "Reading session on" in picker.content, description="the session started"
+    )
+    # One updates the picker (7); the other is told privately (4) that it came second.
+    assert sorted(h.callback_type or 0 for h in (first, second)) == [4, 7]
+    [refused] = [h for h in (first, second) if h.callback_type == 4]
+    refusal = await refused.wait_reply()
+    assert refusal.ephemeral and refusal.content == "A paper was already chosen from this list."
+    assert len(guild.threads) == 1
+
+
 async def test_due_dates_are_checked(emulator: DiscordEmulator, bot: ShortScienceBot) -> None:
     alice = emulator.guild.member("alice")
     for due, words in [
