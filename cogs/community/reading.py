@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, cast
 
 import discord
@@ -28,6 +28,7 @@ from bot.community.reading import (
 )
 from bot.community.resolve import PaperResolver, ResolvedPaper, read_paper_input
 from bot.community.title_search import (
+    PaperOption,
     TitleCandidates,
     TitleFinder,
     paper_options,
@@ -61,7 +62,7 @@ PICK_SECONDS = 600.0
 PICK_TEMPLATE = rf"ss:readpick:(?P<state>{STATE_ID_PATTERN})"
 
 
-def reading_picker(state_id: str, candidates: TitleCandidates) -> Controls:
+def reading_picker(state_id: str, options: Sequence[PaperOption]) -> Controls:
     """The papers a typed title may mean, to start the session on one of them."""
     menu: discord.ui.Select[Any] = discord.ui.Select(
         placeholder="Which paper do you mean?",
@@ -70,7 +71,7 @@ def reading_picker(state_id: str, candidates: TitleCandidates) -> Controls:
             discord.SelectOption(
                 label=option.label, value=option.value, description=option.description or None
             )
-            for option in paper_options(candidates, READING_WORDING)
+            for option in options
         ],
     )
     return Controls(menu)
@@ -190,13 +191,14 @@ class ReadingCog(commands.Cog, name=COG_NAME):
     ) -> None:
         """A title no paper known here has exactly: the papers it may mean, in the command's
         reply; the session's options wait (in the database) for the pick."""
+        options = paper_options(candidates, READING_WORDING)
         state = await self.states.create(
             PICK_KIND,
             owner_id=interaction.user.id,
             guild_id=require_guild(interaction),
             payload={
                 "title": candidates.title,
-                "offered": [o.value for o in paper_options(candidates, READING_WORDING)],
+                "offered": [option.value for option in options],
                 "channel_id": channel_id,
                 "due_at": due_at,
                 "role_id": role_id,
@@ -206,7 +208,7 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         )
         message = await interaction.edit_original_response(
             content=question_text(candidates, READING_WORDING),
-            view=reading_picker(state.id, candidates),
+            view=reading_picker(state.id, options),
             allowed_mentions=NO_MENTIONS,
         )
         self.timers.arm(
