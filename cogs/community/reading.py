@@ -6,7 +6,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 import discord
 from discord import app_commands
@@ -47,6 +47,7 @@ from bot.storage.reading import ReadingRepository, ReadingSession, SessionAlread
 from bot.storage.summaries import SummaryRepository
 from bot.ui import Control, Controls, ControlTimers, selected_values, take_choice
 from cogs.community.summaries import NO_MENTIONS, paper_choices, require_guild
+from cogs.community.views import paper_menu
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +65,7 @@ PICK_TEMPLATE = rf"ss:readpick:(?P<state>{STATE_ID_PATTERN})"
 
 def reading_picker(state_id: str, options: Sequence[PaperOption]) -> Controls:
     """The papers a typed title may mean, to start the session on one of them."""
-    menu: discord.ui.Select[Any] = discord.ui.Select(
-        placeholder="Which paper do you mean?",
-        custom_id=f"ss:readpick:{state_id}",
-        options=[
-            discord.SelectOption(
-                label=option.label, value=option.value, description=option.description or None
-            )
-            for option in options
-        ],
-    )
-    return Controls(menu)
+    return Controls(paper_menu(f"ss:readpick:{state_id}", options))
 
 
 class ReadingPickControl(Control, template=PICK_TEMPLATE):

@@ -127,11 +127,14 @@ def preview_controls(state_id: str, *, page: int, pages: int, publish_label: str
     )
 
 
-def picker_controls(state_id: str, options: Sequence[PaperOption]) -> Controls:
-    """Which paper a typed title means: known papers, arXiv's, a new one; Edit; Cancel."""
-    menu: discord.ui.Select[Any] = discord.ui.Select(
+def paper_menu(
+    custom_id: str, options: Sequence[PaperOption], *, row: int | None = None
+) -> discord.ui.Select[Any]:
+    """The menu of the papers a typed title may mean (`paper_options`), each marked as the
+    question above it says: 📚 known here, 📄 on arXiv, ➕ a new paper."""
+    return discord.ui.Select(
         placeholder="Which paper do you mean?",
-        custom_id=f"ss:draft:{state_id}:pick",
+        custom_id=custom_id,
         options=[
             discord.SelectOption(
                 label=option.label,
@@ -141,8 +144,13 @@ def picker_controls(state_id: str, options: Sequence[PaperOption]) -> Controls:
             )
             for option in options
         ],
-        row=0,
+        row=row,
     )
+
+
+def picker_controls(state_id: str, options: Sequence[PaperOption]) -> Controls:
+    """Which paper a typed title means: known papers, arXiv's, a new one; Edit; Cancel."""
+    menu = paper_menu(f"ss:draft:{state_id}:pick", options, row=0)
     return Controls(menu, *edit_cancel_buttons(state_id, row=1))
 
 

@@ -906,6 +906,8 @@ async def test_reading_start_with_a_typed_title_asks_which_paper(
     assert options[0]["label"] == "Attention Is All You Need", options
     assert options[0]["value"].startswith("known:")
     assert options[-1]["value"] == "new" and "when the session starts" in options[-1]["description"]
+    # Marked as the question above says: 📚 known here, ➕ a new paper.
+    assert (options[0]["emoji"]["name"], options[-1]["emoji"]["name"]) == ("📚", "➕")
     assert guild.threads == []  # nothing started yet
 
     stranger = await emulator.select(picker, [options[0]["value"]], member=mod)
