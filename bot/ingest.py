@@ -21,6 +21,7 @@ from typing import Final, Literal
 
 import aiohttp
 
+from bot.collector import collections_held_back
 from bot.feeds.fetch import FetchResult, fetch_feed
 from bot.feeds.models import FeedEntry, ParsedFeed
 from bot.feeds.stream import FeedStream
@@ -315,23 +316,24 @@ async def import_source(
         stream = await asyncio.to_thread(_stream_file, path_or_url, batch_size)
 
     stats = IngestStats()
-    done = 0
     # Parsing the next batch while this one is stored gained nothing measurable on two cores
     # (a batch is one INSERT per table now, but the GIL still serialises the Python work).
     batch = await asyncio.to_thread(stream.next_batch)
     _check_feed(stream.feed, path_or_url, empty=batch is None)
     if progress is not None:
         progress(0, max(stream.estimated_total, len(batch or [])))
+    done = 0
     async with bulk_write_cache(db):
-        while batch is not None:
-            batch_stats = await ingest_entries(
-                db, batch, origin_feed_title=stream.feed.title, batch_size=len(batch)
-            )
-            stats.add(batch_stats, keep_results=False)
-            done += len(batch)
-            if progress is not None:
-                progress(done, max(stream.estimated_total, done))
-            batch = await asyncio.to_thread(stream.next_batch)
+        with collections_held_back():
+            while batch is not None:
+                batch_stats = await ingest_entries(
+                    db, batch, origin_feed_title=stream.feed.title, batch_size=len(batch)
+                )
+                stats.add(batch_stats, keep_results=False)
+                done += len(batch)
+                if progress is not None:
+                    progress(done, max(stream.estimated_total, done))
+                batch = await asyncio.to_thread(stream.next_batch)
     for problem in stream.feed.bozo:
         log.warning("%s: %s", path_or_url, problem)
     if progress is not None:
