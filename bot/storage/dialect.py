@@ -7,8 +7,10 @@ engines goes through a `Dialect`, taken from the connection or the database
 
 - a list bound as one parameter (`in_list`, `list_param`): SQLite reads a JSON array with
   `json_each`, PostgreSQL compares with `= ANY(array)`;
-- many rows bound as one parameter (`json_rows`): a JSON array of arrays, read by
-  `json_each` or `jsonb_array_elements` (PostgreSQL needs each column's type spelled out);
+- many rows in one statement (`bound_rows`): on SQLite a `VALUES` list of bound parameters
+  (nothing to encode or decode); on PostgreSQL one JSON array of arrays read by
+  `jsonb_array_elements` (one parameter, whatever the row count), each column's type
+  spelled out;
 - `FOR UPDATE` row locks (`for_update`, and `skip_locked` to pass over rows another
   transaction holds, as processes claiming work do): PostgreSQL only; SQLite has one writer
   at a time;
@@ -27,8 +29,19 @@ from typing import Any, Final, Literal
 
 EngineName = Literal["sqlite", "postgresql"]
 
-# Column types json_rows knows how to read back from JSON on PostgreSQL.
+# Column types bound_rows can spell out on PostgreSQL.
 _PG_TYPES: Final = frozenset({"bigint", "double precision", "text", "boolean"})
+# Parameters one statement may bind: SQLite's limit is 32,766 (since 3.32; this project
+# needs 3.35 for RETURNING), PostgreSQL's wire protocol 32,767.
+MAX_BOUND_PARAMETERS: Final = 32_000
+
+
+@dataclass(frozen=True, slots=True)
+class BoundRows:
+    """A table expression over rows and the parameters it binds, in order."""
+
+    table: str
+    params: tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,37 +66,55 @@ class Dialect:
             return list(values)
         return json.dumps(list(values))
 
-    def json_rows(self, columns: Sequence[tuple[str, str]], placeholder: str = "?") -> str:
-        """A table expression over rows bound as one JSON array of arrays (`rows_param`):
-        one column per `(name, type)` in order, plus `position` (the row's index, to keep
-        the rows' order). Types are PostgreSQL's: bigint, double precision, text, boolean."""
+    def bound_rows(
+        self, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+    ) -> list[BoundRows]:
+        """`rows` as table expressions for `INSERT ... SELECT` or `UPDATE ... FROM`, each
+        with its parameters: one column per `(name, type)` in order, plus `position` (the
+        row's index in `rows`, to keep their order). Types are PostgreSQL's: bigint, double
+        precision, text, boolean. As few expressions as the engine's limit on bound
+        parameters allows: one for any batch an import makes."""
         for _, sql_type in columns:
             if sql_type not in _PG_TYPES:
-                raise ValueError(f"json_rows cannot read {sql_type!r} columns")
-        if self.is_postgresql:
-            selected = ", ".join(
-                f"CAST(value ->> {index} AS {sql_type}) AS {name}"
-                for index, (name, sql_type) in enumerate(columns)
-            )
-            return (
-                f"(SELECT {selected}, position FROM jsonb_array_elements(CAST({placeholder} AS"
-                " jsonb)) WITH ORDINALITY AS json_row(value, position))"
-            )
-        selected = ", ".join(
-            f"value ->> {index} AS {name}" for index, (name, _) in enumerate(columns)
+                raise ValueError(f"bound_rows cannot read {sql_type!r} columns")
+        if self.is_postgresql and not _holds_nul(rows):
+            return [BoundRows(self._json_rows(columns), (_rows_json(rows),))]
+        # SQLite: binding is far cheaper than encoding every text as JSON and decoding it
+        # again (measured: a third of the time for 2,000 summaries). PostgreSQL: JSON
+        # cannot carry a NUL character, so such rows are bound one value at a time too
+        # (its connection turns NUL into U+FFFD, as for any parameter).
+        per_row = len(columns) + 1
+        limit = max(1, MAX_BOUND_PARAMETERS // per_row)
+        cast = self.is_postgresql
+        placeholders = ", ".join(
+            f"CAST(? AS {sql_type})" if cast else "?" for _, sql_type in (*columns, ("", "bigint"))
         )
-        return f"(SELECT {selected}, key AS position FROM json_each({placeholder}))"
+        names = ", ".join(
+            f"column{index} AS {name}"
+            for index, name in enumerate([*(name for name, _ in columns), "position"], start=1)
+        )
+        chunks = []
+        for start in range(0, len(rows), limit):
+            chunk = rows[start : start + limit]
+            values = ", ".join([f"({placeholders})"] * len(chunk))
+            params = tuple(
+                value
+                for position, row in enumerate(chunk, start=start)
+                for value in (*row, position)
+            )
+            table = f"(SELECT {names} FROM (VALUES {values}) AS bound_row)"
+            chunks.append(BoundRows(table, params))
+        return chunks
 
-    def rows_param(self, rows: Sequence[Sequence[Any]]) -> str | None:
-        """Rows as one JSON array of arrays for `json_rows`; None when a text holds a NUL
-        character (SQLite's JSON functions cut text there, PostgreSQL refuses it): bind
-        those rows one by one instead."""
-        for row in rows:
-            for value in row:
-                if isinstance(value, str) and "\x00" in value:
-                    return None
-        # Not ASCII-escaped: shorter, and the database need not decode the escapes.
-        return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+    def _json_rows(self, columns: Sequence[tuple[str, str]]) -> str:
+        selected = ", ".join(
+            f"CAST(value ->> {index} AS {sql_type}) AS {name}"
+            for index, (name, sql_type) in enumerate(columns)
+        )
+        return (
+            f"(SELECT {selected}, position FROM jsonb_array_elements("
+            "CAST(? AS jsonb)) WITH ORDINALITY AS json_row(value, position))"
+        )
 
     @property
     def for_update(self) -> str:
@@ -109,3 +140,12 @@ class Dialect:
 
 SQLITE: Final = Dialect("sqlite")
 POSTGRESQL: Final = Dialect("postgresql")
+
+
+def _holds_nul(rows: Sequence[Sequence[Any]]) -> bool:
+    return any(isinstance(value, str) and "\x00" in value for row in rows for value in row)
+
+
+def _rows_json(rows: Sequence[Sequence[Any]]) -> str:
+    # Not ASCII-escaped: shorter, and the database need not decode the escapes.
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))

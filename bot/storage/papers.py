@@ -294,13 +294,10 @@ class PaperRepository:
 
             now = int(time.time())
             if new_states:
-                # One statement, rows in a JSON array: fewer round trips than one per row.
+                # One statement for the batch: fewer round trips than one per row.
                 new_rows = [(*_values(s, _INSERT_COLUMNS), now, now) for s in new_states]
-                rows_json = dialect.rows_param(new_rows)
-                if rows_json is None:
-                    await connection.executemany(_INSERT_ONE, new_rows)
-                else:
-                    await connection.execute(_insert_from_json(dialect), (rows_json,))
+                for bound in dialect.bound_rows(_INSERT_TYPES, new_rows):
+                    await connection.execute(_insert_new(bound.table), bound.params)
                 keys = [s.values["canonical_key"] for s in new_states]
                 found = await connection.fetchall(
                     "SELECT id, canonical_key FROM papers WHERE "
@@ -513,7 +510,7 @@ def ids_parameters(dialect: Dialect, ids: Iterable[PaperId]) -> tuple[Any, Any, 
     )
 
 
-# The columns of a new paper row, with their types (for rows bound as one JSON parameter).
+# The columns of a new paper row, with their types (for `Dialect.bound_rows`).
 _INSERT_TYPES: Final = (
     ("canonical_key", "text"), ("arxiv_id", "text"), ("doi", "text"), ("bibtex_key", "text"),
     ("title", "text"), ("authors", "text"), ("venue", "text"), ("year", "bigint"),
@@ -523,23 +520,17 @@ _INSERT_TYPES: Final = (
 _INSERTED: Final = ", ".join(name for name, _ in _INSERT_TYPES)
 
 
-def _insert_from_json(dialect: Dialect) -> str:
-    """One statement for a whole batch of new papers, its rows in one JSON array: far fewer
-    round trips than a statement per row."""
+def _insert_new(rows_table: str) -> str:
+    """One statement for a whole batch of new papers (`rows_table` from
+    `Dialect.bound_rows`): far fewer round trips than a statement per row."""
     return (
         f"INSERT INTO papers ({_INSERTED}) SELECT {_INSERTED} FROM "
-        + dialect.json_rows(_INSERT_TYPES)
+        + rows_table
         + " AS new_paper WHERE true ORDER BY position"
         # A row may already own the key without the identifier (edited by hand): then this
         # paper is that row.
         " ON CONFLICT DO NOTHING"
     )
-
-
-_INSERT_ONE: Final = (
-    f"INSERT INTO papers ({_INSERTED}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
-)
 
 
 _INSERT_COLUMNS: Final = (

@@ -317,7 +317,7 @@ class SummaryRepository:
         return bool(found)
 
 
-# The columns of a new feed summary, with their types (for rows bound as one JSON parameter).
+# The columns of a new feed summary, with their types (for `Dialect.bound_rows`).
 _INSERT_TYPES: Final = (
     ("paper_id", "bigint"), ("author_name", "text"), ("title", "text"), ("tldr", "text"),
     ("body", "text"), ("url", "text"), ("external_id", "text"), ("score", "bigint"),
@@ -325,38 +325,24 @@ _INSERT_TYPES: Final = (
     ("kind", "text"),
 )  # fmt: skip
 _INSERTED: Final = ", ".join(name for name, _ in _INSERT_TYPES)
-_INSERT_ONE: Final = (
-    f"INSERT INTO summaries (origin, {_INSERTED})"
-    " VALUES ('feed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
-)
 
 
 async def _insert_new(connection: Connection, inserts: list[tuple[Any, ...]]) -> dict[str, int]:
     """Insert feed summaries (rows in `_INSERT_TYPES`' order); their ids by external id.
 
-    One statement for the whole batch, its rows in a JSON array: far fewer round trips
-    than a statement per row."""
-    dialect = connection.dialect
-    rows_json = dialect.rows_param(inserts)
-    if rows_json is None:
-        ids = {}
-        for row in inserts:
-            ids[row[6]] = int(await connection.fetchval(_INSERT_ONE, row))
-        return ids
-    rows = await connection.fetchall(
-        f"INSERT INTO summaries (origin, {_INSERTED}) SELECT 'feed', {_INSERTED} FROM "
-        + dialect.json_rows(_INSERT_TYPES)
-        + " AS new_summary ORDER BY position RETURNING external_id, id",
-        (rows_json,),
-    )
-    return {row[0]: row[1] for row in rows}
+    One statement for a whole batch: far fewer round trips than a statement per row."""
+    ids = {}
+    for bound in connection.dialect.bound_rows(_INSERT_TYPES, inserts):
+        rows = await connection.fetchall(
+            f"INSERT INTO summaries (origin, {_INSERTED}) SELECT 'feed', {_INSERTED} FROM "
+            + bound.table
+            + " AS new_summary ORDER BY position RETURNING external_id, id",
+            bound.params,
+        )
+        ids.update({row[0]: row[1] for row in rows})
+    return ids
 
 
-_UPDATE_TEXT_ONE: Final = (
-    "UPDATE summaries SET paper_id = ?, title = ?, tldr = ?, body = ?, author_name = ?,"
-    " url = ?, score = score - feed_votes + ?, feed_votes = ?, edited_at = ?, kind = ?"
-    " WHERE id = ?"
-)
 _UPDATE_TYPES: Final = (
     ("paper_id", "bigint"), ("title", "text"), ("tldr", "text"), ("body", "text"),
     ("author_name", "text"), ("url", "text"), ("votes", "bigint"), ("feed_votes", "bigint"),
@@ -385,23 +371,16 @@ async def _update_changed(
             vote_changes.append((votes, votes, edited, summary_id))
         else:
             text_changes.append((*update[:6], votes, votes, edited, kind, summary_id))
-    if text_changes:
-        # One statement (rows in JSON) when possible, for the same reason as inserts.
-        dialect = connection.dialect
-        changes_json = dialect.rows_param(text_changes)
-        if changes_json is None:
-            await connection.executemany(_UPDATE_TEXT_ONE, text_changes)
-        else:
-            await connection.execute(
-                "UPDATE summaries SET paper_id = change.paper_id, title = change.title,"
-                " tldr = change.tldr, body = change.body, author_name = change.author_name,"
-                " url = change.url, score = score - summaries.feed_votes + change.votes,"
-                " feed_votes = change.feed_votes, edited_at = change.edited_at,"
-                " kind = change.kind FROM "
-                + dialect.json_rows(_UPDATE_TYPES)
-                + " AS change WHERE summaries.id = change.id",
-                (changes_json,),
-            )
+    # One statement for the whole batch, for the same reason as inserts.
+    for bound in connection.dialect.bound_rows(_UPDATE_TYPES, text_changes):
+        await connection.execute(
+            "UPDATE summaries SET paper_id = change.paper_id, title = change.title,"
+            " tldr = change.tldr, body = change.body, author_name = change.author_name,"
+            " url = change.url, score = score - summaries.feed_votes + change.votes,"
+            " feed_votes = change.feed_votes, edited_at = change.edited_at,"
+            " kind = change.kind FROM " + bound.table + " AS change WHERE summaries.id = change.id",
+            bound.params,
+        )
     if vote_changes:
         await connection.executemany(
             "UPDATE summaries SET score = score - feed_votes + ?, feed_votes = ?, edited_at = ?"

@@ -8,6 +8,7 @@ import pytest
 
 from bot.papers import PaperId
 from bot.storage import Database, load_migrations
+from bot.storage import dialect as dialect_module
 from bot.storage.papers import PaperRepository
 from bot.storage.summaries import ExternalSummary, SummaryRepository
 from tests.databases import DatabaseFactory
@@ -166,9 +167,9 @@ async def test_batch_insert_keeps_values_ids_and_order_exactly(
 
 
 async def test_nul_characters_are_stored_whole(summaries: SummaryRepository, db: Database) -> None:
-    """JSON can carry NUL but SQLite's JSON functions cut text there: such batches go row by
-    row, inserts and edits alike. PostgreSQL's text cannot hold NUL at all: it becomes
-    U+FFFD there, and the rest of the text is kept."""
+    """SQLite binds each value (no JSON, whose functions cut text at NUL there), inserts and
+    edits alike. PostgreSQL's text cannot hold NUL at all: such batches are bound value by
+    value instead of as JSON, the NUL becomes U+FFFD, and the rest of the text is kept."""
     nul = "\x00" if db.engine == "sqlite" else "\ufffd"
     first = await summaries.upsert_external_many(
         [
@@ -189,6 +190,32 @@ async def test_nul_characters_are_stored_whole(summaries: SummaryRepository, db:
     assert [r.status for r in edited] == ["updated", "updated"]
     bodies = await db.fetchall("SELECT body FROM summaries ORDER BY id")
     assert [row[0] for row in bodies] == [f"again{nul}x", "fine too"]
+
+
+async def test_a_batch_over_the_bound_parameter_limit_is_written_in_several_statements(
+    summaries: SummaryRepository, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 13 parameters a row (12 columns and the position): three rows a statement.
+    monkeypatch.setattr(dialect_module, "MAX_BOUND_PARAMETERS", 40)
+    batch = [
+        ExternalSummary(external_id=f"c{i}", body=f"body {i}", score=i, edited_at=T0)
+        for i in range(8)
+    ]
+    results = await summaries.upsert_external_many(batch)
+    assert [r.status for r in results] == ["inserted"] * 8
+    rows = await db.fetchall("SELECT id, external_id, body, score FROM summaries ORDER BY id")
+    # Ids in input order, each result naming its own row.
+    assert [tuple(row[1:]) for row in rows] == [(f"c{i}", f"body {i}", i) for i in range(8)]
+    assert [r.summary_id for r in results] == [row[0] for row in rows]
+    edited = await summaries.upsert_external_many(
+        [
+            ExternalSummary(external_id=f"c{i}", body=f"edited {i}", edited_at=T0 + timedelta(1))
+            for i in range(8)
+        ]
+    )
+    assert [r.status for r in edited] == ["updated"] * 8
+    bodies = await db.fetchall("SELECT body FROM summaries ORDER BY id")
+    assert [row[0] for row in bodies] == [f"edited {i}" for i in range(8)]
 
 
 async def test_batch_edits_update_text_votes_and_the_index(
