@@ -77,6 +77,8 @@ class Dialect:
         for _, sql_type in columns:
             if sql_type not in _PG_TYPES:
                 raise ValueError(f"bound_rows cannot read {sql_type!r} columns")
+        if not rows:
+            return []
         if self.is_postgresql and not _holds_nul(rows):
             return [BoundRows(self._json_rows(columns), (_rows_json(rows),))]
         # SQLite: binding is far cheaper than encoding every text as JSON and decoding it
