@@ -164,16 +164,23 @@ class TantivyIndex:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def apply(self, changes: Changes, applied_seq: int) -> None:
-        """Remove, add, record `applied_seq`, commit (one atomic commit), make it searchable."""
+    def apply(self, parts: Iterable[Changes], applied_seq: int) -> None:
+        """Each part in turn (remove, then add), record `applied_seq`, commit (one atomic
+        commit), make it searchable.
+
+        `parts` may be a generator reading the database: tantivy indexes the documents
+        handed to it in its own thread, so the next part is read while the last is indexed.
+        A later part removing what an earlier one added (the same summary changed twice) is
+        right: removals apply to documents added before them."""
         writer = self.writer()
         try:
-            for summary_id in changes.summary_ids:
-                writer.delete_documents_by_term("summary_id", summary_id)
-            for paper_id in changes.paper_ids:
-                writer.delete_documents_by_term("paper_entry", paper_id)
-            for document in changes.documents:
-                writer.add_document(document)
+            for changes in parts:
+                for summary_id in changes.summary_ids:
+                    writer.delete_documents_by_term("summary_id", summary_id)
+                for paper_id in changes.paper_ids:
+                    writer.delete_documents_by_term("paper_entry", paper_id)
+                for document in changes.documents:
+                    writer.add_document(document)
             writer.delete_documents_by_term("kind", KIND_META)
             writer.add_document(_meta_document(applied_seq))
             writer.commit()

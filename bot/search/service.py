@@ -34,7 +34,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +77,9 @@ AUTOCOMPLETE_LIMIT: Final = 25
 SIMILAR_LIMIT: Final = 5
 MAX_TITLE_CHARS: Final = 400  # a typed title compared for similar titles
 CHANGES_PER_COMMIT: Final = 10_000
+# Changes read from the database at a time within a commit: tantivy indexes one part while
+# the next is read.
+CHANGES_PER_PART: Final = 1_000
 READER_THREADS: Final = 4
 INDEXER_LOOP: Final = "search indexer"
 PRUNE_EVERY_SECONDS: Final = 3600.0
@@ -442,7 +445,7 @@ class SearchService:
             new_watermark = self._advance(watermark, {row[0] for row in rows}, rows)
             if not fresh and new_watermark == watermark:
                 return
-            index.apply(self._changes(conn, fresh), new_watermark)
+            index.apply(self._change_parts(conn, fresh), new_watermark)
             self._seen = {
                 seq for seq in self._seen | {row[0] for row in fresh} if seq > new_watermark
             }
@@ -466,6 +469,13 @@ class SearchService:
             del self._gaps[candidate]  # a transaction that rolled back: it never comes
             seq = candidate
         return seq
+
+    def _change_parts(
+        self, conn: ThreadReader, rows: list[tuple[int, str, int]]
+    ) -> Iterator[Changes]:
+        """The changes of `rows`, read from the database a part at a time."""
+        for start in range(0, len(rows), CHANGES_PER_PART):
+            yield self._changes(conn, rows[start : start + CHANGES_PER_PART])
 
     def _changes(self, conn: ThreadReader, rows: list[tuple[int, str, int]]) -> Changes:
         summary_ids = {item for _, kind, item in rows if kind == "summary"}

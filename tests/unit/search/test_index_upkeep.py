@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,16 @@ import pytest
 from bot.search import SearchIndexRebuildingError, SearchService
 from bot.search import index as index_module
 from bot.search import service as service_module
+from bot.search.index import Changes
 from bot.storage.database import Database
 from tests.databases import DatabaseFactory
-from tests.unit.search.conftest import Searchable, add_summary, hold_index_builds, open_search
+from tests.unit.search.conftest import (
+    Searchable,
+    add_summary,
+    hold_index_builds,
+    open_search,
+    paper_of,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
@@ -256,6 +264,51 @@ async def test_concurrent_publishes_edits_deletes_and_searches(searchable: Searc
         expected = [] if summary_id in deleted else [summary_id]
         assert await ids(search, f"word{number}b", typo_tolerant=False) == expected
         assert await ids(search, f"word{number}a", typo_tolerant=False) == []
+    status = await search.status()
+    assert status.applied_seq == status.last_seq
+
+
+async def test_a_commit_read_in_parts_indexes_everything_as_it_last_was(
+    searchable: Searchable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The indexer reads a commit's changes a part at a time (tantivy indexes one while the
+    next is read): a summary changed in two parts is found once, as last written."""
+    db, search = searchable.db, searchable.search
+    monkeypatch.setattr(service_module, "CHANGES_PER_PART", 2)
+    parts_per_commit: list[int] = []
+    original_apply = index_module.TantivyIndex.apply
+
+    def counting_apply(
+        self: index_module.TantivyIndex, parts: Iterable[Changes], applied_seq: int
+    ) -> None:
+        taken = list(parts)
+        parts_per_commit.append(len(taken))
+        original_apply(self, taken, applied_seq)
+
+    monkeypatch.setattr(index_module.TantivyIndex, "apply", counting_apply)
+    doomed = await add_summary(db, title="Doomed paper", body="vanishing words")
+    doomed_paper = await paper_of(db, doomed)
+    async with db.transaction() as conn:
+        kept = await conn.fetchval(
+            "INSERT INTO summaries (origin, body) VALUES ('feed', 'first draft') RETURNING id"
+        )
+        for number in range(3):
+            await conn.execute(
+                "INSERT INTO summaries (origin, body) VALUES ('feed', ?)", (f"filler{number}",)
+            )
+        await conn.execute("UPDATE summaries SET body = 'final text' WHERE id = ?", (kept,))
+        await conn.execute("UPDATE summaries SET deleted_at = 1 WHERE id = ?", (doomed,))
+        await conn.execute(
+            "UPDATE papers SET title = 'Renamed paper' WHERE id = ?", (doomed_paper,)
+        )
+    assert parts_per_commit[-1] >= 3
+    assert await ids(search, "final") == [kept]
+    assert await ids(search, "draft", typo_tolerant=False) == []
+    assert await ids(search, "vanishing", typo_tolerant=False) == []
+    # A feed's paper stays public; its entry is replaced, not doubled.
+    suggestions = await search.autocomplete("Renamed")
+    assert [(s.paper_id, s.title) for s in suggestions] == [(doomed_paper, "Renamed paper")]
+    assert await search.autocomplete("Doomed") == []
     status = await search.status()
     assert status.applied_seq == status.last_seq
 
