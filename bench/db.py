@@ -3,6 +3,7 @@ JSON document on stdout (progress on stderr).
 
     .venv/bin/python -m bench.db                       # everything: a few minutes
     .venv/bin/python -m bench.db --skip-poll --skip-import
+    .venv/bin/python -m bench.db --skip-writers --skip-poll   # the import only
 
 - Concurrent writers: `--writers` (200) members publish a community summary of the same paper
   at once (`CommunityService.prepare` + `publish`: the paper, the summary, its card and
@@ -343,7 +344,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     async with server_url(args.postgresql_url) as server:
         with tempfile.TemporaryDirectory(prefix="bench-db-") as tmp:
             rounds: dict[str, list[dict[str, Any]]] = {engine: [] for engine in engines}
-            for number in range(args.rounds):
+            for number in range(0 if args.skip_writers else args.rounds):
                 for engine in engines:
                     kind, options = ENGINES[engine]
                     log(f"writers, round {number + 1}: {engine}")
@@ -351,13 +352,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         kind, Path(tmp), server=server, pool_size=args.pool_size, **options
                     ) as bench:
                         rounds[engine].append(await writers_round(bench.db, args.writers))
-            report["concurrent_writers"] = {
-                engine: summarize_writers(runs) for engine, runs in rounds.items()
-            }
-            report["concurrent_writers"]["postgresql_over_sqlite_throughput"] = throughput_ratios(
-                report["concurrent_writers"]
-            )
-            if args.processes > 1:
+            if not args.skip_writers:
+                report["concurrent_writers"] = {
+                    engine: summarize_writers(runs) for engine, runs in rounds.items()
+                }
+                report["concurrent_writers"]["postgresql_over_sqlite_throughput"] = (
+                    throughput_ratios(report["concurrent_writers"])
+                )
+            if args.processes > 1 and not args.skip_writers:
                 spread: dict[str, list[dict[str, Any]]] = {engine: [] for engine in engines}
                 for number in range(args.rounds):
                     for engine in engines:
@@ -478,6 +480,7 @@ def main() -> None:
     parser.add_argument("--child-rounds", type=int, default=2, help="poll and import runs")
     parser.add_argument("--poll-feeds", type=int, default=300)
     parser.add_argument("--import-size", type=int, default=10_000)
+    parser.add_argument("--skip-writers", action="store_true", help="no concurrent writers")
     parser.add_argument("--skip-poll", action="store_true")
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument(

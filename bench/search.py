@@ -471,17 +471,21 @@ async def upgrade_sizes(imported: str, here: Path) -> dict[str, Any]:
     path = here / "upgrade.sqlite3"
     db = await Database.open(path)
     migrations = load_migrations()
-    await db.migrate(migrations[:OLD_SCHEMA_VERSION])
-    await db.close()
+    try:
+        await db.migrate(migrations[:OLD_SCHEMA_VERSION])
+    finally:
+        await db.close()
     started = time.perf_counter()
     await asyncio.to_thread(_copy_into_old_schema, imported, path)
     fill_seconds = time.perf_counter() - started
     before = file_bytes(path)
     db = await Database.open(path)
-    started = time.perf_counter()
-    await db.migrate(migrations)
-    migrate_seconds = time.perf_counter() - started
-    await db.close()
+    try:
+        started = time.perf_counter()
+        await db.migrate(migrations)
+        migrate_seconds = time.perf_counter() - started
+    finally:
+        await db.close()
     after = file_bytes(path)
     path.unlink()
     return {
@@ -516,6 +520,15 @@ def _copy_into_old_schema(imported: str, old: Path) -> None:
 
 
 async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> dict[str, Any]:
+    # Whatever fails, the database and the index are closed: their threads would otherwise
+    # keep the process alive after the error.
+    async with contextlib.AsyncExitStack() as stack:
+        return await _bench_size(stack, size, args, directory)
+
+
+async def _bench_size(
+    stack: contextlib.AsyncExitStack, size: int, args: argparse.Namespace, directory: Path
+) -> dict[str, Any]:
     here = directory / f"n{size}"
     here.mkdir()
     corpus = Corpus(args.seed + size)
@@ -523,10 +536,10 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
     files, body_chars = write_rss_files(corpus, size, here)
 
     log(f"{size}: importing with the search service running ({args.database_url})")
-    stack = contextlib.AsyncExitStack()
     bench = await stack.enter_async_context(bench_database(args.database_url, here))
     db = bench.db
     search = SearchService(db, here / "index")
+    stack.push_async_callback(search.close)
     await search.start()
     await search.wait_ready()
     started = time.perf_counter()
@@ -631,7 +644,6 @@ async def bench_size(size: int, args: argparse.Namespace, directory: Path) -> di
     documents = index.searcher().num_docs
     await search.close()
     database_bytes = await bench.size_bytes()
-    await stack.aclose()
 
     search_latency = percentiles(ours)
     raw_latency = percentiles(raw)

@@ -24,7 +24,10 @@ def test_sqlite_binds_every_value_in_as_few_statements_as_the_limit_allows(
     monkeypatch.setattr(dialect_module, "MAX_BOUND_PARAMETERS", 7)  # two rows of three
     rows = [(index, f"w\x00{index}") for index in range(5)]
     chunks = SQLITE.bound_rows(COLUMNS, rows)
-    assert [len(chunk.params) for chunk in chunks] == [6, 6, 3]
+    # Two rows a statement, the last padded: one statement text for every batch size.
+    assert [len(chunk.params) for chunk in chunks] == [6, 6, 6]
+    assert len({chunk.table for chunk in chunks}) == 1
+    assert SQLITE.bound_rows(COLUMNS, rows[:1])[0].table == chunks[0].table
     connection = sqlite3.connect(":memory:")
     read = [
         tuple(row)
@@ -38,13 +41,16 @@ def test_sqlite_binds_every_value_in_as_few_statements_as_the_limit_allows(
     assert read == [(index, f"w\x00{index}", index) for index in range(5)]
 
 
-def test_postgresql_takes_one_json_parameter_unless_a_nul_forbids_it() -> None:
+def test_postgresql_takes_one_json_parameter_unless_a_nul_forbids_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     (chunk,) = POSTGRESQL.bound_rows(COLUMNS, [(1, "a"), (2, "b")])
     assert chunk.params == ('[[1,"a"],[2,"b"]]',)
     assert "jsonb_array_elements" in chunk.table
     assert json.loads(chunk.params[0]) == [[1, "a"], [2, "b"]]
+    monkeypatch.setattr(dialect_module, "ROWS_PER_STATEMENT", 2)
     (with_nul,) = POSTGRESQL.bound_rows(COLUMNS, [(1, "a\x00b")])
-    assert with_nul.params == (1, "a\x00b", 0)
+    assert with_nul.params == (1, "a\x00b", 0, None, None, None)
     assert "CAST(? AS bigint), CAST(? AS text), CAST(? AS bigint)" in with_nul.table
 
 
