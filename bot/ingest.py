@@ -316,8 +316,8 @@ async def import_source(
         stream = await asyncio.to_thread(_stream_file, path_or_url, batch_size)
 
     stats = IngestStats()
-    # Parsing the next batch while this one is stored gained nothing measurable on two cores
-    # (a batch is one INSERT per table now, but the GIL still serialises the Python work).
+    # Parsing the next batch while this one is stored gained nothing measurable on two cores:
+    # parsing, storing and the search indexer already keep both busy.
     batch = await asyncio.to_thread(stream.next_batch)
     _check_feed(stream.feed, path_or_url, empty=batch is None)
     if progress is not None:
