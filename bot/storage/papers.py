@@ -294,7 +294,7 @@ class PaperRepository:
 
             now = int(time.time())
             if new_states:
-                # One statement for the batch: fewer round trips than one per row.
+                # A few statements for the batch: fewer round trips than one per row.
                 new_rows = [(*_values(s, _INSERT_COLUMNS), now, now) for s in new_states]
                 for bound in dialect.bound_rows(_INSERT_TYPES, new_rows):
                     await connection.execute(_insert_new(bound.table), bound.params)
@@ -521,8 +521,8 @@ _INSERTED: Final = ", ".join(name for name, _ in _INSERT_TYPES)
 
 
 def _insert_new(rows_table: str) -> str:
-    """One statement for a whole batch of new papers (`rows_table` from
-    `Dialect.bound_rows`): far fewer round trips than a statement per row."""
+    """The statement inserting the new papers of `rows_table` (from `Dialect.bound_rows`):
+    a few for a whole batch, far fewer round trips than a statement per row."""
     return (
         f"INSERT INTO papers ({_INSERTED}) SELECT {_INSERTED} FROM "
         + rows_table

@@ -330,7 +330,8 @@ _INSERTED: Final = ", ".join(name for name, _ in _INSERT_TYPES)
 async def _insert_new(connection: Connection, inserts: list[tuple[Any, ...]]) -> dict[str, int]:
     """Insert feed summaries (rows in `_INSERT_TYPES`' order); their ids by external id.
 
-    One statement for a whole batch: far fewer round trips than a statement per row."""
+    A few statements for a whole batch (`Dialect.bound_rows`): far fewer round trips than a
+    statement per row."""
     ids = {}
     for bound in connection.dialect.bound_rows(_INSERT_TYPES, inserts):
         rows = await connection.fetchall(
@@ -371,7 +372,7 @@ async def _update_changed(
             vote_changes.append((votes, votes, edited, summary_id))
         else:
             text_changes.append((*update[:6], votes, votes, edited, kind, summary_id))
-    # One statement for the whole batch, for the same reason as inserts.
+    # A few statements for the whole batch, for the same reason as inserts.
     for bound in connection.dialect.bound_rows(_UPDATE_TYPES, text_changes):
         await connection.execute(
             "UPDATE summaries SET paper_id = change.paper_id, title = change.title,"
