@@ -316,8 +316,9 @@ async def import_source(
         stream = await asyncio.to_thread(_stream_file, path_or_url, batch_size)
 
     stats = IngestStats()
-    # Parsing the next batch while this one is stored gained nothing measurable on two cores:
-    # parsing, storing and the search indexer already keep both busy.
+    # The next batch is not parsed while this one is stored: on two cores, parsing, storing
+    # and the search indexer already keep both busy. Overlapping them measured 4-5% faster
+    # in two side-by-side pairs at 100,000 summaries, within the machine's noise.
     batch = await asyncio.to_thread(stream.next_batch)
     _check_feed(stream.feed, path_or_url, empty=batch is None)
     if progress is not None:
