@@ -224,9 +224,7 @@ def search_page(
     clauses = visibility_clauses(schema, visibility)
     if clauses is None:
         return SearchPage(parsed.display, (), offset, limit, False)
-    query = tantivy.Query.boolean_query(
-        [(tantivy.Occur.Must, text_query(schema, parsed)), *clauses]
-    )
+    query = text_query(schema, parsed, clauses)
     hits, has_more = rank(index, query, offset=offset, limit=limit)
     if not hits and offset == 0 and typo_tolerant:
         corrected = correct_spelling(index, conn, parsed, clauses)

@@ -8,10 +8,12 @@ import math
 from typing import Any
 
 import pytest
+import tantivy
 
-from bot.search import SearchPage
-from bot.search.engine import page_to_json
-from bot.search.schema import SUMMARY_LEAD, rank_boost, vote_boost, vote_weight
+from bot.search import SearchPage, parse_query
+from bot.search.engine import Visibility, page_to_json, visibility_clauses
+from bot.search.query import phrase_query, text_query
+from bot.search.schema import SUMMARY_LEAD, TEXT_FIELDS, rank_boost, vote_boost, vote_weight
 from tests.unit.search.conftest import Searchable, add_summary, paper_of
 
 GUILD_A = 111
@@ -188,6 +190,38 @@ async def test_filters_inside_the_query(searchable: Searchable, corpus: dict[str
     assert await ranked(searchable, "attention", year=2015) == [c["alignment"]]
     assert await ranked(searchable, "decoder", venue="icl") == [c["alignment"]]
     assert await ranked(searchable, "normalize", venue="neurips") == []
+
+
+async def test_a_lone_phrase_beside_exclusions_scores_as_when_nested(
+    searchable: Searchable, corpus: dict[str, int]
+) -> None:
+    """`text_query` gives a lone phrase beside exclusions only as its fields' own clauses
+    (faster to score): the hits and scores must be those of the phrase nested as one
+    required clause."""
+    search = searchable.search
+    index = search._ready_index()
+    for text in ("attention", "normalization", '"attention is all"', "a"):
+        parsed = parse_query(text)
+        assert parsed is not None
+        clauses = visibility_clauses(index.schema, Visibility(guild_id=GUILD_A))
+        assert clauses and all(occur == tantivy.Occur.MustNot for occur, _ in clauses)
+        nested = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, phrase_query(index.schema, parsed.phrases[0], TEXT_FIELDS)),
+             *clauses]
+        )  # fmt: skip
+        flat = text_query(index.schema, parsed, clauses)
+        assert str(flat) != str(nested)
+        searcher = index.searcher()
+        expected = searcher.search(nested, 50, weight_by_field="vote_weight").hits
+        found = searcher.search(flat, 50, weight_by_field="vote_weight").hits
+        assert found and len(found) == len(expected)
+        for (score, address), (expected_score, expected_address) in zip(
+            found, expected, strict=True
+        ):
+            assert address == expected_address and math.isclose(score, expected_score)
+    # Another server's community summary stays excluded in the flat form.
+    found = await ranked(searchable, "normalization", guild_id=GUILD_A)
+    assert corpus["batchnorm"] in found and corpus["secret_b"] not in found
 
 
 async def test_a_filtered_page_is_never_short(searchable: Searchable) -> None:
