@@ -594,10 +594,10 @@ async def _bench_size(
         return searcher.fast_field_values("summary_id", [address for _, address in hits])
 
     # Raw tantivy is called from a worker thread, as the bot's search is. Timed inline on
-    # the event loop's thread instead, it ran on the core the bot's thread had just warmed
-    # (the scheduler wakes the waiting thread there) while the bot's next search woke on
-    # the other, idle one: raw was up to 1.3 ms quicker per frequent-word search for that
-    # alone, which pinning the process to one core made vanish.
+    # the event loop's thread instead, the same tantivy search took up to 1.3 ms longer
+    # inside the bot's thread than inline (frequent words, measured side by side); pinning
+    # the process to one core made the gap vanish, so it came from the threads' cores, not
+    # from the bot's work.
     raw_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-tantivy")
     stack.callback(raw_thread.shutdown)
 
