@@ -43,13 +43,18 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
 
 from bench.machine import describe
 from bench.poll import serve_until_told
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from bot.storage.database import Connection, Database
 
 WORDS = ("vision", "language", "graph", "diffusion", "survey", "robust", "sparse", "agent")
 
@@ -109,7 +114,7 @@ class Probe:
             await asyncio.sleep(0.005)
             self.stalls.append(time.perf_counter() - started - 0.005)
 
-    async def vote(self, db: Any) -> None:
+    async def vote(self, db: Database) -> None:
         due = time.perf_counter()
         while self.running:
             async with db.transaction() as conn:
@@ -119,25 +124,27 @@ class Probe:
             due = max(due + 0.05, done)
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
 
-    def time_transactions(self, db: Any) -> None:
-        real_transaction = db.transaction
+    def time_transactions(self, db: Database) -> None:
+        """Time each write transaction from its BEGIN to its COMMIT, the write lock held.
+        Every write (`transaction()`, `run_transaction`, `writing`, `write_statement`) goes
+        through the engine's `_raw_transaction`; `transaction()` around it adds the commit
+        hooks, which run after the lock is released."""
+        real_transaction = db._raw_transaction
 
         @contextlib.asynccontextmanager
-        async def timed_transaction() -> Any:
+        async def timed_transaction() -> AsyncIterator[Connection]:
             async with real_transaction() as conn:
                 started = time.perf_counter()
                 yield conn
             self.transactions.append(time.perf_counter() - started)
 
-        db.transaction = timed_transaction
+        db._raw_transaction = timed_transaction
 
 
 async def one_poll(
     args: argparse.Namespace, port: int, entries: int, subscriptions: int, generation: int
 ) -> dict[str, Any]:
-    from bot.announce.poller import FeedPoller, FetchLimits
     from bot.storage.database import Database
-    from bot.storage.feeds import FeedRepository, SubscriptionRepository
 
     async with aiohttp.ClientSession() as admin:
         params = {"generation": str(generation), "entries": str(entries)}
@@ -145,52 +152,74 @@ async def one_poll(
             response.raise_for_status()
     with tempfile.TemporaryDirectory(prefix="bench-big-poll-") as tmp:
         db = await Database.open(Path(tmp) / "big.sqlite3")
-        await db.migrate()
-        await db.connection.execute("CREATE TABLE bench_votes (at REAL)")
-        feeds, subs = FeedRepository(db), SubscriptionRepository(db)
-        feed_id = await feeds.create(
-            f"http://127.0.0.1:{port}/feed", title="", site_url=None, now=0, next_poll_at=0
-        )
-        for n in range(subscriptions):
-            await subs.add(
-                feed_id=feed_id, guild_id=1 + n // 25, channel_id=100 + n,
-                include_terms=f"{WORDS[n % 8]} \"{WORDS[(n + 1) % 8]} {WORDS[(n + 2) % 8]}\"",
-                exclude_terms=WORDS[(n + 3) % 8], mention_role_id=None, created_by=None, now=0,
-            )  # fmt: skip
-        async with aiohttp.ClientSession() as session:
-            poller = FeedPoller(
-                db, session, poll_seconds=600, concurrency=16, max_failures=10,
-                limits=FetchLimits(max_bytes=args.max_bytes, total_timeout=120),
-            )  # fmt: skip
+        # Whatever fails, the database is closed: its threads would otherwise keep the
+        # process alive after the error.
+        try:
+            return await measure_poll(db, args, port, entries, subscriptions, generation)
+        finally:
+            await db.close()
+
+
+async def measure_poll(
+    db: Database,
+    args: argparse.Namespace,
+    port: int,
+    entries: int,
+    subscriptions: int,
+    generation: int,
+) -> dict[str, Any]:
+    from bot.announce.poller import FeedPoller, FetchLimits
+    from bot.storage.feeds import FeedRepository, SubscriptionRepository
+
+    await db.migrate()
+    async with db.transaction() as conn:
+        await conn.execute("CREATE TABLE bench_votes (at REAL)")
+    feeds, subs = FeedRepository(db), SubscriptionRepository(db)
+    feed_id = await feeds.create(
+        f"http://127.0.0.1:{port}/feed", title="", site_url=None, now=0, next_poll_at=0
+    )
+    for n in range(subscriptions):
+        await subs.add(
+            feed_id=feed_id, guild_id=1 + n // 25, channel_id=100 + n,
+            include_terms=f"{WORDS[n % 8]} \"{WORDS[(n + 1) % 8]} {WORDS[(n + 2) % 8]}\"",
+            exclude_terms=WORDS[(n + 3) % 8], mention_role_id=None, created_by=None, now=0,
+        )  # fmt: skip
+    async with aiohttp.ClientSession() as session:
+        poller = FeedPoller(
+            db, session, poll_seconds=600, concurrency=16, max_failures=10,
+            limits=FetchLimits(max_bytes=args.max_bytes, total_timeout=120),
+        )  # fmt: skip
+        try:
+            # The first poll records everything as seen; the next, all new, is measured.
+            feed = await feeds.get(feed_id)
+            assert feed is not None
+            first = await poller.poll(feed)
+            assert first.status == "initialized", first
+            async with aiohttp.ClientSession() as admin:
+                params = {"generation": str(generation + 1), "entries": str(entries)}
+                url = f"http://127.0.0.1:{port}/admin"
+                async with admin.post(url, params=params) as response:
+                    response.raise_for_status()
+            feed = await feeds.get(feed_id)
+            assert feed is not None
+            probe = Probe()
+            probe.time_transactions(db)
+            watchers = [
+                asyncio.create_task(probe.watch_loop()),
+                asyncio.create_task(probe.vote(db)),
+            ]
             try:
-                # The first poll records everything as seen; the next, all new, is measured.
-                feed = await feeds.get(feed_id)
-                assert feed is not None
-                first = await poller.poll(feed)
-                assert first.status == "initialized", first
-                async with aiohttp.ClientSession() as admin:
-                    params = {"generation": str(generation + 1), "entries": str(entries)}
-                    url = f"http://127.0.0.1:{port}/admin"
-                    async with admin.post(url, params=params) as response:
-                        response.raise_for_status()
-                feed = await feeds.get(feed_id)
-                assert feed is not None
-                probe = Probe()
-                probe.time_transactions(db)
-                watchers = [
-                    asyncio.create_task(probe.watch_loop()),
-                    asyncio.create_task(probe.vote(db)),
-                ]
                 await asyncio.sleep(0.1)
                 started = time.perf_counter()
                 outcome = await poller.poll(feed)
                 seconds = time.perf_counter() - started
-                # Let the vote waiting for the lock the poll just released finish and count.
+            finally:
+                # Let the vote waiting for the lock the poll just released finish and count
+                # (after an error too: no vote may be left writing when the database closes).
                 probe.running = False
                 await asyncio.gather(*watchers)
-            finally:
-                await poller.close()
-        await db.close()
+        finally:
+            await poller.close()
     assert outcome.status == "new", outcome
     return {
         "poll_seconds": round(seconds, 3),
