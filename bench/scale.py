@@ -37,6 +37,7 @@ if __package__ in (None, ""):
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -106,20 +107,26 @@ class Pollers:
     def __init__(self, count: int, target: str) -> None:
         context = multiprocessing.get_context("spawn")
         self.conns: list[multiprocessing.connection.Connection] = []
-        self.processes = []
-        for number in range(count):
-            parent, child = context.Pipe()
-            process = context.Process(
-                target=_poller_process,
-                args=(child, target, f"bench-poller-{number + 1}"),
-                name=f"bench-poller-{number + 1}",
-            )
-            process.start()
-            self.conns.append(parent)
-            self.processes.append(process)
-        for conn in self.conns:
-            if not conn.poll(120) or conn.recv() != "ready":
-                raise RuntimeError("a poller process did not start")
+        self.processes: list[multiprocessing.process.BaseProcess] = []
+        # Whatever fails, the processes started are stopped: multiprocessing waits for them
+        # at exit, and they wait for their next cycle, so the benchmark would hang.
+        try:
+            for number in range(count):
+                parent, child = context.Pipe()
+                process = context.Process(
+                    target=_poller_process,
+                    args=(child, target, f"bench-poller-{number + 1}"),
+                    name=f"bench-poller-{number + 1}",
+                )
+                process.start()
+                self.conns.append(parent)
+                self.processes.append(process)
+            for conn in self.conns:
+                if not conn.poll(120) or conn.recv() != "ready":
+                    raise RuntimeError("a poller process did not start")
+        except BaseException:
+            self.stop()
+            raise
 
     async def cycle(self) -> tuple[float, list[dict[str, Any]]]:
         """Every process polls what it can claim; the wall time until the last is done."""
@@ -134,7 +141,9 @@ class Pollers:
 
     def stop(self) -> None:
         for conn in self.conns:
-            conn.send("stop")
+            # A process that failed has closed its end: the others are still told to stop.
+            with contextlib.suppress(OSError):
+                conn.send("stop")
         for process in self.processes:
             process.join(30)
             if process.is_alive():
