@@ -47,30 +47,35 @@ async def raw_aiosqlite(path: str, n: int) -> Timings:
     import aiosqlite
 
     conn = await aiosqlite.connect(path, isolation_level=None)
-    await conn.execute("PRAGMA journal_mode = WAL")
-    await conn.execute("PRAGMA synchronous = NORMAL")
-    await conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, a TEXT, b INTEGER)")
-    await conn.execute("CREATE INDEX IF NOT EXISTS t_b ON t (b)")
-    await conn.execute("DELETE FROM t")
-    started = time.perf_counter()
-    await conn.execute("BEGIN")
-    for i in range(n):
-        await conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (f"x{i}", i))
-    await conn.execute("COMMIT")
-    inserts = time.perf_counter() - started
-    started = time.perf_counter()
-    for i in range(n):
-        async with conn.execute("SELECT a FROM t WHERE b = ?", (i,)) as cursor:
-            await cursor.fetchone()
-    selects = time.perf_counter() - started
-    started = time.perf_counter()
-    await conn.execute("BEGIN")
-    await conn.executemany(
-        "INSERT INTO t (a, b) VALUES (?, ?)", [(f"y{i}", i) for i in range(10 * n)]
-    )
-    await conn.execute("COMMIT")
-    many = time.perf_counter() - started
-    await conn.close()
+    # Whatever fails, the connection is closed: its thread would keep the process alive.
+    try:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, a TEXT, b INTEGER)"
+        )
+        await conn.execute("CREATE INDEX IF NOT EXISTS t_b ON t (b)")
+        await conn.execute("DELETE FROM t")
+        started = time.perf_counter()
+        await conn.execute("BEGIN")
+        for i in range(n):
+            await conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (f"x{i}", i))
+        await conn.execute("COMMIT")
+        inserts = time.perf_counter() - started
+        started = time.perf_counter()
+        for i in range(n):
+            async with conn.execute("SELECT a FROM t WHERE b = ?", (i,)) as cursor:
+                await cursor.fetchone()
+        selects = time.perf_counter() - started
+        started = time.perf_counter()
+        await conn.execute("BEGIN")
+        await conn.executemany(
+            "INSERT INTO t (a, b) VALUES (?, ?)", [(f"y{i}", i) for i in range(10 * n)]
+        )
+        await conn.execute("COMMIT")
+        many = time.perf_counter() - started
+    finally:
+        await conn.close()
     return inserts, selects, many
 
 
