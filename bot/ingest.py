@@ -317,8 +317,9 @@ async def import_source(
 
     stats = IngestStats()
     # The next batch is not parsed while this one is stored: on two cores, parsing, storing
-    # and the search indexer already keep both busy. Overlapping them measured 4-5% faster
-    # in two side-by-side pairs at 100,000 summaries, within the machine's noise.
+    # and the search indexer already keep both busy. Overlapping them, side by side at
+    # 100,000 summaries: 4-5% faster in two pairs on quick minutes, 17% and 1% slower in
+    # two pairs on a slow spell (the machine's noise either way).
     batch = await asyncio.to_thread(stream.next_batch)
     _check_feed(stream.feed, path_or_url, empty=batch is None)
     if progress is not None:
