@@ -267,7 +267,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         report: dict[str, Any] = {
             "benchmark": "big_poll",
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "bot_source": os.path.dirname(__import__("bot").__file__),
+            "bot_source": os.path.dirname(str(__import__("bot").__file__)),
             "machine": describe(),
             "scenarios": [],
         }

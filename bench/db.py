@@ -63,7 +63,7 @@ from bot.announce.community import SummaryCard, enqueue_summary_cards
 from bot.community.arxiv import ArxivClient
 from bot.community.ratelimit import SubmissionLimiter
 from bot.community.resolve import PaperResolver
-from bot.community.service import CommunityService, Draft
+from bot.community.service import CommunityService, Draft, PreparedDraft
 from bot.community.votes import UP
 from bot.papers import PaperId
 from bot.storage import Connection, Database
@@ -102,6 +102,13 @@ def figures(latencies: list[float], wall: float) -> dict[str, float]:
         "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
         "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
     }
+
+
+def _offset_call(
+    operation: Callable[[int], Awaitable[object]], first: int, index: int
+) -> Awaitable[object]:
+    """`operation` for member `first + index`: `at_once` counts from 0."""
+    return operation(first + index)
 
 
 async def at_once(
@@ -171,6 +178,8 @@ class Members:
             body=f"Summary {index}. " + "Self-attention relates every position. " * 20,
         )
         prepared = await self.service.prepare(draft, guild_id=self.guild, author_id=1000 + index)
+        # The draft names its paper by arXiv id: it is never asked which paper it means.
+        assert isinstance(prepared, PreparedDraft), prepared
         saved = await self.service.publish(
             prepared, guild_id=self.guild, author_id=1000 + index,
             author_name=f"member{index}", channel_id=CHANNEL,
@@ -260,12 +269,14 @@ async def writer_process(
                 await asyncio.sleep(max(0.0, start - time.time()))
                 if phase == "vote_one_summary":
                     hot = await members.hot_summary()
-                operation: Callable[[int], Awaitable[object]] = {
+                operations: dict[str, Callable[[int], Awaitable[object]]] = {
                     "publish": members.publish,
                     "vote_one_summary": functools.partial(members.vote_hot, hot=hot),
                     "vote_many_summaries": members.vote_own,
-                }[phase]
-                latencies, _ = await at_once(count, lambda i, op=operation: op(first + i))
+                }
+                latencies, _ = await at_once(
+                    count, functools.partial(_offset_call, operations[phase], first)
+                )
                 result[phase] = {"latencies": latencies, "ended": time.time()}
     finally:
         await db.close()
@@ -330,7 +341,7 @@ def run_child(module: str, arguments: list[str]) -> dict[str, Any]:
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"{module} failed: {done.stderr[-3000:]}")
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    return json.loads(done.stdout)
 
 
 def child_url(engine: str, server: str) -> str:

@@ -39,6 +39,7 @@ if __package__ in (None, ""):
 
 import argparse
 import asyncio
+import functools
 import io
 import json
 import statistics
@@ -95,12 +96,12 @@ async def formulas_benchmark(corpus: Sequence[Formula], directory: Path) -> dict
         cold, cached = [], []
         failed = []
         for formula in corpus:
-            elapsed, drawing = await timed(lambda f=formula: typesetter.drawing(f.tex))
+            elapsed, drawing = await timed(functools.partial(typesetter.drawing, formula.tex))
             cold.append(elapsed)
             if drawing is None:
                 failed.append(formula.origin)
         for formula in corpus:
-            elapsed, _ = await timed(lambda f=formula: typesetter.drawing(f.tex))
+            elapsed, _ = await timed(functools.partial(typesetter.drawing, formula.tex))
             cached.append(elapsed)
     finally:
         await typesetter.close()
@@ -130,13 +131,13 @@ async def pages_benchmark(corpus: Sequence[Formula], directory: Path) -> dict[st
         for number, page in enumerate(pages):
             numbers = list(range(number * PAGE_SIZE + 1, (number + 1) * PAGE_SIZE + 1))
             sources = [formula.tex for formula in page]
-            elapsed, png = await timed(lambda s=sources, n=numbers: typesetter.card(s, n))
+            elapsed, png = await timed(functools.partial(typesetter.card, sources, numbers))
             cold.append(elapsed)
             heights.append(int.from_bytes(png[20:24], "big") if png else None)
         for number, page in enumerate(pages):
             numbers = list(range(number * PAGE_SIZE + 1, (number + 1) * PAGE_SIZE + 1))
             sources = [formula.tex for formula in page]
-            elapsed, _ = await timed(lambda s=sources, n=numbers: typesetter.card(s, n))
+            elapsed, _ = await timed(functools.partial(typesetter.card, sources, numbers))
             cached.append(elapsed)
         size = await asyncio.to_thread(typesetter.cache.size)
         files = sum(1 for path in typesetter.cache.root.glob("??/*") if path.is_file())

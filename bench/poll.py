@@ -219,7 +219,7 @@ async def serve_until_told(
     await site.start()
     server = site._server
     assert server is not None
-    conn.send(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    conn.send(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
     parent = os.getppid()
     # Stop by ourselves: when told to, when the benchmark is gone, or after a while anyway.
     for _ in range(int(SERVER_LIFETIME_SECONDS / 0.5)):
@@ -593,11 +593,12 @@ async def fanout_benchmark(args: argparse.Namespace, tally: LogTally) -> dict[st
     from bot.storage.outbox import OutboxRepository
     from tests.emulator import DiscordEmulator
     from tests.emulator.botharness import BotRunner, make_settings
+    from tests.emulator.models import Channel
 
     channels_wanted = args.channels
     entries = args.entries
     emulator = DiscordEmulator()
-    channels = []
+    channels: list[Channel] = []
     for number in range(math.ceil(channels_wanted / CHANNELS_PER_GUILD)):
         guild = emulator.add_guild(f"Bench {number}")
         for _ in range(min(CHANNELS_PER_GUILD, channels_wanted - len(channels))):
