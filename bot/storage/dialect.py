@@ -76,8 +76,8 @@ class Dialect:
         """`rows` as table expressions for `INSERT ... SELECT` or `UPDATE ... FROM`, each
         with its parameters: one column per `(name, type)` in order, plus `position` (the
         row's index in `rows`, to keep their order). Types are PostgreSQL's: bigint, double
-        precision, text, boolean. On PostgreSQL one expression, whatever the row count; on
-        SQLite one per ROWS_PER_STATEMENT rows."""
+        precision, text, boolean. On PostgreSQL one expression, whatever the row count, unless
+        a NUL forbids JSON; otherwise (SQLite, or such rows) one per ROWS_PER_STATEMENT rows."""
         for _, sql_type in columns:
             if sql_type not in _PG_TYPES:
                 raise ValueError(f"bound_rows cannot read {sql_type!r} columns")
