@@ -20,6 +20,8 @@ class RequestSpacer:
 
     Each caller reserves the next free slot and sleeps outside any lock, so waiting callers
     queue in order (first come, first served) and none holds up the others while it sleeps.
+    A caller woken after its slot (the event loop was blocked past it) starts `interval`
+    after the previous start instead, so callers woken together never start together.
     """
 
     def __init__(
@@ -35,6 +37,8 @@ class RequestSpacer:
         self._clock = clock
         self._sleep = sleep
         self._next_free: float = float("-inf")
+        # When the latest caller started, and when the one after it may start.
+        self._next_start: float = float("-inf")
 
     @classmethod
     def per_second(cls, rate: float, **options: Any) -> RequestSpacer:
@@ -46,15 +50,28 @@ class RequestSpacer:
     async def wait_turn(self, interval: float | None = None) -> None:
         """Wait for this caller's slot; the next one is `interval` (default: the spacer's)
         seconds later."""
-        # No await between reading and writing `_next_free`: atomic on one event loop.
+        spacing = self.interval if interval is None else interval
+        # No await between reading and writing the slots: atomic on one event loop.
         now = self._clock()
         slot = max(now, self._next_free)
-        self._next_free = slot + (self.interval if interval is None else interval)
+        self._next_free = slot + spacing
         if slot > now:
             await self._sleep(slot - now)
+            now = self._clock()
+        if now <= slot:
+            self._next_start = slot + spacing
+            return
+        # Woken late, maybe with every caller whose slot passed meanwhile: start after the
+        # previous start, and push later slots back as far.
+        start = max(now, self._next_start)
+        self._next_start = start + spacing
+        self._next_free = max(self._next_free, self._next_start)
+        if start > now:
+            await self._sleep(start - now)
 
     def reset(self) -> None:
         self._next_free = float("-inf")
+        self._next_start = float("-inf")
 
 
 def backoff_delay(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import random
+import time
 
 import pytest
 
@@ -40,6 +43,30 @@ async def test_spacer_per_second_spaces_evenly_by_default() -> None:
     assert slept == [0.25, 0.5, 0.75]
     with pytest.raises(ValueError):
         RequestSpacer.per_second(0)
+
+
+async def test_a_stalled_event_loop_never_lets_waiting_callers_start_together() -> None:
+    # Callers asleep until their slots all wake at once when the loop was blocked past
+    # them (a long callback, a busy machine): they must still start `interval` apart, or a
+    # bot sending at its share of Discord's global limit bursts over it.
+    spacer = RequestSpacer(0.05)
+    starts: list[float] = []
+
+    async def caller() -> None:
+        await spacer.wait_turn()
+        starts.append(time.monotonic())
+
+    callers = [asyncio.create_task(caller()) for _ in range(5)]
+    await asyncio.sleep(0)  # every caller has its slot; the first one has started
+    time.sleep(0.3)  # noqa: ASYNC251 -- on purpose: the loop is blocked past every slot
+    await asyncio.gather(*callers)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    # Sleeping only ever lasts longer than asked, so a busy machine widens the gaps.
+    assert min(gaps) >= 0.045, gaps
+
+    # Later callers queue behind the pushed-back starts.
+    await spacer.wait_turn()
+    assert time.monotonic() - starts[-1] >= 0.045
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:
