@@ -38,7 +38,7 @@ def run_in_thread(coroutine: Callable[[], Awaitable[T]]) -> T:
     thread.join()
     if not result:
         raise RuntimeError("the coroutine failed (see the traceback above)")
-    return result[0]  # type: ignore[no-any-return]
+    return result[0]
 
 
 def make_template(server: PostgresServer) -> str:

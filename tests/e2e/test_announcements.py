@@ -21,7 +21,8 @@ import pytest
 from bot.announce import enqueue_community_announcement
 from bot.bot import ShortScienceBot
 from bot.papers import PaperId
-from bot.storage.community import CommunityRepository
+from bot.storage.community import CommunityRepository, SaveResult
+from bot.storage.database import Connection
 from bot.storage.feeds import FeedRepository, SubscriptionRepository
 from bot.storage.papers import PaperRepository
 from tests.e2e.conftest import StartBot
@@ -244,6 +245,10 @@ async def test_community_announcements_take_votes_and_read(
     papers = emulator.guild.channel("papers")
     alice, mod = emulator.guild.member("alice"), emulator.guild.member("mod")
     await command(emulator, "/announce channel channel:#papers")
+
+    async def announce(conn: Connection, result: SaveResult) -> None:
+        await enqueue_community_announcement(bot.db, result.summary_id, emulator.guild.id, conn)
+
     saved = await CommunityRepository(bot.db).save(
         paper_id=(
             await PaperRepository(bot.db).find_or_create([PaperId("arxiv", "1502.03167")])
@@ -255,9 +260,7 @@ async def test_community_announcements_take_votes_and_read(
         tldr="Normalise each mini-batch.",
         body="The **whole** text.",
         now=time.time(),
-        on_saved=lambda conn, result: enqueue_community_announcement(
-            bot.db, result.summary_id, emulator.guild.id, conn
-        ),
+        on_saved=announce,
     )
     bot.dispatch("announcement_enqueued")
     [announcement] = await wait_messages(emulator, papers, 1)

@@ -81,8 +81,8 @@ def all_mentions() -> list[Mention]:
             if regex or "<!--" in text:
                 continue
             found += mentions_in(text, f"{path.relative_to(ROOT)}:{line}")
-    for number, line in enumerate(README.read_text(encoding="utf-8").splitlines(), start=1):
-        for span in re.findall(r"`([^`]+)`", line):
+    for number, readme_line in enumerate(README.read_text(encoding="utf-8").splitlines(), start=1):
+        for span in re.findall(r"`([^`]+)`", readme_line):
             found += mentions_in("`" + span, f"README.md:{number}")
     return found
 

@@ -47,7 +47,7 @@ async def bare_bot(emulator: DiscordEmulator) -> AsyncIterator[StartBare]:
         async def sync() -> None:
             await bot.tree.sync(guild=guild)
 
-        bot.setup_hook = sync  # type: ignore[method-assign]
+        bot.setup_hook = sync
         ready = asyncio.Event()
 
         async def on_ready() -> None:
@@ -788,7 +788,9 @@ class Counter(discord.ui.View):
 
 
 class NoteModal(discord.ui.Modal, title="Write a note"):
-    text = discord.ui.TextInput(label="Note", custom_id="note:text", max_length=50)
+    text: discord.ui.TextInput[NoteModal] = discord.ui.TextInput(
+        label="Note", custom_id="note:text", max_length=50
+    )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(f"noted: {self.text.value}")

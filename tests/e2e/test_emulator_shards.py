@@ -55,7 +55,7 @@ class RawGateway:
 
     async def dispatches(self, timeout: float = 0.3) -> list[dict[str, Any]]:
         """Every event that arrives within `timeout` seconds of quiet."""
-        found = []
+        found: list[dict[str, Any]] = []
         while True:
             try:
                 frame = await self.receive(timeout=timeout)

@@ -242,7 +242,9 @@ async def test_a_preview_made_by_one_process_is_paged_edited_and_published_by_an
     assert "Replaced by your edited version below." in shown.content and shown.buttons == []
     assert "Second." in again.embed["description"]  # type: ignore[index]
     clicked, card = await publish(emulator, again, alice)
-    await clicked.wait_for(lambda h: h.message.content.startswith("Published: summary #"))
+    await clicked.wait_for(
+        lambda h: h.message is not None and h.message.content.startswith("Published: summary #")
+    )
     stored = await CommunityRepository(third.db).get(summary_id_of(card))
     assert stored is not None and stored.tldr == "Second." and stored.body == "Shorter now."
     assert len(arxiv.requests) == asked  # the paper as previewed: arXiv is not asked again

@@ -367,7 +367,7 @@ async def test_a_slow_search_is_deferred_then_answered(
         await asyncio.sleep(0.3)
         return await search_page(*args, **kwargs)
 
-    cog.search_page = slow_search_page  # type: ignore[method-assign]
+    cog.search_page = slow_search_page
 
     interaction = await emulator.slash("/search query:gradient")
     message = await interaction.wait_reply(timeout=3.0)

@@ -127,6 +127,7 @@ async def test_a_title_offers_known_papers_then_arxiv_then_a_new_paper(
     paper = await bot.db.fetchone(
         "SELECT arxiv_id, title, authors, year FROM papers WHERE id = ?", (stored.paper_id,)
     )
+    assert paper is not None
     assert tuple(paper) == ("1803.08494", "Group Normalization", "Yuxin Wu, Kaiming He", 2018)
     assert await count(bot, "papers") == papers_before + 1
 

@@ -156,9 +156,7 @@ class DiscordEmulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
         return self
 
     async def stop(self) -> None:
@@ -948,7 +946,8 @@ class DiscordEmulator:
 
     async def wait_for(
         self,
-        predicate: Callable[[], Any],
+        # Called with no arguments; `...` lets tests bind loop values as lambda defaults.
+        predicate: Callable[..., Any],
         *,
         timeout: float = 5.0,
         description: str | Callable[[], str] = "condition",
@@ -983,12 +982,12 @@ class DiscordEmulator:
         `guild`: one whose shard gets that guild's events)."""
         if guild is None:
             return await self.wait_for(
-                lambda: (self.gateway.connected_sessions or [None])[-1],
+                lambda: _newest(self.gateway.connected_sessions),
                 timeout=timeout,
                 description="the bot to connect to the gateway",
             )
         return await self.wait_for(
-            lambda: (self.gateway.connected_for(guild.id) or [None])[-1],
+            lambda: _newest(self.gateway.connected_for(guild.id)),
             timeout=timeout,
             description=f"a connected shard of the bot that gets {guild!r}",
         )
@@ -1131,3 +1130,7 @@ def _submitted(component: dict[str, Any], values: Mapping[str, Any]) -> dict[str
         "custom_id": custom_id,
         "values": [str(getattr(v, "id", v)) for v in chosen],
     }
+
+
+def _newest(sessions: list[GatewaySession]) -> GatewaySession | None:
+    return sessions[-1] if sessions else None

@@ -253,7 +253,7 @@ class RestApi:
                         UploadedFile(
                             field=name,
                             filename=part.filename or name,  # type: ignore[union-attr]
-                            content_type=part.headers.get("Content-Type"),  # type: ignore[union-attr]
+                            content_type=part.headers.get("Content-Type"),
                             data=bytes(data),
                         )
                     )
@@ -670,6 +670,7 @@ class RestApi:
         by_field = {upload.field: upload for upload in files}
         listed = body.get("attachments")
         result: list[Attachment] = []
+        uploads: list[tuple[UploadedFile, dict[str, Any] | None]]
         if listed is None:
             result = list(current)
             uploads = [(upload, None) for upload in files]
@@ -679,10 +680,10 @@ class RestApi:
             used: set[str] = set()
             for entry in listed:
                 entry_id = entry.get("id")
-                upload = by_field.get(f"files[{entry_id}]")
-                if upload is not None and _int(entry_id) not in current_by_id:
-                    uploads.append((upload, entry))
-                    used.add(upload.field)
+                listed_upload = by_field.get(f"files[{entry_id}]")
+                if listed_upload is not None and _int(entry_id) not in current_by_id:
+                    uploads.append((listed_upload, entry))
+                    used.add(listed_upload.field)
                 elif _int(entry_id) in current_by_id:
                     result.append(current_by_id[_int(entry_id)])
             # Files not described in `attachments` are still attached, as Discord does.
@@ -770,7 +771,9 @@ class RestApi:
             if isinstance(embed, dict):
                 for key in ("image", "thumbnail"):
                     media = embed.get(key)
-                    url = media.get("url") if isinstance(media, dict) else None
+                    if not isinstance(media, dict):
+                        continue
+                    url = media.get("url")
                     if not isinstance(url, str) or not url.startswith(ATTACHMENT_SCHEME):
                         continue
                     name = url[len(ATTACHMENT_SCHEME) :]

@@ -228,7 +228,9 @@ def _field_error(error: ValidationError) -> FieldError:
         case "minLength" | "minItems":
             return FieldError(path, "BASE_TYPE_MIN_LENGTH", f"Must be {value} or more in length.")
         case "required":
-            missing = [key for key in value if key not in (error.instance or {})]
+            instance = error.instance if isinstance(error.instance, dict) else {}
+            required = value if isinstance(value, list) else []
+            missing = [key for key in required if key not in instance]
             where = (*path, missing[0]) if missing else path
             return FieldError(where, "BASE_TYPE_REQUIRED", "This field is required")
         case "maximum":

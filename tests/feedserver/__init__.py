@@ -49,6 +49,7 @@ from pathlib import Path
 
 import pytest_asyncio
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "feeds"
 FIXED_LAST_MODIFIED = datetime(2024, 1, 22, 5, 0, tzinfo=UTC)
@@ -161,7 +162,7 @@ class FeedServer:
     # --- middleware and handlers ---
 
     @web.middleware
-    async def _count(self, request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.requests[request.path] += 1
         self.last_headers[request.path] = dict(request.headers)
         return await handler(request)

@@ -88,7 +88,7 @@ async def test_timers_fire_once_restart_on_use_and_stop_on_close() -> None:
     assert fired == ["again"]
 
     async def refused() -> None:
-        raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "gone")  # type: ignore[arg-type]
+        raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "gone")
 
     timers.arm(3, 0.01, refused)  # the message is gone: logged, nothing raised
     timers.arm(4, 0.05, recorder("closed"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +43,7 @@ def summary(**changes: object) -> AnnouncedSummary:
     return AnnouncedSummary(**values)  # type: ignore[arg-type]
 
 
-def embed_size(embed: dict) -> int:
+def embed_size(embed: Mapping[str, Any]) -> int:
     fields = sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
     return (
         len(embed.get("title", ""))

@@ -199,7 +199,7 @@ async def poll(poller: FeedPoller, feed_id: int) -> tuple[str, int]:
 
 async def queued(db: Database, channel_id: int) -> list[tuple[str, str]]:
     """(kind, title or text) of the outbox rows of a channel."""
-    result = []
+    result: list[tuple[str, str]] = []
     outbox = OutboxRepository(db)
     for row in await outbox.for_channel(channel_id):
         if row.summary_id is not None:
@@ -542,7 +542,8 @@ async def test_a_malformed_host_name_fails_the_poll_with_a_clear_error(
         feed_id, _ = await add_feed(db, url, [10])
         assert (await poll(poller, feed_id))[0] == "failed"
         feed = await FeedRepository(db).get(feed_id)
-        assert feed is not None and "host name" in (feed.last_error or ""), feed.last_error
+        assert feed is not None
+        assert "host name" in (feed.last_error or ""), feed.last_error
 
 
 async def test_a_parse_over_its_time_budget_fails_that_feed_only_with_backoff(

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import discord
 import pytest
@@ -43,8 +43,10 @@ class FakeDiscord:
     # What each channel holds, as Discord returns it from its history.
     posted: dict[int, list[SimpleNamespace]] = field(default_factory=dict)
 
-    def channel(self, channel_id: int, guild_id: int) -> FakeChannel:
-        return FakeChannel(self, channel_id)
+    def channel(self, channel_id: int, guild_id: int) -> discord.abc.Messageable:
+        # The sender's channel resolver: FakeChannel has the part of a Messageable the
+        # sender uses (send, history).
+        return cast(discord.abc.Messageable, FakeChannel(self, channel_id))
 
 
 @dataclass
@@ -81,7 +83,7 @@ class FakeChannel:
 
 def http_error(kind: type[discord.HTTPException], status: int, code: int = 0) -> Exception:
     response = SimpleNamespace(status=status, reason="test")
-    return kind(response, {"code": code, "message": f"error {status}"})  # type: ignore[arg-type]
+    return kind(response, {"code": code, "message": f"error {status}"})
 
 
 class Clock:

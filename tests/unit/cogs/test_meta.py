@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import discord
 import pytest
+from pydantic import SecretStr
 
 from bot.app import open_bot
 from bot.bot import ShortScienceBot
@@ -29,7 +31,7 @@ from cogs.meta import (
 async def bot(tmp_path: Path) -> AsyncIterator[ShortScienceBot]:
     """The bot with every extension loaded, never connected."""
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, discord_token="unused", database_path=tmp_path / "db.sqlite3"
+        _env_file=None, discord_token=SecretStr("unused"), database_path=tmp_path / "db.sqlite3"
     )
     async with open_bot(settings, background_tasks=False) as opened:
         for extension in opened.initial_extensions:
@@ -37,21 +39,30 @@ async def bot(tmp_path: Path) -> AsyncIterator[ShortScienceBot]:
         yield opened
 
 
+def field_values(embed: discord.Embed) -> list[str]:
+    """The values of the embed's fields (each field has one)."""
+    values = []
+    for field in embed.fields:
+        assert field.value is not None, field.name
+        values.append(field.value)
+    return values
+
+
 async def test_help_lists_every_command_once_in_a_section(bot: ShortScienceBot) -> None:
     embed = help_embed(bot, None)
-    text = "\n".join(field.value for field in embed.fields)
+    text = "\n".join(field_values(embed))
     for command in walk_commands(bot.tree.get_commands()):
         assert text.count(f"`/{command.qualified_name}` ") == 1, command.qualified_name
     more = [field.value for field in embed.fields if field.name == MORE]
     assert more == ["`/help` — What this bot does and how to use it"]
     assert "Summarize this paper" in text
     assert len(embed) <= 6000
-    assert all(len(field.value) <= 1024 for field in embed.fields)
+    assert all(len(value) <= 1024 for value in field_values(embed))
 
 
 async def test_every_command_with_options_has_one_example(bot: ShortScienceBot) -> None:
     commands = {c.qualified_name: c for c in walk_commands(bot.tree.get_commands())}
-    text = "\n".join(field.value for field in help_embed(bot, None).fields)
+    text = "\n".join(field_values(help_embed(bot, None)))
     assert set(EXAMPLES) <= set(commands), set(EXAMPLES) - set(commands)
     for name, command in commands.items():
         if command.parameters:

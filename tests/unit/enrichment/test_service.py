@@ -189,6 +189,7 @@ async def test_look_ups_are_given_up_after_many_failures(
 def test_retry_delays_grow_and_stop() -> None:
     rng = random.Random(7)
     delays = [next_attempt_delay(n, rng) for n in range(1, MAX_ATTEMPTS + 1)]
+    assert delays[0] is not None and delays[1] is not None
     assert 30 <= delays[0] <= 60 and 60 <= delays[1] <= 120  # jittered, at least half
     assert max(d for d in delays if d is not None) <= 6 * 3600
     assert delays[-1] is None
@@ -246,6 +247,7 @@ async def test_one_source_failing_does_not_stop_the_other(
     enricher: PaperEnricher,
     arxiv_client: ArxivClient,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await imported(db, PaperId("arxiv", "1502.03167"))
     await imported(db, PaperId("doi", DOI))
@@ -253,7 +255,7 @@ async def test_one_source_failing_does_not_stop_the_other(
     async def broken(ids: object) -> dict[str, object]:
         raise RuntimeError("a bug")
 
-    arxiv_client.lookup_many = broken  # type: ignore[method-assign, assignment]
+    monkeypatch.setattr(arxiv_client, "lookup_many", broken)
     with caplog.at_level(logging.ERROR):
         report = await enricher.run_once()
     assert report.crossref_filled == 1

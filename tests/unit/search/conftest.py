@@ -7,6 +7,7 @@ import itertools
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tantivy
@@ -27,7 +28,7 @@ class Searchable:
 
 
 async def open_search(
-    db: Database, index_path: Path, *, follow_commits: bool = True, **options: float
+    db: Database, index_path: Path, *, follow_commits: bool = True, **options: Any
 ) -> SearchService:
     search = SearchService(db, index_path, **options)
     await search.start(follow_commits=follow_commits)

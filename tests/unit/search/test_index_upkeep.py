@@ -11,8 +11,9 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -252,7 +253,9 @@ async def test_concurrent_publishes_edits_deletes_and_searches(searchable: Searc
             assert not snapshot & set(found), "a deleted summary was found"
             await asyncio.sleep(0)
 
-    work = [edit(summary_id, number) for number, summary_id in enumerate(created)]
+    work: list[Coroutine[Any, Any, object]] = [
+        edit(summary_id, number) for number, summary_id in enumerate(created)
+    ]
     work += [delete(summary_id) for summary_id in created[::4]]
     work += [searcher() for _ in range(4)]
     work += [publish(n) for n in range(40, 60)]

@@ -78,7 +78,7 @@ async def test_field_weights_title_then_tldr_then_authors_then_body(searchable: 
     db = searchable.db
     # Every field of every summary has its usual length, so only the weights differ.
     filler = "words that are here only to give every field a usual length"
-    fields = {"tldr": "a short tldr", "authors": "Ada Lovelace"}
+    fields: dict[str, Any] = {"tldr": "a short tldr", "authors": "Ada Lovelace"}
     in_body = await add_summary(db, title="One Paper", body=f"pivotal {filler}", **fields)
     in_authors = await add_summary(
         db, title="Two Paper", body=filler, tldr="a short tldr", authors="Ada Pivotal"
@@ -220,8 +220,8 @@ async def test_a_lone_phrase_beside_exclusions_scores_as_when_nested(
         ):
             assert address == expected_address and math.isclose(score, expected_score)
     # Another server's community summary stays excluded in the flat form.
-    found = await ranked(searchable, "normalization", guild_id=GUILD_A)
-    assert corpus["batchnorm"] in found and corpus["secret_b"] not in found
+    found_ids = await ranked(searchable, "normalization", guild_id=GUILD_A)
+    assert corpus["batchnorm"] in found_ids and corpus["secret_b"] not in found_ids
 
 
 async def test_a_filtered_page_is_never_short(searchable: Searchable) -> None:

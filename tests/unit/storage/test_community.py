@@ -180,7 +180,7 @@ async def test_presses_change_each_vote_as_told_for_the_current_one(db: Database
     paper = await make_paper(db)
     first_id = (await save(repo, paper, 1)).summary_id
     second_id = (await save(repo, paper, 2)).summary_id
-    toggle_up = {0: UP, UP: 0, DOWN: UP}
+    toggle_up: dict[int, int] = {0: UP, UP: 0, DOWN: UP}
     await repo.set_vote(first_id, 3, DOWN, now=NOW)
     stored = await repo.press_votes(
         [

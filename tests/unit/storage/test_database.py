@@ -423,6 +423,7 @@ async def test_the_reader_pool_is_bounded_and_reused(tmp_path: Path) -> None:
 
 async def test_memory_database_is_a_temporary_file_shared_by_its_connections() -> None:
     db = await Database.open(":memory:")
+    assert isinstance(db, SqliteDatabase)
     path = db.path
     try:
         await db.migrate([Migration(1, "0001_a.sql", "CREATE TABLE a (x INTEGER);")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,7 +142,7 @@ async def test_seen_identities_and_mark_seen(db: Database) -> None:
 async def test_subscriptions_per_guild_and_removal_forgets_the_feed(db: Database) -> None:
     feeds, subs = FeedRepository(db), SubscriptionRepository(db)
     feed_id = await feeds.create("http://a", title="A", site_url=None, now=0, next_poll_at=0)
-    common = {"include_terms": "", "exclude_terms": "", "created_by": 5, "now": 0}
+    common: dict[str, Any] = {"include_terms": "", "exclude_terms": "", "created_by": 5, "now": 0}
     first = await subs.add(feed_id=feed_id, guild_id=1, channel_id=10, mention_role_id=7, **common)
     second = await subs.add(
         feed_id=feed_id, guild_id=2, channel_id=20, mention_role_id=None, **common

@@ -205,7 +205,7 @@ async def test_a_batch_over_the_bound_parameter_limit_is_written_in_several_stat
     assert [r.status for r in results] == ["inserted"] * 8
     rows = await db.fetchall("SELECT id, external_id, body, score FROM summaries ORDER BY id")
     # Ids in input order, each result naming its own row.
-    assert [tuple(row[1:]) for row in rows] == [(f"c{i}", f"body {i}", i) for i in range(8)]
+    assert [tuple(row)[1:] for row in rows] == [(f"c{i}", f"body {i}", i) for i in range(8)]
     assert [r.summary_id for r in results] == [row[0] for row in rows]
     edited = await summaries.upsert_external_many(
         [
@@ -357,7 +357,7 @@ async def test_the_migration_classifies_existing_rows_as_ingest_does(
             "INSERT INTO papers (id, canonical_key, title, abstract)"
             " VALUES (1, 'arxiv:2401.10241', 'Sparse', ' We study sparse mixtures. ')"
         )
-        rows = [
+        seeded = [
             ("oai:arXiv.org:2401.10241", "We study sparse mixtures.", "feed", None),
             # A ShortScience member who pasted the abstract still wrote a summary.
             (SS_GUID, "We study sparse mixtures.", "feed", None),
@@ -365,7 +365,7 @@ async def test_the_migration_classifies_existing_rows_as_ingest_does(
             ("https://blog.example/own", "What I make of it.", "feed", None),
             (None, "We study sparse mixtures.", "community", GUILD),
         ]
-        for external_id, body, origin, guild in rows:
+        for external_id, body, origin, guild in seeded:
             await conn.execute(
                 "INSERT INTO summaries (paper_id, origin, guild_id, external_id, body)"
                 " VALUES (1, ?, ?, ?, ?)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 import ziamath.styles
@@ -83,7 +84,7 @@ def test_a_formula_too_wide_is_wrapped_then_shrunk_then_given_the_whole_width() 
     answer = engine.typeset(f"S = {long_sum}", style)
     assert answer["wrapped"] and not answer["number_below"] and answer["scale"] == 1.0
 
-    def unbreakable(words: int) -> dict[str, object]:
+    def unbreakable(words: int) -> dict[str, Any]:
         return engine.typeset(r"\left(" + " ".join(["abcdefgh"] * words) + r"\right)", style)
 
     width = engine._layout(r"\left(abcdefgh\right)", style).getsize()[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from bot.typeset.layout import LABEL_ASCENT_EM, LABEL_DESCENT_EM, Drawing, card_height, compose_card
 from bot.typeset.style import DEFAULT_STYLE
@@ -11,10 +12,10 @@ STYLE = DEFAULT_STYLE
 EM = STYLE.font_px
 
 
-def drawing(width: float, ascent: float, descent: float, **options: object) -> Drawing:
+def drawing(width: float, ascent: float, descent: float, **options: Any) -> Drawing:
     return Drawing(
         inner='<path d="M 0 0"/>', box=(-1.0, -ascent, width, ascent + descent), **options
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_rows_are_at_least_as_tall_as_their_number() -> None:
