@@ -26,9 +26,12 @@ log = logging.getLogger(__name__)
 
 # Discord's IDENTIFY window per bucket (not sent by Discord; documented as 5 seconds).
 IDENTIFY_WINDOW_SECONDS: Final = 5.0
-# A bucket's slot is held a tenth longer than the window: the IDENTIFY leaves a moment after
-# the slot is taken, and network jitter must never make two arrive closer than allowed.
+# A bucket's slot is held a tenth longer than the window, and at least half a second longer:
+# the IDENTIFY leaves a moment after the slot is taken (later on a busy event loop), and
+# network jitter must never make two arrive closer than allowed. Neither shrinks with the
+# window.
 IDENTIFY_MARGIN_FRACTION: Final = 0.1
+IDENTIFY_MIN_MARGIN_SECONDS: Final = 0.5
 # After an invalid session Discord asks for a random wait of 1 to 5 seconds before a new
 # IDENTIFY.
 REIDENTIFY_DELAY_RANGE: Final = (1.0, 5.0)
@@ -115,7 +118,9 @@ class IdentifyPacer:
         bucket = self.bucket(shard_id)
         lock = self._locks.setdefault(bucket, asyncio.Lock())
         async with lock:
-            hold = self.window * (1 + IDENTIFY_MARGIN_FRACTION)
+            hold = self.window + max(
+                self.window * IDENTIFY_MARGIN_FRACTION, IDENTIFY_MIN_MARGIN_SECONDS
+            )
             while True:
                 wait = await self._claim(bucket, now=self._clock(), window=hold)
                 if wait <= 0:

@@ -10,6 +10,7 @@ import pytest
 
 from bot.sharding import (
     IDENTIFY_MARGIN_FRACTION,
+    IDENTIFY_MIN_MARGIN_SECONDS,
     IdentifyPacer,
     SessionStartLimit,
     shard_of,
@@ -73,6 +74,26 @@ async def test_one_bucket_identifies_once_per_window() -> None:
         time.sent.append((shard_id, time.now))
     hold = 5.0 * (1 + IDENTIFY_MARGIN_FRACTION)
     assert [at - 1000.0 for _, at in time.sent] == pytest.approx([0.0, hold, 2 * hold])
+
+
+async def test_a_short_window_still_keeps_half_a_second_of_margin() -> None:
+    # The margin covers the moment between taking the slot and the IDENTIFY reaching
+    # Discord, which does not shrink with the window: a shortened window (tests, a bot
+    # granted more) keeps at least half a second of it.
+    time = FakeTime()
+    paced = IdentifyPacer(
+        time.claim,
+        max_concurrency=1,
+        starting={0, 1},
+        window=1.0,
+        clock=lambda: time.now,
+        sleep=time.sleep,
+    )
+    for shard_id in (0, 1):
+        await paced.wait_turn(shard_id)
+        time.sent.append((shard_id, time.now))
+    assert time.sent[1][1] - time.sent[0][1] == pytest.approx(1.0 + IDENTIFY_MIN_MARGIN_SECONDS)
+    assert IDENTIFY_MIN_MARGIN_SECONDS >= 0.5
 
 
 async def test_shards_of_different_buckets_identify_together() -> None:
