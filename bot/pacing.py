@@ -37,7 +37,7 @@ class RequestSpacer:
         self._clock = clock
         self._sleep = sleep
         self._next_free: float = float("-inf")
-        # When the latest caller started, and when the one after it may start.
+        # The earliest the next caller may start: the latest start plus its spacing.
         self._next_start: float = float("-inf")
 
     @classmethod
