@@ -217,9 +217,7 @@ async def serve_until_told(
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     await site.start()
-    server = site._server
-    assert server is not None
-    conn.send(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+    conn.send(int(runner.addresses[0][1]))
     parent = os.getppid()
     # Stop by ourselves: when told to, when the benchmark is gone, or after a while anyway.
     for _ in range(int(SERVER_LIFETIME_SECONDS / 0.5)):

@@ -129,7 +129,7 @@ async def server() -> AsyncIterator[FeedServer]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = int(runner.addresses[0][1])
     feed_server.base = f"http://127.0.0.1:{port}"
     yield feed_server
     await runner.cleanup()
