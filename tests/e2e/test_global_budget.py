@@ -21,7 +21,7 @@ from bot.storage import Database
 from bot.storage.outbox import NewOutboxMessage, OutboxRepository
 from tests.e2e.conftest import SpawnBot
 from tests.emulator import Channel, DiscordEmulator
-from tests.emulator.botharness import free_port
+from tests.emulator.botharness import free_ports
 from tests.emulator.proxy import RestProxy
 from tests.emulator.rest import RequestRecord
 
@@ -98,7 +98,7 @@ async def drain_a_backlog_together(
     channels: list[Channel],
 ) -> None:
 
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     for shard_id in (0, 1):
         await spawn_bot(
             shard_count=2,

@@ -26,7 +26,7 @@ from bot.storage.processes import LiveProcess, ProcessRegistry
 from tests.e2e.conftest import SpawnBot
 from tests.e2e.search_seed import SAMPLE_FEED, SAMPLE_SUMMARIES
 from tests.emulator import DiscordEmulator, Guild, InteractionHandle, Message, Permission
-from tests.emulator.botharness import BotProcess, free_port, make_settings
+from tests.emulator.botharness import BotProcess, free_ports, make_settings
 from tests.emulator.proxy import PROXY_HEADER, RestProxy
 
 EXPIRY = 2.0
@@ -132,7 +132,7 @@ async def test_two_processes_each_run_one_shard_of_two(
     await shared_database(emulator, database, tmp_path, monkeypatch)
     requests_before = len(emulator.requests)
 
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     processes = [
         await spawn_bot(
             database,

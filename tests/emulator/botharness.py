@@ -77,9 +77,17 @@ UNREACHABLE_SERVICES: dict[str, Any] = {
 
 def free_port() -> int:
     """A local TCP port free right now (bound, then released), for METRICS_PORT."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct local TCP ports free right now: each stays bound until all are
+    chosen, so two never come out the same (ports taken one at a time can)."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
 
 
 _SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
