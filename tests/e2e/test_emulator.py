@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -551,6 +553,53 @@ async def test_discord_py_sends_everything_once_through_the_global_limit(
     contents = sorted(m.content for m in emulator.messages(papers))
     assert contents == sorted(f"message {n}" for n in range(9))
     assert any(r.fault == "global_rate_limit" for r in emulator.requests)
+
+
+# Sends a GET /users/@me every 10 ms for 0.8 s without waiting for answers, as bots that
+# pace their requests do: each request leaves on schedule whatever the emulator is doing.
+PACED_SENDER = """
+import asyncio, sys, time, aiohttp
+async def main(url, token):
+    async with aiohttp.ClientSession(headers={"Authorization": "Bot " + token}) as http:
+        async def one():
+            async with http.get(url) as response:
+                await response.read()
+        start, sent = time.monotonic(), []
+        for n in range(80):
+            await asyncio.sleep(max(0.0, start + n * 0.01 - time.monotonic()))
+            sent.append(asyncio.create_task(one()))
+        await asyncio.gather(*sent)
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def most_within(times: list[float], span: float) -> int:
+    """The most of `times` that fall within any `span` seconds."""
+    ordered, most, first = sorted(times), 0, 0
+    for last, at in enumerate(ordered):
+        while at - ordered[first] >= span:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+async def test_requests_are_stamped_as_they_come_even_after_a_long_test_session() -> None:
+    """A long test session leaves a large heap behind, and a full collection walks all of
+    it on the emulator's event loop. Requests that come meanwhile would be stamped together
+    when the loop is back: spacing checks (Discord's global limit, IDENTIFY's 5 s) would
+    see bursts the bots never sent."""
+    session_heap = [[None] for _ in range(1_500_000)]
+    async with DiscordEmulator() as emulator:
+        sender = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", PACED_SENDER, f"{emulator.api_base}/users/@me", emulator.token
+        )
+        await emulator.wait_for(lambda: len(emulator.requests) >= 20, timeout=10)
+        gc.collect()  # as the collector would, at some allocation
+        assert await asyncio.wait_for(sender.wait(), timeout=30) == 0
+        stamps = [r.at for r in emulator.requests if r.path == "/users/@me"]
+    assert len(stamps) == 80 and len(session_heap) == 1_500_000
+    # Paced 10 ms apart: two or three in any 20 ms, whatever the collector did meanwhile.
+    assert most_within(stamps, 0.02) <= 5
 
 
 async def test_error_statuses_n_times_then_normal_answers(

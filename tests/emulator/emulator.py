@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import mimetypes
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -58,6 +59,27 @@ from tests.emulator.rest import RequestRecord, RestApi
 from tests.emulator.spec import SPEC_PATH, DiscordSpec, load_spec, spec_missing_reason
 
 DEFAULT_TOKEN = "emulator.bot.token"
+
+
+# Emulators running in this process. While any runs, the heap that existed when the first
+# started is frozen out of collection (`gc.freeze`): a full collection would walk all of it
+# (the spec, and whatever a long test session left) on the event loop, 0.1 s and more, and
+# requests that came meanwhile would be stamped together when the loop is back.
+_running_emulators = 0
+
+
+def _freeze_the_heap_so_far() -> None:
+    global _running_emulators
+    if _running_emulators == 0:
+        gc.freeze()
+    _running_emulators += 1
+
+
+def _unfreeze_the_heap() -> None:
+    global _running_emulators
+    _running_emulators -= 1
+    if _running_emulators == 0:
+        gc.unfreeze()
 
 
 class DiscordEmulator:
@@ -142,6 +164,7 @@ class DiscordEmulator:
         self.gateway = GatewayServer(self)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self._heap_frozen = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -157,6 +180,9 @@ class DiscordEmulator:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
+        if not self._heap_frozen:
+            _freeze_the_heap_so_far()
+            self._heap_frozen = True
         return self
 
     async def stop(self) -> None:
@@ -164,6 +190,9 @@ class DiscordEmulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._heap_frozen:
+            _unfreeze_the_heap()
+            self._heap_frozen = False
 
     async def __aenter__(self) -> DiscordEmulator:
         return await self.start()
