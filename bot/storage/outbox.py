@@ -281,23 +281,6 @@ class OutboxRepository:
         )
         return None if row is None else (await self._messages([row]))[0]
 
-    async def sendable(self, now: float, *, limit: int = 500) -> list[OutboxMessage]:
-        """Pending rows that may be sent now, oldest first (committed rows only: a poll's
-        rows are seen once its transaction committed, never before).
-
-        A row waiting for a retry holds back the later rows of its channel, so each channel
-        gets its messages in order.
-        """
-        rows = await self.db.fetchall(
-            "SELECT * FROM announcement_outbox AS o "
-            "WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND NOT EXISTS ("
-            "  SELECT 1 FROM announcement_outbox AS e WHERE e.channel_id = o.channel_id "
-            "  AND e.state = 'pending' AND e.id < o.id AND e.next_attempt_at > ?) "
-            "ORDER BY o.id LIMIT ?",
-            (now, now, limit),
-        )
-        return await self._messages(rows)
-
     # --- leases: which process sends a channel's rows (bot.storage.leases) ------------------
 
     async def claim_sendable(
@@ -423,15 +406,6 @@ class OutboxRepository:
             (after,),
         )
         return None if value is None else float(value)
-
-    async def mark_attempting(self, row_id: int, *, now: float) -> None:
-        """Record, before its first send, that Discord may have this row's message from now."""
-        async with self.db.transaction() as c:
-            await c.execute(
-                "UPDATE announcement_outbox SET first_attempt_at = ? "
-                "WHERE id = ? AND first_attempt_at IS NULL",
-                (now, row_id),
-            )
 
     async def mark_posted(self, row_id: int, *, message_id: int) -> None:
         """Record that Discord accepted the message of a 'thread' row, whose thread is still

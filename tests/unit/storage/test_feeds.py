@@ -15,8 +15,18 @@ from bot.storage.feeds import (
     FeedRepository,
     SubscriptionRepository,
 )
-from bot.storage.outbox import NONCE_LIMIT, NewOutboxMessage, OutboxRepository, derived_nonce
+from bot.storage.outbox import (
+    NONCE_LIMIT,
+    NewOutboxMessage,
+    OutboxMessage,
+    OutboxRepository,
+    derived_nonce,
+)
 from tests.databases import DatabaseFactory
+
+# The sender's claims: one process, leases longer than any test.
+OWNER = "process-a"
+LEASE = 1_000.0
 
 
 @pytest.fixture
@@ -192,7 +202,7 @@ async def test_outbox_rows_have_short_unique_nonces_and_send_in_order(db: Databa
         await outbox.enqueue(kind="notice", guild_id=1, channel_id=10, text="hi", now=0),
         await outbox.enqueue(kind="overflow", guild_id=1, channel_id=20, text="more", now=0),
     ]
-    rows = await outbox.sendable(now=1)
+    rows = await outbox.claim_sendable(OWNER, now=1, lease_seconds=LEASE)
     assert [row.id for row in rows] == ids
     nonces = {row.nonce for row in rows}
     assert len(nonces) == 3 and all(len(n) <= NONCE_LIMIT == 25 for n in nonces)
@@ -202,9 +212,11 @@ async def test_outbox_rows_have_short_unique_nonces_and_send_in_order(db: Databa
     assert sent is not None and (sent.state, sent.message_id, sent.sent_at) == ("sent", 555, 2)
     # A row waiting for a retry holds back the later rows of its channel, not other channels.
     await outbox.schedule_retry(ids[1], "429", next_attempt_at=100)
-    assert [row.id for row in await outbox.sendable(now=3)] == [ids[2]]
+    claimed = await outbox.claim_sendable(OWNER, now=3, lease_seconds=LEASE)
+    assert [row.id for row in claimed] == [ids[2]]
     assert await outbox.next_attempt_at(after=3) == 100
-    assert [row.id for row in await outbox.sendable(now=100)] == [ids[1], ids[2]]
+    claimed = await outbox.claim_sendable(OWNER, now=100, lease_seconds=LEASE)
+    assert [row.id for row in claimed] == [ids[1], ids[2]]
     retried = await outbox.get(ids[1])
     assert retried is not None and (retried.attempts, retried.last_error) == (1, "429")
 
@@ -239,25 +251,37 @@ async def test_the_first_attempt_is_recorded_once(db: Database) -> None:
     outbox = OutboxRepository(db)
     row_id = await outbox.enqueue(kind="notice", guild_id=1, channel_id=10, text="a", now=0)
     assert (await outbox.get(row_id)).first_attempt_at is None  # type: ignore[union-attr]
-    await outbox.mark_attempting(row_id, now=5)
-    await outbox.mark_attempting(row_id, now=9)
+    await outbox.claim_sendable(OWNER, now=1, lease_seconds=LEASE)
+    assert await outbox.begin_attempt(row_id, OWNER, now=5, lease_seconds=LEASE)
+    assert await outbox.begin_attempt(row_id, OWNER, now=9, lease_seconds=LEASE)
     assert (await outbox.get(row_id)).first_attempt_at == 5  # type: ignore[union-attr]
 
 
-async def test_sendable_neither_sees_nor_waits_for_an_open_transaction(db: Database) -> None:
-    """The sender reads on a reader connection: a poll's rows appear once committed, and a
-    transaction that rolls back never showed its rows (issue 8, item 16)."""
+async def test_the_sender_never_claims_a_row_of_an_open_or_rolled_back_transaction(
+    db: Database,
+) -> None:
+    """A poll's rows reach the sender once committed, and a transaction that rolls back
+    never showed its rows (issue 8, item 16). On PostgreSQL the claim does not see the open
+    transaction's rows; on SQLite, one writer at a time, it waits for the transaction to end."""
     outbox = OutboxRepository(db)
     summary = await add_summary(db)
+    claim: asyncio.Task[list[OutboxMessage]] | None = None
     with pytest.raises(RuntimeError, match="poll failed"):
         async with db.transaction() as conn:
             await outbox.enqueue(
                 kind="summary", guild_id=1, channel_id=10, summary_id=summary, now=0, conn=conn
             )
-            # Meanwhile (another coroutine), the sender looks: nothing, and at once.
-            assert await asyncio.wait_for(asyncio.create_task(outbox.sendable(now=1)), 5) == []
+            # Meanwhile (another coroutine), the sender claims.
+            claim = asyncio.create_task(outbox.claim_sendable(OWNER, now=1, lease_seconds=LEASE))
+            await asyncio.sleep(0.05)
             raise RuntimeError("poll failed")
-    assert await outbox.sendable(now=1) == []
+    assert claim is not None and await asyncio.wait_for(claim, 5) == []
+    assert await outbox.claim_sendable(OWNER, now=1, lease_seconds=LEASE) == []
+    async with db.transaction() as conn:
+        await outbox.enqueue(
+            kind="summary", guild_id=1, channel_id=10, summary_id=summary, now=0, conn=conn
+        )
+    assert len(await outbox.claim_sendable(OWNER, now=1, lease_seconds=LEASE)) == 1
 
 
 async def test_outbox_enqueue_many_keeps_order_in_the_callers_transaction(db: Database) -> None:
@@ -278,7 +302,7 @@ async def test_outbox_enqueue_many_keeps_order_in_the_callers_transaction(db: Da
     assert await outbox.count("pending") == 0  # rolled back with the caller's transaction
     async with db.transaction() as conn:
         assert await outbox.enqueue_many(rows, now=5, conn=conn) == 3
-    sent = await outbox.sendable(now=5)
+    sent = await outbox.claim_sendable(OWNER, now=5, lease_seconds=LEASE)
     assert [(m.kind, m.channel_id, m.summary_id, m.mention_role_id, m.text) for m in sent] == [
         ("summary", 10, summary, 7, None),
         ("overflow", 10, None, None, "and 3 more"),
