@@ -7,9 +7,9 @@ behind. A look-up that fails (arXiv's error entry, a timeout, an outage, an id a
 know yet) never stops a submission: the paper is stored with what is known, marked pending,
 and the enrichment loop (bot/enrichment/) fills it in later.
 
-A title that is not an identifier: `resolve` takes the paper of that title the server may
-see, or else a new one; `/summarize` asks the member instead (`bot.community.title_search`)
-and hands the choice back through `resolve_id`, `resolve_stored` or `new_titled`.
+An identifier or link goes to `resolve_id`. A title that names no single known paper is a
+question for the member (`bot.community.title_search`, for `/summarize` and `/reading`); the
+answer comes back through `resolve_id`, `resolve_stored` or `new_titled`.
 """
 
 from __future__ import annotations
@@ -186,19 +186,6 @@ class PaperResolver:
         self.community = CommunityRepository(db)
         self.clock = clock
 
-    async def resolve(self, text: str, *, guild_id: int | None) -> ResolvedPaper:
-        """The paper `text` names in `guild_id`: an identifier or link, or else a title (of a
-        paper that guild may see, or a new one). Stores nothing: see `store`.
-
-        Raises `UserFacingError` for input that is neither (with the reason).
-        """
-        named = read_paper_input(text)
-        if isinstance(named, PaperId):
-            return await self.resolve_id(named)
-        # Only papers this guild may see: a title typed in another server stays there.
-        paper = await self.papers.find_visible_by_title(named, guild_id=guild_id)
-        return ResolvedPaper(paper) if paper is not None else self.new_titled(named)
-
     def new_titled(self, title: str) -> ResolvedPaper:
         """A new paper with this title and no identifier, stored only when published."""
         return ResolvedPaper(unsaved_paper((), title=normalise_title(title), now=self.clock()))
@@ -283,7 +270,8 @@ class PaperResolver:
     async def store(
         self, resolved: ResolvedPaper, *, guild_id: int | None, conn: Connection
     ) -> int:
-        """Write what `resolve` found, in the caller's transaction; returns the paper's id.
+        """Write what a `resolve_*` method found, in the caller's transaction; returns the
+        paper's id.
 
         A new paper is created (found again by its identifiers, or by its title among the
         papers `guild_id` may see, in case someone stored it meanwhile); arXiv's description

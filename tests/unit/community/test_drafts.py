@@ -26,6 +26,7 @@ from bot.storage import Database
 from bot.storage.papers import PaperRepository
 from tests.databases import DatabaseFactory
 from tests.fixtures.arxiv.server import ArxivFixtureServer
+from tests.unit.community.test_resolve import resolve
 from tests.unit.storage.test_community import GUILD
 
 NOW = 1_700_000_000.0
@@ -49,11 +50,11 @@ async def test_a_resolved_paper_comes_back_as_it_was_resolved(
     db: Database, resolver: PaperResolver, server: ArxivFixtureServer
 ) -> None:
     papers = PaperRepository(db)
-    described = await resolver.resolve("arXiv:1502.03167", guild_id=GUILD)  # arXiv's details
+    described = await resolve(resolver, "arXiv:1502.03167")  # arXiv's details
     assert described.found is not None and not described.is_stored
-    unknown = await resolver.resolve("arXiv:2501.00001", guild_id=GUILD)  # arXiv knows none
+    unknown = await resolve(resolver, "arXiv:2501.00001")  # arXiv knows none
     assert unknown.lookup_error is not None and unknown.note is not None
-    by_doi = await resolver.resolve("doi:10.1145/3065386", guild_id=GUILD)  # no arXiv id
+    by_doi = await resolve(resolver, "doi:10.1145/3065386")  # no arXiv id
     titled = resolver.new_titled("  A Paper   With Only a Title ")
     asked = len(server.requests)
     for resolved in (described, unknown, by_doi, titled):

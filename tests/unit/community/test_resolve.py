@@ -10,7 +10,12 @@ import aiohttp
 import pytest
 
 from bot.community.arxiv import ArxivClient
-from bot.community.resolve import UNSAVED_PAPER_ID, PaperResolver, ResolvedPaper
+from bot.community.resolve import (
+    UNSAVED_PAPER_ID,
+    PaperResolver,
+    ResolvedPaper,
+    read_paper_input,
+)
 from bot.errors import UserFacingError
 from bot.pacing import RequestSpacer
 from bot.storage import Database
@@ -46,6 +51,13 @@ async def resolver(
         yield PaperResolver(db, client, clock=clock), clock
 
 
+async def resolve(paper_resolver: PaperResolver, text: str) -> ResolvedPaper:
+    """The paper an identifier or link names, as a draft's preview finds it."""
+    named = read_paper_input(text)
+    assert not isinstance(named, str), f"{text!r} is a title"
+    return await paper_resolver.resolve_id(named)
+
+
 async def store(paper_resolver: PaperResolver, resolved: ResolvedPaper) -> int:
     async with paper_resolver.db.transaction() as conn:
         return await paper_resolver.store(resolved, guild_id=GUILD, conn=conn)
@@ -59,7 +71,7 @@ async def test_arxiv_id_fills_the_paper_and_the_database_answers_next_time(
     resolver: tuple[PaperResolver, Clock], server: ArxivFixtureServer, db: Database
 ) -> None:
     paper_resolver, _ = resolver
-    resolved = await paper_resolver.resolve("https://arxiv.org/abs/1502.03167v2", guild_id=GUILD)
+    resolved = await resolve(paper_resolver, "https://arxiv.org/abs/1502.03167v2")
     assert not resolved.pending and not resolved.is_stored
     assert resolved.paper.id == UNSAVED_PAPER_ID
     assert resolved.paper.title.startswith("Batch Normalization")
@@ -68,7 +80,7 @@ async def test_arxiv_id_fills_the_paper_and_the_database_answers_next_time(
     assert resolved.paper.arxiv_id == "1502.03167"
     assert await paper_count(db) == 0  # looked up, not stored
     # Resolving again (a second preview) asks arXiv once: the client caches in memory.
-    await paper_resolver.resolve("arXiv:1502.03167", guild_id=GUILD)
+    await resolve(paper_resolver, "arXiv:1502.03167")
     assert len(server.requests) == 1
     paper_id = await store(paper_resolver, resolved)
     stored = await PaperRepository(db).get(paper_id)
@@ -77,7 +89,7 @@ async def test_arxiv_id_fills_the_paper_and_the_database_answers_next_time(
     assert stored.categories == ("cs.LG",) and stored.published == "2015-02-11"
     # A fresh client (no cache): the database answers without asking arXiv.
     paper_resolver.arxiv._cache.clear()
-    again = await paper_resolver.resolve("arXiv:1502.03167", guild_id=GUILD)
+    again = await resolve(paper_resolver, "arXiv:1502.03167")
     assert again.is_stored and again.paper.id == paper_id
     assert await store(paper_resolver, again) == paper_id
     assert len(server.requests) == 1
@@ -89,7 +101,7 @@ async def test_a_failed_look_up_stores_a_pending_paper(
     """The enrichment loop fills it in later: tests/unit/enrichment/test_service.py."""
     paper_resolver, _ = resolver
     server.outage_status = 503
-    resolved = await paper_resolver.resolve("1706.03762", guild_id=GUILD)
+    resolved = await resolve(paper_resolver, "1706.03762")
     assert resolved.pending and resolved.note and resolved.paper.title == ""
     assert await paper_count(db) == 0
     paper_id = await store(paper_resolver, resolved)
@@ -100,24 +112,24 @@ async def test_doi_and_title_and_refusals(
     resolver: tuple[PaperResolver, Clock], server: ArxivFixtureServer, db: Database
 ) -> None:
     paper_resolver, _ = resolver
-    doi = await paper_resolver.resolve("https://doi.org/10.1145/3065386", guild_id=GUILD)
+    doi = await resolve(paper_resolver, "https://doi.org/10.1145/3065386")
     assert doi.paper.doi == "10.1145/3065386" and not doi.pending and not doi.is_stored
-    titled = await paper_resolver.resolve(
-        "  Deep   Residual Learning for Image Recognition ", guild_id=GUILD
-    )
+    titled = paper_resolver.new_titled("  Deep   Residual Learning for Image Recognition ")
     assert titled.paper.title == "Deep Residual Learning for Image Recognition"
     assert not titled.is_stored and await paper_count(db) == 0
     paper_id = await store(paper_resolver, titled)
     await save(CommunityRepository(db), paper_id, 1)  # a summary of it in GUILD
-    same = await paper_resolver.resolve(
+    # Typed again in that server, the title finds it (the title picker's exact match)...
+    papers = PaperRepository(db)
+    found = await papers.find_visible_by_title(
         "deep residual learning for image recognition", guild_id=GUILD
     )
+    assert found is not None
+    same = await paper_resolver.resolve_stored(found)
     assert same.is_stored and same.paper.id == paper_id
-    # Another server does not find the title it never saw: it previews a new paper.
-    elsewhere = await paper_resolver.resolve(
-        "Deep Residual Learning for Image Recognition", guild_id=OTHER_GUILD
-    )
-    assert not elsewhere.is_stored
+    # ...while another server does not find the title it never saw.
+    title = "Deep Residual Learning for Image Recognition"
+    assert await papers.find_visible_by_title(title, guild_id=OTHER_GUILD) is None
     assert server.requests == []
     for bad, words in [
         ("", "Tell me which paper"),
@@ -127,7 +139,7 @@ async def test_doi_and_title_and_refusals(
         ("x" * 401, "at most 400 characters"),
     ]:
         with pytest.raises(UserFacingError, match=words):
-            await paper_resolver.resolve(bad, guild_id=GUILD)
+            read_paper_input(bad)
 
 
 async def test_previews_of_a_new_paper_published_together_store_and_describe_it_once(
@@ -136,8 +148,8 @@ async def test_previews_of_a_new_paper_published_together_store_and_describe_it_
     """Two members preview the same new arXiv paper, then both publish: one row, described
     once (describing it again would count another look-up and rewrite the row for nothing)."""
     paper_resolver, _ = resolver
-    first = await paper_resolver.resolve("1706.03762", guild_id=GUILD)
-    second = await paper_resolver.resolve("1706.03762", guild_id=OTHER_GUILD)
+    first = await resolve(paper_resolver, "1706.03762")
+    second = await resolve(paper_resolver, "1706.03762")
     assert not first.is_stored and not second.is_stored
     paper_id = await store(paper_resolver, first)
     await save(CommunityRepository(db), paper_id, 1)

@@ -22,7 +22,7 @@ from bot.storage.lookups import LookupQueue
 from bot.storage.papers import Paper, PaperRepository
 from tests.fixtures.arxiv.server import ArxivFixtureServer
 from tests.fixtures.crossref.server import CrossrefFixtureServer
-from tests.unit.community.test_resolve import Clock
+from tests.unit.community.test_resolve import Clock, resolve
 
 DOI = "10.1038/nature14539"
 
@@ -147,7 +147,7 @@ async def test_a_failed_look_up_is_retried_with_backoff_until_it_works(
     elif fault == "outage":
         arxiv_server.outage_status = 503
     resolver = PaperResolver(db, arxiv_client, clock=clock)
-    resolved = await resolver.resolve(arxiv_id, guild_id=1)
+    resolved = await resolve(resolver, arxiv_id)
     assert resolved.pending and resolved.note and resolved.paper.title == ""
     async with db.transaction() as conn:  # as Publish stores it
         paper_id = await resolver.store(resolved, guild_id=1, conn=conn)
