@@ -20,7 +20,7 @@ from bot.rest_budget import GlobalRequestBudget
 from bot.storage import Database
 from bot.storage.outbox import NewOutboxMessage, OutboxRepository
 from tests.e2e.conftest import SpawnBot
-from tests.emulator import Channel, DiscordEmulator
+from tests.emulator import Channel, DiscordEmulator, most_within
 from tests.emulator.botharness import free_ports
 from tests.emulator.proxy import RestProxy
 from tests.emulator.rest import RequestRecord
@@ -56,17 +56,6 @@ def counted(records: list[RequestRecord]) -> list[RequestRecord]:
 def guild_of(channel: Channel) -> int:
     assert channel.guild is not None
     return channel.guild.id
-
-
-def busiest_second(records: list[RequestRecord]) -> int:
-    """The most requests that reached the emulator within any one second."""
-    times = sorted(r.at for r in records)
-    most, first = 0, 0
-    for last, at in enumerate(times):
-        while at - times[first] >= 1.0:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 async def test_two_processes_share_the_global_limit_and_never_get_a_global_429(
@@ -147,11 +136,11 @@ async def drain_a_backlog_together(
     records = counted(emulator.requests[requests_before:])
     # Never over Discord's global limit, in any second.
     assert not [r for r in emulator.requests if r.fault == "global_rate_limit"]
-    assert busiest_second(records) <= LIMIT
+    assert most_within(records, 1.0) <= LIMIT
     # Both processes sent, and together faster than one process's share allows.
     posts = [
         sum(n for key, n in proxy.forwarded.items() if MESSAGE_POST.fullmatch(key))
         for proxy in proxies
     ]
     assert all(count >= ANNOUNCEMENTS // 10 for count in posts), posts
-    assert busiest_second(records) > 22.5 * 1.2
+    assert most_within(records, 1.0) > 22.5 * 1.2

@@ -19,7 +19,7 @@ from tests.emulator.models import (
     Role,
     User,
 )
-from tests.emulator.rest import RequestRecord, UploadedFile
+from tests.emulator.rest import RequestRecord, UploadedFile, most_within
 from tests.emulator.spec import SPEC_PATH, DiscordSpec, load_spec, spec_missing_reason
 
 __all__ = [
@@ -48,5 +48,6 @@ __all__ = [
     "UploadedFile",
     "User",
     "load_spec",
+    "most_within",
     "spec_missing_reason",
 ]

@@ -14,7 +14,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +91,18 @@ class RequestRecord:
 
     def __repr__(self) -> str:
         return f"<{self.method} {self.path} -> {self.status}{' fault' if self.fault else ''}>"
+
+
+def most_within(records: Iterable[RequestRecord], span: float) -> int:
+    """The most of `records` the emulator took within any `span` seconds (a sliding
+    window over their `at`)."""
+    times = sorted(record.at for record in records)
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= span:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 @dataclass
