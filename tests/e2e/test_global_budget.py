@@ -136,11 +136,12 @@ async def drain_a_backlog_together(
     records = counted(emulator.requests[requests_before:])
     # Never over Discord's global limit, in any second.
     assert not [r for r in emulator.requests if r.fault == "global_rate_limit"]
-    assert most_within(records, 1.0) <= LIMIT
+    busiest_second = most_within(records, 1.0)
+    assert busiest_second <= LIMIT
     # Both processes sent, and together faster than one process's share allows.
     posts = [
         sum(n for key, n in proxy.forwarded.items() if MESSAGE_POST.fullmatch(key))
         for proxy in proxies
     ]
     assert all(count >= ANNOUNCEMENTS // 10 for count in posts), posts
-    assert most_within(records, 1.0) > 22.5 * 1.2
+    assert busiest_second > 22.5 * 1.2
