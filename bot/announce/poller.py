@@ -24,10 +24,9 @@ import hashlib
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import aiohttp
 
@@ -41,6 +40,7 @@ from bot.announce.schedule import (
     poll_interval,
 )
 from bot.announce.slots import FetchSlots
+from bot.batching import Batcher, Failed
 from bot.feeds import FeedEntry, FetchResult, ParsedFeed, fetch_feed
 from bot.feeds.workers import FeedWorkError, FeedWorkers
 from bot.ingest import ingest_entries
@@ -145,14 +145,15 @@ WRITE_BATCH_SIZE = 16
 WRITE_BATCH_ENTRIES = 500
 
 
-class _Waiting(NamedTuple):
-    job: WriteJob
-    future: asyncio.Future[Any]
-    weight: int
+@dataclass(frozen=True, slots=True)
+class _WriteJob:
+    write: WriteJob
+    weight: int  # entries it writes
 
 
 class BatchWriter:
-    """Runs write jobs, grouping the ones waiting at the same time into one transaction.
+    """Runs write jobs, grouping the ones waiting at the same time into one transaction
+    (a `Batcher` of jobs).
 
     A batch holds at most `batch_size` jobs and, past its first job, at most `max_weight` in
     all (a job's weight is the number of entries it writes). Each job of a batch runs inside
@@ -171,93 +172,70 @@ class BatchWriter:
         max_weight: int = WRITE_BATCH_ENTRIES,
     ) -> None:
         self.db = db
-        self.batch_size = batch_size
-        self.max_weight = max_weight
-        self._waiting: deque[_Waiting] = deque()
-        self._task: asyncio.Task[None] | None = None
+        self._batcher: Batcher[_WriteJob, Any] = Batcher(
+            "poll writes",
+            self._write_batch,
+            max_batch=batch_size,
+            max_weight=max_weight,
+            weigh=lambda job: job.weight,
+        )
 
     async def run(self, job: WriteJob, *, weight: int = 1) -> Any:
         """Run `job(conn)` in a transaction, maybe alongside others; return what it returned."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(job, future, weight))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._write_batches(), name="poll-batch-writer")
-        return await future
+        return await self._batcher.submit(_WriteJob(job, weight))
 
     async def close(self) -> None:
         """Stop writing; a batch in progress rolls back and its callers are cancelled."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        while self._waiting:
-            self._waiting.popleft().future.cancel()
+        await self._batcher.close()
 
-    async def _write_batches(self) -> None:
-        while self._waiting:
-            batch: list[_Waiting] = []
-            weight = 0
-            while self._waiting and len(batch) < self.batch_size:
-                waiting = self._waiting[0]
-                if batch and weight + waiting.weight > self.max_weight:
-                    break
-                self._waiting.popleft()
-                if not waiting.future.done():  # a caller cancelled while waiting: skip its job
-                    batch.append(waiting)
-                    weight += waiting.weight
-            if batch:
-                await self._write_batch(batch)
+    async def _write_batch(self, jobs: Sequence[_WriteJob]) -> list[Any]:
+        outcomes: list[Any] = []
+        while jobs:
+            written, jobs = await self._write_in_one_transaction(jobs)
+            outcomes.extend(written)
+        return outcomes
 
-    async def _write_batch(self, batch: list[_Waiting]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        requeued: list[_Waiting] = []
+    async def _write_in_one_transaction(
+        self, jobs: Sequence[_WriteJob]
+    ) -> tuple[list[Any], Sequence[_WriteJob]]:
+        """The outcomes of the jobs run in one transaction, and the jobs left to run in the
+        next: those after a job whose error ended the whole transaction."""
+        outcomes: list[Any] = []
+        left: list[_WriteJob] = []
         # A job alone needs no savepoint (two statements fewer): the transaction is its own.
-        isolate = len(batch) > 1
+        isolate = len(jobs) > 1
 
         async def write(conn: Connection) -> None:
             # Run again from the start when the transaction lost a race with another one
             # (PostgreSQL's deadlocks, papers stored concurrently): jobs only write.
             outcomes.clear()
-            for index, (job, future, _weight) in enumerate(batch):
+            for index, job in enumerate(jobs):
                 try:
                     if isolate:
                         async with self.db.savepoint(conn, JOB_SAVEPOINT):
-                            result = await job(conn)
+                            result = await job.write(conn)
                     else:
-                        result = await job(conn)
+                        result = await job.write(conn)
                 except RetryableTransactionError:
                     raise
                 except Exception as exc:
-                    outcomes.append((future, None, exc))
+                    outcomes.append(Failed(exc))
                     if not isolate or not conn.in_transaction:
                         # Alone, or the error ended the whole transaction (a full disk):
-                        # roll back; the jobs not yet run go back to the front of the
-                        # queue rather than run outside a transaction.
-                        requeued.extend(batch[index + 1 :])
-                        self._waiting.extendleft(reversed(batch[index + 1 :]))
+                        # roll back; the jobs not yet run go in a new transaction rather
+                        # than run outside one.
+                        left[:] = jobs[index + 1 :]
                         raise
                 else:
-                    outcomes.append((future, result, None))
+                    outcomes.append(result)
 
         try:
             await self.db.run_transaction(write)
         except Exception as exc:
-            # The commit (or the transaction) failed: nothing of the batch was written.
-            for waiting in batch:
-                if waiting not in requeued and not waiting.future.done():
-                    waiting.future.set_exception(exc)
-            return
-        except BaseException:
-            # Cancelled (the poller closing): the transaction rolled back, nothing was written.
-            for waiting in batch:
-                waiting.future.cancel()
-            raise
-        for future, result, error in outcomes:
-            if future.done():
-                continue  # its caller was cancelled meanwhile; the writes stand
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
+            # The transaction failed (its commit, or a job ended it): nothing of the jobs
+            # run in it was written.
+            return [Failed(exc)] * (len(jobs) - len(left)), left
+        return outcomes, ()
 
 
 class FeedPoller:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.batching import Batcher
+from bot.batching import Batcher, Failed
 
 
 async def test_calls_arriving_meanwhile_go_together_and_each_gets_its_result() -> None:
@@ -24,7 +24,7 @@ async def test_calls_arriving_meanwhile_go_together_and_each_gets_its_result() -
     assert results == [2 * n for n in range(7)]
     # All seven arrived before the first batch started: by three, in order.
     assert handled == [[0, 1, 2], [3, 4, 5], [6]]
-    assert batcher.batch_sizes == [3, 3, 1]
+    assert list(batcher.batch_sizes) == [3, 3, 1]
     # One call alone is handled at once; those arriving while it is go together next.
     lone = asyncio.create_task(batcher.submit(7))
     await asyncio.sleep(0.005)
@@ -77,3 +77,49 @@ async def test_a_handler_giving_the_wrong_number_of_results_fails_the_batch() ->
     batcher: Batcher[int, int] = Batcher("numbers", too_few)
     with pytest.raises(RuntimeError, match="0 results for 1 requests"):
         await batcher.submit(1)
+
+
+async def test_a_batch_is_bounded_by_the_weight_of_its_requests() -> None:
+    handled: list[list[int]] = []
+
+    async def record(requests: Sequence[int]) -> list[int]:
+        handled.append(list(requests))
+        return list(requests)
+
+    weights = {0: 60, 1: 30, 2: 20, 3: 150, 4: 5}
+    batcher: Batcher[int, int] = Batcher(
+        "numbers", record, max_batch=10, max_weight=100, weigh=weights.__getitem__
+    )
+    assert await asyncio.gather(*(batcher.submit(n) for n in weights)) == [0, 1, 2, 3, 4]
+    # 60 + 30, then 20 (150 would pass 100), then 150 alone (a batch always takes one), then 5.
+    assert handled == [[0, 1], [2], [3], [4]]
+
+
+async def test_a_request_failing_alone_fails_only_its_caller() -> None:
+    async def refuse_odd(requests: Sequence[int]) -> list[int | Failed]:
+        return [Failed(ValueError(f"{n} is odd")) if n % 2 else n for n in requests]
+
+    batcher: Batcher[int, int] = Batcher("numbers", refuse_odd)
+    outcomes = await asyncio.gather(*(batcher.submit(n) for n in range(4)), return_exceptions=True)
+    assert outcomes[0] == 0 and outcomes[2] == 2
+    assert all(isinstance(outcomes[n], ValueError) for n in (1, 3))
+    assert list(batcher.batch_sizes) == [4]  # one batch, failing in part
+
+
+async def test_closing_cancels_the_batch_being_handled_and_the_callers_waiting() -> None:
+    started = asyncio.Event()
+
+    async def never_done(requests: Sequence[int]) -> list[int]:
+        started.set()
+        await asyncio.Event().wait()
+        return list(requests)
+
+    batcher: Batcher[int, int] = Batcher("numbers", never_done)
+    handled = asyncio.create_task(batcher.submit(1))
+    await started.wait()
+    waiting = asyncio.create_task(batcher.submit(2))
+    await asyncio.sleep(0)
+    await batcher.close()
+    for task in (handled, waiting):
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -746,6 +746,32 @@ async def test_batch_writer_a_job_alone_that_fails_writes_nothing(
     assert await values_in(db) == [2]
 
 
+async def test_batch_writer_runs_the_jobs_after_one_that_ended_the_transaction_in_a_new_one(
+    db: Database, counted_transactions: list[int]
+) -> None:
+    async def ends_the_transaction(conn: Connection) -> int:
+        await conn.execute("INSERT INTO t VALUES (?)", (2,))
+        await conn.execute("ROLLBACK")  # as a full disk or a lost connection ends it
+        raise RuntimeError("the transaction ended")
+
+    writer = BatchWriter(db)
+    results = await asyncio.gather(
+        writer.run(insert(1)),
+        writer.run(ends_the_transaction),
+        writer.run(insert(3)),
+        writer.run(insert(4)),
+        return_exceptions=True,
+    )
+    # Job 1 was rolled back with the transaction: its caller hears why, not "done".
+    assert all(
+        isinstance(result, RuntimeError) and "ended" in str(result) for result in results[:2]
+    )
+    # The jobs not yet run went together into a transaction of their own.
+    assert results[2:] == [3, 4]
+    assert len(counted_transactions) == 2
+    assert await values_in(db) == [3, 4]
+
+
 async def test_batch_writer_reports_nothing_done_when_the_commit_fails(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
