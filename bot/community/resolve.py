@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from bot.community.arxiv import ArxivClient, ArxivLookupError, ArxivPaper
-from bot.community.title_search import parse_option
+from bot.community.title_search import TitleCandidates, TitleFinder, parse_option
 from bot.errors import UserFacingError
 from bot.papers import PaperId, parse_paper_id
 from bot.rendering.text import clean_user_text
@@ -197,6 +197,26 @@ class PaperResolver:
             if resolved.paper.id == paper.id:
                 return resolved
         return ResolvedPaper(paper, ids=tuple(paper.ids))
+
+    async def resolve_typed(
+        self, text: str, titles: TitleFinder, *, guild_id: int | None
+    ) -> ResolvedPaper | TitleCandidates:
+        """What a member typed for a paper (refused by `read_paper_input` when it names
+        none): an identifier's paper (maybe looked up on arXiv), or as `resolve_title`."""
+        named = read_paper_input(text)
+        if isinstance(named, PaperId):
+            return await self.resolve_id(named)
+        return await self.resolve_title(named, titles, guild_id=guild_id)
+
+    async def resolve_title(
+        self, title: str, titles: TitleFinder, *, guild_id: int | None
+    ) -> ResolvedPaper | TitleCandidates:
+        """The one paper known here by exactly this title; else the papers it may mean, for
+        the caller to ask which (the title picker)."""
+        found = await titles.lookup(title, guild_id=guild_id)
+        if isinstance(found, TitleCandidates):
+            return found
+        return await self.resolve_stored(found)
 
     async def resolve_choice(
         self, choice: str, *, title: str, guild_id: int | None

@@ -277,11 +277,10 @@ class CommunityService:
                 author_id=author_id,
                 may_have_own_summary=not read_none,
             )
-        found = await self.titles.lookup(named, guild_id=guild_id)
+        found = await self.resolver.resolve_title(named, self.titles, guild_id=guild_id)
         if isinstance(found, TitleCandidates):
             return PaperQuestion(draft=draft, candidates=found)
-        resolved = await self.resolver.resolve_stored(found)
-        return await self.with_paper(draft, resolved, guild_id=guild_id, author_id=author_id)
+        return await self.with_paper(draft, found, guild_id=guild_id, author_id=author_id)
 
     async def answer(
         self, pending: PendingChoice, choice: str, *, guild_id: int, author_id: int

@@ -26,7 +26,7 @@ from bot.community.reading import (
     status_lines,
     thread_name,
 )
-from bot.community.resolve import PaperResolver, ResolvedPaper, read_paper_input
+from bot.community.resolve import PaperResolver, ResolvedPaper
 from bot.community.title_search import (
     PaperOption,
     TitleCandidates,
@@ -37,7 +37,6 @@ from bot.community.title_search import (
 from bot.errors import UserFacingError, logged_autocomplete
 from bot.jobs import SharedJob
 from bot.paged import digest_messages
-from bot.papers import PaperId
 from bot.rendering.pages import paginate_for_embed
 from bot.rendering.text import neutralize_mentions, shorten
 from bot.storage.interactions import STATE_ID_PATTERN, InteractionStateRepository
@@ -158,17 +157,12 @@ class ReadingCog(commands.Cog, name=COG_NAME):
         if not isinstance(target, discord.TextChannel):
             raise UserFacingError("Reading sessions open a thread in a text channel: pick one.")
         await interaction.response.defer(thinking=True)
-        named = read_paper_input(paper)
-        if isinstance(named, PaperId):
-            resolved = await self.resolver.resolve_id(named)
-        else:
-            found = await self.titles.lookup(named, guild_id=guild_id)
-            if isinstance(found, TitleCandidates):
-                await self._ask_which_paper(
-                    interaction, found, channel_id=target.id, due_at=due_at, role_id=role_id
-                )
-                return
-            resolved = await self.resolver.resolve_stored(found)
+        resolved = await self.resolver.resolve_typed(paper, self.titles, guild_id=guild_id)
+        if isinstance(resolved, TitleCandidates):
+            await self._ask_which_paper(
+                interaction, resolved, channel_id=target.id, due_at=due_at, role_id=role_id
+            )
+            return
         await self._open(interaction, resolved, target=target, due_at=due_at, role_id=role_id)
 
     async def _ask_which_paper(

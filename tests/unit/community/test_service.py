@@ -11,7 +11,7 @@ import pytest
 
 from bot.community.arxiv import ArxivClient
 from bot.community.ratelimit import SubmissionLimiter
-from bot.community.resolve import PaperResolver
+from bot.community.resolve import PaperResolver, ResolvedPaper
 from bot.community.service import (
     FILE_BODY_LIMIT_BYTES,
     CommunityService,
@@ -22,12 +22,13 @@ from bot.community.service import (
     clean_tldr,
     read_summary_file,
 )
+from bot.community.title_search import TitleCandidates
 from bot.community.votes import DOWN, UP
 from bot.errors import UserFacingError
 from bot.pacing import RequestSpacer
 from bot.storage import Database
 from tests.databases import DatabaseFactory
-from tests.unit.storage.test_community import GUILD
+from tests.unit.storage.test_community import GUILD, OTHER_GUILD
 
 
 def test_tldr_rules() -> None:
@@ -222,6 +223,32 @@ async def test_a_preview_stores_nothing_and_publish_stores_it_all(
     )
     assert isinstance(changed, PaperQuestion)
     assert await count("papers") == 1
+
+
+async def test_a_typed_paper_is_an_identifiers_paper_a_title_known_here_or_a_question(
+    service: CommunityService,
+) -> None:
+    """What `/reading start paper:` resolves: the same decisions as a draft's paper field."""
+    resolver, titles = service.resolver, service.titles
+    doi = await resolver.resolve_typed("https://doi.org/10.1145/3065386", titles, guild_id=GUILD)
+    assert isinstance(doi, ResolvedPaper) and doi.paper.doi == "10.1145/3065386"
+    title = "A Memo Nobody Else Has Seen"
+    asked = await resolver.resolve_typed(title, titles, guild_id=GUILD)
+    assert isinstance(asked, TitleCandidates) and asked.title == title
+    question = await service.prepare(
+        Draft(paper=title, tldr="t", body="b"), guild_id=GUILD, author_id=5
+    )
+    assert isinstance(question, PaperQuestion)
+    prepared = await service.answer(question.pending, "new", guild_id=GUILD, author_id=5)
+    result = await service.publish(prepared, guild_id=GUILD, author_id=5, author_name="five")
+    stored = await service.get_in_guild(result.summary_id, GUILD)
+    # Known in this server now, in any case and spacing; another server still asks.
+    known = await resolver.resolve_typed("  a memo NOBODY else has seen", titles, guild_id=GUILD)
+    assert isinstance(known, ResolvedPaper) and known.paper.id == stored.paper_id
+    elsewhere = await resolver.resolve_typed(title, titles, guild_id=OTHER_GUILD)
+    assert isinstance(elsewhere, TitleCandidates) and elsewhere.known == ()
+    with pytest.raises(UserFacingError, match="doesn't look like a paper"):
+        await resolver.resolve_typed("arXiv:1513.00001", titles, guild_id=GUILD)
 
 
 async def test_presses_in_two_processes_at_once_lose_nothing_and_double_nothing(
