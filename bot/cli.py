@@ -281,7 +281,7 @@ def _fit(text: str, width: int) -> str:
 async def export_data(settings: Settings, guild_id: int, fmt: ExportFormat) -> bytes:
     db = await open_database(settings)
     try:
-        return await export_guild(db, guild_id, fmt)
+        return (await export_guild(db, guild_id, fmt)).data
     finally:
         await db.close()
 

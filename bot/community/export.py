@@ -158,10 +158,16 @@ def render_export(guild_id: int, summaries: list[ExportedSummary], fmt: ExportFo
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
 
 
-async def export_guild(db: Database, guild_id: int, fmt: ExportFormat) -> bytes:
+@dataclass(frozen=True, slots=True)
+class GuildExport:
+    data: bytes  # the file
+    summaries: int  # how many summaries it holds (read with them, so always its count)
+
+
+async def export_guild(db: Database, guild_id: int, fmt: ExportFormat) -> GuildExport:
     """This guild's visible community summaries with their papers and scores, as a file."""
     rows = await CommunityRepository(db).for_export(guild_id)
-    return render_export(guild_id, [exported(row) for row in rows], fmt)
+    return GuildExport(render_export(guild_id, [exported(row) for row in rows], fmt), len(rows))
 
 
 def export_filename(guild_id: int, fmt: ExportFormat, *, today: datetime | None = None) -> str:

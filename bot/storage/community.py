@@ -236,15 +236,6 @@ class CommunityRepository:
         )
         return [CommunitySummary.from_row(row) for row in rows]
 
-    async def count_visible(self, guild_id: int) -> int:
-        return int(
-            await self.db.fetchval(
-                "SELECT count(*) FROM summaries WHERE origin = 'community' AND guild_id = ? "
-                "AND deleted_at IS NULL",
-                (guild_id,),
-            )
-        )
-
     async def leaderboard(
         self, guild_id: int, *, since: float | None, limit: int = 10
     ) -> list[LeaderboardRow]:

@@ -1182,18 +1182,18 @@ class CommunityCog(commands.Cog, name=COG_NAME):
         guild_id = require_guild(interaction)
         fmt: ExportFormat = "json" if format == "json" else "markdown"
         await interaction.response.defer(ephemeral=True, thinking=True)
-        data = await export_guild(self.bot.db, guild_id, fmt)
-        count = await self.repo.count_visible(guild_id)
-        if len(data) > interaction.filesize_limit:
+        export = await export_guild(self.bot.db, guild_id, fmt)
+        if len(export.data) > interaction.filesize_limit:
             raise UserFacingError(
-                f"The export is {len(data) / 1e6:.1f} MB, more than Discord lets me attach here "
+                f"The export is {len(export.data) / 1e6:.1f} MB, more than Discord lets me "
+                "attach here "
                 f"({interaction.filesize_limit / 1e6:.0f} MB). An operator can run "
                 f"`shortscience-bot export --guild {guild_id}` instead."
             )
         name = export_filename(guild_id, fmt, today=datetime.now(UTC))
         await interaction.followup.send(
-            f"{plural(count, 'community summary')} of this server.",
-            file=discord.File(io.BytesIO(data), filename=name),
+            f"{plural(export.summaries, 'community summary')} of this server.",
+            file=discord.File(io.BytesIO(export.data), filename=name),
             ephemeral=True,
         )
 

@@ -113,8 +113,9 @@ async def test_export_guild_from_the_database(db: Database) -> None:
         now=NOW,
     )
     for fmt, parse in (("markdown", parse_markdown_export), ("json", parse_json_export)):
-        guild_id, rows = parse(await export_guild(db, GUILD, fmt))  # type: ignore[arg-type]
-        assert guild_id == GUILD
+        export = await export_guild(db, GUILD, fmt)  # type: ignore[arg-type]
+        guild_id, rows = parse(export.data)
+        assert guild_id == GUILD and export.summaries == len(rows) == 2
         assert [(r.author_name, r.tldr, r.body) for r in rows] == [
             ("member1", "tldr 1", HOSTILE_BODY),
             ("member2", "tldr 2", HOSTILE_BODY),
