@@ -18,6 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
+from bot.collector import collections_held_back
 from tests.emulator import DiscordEmulator, InvalidInvocation, Permission, most_within
 
 SetupBot = Callable[[commands.Bot, discord.Object], None]
@@ -592,6 +593,16 @@ async def test_requests_are_stamped_as_they_come_even_after_a_long_test_session(
     # At least 10 ms apart: two or three in any 20 ms, whatever the collector did meanwhile.
     # (The collection stamped 21 together; 8 leaves room for a busy machine's scheduling.)
     assert most_within(paced, 0.02) <= 8
+
+
+async def test_an_import_ending_while_an_emulator_runs_leaves_its_heap_frozen() -> None:
+    """The heap's freeze is one process-wide state, held by the emulator and by a bulk job
+    (an import) alike: the job ending must not unfreeze what the emulator relies on."""
+    async with DiscordEmulator():
+        with collections_held_back():
+            pass
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
 
 
 async def test_error_statuses_n_times_then_normal_answers(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import mimetypes
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -21,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.collector import hold_heap_frozen, release_heap
 from tests.emulator.faults import Faults, RoutePattern
 from tests.emulator.gateway import OP_RECONNECT, GatewayServer, GatewaySession, shard_of
 from tests.emulator.interactions import (
@@ -59,27 +59,6 @@ from tests.emulator.rest import RequestRecord, RestApi
 from tests.emulator.spec import SPEC_PATH, DiscordSpec, load_spec, spec_missing_reason
 
 DEFAULT_TOKEN = "emulator.bot.token"
-
-
-# Emulators running in this process. While any runs, the heap that existed when the first
-# started is frozen out of collection (`gc.freeze`): a full collection would walk all of it
-# (the spec, and whatever a long test session left) on the event loop, 0.1 s and more, and
-# requests that came meanwhile would be stamped together when the loop is back.
-_running_emulators = 0
-
-
-def _freeze_the_heap_so_far() -> None:
-    global _running_emulators
-    if _running_emulators == 0:
-        gc.freeze()
-    _running_emulators += 1
-
-
-def _unfreeze_the_heap() -> None:
-    global _running_emulators
-    _running_emulators -= 1
-    if _running_emulators == 0:
-        gc.unfreeze()
 
 
 class DiscordEmulator:
@@ -181,7 +160,10 @@ class DiscordEmulator:
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         if not self._heap_frozen:
-            _freeze_the_heap_so_far()
+            # A full collection would walk the whole heap (the spec, what a long test
+            # session left) on the event loop, 0.1 s and more, and requests that came
+            # meanwhile would be stamped together: what exists now is left out of it.
+            hold_heap_frozen()
             self._heap_frozen = True
         return self
 
@@ -191,7 +173,7 @@ class DiscordEmulator:
             await self._runner.cleanup()
             self._runner = None
         if self._heap_frozen:
-            _unfreeze_the_heap()
+            release_heap()
             self._heap_frozen = False
 
     async def __aenter__(self) -> DiscordEmulator:

@@ -6,7 +6,7 @@ import gc
 import threading
 import weakref
 
-from bot.collector import BULK_YOUNG_THRESHOLD, collections_held_back
+from bot.collector import BULK_YOUNG_THRESHOLD, collections_held_back, heap_frozen
 
 
 def test_the_collector_is_held_back_inside_and_restored_after() -> None:
@@ -65,3 +65,16 @@ def test_cycles_made_inside_are_still_collected() -> None:
         del first, second
         gc.collect()
         assert gone() is None
+
+
+def test_the_frozen_heap_is_undone_only_when_its_last_holder_ends() -> None:
+    with heap_frozen():  # as the test emulator holds it
+        frozen_by_the_first = gc.get_freeze_count()
+        made_later: list[list[int]] = [
+            [] for _ in range(100)
+        ]  # lists: objects the collector tracks
+        with collections_held_back():
+            # Each holder freezes what exists when it starts.
+            assert gc.get_freeze_count() >= frozen_by_the_first + 100
+        assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] != BULK_YOUNG_THRESHOLD
+    assert gc.get_freeze_count() == 0 and made_later
