@@ -251,7 +251,7 @@ def results(
     for hit in hits:
         row = rows.get(hit.summary_id)
         if row is None:
-            continue  # deleted since the index was read: never shown
+            continue  # deleted since the index was last caught up: never shown
         excerpt, excerpt_text = render_excerpt(fragment((row.tldr, row.body), finder))
         found.append(
             SearchResult(

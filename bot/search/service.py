@@ -21,10 +21,12 @@ Sequence numbers and concurrent writers: SQLite serialises writers, so sequence 
 commit in order and the log has no holes. On a server database (PostgreSQL) a transaction
 can take seq 10, another seq 11 and commit first; an indexer that saw 11 must not skip 10.
 So the indexer keeps a watermark, the highest seq below which everything is applied, and
-remembers what it applied above it; a hole stops the watermark until the row appears or the
-hole is older than `gap_grace_seconds` (a rolled-back transaction leaves a permanent one). The
-watermark is what the index records, and re-applying a change is harmless (documents are
-rebuilt from the current rows), so after a restart nothing is skipped.
+remembers what it applied above it; a hole stops the watermark until the row appears or every
+transaction that was writing when the hole was first seen has ended (then the one that took
+the seq rolled back, and the hole is permanent), however long that takes. A rebuild likewise
+waits for the transactions writing when it starts before it reads. The watermark is what the
+index records, and re-applying a change is harmless (documents are rebuilt from the current
+rows), so after a restart nothing is skipped.
 """
 
 from __future__ import annotations
@@ -131,7 +133,6 @@ class SearchService:
         poll_seconds: float = 1.0,
         sync_timeout: float = 3.0,
         retention_seconds: float = 7 * 24 * 3600.0,
-        gap_grace_seconds: float = 60.0,
         lease_owner: str | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
@@ -140,7 +141,6 @@ class SearchService:
         self.poll_seconds = poll_seconds
         self.sync_timeout = sync_timeout
         self.retention_seconds = retention_seconds
-        self.gap_grace_seconds = gap_grace_seconds
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-writer")
         self._reader_pool = ThreadPoolExecutor(
             max_workers=READER_THREADS, thread_name_prefix="search-reader"
@@ -152,7 +152,8 @@ class SearchService:
         self._state = "stopped"
         self._progress = (0, 0)
         self._seen: set[int] = set()  # applied seqs above the watermark
-        self._gaps: dict[int, float] = {}  # missing seq -> when first noticed (monotonic)
+        # A missing seq -> the transaction horizon when it was first noticed.
+        self._gaps: dict[int, source.TransactionHorizon] = {}
         self._cycles_started = 0
         self._cycles_done = 0
         self._cycle = asyncio.Condition()
@@ -375,11 +376,17 @@ class SearchService:
         except IndexUnusableError as exc:
             return exc.reason
         self._use(index)
-        if self._state == "ready" and index.applied_seq < source.pruned_through(
-            self._writer_connection()
-        ):
+        if self._state != "ready":
+            return None
+        conn = self._writer_connection()
+        if index.applied_seq < source.pruned_through(conn):
             self._close_index()
             return "the change log no longer reaches back to this index"
+        if index.applied_seq > source.last_seq(conn):
+            # Sequence numbers only grow, so this index was built from another database (or
+            # from this one before it was restored from a backup).
+            self._close_index()
+            return "the index is ahead of the database's change log"
         return None
 
     def _use(self, index: TantivyIndex) -> None:
@@ -438,35 +445,47 @@ class SearchService:
         conn = self._writer_connection()
         if index.applied_seq < source.pruned_through(conn):
             raise _RebuildNeededError("the change log no longer reaches back to this index")
+        after = index.applied_seq
         while True:
             watermark = index.applied_seq
-            rows = source.changes_after(conn, watermark, CHANGES_PER_COMMIT)
+            rows = source.changes_after(conn, after, CHANGES_PER_COMMIT)
+            # Read after the rows: a transaction that logged a seq below one of them had
+            # begun writing by then.
+            horizon = source.transaction_horizon(conn)
             fresh = [row for row in rows if row[0] not in self._seen]
-            new_watermark = self._advance(watermark, {row[0] for row in rows}, rows)
-            if not fresh and new_watermark == watermark:
-                return
-            index.apply(self._change_parts(conn, fresh), new_watermark)
-            self._seen = {
-                seq for seq in self._seen | {row[0] for row in fresh} if seq > new_watermark
-            }
+            new_watermark = self._advance(watermark, {row[0] for row in rows}, rows, horizon)
+            if fresh or new_watermark != watermark:
+                index.apply(self._change_parts(conn, fresh), new_watermark)
+                self._seen = {
+                    seq for seq in self._seen | {row[0] for row in fresh} if seq > new_watermark
+                }
             if len(rows) < CHANGES_PER_COMMIT:
                 return
+            # Past a hole that still waits for its transaction, the log goes on.
+            after = rows[-1][0]
 
-    def _advance(self, watermark: int, present: set[int], rows: list[tuple[int, str, int]]) -> int:
-        """The new watermark: past every seq applied, or missing for longer than the grace."""
+    def _advance(
+        self,
+        watermark: int,
+        present: set[int],
+        rows: list[tuple[int, str, int]],
+        horizon: source.TransactionHorizon | None,
+    ) -> int:
+        """The new watermark: past every seq applied, or missing for good (its transaction
+        has ended without it: it rolled back)."""
         if not rows:
             return watermark
-        now = time.monotonic()
         applied = present | self._seen
         seq = watermark
         for candidate in range(watermark + 1, rows[-1][0] + 1):
             if candidate in applied:
                 seq = candidate
                 continue
-            first_seen = self._gaps.setdefault(candidate, now)
-            if now - first_seen < self.gap_grace_seconds:
-                break
-            del self._gaps[candidate]  # a transaction that rolled back: it never comes
+            if horizon is not None:
+                first_noticed = self._gaps.setdefault(candidate, horizon)
+                if not horizon.passed(first_noticed):
+                    break  # its transaction may still be running
+                del self._gaps[candidate]
             seq = candidate
         return seq
 
@@ -498,6 +517,9 @@ class SearchService:
         conn = self._writer_connection()
         # Changes logged from here on are applied after the build (again, harmlessly).
         start_seq = source.last_seq(conn)
+        # A transaction still running may hold a seq below start_seq: what it commits must
+        # be in the rows read, since the log is followed only from start_seq.
+        self._wait_for_transactions_writing_now(conn)
         total = source.count_live_summaries(conn)
         self._progress = (0, total)
         builder = IndexBuilder(self.index_path)
@@ -529,6 +551,26 @@ class SearchService:
             seconds=time.perf_counter() - started,
             applied_seq=index.applied_seq,
         )
+
+    def _wait_for_transactions_writing_now(self, conn: ThreadReader) -> None:
+        """Until every transaction that has begun writing by now has ended (on SQLite there
+        is none to wait for: writers take turns, so none holds a seq below those seen)."""
+        started = source.transaction_horizon(conn)
+        waited_since = time.monotonic()
+        next_log = waited_since + 5.0
+        while started is not None:
+            horizon = source.transaction_horizon(conn)
+            if horizon is None or horizon.passed(started):
+                return
+            if self._closed:
+                raise _ClosingError("the search service is closing")
+            if time.monotonic() >= next_log:
+                next_log += 30.0
+                log.info(
+                    "Search index rebuild: waiting %.0f s for transactions begun before it to end",
+                    time.monotonic() - waited_since,
+                )
+            time.sleep(0.05)
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -99,6 +99,34 @@ def pruned_through(conn: ThreadReader) -> int:
     return 0 if row is None else int(row[0])
 
 
+@dataclass(frozen=True, slots=True)
+class TransactionHorizon:
+    """Where the server's transactions stood at one moment: each numbered below
+    `oldest_running` had ended (committed or rolled back), and each that had begun writing
+    was numbered below `next_id`."""
+
+    oldest_running: int
+    next_id: int
+
+    def passed(self, earlier: TransactionHorizon) -> bool:
+        """Every transaction that had begun writing at `earlier` has ended since."""
+        return self.oldest_running >= earlier.next_id
+
+
+def transaction_horizon(conn: ThreadReader) -> TransactionHorizon | None:
+    """PostgreSQL's transaction horizon now (a read takes no transaction number, so it does
+    not hold the horizon back). None on SQLite: writers take turns there, so once a change
+    is seen, every change logged before it has committed or never will."""
+    if not conn.dialect.is_postgresql:
+        return None
+    row = conn.fetchone(
+        "SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text"
+        " FROM pg_current_snapshot() AS s"
+    )
+    assert row is not None
+    return TransactionHorizon(oldest_running=int(row[0]), next_id=int(row[1]))
+
+
 def changes_after(conn: ThreadReader, seq: int, limit: int) -> list[tuple[int, str, int]]:
     """(seq, kind, item id) of the logged changes after `seq`, in order."""
     rows = conn.fetchall(
@@ -243,6 +271,8 @@ def paper_ids_after(conn: ThreadReader, after_id: int, limit: int) -> list[int]:
 
 
 def result_rows(conn: ThreadReader, ids: Iterable[int]) -> dict[int, ResultRow]:
+    """The rows of the summaries `ids` that are not deleted: an index that has not yet
+    applied a deletion (another process's, within its poll) still never shows it."""
     rows = conn.fetchall(
         """SELECT s.id, s.paper_id, COALESCE(NULLIF(p.title, ''), s.title), s.author_name,
                   s.score, COALESCE(s.url, p.url,
@@ -250,7 +280,7 @@ def result_rows(conn: ThreadReader, ids: Iterable[int]) -> dict[int, ResultRow]:
                                          THEN 'https://arxiv.org/abs/' || p.arxiv_id END),
                   s.created_at, s.origin, s.guild_id, s.tldr, s.body, s.kind
            FROM summaries AS s LEFT JOIN papers AS p ON p.id = s.paper_id
-           WHERE """
+           WHERE s.deleted_at IS NULL AND """
         + conn.dialect.in_list("s.id"),
         (_ids(conn, ids),),
     )

@@ -5,13 +5,14 @@ holes in the change log, several processes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Coroutine, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -316,40 +317,23 @@ async def test_a_commit_read_in_parts_indexes_everything_as_it_last_was(
     assert status.applied_seq == status.last_seq
 
 
-async def test_a_hole_in_the_log_waits_for_the_late_transaction(searchable: Searchable) -> None:
-    """PostgreSQL can commit seq 11 before seq 10: the watermark must not pass 10 until it
-    is there (or too old to come). SQLite cannot, so there the hole is made by hand."""
-    db, search = searchable.db, searchable.search
-    first = await add_summary(db, title="First", body="ordinary")
-    seq = int(await db.fetchval("SELECT max(seq) FROM search_changes"))
-    if db.engine == "postgresql":
+async def test_a_hole_in_the_log_waits_for_its_transaction_however_long(
+    postgres_databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """PostgreSQL can commit seq 11 before seq 10: the watermark must not pass 10 while the
+    transaction that took it runs, however long that is. (SQLite cannot: writers take
+    turns.)"""
+    url = await postgres_databases.url()
+    db = await postgres_databases.open_url(url)
+    search = await open_search(db, tmp_path / "index", poll_seconds=0.02)
+    searchable = Searchable(db, search, url, tmp_path / "index")
+    try:
+        first = await add_summary(db, title="First", body="ordinary")
+        seq = int(await db.fetchval("SELECT max(seq) FROM search_changes"))
         await concurrent_transactions_commit_out_of_order(searchable, seq)
         assert await ids(search, "ordinary") == [first]
-        return
-    async with db.transaction() as conn:
-        # Another writer took seq + 1 and has not committed; this one commits seq + 2.
-        early = await conn.fetchval(
-            "INSERT INTO summaries (origin, body) VALUES ('feed', 'early bird') RETURNING id"
-        )
-        await conn.execute("DELETE FROM search_changes WHERE seq > ?", (seq,))
-        await conn.execute(
-            "INSERT INTO search_changes (seq, kind, item_id) VALUES (?, 'summary', ?)",
-            (seq + 2, early),
-        )
-    assert await ids(search, "early") == [early]  # applied already
-    assert (await search.status()).applied_seq == seq  # but the watermark waits at the hole
-    async with db.transaction() as conn:
-        late = await conn.fetchval(
-            "INSERT INTO summaries (origin, body) VALUES ('feed', 'late arrival') RETURNING id"
-        )
-        await conn.execute("DELETE FROM search_changes WHERE seq > ?", (seq + 2,))
-        await conn.execute(
-            "INSERT INTO search_changes (seq, kind, item_id) VALUES (?, 'summary', ?)",
-            (seq + 1, late),
-        )
-    assert await ids(search, "late") == [late]
-    assert (await search.status()).applied_seq == seq + 2
-    assert await ids(search, "ordinary") == [first]
+    finally:
+        await search.close()
 
 
 async def concurrent_transactions_commit_out_of_order(searchable: Searchable, seq: int) -> None:
@@ -366,10 +350,13 @@ async def concurrent_transactions_commit_out_of_order(searchable: Searchable, se
             )
             late_logged.set()
             await asyncio.wait_for(early_committed.wait(), 10)
-            # The hole is there while this transaction is open.
-            assert await ids(search, "early") == [summary_ids["early"]]  # applied already
-            assert (await search.status()).applied_seq == seq  # the watermark waits
-            assert await ids(search, "late") == []
+            # The hole is there while this transaction is open, cycle after cycle.
+            for _ in range(3):
+                await asyncio.sleep(0.2)
+                await search.sync()
+                assert await ids(search, "early") == [summary_ids["early"]]  # applied already
+                assert (await search.status()).applied_seq == seq  # the watermark waits
+                assert await ids(search, "late") == []
 
     async def early() -> None:
         await late_logged.wait()
@@ -395,11 +382,59 @@ async def concurrent_transactions_commit_out_of_order(searchable: Searchable, se
     assert (await search.status()).applied_seq == seq + 2
 
 
-async def test_a_hole_that_never_fills_is_passed_after_the_grace(
+async def test_changes_past_a_waiting_hole_are_applied_however_many(
+    postgres_databases: DatabaseFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More changes than one read of the log holds, behind a hole that waits: all applied."""
+    monkeypatch.setattr(service_module, "CHANGES_PER_COMMIT", 3)
+    db = await postgres_databases.open()
+    search = await open_search(db, tmp_path / "index")
+    try:
+        async with transaction_held_open(db, "slowpoke") as release:
+            later = []
+            for number in range(8):
+                async with db.transaction() as conn:
+                    later.append(
+                        await conn.fetchval(
+                            "INSERT INTO summaries (origin, body) VALUES ('feed', ?) RETURNING id",
+                            (f"busy{number} busy",),
+                        )
+                    )
+            assert sorted(await ids(search, "busy")) == sorted(later)
+            release.set()
+        assert len(await ids(search, "slowpoke")) == 1
+        status = await search.status()
+        assert status.applied_seq == status.last_seq
+    finally:
+        await search.close()
+
+
+@contextlib.asynccontextmanager
+async def transaction_held_open(db: Database, body: str) -> AsyncIterator[asyncio.Event]:
+    """A transaction (another task's) that has logged a new summary with `body` and stays
+    open until the yielded event is set; it has committed when the block ends."""
+    logged, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO summaries (origin, body) VALUES ('feed', ?)", (body,))
+            logged.set()
+            await asyncio.wait_for(release.wait(), 30)
+
+    holder = asyncio.create_task(hold())
+    await asyncio.wait_for(logged.wait(), 10)
+    try:
+        yield release
+    finally:
+        release.set()
+        await holder
+
+
+async def test_a_hole_whose_transaction_has_ended_is_passed_at_once(
     databases: DatabaseFactory, tmp_path: Path
 ) -> None:
     db = await databases.open()
-    search = await open_search(db, tmp_path / "index", gap_grace_seconds=0.0)
+    search = await open_search(db, tmp_path / "index")
     try:
         async with db.transaction() as conn:
             await conn.execute(
@@ -409,6 +444,72 @@ async def test_a_hole_that_never_fills_is_passed_after_the_grace(
         assert status.applied_seq == 5  # seqs 1-4 (a rolled-back transaction) never come
     finally:
         await search.close()
+
+
+async def test_a_rebuild_waits_for_a_transaction_holding_an_earlier_seq(
+    postgres_databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """A transaction took a seq, a later one committed, then a rebuild starts: what the first
+    commits is in the new index (the log is followed only after the rebuild's start)."""
+    db = await postgres_databases.open()
+    search = await open_search(db, tmp_path / "index")
+    try:
+        async with transaction_held_open(db, "straggler") as release:
+            await add_summary(db, title="Later", body="punctual")
+            rebuilding = asyncio.create_task(search.rebuild())
+            await asyncio.sleep(0.5)
+            assert not rebuilding.done()  # it waits for the transaction held open
+            release.set()
+        await rebuilding
+        assert len(await ids(search, "straggler")) == 1
+        assert len(await ids(search, "punctual")) == 1
+    finally:
+        await search.close()
+
+
+async def test_an_index_of_another_database_is_rebuilt(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """An index ahead of the database's change log (the database was replaced, or restored
+    from a backup) is not followed from where it was: its sequence numbers are not this
+    database's."""
+    index_path = tmp_path / "index"
+    old_db = await databases.open()
+    search = await open_search(old_db, index_path)
+    for number in range(5):
+        await add_summary(old_db, title=f"Old {number}", body="bygone")
+    await search.close()
+    db = await databases.open()
+    newer = await add_summary(db, title="New", body="fresh")
+    search = await open_search(db, index_path)
+    try:
+        assert await ids(search, "fresh") == [newer]
+        assert await ids(search, "bygone") == []
+        status = await search.status()
+        assert status.applied_seq == status.last_seq
+    finally:
+        await search.close()
+
+
+async def test_a_deletion_the_index_has_not_applied_yet_is_never_shown(
+    searchable: Searchable, tmp_path: Path
+) -> None:
+    """Another process deleted a summary; this process's index has not polled the log yet."""
+    doomed = await add_summary(searchable.db, title="Doomed", body="ephemeral mayfly")
+    lagging = await open_search(
+        searchable.db, tmp_path / "lagging-index", follow_commits=False, poll_seconds=3600
+    )
+    other_db = await Database.open(searchable.url)
+    try:
+        assert await ids(lagging, "ephemeral") == [doomed]
+        async with other_db.transaction() as conn:
+            await conn.execute("UPDATE summaries SET deleted_at = 1 WHERE id = ?", (doomed,))
+        assert (await lagging.status()).applied_seq < (await lagging.status()).last_seq
+        assert await ids(lagging, "ephemeral") == []
+        assert await ids(lagging, "mayfly", typo_tolerant=False) == []
+    finally:
+        await other_db.close()
+        await lagging.close()
 
 
 async def test_two_processes_keep_their_own_indexes_in_step(searchable: Searchable) -> None:
