@@ -80,6 +80,7 @@ from bot.storage.database import Database, load_migrations
 
 ITEMS_PER_FILE = 10_000
 TOP_K = 5  # a page of /search, as the bot shows it
+TARGETS_AT = 100_000  # summaries: the size the targets are stated at
 QUERY_KINDS = ("rare word", "common word", "two words", "three words", "phrase")
 OLD_SCHEMA_VERSION = 6  # SQLite FTS5 and the search accelerator
 
@@ -713,14 +714,15 @@ async def _bench_size(
             }
             for kind, samples in by_kind.items()
         },
-        "targets": {
+        # The issue states its targets at 100,000 summaries; smaller runs have none.
+        **({} if size < TARGETS_AT else {"targets": {
             "search_p95_at_most_2x_raw_tantivy": search_latency["p95"] <= 2 * raw_latency["p95"],
             "search_p95_at_most_5ms": search_latency["p95"] <= 5.0,
             "autocomplete_p95_at_most_20ms": autocomplete_latency["p95"] <= 20.0,
             "import_at_least_3000_per_second": rate >= 3000,
             "rebuild_under_60s": rebuild.seconds < 60,
-        },
-    }
+        }}),
+    }  # fmt: skip
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:

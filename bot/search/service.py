@@ -594,6 +594,11 @@ class SearchService:
             raise SearchIndexRebuildingError(done, total)
         return index
 
+    def raise_if_rebuilding(self) -> None:
+        """`SearchIndexRebuildingError` while the index is being rebuilt: for an answer that
+        would otherwise say that nothing was found."""
+        self._ready_index()
+
     async def _in_reader(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool, function, *args)

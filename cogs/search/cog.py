@@ -463,6 +463,11 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
             paper = await self.papers.get_visible(chosen.paper_id, guild_id=guild_id)
             if paper is not None:
                 return paper
+        # The database has the last word: the index may lag, or be being rebuilt.
+        paper = await self.papers.find_visible_by_title(" ".join(text.split()), guild_id=guild_id)
+        if paper is not None:
+            return paper
+        self.bot.search.raise_if_rebuilding()  # rather than "not found" from an empty index
         # One sentence: what was not found, and what to give instead.
         raise UserFacingError(
             f"I found no paper matching “{inline_text(text, 100)}”: give an arXiv id or link "

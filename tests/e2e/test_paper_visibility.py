@@ -91,8 +91,12 @@ async def test_a_paper_known_from_one_server_is_visible_only_there(
     summary_id = summary_id_of(card)
     paper_id = await bot.db.fetchval("SELECT paper_id FROM summaries WHERE id = ?", (summary_id,))
     # Its own server sees it everywhere.
-    assert MEMO in await suggestions(emulator, "/summarize paper:Zeta", "paper", alice, general)
-    assert MEMO in await suggestions(emulator, "/paper id:Zeta", "id", alice, general)
+    for line, option in (
+        ("/summarize paper:Zeta", "paper"),
+        ("/reading start paper:Zeta", "paper"),
+        ("/paper id:Zeta", "id"),
+    ):
+        assert MEMO in await suggestions(emulator, line, option, alice, general), line
     shown_here = await paper_card(emulator, f"paper:{paper_id}", alice, general)
     assert shown_here.embed is not None and shown_here.embed["title"] == MEMO
 

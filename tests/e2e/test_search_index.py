@@ -114,6 +114,12 @@ async def test_search_says_the_index_is_being_rebuilt_then_works(
         handle = await emulator.autocomplete("/search", "query", {"query": "atten"})
         await handle.wait_callback(3.0)
         assert handle.choices == []
+        # A title typed in full still opens its paper (the database has it); a title not
+        # found says why, rather than that there is no such paper.
+        card = await (await emulator.slash("/paper id:attention is all  you need")).wait_reply(3.0)
+        assert card.embed is not None and card.embed["title"] == "Attention Is All You Need"
+        reply = await (await emulator.slash("/similar paper:Attention Is Al")).wait_reply(3.0)
+        assert reply.ephemeral and "being rebuilt" in reply.content, reply.content
         release.set()
         await bot.search.wait_ready()
         message = await (await emulator.slash("/search query:gradient")).wait_reply(3.0)
