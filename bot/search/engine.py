@@ -101,6 +101,8 @@ class SearchPage:
     nothing_to_search: bool = False
     # Set when nothing matched as typed and these corrected words did ("normalization").
     corrected: str | None = None
+    # The query had more than MAX_PHRASES words or phrases: only the first were searched.
+    cut: bool = False
 
     @property
     def page_number(self) -> int:
@@ -223,7 +225,7 @@ def search_page(
     schema = index.schema
     clauses = visibility_clauses(schema, visibility)
     if clauses is None:
-        return SearchPage(parsed.display, (), offset, limit, False)
+        return SearchPage(parsed.display, (), offset, limit, False, cut=parsed.cut)
     query = text_query(schema, parsed, clauses)
     hits, has_more = rank(index, query, offset=offset, limit=limit)
     if not hits and offset == 0 and typo_tolerant:
@@ -235,9 +237,11 @@ def search_page(
             if page.results:
                 return SearchPage(
                     parsed.display, page.results, 0, limit, page.has_more,
-                    corrected=corrected.display,
+                    corrected=corrected.display, cut=parsed.cut,
                 )  # fmt: skip
-    return SearchPage(parsed.display, results(conn, parsed, hits), offset, limit, has_more)
+    return SearchPage(
+        parsed.display, results(conn, parsed, hits), offset, limit, has_more, cut=parsed.cut
+    )
 
 
 def results(
@@ -282,15 +286,15 @@ def correct_spelling(
     parsed: ParsedQuery,
     clauses: list[tuple[tantivy.Occur, tantivy.Query]],
 ) -> ParsedQuery | None:
-    """The query with each word the index does not know replaced by the likeliest indexed
-    word within one edit (5+ letters) or two (9+), among summaries the viewer may see;
-    None when there is nothing to correct."""
+    """The query with each word found in no summary the viewer may see replaced by the
+    likeliest word within one edit (5+ letters) or two (9+) among those summaries; None
+    when there is nothing to correct."""
     searcher = index.searcher()
     schema = index.schema
     replacements: dict[str, str] = {}
     for word in dict.fromkeys(parsed.words):
         distance = fuzzy_distance(word)
-        if distance == 0 or any(searcher.doc_freq(field, word) for field in TEXT_FIELDS):
+        if distance == 0 or _found(searcher, schema, word, clauses):
             continue
         fuzzy = tantivy.Query.boolean_query(
             [
@@ -318,7 +322,27 @@ def correct_spelling(
         Phrase(tuple(replacements.get(token, token) for token in phrase.tokens), phrase.quoted)
         for phrase in parsed.phrases
     )
-    return ParsedQuery(phrases)
+    return ParsedQuery(phrases, cut=parsed.cut)
+
+
+def _found(
+    searcher: tantivy.Searcher,
+    schema: tantivy.Schema,
+    word: str,
+    clauses: list[tuple[tantivy.Occur, tantivy.Query]],
+) -> bool:
+    """Whether `word` is in a summary the viewer may see (not merely somewhere in the index:
+    another server's summaries, or deleted ones not yet merged away)."""
+    if not any(searcher.doc_freq(field, word) for field in TEXT_FIELDS):
+        return False  # the quick answer for most typos
+    anywhere = tantivy.Query.boolean_query(
+        [
+            (tantivy.Occur.Should, tantivy.Query.term_query(schema, field, word))
+            for field in TEXT_FIELDS
+        ]
+    )
+    query = tantivy.Query.boolean_query([(tantivy.Occur.Must, anywhere), *clauses])
+    return bool(searcher.search(query, 1, count=False).hits)
 
 
 def _best_correction(

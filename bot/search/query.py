@@ -49,6 +49,8 @@ class ParsedQuery:
     """Phrases that must all match, in the order the user typed them."""
 
     phrases: tuple[Phrase, ...]
+    # More phrases followed than MAX_PHRASES: they were left out (the reply says so).
+    cut: bool = False
 
     @property
     def display(self) -> str:
@@ -83,10 +85,10 @@ def parse_query(text: str) -> ParsedQuery | None:
             tokens = tuple(analyze(" ".join(chunk.split())[:MAX_PHRASE_CHARS]))[:MAX_PHRASE_TOKENS]
             if not tokens or tokens in seen:
                 continue  # punctuation only, or a repeat (it would match nothing more)
+            if len(phrases) == MAX_PHRASES:
+                return ParsedQuery(tuple(phrases), cut=True)
             seen.add(tokens)
             phrases.append(Phrase(tokens, quoted and len(tokens) > 1))
-            if len(phrases) == MAX_PHRASES:
-                return ParsedQuery(tuple(phrases))
     return ParsedQuery(tuple(phrases)) if phrases else None
 
 

@@ -41,6 +41,7 @@ from bot.presenters import (
     summary_markdown,
 )
 from bot.search import SimilarPaper, TitleSuggestion
+from bot.search.query import MAX_PHRASES
 from bot.storage.interactions import InteractionState, InteractionStateRepository
 from bot.storage.lookups import sources_pending
 from bot.storage.papers import Paper, PaperRepository
@@ -557,6 +558,7 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
             has_more=page.has_more,
             nothing_to_search=page.nothing_to_search,
             corrected=page.corrected,
+            cut_to=page.query if page.cut else None,
         )
 
     # -- /search -----------------------------------------------------------------------------
@@ -619,6 +621,11 @@ class SearchCog(commands.Cog, name=SEARCH_COG_NAME):
             notes.append(
                 f"No summaries match **{shown_query}**: showing results for "
                 f"*{inline_text(first.corrected, 200)}*."
+            )
+        elif first.cut_to is not None:
+            notes.append(
+                f"Only the first {MAX_PHRASES} words were searched for: "
+                f"*{inline_text(first.cut_to, 300)}*."
             )
         if filters:
             notes.append(f"Filters: {filters}")

@@ -97,6 +97,7 @@ class ResultPage:
     has_more: bool
     nothing_to_search: bool = False
     corrected: str | None = None  # typos corrected: the words actually searched
+    cut_to: str | None = None  # too many words: the first ones, the words actually searched
 
 
 def link_buttons(links: Sequence[Link], *, row: int) -> list[discord.ui.Button[Any]]:

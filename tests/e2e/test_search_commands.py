@@ -10,6 +10,7 @@ import pytest
 
 from bot.bot import ShortScienceBot
 from bot.papers import PaperId
+from bot.search.query import MAX_PHRASES, analyze
 from bot.storage.papers import PaperRepository
 from bot.storage.summaries import SummaryRepository
 from tests.e2e.search_seed import (
@@ -198,6 +199,22 @@ async def test_no_results_says_so_and_suggests_a_broader_query(
     assert reply.ephemeral
     assert "No summaries match **xylophone**" in reply.content
     assert "fewer or more general words" in reply.content
+
+
+async def test_a_query_of_too_many_words_says_which_were_searched(
+    emulator: DiscordEmulator, running_bot: ShortScienceBot
+) -> None:
+    await import_sample(running_bot)
+    body = await running_bot.db.fetchval(
+        "SELECT body FROM summaries WHERE body LIKE '%stochastic gradient descent%' LIMIT 1"
+    )
+    words = list(dict.fromkeys(analyze(body)))[:MAX_PHRASES]
+    message = await (
+        await emulator.slash("/search", options={"query": " ".join([*words, "xylophone"])})
+    ).wait_reply(3.0)
+    assert message.embed is not None, message.content
+    note = f"Only the first {MAX_PHRASES} words were searched for: *{' '.join(words)}*."
+    assert note in message.text, message.text
 
 
 @pytest.mark.parametrize("query", HOSTILE_QUERIES, ids=range(len(HOSTILE_QUERIES)))

@@ -84,7 +84,11 @@ def test_repeated_words_count_once() -> None:
 def test_long_input_is_bounded() -> None:
     query = parse_query(" ".join(f"word{index}" for index in range(1000)))
     assert query is not None
-    assert len(query.phrases) == MAX_PHRASES
+    assert len(query.phrases) == MAX_PHRASES and query.cut
+    # Exactly as many (repeats and punctuation do not count) is not cut.
+    words = " ".join(f"word{index}" for index in range(MAX_PHRASES))
+    exactly = parse_query(f"{words} word0 , ?")
+    assert exactly is not None and len(exactly.phrases) == MAX_PHRASES and not exactly.cut
     assert parse_query("xy " * 50_000) is not None
     # A "word" longer than any the index keeps (40 letters) cannot match anything.
     assert parse_query("x" * 100_000) is None

@@ -300,6 +300,13 @@ async def test_typos_are_corrected_and_said(searchable: Searchable, corpus: dict
     assert (await searchable.search.search("zanzibr", guild_id=GUILD_A)).results == ()
     page = await searchable.search.search("zanzibr", guild_id=GUILD_B)
     assert page.corrected == "zanzibar" and page.results[0].summary_id == c["secret_b"]
+    # A word only another server's summaries have is corrected as if unknown.
+    await add_summary(
+        searchable.db, title="Elsewhere", body="British normalisation",
+        origin="community", guild_id=GUILD_B,
+    )  # fmt: skip
+    page = await searchable.search.search("normalisation", guild_id=GUILD_A)
+    assert page.corrected == "normalization" and page.results
     # A query that matches as typed is never "corrected".
     assert (await searchable.search.search("normalization", guild_id=None)).corrected is None
 
