@@ -40,6 +40,9 @@ from bot.titles import significant_words
 
 # Similar papers: terms of the source text picked by tf-idf (tantivy's more-like-this).
 SIMILAR_CANDIDATES: Final = 60
+# Documents read at most for similar papers, a SIMILAR_CANDIDATES at a time, until enough
+# papers with a visible summary are found (one paper's many summaries can fill a read).
+SIMILAR_MAX_CANDIDATES: Final = 600
 SIMILAR_QUERY_TERMS: Final = 40
 STOP_WORDS: Final = tuple(
     (  # noqa: SIM905 (a sentence reads better than quoted words)
@@ -533,16 +536,21 @@ def similar_papers(
     ]
     if not all_guilds:
         clauses.append(filter_clause(_guild_clause(schema, guild_id)))
-    hits = searcher.search(
-        tantivy.Query.boolean_query(clauses), SIMILAR_CANDIDATES, count=False
-    ).hits
-    ids = searcher.fast_field_values("paper_id", [address for _, address in hits])
+    query = tantivy.Query.boolean_query(clauses)
     best: dict[int, float] = {}
-    for (score, _), other in zip(hits, ids, strict=True):
-        if other is not None and other != paper_id:
-            best[int(other)] = max(best.get(int(other), 0.0), float(score))
+    counts: dict[int, tuple[int, int]] = {}
+    # Documents come best first, so a paper first met in a later read ranks below every
+    # paper met before: once `limit` are found, the first `limit` are the best.
+    for offset in range(0, SIMILAR_MAX_CANDIDATES, SIMILAR_CANDIDATES):
+        hits = searcher.search(query, SIMILAR_CANDIDATES, count=False, offset=offset).hits
+        ids = searcher.fast_field_values("paper_id", [address for _, address in hits])
+        for (score, _), other in zip(hits, ids, strict=True):
+            if other is not None and other != paper_id:
+                best[int(other)] = max(best.get(int(other), 0.0), float(score))
+        counts = source.visible_summary_counts(conn, best, guild_id, all_guilds)
+        if len(counts) >= limit or len(hits) < SIMILAR_CANDIDATES:
+            break
     ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
-    counts = source.visible_summary_counts(conn, best, guild_id, all_guilds)
     ranked = [(other, score) for other, score in ranked if other in counts][:limit]
     titles = {paper.id: paper.title for paper in source.papers_by_id(conn, [p for p, _ in ranked])}
     return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.search import SearchService
+from bot.search.engine import SIMILAR_CANDIDATES
 from tests.unit.search.conftest import Searchable, add_summary, paper_of
 
 
@@ -135,6 +136,29 @@ async def test_similar_papers(searchable: Searchable) -> None:
     assert papers["private"] in in_guild
     optimisers = [item.paper_id for item in await search.similar(papers["adam"], guild_id=None)]
     assert optimisers[0] == papers["rmsprop"]
+
+
+async def test_similar_finds_five_papers_past_one_papers_many_summaries(
+    searchable: Searchable,
+) -> None:
+    db, search = searchable.db, searchable.search
+    words = "quokka wombat platypus echidna"
+    anchor = await paper_of(db, await add_summary(db, title="Anchor", body=words))
+    crowd = await paper_of(db, await add_summary(db, title="Crowd", body=words))
+    async with db.transaction() as conn:  # more summaries of one paper than a read holds
+        for _ in range(SIMILAR_CANDIDATES + 10):
+            await conn.execute(
+                "INSERT INTO summaries (paper_id, origin, body) VALUES (?, 'feed', ?)",
+                (crowd, words),
+            )
+    others = [
+        await paper_of(
+            db, await add_summary(db, title=f"Other {n}", body=f"quokka wombat filler{n} text")
+        )
+        for n in range(5)
+    ]
+    found = [item.paper_id for item in await search.similar(anchor, guild_id=None)]
+    assert found[0] == crowd and len(found) == 5 and set(found[1:]) < set(others)
 
 
 async def test_similar_compares_only_what_the_viewer_may_see(searchable: Searchable) -> None:
