@@ -502,6 +502,7 @@ async def test_a_deletion_the_index_has_not_applied_yet_is_never_shown(
     other_db = await Database.open(searchable.url)
     try:
         assert await ids(lagging, "ephemeral") == [doomed]
+        await lagging.sync()  # its first poll is done: the next is an hour away
         async with other_db.transaction() as conn:
             await conn.execute("UPDATE summaries SET deleted_at = 1 WHERE id = ?", (doomed,))
         assert (await lagging.status()).applied_seq < (await lagging.status()).last_seq
