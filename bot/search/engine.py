@@ -338,13 +338,7 @@ def _found(
     another server's summaries, or deleted ones not yet merged away)."""
     if not any(searcher.doc_freq(field, word) for field in TEXT_FIELDS):
         return False  # the quick answer for most typos
-    anywhere = tantivy.Query.boolean_query(
-        [
-            (tantivy.Occur.Should, tantivy.Query.term_query(schema, field, word))
-            for field in TEXT_FIELDS
-        ]
-    )
-    query = tantivy.Query.boolean_query([(tantivy.Occur.Must, anywhere), *clauses])
+    query = text_query(schema, ParsedQuery((Phrase((word,)),)), clauses)
     return bool(searcher.search(query, 1, count=False).hits)
 
 
