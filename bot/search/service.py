@@ -449,11 +449,8 @@ class SearchService:
         while True:
             watermark = index.applied_seq
             rows = source.changes_after(conn, after, CHANGES_PER_COMMIT)
-            # Read after the rows: a transaction that logged a seq below one of them had
-            # begun writing by then.
-            horizon = source.transaction_horizon(conn)
             fresh = [row for row in rows if row[0] not in self._seen]
-            new_watermark = self._advance(watermark, {row[0] for row in rows}, rows, horizon)
+            new_watermark = self._advance(conn, watermark, {row[0] for row in rows}, rows)
             if fresh or new_watermark != watermark:
                 index.apply(self._change_parts(conn, fresh), new_watermark)
                 self._seen = {
@@ -466,10 +463,10 @@ class SearchService:
 
     def _advance(
         self,
+        conn: ThreadReader,
         watermark: int,
         present: set[int],
         rows: list[tuple[int, str, int]],
-        horizon: source.TransactionHorizon | None,
     ) -> int:
         """The new watermark: past every seq applied, or missing for good (its transaction
         has ended without it: it rolled back)."""
@@ -477,10 +474,15 @@ class SearchService:
             return watermark
         applied = present | self._seen
         seq = watermark
+        # Read at the first hole only (none, mostly), and after the rows: a transaction
+        # that logged a seq below one of them had begun writing by then.
+        horizon: source.TransactionHorizon | None = None
         for candidate in range(watermark + 1, rows[-1][0] + 1):
             if candidate in applied:
                 seq = candidate
                 continue
+            if horizon is None:
+                horizon = source.transaction_horizon(conn)
             if horizon is not None:
                 first_noticed = self._gaps.setdefault(candidate, horizon)
                 if not horizon.passed(first_noticed):
